@@ -1,0 +1,101 @@
+"""Which pip packages a step needs, from the modules its code imports.
+
+The mapping is static (not read from this machine's site-packages) so that the same notebook
+compiles to the same packages everywhere.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+
+#: import name -> distribution name, where they differ
+DISTRIBUTIONS: dict[str, str] = {
+    "sklearn": "scikit-learn",
+    "skimage": "scikit-image",
+    "cv2": "opencv-python-headless",
+    "PIL": "pillow",
+    "yaml": "pyyaml",
+    "bs4": "beautifulsoup4",
+    "dateutil": "python-dateutil",
+    "google.cloud": "google-cloud",
+    "attr": "attrs",
+    "Bio": "biopython",
+    "dotenv": "python-dotenv",
+    "jwt": "pyjwt",
+    "magic": "python-magic",
+    "serial": "pyserial",
+    "sentencepiece": "sentencepiece",
+    "tensorflow_datasets": "tensorflow-datasets",
+    "xgboost": "xgboost",
+    "lightgbm": "lightgbm",
+    "catboost": "catboost",
+    "mpl_toolkits": "matplotlib",
+    "pkg_resources": "setuptools",
+    "google.protobuf": "protobuf",
+    "OpenSSL": "pyopenssl",
+    "Crypto": "pycryptodome",
+    "docx": "python-docx",
+    "pptx": "python-pptx",
+    "fitz": "pymupdf",
+    "umap": "umap-learn",
+    "hdbscan": "hdbscan",
+    "kfp_jupyter": "",  # never inside a component
+    "IPython": "",  # display() falls back to print in a step
+}
+
+#: Packages whose objects other packages need to load back (a DataFrame saved as parquet needs pyarrow).
+COMPANIONS: dict[str, tuple[str, ...]] = {"pandas": ("pyarrow",)}
+
+_STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"__future__"}
+
+
+def imported_modules(code: str) -> list[str]:
+    """Top-level module names imported anywhere in `code` (also inside functions)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []
+    out: dict[str, None] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                out[a.name] = None
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out[node.module] = None
+    return list(out)
+
+
+def distribution_for(module: str) -> str | None:
+    """The pip distribution that provides `module` (dotted), or None for the standard library."""
+    top = module.split(".")[0]
+    if top in _STDLIB:
+        return None
+    for key in (".".join(module.split(".")[:2]), top):
+        if key in DISTRIBUTIONS:
+            return DISTRIBUTIONS[key] or None
+    return top.replace("_", "-").lower()
+
+
+def requirement_name(req: str) -> str:
+    """`scikit-learn>=1.3` -> `scikit-learn` (normalised), to match explicit pins to detected names."""
+    m = re.match(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)", req)
+    return re.sub(r"[-_.]+", "-", (m.group(1) if m else req)).lower()
+
+
+def resolve_packages(code: str, explicit: tuple[str, ...], *, marshalling: bool) -> tuple[str, ...]:
+    """Detected packages, with explicit requirements (notebook, then step) replacing same-named ones."""
+    found: dict[str, str] = {}
+    for module in imported_modules(code):
+        dist = distribution_for(module)
+        if dist:
+            found.setdefault(requirement_name(dist), dist)
+    for dist in list(found.values()):
+        for companion in COMPANIONS.get(dist, ()):
+            found.setdefault(companion, companion)
+    if marshalling:
+        found.setdefault("cloudpickle", "cloudpickle")
+    for req in explicit:
+        found[requirement_name(req)] = req
+    return tuple(found[k] for k in sorted(found))

@@ -1,0 +1,86 @@
+"""inspect, compile, convert: the commands that read a notebook and write files."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..compile import TARGETS, compile_pipeline, default_output
+from ..loader import load_notebook
+from .common import handle_errors, warn
+
+
+def _show_warnings(pipeline: object) -> None:
+    for w in getattr(pipeline, "warnings", ()):
+        warn(str(w))
+
+
+@click.command("inspect")
+@click.argument("notebook", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for tools).")
+@handle_errors
+def inspect_cmd(notebook: Path, as_json: bool) -> None:
+    """Show the pipeline as kfp-jupyter understands NOTEBOOK."""
+    pipeline = load_notebook(notebook)
+    if as_json:
+        click.echo(json.dumps(pipeline.to_json(), indent=2))
+        return
+    _show_warnings(pipeline)
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]{pipeline.name}[/bold]" + (f" — {pipeline.description}" if pipeline.description else ""))
+    if pipeline.parameters:
+        console.print("parameters: " + ", ".join(f"{p.name}: {p.type} = {p.default!r}" for p in pipeline.parameters))
+    if pipeline.metrics:
+        console.print("metrics: " + ", ".join(pipeline.metrics))
+    table = Table("step", "after", "inputs", "outputs", "parameters", "resources", "cells")
+    for s in pipeline.steps:
+        table.add_row(
+            s.name,
+            ", ".join(s.after),
+            ", ".join(f"{i.name} ({i.producer})" for i in s.inputs),
+            ", ".join(s.outputs),
+            ", ".join(s.parameters),
+            ", ".join(f"{k}={v}" for k, v in s.limits.items()),
+            ", ".join(map(str, s.cells)),
+        )
+    console.print(table)
+
+
+@click.command("compile")
+@click.argument("notebook", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-t", "--target", type=click.Choice(list(TARGETS)), default="kfp", show_default=True,
+              help="kfp: KFP v2 IR YAML; argo: Argo Workflow YAML; dsl: a KFP Python script.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write ('-' for standard output). Default: next to the notebook.")
+@handle_errors
+def compile_cmd(notebook: Path, target: str, output: Path | None) -> None:
+    """Compile NOTEBOOK to a pipeline file. Nothing is written if compilation fails."""
+    pipeline = load_notebook(notebook)
+    _show_warnings(pipeline)
+    if output is not None and str(output) == "-":
+        sys.stdout.write(compile_pipeline(pipeline, target))
+        return
+    path = output or default_output(notebook, pipeline, target)
+    compile_pipeline(pipeline, target, path)
+    click.echo(f"wrote {path} ({target}, {len(pipeline.steps)} steps)", err=True)
+
+
+@click.command("convert")
+@click.argument("notebook", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--to", "style", type=click.Choice(["tags", "magics"]), required=True,
+              help="The annotation style to write.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The notebook to write (may be NOTEBOOK itself).")
+@handle_errors
+def convert_cmd(notebook: Path, style: str, output: Path) -> None:
+    """Rewrite NOTEBOOK's annotations as cell tags or as %%step magics."""
+    from ..notebook.convert import convert_notebook
+
+    n = convert_notebook(notebook, style, output)
+    click.echo(f"wrote {output} ({n} cells annotated with {style})", err=True)

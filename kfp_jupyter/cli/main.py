@@ -1,0 +1,39 @@
+"""The `kfp-jupyter` command. Each command lives in its own module and only calls the Python API."""
+
+from __future__ import annotations
+
+import click
+
+from .._version import __version__
+from .commands import compile_cmd, convert_cmd, inspect_cmd
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="kfp-jupyter")
+def cli() -> None:
+    """Turn an annotated Jupyter notebook into a Kubeflow Pipelines pipeline.
+
+    Exit status: 0 success, 1 failure while running, 2 invalid notebook or arguments.
+    """
+
+
+cli.add_command(inspect_cmd)
+cli.add_command(compile_cmd)
+cli.add_command(convert_cmd)
+
+# Commands of optional parts register themselves here when their module is importable.
+for _mod in ("run_cmd",):
+    try:
+        _m = __import__(f"kfp_jupyter.cli.{_mod}", fromlist=["register"])
+        _m.register(cli)
+    except ModuleNotFoundError as _e:  # the module is not part of this build yet
+        if _e.name != f"kfp_jupyter.cli.{_mod}":
+            raise
+
+
+def main() -> None:
+    cli(prog_name="kfp-jupyter")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Compilation targets: one module per target, one function `compile_<target>(pipeline) -> str` each.
+
+Like papermill's engine registry: the CLI and the API look targets up by name here, so adding a
+target is adding a module and a line below. Output is written atomically: a failed compile leaves
+no file (and an old file untouched).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import UsageError
+from ..model import Pipeline
+
+#: target name -> (module, function, default file suffix)
+TARGETS: dict[str, tuple[str, str, str]] = {
+    "kfp": ("kfp_jupyter.compile.kfp_ir", "compile_kfp", ".yaml"),
+    "argo": ("kfp_jupyter.compile.argo", "compile_argo", ".argo.yaml"),
+    "dsl": ("kfp_jupyter.compile.dsl", "compile_dsl", ".py"),
+}
+
+
+def compiler_for(target: str) -> Callable[[Pipeline], str]:
+    if target not in TARGETS:
+        raise UsageError(f"unknown target {target!r}; choose one of: {', '.join(TARGETS)}")
+    module, func, _ = TARGETS[target]
+    fn: Callable[[Pipeline], str] = getattr(importlib.import_module(module), func)
+    return fn
+
+
+def default_output(notebook: str | Path | None, pipeline: Pipeline, target: str) -> Path:
+    suffix = TARGETS[target][2]
+    if notebook:
+        p = Path(notebook)
+        return p.with_name(p.stem + suffix)
+    return Path(pipeline.name + suffix)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def compile_pipeline(pipeline: Pipeline, target: str = "kfp", path: str | Path | None = None) -> str:
+    text = compiler_for(target)(pipeline)
+    if path is not None:
+        write_atomically(Path(path), text)
+    return text

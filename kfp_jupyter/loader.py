@@ -1,0 +1,33 @@
+"""load_notebook: read, annotate, group, analyse, and return the Pipeline (or every problem at once)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .analysis.blocks import group_blocks
+from .analysis.dataflow import build
+from .errors import NotebookError, Problem
+from .model import Pipeline
+from .notebook.annotations import annotate
+from .notebook.metadata import read_settings
+from .notebook.reader import NotebookFile, read_notebook
+
+
+def pipeline_from_notebook(nb: NotebookFile) -> Pipeline:
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+    settings, p = read_settings(nb.metadata, nb.path)
+    problems += p
+    annotations, p, w = annotate(nb.cells)
+    problems += p
+    warnings += w
+    blocks = group_blocks(annotations, problems, warnings)
+    pipeline = build(blocks, settings, str(nb.path) if nb.path else None, problems, warnings)
+    if problems or pipeline is None:
+        raise NotebookError(problems or [Problem("the notebook could not be analysed")])
+    return pipeline
+
+
+def load_notebook(path: str | Path) -> Pipeline:
+    """The pipeline of the notebook at `path`. Raises NotebookError listing every problem found."""
+    return pipeline_from_notebook(read_notebook(path))

@@ -1,0 +1,194 @@
+"""Package a step as one self-contained Python function (func_to_container_op style).
+
+The same function body serves every target: as a KFP lightweight component (KFP's executor calls
+it with artifact objects), and as a plain program for Argo and the local engine (a small main calls
+it with look-alike objects). What runs on this machine is therefore what runs on the cluster.
+"""
+
+from __future__ import annotations
+
+import io
+import keyword
+import re
+import tokenize
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from ..model import Pipeline, Step
+
+INDENT = "    "
+
+
+@cache
+def _runtime_section(name: str) -> str:
+    text = resources.files(__package__).joinpath("stepruntime.py").read_text(encoding="utf-8")
+    start = text.index(f"# --- {name}: start")
+    start = text.index("\n", start) + 1
+    end = text.index(f"# --- {name}: end")
+    return text[start:end].strip("\n") + "\n"
+
+
+def inner_runtime() -> str:
+    return _runtime_section("inner")
+
+
+def outer_runtime() -> str:
+    return _runtime_section("outer")
+
+
+def python_name(step_name: str) -> str:
+    return re.sub(r"[^0-9a-zA-Z_]", "_", step_name)
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of a step function: what it is, its Python name and the pipeline name it serves."""
+
+    kind: str  # "parameter" | "input" | "output" | "metrics"
+    arg: str  # the Python argument name (and the KFP input/output name)
+    name: str  # the parameter or variable it carries
+    type: str = ""  # parameter type
+
+
+@dataclass(frozen=True)
+class StepProgram:
+    step: Step
+    function: str
+    args: tuple[Arg, ...]
+    body: str
+
+    def arg_for(self, kind: str, name: str) -> str:
+        for a in self.args:
+            if a.kind == kind and a.name == name:
+                return a.arg
+        raise KeyError((kind, name))
+
+    @property
+    def metrics_arg(self) -> str | None:
+        for a in self.args:
+            if a.kind == "metrics":
+                return a.arg
+        return None
+
+    def kfp_signature(self) -> str:
+        parts = []
+        for a in self.args:
+            if a.kind == "parameter":
+                parts.append(f"{a.arg}: {a.type}")
+            elif a.kind == "input":
+                parts.append(f"{a.arg}: Input[Artifact]")
+            elif a.kind == "output":
+                parts.append(f"{a.arg}: Output[Artifact]")
+            else:
+                parts.append(f"{a.arg}: Output[Metrics]")
+        return _wrap_signature(self.function, parts)
+
+    def plain_signature(self) -> str:
+        return _wrap_signature(self.function, [a.arg for a in self.args])
+
+    def kfp_function(self) -> str:
+        return self.kfp_signature() + self.body
+
+    def plain_program(self, header: str = "") -> str:
+        """A runnable program: `python step.py ARGS.json` (local engine) or env + fixed paths (Argo)."""
+        params = {a.arg: (a.name, a.type) for a in self.args if a.kind == "parameter"}
+        inputs = {a.arg: a.name for a in self.args if a.kind == "input"}
+        outputs = {a.arg: a.name for a in self.args if a.kind == "output"}
+        return (
+            header
+            + outer_runtime()
+            + "\n\n"
+            + self.plain_signature()
+            + self.body
+            + "\n\nif __name__ == \"__main__\":\n"
+            + f"{INDENT}_kfpj_main({self.function}, {params!r}, {inputs!r}, {outputs!r}, {self.metrics_arg!r})\n"
+        )
+
+
+def _wrap_signature(function: str, parts: list[str]) -> str:
+    one = f"def {function}({', '.join(parts)}):\n"
+    if len(one) <= 100:
+        return one
+    return f"def {function}(\n" + "".join(f"{INDENT}{p},\n" for p in parts) + "):\n"
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    while name in taken or keyword.iskeyword(name):
+        name += "_"
+    taken.add(name)
+    return name
+
+
+def _section(title: str, code: str) -> str:
+    code = code.strip("\n")
+    if not code.strip():
+        return ""
+    return f"# --- {title}\n{code}\n"
+
+
+def build_program(pipeline: Pipeline, step: Step) -> StepProgram:
+    types = {p.name: p.type for p in pipeline.parameters}
+    taken: set[str] = set(step.parameters) | set(step.outputs)
+    args: list[Arg] = [Arg("parameter", p, p, types[p]) for p in step.parameters]
+    for i in step.inputs:
+        arg = i.name if i.name not in step.outputs and i.name not in step.parameters else _unique(i.name + "_in", taken)
+        taken.add(arg)
+        args.append(Arg("input", arg, i.name))
+    args += [Arg("output", o, o) for o in step.outputs]
+    if step.metrics:
+        args.append(Arg("metrics", _unique("metrics", taken | set(step.input_names)), "metrics"))
+    name = step.name
+    body_parts: list[str] = []
+    io_in = ", ".join(f"{a.name!r}: {a.arg}.path" for a in args if a.kind == "input")
+    io_out = ", ".join(f"{a.name!r}: {a.arg}.path" for a in args if a.kind == "output")
+    capture = ""
+    if io_in:
+        capture += f"_kfpj_in = {{{io_in}}}\n"
+    if io_out:
+        capture += f"_kfpj_out = {{{io_out}}}\n"
+    metrics_arg = next((a.arg for a in args if a.kind == "metrics"), None)
+    if metrics_arg:
+        capture += f"_kfpj_metrics = {metrics_arg}\n"
+    body_parts.append(capture)
+    if capture:
+        body_parts.append(_section("kfp-jupyter runtime: loads and saves the variables passed between steps", inner_runtime()))
+    body_parts.append(_section("imports", pipeline.imports))
+    body_parts.append(_section("imports from earlier steps", step.extra_imports))
+    if re.search(r"\bdisplay\b", step.source) and "display" not in pipeline.imports:
+        body_parts.append("try:\n    from IPython.display import display\nexcept ImportError:\n    display = print\n")
+    body_parts.append(_section("functions", pipeline.functions))
+    loads = "".join(
+        f"{a.name} = _kfpj_load({name!r}, {a.name!r}, _kfpj_in[{a.name!r}])\n" for a in args if a.kind == "input"
+    )
+    body_parts.append(_section("inputs", loads))
+    body_parts.append(_section(f"step {name}", step.source))
+    saves = "".join(f"_kfpj_save({name!r}, {o!r}, {o}, _kfpj_out[{o!r}])\n" for o in step.outputs)
+    saves += "".join(f"_kfpj_metric({name!r}, _kfpj_metrics, {m!r}, {m})\n" for m in step.metrics)
+    body_parts.append(_section("outputs", saves))
+    body = "\n".join(p for p in body_parts if p)
+    if not body.strip():
+        body = "pass\n"
+    return StepProgram(step, python_name(name), tuple(args), indent_code(body))
+
+
+def _string_continuation_lines(code: str) -> set[int]:
+    """1-based numbers of lines that lie inside a multi-line string (indenting them would change it)."""
+    rows: set[int] = set()
+    kinds = {tokenize.STRING} | {getattr(tokenize, "FSTRING_MIDDLE", -1), getattr(tokenize, "TSTRING_MIDDLE", -1)}
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(code).readline):
+            if tok.type in kinds and tok.end[0] > tok.start[0]:
+                rows.update(range(tok.start[0] + 1, tok.end[0] + 1))
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return rows
+
+
+def indent_code(code: str) -> str:
+    """Indent code into a function body without changing the value of multi-line strings."""
+    keep = _string_continuation_lines(code)
+    out = []
+    for i, line in enumerate(code.split("\n"), start=1):
+        out.append(line if (i in keep or not line.strip()) else INDENT + line)
+    return "\n".join(out)

@@ -1,0 +1,200 @@
+# The runtime of a step program. This file's text is copied into every generated component,
+# because a component must run in a plain Python image with no kfp-jupyter installed.
+# Keep it dependency-free (standard library at import time), and keep the two marked sections.
+# ruff: noqa
+# mypy: ignore-errors
+# --- inner: start (copied into each step function)
+class _KfpjError(RuntimeError):
+    pass
+
+
+def _kfpj_exact_json(value, depth=0):
+    if depth > 50:
+        return False
+    t = type(value)
+    if value is None or t in (bool, int, str):
+        return True
+    if t is float:
+        return value == value and value not in (float("inf"), float("-inf"))
+    if t is list:
+        return all(_kfpj_exact_json(v, depth + 1) for v in value)
+    if t is dict:
+        return all(type(k) is str and _kfpj_exact_json(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def _kfpj_save(step, name, value, path):
+    """Save a variable in a format chosen by its type, as `path/NAME.EXT`."""
+    import os, sys, json, pickle
+
+    os.makedirs(path, exist_ok=True)
+    base = os.path.join(path, name)
+    mod = type(value).__module__.split(".")[0]
+    kind = type(value).__name__
+    try:
+        if mod == "numpy" and kind == "ndarray" and not value.dtype.hasobject:
+            import numpy
+
+            numpy.save(base + ".npy", value, allow_pickle=False)
+            return base + ".npy"
+        if mod == "pandas" and kind == "DataFrame":
+            try:
+                import pyarrow  # noqa: F401
+
+                value.to_parquet(base + ".parquet")
+                return base + ".parquet"
+            except Exception:
+                if os.path.exists(base + ".parquet"):
+                    os.remove(base + ".parquet")
+        if "sklearn" in sys.modules:
+            from sklearn.base import BaseEstimator
+
+            if isinstance(value, BaseEstimator):
+                import joblib
+
+                joblib.dump(value, base + ".joblib")
+                return base + ".joblib"
+        if "torch" in sys.modules:
+            import torch
+
+            if isinstance(value, (torch.Tensor, torch.nn.Module)):
+                torch.save(value, base + ".pt")
+                return base + ".pt"
+        if _kfpj_exact_json(value):
+            with open(base + ".json", "w", encoding="utf-8") as f:
+                json.dump(value, f)
+            return base + ".json"
+        try:
+            import cloudpickle as _pickler
+        except ImportError:
+            _pickler = pickle
+        data = _pickler.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        with open(base + ".pkl", "wb") as f:
+            f.write(data)
+        return base + ".pkl"
+    except Exception as e:
+        for ext in (".npy", ".parquet", ".joblib", ".pt", ".json", ".pkl"):
+            if os.path.exists(base + ext):
+                os.remove(base + ext)
+        raise _KfpjError(
+            f"step {step!r}: variable {name!r} of type {type(value).__module__}.{type(value).__qualname__} "
+            f"cannot be handed on to the steps that read it ({type(e).__name__}: {e}). "
+            f"Fix: create {name!r} inside the step that uses it, or turn it into data "
+            "(a list, dict, numpy array or DataFrame) before this step ends."
+        ) from None
+
+
+def _kfpj_load(step, name, path):
+    """Load a variable saved by _kfpj_save."""
+    import os, json, pickle
+
+    files = [f for f in os.listdir(path) if f.startswith(name + ".")] if os.path.isdir(path) else []
+    if not files:
+        raise _KfpjError(f"step {step!r}: input {name!r} was not found at {path!r}")
+    file = os.path.join(path, sorted(files)[0])
+    if file.endswith(".npy"):
+        import numpy
+
+        return numpy.load(file, allow_pickle=False)
+    if file.endswith(".parquet"):
+        import pandas
+
+        return pandas.read_parquet(file)
+    if file.endswith(".joblib"):
+        import joblib
+
+        return joblib.load(file)
+    if file.endswith(".pt"):
+        import torch
+
+        return torch.load(file, weights_only=False)
+    if file.endswith(".json"):
+        with open(file, encoding="utf-8") as f:
+            return json.load(f)
+    with open(file, "rb") as f:
+        return pickle.load(f)
+
+
+def _kfpj_metric(step, metrics, name, value):
+    """Log a metric; metrics are numbers (numpy scalars and bools are converted)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise _KfpjError(
+            f"step {step!r}: metric {name!r} must be a number, not {type(value).__name__}. "
+            "Fix: list only numeric variables in the pipeline-metrics cell."
+        ) from None
+    metrics.log_metric(name, number)
+
+
+# --- inner: end
+# --- outer: start (a plain step program: Argo and the local engine)
+class _KfpjArtifact:
+    def __init__(self, path):
+        self.path = path
+        self.metadata = {}
+
+
+class _KfpjMetrics(_KfpjArtifact):
+    def log_metric(self, name, value):
+        import json, os
+
+        self.metadata[name] = value
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        with open(self.path, "w", encoding="utf-8") as f:
+            json.dump(self.metadata, f, sort_keys=True)
+        folder = os.environ.get("KFPJ_METRICS_DIR")
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, name), "w", encoding="utf-8") as f:
+                f.write(repr(value))
+
+
+def _kfpj_param(text, kind):
+    import ast, json
+
+    if kind == "str":
+        return text
+    if kind == "bool":
+        return text.strip().lower() in ("true", "1", "yes", "on")
+    if kind == "int":
+        return int(text)
+    if kind == "float":
+        return float(text)
+    try:
+        return json.loads(text)
+    except ValueError:
+        return ast.literal_eval(text)
+
+
+def _kfpj_main(func, parameters, inputs, outputs, metrics):
+    """Call the step function. With a JSON file argument (the local engine) it gives typed parameter
+    values and artifact paths; without one (Argo) parameters come from KFPJ_PARAM_<NAME> variables
+    and artifacts from fixed paths under /tmp/kfpj."""
+    import json, os, sys
+
+    kwargs = {}
+    if len(sys.argv) > 1:
+        with open(sys.argv[1], encoding="utf-8") as f:
+            spec = json.load(f)
+        for arg, (name, _kind) in parameters.items():
+            kwargs[arg] = spec["parameters"][name]
+        for arg, name in inputs.items():
+            kwargs[arg] = _KfpjArtifact(spec["inputs"][name])
+        for arg, name in outputs.items():
+            kwargs[arg] = _KfpjArtifact(spec["outputs"][name])
+        if metrics:
+            kwargs[metrics] = _KfpjMetrics(spec["metrics"])
+    else:
+        for arg, (name, kind) in parameters.items():
+            kwargs[arg] = _kfpj_param(os.environ["KFPJ_PARAM_" + name.upper()], kind)
+        for arg, name in inputs.items():
+            kwargs[arg] = _KfpjArtifact("/tmp/kfpj/inputs/" + name)
+        for arg, name in outputs.items():
+            kwargs[arg] = _KfpjArtifact("/tmp/kfpj/outputs/" + name)
+        if metrics:
+            kwargs[metrics] = _KfpjMetrics("/tmp/kfpj/outputs/metrics.json")
+    func(**kwargs)
+
+
+# --- outer: end
