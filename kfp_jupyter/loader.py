@@ -16,8 +16,9 @@ from .notebook.reader import NotebookFile, read_notebook
 def pipeline_from_notebook(nb: NotebookFile) -> Pipeline:
     problems: list[Problem] = []
     warnings: list[Problem] = []
-    settings, p = read_settings(nb.metadata, nb.path)
+    settings, p, w = read_settings(nb.metadata, nb.path)
     problems += p
+    warnings += w
     annotations, p, w = annotate(nb.cells)
     problems += p
     warnings += w

@@ -19,6 +19,31 @@ def type_of_literal(value: object) -> ParamType | None:
     return None
 
 
+def json_problem(value: object, where: str = "the value") -> str | None:
+    """Why `value` would not survive the trip through a pipeline (JSON), or None if it would."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return None
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return f"{where} is {value!r}, which JSON cannot hold"
+        return None
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            why = json_problem(item, f"{where}[{i}]")
+            if why:
+                return why
+        return None
+    if isinstance(value, dict):
+        for k, item in value.items():
+            if not isinstance(k, str):
+                return f"{where} has the key {k!r}; keys must be strings"
+            why = json_problem(item, f"{where}[{k!r}]")
+            if why:
+                return why
+        return None
+    return f"{where} holds a {type(value).__name__} ({value!r})"
+
+
 def parse_value(type_: ParamType, text: str) -> object:
     """Parse `text` as a value of `type_`; raise ValueError with a readable reason."""
     if type_ not in PARAM_TYPES:

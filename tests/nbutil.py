@@ -22,7 +22,11 @@ def md(source: str) -> Any:
 def make_notebook(path: Path, cells: list[Any], metadata: dict[str, Any] | None = None) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.cells = cells
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.metadata["language_info"] = {"name": "python"}
     if metadata:
         nb.metadata.update(metadata)

@@ -3,40 +3,51 @@
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 
 from ..errors import Problem
 from ..model import Parameter
 from ..notebook.annotations import Annotation
-from ..notebook.grammar import Role, SettingsConflict, StepSettings, merge_settings, step_name_problem
-from ..params import type_of_literal
+from ..notebook.grammar import (
+    Role,
+    SettingsConflict,
+    StepSettings,
+    merge_settings,
+    step_name_problem,
+)
+from ..params import json_problem, type_of_literal
 from .source import to_python
+
+#: what KFP accepts as a pipeline parameter name (and a Python name)
+PARAMETER_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 @dataclass
 class CodeBlock:
     """Code gathered from one or more cells, with a map from its lines back to the cells."""
 
-    parts: list[tuple[int, str]] = field(default_factory=list)  # (cell index, python code)
+    #: (cell index, python code, number of cell lines before the code: a removed magic line)
+    parts: list[tuple[int, str, int]] = field(default_factory=list)
 
-    def add(self, cell: int, code: str) -> None:
-        self.parts.append((cell, code))
+    def add(self, cell: int, code: str, offset: int = 0) -> None:
+        self.parts.append((cell, code, offset))
 
     @property
     def code(self) -> str:
-        return "\n".join(f"# cell {cell}\n{code}" for cell, code in self.parts)
+        return "\n".join(f"# cell {cell}\n{code}" for cell, code, _ in self.parts)
 
     @property
     def cells(self) -> tuple[int, ...]:
-        return tuple(dict.fromkeys(c for c, _ in self.parts))
+        return tuple(dict.fromkeys(c for c, _, _ in self.parts))
 
     def locate(self, line: int) -> tuple[int | None, int | None]:
         """(cell, line in that cell) of a line of `code`."""
         start = 1
-        for cell, code in self.parts:
+        for cell, code, offset in self.parts:
             n = code.count("\n") + 1
             if start < line <= start + n:
-                return cell, line - start
+                return cell, line - start + offset
             start += n + 1
         return (self.parts[0][0] if self.parts else None), None
 
@@ -56,41 +67,57 @@ class Blocks:
     imports: CodeBlock = field(default_factory=CodeBlock)
     functions: CodeBlock = field(default_factory=CodeBlock)
     parameters: list[Parameter] = field(default_factory=list)
+    parameter_cells: dict[str, int] = field(default_factory=dict)
     metrics: list[str] = field(default_factory=list)
     metric_cells: dict[str, int] = field(default_factory=dict)
     steps: list[StepBlock] = field(default_factory=list)
+    #: code of skipped cells (cell, code): only to explain a name that just a skipped cell defines
+    skipped: list[tuple[int, str]] = field(default_factory=list)
 
 
-def _check_syntax(cell: int, code: str, step: str | None, problems: list[Problem]) -> bool:
+def _check_syntax(
+    cell: int, code: str, offset: int, step: str | None, problems: list[Problem]
+) -> bool:
+    """Compile, not just parse: `await`, `return` or `break` at the top level parse but never run."""
     try:
-        ast.parse(code)
+        compile(code, f"<cell {cell}>", "exec", dont_inherit=True)
         return True
-    except SyntaxError as e:
+    except (SyntaxError, ValueError) as e:
+        msg = e.msg if isinstance(e, SyntaxError) else str(e)
+        text = e.text if isinstance(e, SyntaxError) else None
+        lineno = e.lineno if isinstance(e, SyntaxError) else None
+        fix = "correct the code (run the cell in Jupyter to see the error)"
+        if "await" in msg:
+            fix = "a step runs as plain Python: put the code in an async function and call asyncio.run()"
         problems.append(
             Problem(
-                f"syntax error: {e.msg}" + (f": {e.text.strip()!r}" if e.text and e.text.strip() else ""),
+                f"syntax error: {msg}" + (f": {text.strip()!r}" if text and text.strip() else ""),
                 cell=cell,
                 step=step,
-                line=e.lineno,
-                fix="correct the code (run the cell in Jupyter to see the error)",
+                line=(lineno + offset) if lineno else None,
+                fix=fix,
             )
         )
         return False
 
 
-def _parameters(cell: int, code: str, out: Blocks, problems: list[Problem]) -> None:
+def _parameters(cell: int, code: str, offset: int, out: Blocks, problems: list[Problem]) -> None:
     tree = ast.parse(code)
     for node in tree.body:
-        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else (
-            node.target if isinstance(node, ast.AnnAssign) and node.value is not None else None
-        )
-        value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
+        line = node.lineno + offset
+        target: ast.expr | None = None
+        value: ast.expr | None = None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign):
+            target, value = node.target, node.value
         if not isinstance(target, ast.Name) or value is None:
             problems.append(
                 Problem(
-                    f"the pipeline-parameters cell may only hold 'name = literal' lines, not {ast.unparse(node)!r}",
+                    "the pipeline-parameters cell may only hold 'name = literal' lines, "
+                    f"not {ast.unparse(node)!r}",
                     cell=cell,
-                    line=node.lineno,
+                    line=line,
                     fix="move other code into a step",
                 )
             )
@@ -102,8 +129,9 @@ def _parameters(cell: int, code: str, out: Blocks, problems: list[Problem]) -> N
                 Problem(
                     f"parameter {target.id!r} must be a literal value, not {ast.unparse(value)!r}",
                     cell=cell,
-                    line=node.lineno,
-                    fix="write the value itself (a number, string, bool, list or dict)",
+                    line=line,
+                    fix="write the value itself (a number, string, bool, list or dict); "
+                    "compute derived values in a step",
                 )
             )
             continue
@@ -111,11 +139,36 @@ def _parameters(cell: int, code: str, out: Blocks, problems: list[Problem]) -> N
         if ptype is None:
             problems.append(
                 Problem(
-                    f"parameter {target.id!r} has type {type(literal).__name__}; pipeline parameters are "
-                    "int, float, str, bool, list or dict",
+                    f"parameter {target.id!r} has type {type(literal).__name__}; pipeline parameters "
+                    "are int, float, str, bool, list or dict",
                     cell=cell,
-                    line=node.lineno,
+                    line=line,
                     fix="use one of those types (e.g. a list instead of a tuple)",
+                )
+            )
+            continue
+        why = json_problem(literal)
+        if why:
+            problems.append(
+                Problem(
+                    f"parameter {target.id!r} cannot be passed to a pipeline: {why}",
+                    cell=cell,
+                    line=line,
+                    fix="use only numbers, strings, booleans, None, lists and dicts with string keys",
+                )
+            )
+            continue
+        if not PARAMETER_NAME_RE.match(target.id):
+            problems.append(
+                Problem(
+                    f"invalid parameter name {target.id!r}: pipeline parameter names are ASCII "
+                    "letters, digits and '_', starting with a letter",
+                    cell=cell,
+                    line=line,
+                    fix="rename it, e.g. "
+                    + repr(
+                        re.sub(r"[^A-Za-z0-9_]", "_", target.id).lstrip("_0123456789") or "param"
+                    ),
                 )
             )
             continue
@@ -125,27 +178,40 @@ def _parameters(cell: int, code: str, out: Blocks, problems: list[Problem]) -> N
                 break
         else:
             out.parameters.append(Parameter(target.id, ptype, literal))
+        out.parameter_cells[target.id] = cell
 
 
-def _metrics(cell: int, code: str, out: Blocks, problems: list[Problem]) -> None:
+def _metric_names(node: ast.stmt) -> list[str]:
+    if not isinstance(node, ast.Expr):
+        return []
+    v = node.value
+    if isinstance(v, ast.Name):
+        return [v.id]
+    if (
+        isinstance(v, ast.Call)
+        and isinstance(v.func, ast.Name)
+        and v.func.id == "print"
+        and v.args
+        and not v.keywords
+        and all(isinstance(a, ast.Name) for a in v.args)
+    ):
+        return [a.id for a in v.args if isinstance(a, ast.Name)]
+    if isinstance(v, ast.Tuple) and v.elts and all(isinstance(a, ast.Name) for a in v.elts):
+        return [a.id for a in v.elts if isinstance(a, ast.Name)]
+    return []
+
+
+def _metrics(cell: int, code: str, offset: int, out: Blocks, problems: list[Problem]) -> None:
     tree = ast.parse(code)
     for node in tree.body:
-        names: list[str] = []
-        if isinstance(node, ast.Expr):
-            v = node.value
-            if isinstance(v, ast.Name):
-                names = [v.id]
-            elif isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id == "print" \
-                    and v.args and all(isinstance(a, ast.Name) for a in v.args) and not v.keywords:
-                names = [a.id for a in v.args if isinstance(a, ast.Name)]
-            elif isinstance(v, ast.Tuple) and all(isinstance(a, ast.Name) for a in v.elts):
-                names = [a.id for a in v.elts if isinstance(a, ast.Name)]
+        names = _metric_names(node)
         if not names:
             problems.append(
                 Problem(
-                    f"the pipeline-metrics cell lists variable names (bare or as print(name)), not {ast.unparse(node)!r}",
+                    "the pipeline-metrics cell lists variable names (bare or as print(name)), "
+                    f"not {ast.unparse(node)!r}",
                     cell=cell,
-                    line=node.lineno,
+                    line=node.lineno + offset,
                     fix="compute the metric in a step and list only its name here",
                 )
             )
@@ -156,42 +222,56 @@ def _metrics(cell: int, code: str, out: Blocks, problems: list[Problem]) -> None
                 out.metric_cells[n] = cell
 
 
-def group_blocks(annotations: list[Annotation], problems: list[Problem], warnings: list[Problem]) -> Blocks:
+def group_blocks(
+    annotations: list[Annotation], problems: list[Problem], warnings: list[Problem]
+) -> Blocks:
     out = Blocks()
     steps: dict[str, StepBlock] = {}
     for a in annotations:
+        if a.role == Role.SKIP:
+            out.skipped.append((a.cell.index, to_python(a.body).code))
+            continue
+        step = a.step if a.role in (Role.STEP, Role.CONTINUE) else None
+        if step is None and not a.settings.is_empty():
+            problems.append(
+                Problem(
+                    f"step settings on a {a.role.value} cell have no effect",
+                    cell=a.cell.index,
+                    fix="move these tags (or magic options) to a cell of the step they are for",
+                )
+            )
         py = to_python(a.body)
         for note in py.notes:
-            warnings.append(Problem(note, cell=a.cell.index, step=a.step))
-        step = a.step if a.role in (Role.STEP, Role.CONTINUE) else None
-        if a.role == Role.SKIP:
-            continue
-        if not _check_syntax(a.cell.index, py.code, step, problems):
-            if a.role == Role.STEP and a.step and a.step not in steps:
-                steps[a.step] = StepBlock(a.step, a.cell.index)
+            warnings.append(Problem(note, cell=a.cell.index, step=step))
+        if step is not None and step not in steps:
+            why = step_name_problem(step)
+            if why:
+                problems.append(Problem(why, cell=a.cell.index, step=step, fix="rename the step"))
+            steps[step] = StepBlock(step, a.cell.index)
+        if not _check_syntax(a.cell.index, py.code, a.offset, step, problems):
             continue
         if a.role == Role.IMPORTS:
-            out.imports.add(a.cell.index, py.code)
+            out.imports.add(a.cell.index, py.code, a.offset)
         elif a.role == Role.FUNCTIONS:
-            out.functions.add(a.cell.index, py.code)
+            out.functions.add(a.cell.index, py.code, a.offset)
         elif a.role == Role.PARAMETERS:
-            _parameters(a.cell.index, py.code, out, problems)
+            _parameters(a.cell.index, py.code, a.offset, out, problems)
         elif a.role == Role.METRICS:
-            _metrics(a.cell.index, py.code, out, problems)
-        elif a.role in (Role.STEP, Role.CONTINUE):
-            assert a.step is not None
-            if a.step not in steps:
-                why = step_name_problem(a.step)
-                if why:
-                    problems.append(Problem(why, cell=a.cell.index, step=a.step, fix="rename the step"))
-                steps[a.step] = StepBlock(a.step, a.cell.index)
-            sb = steps[a.step]
-            sb.code.add(a.cell.index, py.code)
+            _metrics(a.cell.index, py.code, a.offset, out, problems)
+        elif step is not None:
+            sb = steps[step]
+            sb.code.add(a.cell.index, py.code, a.offset)
             try:
                 sb.settings = merge_settings(sb.settings, a.settings)
             except SettingsConflict as e:
-                problems.append(Problem(f"the cells of this step disagree: {e}", cell=a.cell.index, step=a.step,
-                                        fix="say it once, in one cell of the step"))
+                problems.append(
+                    Problem(
+                        f"the cells of this step disagree: {e}",
+                        cell=a.cell.index,
+                        step=step,
+                        fix="say it once, in one cell of the step",
+                    )
+                )
             for p in a.settings.prev:
                 sb.prev_cells.setdefault(p, a.cell.index)
     out.steps = list(steps.values())

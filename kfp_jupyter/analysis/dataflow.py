@@ -3,47 +3,58 @@
 The reference semantics is the notebook run top to bottom: a step that reads `x` gets the `x` of the
 nearest step before it that defines (or changes) `x`, and must run after that step. Explicit `prev:`
 edges are kept and decide the order where they say something; notebook order decides the rest.
+Where the pipeline cannot reproduce the top-to-bottom run (two unordered steps define what a later
+step reads, a step reads what a step before it deleted, a step changes a parameter that a later
+step reads) it is an error with a fix, never a silent difference.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..errors import Problem
 from ..model import Input, Pipeline, Secret, Step
+from ..notebook.grammar import apply_defaults
 from ..notebook.metadata import NotebookSettings
 from .blocks import Blocks, CodeBlock, StepBlock
 from .graph import find_cycle, stable_topological_order
-from .names import BUILTINS, BlockNames, analyse_block
-from .packages import resolve_packages
+from .names import BUILTINS, BlockNames, FunctionEffects, analyse_block
+from .packages import imported_modules, resolve_packages
 
 RESERVED_PREFIX = "_kfpj"
-AMBIGUOUS = "\0ambiguous"
 
 
-def _analyse(block: CodeBlock, step: str | None, problems: list[Problem]) -> BlockNames:
+def _analyse(
+    block: CodeBlock,
+    step: str | None,
+    problems: list[Problem],
+    known: dict[str, FunctionEffects] | None = None,
+) -> BlockNames:
     try:
-        return analyse_block(block.code)
+        return analyse_block(block.code, known or {})
     except SyntaxError as e:  # already reported per cell; be safe
         cell, line = block.locate(e.lineno or 1)
         problems.append(Problem(f"syntax error: {e.msg}", cell=cell, step=step, line=line))
         return BlockNames()
 
 
-def _closure(names: set[str], function_reads: dict[str, set[str]]) -> set[str]:
-    """Names read by the shared functions that `names` calls, transitively."""
-    out: set[str] = set()
-    todo = [n for n in names if n in function_reads]
-    seen: set[str] = set()
-    while todo:
-        f = todo.pop()
-        if f in seen:
-            continue
-        seen.add(f)
-        for n in function_reads[f]:
-            out.add(n)
-            if n in function_reads:
+def _closure(roots: dict[str, int], function_reads: dict[str, set[str]]) -> dict[str, int]:
+    """Names read by the shared functions that `roots` names, transitively (with the root's line)."""
+    out: dict[str, int] = {}
+    for root, line in roots.items():
+        todo = [root]
+        seen: set[str] = set()
+        while todo:
+            f = todo.pop()
+            if f in seen or f not in function_reads:
+                continue
+            seen.add(f)
+            for n in sorted(function_reads[f]):
+                out.setdefault(n, line)
                 todo.append(n)
     return out
 
@@ -52,13 +63,91 @@ def _python_name(step: str) -> str:
     return re.sub(r"[^0-9a-zA-Z_]", "_", step)
 
 
-def build(blocks: Blocks, settings: NotebookSettings, notebook: str | None,
-          problems: list[Problem], warnings: list[Problem]) -> Pipeline | None:
+@dataclass
+class _Definer:
+    step: str
+    deletes: bool
+    cell: int | None
+    line: int | None
+
+
+@dataclass
+class _Change:
+    """A step that changes a parameter or a shared name (which other steps do not see)."""
+
+    step: str
+    cell: int | None
+    line: int | None
+    what: str
+
+
+@dataclass
+class _Flow:
+    """The state of the walk over the steps, in run order."""
+
+    order: list[str]
+    position: dict[str, int]
+    problems: list[Problem]
+    definers: dict[str, list[_Definer]] = field(default_factory=dict)
+    ancestors: dict[str, set[str]] = field(default_factory=dict)
+
+    def producer(
+        self, var: str, before: int, reader: str, cell: int | None, line: int | None, what: str
+    ) -> str | None:
+        """The step that hands `var` to `reader`; None if none does (or after reporting why not)."""
+        cands = [d for d in self.definers.get(var, []) if self.position[d.step] < before]
+        if not cands:
+            return None
+        steps = {d.step for d in cands}
+        maximal = [
+            d for d in cands if not any(d.step in self.ancestors[o] for o in steps if o != d.step)
+        ]
+        if len(maximal) > 1:
+            names = [d.step for d in maximal]
+            self.problems.append(
+                Problem(
+                    f"{what} {var!r}, which steps {', '.join(repr(m) for m in names)} both define, "
+                    "and neither runs after the other, so which value it gets is ambiguous",
+                    cell=cell,
+                    step=None if reader.startswith("(") else reader,
+                    line=line,
+                    fix=f"order them (e.g. tag '{names[-1]}' with 'prev:{names[0]}') "
+                    "or rename the variable in one of them",
+                )
+            )
+            return None
+        d = maximal[0]
+        if d.deletes:
+            self.problems.append(
+                Problem(
+                    f"{what} {var!r}, but step {d.step!r} deletes it (del {var}, cell {d.cell})",
+                    cell=cell,
+                    step=None if reader.startswith("(") else reader,
+                    line=line,
+                    fix=f"remove 'del {var}' from step {d.step!r}, or define {var!r} again "
+                    "before this step reads it",
+                )
+            )
+            return None
+        return d.step
+
+
+def build(
+    blocks: Blocks,
+    settings: NotebookSettings,
+    notebook: str | None,
+    problems: list[Problem],
+    warnings: list[Problem],
+) -> Pipeline | None:
     step_blocks = {s.name: s for s in blocks.steps}
     names_in_order = [s.name for s in blocks.steps]
     if not names_in_order and not problems:
-        problems.append(Problem("the notebook has no steps",
-                                fix="tag a code cell 'step:NAME' or start it with '%%step NAME'"))
+        problems.append(
+            Problem(
+                "the notebook has no steps",
+                fix="tag a code cell 'step:NAME' or start it with '%%step NAME'",
+            )
+        )
 
     # Names that are never data: imports, shared functions, parameters.
     imp = _analyse(blocks.imports, None, problems)
@@ -66,159 +155,223 @@ def build(blocks: Blocks, settings: NotebookSettings, notebook: str | None,
     for block, names in ((blocks.imports, imp), (blocks.functions, fun)):
         for line in names.star_imports:
             cell, ln = block.locate(line)
-            problems.append(Problem("'from ... import *' cannot be used in a pipeline step", cell=cell, line=ln,
-                                    fix="import the names you use explicitly"))
+            problems.append(
+                Problem(
+                    "'from ... import *' cannot be used in a pipeline step",
+                    cell=cell,
+                    line=ln,
+                    fix="import the names you use explicitly",
+                )
+            )
     shared = set(imp.defines) | set(fun.defines)
+    # values (not modules, functions or classes) the shared cells define, e.g. `LABELS = [...]`
+    shared_values = {
+        n for b in (imp, fun) for n in b.defines if n not in b.imports and n not in b.function_reads
+    }
     params = {p.name: p for p in blocks.parameters}
-    for name in fun.reads:
-        if name not in shared and name not in params and name not in BUILTINS:
-            cell, ln = blocks.functions.locate(fun.reads[name])
-            problems.append(Problem(
-                f"the functions cell reads {name!r} at its top level; functions cells run in every step and can use "
-                "only imports, other functions and parameters", cell=cell, line=ln,
-                fix=f"define {name!r} in the functions cell or pass it to the function as an argument"))
+    for name, line in fun.reads.items():
+        if name in fun.late_reads or name in shared or name in params or name in BUILTINS:
+            continue
+        cell, ln = blocks.functions.locate(line)
+        problems.append(
+            Problem(
+                f"the functions cell uses {name!r} outside any function; functions cells run at "
+                "the start of every step and can use only imports, other functions and parameters",
+                cell=cell,
+                line=ln,
+                fix=f"define {name!r} in the functions cell, or move this code into a step",
+            )
+        )
 
     # Python names of steps must not clash with each other or with parameters (the DSL defines both).
     py_names: dict[str, str] = {}
     for s in blocks.steps:
         pn = _python_name(s.name)
         if pn in py_names:
-            problems.append(Problem(f"steps {py_names[pn]!r} and {s.name!r} differ only by '-' and '_'",
-                                    cell=s.first_cell, step=s.name, fix="rename one of them"))
+            problems.append(
+                Problem(
+                    f"steps {py_names[pn]!r} and {s.name!r} differ only by '-' and '_'",
+                    cell=s.first_cell,
+                    step=s.name,
+                    fix="rename one of them",
+                )
+            )
         py_names[pn] = s.name
         if pn in params:
-            problems.append(Problem(f"step {s.name!r} has the same name as parameter {pn!r}",
-                                    cell=s.first_cell, step=s.name, fix="rename the step or the parameter"))
+            problems.append(
+                Problem(
+                    f"step {s.name!r} has the same name as parameter {pn!r}",
+                    cell=s.first_cell,
+                    step=s.name,
+                    fix="rename the step or the parameter",
+                )
+            )
 
-    # Explicit edges.
-    explicit: dict[str, list[str]] = {}
-    for s in blocks.steps:
-        explicit[s.name] = []
-        for p in s.settings.prev:
-            if p == s.name:
-                problems.append(Problem(f"step {s.name!r} lists itself as prev", cell=s.prev_cells.get(p), step=s.name,
-                                        fix=f"remove 'prev:{p}'"))
-            elif p not in step_blocks:
-                close = difflib.get_close_matches(p, names_in_order, n=1)
-                problems.append(Problem(
-                    f"unknown step {p!r} in prev/--after", cell=s.prev_cells.get(p), step=s.name,
-                    fix=(f"did you mean {close[0]!r}? " if close else "")
-                    + f"steps are: {', '.join(names_in_order)}"))
-            else:
-                explicit[s.name].append(p)
+    explicit = _explicit_edges(blocks.steps, step_blocks, names_in_order, problems)
     cycle = find_cycle(names_in_order, explicit)
     if cycle:
-        first = step_blocks[cycle[0]]
-        problems.append(Problem(
-            "dependency cycle: " + " -> ".join(cycle), cell=first.first_cell, step=cycle[0],
-            fix="remove one of these prev:/--after edges"))
+        # `a -> b` in the message: b is tagged to run after a; point at that tag
+        closing = step_blocks[cycle[1]]
+        problems.append(
+            Problem(
+                "dependency cycle: " + " -> ".join(cycle),
+                cell=closing.prev_cells.get(cycle[0], closing.first_cell),
+                step=closing.name,
+                fix=f"remove one of the prev:/--after edges between these steps, e.g. "
+                f"'prev:{cycle[0]}' from step {closing.name!r}",
+            )
+        )
         return None
     order = stable_topological_order(names_in_order, explicit)
 
-    # Per-step names.
     analysed: dict[str, BlockNames] = {}
     for name in order:
         sb = step_blocks[name]
-        bn = _analyse(sb.code, name, problems)
+        bn = _analyse(sb.code, name, problems, fun.functions)
         for line in bn.star_imports:
             cell, ln = sb.code.locate(line)
-            problems.append(Problem("'from ... import *' cannot be used in a pipeline step", cell=cell, step=name,
-                                    line=ln, fix="import the names you use explicitly"))
+            problems.append(
+                Problem(
+                    "'from ... import *' cannot be used in a pipeline step",
+                    cell=cell,
+                    step=name,
+                    line=ln,
+                    fix="import the names you use explicitly",
+                )
+            )
         analysed[name] = bn
     if problems:
         return None
 
-    def data_defines(bn: BlockNames) -> set[str]:
-        defined = (set(bn.defines) - set(bn.imports)) | {m for m in bn.mutates if m in bn.reads}
-        return {n for n in defined - bn.deletes if n not in shared and n not in params}
-
-    defines = {n: data_defines(analysed[n]) for n in order}
-    step_imports: dict[str, str] = {}
-    for n in order:
-        for name, stmt in analysed[n].imports.items():
-            step_imports.setdefault(name, stmt)
-
+    flow = _Flow(order, {n: i for i, n in enumerate(order)}, problems)
     after: dict[str, set[str]] = {n: set(explicit[n]) for n in order}
-    anc: dict[str, set[str]] = {}
-    position = {n: i for i, n in enumerate(order)}
     inputs: dict[str, list[Input]] = {n: [] for n in order}
-    used_params: dict[str, list[str]] = {n: [] for n in order}
+    used_params: dict[str, set[str]] = {n: set() for n in order}
     extra_imports: dict[str, list[str]] = {n: [] for n in order}
-    definers_of: dict[str, list[str]] = {}
+    step_imports: dict[str, str] = {}
+    changes: dict[str, _Change] = {}
 
-    def producer(var: str, before: int, reader: str, cell: int | None, line: int | None,
-                 what: str = "reads") -> str | None:
-        """The step that hands `var` to `reader`; None if none does; AMBIGUOUS after reporting it."""
-        cands = [d for d in definers_of.get(var, []) if position[d] < before]
-        if not cands:
-            return None
-        maximal = [c for c in cands if not any(c in anc[o] for o in cands if o != c)]
-        if len(maximal) > 1:
-            problems.append(Problem(
-                f"{what} {var!r}, which steps {', '.join(repr(m) for m in maximal)} both define, and neither runs "
-                "after the other, so which value it gets is ambiguous", cell=cell, step=reader, line=line,
-                fix=f"order them (e.g. tag '{maximal[-1]}' with 'prev:{maximal[0]}') or rename the variable in one"))
-            return AMBIGUOUS
-        return maximal[0]
+    def later_definer(var: str, name: str) -> str | None:
+        for n in order[flow.position[name] + 1 :]:
+            if var in analysed[n].defines:
+                return n
+        return None
 
     for name in order:
-        sb: StepBlock = step_blocks[name]
+        sb = step_blocks[name]
         bn = analysed[name]
-        reads = dict(bn.reads)
-        for fname in _closure(set(reads) | set(bn.function_reads), fun.function_reads):
-            reads.setdefault(fname, 0)
-        for var, line in reads.items():
+        roots = {n: ln for n, ln in bn.reads.items() if n in fun.function_reads}
+        hard = dict(bn.reads)
+        soft = dict(bn.soft_reads)
+        for var, ln in _closure(roots, fun.function_reads).items():
+            if var not in hard:
+                (soft if var in bn.defines else hard).setdefault(var, ln)
+        from_upstream: set[str] = set()
+        for var, line, required in [
+            *((v, ln, True) for v, ln in hard.items()),
+            *((v, ln, False) for v, ln in soft.items() if v not in hard),
+        ]:
             cell, ln = sb.code.locate(line) if line else (sb.first_cell, None)
             if var.startswith(RESERVED_PREFIX):
-                problems.append(Problem(f"names starting with {RESERVED_PREFIX!r} are reserved", cell=cell, step=name,
-                                        line=ln, fix="rename the variable"))
+                problems.append(
+                    Problem(
+                        f"names starting with {RESERVED_PREFIX!r} are reserved",
+                        cell=cell,
+                        step=name,
+                        line=ln,
+                        fix="rename the variable",
+                    )
+                )
                 continue
-            if var in shared:
+            if var in params or var in shared:
+                change = changes.get(var)
+                if change is not None:
+                    problems.append(
+                        Problem(
+                            f"reads {change.what} {var!r}, which step {change.step!r} changes "
+                            f"(cell {change.cell}); steps get {change.what}s from the pipeline, "
+                            "not from other steps, so this step would not see the change",
+                            cell=cell,
+                            step=name,
+                            line=ln,
+                            fix=f"in step {change.step!r}, give the changed value a new name "
+                            f"(e.g. {var}_2 = ...) and use that name here",
+                        )
+                    )
+                elif var in params:
+                    used_params[name].add(var)
                 continue
-            if var in params:
-                used_params[name].append(var)
-                continue
-            p = producer(var, position[name], name, cell, ln)
-            if p == AMBIGUOUS:
-                continue
+            p = flow.producer(var, flow.position[name], name, cell, ln, "reads")
             if p is not None:
                 inputs[name].append(Input(var, p))
                 after[name].add(p)
+                from_upstream.add(var)
                 continue
+            if any(flow.position[d.step] < flow.position[name] for d in flow.definers.get(var, [])):
+                continue  # reported by producer()
             if var in step_imports:
                 extra_imports[name].append(step_imports[var])
                 continue
-            if var in BUILTINS:
+            if var in BUILTINS or not required:
                 continue
-            later = [n for n in order[position[name] + 1:] if var in defines[n]]
-            if later:
-                fix = (f"step {later[0]!r} defines it later; move that code before this step, "
-                       f"or tag this step 'prev:{later[0]}'")
+            later = later_definer(var, name)
+            skipped = _skipped_definer(blocks, var)
+            if skipped is not None and not later:
+                fix = (
+                    f"cell {skipped}, which defines it, is skipped (tag 'skip' or a cell after one); "
+                    "make that cell part of a step"
+                )
+            elif later:
+                fix = (
+                    f"step {later!r} defines it later; move that code above this step, "
+                    f"or tag this step 'prev:{later}'"
+                )
             else:
-                fix = ("define it in an earlier step, in the imports or functions cell, "
-                       "or in the pipeline-parameters cell")
-            problems.append(Problem(f"name {var!r} is read but nothing before this step defines it",
-                                    cell=cell, step=name, line=ln, fix=fix))
-        anc[name] = set().union(*(anc[p] | {p} for p in after[name])) if after[name] else set()
-        for var in defines[name]:
-            definers_of.setdefault(var, []).append(name)
+                fix = (
+                    "define it in an earlier step, in the imports or functions cell, "
+                    "or in the pipeline-parameters cell"
+                )
+            problems.append(
+                Problem(
+                    f"name {var!r} is read but nothing before this step defines it",
+                    cell=cell,
+                    step=name,
+                    line=ln,
+                    fix=fix,
+                )
+            )
+        ancestors = set().union(*(flow.ancestors[p] | {p} for p in after[name]))
+        flow.ancestors[name] = ancestors
 
-    # Metrics: logged by the step that holds their final value.
-    metric_step: dict[str, list[str]] = {n: [] for n in order}
-    for m in blocks.metrics:
-        cell = blocks.metric_cells.get(m)
-        if m in params:
-            problems.append(Problem(f"metric {m!r} is a pipeline parameter", cell=cell,
-                                    fix="metrics must be computed by a step"))
-            continue
-        p = producer(m, len(order), "pipeline-metrics", cell, None, what="the metrics list")
-        if p == AMBIGUOUS:
-            continue
-        if p is None:
-            problems.append(Problem(f"metric {m!r} is not defined by any step", cell=cell,
-                                        fix="compute it in a step, or remove it from the pipeline-metrics cell"))
-            continue
-        metric_step[p].append(m)
+        # What this step hands on: what it binds (not by import) and what it changes of its inputs.
+        bound = set(bn.defines) - set(bn.imports)
+        changed = {m for m in bn.mutates if m in from_upstream}
+        for var in sorted((bound | changed) - set(bn.deletes)):
+            if var in params or var in shared:
+                if var in bound or var in params:
+                    line = bn.defines.get(var) or bn.mutates.get(var) or 0
+                    cell, ln = sb.code.locate(line)
+                    what = "parameter" if var in params else "shared name"
+                    changes.setdefault(var, _Change(name, cell, ln, what))
+                continue
+            line = bn.defines.get(var) or bn.mutates.get(var) or 0
+            cell, ln = sb.code.locate(line)
+            flow.definers.setdefault(var, []).append(_Definer(name, False, cell, ln))
+        for var in sorted(bn.mutates):
+            if (var in params or var in shared_values) and var in bn.reads and var not in changes:
+                cell, ln = sb.code.locate(bn.mutates[var])
+                changes[var] = _Change(
+                    name, cell, ln, "parameter" if var in params else "shared name"
+                )
+        for var, line in sorted(bn.deletes.items()):
+            if var in params or var in shared:
+                continue
+            cell, ln = sb.code.locate(line)
+            flow.definers.setdefault(var, []).append(_Definer(name, True, cell, ln))
+        for var, stmt in bn.imports.items():
+            step_imports.setdefault(var, stmt)
+
+    metric_step = _metrics(blocks, order, params, flow)
     if problems:
         return None
 
@@ -228,35 +381,48 @@ def build(blocks: Blocks, settings: NotebookSettings, notebook: str | None,
             if i.name not in outputs[i.producer]:
                 outputs[i.producer].append(i.name)
 
+    local = _local_modules(notebook, blocks, warnings)
     steps: list[Step] = []
     for name in order:
         sb = step_blocks[name]
-        st = sb.settings
+        st = apply_defaults(settings.step_defaults, sb.settings)
         extra = "\n".join(dict.fromkeys(extra_imports[name]))
-        code_for_packages = "\n".join((blocks.imports.code, blocks.functions.code, extra, sb.code.code))
+        code_for_packages = (
+            blocks.imports.code,
+            blocks.functions.code,
+            extra,
+            *(code for _, code, _ in sb.code.parts),
+        )
         marshalling = bool(inputs[name] or outputs[name])
-        packages = resolve_packages(code_for_packages, (*settings.packages, *st.packages), marshalling=marshalling)
-        steps.append(Step(
-            name=name,
-            source=sb.code.code,
-            cells=sb.code.cells,
-            after=tuple(sorted(after[name], key=position.__getitem__)),
-            explicit_after=tuple(explicit[name]),
-            inputs=tuple(sorted(inputs[name], key=lambda i: i.name)),
-            outputs=tuple(sorted(outputs[name])),
-            parameters=tuple(sorted(set(used_params[name]))),
-            metrics=tuple(metric_step[name]),
-            extra_imports=extra,
-            image=st.image or settings.image,
-            packages=packages,
-            limits=dict(st.limits),
-            annotations=dict(st.annotations),
-            labels=dict(st.labels),
-            secrets=tuple(Secret(a, b, c) for a, b, c in st.secrets),
-            cache=True if st.cache is None else st.cache,
-            retries=st.retries or 0,
-            timeout=st.timeout,
-        ))
+        packages = resolve_packages(
+            code_for_packages,
+            (*settings.packages, *st.packages),
+            marshalling=marshalling,
+            local_modules=local,
+        )
+        steps.append(
+            Step(
+                name=name,
+                source=sb.code.code,
+                cells=sb.code.cells,
+                after=tuple(sorted(after[name], key=flow.position.__getitem__)),
+                explicit_after=tuple(explicit[name]),
+                inputs=tuple(sorted(inputs[name], key=lambda i: i.name)),
+                outputs=tuple(sorted(outputs[name])),
+                parameters=tuple(sorted(used_params[name])),
+                metrics=tuple(metric_step[name]),
+                extra_imports=extra,
+                image=st.image or settings.image,
+                packages=packages,
+                limits=dict(st.limits),
+                annotations=dict(st.annotations),
+                labels=dict(st.labels),
+                secrets=tuple(Secret(a, b, c) for a, b, c in st.secrets),
+                cache=True if st.cache is None else st.cache,
+                retries=st.retries or 0,
+                timeout=st.timeout,
+            )
+        )
     return Pipeline(
         name=settings.name,
         description=settings.description,
@@ -270,3 +436,113 @@ def build(blocks: Blocks, settings: NotebookSettings, notebook: str | None,
         steps=tuple(steps),
         warnings=tuple(warnings),
     )
+
+
+def _local_modules(notebook: str | None, blocks: Blocks, warnings: list[Problem]) -> frozenset[str]:
+    """Modules the notebook imports from files beside it, which a step's container does not have."""
+    if notebook is None:
+        return frozenset()
+    folder = Path(notebook).parent
+    found: set[str] = set()
+    parts: list[tuple[int, str, str | None]] = [
+        *((c, code, None) for c, code, _ in blocks.imports.parts),
+        *((c, code, None) for c, code, _ in blocks.functions.parts),
+        *((c, code, s.name) for s in blocks.steps for c, code, _ in s.code.parts),
+    ]
+    for cell, code, step in parts:
+        for module in imported_modules(code):
+            top = module.split(".")[0]
+            if top in found:
+                continue
+            for path in (folder / f"{top}.py", folder / top / "__init__.py"):
+                if path.is_file():
+                    found.add(top)
+                    warnings.append(
+                        Problem(
+                            f"module {top!r} is {path.relative_to(folder)} beside the notebook; "
+                            "a step runs in its own container, where that file is not",
+                            cell=cell,
+                            step=step,
+                            fix="put the code the steps need in the functions cell, or publish "
+                            "the module as a package and name it in 'packages:'",
+                        )
+                    )
+                    break
+    return frozenset(found)
+
+
+def _skipped_definer(blocks: Blocks, var: str) -> int | None:
+    """The first skipped cell that defines `var`, to explain why nothing else does."""
+    for cell, code in blocks.skipped:
+        try:
+            if var in analyse_block(code).defines:
+                return cell
+        except SyntaxError:
+            continue
+    return None
+
+
+def _explicit_edges(
+    steps: list[StepBlock],
+    step_blocks: dict[str, StepBlock],
+    names_in_order: list[str],
+    problems: list[Problem],
+) -> dict[str, list[str]]:
+    explicit: dict[str, list[str]] = {}
+    for s in steps:
+        explicit[s.name] = []
+        for p in s.settings.prev:
+            if p == s.name:
+                problems.append(
+                    Problem(
+                        f"step {s.name!r} lists itself as prev",
+                        cell=s.prev_cells.get(p),
+                        step=s.name,
+                        fix=f"remove 'prev:{p}' (or '--after {p}')",
+                    )
+                )
+            elif p not in step_blocks:
+                close = difflib.get_close_matches(p, names_in_order, n=1)
+                problems.append(
+                    Problem(
+                        f"unknown step {p!r} in prev:/--after",
+                        cell=s.prev_cells.get(p),
+                        step=s.name,
+                        fix=(f"did you mean {close[0]!r}? " if close else "")
+                        + f"the steps are: {', '.join(names_in_order)}",
+                    )
+                )
+            else:
+                explicit[s.name].append(p)
+    return explicit
+
+
+def _metrics(
+    blocks: Blocks, order: list[str], params: Mapping[str, object], flow: _Flow
+) -> dict[str, list[str]]:
+    """Each metric is logged by the step that holds its final value (as the notebook would)."""
+    metric_step: dict[str, list[str]] = {n: [] for n in order}
+    for m in blocks.metrics:
+        cell = blocks.metric_cells.get(m)
+        if m in params:
+            flow.problems.append(
+                Problem(
+                    f"metric {m!r} is a pipeline parameter",
+                    cell=cell,
+                    fix="metrics must be computed by a step; list the computed value instead",
+                )
+            )
+            continue
+        p = flow.producer(m, len(order), "(metrics)", cell, None, "the metrics list names")
+        if p is None:
+            if m not in flow.definers:
+                flow.problems.append(
+                    Problem(
+                        f"metric {m!r} is not defined by any step",
+                        cell=cell,
+                        fix="compute it in a step, or remove it from the pipeline-metrics cell",
+                    )
+                )
+            continue
+        metric_step[p].append(m)
+    return metric_step

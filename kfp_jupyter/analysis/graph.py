@@ -19,7 +19,7 @@ def find_cycle(nodes: Sequence[str], edges: Mapping[str, Sequence[str]]) -> list
             if m not in color:
                 continue
             if color[m] == GREY:
-                cyc = stack[stack.index(m):] + [m]
+                cyc = [*stack[stack.index(m) :], m]
                 return list(reversed(cyc))
             if color[m] == WHITE:
                 found = visit(m)

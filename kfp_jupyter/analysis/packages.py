@@ -7,8 +7,10 @@ compiles to the same packages everywhere.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import sys
+from collections.abc import Sequence
 
 #: import name -> distribution name, where they differ
 DISTRIBUTIONS: dict[str, str] = {
@@ -41,9 +43,27 @@ DISTRIBUTIONS: dict[str, str] = {
     "fitz": "pymupdf",
     "umap": "umap-learn",
     "hdbscan": "hdbscan",
+    "skopt": "scikit-optimize",
+    "imblearn": "imbalanced-learn",
+    "git": "gitpython",
+    "zmq": "pyzmq",
+    "faiss": "faiss-cpu",
+    "googleapiclient": "google-api-python-client",
+    "osgeo": "gdal",
+    "nacl": "pynacl",
+    "kafka": "kafka-python",
+    "websocket": "websocket-client",
+    "MySQLdb": "mysqlclient",
+    "jose": "python-jose",
+    "slugify": "python-slugify",
+    "OpenGL": "pyopengl",
     "kfp_jupyter": "",  # never inside a component
-    "IPython": "",  # display() falls back to print in a step
+    # A step that imports IPython (`from IPython.display import HTML`) needs it installed to run.
+    "IPython": "ipython",
 }
+
+#: Namespace packages whose distributions are named after the sub-package.
+NAMESPACES = {"google.cloud": "google-cloud-", "azure": "azure-"}
 
 #: Packages whose objects other packages need to load back (a DataFrame saved as parquet needs pyarrow).
 COMPANIONS: dict[str, tuple[str, ...]] = {"pandas": ("pyarrow",)}
@@ -51,20 +71,30 @@ COMPANIONS: dict[str, tuple[str, ...]] = {"pandas": ("pyarrow",)}
 _STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"__future__"}
 
 
-def imported_modules(code: str) -> list[str]:
-    """Top-level module names imported anywhere in `code` (also inside functions)."""
+@functools.lru_cache(maxsize=4096)
+def imported_modules(code: str) -> tuple[str, ...]:
+    """Modules imported anywhere in `code` (also inside functions).
+
+    Cached: the imports and functions cells are part of every step's code.
+    """
+    if "import" not in code:
+        return ()
     try:
         tree = ast.parse(code)
     except SyntaxError:
-        return []
+        return ()
     out: dict[str, None] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for a in node.names:
                 out[a.name] = None
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            out[node.module] = None
-    return list(out)
+            if node.module in NAMESPACES:  # `from google.cloud import storage`
+                for a in node.names:
+                    out[f"{node.module}.{a.name}"] = None
+            else:
+                out[node.module] = None
+    return tuple(out)
 
 
 def distribution_for(module: str) -> str | None:
@@ -72,6 +102,12 @@ def distribution_for(module: str) -> str | None:
     top = module.split(".")[0]
     if top in _STDLIB:
         return None
+    for space, prefix in NAMESPACES.items():
+        if module.startswith(space + "."):
+            rest = module[len(space) + 1 :].split(".")
+            # azure.storage.blob -> azure-storage-blob; google.cloud.storage -> google-cloud-storage
+            parts = rest if space == "azure" else rest[:1]
+            return prefix + "-".join(p.replace("_", "-").lower() for p in parts)
     for key in (".".join(module.split(".")[:2]), top):
         if key in DISTRIBUTIONS:
             return DISTRIBUTIONS[key] or None
@@ -84,10 +120,22 @@ def requirement_name(req: str) -> str:
     return re.sub(r"[-_.]+", "-", (m.group(1) if m else req)).lower()
 
 
-def resolve_packages(code: str, explicit: tuple[str, ...], *, marshalling: bool) -> tuple[str, ...]:
-    """Detected packages, with explicit requirements (notebook, then step) replacing same-named ones."""
+def resolve_packages(
+    codes: Sequence[str],
+    explicit: tuple[str, ...],
+    *,
+    marshalling: bool,
+    local_modules: frozenset[str] = frozenset(),
+) -> tuple[str, ...]:
+    """Packages the `codes` import, with explicit requirements (notebook, then step) replacing
+    same-named ones.
+
+    `local_modules` are modules that are files next to the notebook: not on PyPI under that name.
+    """
     found: dict[str, str] = {}
-    for module in imported_modules(code):
+    for module in (m for code in codes for m in imported_modules(code)):
+        if module.split(".")[0] in local_modules:
+            continue
         dist = distribution_for(module)
         if dist:
             found.setdefault(requirement_name(dist), dist)

@@ -2,16 +2,26 @@
 
 Line magics and shell escapes (`%matplotlib inline`, `!pip install x`) have no meaning outside a
 kernel, so they are kept as comments (line numbers stay the same, so errors still point at the
-right line of the cell). Cell magics whose body is Python (`%%time`) lose their first line; other
-cell magics (`%%bash`, `%%writefile`) leave the whole cell out of the step, with a warning.
+right line of the cell). `%time STATEMENT` keeps its statement, because the notebook ran it.
+Cell magics whose body is Python (`%%time`) lose their first line; other cell magics (`%%bash`,
+`%%writefile`) leave the whole cell out of the step, with a warning.
+
+Only lines that start a statement are IPython syntax: a line starting with `%` or `!` inside a
+multi-line string or inside brackets is data and stays as it is.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 
-PYTHON_BODY_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug"}
+PYTHON_BODY_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug"})
+#: line magics whose argument is a statement the notebook executed (in the user's namespace)
+STATEMENT_LINE_MAGICS = frozenset({"time", "prun"})
+
+_HELP_RE = re.compile(r"^\??[A-Za-z_][\w.]*\?{1,2}$")
+_SHELL_ASSIGN_RE = re.compile(r"^[A-Za-z_][\w]*(\s*,\s*[A-Za-z_]\w*)*\s*=\s*[!%]")
 
 
 @dataclass(frozen=True)
@@ -24,21 +34,96 @@ class PythonSource:
 def _comment(line: str) -> str:
     stripped = line.lstrip()
     indent = line[: len(line) - len(stripped)]
-    return f"{indent}# (IPython, left out) {stripped}"
+    # Inside a block a comment alone would leave the block empty; `pass` keeps it valid.
+    return f"{indent}{'pass  ' if indent else ''}# (IPython, left out) {stripped}"
+
+
+def statement_starts(lines: list[str]) -> list[bool]:
+    """For each line: does a new statement start on it (not inside a string, brackets or `\\`)?
+
+    A small scanner rather than `tokenize`, because the text is not Python yet: tokenize stops at
+    the first IPython line it cannot read (`!echo it's done`).
+    """
+    starts: list[bool] = []
+    depth = 0
+    quote: str | None = None  # the open string's quote, while inside a multi-line string
+    continued = False
+    for line in lines:
+        starts.append(quote is None and depth == 0 and not continued)
+        s = line.lstrip()
+        if starts[-1] and s.startswith(("%", "!")):
+            continued = False  # IPython's own line; its text is not Python
+            continue
+        continued = False
+        i, n = 0, len(line)
+        while i < n:
+            c = line[i]
+            if quote is not None:
+                if c == "\\":
+                    i += 2
+                    continue
+                if line.startswith(quote, i):
+                    i += len(quote)
+                    quote = None
+                    continue
+                i += 1
+                continue
+            if c == "#":
+                break
+            if c in "\"'":
+                q = c * 3 if line.startswith(c * 3, i) else c
+                quote = q
+                i += len(q)
+                continue
+            if c in "([{":
+                depth += 1
+            elif c in ")]}":
+                depth = max(0, depth - 1)
+            elif c == "\\" and i == n - 1:
+                continued = True
+            i += 1
+        if quote is not None and len(quote) == 1:
+            quote = None  # an unterminated one-line string ends with its line
+    return starts
+
+
+def _ipython_line(stripped: str) -> bool:
+    if stripped.startswith(("%", "!")):
+        return True
+    if _SHELL_ASSIGN_RE.match(stripped):
+        return True
+    return bool(_HELP_RE.match(stripped)) and not stripped.startswith("#")
+
+
+def _replacement(line: str) -> str:
+    stripped = line.lstrip()
+    indent = line[: len(line) - len(stripped)]
+    if stripped.startswith("%") and not stripped.startswith("%%"):
+        name, _, rest = stripped[1:].partition(" ")
+        if name in STATEMENT_LINE_MAGICS and rest.strip():
+            try:
+                ast.parse(rest.strip())
+            except SyntaxError:
+                return _comment(line)
+            return f"{indent}{rest.strip()}  # (IPython %{name} left out)"
+    return _comment(line)
 
 
 def to_python(source: str) -> PythonSource:
     lines = source.split("\n")
-    first = lines[0].lstrip() if lines else ""
     notes: list[str] = []
-    if first.startswith("%%"):
-        magic = first[2:].split(None, 1)[0] if first[2:].strip() else ""
+    first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
+    if first is not None and lines[first].lstrip().startswith("%%"):
+        words = lines[first].lstrip()[2:].split(None, 1)
+        magic = words[0] if words else ""
         if magic in PYTHON_BODY_CELL_MAGICS:
-            lines[0] = _comment(lines[0])
+            lines[first] = _comment(lines[first])
             notes.append(f"cell magic %%{magic} left out; its Python body runs as is")
         else:
             notes.append(f"cell magic %%{magic} is not Python; the cell is left out of the step")
-            return PythonSource("\n".join(_comment(ln) if ln.strip() else ln for ln in lines), tuple(notes))
+            return PythonSource(
+                "\n".join(_comment(ln) if ln.strip() else ln for ln in lines), tuple(notes)
+            )
     code = "\n".join(lines)
     try:
         ast.parse(code)
@@ -46,13 +131,9 @@ def to_python(source: str) -> PythonSource:
     except SyntaxError:
         pass
     changed = False
-    for i, line in enumerate(lines):
-        s = line.lstrip()
-        if s.startswith(("%", "!")) or (s.endswith("?") and not s.startswith("#") and s[:-1].strip().replace(".", "").isidentifier()):
-            lines[i] = _comment(line)
-            changed = True
-        elif "= !" in s or "=!" in s:
-            lines[i] = _comment(line)
+    for i, starts in enumerate(statement_starts(lines)):
+        if starts and _ipython_line(lines[i].lstrip()):
+            lines[i] = _replacement(lines[i])
             changed = True
     if changed:
         notes.append("IPython magics and shell commands left out (they only work in a kernel)")

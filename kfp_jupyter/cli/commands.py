@@ -33,9 +33,15 @@ def inspect_cmd(notebook: Path, as_json: bool) -> None:
     from rich.table import Table
 
     console = Console()
-    console.print(f"[bold]{pipeline.name}[/bold]" + (f" — {pipeline.description}" if pipeline.description else ""))
+    console.print(
+        f"[bold]{pipeline.name}[/bold]"
+        + (f" — {pipeline.description}" if pipeline.description else "")
+    )
     if pipeline.parameters:
-        console.print("parameters: " + ", ".join(f"{p.name}: {p.type} = {p.default!r}" for p in pipeline.parameters))
+        console.print(
+            "parameters: "
+            + ", ".join(f"{p.name}: {p.type} = {p.default!r}" for p in pipeline.parameters)
+        )
     if pipeline.metrics:
         console.print("metrics: " + ", ".join(pipeline.metrics))
     table = Table("step", "after", "inputs", "outputs", "parameters", "resources", "cells")
@@ -54,10 +60,20 @@ def inspect_cmd(notebook: Path, as_json: bool) -> None:
 
 @click.command("compile")
 @click.argument("notebook", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-t", "--target", type=click.Choice(list(TARGETS)), default="kfp", show_default=True,
-              help="kfp: KFP v2 IR YAML; argo: Argo Workflow YAML; dsl: a KFP Python script.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write ('-' for standard output). Default: next to the notebook.")
+@click.option(
+    "-t",
+    "--target",
+    type=click.Choice(list(TARGETS)),
+    default="kfp",
+    show_default=True,
+    help="kfp: KFP v2 IR YAML; argo: Argo Workflow YAML; dsl: a KFP Python script.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write ('-' for standard output). Default: next to the notebook.",
+)
 @handle_errors
 def compile_cmd(notebook: Path, target: str, output: Path | None) -> None:
     """Compile NOTEBOOK to a pipeline file. Nothing is written if compilation fails."""
@@ -73,10 +89,20 @@ def compile_cmd(notebook: Path, target: str, output: Path | None) -> None:
 
 @click.command("convert")
 @click.argument("notebook", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--to", "style", type=click.Choice(["tags", "magics"]), required=True,
-              help="The annotation style to write.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="The notebook to write (may be NOTEBOOK itself).")
+@click.option(
+    "--to",
+    "style",
+    type=click.Choice(["tags", "magics"]),
+    required=True,
+    help="The annotation style to write.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The notebook to write (may be NOTEBOOK itself).",
+)
 @handle_errors
 def convert_cmd(notebook: Path, style: str, output: Path) -> None:
     """Rewrite NOTEBOOK's annotations as cell tags or as %%step magics."""

@@ -56,7 +56,9 @@ def handle_errors(func: F) -> F:
             if "--debug" in sys.argv or _debug():
                 traceback.print_exc()
             else:
-                click.echo("  (set KFP_JUPYTER_DEBUG=1 to see the traceback; please report it)", err=True)
+                click.echo(
+                    "  (set KFP_JUPYTER_DEBUG=1 to see the traceback; please report it)", err=True
+                )
             sys.exit(EXIT_FAILED)
 
     return wrapper  # type: ignore[return-value]

@@ -52,7 +52,9 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def compile_pipeline(pipeline: Pipeline, target: str = "kfp", path: str | Path | None = None) -> str:
+def compile_pipeline(
+    pipeline: Pipeline, target: str = "kfp", path: str | Path | None = None
+) -> str:
     text = compiler_for(target)(pipeline)
     if path is not None:
         write_atomically(Path(path), text)

@@ -9,11 +9,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from .._version import __version__
-from ..model import GPU_RESOURCE, Pipeline, Step
+from ..model import Pipeline, Step
 from ..packaging.program import StepProgram, build_program, python_name
 
 #: module-level names of the script that steps must not take
-SCRIPT_NAMES = frozenset({"dsl", "compiler", "kubernetes", "kfp", "sys", "Path", "Artifact", "Input", "Output", "Metrics"})
+SCRIPT_NAMES = frozenset(
+    {
+        "dsl",
+        "compiler",
+        "kubernetes",
+        "kfp",
+        "sys",
+        "Path",
+        "Artifact",
+        "Input",
+        "Output",
+        "Metrics",
+    }
+)
 
 
 def _unique(name: str, taken: set[str]) -> str:
@@ -56,7 +69,9 @@ def _task_lines(step: Step, prog: StepProgram, task: str, tasks: dict[str, str])
     for s in step.secrets:
         by_secret.setdefault(s.secret, {})[s.key] = s.env
     for secret, mapping in sorted(by_secret.items()):
-        lines.append(f"kubernetes.use_secret_as_env({task}, secret_name={secret!r}, secret_key_to_env={dict(sorted(mapping.items()))!r})")
+        lines.append(
+            f"kubernetes.use_secret_as_env({task}, secret_name={secret!r}, secret_key_to_env={dict(sorted(mapping.items()))!r})"
+        )
     for k, v in sorted(step.labels.items()):
         lines.append(f"kubernetes.add_pod_label({task}, {k!r}, {v!r})")
     for k, v in sorted(step.annotations.items()):
@@ -90,10 +105,14 @@ def dsl_script(pipeline: Pipeline) -> tuple[str, str]:
     out += ["from kfp.dsl import Artifact, Input, Metrics, Output", "", ""]
     for prog in programs:
         packages = list(prog.step.packages)
-        out.append(f"@dsl.component(base_image={prog.step.image!r}, packages_to_install={packages!r})")
+        out.append(
+            f"@dsl.component(base_image={prog.step.image!r}, packages_to_install={packages!r})"
+        )
         out.append(prog.kfp_function().rstrip("\n"))
         out += ["", ""]
-    taken = set(SCRIPT_NAMES) | {p.function for p in programs} | {p.name for p in pipeline.parameters}
+    taken = (
+        set(SCRIPT_NAMES) | {p.function for p in programs} | {p.name for p in pipeline.parameters}
+    )
     func = _unique("pipeline", taken)
     decorator = [f"name={pipeline.name!r}"]
     if pipeline.description:
@@ -108,7 +127,7 @@ def dsl_script(pipeline: Pipeline) -> tuple[str, str]:
     out.append(sig)
     tasks: dict[str, str] = {}
     body: list[str] = []
-    for step, prog in zip(pipeline.steps, programs):
+    for step, prog in zip(pipeline.steps, programs, strict=True):
         task = _unique(python_name(step.name) + "_task", taken)
         tasks[step.name] = task
         body += _task_lines(step, prog, task, tasks)

@@ -6,15 +6,22 @@ targets cannot drift apart.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
 import tempfile
+import threading
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from ..errors import UsageError
 from ..model import Pipeline
+from ..packaging.program import build_program
 from .dsl import dsl_script
+
+_PATCH_LOCK = threading.Lock()
 
 
 def _require_kfp() -> None:
@@ -26,11 +33,41 @@ def _require_kfp() -> None:
         ) from None
 
 
+@contextlib.contextmanager
+def _known_sources(module_name: str, sources: dict[str, str]) -> Iterator[None]:
+    """Give kfp the components' source text we generated instead of letting it re-read each one
+    with inspect (which tokenizes every function again: most of the compile time of a large
+    pipeline). The text is the same by construction (packaging/program.py ends every function on a
+    statement) and tests/test_compile_kfp.py checks it against inspect."""
+    from kfp.dsl import component_factory
+
+    original = getattr(component_factory, "_get_function_source_definition", None)
+    if original is None:  # another kfp version: just let it read the source
+        yield
+        return
+
+    def lookup(func: Callable[..., Any]) -> str:
+        if getattr(func, "__module__", None) == module_name and func.__name__ in sources:
+            return sources[func.__name__]
+        result: str = original(func)
+        return result
+
+    with _PATCH_LOCK:
+        component_factory._get_function_source_definition = lookup
+        try:
+            yield
+        finally:
+            component_factory._get_function_source_definition = original
+
+
 def compile_kfp(pipeline: Pipeline) -> str:
     _require_kfp()
     from kfp import compiler
 
     source, func_name = dsl_script(pipeline)
+    sources = {
+        p.function: p.kfp_function() for p in (build_program(pipeline, s) for s in pipeline.steps)
+    }
     with tempfile.TemporaryDirectory(prefix="kfpj-") as tmp:
         script = Path(tmp) / "pipeline_dsl.py"
         script.write_text(source, encoding="utf-8")
@@ -40,7 +77,7 @@ def compile_kfp(pipeline: Pipeline) -> str:
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _known_sources(name, sources):
                 warnings.simplefilter("ignore")
                 spec.loader.exec_module(module)
                 func = getattr(module, func_name)

@@ -8,8 +8,9 @@ from __future__ import annotations
 import argparse
 import re
 import shlex
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from enum import Enum
+from typing import NoReturn, TypeVar
 
 from ..model import GPU_RESOURCE
 
@@ -96,23 +97,112 @@ class SettingsConflict(ValueError):
 
 def merge_settings(a: StepSettings, b: StepSettings) -> StepSettings:
     """Combine the settings of two cells of one step; a scalar said twice differently is an error."""
-    out = a
-    for f in fields(StepSettings):
-        va, vb = getattr(a, f.name), getattr(b, f.name)
-        if f.name in ("limits", "annotations", "labels"):
-            merged = dict(va)
-            for k, v in vb:
-                if k in merged and merged[k] != v:
-                    raise SettingsConflict(f"{f.name[:-1]} {k!r} is set to {merged[k]!r} and to {v!r}")
-                merged[k] = v
-            out = replace(out, **{f.name: tuple(sorted(merged.items()))})
-        elif isinstance(va, tuple):
-            out = replace(out, **{f.name: tuple(dict.fromkeys((*va, *vb)))})
-        elif vb is not None:
-            if va is not None and va != vb:
-                raise SettingsConflict(f"{f.name} is set to {va!r} and to {vb!r}")
-            out = replace(out, **{f.name: vb})
-    return out
+    limits = _merge_pairs("limit", a.limits, b.limits)
+    annotations = _merge_pairs("annotation", a.annotations, b.annotations)
+    labels = _merge_pairs("label", a.labels, b.labels)
+    return StepSettings(
+        prev=tuple(dict.fromkeys((*a.prev, *b.prev))),
+        image=_merge_scalar("image", a.image, b.image),
+        packages=_merge_packages(a.packages, b.packages),
+        limits=limits,
+        annotations=annotations,
+        labels=labels,
+        secrets=tuple(dict.fromkeys((*a.secrets, *b.secrets))),
+        cache=_merge_scalar("cache", a.cache, b.cache),
+        retries=_merge_scalar("retries", a.retries, b.retries),
+        timeout=_merge_scalar("timeout", a.timeout, b.timeout),
+    )
+
+
+def apply_defaults(defaults: StepSettings, own: StepSettings) -> StepSettings:
+    """A step's settings over notebook-wide defaults: what the step says wins, lists add up."""
+    return StepSettings(
+        prev=own.prev,
+        image=own.image if own.image is not None else defaults.image,
+        packages=_merge_packages(defaults.packages, own.packages, override=True),
+        limits=tuple(sorted({**dict(defaults.limits), **dict(own.limits)}.items())),
+        annotations=tuple(sorted({**dict(defaults.annotations), **dict(own.annotations)}.items())),
+        labels=tuple(sorted({**dict(defaults.labels), **dict(own.labels)}.items())),
+        secrets=tuple(dict.fromkeys((*defaults.secrets, *own.secrets))),
+        cache=own.cache if own.cache is not None else defaults.cache,
+        retries=own.retries if own.retries is not None else defaults.retries,
+        timeout=own.timeout if own.timeout is not None else defaults.timeout,
+    )
+
+
+T = TypeVar("T")
+
+
+def _merge_scalar(what: str, a: T | None, b: T | None) -> T | None:
+    if a is not None and b is not None and a != b:
+        raise SettingsConflict(f"{what} is set to {_show(a)} and to {_show(b)}")
+    return a if b is None else b
+
+
+def _show(value: object) -> str:
+    if isinstance(value, bool):
+        return "enabled" if value else "disabled"
+    return repr(value)
+
+
+def _merge_pairs(
+    what: str, a: tuple[tuple[str, str], ...], b: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    merged = dict(a)
+    for k, v in b:
+        if k in merged and merged[k] != v:
+            raise SettingsConflict(f"{what} {k!r} is set to {merged[k]!r} and to {v!r}")
+        merged[k] = v
+    return tuple(sorted(merged.items()))
+
+
+def _merge_packages(
+    a: tuple[str, ...], b: tuple[str, ...], *, override: bool = False
+) -> tuple[str, ...]:
+    """Requirements of both; one distribution pinned two different ways is a conflict."""
+    merged: dict[str, str] = {}
+    for req in (*a, *b):
+        key = requirement_key(req)
+        if key in merged and merged[key] != req and not override:
+            raise SettingsConflict(f"package {key!r} is required as {merged[key]!r} and as {req!r}")
+        merged[key] = req
+    return tuple(merged.values())
+
+
+def requirement_key(req: str) -> str:
+    """The normalised distribution name of a requirement (`Scikit_Learn>=1.3` -> `scikit-learn`)."""
+    m = re.match(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)", req)
+    return re.sub(r"[-_.]+", "-", (m.group(1) if m else req)).lower()
+
+
+# ---------------------------------------------------------------------------------------------
+# Resource limits: checked here, so that a typo is a notebook error and not a compiler crash.
+
+#: Other names people use for a GPU limit.
+GPU_ALIASES = frozenset({"gpu", "gpus", "nvidia.com/gpu"})
+_CPU_RE = re.compile(r"^([0-9]*[.])?[0-9]+m?$")
+_MEMORY_RE = re.compile(r"^[0-9]+(E|Ei|P|Pi|T|Ti|G|Gi|M|Mi|K|Ki)?$")
+_COUNT_RE = re.compile(r"^[0-9]+$")
+
+
+def check_limit(resource: str, value: str) -> tuple[str, str]:
+    """The limit as the model stores it (GPU aliases -> nvidia.com/gpu); ValueError if invalid."""
+    key = GPU_RESOURCE if resource.lower() in GPU_ALIASES else resource
+    if key == "cpu":
+        if not _CPU_RE.match(value):
+            raise ValueError(f"cpu limit {value!r} is not a CPU amount (e.g. 2, 0.5 or 500m)")
+    elif key == "memory":
+        if not _MEMORY_RE.match(value):
+            raise ValueError(
+                f"memory limit {value!r} is not a memory amount (a whole number with an optional "
+                "unit K, M, G, T, Ki, Mi, Gi, Ti, e.g. 4Gi or 512Mi)"
+            )
+    elif not _COUNT_RE.match(value):
+        raise ValueError(
+            f"limit {key!r} = {value!r}: accelerator limits are whole numbers of devices "
+            "(only 'cpu' and 'memory' take other amounts)"
+        )
+    return key, value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,12 +236,43 @@ def _int(text: str, what: str) -> int:
     return n
 
 
+#: Tag heads that take a value after ':'.
+VALUE_TAGS = frozenset(
+    {
+        "step",
+        "block",
+        "prev",
+        "image",
+        "limit",
+        "annotation",
+        "label",
+        "secret",
+        "cache",
+        "retries",
+        "timeout",
+        "packages",
+    }
+)
+
+
+def is_our_tag(tag: str) -> bool:
+    """Whether `tag` belongs to our grammar (conversion replaces these and keeps all others)."""
+    tag = tag.strip()
+    return tag in ROLE_TAGS or tag.partition(":")[0] in VALUE_TAGS
+
+
 def parse_tags(tags: tuple[str, ...] | list[str]) -> ParsedTags:
     """Parse Kale-style cell tags. Unknown tags are kept aside, never an error (cells carry others' tags too)."""
     out = ParsedTags()
-    s: dict[str, object] = {
-        "prev": [], "packages": [], "limits": {}, "annotations": {}, "labels": {}, "secrets": [],
-    }
+    prev: list[str] = []
+    packages: list[str] = []
+    limits: dict[str, str] = {}
+    pairs: dict[str, dict[str, str]] = {"annotation": {}, "label": {}}
+    secrets: list[tuple[str, str, str]] = []
+    image: str | None = None
+    cache: bool | None = None
+    retries: int | None = None
+    timeout: int | None = None
 
     def set_role(role: Role, step: str | None = None) -> None:
         if out.role is not None and (out.role, out.step) != (role, step):
@@ -160,6 +281,11 @@ def parse_tags(tags: tuple[str, ...] | list[str]) -> ParsedTags:
             raise TagError(f"the cell has two roles, {was!r} and {now!r}; keep one")
         out.role, out.step = role, step
 
+    def once(what: str, old: T | None, new: T) -> T:
+        if old is not None and old != new:
+            raise TagError(f"{what} is set twice, to {_show(old)} and to {_show(new)}")
+        return new
+
     for raw in tags:
         tag = raw.strip()
         if tag in ROLE_TAGS:
@@ -167,8 +293,7 @@ def parse_tags(tags: tuple[str, ...] | list[str]) -> ParsedTags:
             continue
         head, sep, rest = tag.partition(":")
         if not sep:
-            if head in ("step", "block", "prev", "image", "limit", "annotation", "label", "secret",
-                        "cache", "retries", "timeout", "packages"):
+            if head in VALUE_TAGS:
                 raise TagError(f"tag {tag!r} needs a value, e.g. '{head}:...'")
             out.other.append(raw)
             continue
@@ -179,57 +304,79 @@ def parse_tags(tags: tuple[str, ...] | list[str]) -> ParsedTags:
         elif head == "prev":
             if not rest:
                 raise TagError("tag 'prev:' needs a step name")
-            s["prev"].append(rest)  # type: ignore[attr-defined]
+            prev.append(rest)
         elif head == "image":
             if not rest:
                 raise TagError("tag 'image:' needs an image reference")
-            s["image"] = rest
+            image = once("image", image, rest)
         elif head in ("limit", "annotation", "label"):
             key, sep2, value = rest.partition(":")
             if not sep2 or not key or not value:
                 raise TagError(f"tag {tag!r} must be '{head}:KEY:VALUE'")
-            s[head + "s"][key] = value  # type: ignore[index]
+            if head == "limit":
+                try:
+                    key, value = check_limit(key, value)
+                except ValueError as e:
+                    raise TagError(f"tag {tag!r}: {e}") from None
+                target = limits
+            else:
+                target = pairs[head]
+            if key in target and target[key] != value:
+                raise TagError(f"{head} {key!r} is set twice, to {target[key]!r} and to {value!r}")
+            target[key] = value
         elif head == "secret":
             parts = rest.split(":")
             if len(parts) != 3 or not all(parts):
                 raise TagError(f"tag {tag!r} must be 'secret:SECRET:KEY:ENV_VAR'")
-            s["secrets"].append(tuple(parts))  # type: ignore[attr-defined]
+            secrets.append((parts[0], parts[1], parts[2]))
         elif head == "cache":
             if rest not in ("enabled", "disabled"):
                 raise TagError(f"tag {tag!r} must be 'cache:enabled' or 'cache:disabled'")
-            s["cache"] = rest == "enabled"
+            cache = once("cache", cache, rest == "enabled")
         elif head == "retries":
-            s["retries"] = _int(rest, "retries")
+            retries = once("retries", retries, _int(rest, "retries"))
         elif head == "timeout":
             n = _int(rest, "timeout")
             if n == 0:
                 raise TagError("timeout must be at least 1 second")
-            s["timeout"] = n
+            timeout = once("timeout", timeout, n)
         elif head == "packages":
-            s["packages"].extend(_split_packages(rest))  # type: ignore[attr-defined]
+            packages.extend(_split_packages(rest))
         else:
             out.other.append(raw)
+    try:
+        merged_packages = _merge_packages((), tuple(packages))
+    except SettingsConflict as e:
+        raise TagError(str(e)) from None
     out.settings = StepSettings(
-        prev=tuple(dict.fromkeys(s["prev"])),  # type: ignore[call-overload]
-        image=s.get("image"),  # type: ignore[arg-type]
-        packages=tuple(dict.fromkeys(s["packages"])),  # type: ignore[call-overload]
-        limits=tuple(sorted(s["limits"].items())),  # type: ignore[attr-defined]
-        annotations=tuple(sorted(s["annotations"].items())),  # type: ignore[attr-defined]
-        labels=tuple(sorted(s["labels"].items())),  # type: ignore[attr-defined]
-        secrets=tuple(s["secrets"]),  # type: ignore[call-overload]
-        cache=s.get("cache"),  # type: ignore[arg-type]
-        retries=s.get("retries"),  # type: ignore[arg-type]
-        timeout=s.get("timeout"),  # type: ignore[arg-type]
+        prev=tuple(dict.fromkeys(prev)),
+        image=image,
+        packages=merged_packages,
+        limits=tuple(sorted(limits.items())),
+        annotations=tuple(sorted(pairs["annotation"].items())),
+        labels=tuple(sorted(pairs["label"].items())),
+        secrets=tuple(dict.fromkeys(secrets)),
+        cache=cache,
+        retries=retries,
+        timeout=timeout,
     )
     return out
+
+
+def role_tags(role: Role, step: str | None) -> list[str]:
+    """The tags that give a cell `role`."""
+    if role in (Role.STEP, Role.CONTINUE):
+        assert step is not None
+        return [f"step:{step}"]
+    return [TAG_OF_ROLE[role]]
 
 
 def settings_to_tags(settings: StepSettings) -> list[str]:
     tags = [f"prev:{p}" for p in settings.prev]
     if settings.image:
         tags.append(f"image:{settings.image}")
-    if settings.packages:
-        tags.append("packages:" + ",".join(settings.packages))
+    # one tag per package: the notebook format forbids commas in tags
+    tags += [f"packages:{p}" for p in settings.packages]
     tags += [f"limit:{k}:{v}" for k, v in settings.limits]
     tags += [f"annotation:{k}:{v}" for k, v in settings.annotations]
     tags += [f"label:{k}:{v}" for k, v in settings.labels]
@@ -248,15 +395,23 @@ def settings_to_tags(settings: StepSettings) -> list[str]:
 
 
 class MagicUsageError(ValueError):
-    """A bad magic line; the message is one usage line, as the IPython magic prints it."""
+    """A bad magic line: one line saying what is wrong, and the magic's usage line to fix it."""
+
+    def __init__(self, message: str, usage: str | None = None) -> None:
+        self.message = message
+        self.usage = usage
+        super().__init__(message + (f"\nusage: {usage}" if usage else ""))
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise MagicUsageError(f"{message}\nusage: {self.format_usage().strip().removeprefix('usage: ')}")
+    def usage_line(self) -> str:
+        return " ".join(self.format_usage().split()).removeprefix("usage: ")
 
-    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
-        raise MagicUsageError(message or self.format_usage().strip())
+    def error(self, message: str) -> NoReturn:
+        raise MagicUsageError(message, self.usage_line())
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise MagicUsageError((message or "invalid arguments").strip(), self.usage_line())
 
 
 def _kv(text: str) -> tuple[str, str]:
@@ -304,6 +459,11 @@ def _step_parser() -> _Parser:
     return p
 
 
+def step_usage() -> str:
+    """The usage line of %%step (also printed by the IPython magic)."""
+    return _step_parser().usage_line()
+
+
 @dataclass(frozen=True)
 class MagicLine:
     role: Role
@@ -311,11 +471,18 @@ class MagicLine:
     settings: StepSettings
 
 
+def magic_name(line: str) -> str | None:
+    """The cell magic a line starts, e.g. 'step' for '%%step train', or None."""
+    text = line.strip()
+    if not text.startswith("%%"):
+        return None
+    words = text[2:].split(None, 1)
+    return words[0] if words else ""
+
+
 def is_magic_line(line: str) -> bool:
-    if not line.startswith("%%"):
-        return False
-    name = line[2:].split(None, 1)[0] if line[2:].strip() else ""
-    return name in ROLE_MAGICS
+    """Whether `line` starts one of our cell magics (other cell magics, like %%time, are not ours)."""
+    return magic_name(line) in ROLE_MAGICS
 
 
 def parse_magic_line(line: str) -> MagicLine:
@@ -330,23 +497,42 @@ def parse_magic_line(line: str) -> MagicLine:
     role = ROLE_MAGICS[words[0]]
     if role != Role.STEP:
         if len(words) > 1:
-            raise MagicUsageError(f"%%{words[0]} takes no arguments\nusage: %%{words[0]}")
+            raise MagicUsageError(f"%%{words[0]} takes no arguments", f"%%{words[0]}")
         return MagicLine(role, None, StepSettings())
-    a = _step_parser().parse_args(words[1:])
+    parser = _step_parser()
+    a = parser.parse_args(words[1:])
     if a.timeout == 0:
-        raise MagicUsageError("--timeout must be at least 1 second")
-    limits = dict(a.limit)
-    for key, value in (("cpu", a.cpu), ("memory", a.memory), (GPU_RESOURCE, a.gpu)):
-        if value is not None:
-            limits[key] = str(value)
+        raise MagicUsageError("--timeout must be at least 1 second", parser.usage_line())
+    limits: dict[str, str] = {}
+    given = [
+        *a.limit,
+        *[(k, v) for k, v in (("cpu", a.cpu), ("memory", a.memory)) if v is not None],
+    ]
+    if a.gpu is not None:
+        given.append((GPU_RESOURCE, a.gpu))
+    for key, value in given:
+        try:
+            key, value = check_limit(key, str(value))
+        except ValueError as e:
+            raise MagicUsageError(str(e), parser.usage_line()) from None
+        if key in limits and limits[key] != value:
+            raise MagicUsageError(
+                f"limit {key!r} is given twice, as {limits[key]!r} and {value!r}",
+                parser.usage_line(),
+            )
+        limits[key] = value
+    try:
+        packages = _merge_packages((), _split_packages(a.packages) if a.packages else ())
+    except SettingsConflict as e:
+        raise MagicUsageError(str(e), parser.usage_line()) from None
     settings = StepSettings(
         prev=tuple(dict.fromkeys(a.after)),
         image=a.image,
-        packages=_split_packages(a.packages) if a.packages else (),
+        packages=packages,
         limits=tuple(sorted(limits.items())),
         annotations=tuple(sorted(dict(a.annotation).items())),
         labels=tuple(sorted(dict(a.label).items())),
-        secrets=tuple(a.secret),
+        secrets=tuple(dict.fromkeys(a.secret)),
         cache=a.cache,
         retries=a.retries,
         timeout=a.timeout,

@@ -1,19 +1,33 @@
 """Notebook-level settings: ours under metadata.kfp_jupyter, Kale's under metadata.kubeflow_notebook.
 
-Ours win over Kale's; the CLI only fills in what neither says (never the other way round).
+Ours win over Kale's, key by key, so a Kale notebook keeps working and can be moved over gradually.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import Problem
 from ..model import DEFAULT_IMAGE
+from .grammar import Role, StepSettings, TagError, parse_tags
 
 PIPELINE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
+
+#: Keys we read under metadata.kfp_jupyter (others are reported as probable typos).
+OUR_KEYS = (
+    "name",
+    "pipeline_name",
+    "description",
+    "experiment",
+    "image",
+    "default_image",
+    "packages",
+    "pipeline_root",
+)
 
 
 def suggest_pipeline_name(text: str) -> str:
@@ -29,29 +43,149 @@ class NotebookSettings:
     image: str = DEFAULT_IMAGE
     packages: tuple[str, ...] = ()
     pipeline_root: str | None = None
+    #: settings every step starts from (Kale's `steps_defaults`); a step's own settings win
+    step_defaults: StepSettings = field(default_factory=StepSettings)
 
 
-def _str(d: dict[str, Any], *keys: str) -> str | None:
-    for k in keys:
-        v = d.get(k)
-        if isinstance(v, str) and v.strip():
-            return v.strip()
+def _text(d: dict[str, Any], key: str, where: str, problems: list[Problem]) -> str | None:
+    v = d.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        problems.append(
+            Problem(
+                f"notebook metadata '{where}.{key}' must be a string, not {type(v).__name__}",
+                fix="edit the notebook metadata (in Jupyter: Edit > Edit Notebook Metadata)",
+            )
+        )
+        return None
+    return v.strip() or None
+
+
+def _first(*values: str | None) -> str | None:
+    for v in values:
+        if v:
+            return v
     return None
 
 
-def read_settings(metadata: dict[str, Any], path: Path | None) -> tuple[NotebookSettings, list[Problem]]:
+def _packages(value: object, problems: list[Problem]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [p for p in value.split(",")]
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        problems.append(
+            Problem(
+                "notebook metadata 'kfp_jupyter.packages' must be a list of strings",
+                fix='write it like ["pandas", "scikit-learn==1.5.2"]',
+            )
+        )
+        return ()
+    return tuple(p.strip() for p in value if p.strip())
+
+
+def _kale_defaults(kale: dict[str, Any], problems: list[Problem]) -> StepSettings:
+    """Kale's steps_defaults: a list of tags applied to every step."""
+    raw = kale.get("steps_defaults")
+    if raw is None:
+        return StepSettings()
+    if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
+        problems.append(
+            Problem("notebook metadata 'kubeflow_notebook.steps_defaults' must be a list of tags")
+        )
+        return StepSettings()
+    try:
+        parsed = parse_tags(raw)
+    except TagError as e:
+        problems.append(
+            Problem(
+                f"notebook metadata 'kubeflow_notebook.steps_defaults': {e}", fix="correct the tag"
+            )
+        )
+        return StepSettings()
+    if (parsed.role is not None and parsed.role != Role.STEP) or parsed.settings.prev:
+        problems.append(
+            Problem(
+                "notebook metadata 'kubeflow_notebook.steps_defaults' may hold only step settings "
+                "(image, limit, label, annotation, ...), not roles or prev",
+                fix="remove those tags from steps_defaults",
+            )
+        )
+    return parsed.settings
+
+
+def _language(metadata: dict[str, Any]) -> str | None:
+    """The notebook's programming language, if its metadata says (lowercase)."""
+    for key, field_ in (("language_info", "name"), ("kernelspec", "language")):
+        d = metadata.get(key)
+        if isinstance(d, dict) and isinstance(d.get(field_), str) and d[field_].strip():
+            lang = str(d[field_]).strip().lower()
+            return "python" if lang.startswith("python") else lang
+    return None
+
+
+def read_settings(
+    metadata: dict[str, Any], path: Path | None
+) -> tuple[NotebookSettings, list[Problem], list[Problem]]:
+    """The notebook's settings, the problems with them, and warnings (unknown keys)."""
     problems: list[Problem] = []
-    ours = metadata.get("kfp_jupyter") or {}
-    kale = metadata.get("kubeflow_notebook") or {}
-    if not isinstance(ours, dict):
-        problems.append(Problem("notebook metadata 'kfp_jupyter' must be an object", fix="edit the notebook metadata"))
+    warnings: list[Problem] = []
+    language = _language(metadata)
+    if language is not None and language != "python":
+        problems.append(
+            Problem(
+                f"the notebook's kernel runs {language}; kfp-jupyter turns Python notebooks into "
+                "pipelines",
+                fix="use a Python kernel",
+            )
+        )
+    ours = metadata.get("kfp_jupyter")
+    kale = metadata.get("kubeflow_notebook")
+    if ours is None:
+        ours = {}
+    elif not isinstance(ours, dict):
+        problems.append(
+            Problem(
+                "notebook metadata 'kfp_jupyter' must be an object",
+                fix="edit the notebook metadata",
+            )
+        )
         ours = {}
     if not isinstance(kale, dict):
         kale = {}
+    for key in ("volumes", "katib_run", "snapshot_volumes", "autosnapshot"):
+        if kale.get(key):
+            warnings.append(
+                Problem(
+                    f"Kale's notebook setting {key!r} has no equivalent in kfp-jupyter; ignored",
+                    fix="remove it from the notebook metadata 'kubeflow_notebook' to silence this",
+                )
+            )
+    for key in ours:
+        if key not in OUR_KEYS:
+            close = difflib.get_close_matches(key, OUR_KEYS, n=1)
+            warnings.append(
+                Problem(
+                    f"notebook metadata 'kfp_jupyter.{key}' is not a setting kfp-jupyter knows; ignored",
+                    fix=(
+                        f"did you mean {close[0]!r}?"
+                        if close
+                        else f"known keys: {', '.join(OUR_KEYS)}"
+                    ),
+                )
+            )
+
+    def mine(key: str) -> str | None:
+        return _text(ours, key, "kfp_jupyter", problems)
+
+    def kales(key: str) -> str | None:
+        return _text(kale, key, "kubeflow_notebook", problems)
+
     kale_exp = kale.get("experiment")
     kale_exp_name = kale_exp.get("name") if isinstance(kale_exp, dict) else None
 
-    name = _str(ours, "name", "pipeline_name") or _str(kale, "pipeline_name")
+    name = _first(mine("name"), mine("pipeline_name"), kales("pipeline_name"))
     if name is None:
         name = suggest_pipeline_name(path.stem if path else "pipeline")
     elif not PIPELINE_NAME_RE.match(name):
@@ -61,19 +195,17 @@ def read_settings(metadata: dict[str, Any], path: Path | None) -> tuple[Notebook
                 fix=f"use lowercase letters, digits and '-', e.g. {suggest_pipeline_name(name)!r}",
             )
         )
-    packages = ours.get("packages", [])
-    if isinstance(packages, str):
-        packages = [p.strip() for p in packages.split(",") if p.strip()]
-    if not isinstance(packages, list) or not all(isinstance(p, str) for p in packages):
-        problems.append(Problem("notebook metadata 'kfp_jupyter.packages' must be a list of strings"))
-        packages = []
     settings = NotebookSettings(
         name=name,
-        description=_str(ours, "description") or _str(kale, "pipeline_description") or "",
-        experiment=_str(ours, "experiment") or _str(kale, "experiment_name")
-        or (kale_exp_name if isinstance(kale_exp_name, str) and kale_exp_name else None),
-        image=_str(ours, "image", "default_image") or _str(kale, "docker_image") or DEFAULT_IMAGE,
-        packages=tuple(packages),
-        pipeline_root=_str(ours, "pipeline_root"),
+        description=_first(mine("description"), kales("pipeline_description")) or "",
+        experiment=_first(
+            mine("experiment"),
+            kales("experiment_name"),
+            kale_exp_name.strip() if isinstance(kale_exp_name, str) else None,
+        ),
+        image=_first(mine("image"), mine("default_image"), kales("docker_image")) or DEFAULT_IMAGE,
+        packages=_packages(ours.get("packages"), problems),
+        pipeline_root=mine("pipeline_root"),
+        step_defaults=_kale_defaults(kale, problems),
     )
-    return settings, problems
+    return settings, problems, warnings

@@ -1,13 +1,23 @@
-"""Read a notebook file with nbformat into plain, numbered cells."""
+"""Read a notebook file into plain, numbered cells.
+
+Version 4 notebooks (everything Jupyter has written since 2015) are read as JSON and checked for
+what the pipeline relies on, with messages that point at the cell. nbformat is imported only to
+upgrade older files: importing it pulls in jsonschema's format checkers, which can take seconds,
+and a compiler that runs on every save must start fast.
+"""
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import NotebookError, Problem
+
+CELL_TYPES = ("code", "markdown", "raw")
+_FIX = "open and re-save it in Jupyter"
 
 
 @dataclass(frozen=True)
@@ -35,46 +45,134 @@ class NotebookFile:
 
 
 def read_notebook(path: str | Path) -> NotebookFile:
-    """Read and validate `path`; a file that is not a notebook is a NotebookError, not a crash."""
-    import nbformat
+    """Read and check `path`; a file that is not a notebook is a NotebookError, not a crash."""
+    return parse_notebook_text(read_text(path), Path(path))
 
+
+def read_text(path: str | Path) -> str:
     p = Path(path)
     if not p.exists():
         raise NotebookError(Problem(f"notebook {str(p)!r} does not exist", fix="check the path"))
     if p.is_dir():
-        raise NotebookError(Problem(f"{str(p)!r} is a folder, not a notebook", fix="give the path of an .ipynb file"))
+        raise NotebookError(
+            Problem(
+                f"{str(p)!r} is a folder, not a notebook", fix="give the path of an .ipynb file"
+            )
+        )
     try:
-        text = p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise NotebookError(Problem(f"cannot read {str(p)!r}: {e}")) from None
-    return parse_notebook_text(text, p)
 
 
-def parse_notebook_text(text: str, path: Path | None = None) -> NotebookFile:
-    import nbformat
-
+def notebook_json(text: str, path: Path | None = None) -> dict[str, Any]:
+    """The notebook as version-4 JSON, checked; NotebookError listing what is wrong otherwise."""
     name = str(path) if path else "notebook"
     try:
         raw = json.loads(text)
     except ValueError as e:
         raise NotebookError(
-            Problem(f"{name} is not a valid notebook: not JSON ({e})", fix="open and re-save it in Jupyter")
+            Problem(f"{name} is not a valid notebook: not JSON ({e})", fix=_FIX)
         ) from None
-    try:
-        nb = nbformat.reads(text, as_version=4)
-        nbformat.validate(nb)
-    except Exception as e:  # nbformat raises several unrelated types for malformed files
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if not isinstance(raw, dict) or ("cells" not in raw and "worksheets" not in raw):
         raise NotebookError(
-            Problem(f"{name} is not a valid notebook: {msg}", fix="open and re-save it in Jupyter")
+            Problem(
+                f"{name} is not a valid notebook: JSON without notebook cells",
+                fix="give the path of an .ipynb file",
+            )
+        )
+    nb: dict[str, Any] = raw if raw.get("nbformat") == 4 else _upgrade(raw, name)
+    problems = _check(nb, name)
+    if problems:
+        raise NotebookError(problems)
+    return nb
+
+
+def _upgrade(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    """An older notebook as version 4, through nbformat."""
+    try:
+        import nbformat
+
+        nbf: Any = nbformat  # untyped library
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nb = nbf.convert(nbf.from_dict(raw), 4)
+        upgraded: dict[str, Any] = json.loads(json.dumps(nb))
+        return upgraded
+    except Exception as e:  # nbformat raises several unrelated types for malformed files
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise NotebookError(
+            Problem(
+                f"{name} is not a valid notebook (format {raw.get('nbformat')!r}): {msg}", fix=_FIX
+            )
         ) from None
-    del raw
-    return from_nbformat(nb, path)
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str) or (
+        isinstance(value, list) and all(isinstance(v, str) for v in value)
+    )
+
+
+def _check(raw: dict[str, Any], name: str) -> list[Problem]:
+    """What the notebook format requires of the parts we read."""
+    bad = f"{name} is not a valid notebook"
+    if not isinstance(raw.get("metadata", {}), dict):
+        return [Problem(f"{bad}: its metadata is not an object", fix=_FIX)]
+    cells = raw.get("cells")
+    if not isinstance(cells, list):
+        return [Problem(f"{bad}: 'cells' is not a list", fix=_FIX)]
+    problems: list[Problem] = []
+    for i, cell in enumerate(cells, start=1):
+        if not isinstance(cell, dict):
+            problems.append(Problem(f"{bad}: the cell is not an object", cell=i, fix=_FIX))
+            continue
+        kind = cell.get("cell_type")
+        if kind not in CELL_TYPES:
+            problems.append(Problem(f"{bad}: unknown cell type {kind!r}", cell=i, fix=_FIX))
+        if not _is_text(cell.get("source")):
+            problems.append(
+                Problem(f"{bad}: the cell's 'source' is missing or not text", cell=i, fix=_FIX)
+            )
+        meta = cell.get("metadata", {})
+        if not isinstance(meta, dict):
+            problems.append(
+                Problem(f"{bad}: the cell's metadata is not an object", cell=i, fix=_FIX)
+            )
+            continue
+        tags = meta.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            problems.append(
+                Problem(f"{bad}: the cell's tags are not a list of strings", cell=i, fix=_FIX)
+            )
+            continue
+        for tag in tags:
+            if "," in tag:
+                problems.append(_comma_tag(tag, i))
+    return problems
+
+
+def _comma_tag(tag: str, cell: int) -> Problem:
+    """The notebook format forbids commas in tags: say so plainly, with the fix."""
+    head, _, rest = tag.partition(":")
+    parts = [p.strip() for p in rest.split(",") if p.strip()]
+    example = " and ".join(f"'{head}:{p}'" for p in parts[:2]) if parts else "one tag per value"
+    return Problem(
+        f"tag {tag!r} contains ',', which notebook tags cannot hold",
+        cell=cell,
+        fix=f"use one tag per value: {example}",
+    )
+
+
+def parse_notebook_text(text: str, path: Path | None = None) -> NotebookFile:
+    """Parse and check notebook JSON; anything that is not a valid notebook is a NotebookError."""
+    return from_nbformat(notebook_json(text, path), path)
 
 
 def from_nbformat(nb: Any, path: Path | None = None) -> NotebookFile:
+    """Cells of a notebook already parsed (nbformat's NotebookNode or plain version-4 JSON)."""
     cells = []
-    for i, c in enumerate(nb.cells, start=1):
+    for i, c in enumerate(nb.get("cells", []), start=1):
         src = c.get("source", "")
         if isinstance(src, list):
             src = "".join(src)

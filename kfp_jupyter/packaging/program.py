@@ -12,7 +12,7 @@ import keyword
 import re
 import tokenize
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 from ..model import Pipeline, Step
@@ -29,8 +29,20 @@ def _runtime_section(name: str) -> str:
     return text[start:end].strip("\n") + "\n"
 
 
-def inner_runtime() -> str:
-    return _runtime_section("inner")
+@cache
+def _runtime_parts() -> dict[str, str]:
+    parts: dict[str, str] = {}
+    for chunk in _runtime_section("inner").split("# --- part: ")[1:]:
+        name, _, code = chunk.partition("\n")
+        parts[name.strip()] = code.strip("\n") + "\n"
+    return parts
+
+
+def inner_runtime(*parts: str) -> str:
+    """The runtime parts a step needs (all of them when none are named)."""
+    available = _runtime_parts()
+    names = ["error", *(p for p in available if p != "error" and (not parts or p in parts))]
+    return "\n\n".join(available[n] for n in names)
 
 
 def outer_runtime() -> str:
@@ -101,7 +113,7 @@ class StepProgram:
             + "\n\n"
             + self.plain_signature()
             + self.body
-            + "\n\nif __name__ == \"__main__\":\n"
+            + '\n\nif __name__ == "__main__":\n'
             + f"{INDENT}_kfpj_main({self.function}, {params!r}, {inputs!r}, {outputs!r}, {self.metrics_arg!r})\n"
         )
 
@@ -132,7 +144,11 @@ def build_program(pipeline: Pipeline, step: Step) -> StepProgram:
     taken: set[str] = set(step.parameters) | set(step.outputs)
     args: list[Arg] = [Arg("parameter", p, p, types[p]) for p in step.parameters]
     for i in step.inputs:
-        arg = i.name if i.name not in step.outputs and i.name not in step.parameters else _unique(i.name + "_in", taken)
+        arg = (
+            i.name
+            if i.name not in step.outputs and i.name not in step.parameters
+            else _unique(i.name + "_in", taken)
+        )
         taken.add(arg)
         args.append(Arg("input", arg, i.name))
     args += [Arg("output", o, o) for o in step.outputs]
@@ -150,32 +166,70 @@ def build_program(pipeline: Pipeline, step: Step) -> StepProgram:
     metrics_arg = next((a.arg for a in args if a.kind == "metrics"), None)
     if metrics_arg:
         capture += f"_kfpj_metrics = {metrics_arg}\n"
+    like = "".join(
+        f"{a.arg} = _kfpj_like({a.arg}, {pipeline.parameter(a.name).default!r})\n"
+        for a in args
+        if a.kind == "parameter" and a.type in ("list", "dict")
+    )
     body_parts.append(capture)
-    if capture:
-        body_parts.append(_section("kfp-jupyter runtime: loads and saves the variables passed between steps", inner_runtime()))
+    needed = [
+        p
+        for p, used in (
+            ("save", step.outputs),
+            ("load", step.inputs),
+            ("like", like),
+            ("metric", step.metrics),
+        )
+        if used
+    ]
+    if needed:
+        body_parts.append(
+            _section(
+                "kfp-jupyter runtime: loads and saves the variables passed between steps",
+                inner_runtime(*needed),
+            )
+        )
+    body_parts.append(
+        _section("parameters: numbers in lists and dicts arrive as floats from KFP", like)
+    )
     body_parts.append(_section("imports", pipeline.imports))
     body_parts.append(_section("imports from earlier steps", step.extra_imports))
+    # Kernel-only builtins: a step is a plain program, so give it stand-ins that behave sensibly.
+    shims = ""
     if re.search(r"\bdisplay\b", step.source) and "display" not in pipeline.imports:
-        body_parts.append("try:\n    from IPython.display import display\nexcept ImportError:\n    display = print\n")
+        shims += "try:\n    from IPython.display import display\nexcept ImportError:\n    display = print\n"
+    if re.search(r"\bget_ipython\b", step.source):
+        shims += "def get_ipython():\n    return None  # steps run outside a kernel\n"
+    if shims:
+        body_parts.append(_section("kernel builtins outside a kernel", shims))
     body_parts.append(_section("functions", pipeline.functions))
     loads = "".join(
-        f"{a.name} = _kfpj_load({name!r}, {a.name!r}, _kfpj_in[{a.name!r}])\n" for a in args if a.kind == "input"
+        f"{a.name} = _kfpj_load({name!r}, {a.name!r}, _kfpj_in[{a.name!r}])\n"
+        for a in args
+        if a.kind == "input"
     )
     body_parts.append(_section("inputs", loads))
     body_parts.append(_section(f"step {name}", step.source))
     saves = "".join(f"_kfpj_save({name!r}, {o!r}, {o}, _kfpj_out[{o!r}])\n" for o in step.outputs)
     saves += "".join(f"_kfpj_metric({name!r}, _kfpj_metrics, {m!r}, {m})\n" for m in step.metrics)
     body_parts.append(_section("outputs", saves))
-    body = "\n".join(p for p in body_parts if p)
-    if not body.strip():
-        body = "pass\n"
-    return StepProgram(step, python_name(name), tuple(args), indent_code(body))
+    body = "\n".join(indent_code(p) for p in body_parts if p)
+    # End on a statement, not on comments or blank lines: then the function's text is exactly what
+    # inspect.getsource finds, which lets the kfp target skip re-reading it (see compile/kfp_ir.py).
+    lines = body.rstrip("\n").split("\n")
+    while lines and (not lines[-1].strip() or lines[-1].lstrip().startswith("#")):
+        lines.pop()
+    body = "\n".join(lines) + "\n" if lines else INDENT + "pass\n"
+    return StepProgram(step, python_name(name), tuple(args), body)
 
 
 def _string_continuation_lines(code: str) -> set[int]:
     """1-based numbers of lines that lie inside a multi-line string (indenting them would change it)."""
     rows: set[int] = set()
-    kinds = {tokenize.STRING} | {getattr(tokenize, "FSTRING_MIDDLE", -1), getattr(tokenize, "TSTRING_MIDDLE", -1)}
+    kinds = {tokenize.STRING} | {
+        getattr(tokenize, "FSTRING_MIDDLE", -1),
+        getattr(tokenize, "TSTRING_MIDDLE", -1),
+    }
     try:
         for tok in tokenize.generate_tokens(io.StringIO(code).readline):
             if tok.type in kinds and tok.end[0] > tok.start[0]:
@@ -185,6 +239,7 @@ def _string_continuation_lines(code: str) -> set[int]:
     return rows
 
 
+@lru_cache(maxsize=4096)
 def indent_code(code: str) -> str:
     """Indent code into a function body without changing the value of multi-line strings."""
     keep = _string_continuation_lines(code)

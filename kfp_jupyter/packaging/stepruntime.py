@@ -3,19 +3,21 @@
 # Keep it dependency-free (standard library at import time), and keep the two marked sections.
 # ruff: noqa
 # mypy: ignore-errors
-# --- inner: start (copied into each step function)
+# --- inner: start (copied into each step function, only the parts the step needs)
+# --- part: error
 class _KfpjError(RuntimeError):
     pass
 
 
+# --- part: save
 def _kfpj_exact_json(value, depth=0):
-    if depth > 50:
-        return False
     t = type(value)
     if value is None or t in (bool, int, str):
         return True
     if t is float:
-        return value == value and value not in (float("inf"), float("-inf"))
+        return value == value and abs(value) != float("inf")
+    if depth > 50:
+        return False
     if t is list:
         return all(_kfpj_exact_json(v, depth + 1) for v in value)
     if t is dict:
@@ -24,13 +26,11 @@ def _kfpj_exact_json(value, depth=0):
 
 
 def _kfpj_save(step, name, value, path):
-    """Save a variable in a format chosen by its type, as `path/NAME.EXT`."""
     import os, sys, json, pickle
 
     os.makedirs(path, exist_ok=True)
     base = os.path.join(path, name)
-    mod = type(value).__module__.split(".")[0]
-    kind = type(value).__name__
+    mod, kind = type(value).__module__.split(".")[0], type(value).__name__
     try:
         if mod == "numpy" and kind == "ndarray" and not value.dtype.hasobject:
             import numpy
@@ -65,10 +65,10 @@ def _kfpj_save(step, name, value, path):
                 json.dump(value, f)
             return base + ".json"
         try:
-            import cloudpickle as _pickler
+            import cloudpickle as pickler
         except ImportError:
-            _pickler = pickle
-        data = _pickler.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+            pickler = pickle
+        data = pickler.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         with open(base + ".pkl", "wb") as f:
             f.write(data)
         return base + ".pkl"
@@ -84,39 +84,53 @@ def _kfpj_save(step, name, value, path):
         ) from None
 
 
+# --- part: load
 def _kfpj_load(step, name, path):
-    """Load a variable saved by _kfpj_save."""
     import os, json, pickle
 
-    files = [f for f in os.listdir(path) if f.startswith(name + ".")] if os.path.isdir(path) else []
+    files = sorted(f for f in os.listdir(path) if f.startswith(name + ".")) if os.path.isdir(path) else []
     if not files:
         raise _KfpjError(f"step {step!r}: input {name!r} was not found at {path!r}")
-    file = os.path.join(path, sorted(files)[0])
-    if file.endswith(".npy"):
+    file = os.path.join(path, files[0])
+    ext = os.path.splitext(file)[1]
+    if ext == ".npy":
         import numpy
 
         return numpy.load(file, allow_pickle=False)
-    if file.endswith(".parquet"):
+    if ext == ".parquet":
         import pandas
 
         return pandas.read_parquet(file)
-    if file.endswith(".joblib"):
+    if ext == ".joblib":
         import joblib
 
         return joblib.load(file)
-    if file.endswith(".pt"):
+    if ext == ".pt":
         import torch
 
         return torch.load(file, weights_only=False)
-    if file.endswith(".json"):
+    if ext == ".json":
         with open(file, encoding="utf-8") as f:
             return json.load(f)
     with open(file, "rb") as f:
         return pickle.load(f)
 
 
+# --- part: like
+# KFP hands list/dict parameters over as protobuf Structs, where every number is a float: give back
+# ints where the notebook's own value has ints, so {'max_iter': 300} stays an int.
+def _kfpj_like(value, template):
+    if type(template) is int and type(value) is float and value.is_integer():
+        return int(value)
+    if isinstance(value, dict) and isinstance(template, dict):
+        return {k: _kfpj_like(v, template.get(k)) for k, v in value.items()}
+    if isinstance(value, list) and isinstance(template, list) and template:
+        return [_kfpj_like(v, template[min(i, len(template) - 1)]) for i, v in enumerate(value)]
+    return value
+
+
+# --- part: metric
 def _kfpj_metric(step, metrics, name, value):
-    """Log a metric; metrics are numbers (numpy scalars and bools are converted)."""
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -170,7 +184,8 @@ def _kfpj_param(text, kind):
 def _kfpj_main(func, parameters, inputs, outputs, metrics):
     """Call the step function. With a JSON file argument (the local engine) it gives typed parameter
     values and artifact paths; without one (Argo) parameters come from KFPJ_PARAM_<NAME> variables
-    and artifacts from fixed paths under /tmp/kfpj."""
+    and artifacts from fixed paths under /tmp/kfpj (KFPJ_ROOT moves them, to run steps side by side
+    outside a pod)."""
     import json, os, sys
 
     kwargs = {}
@@ -186,14 +201,15 @@ def _kfpj_main(func, parameters, inputs, outputs, metrics):
         if metrics:
             kwargs[metrics] = _KfpjMetrics(spec["metrics"])
     else:
+        root = os.environ.get("KFPJ_ROOT", "/tmp/kfpj")
         for arg, (name, kind) in parameters.items():
             kwargs[arg] = _kfpj_param(os.environ["KFPJ_PARAM_" + name.upper()], kind)
         for arg, name in inputs.items():
-            kwargs[arg] = _KfpjArtifact("/tmp/kfpj/inputs/" + name)
+            kwargs[arg] = _KfpjArtifact(root + "/inputs/" + name)
         for arg, name in outputs.items():
-            kwargs[arg] = _KfpjArtifact("/tmp/kfpj/outputs/" + name)
+            kwargs[arg] = _KfpjArtifact(root + "/outputs/" + name)
         if metrics:
-            kwargs[metrics] = _KfpjMetrics("/tmp/kfpj/outputs/metrics.json")
+            kwargs[metrics] = _KfpjMetrics(root + "/outputs/metrics.json")
     func(**kwargs)
 
 

@@ -1,0 +1,344 @@
+"""The `argo` target: an Argo `Workflow` for clusters that have Argo Workflows but no KFP.
+
+Each step runs the same plain step program the local engine runs (packaging/program.py) as an Argo
+`script` template; the program reads its parameters from KFPJ_PARAM_* variables and its artifacts
+from fixed paths under /tmp/kfpj, so the YAML only has to put things where the program looks.
+Artifacts travel through the cluster's default artifact repository: the YAML names no bucket, so it
+runs unchanged on any cluster whose Argo has one configured.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+import textwrap
+from collections.abc import Iterable
+from typing import Any
+
+import yaml
+
+from .._version import __version__
+from ..errors import NotebookError, Problem
+from ..model import Parameter, Pipeline, Step
+from ..packaging.program import build_program
+
+API_VERSION = "argoproj.io/v1alpha1"
+
+#: The fixed paths the plain step program uses when it runs without an argument file.
+ROOT = "/tmp/kfpj"
+INPUTS = f"{ROOT}/inputs"
+OUTPUTS = f"{ROOT}/outputs"
+METRICS_FILE = f"{OUTPUTS}/metrics.json"
+#: Where each metric is also written as one file, so Argo can read it as an output parameter.
+METRICS_DIR = f"{ROOT}/metrics"
+
+#: Workflow labels/annotations that say who made the workflow and from which pipeline.
+LABEL_PIPELINE = "kfp-jupyter/pipeline"
+ANNOTATION_VERSION = "kfp-jupyter/version"
+ANNOTATION_NOTEBOOK = "kfp-jupyter/notebook"
+ANNOTATION_DESCRIPTION = "workflows.argoproj.io/description"
+
+#: Argo names parameters and artifacts with `[-a-zA-Z0-9_]+`; Python allows non-ASCII identifiers.
+_ARGO_FIELD_NAME = re.compile(r"^[-a-zA-Z0-9_]+$")
+#: Kubernetes limits object names to 63 characters; Argo appends 5 random ones to generateName.
+_GENERATE_NAME_MAX = 63 - 5
+
+
+def argo_name(step_name: str) -> str:
+    """A step's template and task name: Argo allows only letters, digits and '-' there."""
+    return step_name.replace("_", "-")
+
+
+def _k8s_name(text: str, limit: int) -> str:
+    name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    name = name[:limit].rstrip("-")
+    return name or "pipeline"
+
+
+def parameter_value(param: Parameter) -> str:
+    """A parameter value as the text the step program parses back (see `_kfpj_param`)."""
+    value = param.default
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return repr(value)
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        if json.loads(text) == value:
+            return text
+    except (TypeError, ValueError):
+        pass
+    # Not exactly JSON (a tuple inside, int keys, ...): the program falls back to literal_eval.
+    return repr(value)
+
+
+def metrics_artifact(step: Step) -> str:
+    """The name of a step's metrics artifact: 'metrics' unless a variable of the step has it."""
+    return "kfpj-metrics" if "metrics" in step.outputs else "metrics"
+
+
+def pip_header(packages: Iterable[str]) -> str:
+    """Code run before the step program imports anything: install the step's packages."""
+    packages = list(packages)
+    if not packages:
+        return ""
+    return (
+        "# kfp-jupyter: install this step's packages before anything imports them\n"
+        "# (set KFPJ_SKIP_PIP=1 to skip, e.g. in an image that already has them).\n"
+        "def _kfpj_pip_install(packages):\n"
+        "    import os, subprocess, sys\n"
+        "\n"
+        '    if os.environ.get("KFPJ_SKIP_PIP") == "1":\n'
+        "        return\n"
+        "    subprocess.run(\n"
+        '        [sys.executable, "-m", "pip", "install", "--quiet", "--no-warn-script-location",'
+        " *packages],\n"
+        "        check=True,\n"
+        "    )\n"
+        "\n"
+        "\n"
+        f"_kfpj_pip_install({packages!r})\n"
+        "del _kfpj_pip_install\n"
+        "\n"
+        "\n"
+    )
+
+
+def script_source(program: str) -> str:
+    """The script template's source: the program itself, unless Argo would rewrite it.
+
+    Argo substitutes `{{...}}` anywhere in a template, script source included, and fails on an
+    expression it does not know, so user code such as f"{{x}}" would break the workflow. Such a
+    program is shipped base64-encoded behind a few lines that decode and run it.
+    """
+    if "{{" not in program:
+        return program
+    encoded = base64.b64encode(program.encode("utf-8")).decode("ascii")
+    lines = textwrap.wrap(encoded, 76)
+    return (
+        "# kfp-jupyter: this step's code contains two opening braces in a row, which Argo would take\n"
+        "# for one of its own template expressions; so the program is base64-encoded and decoded here.\n"
+        "import base64\n"
+        "\n"
+        '_kfpj_program = """\n' + "\n".join(lines) + '\n"""\n'
+        'exec(compile(base64.b64decode(_kfpj_program).decode("utf-8"), "step.py", "exec"),'
+        ' {"__name__": "__main__"})\n'
+    )
+
+
+def _check_names(pipeline: Pipeline) -> None:
+    """Problems Argo would reject at submission, reported now with a fix instead."""
+    problems: list[Problem] = []
+    for p in pipeline.parameters:
+        if not _ARGO_FIELD_NAME.match(p.name):
+            problems.append(
+                Problem(
+                    f"parameter {p.name!r} cannot be an Argo parameter name",
+                    fix="use only ASCII letters, digits and '_' in parameter names",
+                )
+            )
+    for s in pipeline.steps:
+        for name in sorted(set(s.outputs) | set(s.input_names) | set(s.metrics)):
+            if not _ARGO_FIELD_NAME.match(name):
+                problems.append(
+                    Problem(
+                        f"variable {name!r} cannot be an Argo artifact or parameter name",
+                        step=s.name,
+                        fix="use only ASCII letters, digits and '_' in names passed between steps",
+                    )
+                )
+        seen: dict[str, str] = {}
+        for name in s.parameters:
+            other = seen.setdefault(name.upper(), name)
+            if other != name:
+                problems.append(
+                    Problem(
+                        f"parameters {other!r} and {name!r} differ only in case; the step receives "
+                        f"both as the environment variable KFPJ_PARAM_{name.upper()}",
+                        step=s.name,
+                        fix="rename one of them",
+                    )
+                )
+    if problems:
+        raise NotebookError(problems)
+
+
+def _env(step: Step) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": f"KFPJ_PARAM_{p.upper()}", "value": f"{{{{inputs.parameters.{p}}}}}"}
+        for p in step.parameters
+    ]
+    if step.metrics:
+        env.append({"name": "KFPJ_METRICS_DIR", "value": METRICS_DIR})
+    for s in step.secrets:
+        env.append({"name": s.env, "valueFrom": {"secretKeyRef": {"name": s.secret, "key": s.key}}})
+    return env
+
+
+def _resources(step: Step) -> dict[str, Any]:
+    if not step.limits:
+        return {}
+    limits = dict(sorted(step.limits.items()))
+    requests = {k: v for k, v in limits.items() if k in ("cpu", "memory")}
+    out: dict[str, Any] = {"limits": limits}
+    if requests:
+        out["requests"] = requests
+    return {"resources": out}
+
+
+def _step_template(pipeline: Pipeline, step: Step) -> dict[str, Any]:
+    program = build_program(pipeline, step).plain_program(header=pip_header(step.packages))
+    template: dict[str, Any] = {"name": argo_name(step.name)}
+    if step.labels or step.annotations:
+        metadata: dict[str, Any] = {}
+        if step.annotations:
+            metadata["annotations"] = dict(sorted(step.annotations.items()))
+        if step.labels:
+            metadata["labels"] = dict(sorted(step.labels.items()))
+        template["metadata"] = metadata
+    inputs: dict[str, Any] = {}
+    if step.parameters:
+        inputs["parameters"] = [{"name": p} for p in step.parameters]
+    if step.inputs:
+        inputs["artifacts"] = [{"name": i.name, "path": f"{INPUTS}/{i.name}"} for i in step.inputs]
+    if inputs:
+        template["inputs"] = inputs
+    outputs: dict[str, Any] = {}
+    if step.metrics:
+        outputs["parameters"] = [
+            {"name": m, "valueFrom": {"path": f"{METRICS_DIR}/{m}"}} for m in step.metrics
+        ]
+    artifacts = [{"name": o, "path": f"{OUTPUTS}/{o}"} for o in step.outputs]
+    if step.metrics:
+        artifacts.append({"name": metrics_artifact(step), "path": METRICS_FILE})
+    if artifacts:
+        outputs["artifacts"] = artifacts
+    if outputs:
+        template["outputs"] = outputs
+    if step.timeout:
+        template["activeDeadlineSeconds"] = str(step.timeout)
+    if step.retries:
+        template["retryStrategy"] = {"limit": str(step.retries)}
+    script: dict[str, Any] = {"image": step.image, "command": ["python3"]}
+    env = _env(step)
+    if env:
+        script["env"] = env
+    script.update(_resources(step))
+    script["source"] = script_source(program)
+    template["script"] = script
+    return template
+
+
+def _task(step: Step) -> dict[str, Any]:
+    task: dict[str, Any] = {"name": argo_name(step.name), "template": argo_name(step.name)}
+    if step.after:
+        task["dependencies"] = sorted(argo_name(a) for a in step.after)
+    arguments: dict[str, Any] = {}
+    if step.parameters:
+        arguments["parameters"] = [
+            {"name": p, "value": f"{{{{workflow.parameters.{p}}}}}"} for p in step.parameters
+        ]
+    if step.inputs:
+        arguments["artifacts"] = [
+            {
+                "name": i.name,
+                "from": f"{{{{tasks.{argo_name(i.producer)}.outputs.artifacts.{i.name}}}}}",
+            }
+            for i in step.inputs
+        ]
+    if arguments:
+        task["arguments"] = arguments
+    return task
+
+
+def _dag_name(pipeline: Pipeline) -> str:
+    taken = {argo_name(s.name) for s in pipeline.steps}
+    candidates = itertools.chain(
+        ["pipeline", "pipeline-dag"], (f"pipeline-dag-{n}" for n in itertools.count(2))
+    )
+    return next(c for c in candidates if c not in taken)
+
+
+def workflow(pipeline: Pipeline) -> dict[str, Any]:
+    """The Workflow as a plain dict, keys in the order they are written."""
+    _check_names(pipeline)
+    entry = _dag_name(pipeline)
+    annotations = {
+        LABEL_PIPELINE: pipeline.name,
+        ANNOTATION_VERSION: __version__,
+    }
+    if pipeline.notebook:
+        annotations[ANNOTATION_NOTEBOOK] = re.split(r"[\\/]", pipeline.notebook)[-1]
+    if pipeline.description:
+        annotations[ANNOTATION_DESCRIPTION] = pipeline.description
+    spec: dict[str, Any] = {"entrypoint": entry}
+    if pipeline.parameters:
+        spec["arguments"] = {
+            "parameters": [
+                {"name": p.name, "value": parameter_value(p)} for p in pipeline.parameters
+            ]
+        }
+    dag = {"name": entry, "dag": {"tasks": [_task(s) for s in pipeline.steps]}}
+    spec["templates"] = [dag] + [_step_template(pipeline, s) for s in pipeline.steps]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Workflow",
+        "metadata": {
+            "generateName": _k8s_name(pipeline.name, _GENERATE_NAME_MAX - 1) + "-",
+            "labels": {LABEL_PIPELINE: _k8s_name(pipeline.name, 63)},
+            "annotations": dict(sorted(annotations.items())),
+        },
+        "spec": spec,
+    }
+
+
+def compile_argo(pipeline: Pipeline) -> str:
+    return dump_yaml(workflow(pipeline))
+
+
+# --- YAML output: readable (code as literal blocks) and exact (always loads back the same)
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+#: Characters YAML turns into a plain line break inside a block scalar, or cannot show in one.
+_NOT_IN_BLOCK = re.compile("[\r\x85\u2028\u2029\ufeff\t]| \n| $")
+
+
+def _literal_ok(text: str) -> bool:
+    """A literal block keeps text exactly, except trailing blanks on a line and odd line breaks."""
+    return "\n" in text and not _NOT_IN_BLOCK.search(text)
+
+
+#: Line breaks that PyYAML's plain and single-quoted styles do not keep.
+_ODD_BREAKS = re.compile("[\r\x85\u2028\u2029]")
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style: str | None = None
+    if _literal_ok(data):
+        style = "|"
+    elif "\n" in data or _ODD_BREAKS.search(data):
+        style = '"'
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def dump_yaml(doc: Any) -> str:
+    """YAML text for `doc`, keys in insertion order; multi-line text as `|` blocks where exact."""
+    return yaml.dump(
+        doc,
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=1 << 16,
+    )
