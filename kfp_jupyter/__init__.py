@@ -1,5 +1,7 @@
 """kfp-jupyter: turn an annotated Jupyter notebook into a Kubeflow Pipelines pipeline."""
 
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
 from .errors import KfpJupyterError, NotebookError, Problem, UsageError
 from .loader import load_notebook
@@ -16,4 +18,56 @@ __all__ = [
     "UsageError",
     "__version__",
     "load_notebook",
+    "run_local",
+    "show",
+    "submit",
 ]
+
+if TYPE_CHECKING:
+    from .cluster import submit as submit
+    from .engine import run_local as run_local
+
+# The engine and the cluster clients are imported on first use: `import kfp_jupyter` (and every
+# CLI call) stays cheap, and a missing optional dependency only matters to who uses that part.
+_LAZY = {
+    "run_local": ("kfp_jupyter.engine", "run_local"),
+    "submit": ("kfp_jupyter.cluster", "submit"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'kfp_jupyter' has no attribute {name!r}")
+
+
+def show(source: object = None, **kwargs: object) -> object:
+    """The notebook widget for a pipeline or notebook (default: this kernel's notebook).
+
+    Imported on use: the widget needs anywidget (`pip install 'kfp-jupyter[widget]'`).
+    """
+    from .jupyter.widget import show as _show
+
+    return _show(source, **kwargs)  # type: ignore[arg-type]
+
+
+def load_ipython_extension(ip: object) -> None:
+    """`%load_ext kfp_jupyter`: the annotation cell magics and `%kfp`."""
+    from .jupyter.magics import load_ipython_extension as _load
+
+    _load(ip)  # type: ignore[arg-type]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """The server extension behind the JupyterLab extension (REST handlers under /kfp-jupyter/api/)."""
+    return [{"module": "kfp_jupyter.server"}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """The prebuilt JupyterLab extension, for `jupyter labextension develop`."""
+    return [{"src": "labextension", "dest": "kfp-jupyter-labextension"}]

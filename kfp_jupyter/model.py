@@ -8,12 +8,17 @@ The model is frozen: a Pipeline is a value, and two equal notebooks give two equ
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from .errors import Problem
+
+if TYPE_CHECKING:
+    from .components.spec import ComponentSpec
+    from .components.steps import Resource
 
 ParamType = Literal["int", "float", "str", "bool", "list", "dict"]
 PARAM_TYPES: tuple[ParamType, ...] = ("int", "float", "str", "bool", "list", "dict")
@@ -48,12 +53,128 @@ class Secret:
     env: str
 
 
+#: What runs a step: the notebook's Python code, a reusable component (v1-style spec or v2 YAML),
+#: a container cell (ContainerOp-style: an image, a command, files), or a Kubernetes resource.
+StepKind = Literal["python", "component", "container", "resource"]
+
+#: How an input reaches a step. `variable`: a folder holding a Python variable saved by an earlier
+#: Python step (packaging/stepruntime.py). `path`: a file (or folder) written by a component or
+#: container step, or exported by a Python step for one; a Python step gets its path as a str.
+#: `value`: a parameter-like output (Integer, String, ...) written as text; a Python step gets the
+#: value itself, and a component gets it on its command line.
+InputKind = Literal["variable", "path", "value"]
+
+
 @dataclass(frozen=True)
 class Input:
-    """A variable a step reads, and the step that hands it over."""
+    """A variable a step reads, and the step that hands it over.
+
+    `name` is the artifact's name: the variable's own name, except for a file a Python step writes
+    for a component (an Export, e.g. `frame__csv`).
+    """
 
     name: str
     producer: str
+    kind: InputKind = "variable"
+    #: the value's type when kind is "value"
+    type: ParamType | None = None
+
+
+@dataclass(frozen=True)
+class Export:
+    """A variable a Python step also writes as a plain file (or value) for a component to read.
+
+    Formats: csv, tsv, json, text, npy, parquet, auto (chosen by the value's type at run time:
+    pandas -> CSV, numpy -> .npy, str -> text, bytes as they are, builtins -> JSON), and value
+    (a parameter: text for str, JSON for the rest), whose `type` is the consumer's input type.
+    """
+
+    name: str
+    variable: str
+    format: str
+    type: ParamType | None = None
+
+
+@dataclass(frozen=True)
+class Argument:
+    """What a component step gives one input of its component."""
+
+    input: str
+    #: literal: `value` itself; parameter: the pipeline parameter `name`; artifact: the step's
+    #: Input called `name` (a file or a value from an earlier step)
+    kind: Literal["literal", "parameter", "artifact"]
+    value: object = None
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class ComponentCall:
+    """A component or container step: the component and what each of its inputs gets."""
+
+    spec: ComponentSpec
+    arguments: tuple[Argument, ...] = ()
+    #: where the spec came from, as the notebook says it (path or URL); "" for container cells
+    source: str = ""
+    #: outputs the cell gives another name (`train_stats = stats`): (variable, output key)
+    renames: tuple[tuple[str, str], ...] = ()
+
+    def argument(self, key: str) -> Argument | None:
+        for a in self.arguments:
+            if a.input == key:
+                return a
+        return None
+
+    def variable(self, key: str) -> str:
+        """The variable that holds output `key` (its key, unless the cell renames it)."""
+        for var, k in self.renames:
+            if k == key:
+                return var
+        return key
+
+    def key(self, variable: str) -> str:
+        """The output key of the component behind `variable`."""
+        return dict(self.renames).get(variable, variable)
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return tuple(self.variable(o.key) for o in self.spec.outputs)
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A volume steps mount: a new PVC made for each run (`size` set) or an existing claim."""
+
+    name: str
+    size: str | None = None
+    storage_class: str | None = None
+    access_mode: str = "ReadWriteOnce"
+    #: the name of an existing PersistentVolumeClaim (then nothing is created)
+    claim: str | None = None
+
+    @property
+    def env(self) -> str:
+        """The environment variable that holds the volume's mount path in every step mounting it
+        (the local engine points it at the volume's folder in the store instead)."""
+        return volume_env(self.name)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "size": self.size,
+            "storage_class": self.storage_class,
+            "access_mode": self.access_mode,
+            "claim": self.claim,
+        }
+
+
+def volume_env(name: str) -> str:
+    return "KFPJ_VOLUME_" + re.sub(r"[^A-Z0-9]", "_", name.upper())
+
+
+@dataclass(frozen=True)
+class Mount:
+    volume: str
+    path: str
 
 
 @dataclass(frozen=True)
@@ -80,6 +201,14 @@ class Step:
     cache: bool = True
     retries: int = 0
     timeout: int | None = None
+    kind: StepKind = "python"
+    #: component and container steps: the component to run and its arguments
+    component: ComponentCall | None = None
+    #: resource steps: the Kubernetes object and what to do with it
+    resource: Resource | None = None
+    #: Python steps: variables also written as files (or values) for component steps
+    exports: tuple[Export, ...] = ()
+    mounts: tuple[Mount, ...] = ()
 
     @property
     def gpus(self) -> str | None:
@@ -89,7 +218,47 @@ class Step:
     def input_names(self) -> tuple[str, ...]:
         return tuple(i.name for i in self.inputs)
 
+    def export(self, name: str) -> Export | None:
+        for e in self.exports:
+            if e.name == name:
+                return e
+        return None
+
+    def output_kind(self, name: str) -> InputKind:
+        """How output `name` is stored: a saved variable, a file, or a value (see InputKind)."""
+        if self.component is not None:
+            return self.component.spec.output(self.component.key(name)).passing
+        e = self.export(name)
+        if e is not None:
+            return "value" if e.format == "value" else "path"
+        return "variable"
+
     def to_json(self) -> dict[str, object]:
+        out = self._to_json()
+        out["kind"] = self.kind
+        if self.component is not None:
+            spec = self.component.spec
+            out["component"] = {
+                "name": spec.name,
+                "source": self.component.source,
+                "format": spec.format,
+                "arguments": {
+                    a.input: (a.value if a.kind == "literal" else {a.kind: a.name})
+                    for a in self.component.arguments
+                },
+                "outputs": {self.component.variable(o.key): o.key for o in spec.outputs},
+            }
+        if self.resource is not None:
+            out["resource"] = self.resource.to_json()
+        if self.exports:
+            out["exports"] = {
+                e.name: {"variable": e.variable, "format": e.format} for e in self.exports
+            }
+        if self.mounts:
+            out["volumes"] = {m.path: m.volume for m in self.mounts}
+        return out
+
+    def _to_json(self) -> dict[str, object]:
         return {
             "name": self.name,
             "cells": list(self.cells),
@@ -127,6 +296,13 @@ class Pipeline:
     parameters: tuple[Parameter, ...] = ()
     metrics: tuple[str, ...] = ()
     warnings: tuple[Problem, ...] = ()
+    volumes: tuple[Volume, ...] = ()
+
+    def volume(self, name: str) -> Volume:
+        for v in self.volumes:
+            if v.name == name:
+                return v
+        raise KeyError(name)
 
     def step(self, name: str) -> Step:
         for s in self.steps:
@@ -151,6 +327,7 @@ class Pipeline:
             "parameter_types": {p.name: p.type for p in self.parameters},
             "metrics": list(self.metrics),
             "steps": [s.to_json() for s in self.steps],
+            **({"volumes": [v.to_json() for v in self.volumes]} if self.volumes else {}),
             "warnings": [w.to_json() for w in self.warnings],
         }
 

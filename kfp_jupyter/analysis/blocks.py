@@ -240,14 +240,18 @@ def group_blocks(
                     fix="move these tags (or magic options) to a cell of the step they are for",
                 )
             )
-        py = to_python(a.body)
-        for note in py.notes:
-            warnings.append(Problem(note, cell=a.cell.index, step=step))
         if step is not None and step not in steps:
             why = step_name_problem(step)
             if why:
                 problems.append(Problem(why, cell=a.cell.index, step=step, fix="rename the step"))
             steps[step] = StepBlock(step, a.cell.index)
+        if step is not None and _yaml_body(steps[step], a):
+            # a container or resource cell: its body is YAML, kept as it is (analysis/nonpython.py)
+            _add_to_step(steps[step], a, a.body, problems)
+            continue
+        py = to_python(a.body)
+        for note in py.notes:
+            warnings.append(Problem(note, cell=a.cell.index, step=step))
         if not _check_syntax(a.cell.index, py.code, a.offset, step, problems):
             continue
         if a.role == Role.IMPORTS:
@@ -259,20 +263,32 @@ def group_blocks(
         elif a.role == Role.METRICS:
             _metrics(a.cell.index, py.code, a.offset, out, problems)
         elif step is not None:
-            sb = steps[step]
-            sb.code.add(a.cell.index, py.code, a.offset)
-            try:
-                sb.settings = merge_settings(sb.settings, a.settings)
-            except SettingsConflict as e:
-                problems.append(
-                    Problem(
-                        f"the cells of this step disagree: {e}",
-                        cell=a.cell.index,
-                        step=step,
-                        fix="say it once, in one cell of the step",
-                    )
-                )
-            for p in a.settings.prev:
-                sb.prev_cells.setdefault(p, a.cell.index)
+            _add_to_step(steps[step], a, py.code, problems)
     out.steps = list(steps.values())
     return out
+
+
+def _yaml_body(sb: StepBlock, a: Annotation) -> bool:
+    """Whether the cell belongs to a step whose cells hold YAML (a container or resource step)."""
+    try:
+        kind = merge_settings(sb.settings, a.settings).kind
+    except SettingsConflict:
+        kind = sb.settings.kind
+    return kind in ("container", "resource")
+
+
+def _add_to_step(sb: StepBlock, a: Annotation, code: str, problems: list[Problem]) -> None:
+    sb.code.add(a.cell.index, code, a.offset)
+    try:
+        sb.settings = merge_settings(sb.settings, a.settings)
+    except SettingsConflict as e:
+        problems.append(
+            Problem(
+                f"the cells of this step disagree: {e}",
+                cell=a.cell.index,
+                step=sb.name,
+                fix="say it once, in one cell of the step",
+            )
+        )
+    for p in a.settings.prev:
+        sb.prev_cells.setdefault(p, a.cell.index)

@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import Problem
-from ..model import Input, Pipeline, Secret, Step
-from ..notebook.grammar import apply_defaults
+from ..model import ComponentCall, Input, Mount, Pipeline, Secret, Step
+from ..notebook.grammar import StepSettings, VolumeRef, apply_defaults
 from ..notebook.metadata import NotebookSettings
 from .blocks import Blocks, CodeBlock, StepBlock
 from .graph import find_cycle, stable_topological_order
 from .names import BUILTINS, BlockNames, FunctionEffects, analyse_block
+from .nonpython import Special, finish, prepare
 from .packages import imported_modules, resolve_packages
+from .volumes import StepVolumes, resolve_volumes
 
 RESERVED_PREFIX = "_kfpj"
 
@@ -225,8 +227,15 @@ def build(
     order = stable_topological_order(names_in_order, explicit)
 
     analysed: dict[str, BlockNames] = {}
+    special: dict[str, Special] = {}
     for name in order:
         sb = step_blocks[name]
+        if sb.settings.kind != "python":
+            sp = prepare(sb, notebook, params, problems)
+            if sp is not None:
+                special[name] = sp
+            analysed[name] = sp.names if sp is not None else BlockNames()
+            continue
         bn = _analyse(sb.code, name, problems, fun.functions)
         for line in bn.star_imports:
             cell, ln = sb.code.locate(line)
@@ -260,7 +269,9 @@ def build(
     for name in order:
         sb = step_blocks[name]
         bn = analysed[name]
-        roots = {n: ln for n, ln in bn.reads.items() if n in fun.function_reads}
+        roots = {
+            n: ln for n, ln in bn.reads.items() if n in fun.function_reads and name not in special
+        }
         hard = dict(bn.reads)
         soft = dict(bn.soft_reads)
         for var, ln in _closure(roots, fun.function_reads).items():
@@ -372,10 +383,45 @@ def build(
             step_imports.setdefault(var, stmt)
 
     metric_step = _metrics(blocks, order, params, flow)
+    for name, metrics in metric_step.items():
+        if name in special and metrics:
+            problems.append(
+                Problem(
+                    f"metric {metrics[0]!r} is an output of {special[name].kind} step {name!r}; "
+                    "metrics are logged by Python steps",
+                    cell=blocks.metric_cells.get(metrics[0]),
+                    step=name,
+                    fix=f"read it in a Python step (e.g. {metrics[0]}_value = float({metrics[0]})) "
+                    "and list that name",
+                )
+            )
+    if problems:
+        return None
+    taken = set(flow.definers) | set(params) | shared
+    wiring = finish(order, special, inputs, params, shared, taken, step_blocks, problems)
+    inputs = wiring.inputs
+    volumes, mounts = resolve_volumes(
+        settings.volumes,
+        [
+            StepVolumes(
+                n,
+                step_blocks[n].first_cell,
+                step_blocks[n].settings.kind,
+                _refs(settings, step_blocks[n]),
+            )
+            for n in order
+        ],
+        problems,
+        warnings,
+    )
     if problems:
         return None
 
     outputs: dict[str, list[str]] = {n: [] for n in order}
+    for name in order:
+        call = wiring.calls.get(name)
+        if call is not None:
+            outputs[name] = list(call.variables)
     for name in order:
         for i in inputs[name]:
             if i.name not in outputs[i.producer]:
@@ -386,6 +432,22 @@ def build(
     for name in order:
         sb = step_blocks[name]
         st = apply_defaults(settings.step_defaults, sb.settings)
+        if name in special:
+            steps.append(
+                _special_step(
+                    special[name],
+                    wiring.calls.get(name),
+                    sb,
+                    st,
+                    after=tuple(sorted(after[name], key=flow.position.__getitem__)),
+                    explicit=tuple(explicit[name]),
+                    inputs=tuple(sorted(inputs[name], key=lambda i: i.name)),
+                    outputs=tuple(outputs[name]),
+                    parameters=tuple(sorted(used_params[name])),
+                    mounts=mounts[name],
+                )
+            )
+            continue
         extra = "\n".join(dict.fromkeys(extra_imports[name]))
         code_for_packages = (
             blocks.imports.code,
@@ -421,6 +483,8 @@ def build(
                 cache=True if st.cache is None else st.cache,
                 retries=st.retries or 0,
                 timeout=st.timeout,
+                exports=tuple(sorted(wiring.exports[name], key=lambda e: e.name)),
+                mounts=mounts[name],
             )
         )
     return Pipeline(
@@ -435,6 +499,58 @@ def build(
         metrics=tuple(blocks.metrics),
         steps=tuple(steps),
         warnings=tuple(warnings),
+        volumes=volumes,
+    )
+
+
+def _refs(settings: NotebookSettings, sb: StepBlock) -> tuple[VolumeRef, ...]:
+    """The step's own volumes and those of Kale-style step defaults (notebook-wide ones apart)."""
+    return tuple(dict.fromkeys((*settings.step_defaults.volumes, *sb.settings.volumes)))
+
+
+def _special_step(
+    sp: Special,
+    call: ComponentCall | None,
+    sb: StepBlock,
+    st: StepSettings,
+    *,
+    after: tuple[str, ...],
+    explicit: tuple[str, ...],
+    inputs: tuple[Input, ...],
+    outputs: tuple[str, ...],
+    parameters: tuple[str, ...],
+    mounts: tuple[Mount, ...],
+) -> Step:
+    """A component, container or resource step: its image is the component's (or the one the
+    step names), and it installs no packages."""
+    if sp.kind == "resource":
+        assert sp.resource is not None
+        image = sp.resource.image
+    elif call is not None:
+        image = sb.settings.image or call.spec.container.image
+    else:
+        image = sb.settings.image or ""
+    return Step(
+        name=sb.name,
+        source=sb.code.code,
+        cells=sb.code.cells,
+        after=after,
+        explicit_after=explicit,
+        inputs=inputs,
+        outputs=outputs,
+        parameters=parameters,
+        image=image,
+        limits=dict(st.limits) if sp.kind != "resource" else {},
+        annotations=dict(st.annotations),
+        labels=dict(st.labels),
+        secrets=tuple(Secret(a, b, c) for a, b, c in st.secrets) if sp.kind != "resource" else (),
+        cache=True if st.cache is None else st.cache,
+        retries=st.retries or 0,
+        timeout=st.timeout,
+        kind=sp.kind,  # type: ignore[arg-type]
+        component=call,
+        resource=sp.resource,
+        mounts=mounts,
     )
 
 

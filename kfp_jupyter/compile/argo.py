@@ -17,12 +17,19 @@ import textwrap
 from collections.abc import Iterable
 from typing import Any
 
-import yaml
-
 from .._version import __version__
 from ..errors import NotebookError, Problem
 from ..model import Parameter, Pipeline, Step
 from ..packaging.program import build_program
+from ..yamltext import dump_yaml
+from .argo_components import (
+    component_arguments,
+    component_template,
+    resource_template,
+    volume_env,
+    volume_mounts,
+    workflow_volumes,
+)
 
 API_VERSION = "argoproj.io/v1alpha1"
 
@@ -191,8 +198,14 @@ def _resources(step: Step) -> dict[str, Any]:
 
 
 def _step_template(pipeline: Pipeline, step: Step) -> dict[str, Any]:
-    program = build_program(pipeline, step).plain_program(header=pip_header(step.packages))
-    template: dict[str, Any] = {"name": argo_name(step.name)}
+    name = argo_name(step.name)
+    if step.kind == "resource":
+        body = resource_template(step, name)
+    elif step.kind != "python":
+        body = component_template(pipeline, step, name, _resources(step))
+    else:
+        body = _python_template(pipeline, step)
+    template: dict[str, Any] = {"name": name}
     if step.labels or step.annotations:
         metadata: dict[str, Any] = {}
         if step.annotations:
@@ -200,6 +213,22 @@ def _step_template(pipeline: Pipeline, step: Step) -> dict[str, Any]:
         if step.labels:
             metadata["labels"] = dict(sorted(step.labels.items()))
         template["metadata"] = metadata
+    for key in ("inputs", "outputs"):
+        if key in body:
+            template[key] = body[key]
+    if step.timeout:
+        template["activeDeadlineSeconds"] = str(step.timeout)
+    if step.retries:
+        template["retryStrategy"] = {"limit": str(step.retries)}
+    for key, value in body.items():
+        if key not in template:
+            template[key] = value
+    return template
+
+
+def _python_template(pipeline: Pipeline, step: Step) -> dict[str, Any]:
+    program = build_program(pipeline, step).plain_program(header=pip_header(step.packages))
+    template: dict[str, Any] = {}
     inputs: dict[str, Any] = {}
     if step.parameters:
         inputs["parameters"] = [{"name": p} for p in step.parameters]
@@ -208,10 +237,15 @@ def _step_template(pipeline: Pipeline, step: Step) -> dict[str, Any]:
     if inputs:
         template["inputs"] = inputs
     outputs: dict[str, Any] = {}
-    if step.metrics:
-        outputs["parameters"] = [
-            {"name": m, "valueFrom": {"path": f"{METRICS_DIR}/{m}"}} for m in step.metrics
-        ]
+    parameters = [{"name": m, "valueFrom": {"path": f"{METRICS_DIR}/{m}"}} for m in step.metrics]
+    # a value a component takes on its command line is an output parameter as well
+    parameters += [
+        {"name": e.name, "valueFrom": {"path": f"{OUTPUTS}/{e.name}"}}
+        for e in step.exports
+        if e.format == "value"
+    ]
+    if parameters:
+        outputs["parameters"] = parameters
     artifacts = [{"name": o, "path": f"{OUTPUTS}/{o}"} for o in step.outputs]
     if step.metrics:
         artifacts.append({"name": metrics_artifact(step), "path": METRICS_FILE})
@@ -219,15 +253,14 @@ def _step_template(pipeline: Pipeline, step: Step) -> dict[str, Any]:
         outputs["artifacts"] = artifacts
     if outputs:
         template["outputs"] = outputs
-    if step.timeout:
-        template["activeDeadlineSeconds"] = str(step.timeout)
-    if step.retries:
-        template["retryStrategy"] = {"limit": str(step.retries)}
     script: dict[str, Any] = {"image": step.image, "command": ["python3"]}
-    env = _env(step)
+    env = _env(step) + volume_env(pipeline, step)
     if env:
         script["env"] = env
     script.update(_resources(step))
+    mounts = volume_mounts(pipeline, step)
+    if mounts:
+        script["volumeMounts"] = mounts
     script["source"] = script_source(program)
     template["script"] = script
     return template
@@ -238,18 +271,22 @@ def _task(step: Step) -> dict[str, Any]:
     if step.after:
         task["dependencies"] = sorted(argo_name(a) for a in step.after)
     arguments: dict[str, Any] = {}
-    if step.parameters:
-        arguments["parameters"] = [
-            {"name": p, "value": f"{{{{workflow.parameters.{p}}}}}"} for p in step.parameters
-        ]
-    if step.inputs:
-        arguments["artifacts"] = [
-            {
-                "name": i.name,
-                "from": f"{{{{tasks.{argo_name(i.producer)}.outputs.artifacts.{i.name}}}}}",
-            }
-            for i in step.inputs
-        ]
+    if step.kind != "python":
+        if step.component is not None:
+            arguments = component_arguments(step, argo_name)
+    else:
+        if step.parameters:
+            arguments["parameters"] = [
+                {"name": p, "value": f"{{{{workflow.parameters.{p}}}}}"} for p in step.parameters
+            ]
+        if step.inputs:
+            arguments["artifacts"] = [
+                {
+                    "name": i.name,
+                    "from": f"{{{{tasks.{argo_name(i.producer)}.outputs.artifacts.{i.name}}}}}",
+                }
+                for i in step.inputs
+            ]
     if arguments:
         task["arguments"] = arguments
     return task
@@ -284,6 +321,7 @@ def workflow(pipeline: Pipeline) -> dict[str, Any]:
         }
     dag = {"name": entry, "dag": {"tasks": [_task(s) for s in pipeline.steps]}}
     spec["templates"] = [dag] + [_step_template(pipeline, s) for s in pipeline.steps]
+    spec.update(workflow_volumes(pipeline))
     return {
         "apiVersion": API_VERSION,
         "kind": "Workflow",
@@ -298,47 +336,3 @@ def workflow(pipeline: Pipeline) -> dict[str, Any]:
 
 def compile_argo(pipeline: Pipeline) -> str:
     return dump_yaml(workflow(pipeline))
-
-
-# --- YAML output: readable (code as literal blocks) and exact (always loads back the same)
-
-
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-#: Characters YAML turns into a plain line break inside a block scalar, or cannot show in one.
-_NOT_IN_BLOCK = re.compile("[\r\x85\u2028\u2029\ufeff\t]| \n| $")
-
-
-def _literal_ok(text: str) -> bool:
-    """A literal block keeps text exactly, except trailing blanks on a line and odd line breaks."""
-    return "\n" in text and not _NOT_IN_BLOCK.search(text)
-
-
-#: Line breaks that PyYAML's plain and single-quoted styles do not keep.
-_ODD_BREAKS = re.compile("[\r\x85\u2028\u2029]")
-
-
-def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
-    style: str | None = None
-    if _literal_ok(data):
-        style = "|"
-    elif "\n" in data or _ODD_BREAKS.search(data):
-        style = '"'
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
-
-
-_Dumper.add_representer(str, _represent_str)
-
-
-def dump_yaml(doc: Any) -> str:
-    """YAML text for `doc`, keys in insertion order; multi-line text as `|` blocks where exact."""
-    return yaml.dump(
-        doc,
-        Dumper=_Dumper,
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=False,
-        width=1 << 16,
-    )

@@ -6,6 +6,7 @@ running the script with `python` writes exactly the IR YAML that `compile -t kfp
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .._version import __version__
@@ -25,6 +26,8 @@ SCRIPT_NAMES = frozenset(
         "Input",
         "Output",
         "Metrics",
+        "OutputPath",
+        "components",
     }
 )
 
@@ -36,18 +39,51 @@ def _unique(name: str, taken: set[str]) -> str:
     return name
 
 
-def _task_lines(step: Step, prog: StepProgram, task: str, tasks: dict[str, str]) -> list[str]:
+def _call(task: str, function: str, args: list[str]) -> str:
+    call = f"{task} = {function}({', '.join(args)})"
+    if len(call) > 96 and args:
+        call = f"{task} = {function}(\n" + "".join(f"        {x},\n" for x in args) + "    )"
+    return call
+
+
+def _output(pipeline: Pipeline, producer: str, name: str, tasks: dict[str, str]) -> str:
+    """The expression of `producer`'s output `name` (a component's output under its own key)."""
+    call = pipeline.step(producer).component
+    key = call.key(name) if call is not None else name
+    return f"{tasks[producer]}.outputs[{key!r}]"
+
+
+def _task_lines(
+    pipeline: Pipeline, step: Step, prog: StepProgram, task: str, tasks: dict[str, str]
+) -> list[str]:
     args = []
     for a in prog.args:
         if a.kind == "parameter":
             args.append(f"{a.arg}={a.name}")
-        elif a.kind == "input":
+        elif a.kind in ("input", "path", "value"):
             producer = next(i.producer for i in step.inputs if i.name == a.name)
-            args.append(f"{a.arg}={tasks[producer]}.outputs[{a.name!r}]")
-    call = f"{task} = {prog.function}({', '.join(args)})"
-    if len(call) > 96 and args:
-        call = f"{task} = {prog.function}(\n" + "".join(f"        {x},\n" for x in args) + "    )"
-    lines = [call]
+            args.append(f"{a.arg}={_output(pipeline, producer, a.name, tasks)}")
+    return [_call(task, prog.function, args), *_settings_lines(step, task, tasks)]
+
+
+def _component_task_lines(
+    pipeline: Pipeline, step: Step, task: str, tasks: dict[str, str]
+) -> list[str]:
+    args = []
+    producers = {i.name: i.producer for i in step.inputs}
+    arguments = step.component.arguments if step.component is not None else ()
+    for a in arguments:
+        if a.kind == "literal":
+            args.append(f"{a.input}={a.value!r}")
+        elif a.kind == "parameter":
+            args.append(f"{a.input}={a.name}")
+        else:
+            args.append(f"{a.input}={_output(pipeline, producers[a.name], a.name, tasks)}")
+    return [_call(task, python_name(step.name), args), *_settings_lines(step, task, tasks)]
+
+
+def _settings_lines(step: Step, task: str, tasks: dict[str, str]) -> list[str]:
+    lines: list[str] = []
     data_producers = {i.producer for i in step.inputs}
     order_only = [a for a in step.after if a not in data_producers]
     if order_only:
@@ -80,7 +116,116 @@ def _task_lines(step: Step, prog: StepProgram, task: str, tasks: dict[str, str])
 
 
 def uses_kubernetes(pipeline: Pipeline) -> bool:
-    return any(s.timeout or s.secrets or s.labels or s.annotations for s in pipeline.steps)
+    return any(
+        s.timeout or s.secrets or s.labels or s.annotations or s.mounts for s in pipeline.steps
+    )
+
+
+def spec_text(step: Step) -> str:
+    """The component spec a non-Python step runs, as the YAML text the script embeds: a reusable
+    component's own file, or a v1-style spec written for a container or resource cell."""
+    from ..components.steps import kubectl_component
+    from ..components.v1yaml import to_v1_yaml
+
+    if step.resource is not None:
+        return to_v1_yaml(kubectl_component(step.name, step.resource))
+    assert step.component is not None
+    spec = step.component.spec
+    return spec.text if spec.text else to_v1_yaml(spec)
+
+
+def _py_text(text: str) -> str:
+    """`text` as a Python string literal: a raw triple-quoted block where that is exact."""
+    if "'''" in text or text.endswith(("\\", "'")) or "\r" in text or "\x00" in text:
+        return repr(text)
+    return "r'''" + text + "'''"
+
+
+def _spec_comment(step: Step) -> str:
+    if step.resource is not None:
+        r = step.resource
+        return (
+            f"# The resource step {step.name!r} (kubectl {r.action} {r.kind}/{r.name}): KFP v2 has "
+            "no ResourceOp,\n# so a small component runs kubectl with the manifest."
+        )
+    if step.kind == "container":
+        return (
+            f"# The container step {step.name!r} (a ContainerOp-style cell), as a component spec."
+        )
+    assert step.component is not None
+    spec = step.component.spec
+    return f"# Component {spec.name!r} from {step.component.source} ({spec.format} spec)."
+
+
+def _spec_constant(step: Step, taken: set[str]) -> str:
+    if step.component is not None and step.component.source:
+        base = re.sub(r"[^0-9a-zA-Z]+", "_", step.component.spec.name).strip("_").upper()
+    else:
+        base = python_name(step.name).upper()
+    return _unique(f"{base or 'COMPONENT'}_SPEC", taken)
+
+
+def _component_lines(
+    step: Step, name: str, constants: dict[str, str], taken: set[str]
+) -> list[str]:
+    """The step's component, loaded from its spec's text (written out once, however many steps
+    use it)."""
+    text = spec_text(step)
+    lines: list[str] = []
+    if text not in constants:
+        constants[text] = _spec_constant(step, taken)
+        lines += [_spec_comment(step), f"{constants[text]} = {_py_text(text)}", "", ""]
+    lines += [
+        f"{name} = components.load_component_from_text({constants[text]})",
+        f"{name}.component_spec.name = {step.name!r}  # KFP names a task after its component",
+    ]
+    spec_image = step.component.spec.container.image if step.component is not None else None
+    if spec_image is not None and step.image != spec_image:
+        lines.append(
+            f"{name}.component_spec.implementation.container.image = {step.image!r}"
+            "  # the notebook's image"
+        )
+    return lines
+
+
+def _volume_lines(pipeline: Pipeline, taken: set[str]) -> tuple[list[str], dict[str, str]]:
+    """CreatePVC tasks for the volumes made per run; each name -> the expression of its claim."""
+    lines: list[str] = []
+    claims: dict[str, str] = {}
+    for v in pipeline.volumes:
+        if v.claim is not None:
+            claims[v.name] = repr(v.claim)
+            continue
+        var = _unique(python_name(v.name) + "_pvc", taken)
+        args = [
+            f"pvc_name_suffix={'-' + v.name!r}",
+            f"access_modes={[v.access_mode]!r}",
+            f"size={v.size!r}",
+        ]
+        if v.storage_class:
+            args.append(f"storage_class_name={v.storage_class!r}")
+        lines.append(_call(var, "kubernetes.CreatePVC", args))
+        lines.append(f"{var}.set_display_name({'volume-' + v.name!r})")
+        lines.append(f"{var}.set_caching_options(False)  # a new claim for each run")
+        claims[v.name] = f"{var}.outputs['name']"
+    return lines, claims
+
+
+def _mount_lines(step: Step, task: str, pipeline: Pipeline, claims: dict[str, str]) -> list[str]:
+    lines: list[str] = []
+    for m in step.mounts:
+        volume = pipeline.volume(m.volume)
+        mount = f"kubernetes.mount_pvc({task}, pvc_name={claims[m.volume]}, mount_path={m.path!r})"
+        if len(mount) > 96:
+            mount = (
+                f"kubernetes.mount_pvc(\n        {task},\n        pvc_name={claims[m.volume]},\n"
+                f"        mount_path={m.path!r},\n    )"
+            )
+        lines.append(mount)
+        if volume.claim is None:
+            lines.append(f"{task}.after({claims[m.volume].split('.')[0]})")
+        lines.append(f"{task}.set_env_variable({volume.env!r}, {m.path!r})")
+    return lines
 
 
 def compile_dsl(pipeline: Pipeline) -> str:
@@ -89,7 +234,7 @@ def compile_dsl(pipeline: Pipeline) -> str:
 
 def dsl_script(pipeline: Pipeline) -> tuple[str, str]:
     """The script's text and the name of its pipeline function."""
-    programs = [build_program(pipeline, s) for s in pipeline.steps]
+    programs = {s.name: build_program(pipeline, s) for s in pipeline.steps if s.kind == "python"}
     source = Path(pipeline.notebook).name if pipeline.notebook else "a notebook"
     out: list[str] = [
         f'"""Pipeline {pipeline.name!r}, generated from {source} by kfp-jupyter {__version__}.',
@@ -98,21 +243,34 @@ def dsl_script(pipeline: Pipeline) -> tuple[str, str]:
         "Run `python THIS_FILE [OUTPUT.yaml]` to write the KFP pipeline IR (default: next to this file).",
         '"""',
         "",
-        "from kfp import compiler, dsl",
+        "from kfp import compiler, components, dsl"
+        if len(programs) < len(pipeline.steps)
+        else "from kfp import compiler, dsl",
     ]
-    if uses_kubernetes(pipeline):
+    if uses_kubernetes(pipeline) or pipeline.volumes:
         out.append("from kfp import kubernetes")
-    out += ["from kfp.dsl import Artifact, Input, Metrics, Output", "", ""]
-    for prog in programs:
+    dsl_names = ["Artifact", "Input", "Metrics", "Output"]
+    if any(p.uses_output_path for p in programs.values()):
+        dsl_names.append("OutputPath")
+    out += [f"from kfp.dsl import {', '.join(dsl_names)}", "", ""]
+    taken = (
+        set(SCRIPT_NAMES)
+        | {python_name(s.name) for s in pipeline.steps}
+        | {p.name for p in pipeline.parameters}
+    )
+    constants: dict[str, str] = {}
+    for step in pipeline.steps:
+        prog = programs.get(step.name)
+        if prog is None:
+            out += _component_lines(step, python_name(step.name), constants, taken)
+            out += ["", ""]
+            continue
         packages = list(prog.step.packages)
         out.append(
             f"@dsl.component(base_image={prog.step.image!r}, packages_to_install={packages!r})"
         )
         out.append(prog.kfp_function().rstrip("\n"))
         out += ["", ""]
-    taken = (
-        set(SCRIPT_NAMES) | {p.function for p in programs} | {p.name for p in pipeline.parameters}
-    )
     func = _unique("pipeline", taken)
     decorator = [f"name={pipeline.name!r}"]
     if pipeline.description:
@@ -126,11 +284,16 @@ def dsl_script(pipeline: Pipeline) -> tuple[str, str]:
         sig = f"def {func}(\n" + "".join(f"    {p},\n" for p in params) + "):"
     out.append(sig)
     tasks: dict[str, str] = {}
-    body: list[str] = []
-    for step, prog in zip(pipeline.steps, programs, strict=True):
+    body, claims = _volume_lines(pipeline, taken)
+    for step in pipeline.steps:
         task = _unique(python_name(step.name) + "_task", taken)
         tasks[step.name] = task
-        body += _task_lines(step, prog, task, tasks)
+        prog = programs.get(step.name)
+        if prog is None:
+            body += _component_task_lines(pipeline, step, task, tasks)
+        else:
+            body += _task_lines(pipeline, step, prog, task, tasks)
+        body += _mount_lines(step, task, pipeline, claims)
     out += [f"    {ln}" for ln in (body or ["pass"])]
     out += [
         "",

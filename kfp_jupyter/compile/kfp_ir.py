@@ -66,7 +66,8 @@ def compile_kfp(pipeline: Pipeline) -> str:
 
     source, func_name = dsl_script(pipeline)
     sources = {
-        p.function: p.kfp_function() for p in (build_program(pipeline, s) for s in pipeline.steps)
+        p.function: p.kfp_function()
+        for p in (build_program(pipeline, s) for s in pipeline.steps if s.kind == "python")
     }
     with tempfile.TemporaryDirectory(prefix="kfpj-") as tmp:
         script = Path(tmp) / "pipeline_dsl.py"

@@ -42,8 +42,14 @@ ROLE_MAGICS: dict[str, Role] = {
     "pipeline_parameters": Role.PARAMETERS,
     "pipeline_metrics": Role.METRICS,
     "skip": Role.SKIP,
+    # steps that are not Python: a reusable component, a container, a Kubernetes resource
+    "component": Role.STEP,
+    "container": Role.STEP,
+    "resource": Role.STEP,
 }
-MAGIC_OF_ROLE: dict[Role, str] = {v: k for k, v in ROLE_MAGICS.items()}
+#: The magics of steps that are not Python code, by step kind.
+KIND_MAGICS = ("component", "container", "resource")
+MAGIC_OF_ROLE: dict[Role, str] = {v: k for k, v in ROLE_MAGICS.items() if k not in KIND_MAGICS}
 TAG_OF_ROLE: dict[Role, str] = {
     Role.IMPORTS: "imports",
     Role.FUNCTIONS: "functions",
@@ -51,6 +57,19 @@ TAG_OF_ROLE: dict[Role, str] = {
     Role.METRICS: "pipeline-metrics",
     Role.SKIP: "skip",
 }
+
+#: Kubernetes access modes of a volume, and the short forms kubectl prints.
+ACCESS_MODES = {
+    "readwriteonce": "ReadWriteOnce",
+    "rwo": "ReadWriteOnce",
+    "readonlymany": "ReadOnlyMany",
+    "rox": "ReadOnlyMany",
+    "readwritemany": "ReadWriteMany",
+    "rwx": "ReadWriteMany",
+    "readwriteoncepod": "ReadWriteOncePod",
+    "rwop": "ReadWriteOncePod",
+}
+RESOURCE_ACTIONS = ("create", "apply", "delete")
 
 STEP_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
@@ -73,6 +92,85 @@ def step_name_problem(name: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class VolumeRef:
+    """A volume a step mounts, as one tag or --volume option says it.
+
+    `NAME:MOUNT_PATH[:SIZE[:STORAGE_CLASS[:ACCESS_MODE]]]` names a volume the pipeline creates for
+    each run (its size said once, in any step or in the notebook metadata); `pvc/CLAIM:MOUNT_PATH`
+    mounts an existing PersistentVolumeClaim.
+    """
+
+    volume: str
+    path: str
+    size: str | None = None
+    storage_class: str | None = None
+    access_mode: str | None = None
+    claim: bool = False
+
+    def text(self) -> str:
+        if self.claim:
+            return f"pvc/{self.volume}:{self.path}"
+        parts = [self.volume, self.path, self.size or "", self.storage_class or ""]
+        parts.append(self.access_mode or "")
+        while parts[-1] == "":
+            parts.pop()
+        return ":".join(parts)
+
+
+_VOLUME_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_K8S_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+_VOLUME_USAGE = (
+    "NAME:MOUNT_PATH[:SIZE[:STORAGE_CLASS[:ACCESS_MODE]]] or pvc/CLAIM:MOUNT_PATH "
+    "(e.g. data:/data:5Gi or pvc/shared:/shared)"
+)
+
+
+def parse_volume(text: str) -> VolumeRef:
+    """Parse a volume mention (after 'volume:' or --volume); ValueError with the usage if bad."""
+    parts = text.split(":")
+    if len(parts) < 2 or not parts[0] or not parts[1]:
+        raise ValueError(f"volume {text!r} must be {_VOLUME_USAGE}")
+    head, path = parts[0], parts[1]
+    if not path.startswith("/") or path == "/":
+        raise ValueError(
+            f"volume {text!r}: the mount path {path!r} must be an absolute folder path"
+        )
+    if head.startswith("pvc/"):
+        claim = head[4:]
+        if len(parts) > 2:
+            raise ValueError(
+                f"volume {text!r}: an existing claim takes no size, storage class or access mode"
+            )
+        if not _K8S_NAME_RE.match(claim) or len(claim) > 253:
+            raise ValueError(f"volume {text!r}: {claim!r} is not a PersistentVolumeClaim name")
+        return VolumeRef(claim, path, claim=True)
+    if len(parts) > 5:
+        raise ValueError(f"volume {text!r} has too many ':' parts; it must be {_VOLUME_USAGE}")
+    if not _VOLUME_NAME_RE.match(head) or len(head) > 63:
+        raise ValueError(
+            f"volume name {head!r} must be lowercase letters, digits and '-' (at most 63), "
+            "starting and ending with a letter or digit"
+        )
+    size = parts[2] if len(parts) > 2 and parts[2] else None
+    if size is not None and not _MEMORY_RE.match(size):
+        raise ValueError(f"volume {text!r}: size {size!r} is not an amount such as 1Gi or 500Mi")
+    sc = parts[3] if len(parts) > 3 and parts[3] else None
+    if sc is not None and not _K8S_NAME_RE.match(sc):
+        raise ValueError(f"volume {text!r}: {sc!r} is not a storage class name")
+    mode = parts[4] if len(parts) > 4 and parts[4] else None
+    if mode is not None:
+        if mode.lower() not in ACCESS_MODES:
+            raise ValueError(
+                f"volume {text!r}: access mode {mode!r} is not one of ReadWriteOnce, "
+                "ReadOnlyMany, ReadWriteMany, ReadWriteOncePod"
+            )
+        mode = ACCESS_MODES[mode.lower()]
+    if (sc or mode) and size is None:
+        raise ValueError(f"volume {text!r}: give the size before the storage class and access mode")
+    return VolumeRef(head, path, size, sc, mode)
+
+
+@dataclass(frozen=True)
 class StepSettings:
     """Per-step settings. None (or empty) means "not said here", so cells of one step can be merged."""
 
@@ -86,6 +184,24 @@ class StepSettings:
     cache: bool | None = None
     retries: int | None = None
     timeout: int | None = None
+    #: a component step: the component spec's path (relative to the notebook) or URL
+    component: str | None = None
+    #: a container step (its image is `image`)
+    container: bool | None = None
+    #: a resource step: create, apply or delete
+    resource: str | None = None
+    volumes: tuple[VolumeRef, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        """python, component, container or resource (the first said, if a cell says several)."""
+        if self.component is not None:
+            return "component"
+        if self.container:
+            return "container"
+        if self.resource is not None:
+            return "resource"
+        return "python"
 
     def is_empty(self) -> bool:
         return self == StepSettings()
@@ -111,6 +227,10 @@ def merge_settings(a: StepSettings, b: StepSettings) -> StepSettings:
         cache=_merge_scalar("cache", a.cache, b.cache),
         retries=_merge_scalar("retries", a.retries, b.retries),
         timeout=_merge_scalar("timeout", a.timeout, b.timeout),
+        component=_merge_scalar("component", a.component, b.component),
+        container=_merge_scalar("container", a.container, b.container),
+        resource=_merge_scalar("resource action", a.resource, b.resource),
+        volumes=tuple(dict.fromkeys((*a.volumes, *b.volumes))),
     )
 
 
@@ -127,6 +247,10 @@ def apply_defaults(defaults: StepSettings, own: StepSettings) -> StepSettings:
         cache=own.cache if own.cache is not None else defaults.cache,
         retries=own.retries if own.retries is not None else defaults.retries,
         timeout=own.timeout if own.timeout is not None else defaults.timeout,
+        component=own.component,
+        container=own.container,
+        resource=own.resource,
+        volumes=tuple(dict.fromkeys((*defaults.volumes, *own.volumes))),
     )
 
 
@@ -251,14 +375,19 @@ VALUE_TAGS = frozenset(
         "retries",
         "timeout",
         "packages",
+        "component",
+        "resource",
+        "volume",
     }
 )
+#: Tags without a value that set what kind of step a cell is (`container` + `image:REF`).
+KIND_TAGS = frozenset({"container"})
 
 
 def is_our_tag(tag: str) -> bool:
     """Whether `tag` belongs to our grammar (conversion replaces these and keeps all others)."""
     tag = tag.strip()
-    return tag in ROLE_TAGS or tag.partition(":")[0] in VALUE_TAGS
+    return tag in ROLE_TAGS or tag in KIND_TAGS or tag.partition(":")[0] in VALUE_TAGS
 
 
 def parse_tags(tags: tuple[str, ...] | list[str]) -> ParsedTags:
@@ -273,6 +402,10 @@ def parse_tags(tags: tuple[str, ...] | list[str]) -> ParsedTags:
     cache: bool | None = None
     retries: int | None = None
     timeout: int | None = None
+    component: str | None = None
+    container: bool | None = None
+    resource: str | None = None
+    volumes: list[VolumeRef] = []
 
     def set_role(role: Role, step: str | None = None) -> None:
         if out.role is not None and (out.role, out.step) != (role, step):
@@ -290,6 +423,9 @@ def parse_tags(tags: tuple[str, ...] | list[str]) -> ParsedTags:
         tag = raw.strip()
         if tag in ROLE_TAGS:
             set_role(ROLE_TAGS[tag])
+            continue
+        if tag == "container":
+            container = True
             continue
         head, sep, rest = tag.partition(":")
         if not sep:
@@ -342,6 +478,22 @@ def parse_tags(tags: tuple[str, ...] | list[str]) -> ParsedTags:
             timeout = once("timeout", timeout, n)
         elif head == "packages":
             packages.extend(_split_packages(rest))
+        elif head == "component":
+            if not rest.strip():
+                raise TagError("tag 'component:' needs the path or URL of a component spec")
+            component = once("component", component, rest.strip())
+        elif head == "resource":
+            if rest not in RESOURCE_ACTIONS:
+                raise TagError(
+                    f"tag {tag!r} must be 'resource:ACTION' with ACTION one of "
+                    + ", ".join(RESOURCE_ACTIONS)
+                )
+            resource = once("resource action", resource, rest)
+        elif head == "volume":
+            try:
+                volumes.append(parse_volume(rest))
+            except ValueError as e:
+                raise TagError(f"tag {tag!r}: {e}") from None
         else:
             out.other.append(raw)
     try:
@@ -359,6 +511,10 @@ def parse_tags(tags: tuple[str, ...] | list[str]) -> ParsedTags:
         cache=cache,
         retries=retries,
         timeout=timeout,
+        component=component,
+        container=container,
+        resource=resource,
+        volumes=tuple(dict.fromkeys(volumes)),
     )
     return out
 
@@ -372,7 +528,14 @@ def role_tags(role: Role, step: str | None) -> list[str]:
 
 
 def settings_to_tags(settings: StepSettings) -> list[str]:
-    tags = [f"prev:{p}" for p in settings.prev]
+    tags: list[str] = []
+    if settings.component is not None:
+        tags.append(f"component:{settings.component}")
+    if settings.container:
+        tags.append("container")
+    if settings.resource is not None:
+        tags.append(f"resource:{settings.resource}")
+    tags += [f"prev:{p}" for p in settings.prev]
     if settings.image:
         tags.append(f"image:{settings.image}")
     # one tag per package: the notebook format forbids commas in tags
@@ -387,6 +550,7 @@ def settings_to_tags(settings: StepSettings) -> list[str]:
         tags.append(f"retries:{settings.retries}")
     if settings.timeout is not None:
         tags.append(f"timeout:{settings.timeout}")
+    tags += [f"volume:{v.text()}" for v in settings.volumes]
     return tags
 
 
@@ -438,9 +602,20 @@ def _nonneg(text: str) -> int:
     return n
 
 
-def _step_parser() -> _Parser:
-    p = _Parser(prog="%%step", add_help=False, allow_abbrev=False)
+def _volume(text: str) -> VolumeRef:
+    try:
+        return parse_volume(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _step_parser(magic: str = "step") -> _Parser:
+    p = _Parser(prog=f"%%{magic}", add_help=False, allow_abbrev=False)
     p.add_argument("name")
+    if magic == "component":
+        p.add_argument("source", metavar="PATH_OR_URL")
+    if magic == "resource":
+        p.add_argument("--action", required=True, choices=RESOURCE_ACTIONS)
     p.add_argument("--after", nargs="+", default=[], metavar="STEP")
     p.add_argument("--image")
     p.add_argument("--packages", metavar="a,b==1.2")
@@ -453,15 +628,19 @@ def _step_parser() -> _Parser:
     p.add_argument("--secret", action="append", type=_secret, default=[], metavar="SECRET:KEY:ENV")
     p.add_argument("--retries", type=_nonneg, metavar="N")
     p.add_argument("--timeout", type=_nonneg, metavar="SECONDS")
+    p.add_argument(
+        "--volume", action="append", type=_volume, default=[], metavar="NAME:PATH[:SIZE]"
+    )
     cache = p.add_mutually_exclusive_group()
     cache.add_argument("--no-cache", dest="cache", action="store_false", default=None)
     cache.add_argument("--cache", dest="cache", action="store_true", default=None)
     return p
 
 
-def step_usage() -> str:
-    """The usage line of %%step (also printed by the IPython magic)."""
-    return _step_parser().usage_line()
+def step_usage(magic: str = "step") -> str:
+    """The usage line of %%step, %%component, %%container or %%resource (also printed by the
+    IPython magic)."""
+    return _step_parser(magic).usage_line()
 
 
 @dataclass(frozen=True)
@@ -499,7 +678,7 @@ def parse_magic_line(line: str) -> MagicLine:
         if len(words) > 1:
             raise MagicUsageError(f"%%{words[0]} takes no arguments", f"%%{words[0]}")
         return MagicLine(role, None, StepSettings())
-    parser = _step_parser()
+    parser = _step_parser(words[0])
     a = parser.parse_args(words[1:])
     if a.timeout == 0:
         raise MagicUsageError("--timeout must be at least 1 second", parser.usage_line())
@@ -536,6 +715,10 @@ def parse_magic_line(line: str) -> MagicLine:
         cache=a.cache,
         retries=a.retries,
         timeout=a.timeout,
+        component=getattr(a, "source", None),
+        container=True if words[0] == "container" else None,
+        resource=getattr(a, "action", None),
+        volumes=tuple(dict.fromkeys(a.volume)),
     )
     return MagicLine(Role.STEP, a.name, settings)
 
@@ -565,6 +748,8 @@ def settings_to_magic_args(settings: StepSettings) -> list[str]:
         args += ["--retries", str(settings.retries)]
     if settings.timeout is not None:
         args += ["--timeout", str(settings.timeout)]
+    for vol in settings.volumes:
+        args += ["--volume", vol.text()]
     if settings.cache is not None:
         args.append("--cache" if settings.cache else "--no-cache")
     return args
@@ -573,5 +758,14 @@ def settings_to_magic_args(settings: StepSettings) -> list[str]:
 def format_magic_line(role: Role, step: str | None, settings: StepSettings) -> str:
     if role == Role.STEP:
         assert step is not None
-        return "%%step " + shlex.join([step, *settings_to_magic_args(settings)])
+        kind = settings.kind
+        head = [step]
+        if kind == "component":
+            assert settings.component is not None
+            head.append(settings.component)
+        elif kind == "resource":
+            assert settings.resource is not None
+            head += ["--action", settings.resource]
+        magic = "step" if kind == "python" else kind
+        return f"%%{magic} " + shlex.join([*head, *settings_to_magic_args(settings)])
     return "%%" + MAGIC_OF_ROLE[role]

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import Problem
 from ..model import DEFAULT_IMAGE
-from .grammar import Role, StepSettings, TagError, parse_tags
+from .grammar import ACCESS_MODES, Role, StepSettings, TagError, VolumeRef, parse_tags, parse_volume
 
 PIPELINE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
 
@@ -27,6 +27,7 @@ OUR_KEYS = (
     "default_image",
     "packages",
     "pipeline_root",
+    "volumes",
 )
 
 
@@ -45,6 +46,73 @@ class NotebookSettings:
     pipeline_root: str | None = None
     #: settings every step starts from (Kale's `steps_defaults`); a step's own settings win
     step_defaults: StepSettings = field(default_factory=StepSettings)
+    #: volumes mounted in every step that runs a container (kfp_jupyter.volumes)
+    volumes: tuple[VolumeRef, ...] = ()
+
+
+_VOLUME_FIX = (
+    'write each volume as "NAME:MOUNT_PATH[:SIZE[:STORAGE_CLASS[:ACCESS_MODE]]]", '
+    '"pvc/CLAIM:MOUNT_PATH", or {"name": ..., "mount_path": ..., "size": ..., '
+    '"storage_class": ..., "access_mode": ...} / {"claim": ..., "mount_path": ...}'
+)
+_VOLUME_KEYS = ("name", "claim", "mount_path", "size", "storage_class", "access_mode")
+
+
+def _volumes(value: object, problems: list[Problem]) -> tuple[VolumeRef, ...]:
+    """kfp_jupyter.volumes: a list of volume strings (the tag syntax) or objects."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        problems.append(
+            Problem("notebook metadata 'kfp_jupyter.volumes' must be a list", fix=_VOLUME_FIX)
+        )
+        return ()
+    out: list[VolumeRef] = []
+    for i, item in enumerate(value):
+        where = f"kfp_jupyter.volumes[{i}]"
+        try:
+            out.append(parse_volume(_volume_text(item, where)))
+        except ValueError as e:
+            problems.append(Problem(f"notebook metadata '{where}': {e}", fix=_VOLUME_FIX))
+    return tuple(dict.fromkeys(out))
+
+
+def _volume_text(item: object, where: str) -> str:
+    if isinstance(item, str):
+        return item
+    if not isinstance(item, dict):
+        raise ValueError("a volume is a string or an object")
+    for key in item:
+        if key not in _VOLUME_KEYS:
+            close = difflib.get_close_matches(str(key), _VOLUME_KEYS, n=1)
+            raise ValueError(
+                f"unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+            )
+    values = {k: v for k, v in item.items() if v is not None}
+    if not all(isinstance(v, str) for v in values.values()):
+        raise ValueError("the values of a volume are strings")
+    path = values.get("mount_path")
+    if not path:
+        raise ValueError("'mount_path' is missing")
+    if "claim" in values:
+        if set(values) - {"claim", "mount_path"}:
+            raise ValueError("an existing claim takes only 'claim' and 'mount_path'")
+        return f"pvc/{values['claim']}:{path}"
+    if "name" not in values:
+        raise ValueError("give 'name' (a new volume) or 'claim' (an existing one)")
+    mode = values.get("access_mode", "")
+    if mode and mode.lower() not in ACCESS_MODES:
+        raise ValueError(f"access mode {mode!r} is not one of ReadWriteOnce, ReadOnlyMany, ...")
+    parts = [
+        values["name"],
+        path,
+        values.get("size", ""),
+        values.get("storage_class", ""),
+        mode,
+    ]
+    while parts[-1] == "":
+        parts.pop()
+    return ":".join(parts)
 
 
 def _text(d: dict[str, Any], key: str, where: str, problems: list[Problem]) -> str | None:
@@ -207,5 +275,6 @@ def read_settings(
         packages=_packages(ours.get("packages"), problems),
         pipeline_root=mine("pipeline_root"),
         step_defaults=_kale_defaults(kale, problems),
+        volumes=_volumes(ours.get("volumes"), problems),
     )
     return settings, problems, warnings

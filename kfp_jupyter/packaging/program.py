@@ -57,7 +57,9 @@ def python_name(step_name: str) -> str:
 class Arg:
     """One argument of a step function: what it is, its Python name and the pipeline name it serves."""
 
-    kind: str  # "parameter" | "input" | "output" | "metrics"
+    #: "parameter" | "input" (a saved variable) | "path" (a component's file) | "value" (a component's
+    #: value) | "output" | "export" (a file for a component) | "export_value" | "metrics"
+    kind: str
     arg: str  # the Python argument name (and the KFP input/output name)
     name: str  # the parameter or variable it carries
     type: str = ""  # parameter type
@@ -86,15 +88,21 @@ class StepProgram:
     def kfp_signature(self) -> str:
         parts = []
         for a in self.args:
-            if a.kind == "parameter":
+            if a.kind in ("parameter", "value"):
                 parts.append(f"{a.arg}: {a.type}")
-            elif a.kind == "input":
+            elif a.kind in ("input", "path"):
                 parts.append(f"{a.arg}: Input[Artifact]")
-            elif a.kind == "output":
+            elif a.kind in ("output", "export"):
                 parts.append(f"{a.arg}: Output[Artifact]")
+            elif a.kind == "export_value":
+                parts.append(f"{a.arg}: OutputPath({a.type})")
             else:
                 parts.append(f"{a.arg}: Output[Metrics]")
         return _wrap_signature(self.function, parts)
+
+    @property
+    def uses_output_path(self) -> bool:
+        return any(a.kind == "export_value" for a in self.args)
 
     def plain_signature(self) -> str:
         return _wrap_signature(self.function, [a.arg for a in self.args])
@@ -107,6 +115,16 @@ class StepProgram:
         params = {a.arg: (a.name, a.type) for a in self.args if a.kind == "parameter"}
         inputs = {a.arg: a.name for a in self.args if a.kind == "input"}
         outputs = {a.arg: a.name for a in self.args if a.kind == "output"}
+        extra = ""
+        files = {a.arg: a.name for a in self.args if a.kind == "path"}
+        values = {a.arg: (a.name, a.type) for a in self.args if a.kind == "value"}
+        exports = {
+            a.arg: (a.name, a.kind == "export_value")
+            for a in self.args
+            if a.kind in ("export", "export_value")
+        }
+        if files or values or exports:
+            extra = f", {files!r}, {values!r}, {exports!r}"
         return (
             header
             + outer_runtime()
@@ -114,7 +132,7 @@ class StepProgram:
             + self.plain_signature()
             + self.body
             + '\n\nif __name__ == "__main__":\n'
-            + f"{INDENT}_kfpj_main({self.function}, {params!r}, {inputs!r}, {outputs!r}, {self.metrics_arg!r})\n"
+            + f"{INDENT}_kfpj_main({self.function}, {params!r}, {inputs!r}, {outputs!r}, {self.metrics_arg!r}{extra})\n"
         )
 
 
@@ -140,9 +158,15 @@ def _section(title: str, code: str) -> str:
 
 
 def build_program(pipeline: Pipeline, step: Step) -> StepProgram:
+    if step.kind != "python":
+        raise ValueError(
+            f"step {step.name!r} is a {step.kind} step, not Python: it has no step program "
+            "(kfp_jupyter.components.local runs it on this machine)"
+        )
     types = {p.name: p.type for p in pipeline.parameters}
     taken: set[str] = set(step.parameters) | set(step.outputs)
     args: list[Arg] = [Arg("parameter", p, p, types[p]) for p in step.parameters]
+    input_kind = {"variable": "input", "path": "path", "value": "value"}
     for i in step.inputs:
         arg = (
             i.name
@@ -150,19 +174,39 @@ def build_program(pipeline: Pipeline, step: Step) -> StepProgram:
             else _unique(i.name + "_in", taken)
         )
         taken.add(arg)
-        args.append(Arg("input", arg, i.name))
-    args += [Arg("output", o, o) for o in step.outputs]
+        args.append(Arg(input_kind[i.kind], arg, i.name, i.type or ""))
+    for o in step.outputs:
+        e = step.export(o)
+        if e is None:
+            args.append(Arg("output", o, o))
+        elif e.format == "value":
+            args.append(Arg("export_value", o, o, e.type or "str"))
+        else:
+            args.append(Arg("export", o, o))
     if step.metrics:
         args.append(Arg("metrics", _unique("metrics", taken | set(step.input_names)), "metrics"))
     name = step.name
     body_parts: list[str] = []
     io_in = ", ".join(f"{a.name!r}: {a.arg}.path" for a in args if a.kind == "input")
     io_out = ", ".join(f"{a.name!r}: {a.arg}.path" for a in args if a.kind == "output")
+    io_files = ", ".join(f"{a.name!r}: {a.arg}.path" for a in args if a.kind == "path")
+    io_values = ", ".join(f"{a.name!r}: {a.arg}" for a in args if a.kind == "value")
+    io_exports = ", ".join(
+        f"{a.name!r}: {a.arg}" + (".path" if a.kind == "export" else "")
+        for a in args
+        if a.kind in ("export", "export_value")
+    )
     capture = ""
     if io_in:
         capture += f"_kfpj_in = {{{io_in}}}\n"
     if io_out:
         capture += f"_kfpj_out = {{{io_out}}}\n"
+    if io_files:
+        capture += f"_kfpj_files = {{{io_files}}}\n"
+    if io_values:
+        capture += f"_kfpj_values = {{{io_values}}}\n"
+    if io_exports:
+        capture += f"_kfpj_exports = {{{io_exports}}}\n"
     metrics_arg = next((a.arg for a in args if a.kind == "metrics"), None)
     if metrics_arg:
         capture += f"_kfpj_metrics = {metrics_arg}\n"
@@ -175,8 +219,10 @@ def build_program(pipeline: Pipeline, step: Step) -> StepProgram:
     needed = [
         p
         for p, used in (
-            ("save", step.outputs),
-            ("load", step.inputs),
+            # exports share the JSON check of the save part
+            ("save", [o for o in step.outputs if step.export(o) is None] + list(step.exports)),
+            ("load", [i for i in step.inputs if i.kind == "variable"]),
+            ("export", step.exports),
             ("like", like),
             ("metric", step.metrics),
         )
@@ -205,12 +251,25 @@ def build_program(pipeline: Pipeline, step: Step) -> StepProgram:
     body_parts.append(_section("functions", pipeline.functions))
     loads = "".join(
         f"{a.name} = _kfpj_load({name!r}, {a.name!r}, _kfpj_in[{a.name!r}])\n"
-        for a in args
         if a.kind == "input"
+        else f"{a.name} = _kfpj_files[{a.name!r}]\n"
+        if a.kind == "path"
+        else f"{a.name} = _kfpj_values[{a.name!r}]\n"
+        for a in args
+        if a.kind in ("input", "path", "value")
     )
     body_parts.append(_section("inputs", loads))
     body_parts.append(_section(f"step {name}", step.source))
-    saves = "".join(f"_kfpj_save({name!r}, {o!r}, {o}, _kfpj_out[{o!r}])\n" for o in step.outputs)
+    saves = "".join(
+        f"_kfpj_save({name!r}, {o!r}, {o}, _kfpj_out[{o!r}])\n"
+        for o in step.outputs
+        if step.export(o) is None
+    )
+    saves += "".join(
+        f"_kfpj_export({name!r}, {e.variable!r}, {e.variable}, {e.format!r}, {e.type!r}, "
+        f"_kfpj_exports[{e.name!r}])\n"
+        for e in step.exports
+    )
     saves += "".join(f"_kfpj_metric({name!r}, _kfpj_metrics, {m!r}, {m})\n" for m in step.metrics)
     body_parts.append(_section("outputs", saves))
     body = "\n".join(indent_code(p) for p in body_parts if p)

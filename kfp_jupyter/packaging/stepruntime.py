@@ -88,7 +88,11 @@ def _kfpj_save(step, name, value, path):
 def _kfpj_load(step, name, path):
     import os, json, pickle
 
-    files = sorted(f for f in os.listdir(path) if f.startswith(name + ".")) if os.path.isdir(path) else []
+    files = (
+        sorted(f for f in os.listdir(path) if f.startswith(name + "."))
+        if os.path.isdir(path)
+        else []
+    )
     if not files:
         raise _KfpjError(f"step {step!r}: input {name!r} was not found at {path!r}")
     file = os.path.join(path, files[0])
@@ -114,6 +118,99 @@ def _kfpj_load(step, name, path):
             return json.load(f)
     with open(file, "rb") as f:
         return pickle.load(f)
+
+
+# --- part: export
+# A variable handed to a component step is written as a plain file in the format the component
+# declares (or that suits the value), or as a parameter value: components are not Python programs.
+def _kfpj_export(step, name, value, fmt, kind, path):
+    import json, os
+
+    def fail(why):
+        raise _KfpjError(
+            f"step {step!r}: variable {name!r} of type {type(value).__module__}.{type(value).__qualname__} "
+            f"cannot be written as {fmt} for a component step ({why}). Fix: convert it to a "
+            "pandas DataFrame, numpy array, str or list/dict before this step ends."
+        ) from None
+
+    mod, cls = type(value).__module__.split(".")[0], type(value).__name__
+    if hasattr(value, "item") and mod == "numpy" and getattr(value, "ndim", 1) == 0:
+        value = value.item()
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    if fmt == "value":
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        fits = {
+            "int": number and isinstance(value, int),
+            "float": number,
+            "str": True,
+            "bool": isinstance(value, bool),
+            "list": isinstance(value, list),
+            "dict": isinstance(value, dict),
+        }
+        if not fits[kind]:
+            fail(f"the component takes a {kind}")
+        if kind == "str" and not isinstance(value, str):
+            text = json.dumps(value) if _kfpj_exact_json(value) else str(value)
+        elif kind == "bool":
+            text = "true" if value else "false"
+        else:
+            text = value if isinstance(value, str) else json.dumps(value)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return
+    if fmt == "auto":
+        if mod == "pandas" and cls in ("DataFrame", "Series"):
+            fmt = "csv"
+        elif mod == "numpy" and cls == "ndarray" and not value.dtype.hasobject:
+            fmt = "npy"
+        elif isinstance(value, (str, bytes)):
+            fmt = "text"
+        elif _kfpj_exact_json(value):
+            fmt = "json"
+        else:
+            fail("no file format fits it")
+    try:
+        if fmt in ("csv", "tsv"):
+            sep = "," if fmt == "csv" else "\t"
+            if mod == "pandas" and cls == "Series":
+                value = value.to_frame()
+            if mod == "pandas" and cls in ("DataFrame", "Series"):
+                value.to_csv(path, sep=sep, index=False)
+                return
+            import csv
+
+            rows = value.tolist() if mod == "numpy" else value
+            with open(path, "w", newline="", encoding="utf-8") as f:
+                writer = csv.writer(f, delimiter=sep)
+                for row in rows:
+                    writer.writerow(row if isinstance(row, (list, tuple)) else [row])
+        elif fmt == "npy":
+            import numpy
+
+            with open(path, "wb") as f:
+                numpy.save(f, numpy.asarray(value), allow_pickle=False)
+        elif fmt == "parquet":
+            value.to_parquet(path)
+        elif fmt == "json":
+            if mod == "pandas":
+                value.to_json(path, orient="records")
+                return
+            if mod == "numpy":
+                value = value.tolist()
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(value, f)
+        elif isinstance(value, bytes):
+            with open(path, "wb") as f:
+                f.write(value)
+        else:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(value if isinstance(value, str) else json.dumps(value))
+    except _KfpjError:
+        raise
+    except Exception as e:
+        if os.path.exists(path):
+            os.remove(path)
+        fail(f"{type(e).__name__}: {e}")
 
 
 # --- part: like
@@ -181,13 +278,30 @@ def _kfpj_param(text, kind):
         return ast.literal_eval(text)
 
 
-def _kfpj_main(func, parameters, inputs, outputs, metrics):
+def _kfpj_value(path, kind):
+    """A parameter-like value a component wrote to a file, read as KFP reads it: strings as they
+    are, everything else as JSON (booleans in any case)."""
+    import json
+
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    if kind == "str":
+        return text
+    return json.loads(text.lower() if kind == "bool" else text)
+
+
+def _kfpj_main(func, parameters, inputs, outputs, metrics, files=None, values=None, exports=None):
     """Call the step function. With a JSON file argument (the local engine) it gives typed parameter
     values and artifact paths; without one (Argo) parameters come from KFPJ_PARAM_<NAME> variables
     and artifacts from fixed paths under /tmp/kfpj (KFPJ_ROOT moves them, to run steps side by side
-    outside a pod)."""
+    outside a pod).
+
+    `files`, `values` and `exports` are the artifacts of component steps, which are single files:
+    with an argument file, artifact NAME is the file NAME inside the folder the engine gives for it;
+    under Argo it is the path itself."""
     import json, os, sys
 
+    files, values, exports = files or {}, values or {}, exports or {}
     kwargs = {}
     if len(sys.argv) > 1:
         with open(sys.argv[1], encoding="utf-8") as f:
@@ -200,6 +314,8 @@ def _kfpj_main(func, parameters, inputs, outputs, metrics):
             kwargs[arg] = _KfpjArtifact(spec["outputs"][name])
         if metrics:
             kwargs[metrics] = _KfpjMetrics(spec["metrics"])
+        in_file = lambda name: os.path.join(spec["inputs"][name], name)
+        out_file = lambda name: os.path.join(spec["outputs"][name], name)
     else:
         root = os.environ.get("KFPJ_ROOT", "/tmp/kfpj")
         for arg, (name, kind) in parameters.items():
@@ -210,6 +326,14 @@ def _kfpj_main(func, parameters, inputs, outputs, metrics):
             kwargs[arg] = _KfpjArtifact(root + "/outputs/" + name)
         if metrics:
             kwargs[metrics] = _KfpjMetrics(root + "/outputs/metrics.json")
+        in_file = lambda name: root + "/inputs/" + name
+        out_file = lambda name: root + "/outputs/" + name
+    for arg, name in files.items():
+        kwargs[arg] = _KfpjArtifact(in_file(name))
+    for arg, (name, kind) in values.items():
+        kwargs[arg] = _kfpj_value(in_file(name), kind)
+    for arg, (name, is_value) in exports.items():
+        kwargs[arg] = out_file(name) if is_value else _KfpjArtifact(out_file(name))
     func(**kwargs)
 
 

@@ -1,0 +1,334 @@
+"""Compile time of kfp-jupyter against Kale, on the same synthetic notebooks of 10, 100 and 500 steps.
+
+    python benchmarks/compile.py                  # sizes 10 100 500, median of 3 runs each
+    python benchmarks/compile.py --repeat 5 --sizes 10 100
+    python benchmarks/compile.py --no-kale        # kfp-jupyter only
+
+kfp-jupyter is timed twice: through the Python API in this process (`load_notebook(nb).compile("kfp",
+out)`, after one untimed warm-up so the kfp SDK import is not counted), and as the `kfp-jupyter
+compile -t kfp` command (wall time of a fresh process, imports included). Kale (`kubeflow-kale` from
+PyPI) is installed on first use into its own virtual environment under benchmarks/.venvs/ and timed
+as its command `kale --nb NB` without `--upload_pipeline`/`--run_pipeline`, which writes its KFP DSL
+script and compiles it to the pipeline YAML, nothing more. Both outputs are checked to hold one task
+per step. The ratio compares the two commands (kale / kfp-jupyter), like for like; the goal is a
+ratio of at least 5 and, at 500 steps, a kfp-jupyter command under 2 s.
+
+Results are printed as one table and written to benchmarks/results/compile.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _notebooks import write_synthetic  # noqa: E402
+
+DEFAULT_KALE = "2.3.0"
+GOAL_RATIO = 5.0
+GOAL_500_SECONDS = 2.0
+
+
+@dataclass
+class Result:
+    steps: int
+    kfpj_api_s: float | None = None
+    kfpj_cli_s: float | None = None
+    kale_s: float | None = None
+    kale_error: str | None = None
+    ratio: float | None = None
+    goal_met: bool | None = None
+    samples: dict[str, list[float]] = field(default_factory=dict)
+
+
+def _tasks_in(yaml_path: Path) -> int:
+    """How many tasks the pipeline's root DAG holds (to be sure both tools compiled every step).
+
+    The file may hold a second document (the platform spec of kfp-kubernetes settings).
+    """
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with yaml_path.open(encoding="utf-8") as f:
+        spec = next(yaml.load_all(f, Loader=loader))
+    return len(spec["root"]["dag"]["tasks"])
+
+
+def _kfpj_command() -> list[str]:
+    script = Path(sys.executable).with_name("kfp-jupyter")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "kfp_jupyter.cli.main"]
+
+
+def time_api(nb: Path, out: Path, repeat: int) -> list[float]:
+    from kfp_jupyter import load_notebook
+
+    load_notebook(nb).compile("kfp", out)  # warm-up: imports the kfp SDK once
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        load_notebook(nb).compile("kfp", out)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def time_cli(nb: Path, out: Path, repeat: int, timeout: float) -> list[float]:
+    samples = []
+    for _ in range(repeat):
+        out.unlink(missing_ok=True)
+        start = time.perf_counter()
+        r = subprocess.run(
+            [*_kfpj_command(), "compile", str(nb), "-t", "kfp", "-o", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        samples.append(time.perf_counter() - start)
+        if r.returncode != 0:
+            raise RuntimeError(f"kfp-jupyter compile failed ({r.returncode}): {r.stderr.strip()}")
+    return samples
+
+
+def ensure_kale(version: str) -> Path:
+    """The `kale` command of a virtual environment holding kubeflow-kale==version (created once)."""
+    venv = HERE / ".venvs" / f"kale-{version}"
+    kale = venv / "bin" / "kale"
+    if kale.exists():
+        return kale
+    print(
+        f"installing kubeflow-kale=={version} into {venv.relative_to(HERE.parent)} (first run only)...",
+        file=sys.stderr,
+    )
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    r = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            f"kubeflow-kale=={version}",
+        ],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    if r.returncode != 0 or not kale.exists():
+        raise RuntimeError(
+            f"pip install kubeflow-kale=={version} failed: {r.stderr.strip()[-500:]}"
+        )
+    return kale
+
+
+def kale_version(kale: Path) -> str:
+    r = subprocess.run(
+        [
+            str(kale.with_name("python")),
+            "-c",
+            "import importlib.metadata as m; print(m.version('kubeflow-kale'))",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    return r.stdout.strip() or "unknown"
+
+
+def time_kale(kale: Path, nb: Path, steps: int, repeat: int, timeout: float) -> list[float]:
+    """Kale's CLI, compile only. Its output goes to `--output_path`, relative to the notebook."""
+    name = f"synthetic-{steps}"
+    out_dir = f"kale-out-{steps}"
+    produced = nb.parent / out_dir / f"{name}.pipeline.yaml"
+    samples: list[float] = []
+    for _ in range(repeat):
+        produced.unlink(missing_ok=True)
+        start = time.perf_counter()
+        r = subprocess.run(
+            [
+                str(kale),
+                "--nb",
+                nb.name,
+                "--pipeline_name",
+                name,
+                "--experiment_name",
+                "benchmarks",
+                "--output_path",
+                out_dir,
+            ],
+            cwd=nb.parent,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        samples.append(time.perf_counter() - start)
+        if r.returncode != 0:
+            last = (r.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise RuntimeError(f"exit {r.returncode}: {last}")
+        if not produced.exists():
+            raise RuntimeError(f"Kale wrote no {produced.name}")
+        if (n := _tasks_in(produced)) != steps:
+            raise RuntimeError(f"Kale's pipeline has {n} tasks, not {steps}")
+    return samples
+
+
+def run(args: argparse.Namespace) -> dict[str, object]:
+    import kfp_jupyter
+
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    kale: Path | None = None
+    kale_note = None
+    if not args.no_kale:
+        try:
+            kale = ensure_kale(args.kale_version)
+        except Exception as e:  # report and go on with kfp-jupyter alone
+            kale_note = f"Kale unavailable: {e}"
+            print(kale_note, file=sys.stderr)
+    results: list[Result] = []
+    for steps in args.sizes:
+        nb = write_synthetic(steps, work / f"synthetic_{steps}.ipynb")
+        out = work / f"synthetic_{steps}.kfpj.yaml"
+        res = Result(steps)
+        print(f"{steps} steps: kfp-jupyter...", file=sys.stderr)
+        res.samples["kfpj_api"] = time_api(nb, out, args.repeat)
+        res.samples["kfpj_cli"] = time_cli(nb, out, args.repeat, args.timeout)
+        if (n := _tasks_in(out)) != steps:
+            raise RuntimeError(f"kfp-jupyter's pipeline has {n} tasks, not {steps}")
+        res.kfpj_api_s = statistics.median(res.samples["kfpj_api"])
+        res.kfpj_cli_s = statistics.median(res.samples["kfpj_cli"])
+        if kale is not None:
+            print(f"{steps} steps: kale...", file=sys.stderr)
+            try:
+                res.samples["kale"] = time_kale(kale, nb, steps, args.repeat, args.timeout)
+                res.kale_s = statistics.median(res.samples["kale"])
+                res.ratio = res.kale_s / res.kfpj_cli_s
+            except subprocess.TimeoutExpired:
+                res.kale_error = f"timeout after {args.timeout:g} s"
+            except Exception as e:
+                res.kale_error = str(e)[:200]
+        else:
+            res.kale_error = kale_note or "not run (--no-kale)"
+        under = steps < 500 or res.kfpj_cli_s < GOAL_500_SECONDS
+        if res.ratio is not None:
+            res.goal_met = under and res.ratio >= GOAL_RATIO
+        elif res.kale_error and res.kale_error.startswith("timeout"):
+            res.goal_met = (
+                under  # Kale did not finish in the time allowed: at least that much faster
+            )
+        results.append(res)
+    return {
+        "benchmark": "compile",
+        "date": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+        },
+        "kfp_jupyter": kfp_jupyter.__version__,
+        "kale": kale_version(kale) if kale else None,
+        "repeat": args.repeat,
+        "statistic": "median",
+        "goal": f"kale/kfp-jupyter >= {GOAL_RATIO:g} and 500 steps < {GOAL_500_SECONDS:g} s (command wall time)",
+        "results": [asdict(r) for r in results],
+    }
+
+
+def _s(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def print_table(report: dict[str, object]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"compile -t kfp, median of {report['repeat']} (seconds)")
+    for col in (
+        "steps",
+        "kfp-jupyter API",
+        "kfp-jupyter CLI",
+        "kale CLI",
+        "kale / kfp-jupyter",
+        "goal",
+    ):
+        table.add_column(col, justify="left" if col == "goal" else "right")
+    for r in report["results"]:  # type: ignore[attr-defined]
+        error = r["kale_error"]
+        kale = _s(r["kale_s"]) if error is None else error[:60] + ("..." if len(error) > 60 else "")
+        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.1f}x"
+        goal = {True: "yes", False: "NO", None: "unknown"}[r["goal_met"]]
+        table.add_row(str(r["steps"]), _s(r["kfpj_api_s"]), _s(r["kfpj_cli_s"]), kale, ratio, goal)
+    console = Console()
+    console.print(table)
+    console.print(
+        f"goal: {report['goal']}; kfp-jupyter {report['kfp_jupyter']}, "
+        f"kubeflow-kale {report['kale'] or '-'}, Python {report['machine']['python']}, "  # type: ignore[index]
+        f"{report['machine']['cpus']} CPUs"
+    )  # type: ignore[index]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[10, 100, 500],
+        metavar="N",
+        help="numbers of steps (default: 10 100 500)",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        metavar="N",
+        help="runs per measurement; the median is shown",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=1800,
+        metavar="S",
+        help="give up on one command after S seconds",
+    )
+    p.add_argument("--no-kale", action="store_true", help="time kfp-jupyter only")
+    p.add_argument(
+        "--kale-version",
+        default=DEFAULT_KALE,
+        help=f"kubeflow-kale version (default {DEFAULT_KALE})",
+    )
+    p.add_argument("--workdir", default=str(HERE / ".work"), help="where notebooks and outputs go")
+    p.add_argument(
+        "--json",
+        default=str(HERE / "results" / "compile.json"),
+        metavar="PATH",
+        help="where to write the results ('' for nowhere)",
+    )
+    args = p.parse_args(argv)
+    if args.repeat < 1:
+        p.error("--repeat must be at least 1")
+    report = run(args)
+    print_table(report)
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

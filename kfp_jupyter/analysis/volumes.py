@@ -1,0 +1,129 @@
+"""Volumes: the PVCs a pipeline creates or mounts, from the notebook metadata and the steps' tags.
+
+A new volume is named once with its size (in any step's tag, or in the notebook metadata) and may be
+mentioned by name and mount path alone elsewhere, so steps that share data share one claim.
+Notebook-level volumes are mounted in every step that runs a container (not in resource steps).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import Problem
+from ..model import Mount, Volume
+from ..notebook.grammar import VolumeRef
+
+
+@dataclass(frozen=True)
+class StepVolumes:
+    name: str
+    cell: int
+    kind: str
+    refs: tuple[VolumeRef, ...]
+
+
+def resolve_volumes(
+    notebook: tuple[VolumeRef, ...],
+    steps: list[StepVolumes],
+    problems: list[Problem],
+    warnings: list[Problem],
+) -> tuple[tuple[Volume, ...], dict[str, tuple[Mount, ...]]]:
+    defs: dict[str, Volume] = {}
+    said_at: dict[str, str] = {}
+
+    def define(ref: VolumeRef, where: str, cell: int | None, step: str | None) -> None:
+        old = defs.get(ref.volume)
+        if ref.claim:
+            new = Volume(ref.volume, claim=ref.volume)
+        else:
+            new = Volume(
+                ref.volume,
+                size=ref.size,
+                storage_class=ref.storage_class,
+                access_mode=ref.access_mode or "ReadWriteOnce",
+            )
+        if old is None:
+            defs[ref.volume] = new
+            said_at[ref.volume] = where
+            return
+        if (old.claim is None) != (new.claim is None):
+            problems.append(
+                Problem(
+                    f"volume {ref.volume!r} is both an existing claim (pvc/{ref.volume}) and a new "
+                    "volume",
+                    cell=cell,
+                    step=step,
+                    fix="give the new volume another name",
+                )
+            )
+            return
+        if new.claim is not None or ref.size is None:
+            return  # a mention by name
+        if old.size is None:
+            defs[ref.volume] = new
+            said_at[ref.volume] = where
+        elif (old.size, old.storage_class, old.access_mode) != (
+            new.size,
+            new.storage_class,
+            new.access_mode,
+        ):
+            problems.append(
+                Problem(
+                    f"volume {ref.volume!r} is defined twice differently ({said_at[ref.volume]} "
+                    f"and here)",
+                    cell=cell,
+                    step=step,
+                    fix="give its size, storage class and access mode once; elsewhere write "
+                    f"just volume:{ref.volume}:MOUNT_PATH",
+                )
+            )
+
+    for ref in notebook:
+        define(ref, "in the notebook metadata", None, None)
+    for s in steps:
+        for ref in s.refs:
+            define(ref, f"in step {s.name!r}", s.cell, s.name)
+    for v in defs.values():
+        if v.claim is None and v.size is None:
+            problems.append(
+                Problem(
+                    f"volume {v.name!r} has no size",
+                    cell=next(
+                        (s.cell for s in steps if any(r.volume == v.name for r in s.refs)), None
+                    ),
+                    fix=f"give its size once, e.g. volume:{v.name}:/data:1Gi (or pvc/CLAIM:PATH "
+                    "for an existing claim)",
+                )
+            )
+        elif v.claim is None and v.storage_class is None:
+            warnings.append(
+                Problem(
+                    f"volume {v.name!r} names no storage class: Argo asks for the cluster's "
+                    "default one, but KFP's CreatePVC then asks for storage class '' (a volume "
+                    "an administrator made beforehand)",
+                    fix=f"name the class for KFP, e.g. volume:{v.name}:PATH:{v.size}:standard",
+                )
+            )
+    mounts: dict[str, tuple[Mount, ...]] = {}
+    for s in steps:
+        refs = (*notebook, *s.refs) if s.kind != "resource" else s.refs
+        by_path: dict[str, str] = {}
+        out: list[Mount] = []
+        for ref in refs:
+            if by_path.get(ref.path, ref.volume) != ref.volume:
+                problems.append(
+                    Problem(
+                        f"volumes {by_path[ref.path]!r} and {ref.volume!r} are both mounted at "
+                        f"{ref.path}",
+                        cell=s.cell,
+                        step=s.name,
+                        fix="mount them at different paths",
+                    )
+                )
+                continue
+            m = Mount(ref.volume, ref.path)
+            if m not in out:
+                by_path[ref.path] = ref.volume
+                out.append(m)
+        mounts[s.name] = tuple(out)
+    return tuple(defs.values()), mounts

@@ -1,0 +1,225 @@
+"""submit: send a notebook's pipeline to Kubeflow Pipelines or Argo Workflows.
+
+Exit status: 0 submitted (with --wait: the run succeeded), 1 the cluster refused or could not be
+reached, or (with --wait) the run failed, 2 invalid input (nothing was sent), 130 interrupted while
+following (the run goes on in the cluster).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .common import (
+    EXIT_FAILED,
+    EXIT_INVALID,
+    EXIT_OK,
+    error,
+    handle_errors,
+    parse_param_options,
+    warn,
+)
+
+EXIT_INTERRUPTED = 130
+
+
+def _summary(handle: Any, view: Any, began: float) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    from ..engine import states
+    from ..engine.progress import STYLES, fmt_seconds
+
+    console = Console(highlight=False, soft_wrap=True)
+    counts = view.counts()
+    parts = [f"{n} {s.lower()}" for s, n in counts.items() if n]
+    console.print(
+        Text.assemble(
+            ("run ", ""),
+            (handle.run_id, "bold"),
+            " ",
+            (handle.state, STYLES.get(handle.state, "")),
+            f" after {fmt_seconds(time.time() - began)}: {len(view.rows)} steps ({', '.join(parts)})",
+        )
+    )
+    if handle.state != states.SUCCEEDED and handle.message:
+        console.print(f"  {handle.message}", markup=False, style="red")
+    if view.metrics:
+        console.print(
+            "metrics: " + ", ".join(f"{k}={v:g}" for k, v in view.metrics.items()), markup=False
+        )
+    if handle.url:
+        console.print(f"details: {handle.url}", markup=False)
+
+
+def _follow(handle: Any, as_json: bool) -> int:
+    """Show the run until it ends. Ctrl-C stops following; the run goes on in the cluster."""
+    from rich.console import Console
+
+    from ..engine import states
+    from ..engine.progress import follow
+
+    began = time.time()
+    console = Console(highlight=False, soft_wrap=False, stderr=as_json)
+    try:
+        view = follow(handle.events(), console, console.is_terminal)
+        state = handle.wait()
+    except KeyboardInterrupt:
+        handle.stop_following()
+        warn(f"stopped following; the run goes on in the cluster: {handle.url}")
+        return EXIT_INTERRUPTED
+    if as_json:
+        out = handle.info.to_json()
+        out.update(state=state, message=handle.message, tasks=handle.tasks)
+        click.echo(json.dumps(out, indent=2))
+    else:
+        _summary(handle, view, began)
+    return EXIT_OK if state == states.SUCCEEDED else EXIT_FAILED
+
+
+@click.command("submit")
+@click.argument("notebook", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--engine",
+    type=click.Choice(["kfp", "argo"]),
+    default="kfp",
+    show_default=True,
+    help="kfp: a Kubeflow Pipelines 2.x deployment; argo: Argo Workflows through the Kubernetes API.",
+)
+@click.option(
+    "--host",
+    metavar="URL",
+    help="kfp: the KFP API address (default: $KF_PIPELINES_ENDPOINT, then the host in kfp's "
+    "context file, then the in-cluster service when in a pod). argo: the Kubernetes API server "
+    "(default: from kubeconfig).",
+)
+@click.option(
+    "--namespace",
+    metavar="NS",
+    help="kfp: your profile namespace in multi-user Kubeflow (default: kfp's context file). "
+    "argo: where the Workflow is created (default: the kubeconfig context's, else 'default').",
+)
+@click.option(
+    "--experiment",
+    metavar="NAME",
+    help="kfp: the experiment of the run, created if missing (default: the notebook's, else "
+    "'Default'). argo: recorded as an annotation.",
+)
+@click.option("--run-name", metavar="NAME", help="The run's name (argo: the name's prefix).")
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set a pipeline parameter (repeatable); checked against the notebook's parameters and "
+    "parsed as their type before anything is sent.",
+)
+@click.option(
+    "--schedule",
+    metavar="CRON",
+    help="Create a recurring run instead of one run. kfp: 6 fields, seconds first "
+    "('0 0 9 * * 1-5'); argo: a CronWorkflow, 5 fields ('0 9 * * 1-5').",
+)
+@click.option("--wait", is_flag=True, help="Follow the run until it ends; exit 1 if it fails.")
+@click.option(
+    "--token-env",
+    metavar="VAR",
+    help="Read the bearer token from the environment variable VAR (never from the command line).",
+)
+@click.option("--kubeconfig", metavar="PATH", help="argo: the kubeconfig to use.")
+@click.option("--context", "kube_context", metavar="NAME", help="argo: the kubeconfig context.")
+@click.option(
+    "--ui-url",
+    metavar="URL",
+    help="Where the UI is, for the printed link (kfp default: $KF_PIPELINES_UI_ENDPOINT, else the "
+    "host; argo default: from $ARGO_SERVER).",
+)
+@click.option(
+    "--poll-interval",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="With --wait: seconds between reads of a KFP run (default 5); argo: length of one "
+    "watch request (default 60).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for tools).")
+@handle_errors
+def submit_cmd(
+    notebook: Path,
+    engine: str,
+    host: str | None,
+    namespace: str | None,
+    experiment: str | None,
+    run_name: str | None,
+    params: tuple[str, ...],
+    schedule: str | None,
+    wait: bool,
+    token_env: str | None,
+    kubeconfig: str | None,
+    kube_context: str | None,
+    ui_url: str | None,
+    poll_interval: float | None,
+    as_json: bool,
+) -> None:
+    """Send NOTEBOOK's pipeline to a cluster and print the run's URL.
+
+    \b
+    kfp-jupyter submit nb.ipynb --host http://localhost:8080 -p epochs=5 --wait
+    kfp-jupyter submit nb.ipynb --engine argo --namespace argo --wait
+    kfp-jupyter submit nb.ipynb --schedule '0 0 6 * * *'   # every day at 06:00:00
+    """
+    from ..cluster import ClusterError, submit
+    from ..loader import load_notebook
+
+    if schedule is not None and wait:
+        error("--wait follows one run; a recurring run (--schedule) starts many: drop one of them")
+        sys.exit(EXIT_INVALID)
+    if poll_interval is not None and poll_interval <= 0:
+        error("--poll-interval must be more than 0 seconds")
+        sys.exit(EXIT_INVALID)
+    values = parse_param_options(params)
+    pipeline = load_notebook(notebook)
+    for w in pipeline.warnings:
+        warn(str(w))
+    try:
+        handle = submit(
+            pipeline,
+            engine,
+            host=host,
+            namespace=namespace,
+            experiment=experiment,
+            run_name=run_name,
+            params=values,
+            schedule=schedule,
+            token_env=token_env,
+            kubeconfig=kubeconfig,
+            context=kube_context,
+            ui_url=ui_url,
+            poll_interval=poll_interval,
+        )
+        for note in handle.notes:
+            click.echo(note, err=True)
+        if not wait:
+            if as_json:
+                click.echo(json.dumps(handle.info.to_json(), indent=2))
+            else:
+                label = "recurring run" if handle.info.kind == "recurring" else "run"
+                click.echo(f"{label}: {handle.url}")
+            return
+        if not as_json:
+            click.echo(f"run: {handle.url}")
+        code = _follow(handle, as_json)
+    except ClusterError as e:
+        error(str(e))
+        sys.exit(e.exit_code)
+    sys.exit(code)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(submit_cmd)

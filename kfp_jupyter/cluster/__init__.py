@@ -1,0 +1,145 @@
+"""Send a notebook's pipeline to a cluster: Kubeflow Pipelines (kfp.Client) or Argo Workflows (the
+Kubernetes API), and follow it with the same events as a local run.
+
+`submit(...)` checks everything it can on this machine first (the notebook, the parameter names
+and values, the schedule, where to connect and with which credentials) and compiles the pipeline,
+so that an invalid submission sends nothing. Then it creates the run and returns a SubmitHandle.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..model import Pipeline
+from .arguments import resolve_arguments
+from .errors import (
+    AuthError,
+    ClusterError,
+    ConfigError,
+    FollowError,
+    InvalidSubmission,
+    NotFoundError,
+    RejectedError,
+    UnexpectedAnswer,
+    UnreachableError,
+)
+from .handle import SubmitHandle, SubmitInfo
+from .schedule import check_cron
+
+ENGINES = ("kfp", "argo")
+
+__all__ = [
+    "ENGINES",
+    "AuthError",
+    "ClusterError",
+    "ConfigError",
+    "FollowError",
+    "InvalidSubmission",
+    "NotFoundError",
+    "RejectedError",
+    "SubmitHandle",
+    "SubmitInfo",
+    "UnexpectedAnswer",
+    "UnreachableError",
+    "submit",
+]
+
+
+def submit(
+    pipeline_or_path: Pipeline | str | os.PathLike[str],
+    engine: str = "kfp",
+    *,
+    host: str | None = None,
+    namespace: str | None = None,
+    experiment: str | None = None,
+    run_name: str | None = None,
+    params: Mapping[str, object] | None = None,
+    schedule: str | None = None,
+    token: str | None = None,
+    token_env: str | None = None,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    ui_url: str | None = None,
+    poll_interval: float | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> SubmitHandle:
+    """Submit a pipeline (or the notebook at a path) to a cluster and return its handle.
+
+    engine: "kfp" (Kubeflow Pipelines 2.x) or "argo" (Argo Workflows through the Kubernetes API).
+    host: the KFP API address (kfp) or the Kubernetes API server (argo, overriding kubeconfig);
+      unset, it is resolved as kfp and kubectl do (see kfp_jupyter/cluster/config.py).
+    params: parameter values, typed or as text; unknown names and bad values raise
+      InvalidSubmission before anything is sent.
+    schedule: a cron expression; creates a recurring run (KFP: 6 fields with seconds first)
+      or a CronWorkflow (Argo: 5 fields) instead of a run.
+    token / token_env: a bearer token, or the name of the environment variable holding it.
+    poll_interval: seconds between reads of a KFP run while following it (default 5); for Argo,
+      how long one watch request stays open.
+
+    Raises ClusterError subclasses (ConfigError, InvalidSubmission: nothing was sent;
+    UnreachableError, AuthError, RejectedError, NotFoundError: what the server said).
+    """
+    if engine not in ENGINES:
+        raise InvalidSubmission(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+    if isinstance(pipeline_or_path, Pipeline):
+        pipeline = pipeline_or_path
+    else:
+        from ..loader import load_notebook
+
+        pipeline = load_notebook(Path(os.fspath(pipeline_or_path)))
+    arguments = resolve_arguments(pipeline, params)
+    cron = check_cron(schedule, engine) if schedule is not None else None
+    if engine == "kfp":
+        from .config import resolve_kfp
+        from .kfp_backend import submit_kfp
+
+        kfp_conn = resolve_kfp(
+            host,
+            namespace=namespace,
+            token=token,
+            token_env=token_env,
+            ui_url=ui_url,
+            environ=environ,
+        )
+        ir_text = pipeline.compile("kfp")
+        return submit_kfp(
+            pipeline,
+            ir_text,
+            kfp_conn,
+            arguments=arguments,
+            experiment=experiment,
+            run_name=run_name,
+            schedule=cron,
+            poll_interval=poll_interval,
+        )
+    from .argo_backend import submit_argo, workflow_for
+    from .config import resolve_kube
+
+    kube = resolve_kube(
+        host,
+        namespace=namespace,
+        token=token,
+        token_env=token_env,
+        kubeconfig=kubeconfig,
+        context=context,
+        ui_url=ui_url,
+        environ=environ,
+    )
+    workflow = workflow_for(
+        pipeline,
+        arguments,
+        namespace=kube.namespace,
+        run_name=run_name,
+        experiment=experiment or pipeline.experiment,
+    )
+    return submit_argo(
+        pipeline,
+        workflow,
+        kube,
+        schedule=cron,
+        experiment=experiment or pipeline.experiment,
+        arguments=arguments,
+        watch_seconds=max(1, round(poll_interval)) if poll_interval else None,
+    )

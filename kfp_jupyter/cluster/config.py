@@ -1,0 +1,301 @@
+"""Where the cluster is and how to authenticate, resolved the way KFP and kubectl users expect.
+
+KFP host: `--host`, then $KF_PIPELINES_ENDPOINT (what `kfp.Client` reads), then the `host` key of
+kfp's context file (`~/.config/kfp/context.json`, the file `kfp.Client.set_user_namespace` writes;
+kfp itself keeps only the namespace and an auth header/cookie there, so `host` is ours and kfp
+ignores it), then, inside a pod, the in-cluster service address. Nowhere: an error that lists
+these, rather than a guess that times out.
+
+Credentials: a token given to the API, or read from the environment variable named by
+`--token-env` (so it never appears in a command line, a shell history or `ps`); otherwise kfp's
+own mechanisms, which `kfp.Client` applies itself: the context file's auth header or cookie, the
+KF_PIPELINES_*_OAUTH2_* variables, and the projected service-account token in a pod
+($KF_PIPELINES_SA_TOKEN_PATH or kfp's default path). A Token never shows its value in repr/str.
+
+Kubernetes (Argo): kubeconfig ($KUBECONFIG or ~/.kube/config, `--kubeconfig`, `--context`), else
+the pod's service account; `--host` overrides the API server, `--token-env` the credentials.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._deps import kubernetes
+from .errors import ConfigError
+
+ENV_HOST = "KF_PIPELINES_ENDPOINT"
+ENV_UI = "KF_PIPELINES_UI_ENDPOINT"
+ENV_SA_TOKEN_PATH = "KF_PIPELINES_SA_TOKEN_PATH"
+#: kfp's default path of the projected service-account token in a pod (kfp.client.KF_PIPELINES_SA_TOKEN_PATH)
+DEFAULT_SA_TOKEN_PATH = "/var/run/secrets/kubeflow/pipelines/token"
+IN_CLUSTER_KFP = "http://ml-pipeline.kubeflow.svc.cluster.local:8888"
+POD_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+POD_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+
+class Token:
+    """A credential that says where it came from, never what it is."""
+
+    __slots__ = ("_value", "source")
+
+    def __init__(self, value: str, source: str) -> None:
+        self._value = value
+        self.source = source
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"<token from {self.source}>"
+
+    __str__ = __repr__
+
+
+def _in_pod(environ: Mapping[str, str]) -> bool:
+    return bool(environ.get("KUBERNETES_SERVICE_HOST"))
+
+
+def resolve_token(
+    token: str | None, token_env: str | None, environ: Mapping[str, str]
+) -> Token | None:
+    if token:
+        return Token(token, "the token argument")
+    if token_env:
+        value = environ.get(token_env, "")
+        if not value.strip():
+            raise ConfigError(
+                f"--token-env {token_env}: the environment variable {token_env} is not set or empty",
+                fix=f"export {token_env}=... (the bearer token) before running this command",
+            )
+        return Token(value.strip(), f"${token_env}")
+    return None
+
+
+def _check_url(url: str, what: str) -> str:
+    url = url.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"{what} {url!r} has no scheme",
+            fix=f"write it as http://{url} or https://{url}",
+        )
+    return url
+
+
+# --- Kubeflow Pipelines
+
+
+def kfp_context_path() -> Path:
+    """kfp's context file: the path `kfp.Client` itself uses, so both always read the same one."""
+    try:
+        from kfp.client.client import Client
+
+        return Path(Client._LOCAL_KFP_CONTEXT)
+    except (ImportError, AttributeError):  # pragma: no cover - kfp missing or renamed
+        return Path(os.path.expanduser("~/.config/kfp/context.json"))
+
+
+def read_kfp_context(path: Path | None = None) -> dict[str, Any]:
+    path = path or kfp_context_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        raise ConfigError(
+            f"cannot read kfp's context file {path}: {e}",
+            fix="fix or delete the file (kfp.Client writes it again when needed)",
+        ) from None
+    return data if isinstance(data, dict) else {}
+
+
+@dataclass(frozen=True)
+class KfpConnection:
+    """Everything needed to build a kfp.Client, and where each part came from (for messages)."""
+
+    host: str
+    host_source: str
+    ui_url: str
+    namespace: str | None
+    token: Token | None
+    #: a service-account token file for kfp's ServiceAccountTokenVolumeCredentials
+    sa_token_path: str | None
+
+    def describe(self) -> str:
+        return f"{self.host} (from {self.host_source})"
+
+
+def resolve_kfp(
+    host: str | None = None,
+    *,
+    namespace: str | None = None,
+    token: str | None = None,
+    token_env: str | None = None,
+    ui_url: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> KfpConnection:
+    env = os.environ if environ is None else environ
+    tok = resolve_token(token, token_env, env)
+    context_file = kfp_context_path()
+    context = read_kfp_context(context_file)
+    if host:
+        url, source = host, "--host"
+    elif env.get(ENV_HOST, "").strip():
+        url, source = env[ENV_HOST], f"${ENV_HOST}"
+    elif isinstance(context.get("host"), str) and context["host"].strip():
+        url, source = context["host"], f"kfp's context file {context_file}"
+    elif _in_pod(env):
+        url, source = IN_CLUSTER_KFP, "the in-cluster service address (running in a pod)"
+    else:
+        raise ConfigError(
+            "no Kubeflow Pipelines host is configured",
+            fix=(
+                f"give --host URL (e.g. http://localhost:8080 after `kubectl port-forward -n "
+                f"kubeflow svc/ml-pipeline-ui 8080:80`), or set ${ENV_HOST}, or put "
+                f'"host": URL in {context_file}'
+            ),
+        )
+    url = _check_url(url, "the KFP host")
+    ui = _check_url(ui_url or env.get(ENV_UI, "") or url, "the KFP UI address")
+    ns = namespace or (
+        context.get("namespace") if isinstance(context.get("namespace"), str) else None
+    )
+    sa_path: str | None = None
+    if tok is None:
+        candidate = env.get(ENV_SA_TOKEN_PATH) or DEFAULT_SA_TOKEN_PATH
+        if os.path.isfile(candidate):
+            sa_path = candidate
+    return KfpConnection(
+        host=url,
+        host_source=source,
+        ui_url=ui,
+        namespace=ns or None,
+        token=tok,
+        sa_token_path=sa_path,
+    )
+
+
+# --- Kubernetes (Argo Workflows)
+
+
+@dataclass
+class KubeConnection:
+    """A ready kubernetes client Configuration and the namespace to use."""
+
+    configuration: Any  # kubernetes.client.Configuration; holds the credentials
+    host: str
+    source: str
+    namespace: str
+    namespace_source: str
+    ui_url: str | None
+
+    def describe(self) -> str:
+        return f"{self.host} (from {self.source})"
+
+
+def _kubeconfig_files(kubeconfig: str | None, environ: Mapping[str, str]) -> list[str]:
+    if kubeconfig:
+        if not os.path.isfile(kubeconfig):
+            raise ConfigError(f"--kubeconfig {kubeconfig}: no such file")
+        return [kubeconfig]
+    listed = environ.get("KUBECONFIG", "")
+    if listed:
+        return [p for p in listed.split(os.pathsep) if p and os.path.isfile(p)]
+    default = os.path.expanduser("~/.kube/config")
+    return [default] if os.path.isfile(default) else []
+
+
+def argo_ui_url(ui_url: str | None, environ: Mapping[str, str]) -> str | None:
+    """The Argo UI: --ui-url, else the Argo CLI's $ARGO_SERVER (+ $ARGO_BASE_HREF, $ARGO_SECURE)."""
+    if ui_url:
+        return _check_url(ui_url, "the Argo UI address")
+    server = environ.get("ARGO_SERVER", "").strip()
+    if not server:
+        return None
+    if server.startswith(("http://", "https://")):
+        base = server
+    else:
+        secure = environ.get("ARGO_SECURE", "true").lower() not in ("false", "0", "no")
+        base = ("https://" if secure else "http://") + server
+    href = environ.get("ARGO_BASE_HREF", "").strip().strip("/")
+    return base.rstrip("/") + (f"/{href}" if href else "")
+
+
+def resolve_kube(
+    host: str | None = None,
+    *,
+    namespace: str | None = None,
+    token: str | None = None,
+    token_env: str | None = None,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    ui_url: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> KubeConnection:
+    env = os.environ if environ is None else environ
+    tok = resolve_token(token, token_env, env)
+    client, config = kubernetes("client"), kubernetes("config")
+
+    cfg = client.Configuration()
+    files = _kubeconfig_files(kubeconfig, env)
+    ns: str | None = None
+    if files:
+        path = files[0] if len(files) == 1 else os.pathsep.join(files)
+        try:
+            config.load_kube_config(
+                config_file=path, context=context, client_configuration=cfg, persist_config=False
+            )
+            contexts, active = config.list_kube_config_contexts(config_file=path)
+            if context:
+                active = next((c for c in contexts if c.get("name") == context), active)
+        except config.ConfigException as e:
+            raise ConfigError(f"cannot use the kubeconfig {path}: {e}") from None
+        except (OSError, ValueError, TypeError, KeyError) as e:
+            raise ConfigError(f"cannot read the kubeconfig {path}: {e}") from None
+        ns = (active or {}).get("context", {}).get("namespace") or None
+        source = f"kubeconfig {path}, context {(active or {}).get('name', '?')}"
+        ns_source = "the kubeconfig context"
+    elif _in_pod(env) and os.path.isfile(POD_TOKEN_FILE):
+        try:
+            config.load_incluster_config(client_configuration=cfg)
+        except config.ConfigException as e:
+            raise ConfigError(f"cannot use the pod's service account: {e}") from None
+        source = "the pod's service account"
+        try:
+            ns = Path(POD_NAMESPACE_FILE).read_text(encoding="utf-8").strip() or None
+        except OSError:
+            ns = None
+        ns_source = "the pod's namespace"
+    elif host:
+        source = "--host"
+        ns_source = ""
+    else:
+        raise ConfigError(
+            "no Kubernetes configuration: no kubeconfig ($KUBECONFIG or ~/.kube/config) and not "
+            "running in a pod",
+            fix="give --kubeconfig PATH, or --host URL with --token-env VAR",
+        )
+    if host:
+        cfg.host = _check_url(host, "the Kubernetes API server")
+        source += " (server from --host)" if source != "--host" else ""
+    if tok is not None:
+        cfg.api_key = {"authorization": "Bearer " + tok.reveal()}
+        cfg.api_key_prefix = {}
+        cfg.refresh_api_key_hook = None  # kubeconfig's hook would put its own token back
+        source += f", token from {tok.source}"
+    if namespace:
+        ns, ns_source = namespace, "--namespace"
+    elif not ns:
+        ns, ns_source = "default", "the Kubernetes default"
+    return KubeConnection(
+        configuration=cfg,
+        host=str(cfg.host).rstrip("/"),
+        source=source,
+        namespace=ns,
+        namespace_source=ns_source,
+        ui_url=argo_ui_url(ui_url, env),
+    )

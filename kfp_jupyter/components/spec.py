@@ -1,0 +1,211 @@
+"""A reusable component, as one typed value whatever file format it was written in.
+
+KFP has two component formats: the v1-style spec (`name`, `inputs`, `outputs`,
+`implementation.container` with `{inputValue: X}` placeholders) and the v2 component YAML (the
+pipeline IR of a single component, with `{{$.inputs.parameters['x']}}` placeholders). Both are read
+into the frozen model below, so the compilers and the local runner handle one shape. Inputs and
+outputs are keyed by the name KFP's Python API gives them (`Training data` -> `training_data`), which
+is also the name a notebook uses for them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+#: How a value travels: `value` as a parameter (text on the command line), `path` as a file.
+Passing = Literal["value", "path"]
+#: The Python type of a parameter-like input or output (the pipeline parameter types).
+ValueType = Literal["int", "float", "str", "bool", "list", "dict"]
+
+#: KFP's parameter types (its PARAMETER_TYPES_MAPPING), lower-cased, to Python types.
+PARAMETER_TYPES: dict[str, ValueType] = {
+    "integer": "int",
+    "int": "int",
+    "double": "float",
+    "float": "float",
+    "string": "str",
+    "str": "str",
+    "text": "str",
+    "bool": "bool",
+    "boolean": "bool",
+    "dict": "dict",
+    "list": "list",
+    "jsonobject": "dict",
+    "jsonarray": "list",
+}
+
+#: v2 IR parameter types to Python types.
+IR_PARAMETER_TYPES: dict[str, ValueType] = {
+    "NUMBER_INTEGER": "int",
+    "NUMBER_DOUBLE": "float",
+    "STRING": "str",
+    "BOOLEAN": "bool",
+    "LIST": "list",
+    "STRUCT": "dict",
+}
+
+#: Python types to the v1 type names written into generated specs.
+V1_TYPE_OF: dict[ValueType, str] = {
+    "int": "Integer",
+    "float": "Float",
+    "str": "String",
+    "bool": "Boolean",
+    "list": "JsonArray",
+    "dict": "JsonObject",
+}
+
+
+def sanitize_name(name: str) -> str:
+    """The key KFP's Python API gives an input or output (kfp.dsl.utils.sanitize_input_name)."""
+    return re.sub(r"[^_0-9a-z]+", "_", name.lower()).strip("_")
+
+
+def canonical_type(type_: object) -> str | None:
+    """A v1 type as KFP reads it: `typing.List[str]` -> `List`; None for untyped or dict types."""
+    if not isinstance(type_, str):
+        return None
+    name = type_.removeprefix("typing.")
+    if name.lower().startswith(("list", "dict")):
+        name = name.split("[")[0]
+    return name
+
+
+def value_type_of(type_: object) -> ValueType | None:
+    """The Python type of a v1 type when KFP passes it as a parameter, else None (an artifact)."""
+    name = canonical_type(type_)
+    return PARAMETER_TYPES.get(name.lower()) if name else None
+
+
+# --- placeholders: the parts of a command line that are filled in when the step runs
+
+
+@dataclass(frozen=True)
+class InputValue:
+    """The value of an input, as text."""
+
+    input: str
+
+
+@dataclass(frozen=True)
+class InputPath:
+    """The path of a file holding an input."""
+
+    input: str
+
+
+@dataclass(frozen=True)
+class OutputPath:
+    """The path where the program writes an output (a file, or for artifacts also a folder)."""
+
+    output: str
+
+
+@dataclass(frozen=True)
+class Concat:
+    """Parts joined into one argument."""
+
+    parts: tuple[Part, ...]
+
+
+@dataclass(frozen=True)
+class IfPresent:
+    """`then` when the input is given (or has a default), else `otherwise`."""
+
+    input: str
+    then: tuple[Part, ...]
+    otherwise: tuple[Part, ...] = ()
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """A placeholder KFP understands but only KFP can fill in (`{{$}}`, `inputUri`, ...)."""
+
+    text: str
+
+
+Part = str | InputValue | InputPath | OutputPath | Concat | IfPresent | Unsupported
+
+
+def walk(parts: tuple[Part, ...]) -> list[Part]:
+    """Every placeholder in `parts`, nested ones included."""
+    out: list[Part] = []
+    for p in parts:
+        out.append(p)
+        if isinstance(p, Concat):
+            out += walk(p.parts)
+        elif isinstance(p, IfPresent):
+            out += walk(p.then) + walk(p.otherwise)
+    return out
+
+
+# --- the component
+
+
+@dataclass(frozen=True)
+class ComponentInput:
+    name: str
+    key: str
+    passing: Passing
+    #: the type as written (v1), or the parameter type / artifact schema title (v2)
+    type: str | None = None
+    value_type: ValueType | None = None
+    optional: bool = False
+    #: the default (typed for value inputs); only meaningful when `has_default`
+    default: object = None
+    has_default: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ComponentOutput:
+    name: str
+    key: str
+    passing: Passing
+    type: str | None = None
+    value_type: ValueType | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Container:
+    image: str
+    command: tuple[Part, ...] = ()
+    args: tuple[Part, ...] = ()
+    env: tuple[tuple[str, Part], ...] = ()
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """One component, from a v1-style spec, a v2 component YAML, or a notebook's container step."""
+
+    name: str
+    container: Container
+    inputs: tuple[ComponentInput, ...] = ()
+    outputs: tuple[ComponentOutput, ...] = ()
+    description: str = ""
+    #: "v1", "v2", or "container" (written from a notebook's %%container cell)
+    format: str = "v1"
+    #: the text the spec was read from (what the `dsl` target embeds); "" for generated specs
+    text: str = ""
+
+    def input(self, key: str) -> ComponentInput:
+        for i in self.inputs:
+            if i.key == key:
+                return i
+        raise KeyError(key)
+
+    def output(self, key: str) -> ComponentOutput:
+        for o in self.outputs:
+            if o.key == key:
+                return o
+        raise KeyError(key)
+
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        return (*self.container.command, *self.container.args, *(v for _, v in self.container.env))
+
+    def unsupported(self) -> list[str]:
+        """Placeholders that only KFP can fill in (so neither Argo nor a local run can)."""
+        return [p.text for p in walk(self.parts) if isinstance(p, Unsupported)]

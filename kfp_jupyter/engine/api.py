@@ -1,0 +1,265 @@
+"""The Python API of the local engine: `run_local(...)` and `resume_local(...)` return a RunHandle.
+
+The run executes in a background thread of the caller's process (the steps, of course, in their
+own processes), so a notebook kernel or a widget can start a run, draw its events as they happen
+and stay responsive. Everything that can be wrong with the input (the notebook, a parameter name
+or value) is checked before anything is recorded or run, and raised as a KfpJupyterError.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from ..model import Pipeline
+from ..params import parse_value
+from . import states
+from .events import Event, EventBus
+from .forkserver import choose_launcher
+from .history import History
+from .plan import Plan, plan_from_pipeline
+from .procinfo import RunnerId
+from .report import run_summary
+from .runner import Runner, RunOptions
+from .store import Store, open_store
+
+DEFAULT_EXPERIMENT = "Default"
+
+
+class RunHandle:
+    """A run in progress (or finished): wait for it, follow its events, cancel it."""
+
+    def __init__(self, runner: Runner, history: History, store: Store) -> None:
+        self._runner = runner
+        self._history = history
+        self.store = store
+        self.run_id = runner.run_id
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._main, name=f"kfpj-run-{self.run_id}", daemon=True
+        )
+
+    def _start(self) -> RunHandle:
+        self._thread.start()
+        return self
+
+    def _main(self) -> None:
+        try:
+            self._runner.execute()
+        except BaseException as e:
+            self.error = e
+
+    @property
+    def state(self) -> str:
+        """The run's state now: RUNNING until it ends, then SUCCEEDED, FAILED or CANCELLED."""
+        return self._runner.state
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> str:
+        """Wait for the run to end (or `timeout` seconds) and return its state.
+
+        An internal error of the engine (not a failing step: that is state FAILED) is re-raised.
+        Interrupting the wait (Ctrl-C, or a notebook's interrupt button) cancels the run.
+        """
+        try:
+            self._thread.join(timeout)
+        except KeyboardInterrupt:
+            self.cancel()
+            self._thread.join()
+            raise
+        if self.error is not None and not self._thread.is_alive():
+            raise self.error
+        return self.state
+
+    def events(self) -> Iterator[Event]:
+        """Every event of the run from its start, as it happens; ends when the run ends."""
+        return self._runner.bus.subscribe()
+
+    def cancel(self) -> None:
+        """Stop the running steps and record the run as CANCELLED."""
+        self._runner.cancel()
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self._history.metrics(self.run_id)
+
+    @property
+    def notes(self) -> list[str]:
+        """Things worth telling the user about how the run was executed (e.g. a fallback)."""
+        return list(self._runner.notes)
+
+    def summary(self) -> dict[str, Any]:
+        """The run as `kfp-jupyter runs show --json` prints it."""
+        return run_summary(self._history, self.run_id)
+
+    def __repr__(self) -> str:
+        return f"<RunHandle {self.run_id} {self.state}>"
+
+
+def resolve_parameters(plan: Plan, given: Mapping[str, object] | None) -> dict[str, Any]:
+    """The run's parameter values: defaults, overridden by `given` (typed values or text)."""
+    values: dict[str, Any] = {p.name: p.default for p in plan.parameters}
+    known = {p.name: p for p in plan.parameters}
+    for name, value in (given or {}).items():
+        if name not in known:
+            names = ", ".join(known) or "none"
+            raise UsageError(f"unknown parameter {name!r} (the pipeline's parameters: {names})")
+        p = known[name]
+        if isinstance(value, str) and p.type != "str":
+            try:
+                value = parse_value(p.type, value)  # type: ignore[arg-type]
+            except ValueError as e:
+                raise UsageError(f"parameter {name!r} ({p.type}): {e}") from None
+        values[name] = _check_type(name, p.type, value)
+    return values
+
+
+def _check_type(name: str, type_: str, value: object) -> object:
+    ok = {
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "str": isinstance(value, str),
+        "bool": isinstance(value, bool),
+        "list": isinstance(value, list),
+        "dict": isinstance(value, dict),
+    }.get(type_, False)
+    if not ok:
+        raise UsageError(f"parameter {name!r} must be a {type_}, not {type(value).__name__}")
+    if type_ == "float":
+        return float(value)  # type: ignore[arg-type]
+    return value
+
+
+def _options(
+    workers: int | None,
+    cache: bool,
+    keep_going: bool,
+    launcher: str | None,
+    python: str | None,
+    host_exec: bool = False,
+    apply_resources: bool = False,
+) -> RunOptions:
+    if workers is not None and workers < 1:
+        raise UsageError("--workers must be at least 1")
+    try:
+        kind = choose_launcher(launcher)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return RunOptions(
+        workers=workers or os.cpu_count() or 1,
+        cache=cache,
+        keep_going=keep_going,
+        launcher=kind,
+        python=python,
+        host_exec=host_exec,
+        apply_resources=apply_resources,
+    )
+
+
+def _workdir(notebook: str | None) -> Path:
+    if notebook:
+        parent = Path(notebook).absolute().parent
+        if parent.is_dir():
+            return parent
+    return Path.cwd()
+
+
+def run_local(
+    pipeline_or_path: Pipeline | str | os.PathLike[str],
+    params: Mapping[str, object] | None = None,
+    *,
+    store: str | os.PathLike[str] | Store | None = None,
+    workers: int | None = None,
+    cache: bool = True,
+    keep_going: bool = False,
+    experiment: str | None = None,
+    launcher: str | None = None,
+    python: str | None = None,
+    host_exec: bool = False,
+    apply_resources: bool = False,
+) -> RunHandle:
+    """Start a run of a pipeline (or of the notebook at a path) on this machine.
+
+    Steps run in parallel in their own processes (`workers` at a time, default: one per core),
+    with their outputs in `store` (a folder or fsspec URL; default: KFP_JUPYTER_STORE or
+    `.kfp-jupyter`). Returns at once; `handle.wait()` waits for the end.
+
+    `launcher`: "fork" (a fork server; the default on Linux) or "subprocess" (a cold interpreter
+    per step). `host_exec`: run component and container steps' commands on this machine instead
+    of in their images (no Docker or Podman needed). `apply_resources`: apply resource steps with
+    kubectl instead of only reporting them.
+    """
+    if isinstance(pipeline_or_path, Pipeline):
+        pipeline = pipeline_or_path
+    else:
+        from ..loader import load_notebook
+
+        pipeline = load_notebook(Path(pipeline_or_path))
+    plan = plan_from_pipeline(pipeline)
+    parameters = resolve_parameters(plan, params)
+    options = _options(workers, cache, keep_going, launcher, python, host_exec, apply_resources)
+    st = open_store(store)
+    st.check()
+    history = History(st.db_path)
+    notebook = str(Path(plan.notebook).absolute()) if plan.notebook else None
+    run_id = history.create_run(
+        experiment=experiment or plan.experiment or DEFAULT_EXPERIMENT,
+        pipeline=plan.name,
+        digest=plan.digest,
+        spec=plan.to_json(),
+        notebook=notebook,
+        parameters=parameters,
+        options=options.to_json(),
+        steps=[s.name for s in plan.steps],
+        runner=RunnerId.current(),
+    )
+    runner = Runner(plan, st, history, run_id, parameters, options, EventBus(), _workdir(notebook))
+    return RunHandle(runner, history, st)._start()
+
+
+def resume_local(
+    run_id: str,
+    *,
+    store: str | os.PathLike[str] | Store | None = None,
+    workers: int | None = None,
+    cache: bool = True,
+    keep_going: bool | None = None,
+    launcher: str | None = None,
+    python: str | None = None,
+    host_exec: bool | None = None,
+    apply_resources: bool | None = None,
+) -> RunHandle:
+    """Finish an interrupted, failed or cancelled run, reusing every task that had completed.
+
+    The run executes the programs it was started with (kept in the history), not the notebook
+    as it is now.
+    """
+    st = open_store(store)
+    st.check()
+    history = History(st.db_path)
+    run = history.get_run(run_id)
+    if run.state == states.SUCCEEDED:
+        raise UsageError(f"run {run.id} already succeeded; there is nothing to resume")
+    plan = Plan.from_json(history.version_spec(run.version_id))
+    old = run.options
+    options = _options(
+        workers if workers is not None else int(old.get("workers") or 0) or None,
+        cache,
+        bool(old.get("keep_going")) if keep_going is None else keep_going,
+        launcher,
+        python,
+        bool(old.get("host_exec")) if host_exec is None else host_exec,
+        bool(old.get("apply_resources")) if apply_resources is None else apply_resources,
+    )
+    history.claim_for_resume(run.id, RunnerId.current(), options.to_json())
+    runner = Runner(
+        plan, st, history, run.id, run.parameters, options, EventBus(), _workdir(run.notebook)
+    )
+    return RunHandle(runner, history, st)._start()

@@ -1,0 +1,258 @@
+"""One task, in a worker thread: its attempts, each a step process, and what becomes of its outputs.
+
+Kept apart from the scheduler (runner.py) because it never touches the run's state: it prepares
+an attempt's scratch folder and ARGS.json, starts the step program, enforces the timeout, retries,
+and stores the outputs of a successful attempt; then it returns one Result. All it tells the
+scheduler on the way (an attempt begins, a note) goes through `post`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..model import volume_env
+from . import states
+from .forkserver import AutoLauncher
+from .launch import Job, Launcher, Proc
+from .plan import PlanStep
+from .store import ArtifactRef, Store
+
+if TYPE_CHECKING:
+    from .runner import RunOptions
+
+LOG_TAIL_LINES = 15
+
+
+@dataclass(frozen=True)
+class Result:
+    state: str
+    exit_code: int | None
+    message: str | None = None
+    outputs: dict[str, ArtifactRef] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    log_tail: str | None = None
+
+
+class Workers:
+    """Threads that wait for steps. Daemon threads, unlike concurrent.futures' pool: a process
+    that exits while a run is in progress must not hang waiting for its steps (the run is then
+    INTERRUPTED, and can be resumed)."""
+
+    def __init__(self, n: int) -> None:
+        self._queue: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"kfpj-task-{i}", daemon=True)
+            for i in range(n)
+        ]
+        for t in self._threads:
+            t.start()
+
+    def _loop(self) -> None:
+        while (item := self._queue.get()) is not None:
+            fn, args = item
+            fn(*args)
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        self._queue.put((fn, args))
+
+    def shutdown(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+
+
+def safe_name(name: str) -> str:
+    return re.sub(r"[^0-9A-Za-z_.-]", "_", name)
+
+
+def log_tail(path: Path | None, lines: int = LOG_TAIL_LINES) -> str | None:
+    if path is None or not path.is_file():
+        return None
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - 16384))
+        text = f.read().decode("utf-8", errors="replace")
+    tail = text.splitlines()[-lines:]
+    return "\n".join(tail) if tail else None
+
+
+def _append(log: Path, text: str) -> None:
+    with open(log, "a", encoding="utf-8") as f:
+        f.write(text)
+
+
+@dataclass
+class TaskExecutor:
+    """What every task of one run shares to execute its attempts."""
+
+    run_id: str
+    run_dir: Path
+    store: Store
+    options: RunOptions
+    parameters: dict[str, Any]
+    #: where steps run (the notebook's folder)
+    workdir: Path
+    #: distinguishes this runner's scratch folders from those of an earlier runner of the run
+    episode: str
+    launcher: Callable[[], Launcher]
+    cancelled: Callable[[], bool]
+    #: (kind, step, payload) to the scheduler: ("attempt", (n, previous)) or ("note", text)
+    post: Callable[[str, str, Any], None]
+    #: (step, process or None): the scheduler stops tracked processes when the run is cancelled
+    track: Callable[[str, Proc | None], None]
+
+    def run(self, step: PlanStep, log: Path, inputs: dict[str, ArtifactRef]) -> Result:
+        try:
+            return self._attempts(step, log, inputs)
+        except BaseException as e:  # never leave the scheduler waiting for this task
+            return Result(
+                states.FAILED,
+                None,
+                f"{type(e).__name__}: {e}",
+                log_tail=traceback.format_exc(limit=5),
+            )
+
+    def _attempts(self, step: PlanStep, log: Path, inputs: dict[str, ArtifactRef]) -> Result:
+        try:
+            input_paths = {v: self.store.artifact_path(ref.hex) for v, ref in inputs.items()}
+        except Exception as e:
+            return Result(states.FAILED, None, f"could not fetch the inputs: {e}")
+        previous: str | None = None
+        last = Result(states.FAILED, None, "not run")
+        for attempt in range(1, step.retries + 2):
+            if self.cancelled():
+                return Result(states.CANCELLED, None, "cancelled before it started")
+            self.post("attempt", step.name, (attempt, previous))
+            if attempt > 1:
+                _append(
+                    log,
+                    f"\n=== kfp-jupyter: attempt {attempt} of {step.retries + 1} "
+                    f"(previous attempt {previous}) ===\n",
+                )
+            work = self.run_dir / "work" / f"{safe_name(step.name)}.{self.episode}.{attempt}"
+            code, timed_out = self._run_once(step, log, input_paths, work, attempt)
+            if self.cancelled():
+                return Result(states.CANCELLED, code, "stopped: the run was cancelled")
+            if code == 0:
+                try:
+                    outputs, metrics = self._collect(step, work)
+                except Exception as e:
+                    return Result(
+                        states.FAILED,
+                        code,
+                        f"its outputs could not be stored: {e}",
+                        log_tail=log_tail(log),
+                    )
+                note = f"succeeded on attempt {attempt}" if attempt > 1 else None
+                return Result(states.SUCCEEDED, 0, note, outputs, metrics)
+            if timed_out:
+                previous = f"timed out after {step.timeout} s"
+            elif code is not None and code < 0:
+                previous = f"was killed by signal {-code}"
+            else:
+                previous = f"exited with code {code}"
+            last = Result(states.FAILED, code, previous, log_tail=log_tail(log))
+        if step.retries:
+            last = Result(
+                last.state,
+                last.exit_code,
+                f"{last.message} (after {step.retries + 1} attempts)",
+                log_tail=last.log_tail,
+            )
+        return last
+
+    def _run_once(
+        self, step: PlanStep, log: Path, input_paths: dict[str, Path], work: Path, attempt: int
+    ) -> tuple[int | None, bool]:
+        (work / "tmp").mkdir(parents=True)
+        outputs = {v: str(work / "outputs" / v) for v in step.outputs}
+        for path in outputs.values():
+            Path(path).mkdir(parents=True)
+        args = {
+            "parameters": {p: self.parameters[p] for p in step.parameters},
+            "inputs": {v: str(p) for v, p in input_paths.items()},
+            "outputs": outputs,
+            "metrics": str(work / "metrics.json") if step.metrics else None,
+        }
+        args_path = work / "args.json"
+        args_path.write_text(json.dumps(args, indent=1), encoding="utf-8")
+        job = Job(
+            key=f"{self.run_id}/{step.name}/{attempt}",
+            program=self.run_dir / "programs" / f"{safe_name(step.name)}.py",
+            args=args_path,
+            log=log,
+            cwd=self.workdir,
+            env=self._env(step, work, attempt),
+            path=(str(self.workdir),),
+        )
+        launcher = self.launcher()
+        if isinstance(launcher, AutoLauncher) and launcher.warming_up():
+            self.post("note", step.name, "waiting for the notebook's imports (once per run)")
+        try:
+            proc = launcher.start(job)
+        except OSError as e:
+            _append(log, f"kfp-jupyter: could not start the step: {e}\n")
+            return 127, False
+        self.track(step.name, proc)
+        try:
+            if self.cancelled():
+                proc.stop()
+            timed_out = False
+            code = proc.wait(step.timeout)
+            if code is None:
+                timed_out = True
+                _append(
+                    log, f"\nkfp-jupyter: timed out after {step.timeout} s; stopping the step\n"
+                )
+                proc.stop()
+                code = proc.wait()
+        finally:
+            self.track(step.name, None)
+        return code, timed_out
+
+    def _env(self, step: PlanStep, work: Path, attempt: int) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("MPLBACKEND", "Agg")
+        env["PYTHONUNBUFFERED"] = "1"
+        env["TMPDIR"] = str(work / "tmp")
+        env["KFPJ_RUN_ID"] = self.run_id
+        env["KFPJ_STEP"] = step.name
+        env["KFPJ_ATTEMPT"] = str(attempt)
+        env.pop("KFPJ_METRICS_DIR", None)
+        volumes = self.run_dir / "volumes"
+        env["KFPJ_VOLUMES_DIR"] = str(volumes)
+        for volume, _ in step.mounts:
+            env[volume_env(volume)] = str(volumes / safe_name(volume))
+        env["KFPJ_HOST_EXEC"] = "1" if self.options.host_exec else "0"
+        env["KFPJ_APPLY_RESOURCES"] = "1" if self.options.apply_resources else "0"
+        return env
+
+    def _collect(
+        self, step: PlanStep, work: Path
+    ) -> tuple[dict[str, ArtifactRef], dict[str, float]]:
+        outputs: dict[str, ArtifactRef] = {}
+        for v in step.outputs:
+            folder = work / "outputs" / v
+            if not folder.is_dir() or not any(folder.iterdir()):
+                raise RuntimeError(f"the step did not save its output {v!r}")
+            outputs[v] = self.store.commit_artifact(folder, v)
+        metrics: dict[str, float] = {}
+        if step.metrics:
+            path = work / "metrics.json"
+            data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+            missing = [m for m in step.metrics if m not in data]
+            if missing:
+                raise RuntimeError(f"the step did not log the metrics {missing}")
+            metrics = {m: float(data[m]) for m in step.metrics}
+        return outputs, metrics

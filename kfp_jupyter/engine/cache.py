@@ -1,0 +1,69 @@
+"""Cache keys: a task may reuse an earlier task's outputs when nothing that decides them changed.
+
+Like KFP's cache, the key covers the step's program, the content of its inputs, its parameter
+values and its packages and image. Two differences, both in the user's favour:
+- the program is compared without its `# cell N` markers, so adding a cell above a step (which
+  renumbers the cells below) does not invalidate it, but any change of its code does;
+- inputs are compared by content digest, not by the upstream task's identity, so a step whose
+  edit leaves its outputs unchanged does not force its downstream to re-run.
+The installed version of each declared package is part of the key: upgrading scikit-learn on
+this machine re-runs the steps that use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+from functools import lru_cache
+from importlib import metadata
+from typing import Any
+
+from .plan import PlanStep
+
+KEY_FORMAT = 1
+
+
+_CELL_MARKER = re.compile(r"^[ \t]*# cell \d+[ \t]*$", re.MULTILINE)
+
+
+@lru_cache(maxsize=1024)
+def program_fingerprint(program: str) -> str:
+    return hashlib.sha256(_CELL_MARKER.sub("", program).encode()).hexdigest()
+
+
+_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+@lru_cache(maxsize=512)
+def installed_version(requirement: str) -> str | None:
+    m = _REQ_NAME.match(requirement)
+    if not m:
+        return None
+    try:
+        return metadata.version(m.group(1))
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def cache_key(
+    step: PlanStep,
+    parameters: dict[str, Any],
+    input_digests: dict[str, str],
+    how: dict[str, Any] | None = None,
+) -> str:
+    """`how`: settings that change what a step computes beyond its code and inputs (e.g. running
+    a container step's command on the host instead of in its image)."""
+    data = {
+        "format": KEY_FORMAT,
+        "program": program_fingerprint(step.program),
+        "inputs": {v: input_digests[v] for v, _ in step.inputs},
+        "parameters": {p: parameters[p] for p in step.parameters},
+        "packages": {p: installed_version(p) for p in sorted(step.packages)},
+        "image": step.image,
+        "python": f"{sys.version_info[0]}.{sys.version_info[1]}",
+        **({"how": how} if how else {}),
+    }
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=repr)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,178 @@
+"""What the engine executes: the step programs of a pipeline and the graph between them.
+
+A Plan is built from a Pipeline with the compile work's own `build_program(...).plain_program()`,
+so a local run executes the very program a cluster would. It is also the "compiled spec" kept in
+the history: its JSON is stored with each pipeline version (keyed by its content hash), which is
+what lets `runs resume` finish a run exactly as it started, even after the notebook was edited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..model import Pipeline, Step
+from ..packaging.program import build_program
+
+PLAN_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    name: str
+    program: str
+    after: tuple[str, ...]
+    #: (variable, producing step)
+    inputs: tuple[tuple[str, str], ...]
+    outputs: tuple[str, ...]
+    parameters: tuple[str, ...]
+    metrics: tuple[str, ...]
+    packages: tuple[str, ...]
+    image: str
+    cache: bool
+    retries: int
+    timeout: int | None
+    #: environment variables the step's secrets map to (taken from this machine's environment)
+    secret_env: tuple[str, ...] = ()
+    #: python, component, container or resource (the latter three run components/local.py)
+    kind: str = "python"
+    #: (volume, mount path) of the volumes the step mounts
+    mounts: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class PlanParameter:
+    name: str
+    type: str
+    default: Any
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    steps: tuple[PlanStep, ...]
+    parameters: tuple[PlanParameter, ...]
+    metrics: tuple[str, ...]
+    #: the notebook's imports code: a fork server runs it once so steps start warm
+    imports: str
+    notebook: str | None
+    experiment: str | None
+    #: (name, existing claim or None): a folder per run, or one kept across runs for a claim
+    volumes: tuple[tuple[str, str | None], ...] = ()
+
+    def step(self, name: str) -> PlanStep:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def parameter(self, name: str) -> PlanParameter:
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def to_json(self) -> str:
+        data = {"format": PLAN_FORMAT, **asdict(self)}
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+    @property
+    def digest(self) -> str:
+        """The pipeline version: a hash of everything that decides what runs (not the path)."""
+        data = json.loads(self.to_json())
+        data.pop("notebook", None)
+        data.pop("experiment", None)
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+    @staticmethod
+    def from_json(text: str) -> Plan:
+        data = json.loads(text)
+        if data.get("format") != PLAN_FORMAT:
+            raise ValueError(f"unknown plan format {data.get('format')!r}")
+        steps = tuple(
+            PlanStep(
+                name=s["name"],
+                program=s["program"],
+                after=tuple(s["after"]),
+                inputs=tuple((v, p) for v, p in s["inputs"]),
+                outputs=tuple(s["outputs"]),
+                parameters=tuple(s["parameters"]),
+                metrics=tuple(s["metrics"]),
+                packages=tuple(s["packages"]),
+                image=s["image"],
+                cache=bool(s["cache"]),
+                retries=int(s["retries"]),
+                timeout=s["timeout"],
+                secret_env=tuple(s.get("secret_env", ())),
+                kind=s.get("kind", "python"),
+                mounts=tuple((v, m) for v, m in s.get("mounts", ())),
+            )
+            for s in data["steps"]
+        )
+        params = tuple(
+            PlanParameter(p["name"], p["type"], p["default"]) for p in data["parameters"]
+        )
+        return Plan(
+            name=data["name"],
+            steps=steps,
+            parameters=params,
+            metrics=tuple(data["metrics"]),
+            imports=data["imports"],
+            notebook=data["notebook"],
+            experiment=data["experiment"],
+            volumes=tuple((n, c) for n, c in data.get("volumes", ())),
+        )
+
+
+def _program(pipeline: Pipeline, step: Step) -> str:
+    if step.kind == "python":
+        return build_program(pipeline, step).plain_program()
+    # Component, container and resource steps: a program with the same contract
+    # (`python prog.py ARGS.json`) that runs the step's image with Docker or Podman.
+    from ..components.local import local_program
+
+    return local_program(pipeline, step)
+
+
+def plan_from_pipeline(pipeline: Pipeline) -> Plan:
+    claims = {v.name for v in pipeline.volumes if v.claim}
+    steps = []
+    for step in pipeline.steps:
+        program = _program(pipeline, step)
+        mounts = tuple((m.volume, m.path) for m in step.mounts)
+        fresh_volume = any(v not in claims for v, _ in mounts)
+        steps.append(
+            PlanStep(
+                name=step.name,
+                program=program,
+                after=tuple(step.after),
+                inputs=tuple((i.name, i.producer) for i in step.inputs),
+                outputs=tuple(step.outputs),
+                parameters=tuple(step.parameters),
+                metrics=tuple(step.metrics),
+                packages=tuple(step.packages),
+                image=step.image,
+                # A volume made for each run starts empty, and what a step does to a cluster is
+                # not among its outputs: such steps cannot be replayed from the cache. (An
+                # existing claim persists across runs, like the store.)
+                cache=step.cache and not fresh_volume and step.kind != "resource",
+                retries=step.retries,
+                timeout=step.timeout,
+                secret_env=tuple(s.env for s in step.secrets),
+                kind=step.kind,
+                mounts=mounts,
+            )
+        )
+    return Plan(
+        name=pipeline.name,
+        steps=tuple(steps),
+        parameters=tuple(PlanParameter(p.name, p.type, p.default) for p in pipeline.parameters),
+        metrics=tuple(pipeline.metrics),
+        imports=pipeline.imports,
+        notebook=pipeline.notebook,
+        experiment=pipeline.experiment,
+        volumes=tuple((v.name, v.claim) for v in pipeline.volumes),
+    )

@@ -1,0 +1,64 @@
+"""What the history says about runs, in the shapes front ends print (`runs show --json` etc.)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from .history import History, RunRow, TaskRow
+
+
+def iso(ts: float | None) -> str | None:
+    """ISO 8601 in UTC with milliseconds, e.g. 2025-01-31T12:00:00.123+00:00."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def task_summary(t: TaskRow) -> dict[str, Any]:
+    return {
+        "name": t.name,
+        "state": t.state,
+        "cached": t.cached,
+        "attempts": t.attempts,
+        "started": iso(t.started),
+        "finished": iso(t.finished),
+        "exit_code": t.exit_code,
+    }
+
+
+def run_summary(history: History, run_id: str) -> dict[str, Any]:
+    """The object `kfp-jupyter runs show --json` prints, exactly the keys the docs list."""
+    run = history.get_run(run_id, repair=False)
+    return {
+        "id": run.id,
+        "experiment": run.experiment,
+        "state": run.state,
+        "parameters": run.parameters,
+        "metrics": history.metrics(run.id),
+        "tasks": [task_summary(t) for t in history.tasks(run.id)],
+    }
+
+
+def run_listing(history: History, run: RunRow) -> dict[str, Any]:
+    """One entry of `runs list --json`."""
+    tasks = history.tasks(run.id)
+    return {
+        "id": run.id,
+        "experiment": run.experiment,
+        "pipeline": run.pipeline,
+        "state": run.state,
+        "created": iso(run.created),
+        "finished": iso(run.finished),
+        "duration": (run.finished - run.started) if run.finished and run.started else None,
+        "notebook": run.notebook,
+        "parameters": run.parameters,
+        "metrics": history.metrics(run.id),
+        "tasks": {
+            "total": len(tasks),
+            "succeeded": sum(t.state == "SUCCEEDED" for t in tasks),
+            "cached": sum(t.state == "CACHED" for t in tasks),
+            "failed": sum(t.state == "FAILED" for t in tasks),
+        },
+        "message": run.message,
+    }

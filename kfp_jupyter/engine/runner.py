@@ -1,0 +1,560 @@
+"""Execute a Plan: parallel DAG scheduling, caching, retries, timeouts, keep-going, cancel, resume.
+
+One scheduler thread owns all state and every history write; each running task has a worker
+thread (attempt.py) that only launches processes, waits for them and stores their outputs, then
+reports back on a queue. So the history and the events always change in one order, and slow work (a big
+upload, a step that ignores SIGTERM) never blocks scheduling.
+
+Outputs of a step attempt are written to the run's scratch folder and enter the store only when
+the attempt succeeded (content-addressed, atomically); the task row becomes SUCCEEDED in the same
+transaction that records its artifacts. A runner killed at any moment therefore leaves either a
+finished task with all its outputs or an unfinished one, never something in between.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import secrets
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import states
+from .attempt import Result, TaskExecutor, Workers, log_tail, safe_name
+from .cache import cache_key
+from .events import EventBus, RunEvent, TaskEvent
+from .forkserver import make_launcher
+from .history import CacheHit, History, TaskRow
+from .launch import Launcher, Proc
+from .plan import Plan, PlanStep
+from .store import ArtifactRef, Store
+
+__all__ = ["RunOptions", "Runner", "log_tail", "safe_name"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    workers: int
+    cache: bool = True
+    keep_going: bool = False
+    launcher: str = "fork"  # "fork" | "subprocess"
+    python: str | None = None
+    #: component and container steps: run their commands on this machine, without an image
+    host_exec: bool = False
+    #: resource steps: apply them with kubectl (its current context) instead of reporting them
+    apply_resources: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "workers": self.workers,
+            "cache": self.cache,
+            "keep_going": self.keep_going,
+            "launcher": self.launcher,
+            "host_exec": self.host_exec,
+            "apply_resources": self.apply_resources,
+        }
+
+
+@dataclass
+class _Task:
+    step: PlanStep
+    row: TaskRow
+    state: str = states.PENDING
+    attempts: int = 0
+    started: float | None = None
+    finished: float | None = None
+    exit_code: int | None = None
+    cached: bool = False
+    cache_key: str | None = None
+    cache_checked: bool = False
+    message: str | None = None
+    outputs: dict[str, ArtifactRef] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    log: Path | None = None
+
+
+class Runner:
+    def __init__(
+        self,
+        plan: Plan,
+        store: Store,
+        history: History,
+        run_id: str,
+        parameters: dict[str, Any],
+        options: RunOptions,
+        bus: EventBus,
+        workdir: Path,
+    ) -> None:
+        self.plan = plan
+        self.store = store
+        self.history = history
+        self.run_id = run_id
+        self.parameters = parameters
+        self.options = options
+        self.bus = bus
+        #: where steps run (the notebook's folder): relative paths mean what they mean there
+        self.workdir = workdir
+        self.run_dir = store.run_dir(run_id)
+        self._queue: queue.SimpleQueue[tuple[str, str, Any]] = queue.SimpleQueue()
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+        self._running: set[str] = set()
+        self._pool: Workers | None = None
+        self._procs: dict[str, Proc] = {}
+        self._failed_first: str | None = None
+        self._launcher: Launcher | None = None
+        self._launcher_lock = threading.Lock()
+        self.tasks: dict[str, _Task] = {}
+        # The episode makes scratch folders per runner: a step left running by a killed runner
+        # (possible with cold processes) cannot write into the folder of the step's next attempt.
+        self._executor = TaskExecutor(
+            run_id=run_id,
+            run_dir=self.run_dir,
+            store=store,
+            options=options,
+            parameters=parameters,
+            workdir=workdir,
+            episode=secrets.token_hex(3),
+            launcher=self._get_launcher,
+            cancelled=self._cancel.is_set,
+            post=self._post,
+            track=self._track,
+        )
+        self.state = states.RUNNING
+        self.notes: list[str] = []
+
+    # --- public -------------------------------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Stop the run: running steps are stopped (their process groups), nothing new starts."""
+        if self._cancel.is_set():
+            return
+        self._cancel.set()
+        with self._lock:
+            procs = list(self._procs.values())
+        for p in procs:
+            threading.Thread(target=p.stop, daemon=True).start()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def execute(self) -> str:
+        try:
+            self._load_tasks()
+            self._write_programs()
+            self._make_volumes()
+            self.bus.publish(RunEvent(self.run_id, states.RUNNING, time.time()))
+            self._loop()
+            return self._finish()
+        except BaseException as e:
+            # A bug (or a broken database): stop what runs and record what can be recorded,
+            # then let the caller see the original error.
+            self.cancel()
+            self.state = states.FAILED
+            message = f"internal error: {type(e).__name__}: {e}"
+            with contextlib.suppress(Exception):
+                self._drain_running()
+                self._mark_unfinished(states.CANCELLED, message)
+                self.history.set_run_state(
+                    self.run_id, states.FAILED, message=message, finished=time.time()
+                )
+            self.bus.publish(RunEvent(self.run_id, states.FAILED, time.time(), message))
+            raise
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+            if self._launcher is not None:
+                self._launcher.close()
+                self.notes += getattr(self._launcher, "notes", [])
+            shutil.rmtree(self.run_dir / "work", ignore_errors=True)
+            self.bus.close()
+
+    # --- setup --------------------------------------------------------------------------------
+
+    def _load_tasks(self) -> None:
+        rows = {r.name: r for r in self.history.tasks(self.run_id)}
+        for step in self.plan.steps:
+            row = rows[step.name]
+            t = _Task(
+                step,
+                row,
+                state=row.state,
+                attempts=row.attempts,
+                started=row.started,
+                finished=row.finished,
+                exit_code=row.exit_code,
+                cached=row.cached,
+                cache_key=row.cache_key,
+                message=row.message,
+                log=Path(row.log) if row.log else None,
+            )
+            if row.state in states.DONE_OK:
+                # A task finished by an earlier runner of this run (resume): keep it if its
+                # outputs are still in the store.
+                arts = {a.name: a.ref() for a in self.history.artifacts(self.run_id, step.name)}
+                if all(v in arts and self.store.has_artifact(arts[v].hex) for v in step.outputs):
+                    t.outputs = arts
+                    t.metrics = {
+                        k: v
+                        for k, v in self.history.metrics(self.run_id).items()
+                        if k in step.metrics
+                    }
+                    t.message = t.message or "finished before the run was resumed"
+                else:
+                    t.state = states.PENDING
+                    self.history.update_task(
+                        row.id,
+                        state=states.PENDING,
+                        attempts=0,
+                        started=None,
+                        finished=None,
+                        cached=0,
+                    )
+            self.tasks[step.name] = t
+            self._publish(t)
+
+    def _write_programs(self) -> None:
+        programs = self.run_dir / "programs"
+        programs.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        for step in self.plan.steps:
+            path = programs / f"{safe_name(step.name)}.py"
+            if not path.exists():
+                path.write_text(step.program, encoding="utf-8")
+                self.store.publish(path, f"runs/{self.run_id}/programs/{path.name}")
+
+    def _make_volumes(self) -> None:
+        """A volume is a folder: a new one per run, or one kept in the store for a named claim."""
+        for name, claim in self.plan.volumes:
+            where = self.run_dir / "volumes" / safe_name(name)
+            if where.exists() or where.is_symlink():
+                continue
+            where.parent.mkdir(parents=True, exist_ok=True)
+            if claim:
+                kept = self.store.local_root / "claims" / safe_name(claim)
+                kept.mkdir(parents=True, exist_ok=True)
+                where.symlink_to(kept, target_is_directory=True)
+            else:
+                where.mkdir()
+
+    def _get_launcher(self) -> Launcher:
+        with self._launcher_lock:
+            if self._launcher is None:
+                self._launcher = make_launcher(
+                    self.options.launcher,
+                    self.plan.imports,
+                    self.workdir,
+                    (str(self.workdir),),
+                    self.run_dir / "logs" / "_forkserver.log",
+                    self.options.python,
+                    self.options.workers,
+                )
+            return self._launcher
+
+    # --- the scheduler ------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while True:
+            while self._schedule():
+                pass
+            if not self._running:
+                return
+            try:
+                msg = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            self._handle(msg)
+
+    def _stopping(self) -> bool:
+        return self.cancelled or (self._failed_first is not None and not self.options.keep_going)
+
+    def _schedule(self) -> bool:
+        changed = False
+        for t in self.tasks.values():
+            if t.state != states.PENDING:
+                continue
+            if self.cancelled:
+                break  # what has not started is CANCELLED at the end, not SKIPPED
+            needs = dict.fromkeys([*t.step.after, *(p for _, p in t.step.inputs)])
+            ups = [self.tasks[u] for u in needs if u in self.tasks]
+            bad = [
+                u
+                for u in ups
+                if u.state in (states.FAILED, states.SKIPPED, states.CANCELLED, states.INTERRUPTED)
+            ]
+            if bad:
+                self._set(
+                    t,
+                    states.SKIPPED,
+                    finished=time.time(),
+                    message=f"upstream step {bad[0].step.name!r} did not succeed",
+                )
+                changed = True
+                continue
+            if not all(u.state in states.DONE_OK for u in ups) or self._stopping():
+                continue
+            try:
+                inputs = {v: self.tasks[p].outputs[v] for v, p in t.step.inputs}
+            except KeyError as e:
+                self._fail(t, None, f"input {e.args[0]!r} was not produced upstream")
+                changed = True
+                continue
+            if not t.cache_checked:
+                t.cache_checked = True
+                how = {"host_exec": self.options.host_exec} if t.step.kind != "python" else None
+                t.cache_key = cache_key(
+                    t.step, self.parameters, {v: ref.digest for v, ref in inputs.items()}, how
+                )
+                if self.options.cache and t.step.cache:
+                    hit = self.history.find_cached(t.cache_key)
+                    if hit is not None and self._usable(hit, t.step):
+                        self._reuse(t, hit)
+                        changed = True
+                        continue
+            if len(self._running) >= max(1, self.options.workers):
+                continue
+            self._launch(t, inputs)
+            changed = True
+        return changed
+
+    def _usable(self, hit: CacheHit, step: PlanStep) -> bool:
+        if not all(v in hit.artifacts for v in step.outputs):
+            return False
+        if not all(m in hit.metrics for m in step.metrics):
+            return False
+        return all(self.store.has_artifact(hit.artifacts[v].ref().hex) for v in step.outputs)
+
+    def _reuse(self, t: _Task, hit: CacheHit) -> None:
+        now = time.time()
+        t.outputs = {v: hit.artifacts[v].ref() for v in t.step.outputs}
+        t.metrics = {m: hit.metrics[m] for m in t.step.metrics}
+        t.cached = True
+        t.state = states.CACHED
+        t.started = t.finished = now
+        t.exit_code = None
+        t.attempts = 0
+        t.log = Path(hit.task.log) if hit.task.log else None
+        t.message = f"reused from run {hit.task.run_id}"
+        self.history.finish_task(
+            t.row,
+            {
+                "state": t.state,
+                "cached": 1,
+                "cached_from": hit.task.id,
+                "cache_key": t.cache_key,
+                "started": now,
+                "finished": now,
+                "attempts": 0,
+                "exit_code": None,
+                "log": hit.task.log,
+                "message": t.message,
+            },
+            t.outputs,
+            t.metrics,
+        )
+        self._publish(t)
+
+    def _launch(self, t: _Task, inputs: dict[str, ArtifactRef]) -> None:
+        now = time.time()
+        t.state = states.RUNNING
+        t.started = now
+        t.finished = None
+        t.attempts = 0
+        t.log = self.run_dir / "logs" / f"{safe_name(t.step.name)}.log"
+        if t.log.exists():  # an earlier runner of this run started the step: keep what it wrote
+            with open(t.log, "a", encoding="utf-8") as f:
+                f.write("\n=== kfp-jupyter: the run was resumed; the step starts again ===\n")
+        self.history.update_task(
+            t.row.id,
+            state=t.state,
+            started=now,
+            finished=None,
+            attempts=0,
+            cache_key=t.cache_key,
+            log=str(t.log),
+            exit_code=None,
+            message=None,
+        )
+        if self._pool is None:
+            self._pool = Workers(max(1, self.options.workers))
+        self._running.add(t.step.name)
+        self._pool.submit(self._work, t, inputs)
+
+    def _handle(self, msg: tuple[str, str, Any]) -> None:
+        kind, name, payload = msg
+        t = self.tasks[name]
+        if kind == "note":
+            t.message = payload
+            self._publish(t)
+        elif kind == "attempt":
+            attempt, previous = payload
+            t.attempts = attempt
+            t.message = previous
+            self.history.update_task(t.row.id, attempts=attempt, message=previous)
+            self._publish(t)
+        elif kind == "done":
+            self._running.discard(name)
+            result: Result = payload
+            t.exit_code = result.exit_code
+            if result.state == states.SUCCEEDED:
+                t.outputs, t.metrics = result.outputs, result.metrics
+                t.state, t.finished, t.message = states.SUCCEEDED, time.time(), result.message
+                self.history.finish_task(
+                    t.row,
+                    {
+                        "state": t.state,
+                        "finished": t.finished,
+                        "exit_code": t.exit_code,
+                        "attempts": t.attempts,
+                        "message": t.message,
+                        "cached": 0,
+                    },
+                    t.outputs,
+                    t.metrics,
+                )
+                self._publish(t)
+            elif result.state == states.CANCELLED:
+                self._set(
+                    t,
+                    states.CANCELLED,
+                    finished=time.time(),
+                    exit_code=result.exit_code,
+                    message=result.message,
+                )
+            else:
+                self._fail(t, result.exit_code, result.message, result.log_tail)
+            if t.log is not None:
+                self.store.publish(t.log, f"runs/{self.run_id}/logs/{t.log.name}")
+
+    def _fail(
+        self, t: _Task, exit_code: int | None, message: str | None, tail: str | None = None
+    ) -> None:
+        if self._failed_first is None:
+            self._failed_first = t.step.name
+        self._set(
+            t, states.FAILED, finished=time.time(), exit_code=exit_code, message=message, tail=tail
+        )
+
+    def _set(
+        self,
+        t: _Task,
+        state: str,
+        *,
+        finished: float | None = None,
+        exit_code: int | None = None,
+        message: str | None = None,
+        tail: str | None = None,
+    ) -> None:
+        t.state = state
+        if finished is not None:
+            t.finished = finished
+        if exit_code is not None:
+            t.exit_code = exit_code
+        t.message = message
+        self.history.update_task(
+            t.row.id,
+            state=state,
+            finished=t.finished,
+            exit_code=t.exit_code,
+            message=message,
+            attempts=t.attempts,
+        )
+        self._publish(t, tail)
+
+    def _publish(self, t: _Task, tail: str | None = None) -> None:
+        self.bus.publish(
+            TaskEvent(
+                run_id=self.run_id,
+                step=t.step.name,
+                state=t.state,
+                time=time.time(),
+                attempt=t.attempts,
+                started=t.started,
+                finished=t.finished,
+                cached=t.cached,
+                exit_code=t.exit_code,
+                message=t.message,
+                log_tail=tail,
+                log=str(t.log) if t.log else None,
+            )
+        )
+
+    # --- one task, in a worker thread ------------------------------------------------------------
+
+    def _post(self, kind: str, name: str, payload: Any) -> None:
+        self._queue.put((kind, name, payload))
+
+    def _track(self, name: str, proc: Proc | None) -> None:
+        with self._lock:
+            if proc is None:
+                self._procs.pop(name, None)
+            else:
+                self._procs[name] = proc
+
+    def _work(self, t: _Task, inputs: dict[str, ArtifactRef]) -> None:
+        assert t.log is not None
+        self._post("done", t.step.name, self._executor.run(t.step, t.log, inputs))
+
+    # --- the end ------------------------------------------------------------------------------
+
+    def _drain_running(self) -> None:
+        deadline = time.monotonic() + 30
+        while self._running and time.monotonic() < deadline:
+            try:
+                kind, name, _ = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if kind == "done":
+                self._running.discard(name)
+
+    def _mark_unfinished(self, state: str, message: str) -> None:
+        for t in self.tasks.values():
+            if t.state in (states.PENDING, states.RUNNING):
+                self._set(
+                    t,
+                    state,
+                    finished=time.time() if t.state == states.RUNNING else None,
+                    message=message,
+                )
+
+    def _finish(self) -> str:
+        if self.cancelled:
+            self._mark_unfinished(states.CANCELLED, "the run was cancelled")
+            final = states.CANCELLED
+            message = "cancelled"
+        else:
+            if self._failed_first is not None:
+                self._mark_unfinished(
+                    states.SKIPPED,
+                    f"not started: step {self._failed_first!r} failed (use --keep-going to run "
+                    "independent steps anyway)",
+                )
+            failed = [t.step.name for t in self.tasks.values() if t.state == states.FAILED]
+            if failed:
+                final, message = states.FAILED, f"step {failed[0]!r} failed"
+            elif all(t.state in states.DONE_OK for t in self.tasks.values()):
+                final, message = states.SUCCEEDED, None
+            else:
+                final, message = states.FAILED, "some steps did not run"
+        self.state = final
+        now = time.time()
+        self.history.set_run_state(self.run_id, final, message=message, finished=now)
+        metrics = self.history.metrics(self.run_id)
+        self._publish_summary()
+        self.bus.publish(RunEvent(self.run_id, final, now, message, metrics))
+        return final
+
+    def _publish_summary(self) -> None:
+        from .report import run_summary
+
+        path = self.run_dir / "run.json"
+        path.write_text(
+            json.dumps(run_summary(self.history, self.run_id), indent=2), encoding="utf-8"
+        )
+        self.store.publish(path, f"runs/{self.run_id}/run.json")

@@ -1,0 +1,112 @@
+"""The history database's schema, as an ordered list of migrations.
+
+`schema_version` holds the version a database is at; opening it applies every later migration in
+one transaction, so a database is never half-migrated, and two processes opening a new store at
+once do not both create it. To change the schema, append a migration: never edit a shipped one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def _statements(db: sqlite3.Connection, script: str) -> None:
+    # Not executescript(): it commits first, and a migration must be one transaction.
+    for stmt in script.split(";"):
+        if stmt.strip():
+            db.execute(stmt)
+
+
+def _v1(db: sqlite3.Connection) -> None:
+    _statements(
+        db,
+        """
+        CREATE TABLE experiments (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            created REAL NOT NULL
+        );
+        CREATE TABLE pipelines (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            created REAL NOT NULL
+        );
+        -- A version is the content hash of the executable spec (step programs and graph).
+        CREATE TABLE pipeline_versions (
+            id INTEGER PRIMARY KEY,
+            pipeline_id INTEGER NOT NULL REFERENCES pipelines(id),
+            digest TEXT NOT NULL,
+            spec TEXT NOT NULL,
+            created REAL NOT NULL,
+            UNIQUE (pipeline_id, digest)
+        );
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            experiment_id INTEGER NOT NULL REFERENCES experiments(id),
+            version_id INTEGER NOT NULL REFERENCES pipeline_versions(id),
+            notebook TEXT,
+            parameters TEXT NOT NULL,
+            options TEXT NOT NULL,
+            state TEXT NOT NULL,
+            message TEXT,
+            created REAL NOT NULL,
+            started REAL,
+            finished REAL,
+            runner_host TEXT,
+            runner_pid INTEGER,
+            runner_token TEXT
+        );
+        CREATE INDEX runs_by_created ON runs (created);
+        CREATE INDEX runs_by_experiment ON runs (experiment_id, created);
+        CREATE TABLE tasks (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            name TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            started REAL,
+            finished REAL,
+            exit_code INTEGER,
+            cached INTEGER NOT NULL DEFAULT 0,
+            cache_key TEXT,
+            cached_from INTEGER REFERENCES tasks(id),
+            log TEXT,
+            message TEXT,
+            UNIQUE (run_id, name)
+        );
+        CREATE INDEX tasks_by_cache_key ON tasks (cache_key, state);
+        CREATE TABLE artifacts (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            task_id INTEGER NOT NULL REFERENCES tasks(id),
+            step TEXT NOT NULL,
+            name TEXT NOT NULL,
+            type TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            digest TEXT NOT NULL,
+            uri TEXT NOT NULL,
+            UNIQUE (task_id, name)
+        );
+        CREATE INDEX artifacts_by_run ON artifacts (run_id, step, name);
+        CREATE TABLE metrics (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES runs(id),
+            task_id INTEGER NOT NULL REFERENCES tasks(id),
+            step TEXT NOT NULL,
+            name TEXT NOT NULL,
+            value REAL NOT NULL,
+            UNIQUE (task_id, name)
+        );
+        CREATE INDEX metrics_by_run ON metrics (run_id);
+        """,
+    )
+
+
+#: migrations[i] takes a database from version i to version i + 1.
+MIGRATIONS: tuple[Migration, ...] = (_v1,)
+
+LATEST = len(MIGRATIONS)

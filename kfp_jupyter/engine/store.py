@@ -1,0 +1,355 @@
+"""Where runs keep their artifacts, logs and history: a local folder or any fsspec URL.
+
+Artifacts are content-addressed: `artifacts/<hh>/<sha256>/` holds one variable's folder and
+`artifacts/<hh>/<sha256>.json` (its manifest) is written last, so an artifact exists exactly when
+its manifest does; a runner killed half-way through an upload leaves no artifact that looks
+complete. Identical outputs of different runs are stored once.
+
+SQLite needs a local file system with working locks, so the history database (and the scratch
+folders of running steps, and a read cache of artifacts) always lives in a local folder: the store
+folder itself for a local store, and `<cache dir>/stores/<hash of the URL>/` for a remote one.
+A remote store also receives each run's programs, logs and a `run.json` summary, so it describes
+itself without the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from .digest import FolderDigest, digest_folder
+
+STORE_ENV = "KFP_JUPYTER_STORE"
+CACHE_ENV = "KFP_JUPYTER_CACHE_DIR"
+STORE_DIRNAME = ".kfp-jupyter"
+
+
+@dataclass(frozen=True)
+class ArtifactRef:
+    """One stored artifact: a variable's folder, by content."""
+
+    digest: str
+    size: int
+    uri: str
+    type: str  # the file format the runtime chose: npy, parquet, joblib, pt, json, pkl
+
+    @property
+    def hex(self) -> str:
+        return self.digest.split(":", 1)[1]
+
+
+def artifact_type(files: tuple[tuple[str, int], ...], variable: str | None) -> str:
+    """The format of a saved variable (npy, parquet, ...), or "file" for a component's file."""
+    for rel, _ in files:
+        name = rel.rsplit("/", 1)[-1]
+        if variable is not None and name == variable:
+            return "file"
+        if variable is None or name.startswith(variable + "."):
+            return name.rsplit(".", 1)[-1] if "." in name else "file"
+    return ""
+
+
+def _rel(hex_digest: str) -> str:
+    return f"artifacts/{hex_digest[:2]}/{hex_digest}"
+
+
+class Store(ABC):
+    """The operations the engine needs; each store decides where the bytes go."""
+
+    url: str
+    #: a local folder for the history database, running steps' scratch folders and caches
+    local_root: Path
+
+    @property
+    def db_path(self) -> Path:
+        return self.local_root / "history.db"
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.local_root / "runs" / run_id
+
+    def staging_dir(self) -> Path:
+        d = self.local_root / "tmp"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    @abstractmethod
+    def artifact_uri(self, hex_digest: str) -> str: ...
+
+    @abstractmethod
+    def has_artifact(self, hex_digest: str) -> bool: ...
+
+    @abstractmethod
+    def commit_artifact(self, folder: Path, variable: str | None = None) -> ArtifactRef:
+        """Store a finished output folder (which may be moved away) and return its reference."""
+
+    @abstractmethod
+    def artifact_path(self, hex_digest: str) -> Path:
+        """A local folder with the artifact's files (fetched first for a remote store)."""
+
+    def publish(self, local: Path, rel: str) -> None:  # noqa: B027  (a no-op for local stores)
+        """Copy a file written under local_root (a log, a program) to the store, if remote."""
+
+    def read_text(self, rel: str) -> str | None:
+        """A file of the store (a log, a program), or None if there is no such file."""
+        path = self.local_root / rel
+        return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
+
+    def describe(self) -> str:
+        return self.url
+
+    def check(self) -> None:  # noqa: B027  (a local folder needs no check)
+        """Fail early (before a run starts) if the store cannot be used."""
+
+
+def _manifest(d: FolderDigest, variable: str | None) -> str:
+    return json.dumps(
+        {
+            "digest": d.digest,
+            "size": d.size,
+            "type": artifact_type(d.files, variable),
+            "files": [{"path": p, "size": s} for p, s in d.files],
+        },
+        indent=1,
+    )
+
+
+def _freeze(folder: Path) -> None:
+    """Make a stored artifact's files read-only: steps read their inputs in place, and content
+    that others share by digest must not change under them."""
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):
+                os.chmod(os.path.join(root, name), 0o444)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+class LocalStore(Store):
+    """A folder on this machine; artifacts are committed by one atomic rename."""
+
+    def __init__(self, root: Path) -> None:
+        self.local_root = root.absolute()
+        self.url = str(self.local_root)
+        self.local_root.mkdir(parents=True, exist_ok=True)
+
+    def artifact_uri(self, hex_digest: str) -> str:
+        return str(self.local_root / _rel(hex_digest))
+
+    def has_artifact(self, hex_digest: str) -> bool:
+        return (self.local_root / (_rel(hex_digest) + ".json")).is_file()
+
+    def commit_artifact(self, folder: Path, variable: str | None = None) -> ArtifactRef:
+        d = digest_folder(folder)
+        target = self.local_root / _rel(d.hex)
+        manifest = target.with_name(target.name + ".json")
+        if not manifest.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.is_dir():
+                _freeze(folder)
+                try:
+                    os.rename(folder, target)
+                except OSError:
+                    # Another runner committed the same content first: theirs is complete (a
+                    # rename is atomic), so ours is redundant.
+                    if not target.is_dir():
+                        raise
+            _write_atomic(manifest, _manifest(d, variable))
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        return ArtifactRef(
+            d.digest, d.size, self.artifact_uri(d.hex), artifact_type(d.files, variable)
+        )
+
+    def artifact_path(self, hex_digest: str) -> Path:
+        return self.local_root / _rel(hex_digest)
+
+
+class FsspecStore(Store):
+    """Any fsspec file system (s3://, gs://, memory://, ...), with a local read cache.
+
+    Credentials and endpoints come from the file system's own configuration, e.g. for S3 the
+    standard AWS variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL for an
+    S3-compatible server) or fsspec's FSSPEC_S3_* variables.
+    """
+
+    def __init__(self, url: str, cache_root: Path | None = None) -> None:
+        if importlib.util.find_spec("fsspec") is None:
+            raise UsageError(
+                f"the store {url!r} needs fsspec (and s3fs for s3://): "
+                "pip install 'kfp-jupyter[s3]'"
+            )
+        self.url = url.rstrip("/")
+        key = hashlib.sha256(self.url.encode()).hexdigest()[:16]
+        self.local_root = (cache_root or cache_dir()) / "stores" / key
+        self.local_root.mkdir(parents=True, exist_ok=True)
+        (self.local_root / "store-url.txt").write_text(self.url + "\n", encoding="utf-8")
+        self._fs: Any = None
+        self.base = ""
+
+    @property
+    def fs(self) -> Any:
+        """The file system, opened on first use: reading the history needs none of it (and
+        importing s3fs takes a second)."""
+        if self._fs is None:
+            import fsspec  # type: ignore[import-untyped]
+
+            try:
+                fs, path = fsspec.core.url_to_fs(self.url)
+            except (ImportError, ValueError) as e:
+                raise UsageError(f"cannot open the store {self.url!r}: {e}") from None
+            self.base = str(path).rstrip("/")
+            self._fs = fs
+        return self._fs
+
+    def check(self) -> None:
+        self.fs  # noqa: B018  (opening it is the check)
+
+    def _remote(self, rel: str) -> str:
+        self.fs  # noqa: B018  (sets self.base)
+        return f"{self.base}/{rel}"
+
+    def artifact_uri(self, hex_digest: str) -> str:
+        return f"{self.url}/{_rel(hex_digest)}"
+
+    def has_artifact(self, hex_digest: str) -> bool:
+        path = self._remote(_rel(hex_digest) + ".json")
+        self.fs.invalidate_cache(path)
+        return bool(self.fs.exists(path))
+
+    def commit_artifact(self, folder: Path, variable: str | None = None) -> ArtifactRef:
+        d = digest_folder(folder)
+        rel = _rel(d.hex)
+        if not self.has_artifact(d.hex):
+            for file_rel, _ in d.files:
+                self.fs.put_file(str(folder / file_rel), self._remote(f"{rel}/{file_rel}"))
+            with self.fs.open(self._remote(rel + ".json"), "w") as f:
+                f.write(_manifest(d, variable))
+        # Keep the bytes in the local read cache: the next step on this machine reads them there.
+        cached = self.local_root / rel
+        if not cached.is_dir():
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            _freeze(folder)
+            with contextlib.suppress(OSError):
+                os.rename(folder, cached)
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        return ArtifactRef(
+            d.digest, d.size, self.artifact_uri(d.hex), artifact_type(d.files, variable)
+        )
+
+    def artifact_path(self, hex_digest: str) -> Path:
+        rel = _rel(hex_digest)
+        cached = self.local_root / rel
+        if cached.is_dir():
+            return cached
+        with self.fs.open(self._remote(rel + ".json"), "r") as f:
+            manifest = json.load(f)
+        tmp = self.staging_dir() / f"fetch-{uuid.uuid4().hex}"
+        for entry in manifest["files"]:
+            dest = tmp / entry["path"]
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            self.fs.get_file(self._remote(f"{rel}/{entry['path']}"), str(dest))
+        tmp.mkdir(parents=True, exist_ok=True)
+        _freeze(tmp)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(tmp, cached)
+        except OSError:  # fetched by another task at the same time
+            shutil.rmtree(tmp, ignore_errors=True)
+        return cached
+
+    def publish(self, local: Path, rel: str) -> None:
+        if local.is_file():
+            self.fs.put_file(str(local), self._remote(rel))
+
+    def read_text(self, rel: str) -> str | None:
+        local = super().read_text(rel)
+        if local is not None:
+            return local
+        try:
+            with self.fs.open(self._remote(rel), "r", encoding="utf-8", errors="replace") as f:
+                return str(f.read())
+        except FileNotFoundError:
+            return None
+
+    def describe(self) -> str:
+        return f"{self.url} (history: {self.db_path})"
+
+
+def cache_dir() -> Path:
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "kfp-jupyter"
+
+
+def is_url(text: str) -> bool:
+    return "://" in text and not text.startswith("file://")
+
+
+def default_store_location(cwd: Path | None = None) -> Path:
+    """The nearest existing `.kfp-jupyter` folder from cwd up to the top of its git repository;
+    else one at the top of the repository; else one in cwd.
+
+    So the CLI at a repository's root and a kernel whose cwd is a notebook's folder below it
+    share one history.
+    """
+    here = (cwd or Path.cwd()).absolute()
+    for d in (here, *here.parents):
+        if (d / STORE_DIRNAME).is_dir():
+            return d / STORE_DIRNAME
+        if (d / ".git").exists():
+            return d / STORE_DIRNAME
+    return here / STORE_DIRNAME
+
+
+def resolve_store_url(store: str | os.PathLike[str] | None) -> str:
+    if store is not None and str(store):
+        return str(store)
+    env = os.environ.get(STORE_ENV)
+    if env:
+        return env
+    return str(default_store_location())
+
+
+def open_store(store: str | os.PathLike[str] | Store | None = None, create: bool = True) -> Store:
+    """The store at a path or URL; None means KFP_JUPYTER_STORE, else the default folder.
+
+    With create=False a store without a history is an error (for commands that only read).
+    """
+    if isinstance(store, Store):
+        return store
+    url = resolve_store_url(store)
+    if url.startswith("file://"):
+        url = url[len("file://") :]
+    if is_url(url):
+        st: Store = FsspecStore(url)
+    else:
+        root = Path(url).expanduser()
+        if not create and not (root / "history.db").is_file():
+            raise UsageError(
+                f"there is no run history in {root} (run a notebook with `kfp-jupyter run` "
+                "first, or point --store / KFP_JUPYTER_STORE at another store)"
+            )
+        st = LocalStore(root)
+    if not create and not st.db_path.is_file():
+        raise UsageError(f"there is no run history for {st.url} on this machine ({st.db_path})")
+    return st

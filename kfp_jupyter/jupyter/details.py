@@ -1,0 +1,90 @@
+"""What the widget shows for a clicked step: state, log tail, inputs/outputs (name, type, size),
+metrics and parameters, from the pipeline and, when the step ran locally, from the run history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+LOG_LINES = 40
+
+
+def _log_tail(path: str | None) -> str | None:
+    if not path:
+        return None
+    from ..engine.runner import log_tail
+
+    try:
+        return log_tail(Path(path), LOG_LINES)
+    except OSError:
+        return None
+
+
+def step_details(
+    step: dict[str, Any],
+    *,
+    state: dict[str, Any] | None = None,
+    run: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+    history: Any | None = None,
+) -> dict[str, Any]:
+    """The details dict for `step` (one entry of `Pipeline.to_json()["steps"]`).
+
+    `history` (an engine History) and a local `run` add artifact types and sizes, metric values,
+    the run's parameter values and the log; without them the pipeline's own facts are shown.
+    """
+    name = str(step["name"])
+    run = run or {}
+    extra = extra or {}
+    sources: dict[str, str] = dict(step.get("input_sources") or {})
+    inputs = [
+        {"name": v, "producer": sources.get(v), "type": None, "size": None}
+        for v in step.get("inputs") or []
+    ]
+    outputs = [{"name": v, "type": None, "size": None} for v in step.get("outputs") or []]
+    metrics: dict[str, float] = {}
+    values = dict(params or {})
+    log = extra.get("log")
+    note: str | None = None
+    run_id = run.get("id")
+    local = run.get("engine", "local") == "local"
+    if history is not None and run_id and local:
+        try:
+            arts = {(a.step, a.name): a for a in history.artifacts(run_id)}
+            for item in inputs:
+                a = arts.get((item["producer"], item["name"]))
+                if a is not None:
+                    item.update(type=a.type, size=a.size)
+            for item in outputs:
+                a = arts.get((name, item["name"]))
+                if a is not None:
+                    item.update(type=a.type, size=a.size)
+            own = set(step.get("metrics") or [])
+            metrics = {k: v for k, v in history.metrics(run_id).items() if k in own}
+            values = dict(history.get_run(run_id, repair=False).parameters)
+            if not log:
+                log = history.task(run_id, name).log
+        except Exception as e:  # a store that went away must not break the panel
+            note = f"could not read the run history: {e}"
+    elif run_id and not local:
+        note = "logs and artifacts of cluster runs are in the cluster's UI"
+        if run.get("url"):
+            note += f": {run['url']}"
+    elif not run_id:
+        note = "not run yet: types and sizes of the variables appear after a run"
+    tail = _log_tail(log) or extra.get("log_tail")
+    return {
+        "step": name,
+        "state": (state or {}).get("state"),
+        "message": (state or {}).get("message"),
+        "image": step.get("image"),
+        "resources": dict(step.get("resources") or {}),
+        "parameters": {p: values.get(p) for p in step.get("parameters") or []},
+        "inputs": inputs,
+        "outputs": outputs,
+        "metrics": metrics,
+        "log_tail": tail,
+        "log": log,
+        "note": note,
+    }

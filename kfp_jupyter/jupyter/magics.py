@@ -1,0 +1,406 @@
+"""IPython magics: `%load_ext kfp_jupyter`.
+
+The cell magics of the annotation grammar (`%%step`, `%%imports`, `%%functions`,
+`%%pipeline_parameters`, `%%pipeline_metrics`, `%%skip`) only annotate: run interactively, each
+executes its cell body in the user namespace exactly as if the magic line were absent (`%%skip`
+too: skip means "not in the pipeline", not "not run"), so the notebook still works top to bottom.
+Their options are checked with the same grammar the compiler uses; a bad line is a one-line usage
+error and the cell does not run.
+
+`%kfp show|compile|run|submit [NOTEBOOK] [options]` act on the current notebook with the CLI's
+options. `%kfp run` never runs steps in the kernel: the local engine runs them in processes, and
+the widget follows the run from background threads, so the kernel stays responsive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import shlex
+import sys
+from typing import Any, NoReturn
+
+from IPython.core.error import UsageError as IPythonUsageError
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+
+from ..errors import KfpJupyterError, NotebookError
+from ..notebook.grammar import MagicUsageError, parse_magic_line, step_name_problem
+
+
+def _one_line(e: MagicUsageError) -> str:
+    return e.message + (f" (usage: {e.usage})" if e.usage else "")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise IPythonUsageError(
+            f"{self.prog}: {message} (usage: {self.format_usage().strip()[7:]})"
+        )
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            raise IPythonUsageError(message.strip())
+        raise IPythonUsageError(self.format_help())
+
+
+def _params(values: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for v in values:
+        name, sep, value = v.partition("=")
+        if not sep or not name.strip():
+            raise IPythonUsageError(f"%kfp: -p expects NAME=VALUE, got {v!r}")
+        out[name.strip()] = value
+    return out
+
+
+def kfp_parser() -> argparse.ArgumentParser:
+    """`%kfp`'s options, the same names as the CLI's commands."""
+    p = _Parser(
+        prog="%kfp", add_help=False, description="Act on the current notebook (or NOTEBOOK)."
+    )
+    sub = p.add_subparsers(dest="command", metavar="show|compile|run|submit", parser_class=_Parser)
+    sub.required = True
+
+    show = sub.add_parser("show", add_help=False, help="display the pipeline widget")
+    show.add_argument("notebook", nargs="?")
+    show.add_argument("--run", metavar="RUN_ID", help="re-attach to a run by id")
+    show.add_argument("--store", help="the local store of --run")
+    show.add_argument(
+        "--engine", choices=["local", "kfp", "argo"], default="local", help="where the --run ran"
+    )
+    show.add_argument("--host")
+    show.add_argument("--namespace")
+
+    comp = sub.add_parser("compile", add_help=False, help="compile the pipeline")
+    comp.add_argument("notebook", nargs="?")
+    comp.add_argument("-t", "--target", choices=["kfp", "argo", "dsl"], default="kfp")
+    comp.add_argument("-o", "--output")
+
+    run = sub.add_parser("run", add_help=False, help="run the pipeline on this machine")
+    run.add_argument("notebook", nargs="?")
+    run.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+    run.add_argument("--experiment")
+    run.add_argument("--store")
+    run.add_argument("--workers", type=int)
+    run.add_argument("--no-cache", action="store_true")
+    run.add_argument("--keep-going", action="store_true")
+    run.add_argument("--launcher", choices=["auto", "fork", "subprocess"])
+    run.add_argument("--wait", action="store_true", help="block until the run ends")
+
+    subm = sub.add_parser("submit", add_help=False, help="send the pipeline to a cluster")
+    subm.add_argument("notebook", nargs="?")
+    subm.add_argument("--engine", choices=["kfp", "argo"], default="kfp")
+    subm.add_argument("--host")
+    subm.add_argument("--namespace")
+    subm.add_argument("--experiment")
+    subm.add_argument("--run-name")
+    subm.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
+    subm.add_argument("--schedule", metavar="CRON")
+    subm.add_argument("--token-env", metavar="VAR")
+    subm.add_argument("--kubeconfig", metavar="PATH")
+    subm.add_argument("--context", metavar="NAME")
+    subm.add_argument("--ui-url", metavar="URL")
+    subm.add_argument("--poll-interval", type=float, metavar="SECONDS")
+    subm.add_argument("--wait", action="store_true", help="block until the run ends")
+    return p
+
+
+def _widget_available() -> bool:
+    try:
+        import anywidget  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@magics_class
+class KfpMagics(Magics):
+    # --- the annotation magics -----------------------------------------------------------------
+
+    def _annotated(self, magic: str, line: str, cell: str | None) -> Any:
+        __tracebackhide__ = True
+        try:
+            parsed = parse_magic_line(f"%%{magic} {line}".rstrip())
+        except MagicUsageError as e:
+            raise IPythonUsageError(f"%%{magic}: {_one_line(e)}") from None
+        bad_name = step_name_problem(parsed.step) if parsed.step is not None else None
+        if bad_name:
+            raise IPythonUsageError(f"%%{magic}: {bad_name}")
+        return run_cell_body(self.shell, cell or "")
+
+    @cell_magic
+    def step(self, line: str, cell: str | None = None) -> Any:
+        """%%step NAME [--after A B] [--image REF] [--packages a,b] [--gpu N] [--cpu N]
+        [--memory 4Gi] [--retries N] [--timeout S] [--no-cache] ...: this cell is (part of) a
+        pipeline step. Runs the cell as it is."""
+        __tracebackhide__ = True
+        return self._annotated("step", line, cell)
+
+    @cell_magic
+    def imports(self, line: str, cell: str | None = None) -> Any:
+        """%%imports: the imports every step starts with. Runs the cell as it is."""
+        __tracebackhide__ = True
+        return self._annotated("imports", line, cell)
+
+    @cell_magic
+    def functions(self, line: str, cell: str | None = None) -> Any:
+        """%%functions: functions and classes every step can use. Runs the cell as it is."""
+        __tracebackhide__ = True
+        return self._annotated("functions", line, cell)
+
+    @cell_magic
+    def pipeline_parameters(self, line: str, cell: str | None = None) -> Any:
+        """%%pipeline_parameters: literals that become typed pipeline parameters."""
+        __tracebackhide__ = True
+        return self._annotated("pipeline_parameters", line, cell)
+
+    @cell_magic
+    def pipeline_metrics(self, line: str, cell: str | None = None) -> Any:
+        """%%pipeline_metrics: the names whose values become the pipeline's metrics."""
+        __tracebackhide__ = True
+        return self._annotated("pipeline_metrics", line, cell)
+
+    @cell_magic
+    def skip(self, line: str, cell: str | None = None) -> Any:
+        """%%skip: not part of the pipeline (still runs here, so the notebook works as before)."""
+        __tracebackhide__ = True
+        return self._annotated("skip", line, cell)
+
+    # --- steps that are not Python: checked, never run here -------------------------------------
+    # Their bodies are input mappings, YAML or a Kubernetes manifest, and they refer to outputs that
+    # exist only in a pipeline run, so running them in the kernel would mean nothing (or worse).
+
+    def _declared(self, magic: str, line: str) -> None:
+        __tracebackhide__ = True
+        try:
+            parsed = parse_magic_line(f"%%{magic} {line}".rstrip())
+        except MagicUsageError as e:
+            raise IPythonUsageError(f"%%{magic}: {_one_line(e)}") from None
+        bad_name = step_name_problem(parsed.step) if parsed.step is not None else None
+        if bad_name:
+            raise IPythonUsageError(f"%%{magic}: {bad_name}")
+        print(
+            f"%%{magic} {parsed.step}: a pipeline step; it runs in the pipeline, not in this kernel"
+        )
+
+    @cell_magic
+    def component(self, line: str, cell: str | None = None) -> None:
+        """%%component NAME PATH_OR_URL [--after A B]: a reusable component (KFP component YAML);
+        the body maps its inputs to values. Checked here, run only in the pipeline."""
+        __tracebackhide__ = True
+        self._declared("component", line)
+
+    @cell_magic
+    def container(self, line: str, cell: str | None = None) -> None:
+        """%%container NAME --image REF [--after A B]: a container step; the body (YAML) gives
+        command, args and file_outputs. Checked here, run only in the pipeline."""
+        __tracebackhide__ = True
+        self._declared("container", line)
+
+    @cell_magic
+    def resource(self, line: str, cell: str | None = None) -> None:
+        """%%resource NAME --action create|apply|delete: a Kubernetes manifest applied by the
+        pipeline. Checked here, never applied from the kernel."""
+        __tracebackhide__ = True
+        self._declared("resource", line)
+
+    # --- %kfp ------------------------------------------------------------------------------------
+
+    @line_magic
+    def kfp(self, line: str) -> Any:
+        """%kfp show|compile|run|submit [NOTEBOOK] [options]: act on the current notebook.
+
+        %kfp show [NB] [--run RUN_ID] [--store S] [--engine kfp|argo --host URL --namespace NS]
+        %kfp compile [NB] [-t kfp|argo|dsl] [-o PATH]
+        %kfp run [NB] [-p NAME=VALUE ...] [--experiment E] [--store S] [--workers N]
+                 [--no-cache] [--keep-going] [--launcher auto|fork|subprocess] [--wait]
+        %kfp submit [NB] [--engine kfp|argo] [--host URL] [--namespace NS] [--experiment E]
+                    [--run-name NAME] [-p NAME=VALUE ...] [--schedule CRON] [--wait]
+                    [--token-env VAR] [--kubeconfig PATH] [--context NAME] [--ui-url URL]
+                    [--poll-interval SECONDS]
+        """
+        try:
+            words = shlex.split(line)
+        except ValueError as e:
+            raise IPythonUsageError(f"%kfp: {e}") from None
+        if not words or words[0] in ("-h", "--help", "help"):
+            raise IPythonUsageError(kfp_parser().format_help())
+        args = kfp_parser().parse_args(words)
+        try:
+            return getattr(self, f"_kfp_{args.command}")(args)
+        except NotebookError as e:
+            n = len(e.problems)
+            raise IPythonUsageError(
+                f"the notebook cannot become a pipeline ({n} problem{'s' if n != 1 else ''}):\n{e}"
+            ) from None
+        except KfpJupyterError as e:
+            raise IPythonUsageError(str(e)) from None
+
+    def _notebook(self, given: str | None) -> str:
+        from .notebook_path import find_notebook
+
+        return str(find_notebook(self.shell.user_ns if self.shell else {}, given))
+
+    def _kfp_show(self, args: argparse.Namespace) -> Any:
+        if not _widget_available():
+            raise KfpJupyterError("%kfp show needs anywidget: pip install 'kfp-jupyter[widget]'")
+        from .widget import PipelineWidget
+
+        w = PipelineWidget(self._notebook(args.notebook), store=args.store)
+        if args.run and args.engine == "local":
+            w.attach(args.run, store=args.store)
+        elif args.run:
+            w.attach(args.run, engine=args.engine, host=args.host, namespace=args.namespace)
+        return w
+
+    def _kfp_compile(self, args: argparse.Namespace) -> None:
+        from ..compile import compile_pipeline, default_output
+        from ..loader import load_notebook
+
+        nb = self._notebook(args.notebook)
+        pipeline = load_notebook(nb)
+        for w in pipeline.warnings:
+            print(f"warning: {w}", file=sys.stderr)
+        out = args.output or default_output(nb, pipeline, args.target)
+        compile_pipeline(pipeline, args.target, out)
+        print(f"wrote {out} ({args.target}, {len(pipeline.steps)} steps)")
+
+    def _kfp_run(self, args: argparse.Namespace) -> Any:
+        from ..engine.api import run_local
+        from ..loader import load_notebook
+
+        nb = self._notebook(args.notebook)
+        pipeline = load_notebook(nb)
+        handle = run_local(
+            pipeline,
+            _params(args.param),
+            store=args.store,
+            workers=args.workers,
+            cache=not args.no_cache,
+            keep_going=args.keep_going,
+            experiment=args.experiment,
+            launcher=args.launcher,
+        )
+        return self._follow(nb, handle, args.wait, args.store)
+
+    def _kfp_submit(self, args: argparse.Namespace) -> Any:
+        try:
+            from ..cluster import submit
+        except ImportError as e:
+            raise KfpJupyterError(
+                f"submitting is not available in this installation ({e})"
+            ) from None
+        from ..loader import load_notebook
+
+        nb = self._notebook(args.notebook)
+        pipeline = load_notebook(nb)
+        handle = submit(
+            pipeline,
+            args.engine,
+            host=args.host,
+            namespace=args.namespace,
+            experiment=args.experiment,
+            run_name=args.run_name,
+            params=_params(args.param),
+            schedule=args.schedule,
+            token_env=args.token_env,
+            kubeconfig=args.kubeconfig,
+            context=args.context,
+            ui_url=args.ui_url,
+            poll_interval=args.poll_interval,
+        )
+        url = getattr(handle, "url", None)
+        print(f"submitted {args.engine} run {handle.run_id}" + (f": {url}" if url else ""))
+        for note in getattr(handle, "notes", []) or []:
+            print(f"  {note}")
+        if args.schedule:
+            return None
+        return self._follow(nb, handle, args.wait, None, engine=args.engine)
+
+    def _follow(
+        self, notebook: str, handle: Any, wait: bool, store: Any, engine: str = "local"
+    ) -> Any:
+        if not _widget_available():
+            # no widget: print the progress here (this blocks; Ctrl-C / interrupt cancels)
+            return _print_progress(handle)
+        from IPython.display import display
+
+        from .widget import PipelineWidget
+
+        w = PipelineWidget(notebook, store=store)
+        w.follow(handle, engine=engine)
+        if not wait:
+            return w
+        display(w)  # type: ignore[no-untyped-call]
+        try:
+            run = w.wait()
+        except KeyboardInterrupt:
+            handle.cancel()
+            run = w.wait(30)
+        print(
+            f"run {run.get('id')}: {run.get('state')}"
+            + (f" ({run['message']})" if run.get("message") else "")
+        )
+        return None
+
+
+def _print_progress(handle: Any) -> None:
+    try:
+        for ev in handle.events():
+            if getattr(ev, "kind", None) == "task":
+                print(f"{ev.step}: {ev.state}" + (f" ({ev.message})" if ev.message else ""))
+            elif getattr(ev, "kind", None) == "run":
+                print(f"run {ev.run_id}: {ev.state}" + (f" ({ev.message})" if ev.message else ""))
+    except KeyboardInterrupt:
+        handle.cancel()
+        print("cancelled", file=sys.stderr)
+
+
+def run_cell_body(shell: InteractiveShell | None, body: str) -> Any:
+    """Execute `body` in the user namespace as IPython would run it as a cell of its own.
+
+    Other magics and `!commands` inside are transformed as usual; the last expression's value is
+    returned (so IPython displays it as the cell's result, unless it ends with ';'); an exception
+    propagates, so the cell fails as it would have without the magic line.
+    """
+    __tracebackhide__ = True
+    if shell is None:
+        raise IPythonUsageError("kfp-jupyter magics need an IPython shell")
+    code = shell.transform_cell(body)  # type: ignore[no-untyped-call]
+    tree = ast.parse(code)
+    last: ast.expr | None = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = tree.body.pop().value
+    filename = _register_source(shell, code, body)
+    flags = getattr(shell.compile, "flags", 0)
+    ns_globals, ns_locals = shell.user_global_ns, shell.user_ns
+    if tree.body:
+        exec(compile(tree, filename, "exec", flags=flags, dont_inherit=True), ns_globals, ns_locals)
+    if last is None:
+        return None
+    value = eval(
+        compile(ast.Expression(last), filename, "eval", flags=flags, dont_inherit=True),
+        ns_globals,
+        ns_locals,
+    )
+    if body.rstrip().endswith(";"):
+        return None
+    return value
+
+
+def _register_source(shell: InteractiveShell, code: str, raw: str) -> str:
+    """A file name under which tracebacks show the cell's own lines."""
+    try:
+        return str(shell.compile.cache(code, shell.execution_count, raw_code=raw))
+    except Exception:
+        return "<kfp-jupyter cell>"
+
+
+def load_ipython_extension(ip: InteractiveShell) -> None:
+    ip.register_magics(KfpMagics)
+
+
+def unload_ipython_extension(ip: InteractiveShell) -> None:
+    # IPython has no public way to unregister magics; re-loading replaces them.
+    pass

@@ -1,0 +1,409 @@
+"""The notebook widget: the pipeline as a DAG with live task states, a toolbar to compile, run and
+submit, and the details of a clicked step.
+
+Built on anywidget (one ES module, `static/widget.js`, built from `js/src`), so it works in
+JupyterLab 4, Notebook 7 and VS Code. The model is a handful of traits (graph, states, run,
+params, target, selected, details, error, status, busy); the front end only draws them and sends
+button clicks. Everything slow (loading the notebook, compiling, submitting) runs in a worker
+thread and every run is followed in background threads (follow.py), so the kernel stays free:
+the user keeps working in the notebook while the pipeline runs.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import traitlets
+
+from ..errors import KfpJupyterError
+from ..model import Pipeline
+from . import settings
+from .details import step_details
+from .follow import Follower, live_handle, remember
+
+STATIC = Path(__file__).parent / "static"
+
+_BUSY_WORDS = {"compile": "compiling", "run": "starting the run", "submit": "submitting"}
+
+
+def describe_error(e: BaseException) -> str:
+    """An error in words for the widget: the message for ours, type and message for others."""
+    if isinstance(e, KfpJupyterError):
+        return str(e)
+    if isinstance(e, ImportError):
+        return f"{e} (is the optional part installed? e.g. pip install 'kfp-jupyter[all]')"
+    return f"internal error: {type(e).__name__}: {e}"
+
+
+class PipelineWidget(anywidget.AnyWidget):
+    """A pipeline's DAG with live progress, a parameter form and Compile / Run / Submit."""
+
+    _esm = STATIC / "widget.js"
+
+    #: `Pipeline.to_json()` (what `kfp-jupyter inspect --json` prints); {} if the notebook is invalid
+    graph = traitlets.Dict().tag(sync=True)
+    #: step -> {state, started, finished, attempt, cached, exit_code, message}
+    states = traitlets.Dict().tag(sync=True)
+    #: the followed run: {id, engine, state, message, url, metrics, started, finished, clock}
+    run = traitlets.Dict().tag(sync=True)
+    #: parameter values for the next run (the form)
+    params = traitlets.Dict().tag(sync=True)
+    #: {engine: local|kfp|argo, host, namespace, experiment}
+    target = traitlets.Dict().tag(sync=True)
+    selected = traitlets.Unicode("").tag(sync=True)
+    details = traitlets.Dict().tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+    status = traitlets.Unicode("").tag(sync=True)
+    busy = traitlets.Unicode("").tag(sync=True)
+    notebook = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(
+        self,
+        source: Pipeline | str | os.PathLike[str] | None = None,
+        *,
+        store: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.store = store
+        self.pipeline: Pipeline | None = None
+        self._path: Path | None = None
+        self._handle: Any = None
+        self._history: Any = None
+        self._history_root: Path | None = None
+        self._lock = threading.Lock()
+        self._follower = Follower(self._report)
+        self._quiet_target = False
+        self.target = settings.load_target()
+        self.on_msg(self._on_msg)
+        self.observe(self._on_selected, names="selected")
+        self.observe(self._on_target, names="target")
+        if source is not None:
+            self.load(source, raise_errors=False)
+
+    # --- the pipeline ------------------------------------------------------------------------
+
+    def load(self, source: Pipeline | str | os.PathLike[str], raise_errors: bool = True) -> None:
+        """Show `source`: a notebook's path (read again before each action, so saved edits count)
+        or a Pipeline (used as it is)."""
+        if isinstance(source, Pipeline):
+            self._path = None
+            self._set_pipeline(source)
+            return
+        self._path = Path(source).absolute()
+        self.notebook = str(source)
+        try:
+            self.reload()
+        except Exception as e:
+            self.graph = {}
+            self.error = describe_error(e)
+            if raise_errors:
+                raise
+
+    def reload(self) -> Pipeline:
+        """Read the notebook again (it may have been edited and saved) and redraw."""
+        if self._path is None or self._path.suffix != ".ipynb":
+            if self.pipeline is None:
+                raise KfpJupyterError("this widget has no pipeline")
+            return self.pipeline
+        from ..loader import load_notebook
+
+        pipeline = load_notebook(self._path)
+        self._set_pipeline(pipeline)
+        return pipeline
+
+    def _set_pipeline(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        graph = pipeline.to_json()
+        if graph != self.graph:
+            self.graph = graph
+        self.notebook = pipeline.notebook or self.notebook
+        defaults = {p.name: p.default for p in pipeline.parameters}
+        old = dict(self.params)
+        self.params = {k: old.get(k, v) for k, v in defaults.items()}
+        if pipeline.experiment and self.target.get("experiment") != pipeline.experiment:
+            # the notebook's own experiment wins, but is not remembered as the user's choice
+            self._quiet_target = True
+            try:
+                self.target = {**self.target, "experiment": pipeline.experiment}
+            finally:
+                self._quiet_target = False
+        self.error = ""
+
+    def _steps(self) -> list[str]:
+        return [str(s["name"]) for s in self.graph.get("steps", [])]
+
+    # --- actions (Python API; the buttons call the same) ---------------------------------------
+
+    def compile(
+        self, target: str | None = None, path: str | os.PathLike[str] | None = None
+    ) -> Path:
+        """Compile to `target` (default: Argo YAML for an Argo target, else KFP IR) next to the
+        notebook (or at `path`) and return where it was written."""
+        from ..compile import compile_pipeline, default_output
+
+        pipeline = self.reload()
+        kind = target or ("argo" if self.target.get("engine") == "argo" else "kfp")
+        out = Path(path) if path is not None else default_output(pipeline.notebook, pipeline, kind)
+        compile_pipeline(pipeline, kind, out)
+        self.status = f"wrote {out} ({kind})"
+        return out
+
+    def run_local(self, params: Mapping[str, object] | None = None, **options: Any) -> Any:
+        """Run the pipeline on this machine (the local engine) and follow it; returns the handle.
+
+        `options` go to `kfp_jupyter.engine.run_local` (workers, cache, keep_going, ...).
+        """
+        from ..engine.api import run_local
+
+        pipeline = self.reload()
+        values = dict(self.params if params is None else params)
+        options.setdefault("experiment", self.target.get("experiment") or None)
+        options.setdefault("store", self.store)
+        handle = run_local(pipeline, values, **options)
+        self.store = handle.store
+        self.follow(handle)
+        return handle
+
+    def submit(
+        self, engine: str | None = None, params: Mapping[str, object] | None = None, **options: Any
+    ) -> Any:
+        """Compile and send the pipeline to a cluster (the target's engine), then follow it."""
+        try:
+            from ..cluster import submit
+        except ImportError as e:
+            raise KfpJupyterError(
+                f"submitting to a cluster is not available in this installation ({e})"
+            ) from None
+        engine = engine or self.target.get("engine") or "kfp"
+        if engine == "local":
+            raise KfpJupyterError(
+                "choose Kubeflow Pipelines or Argo Workflows as the target to submit to "
+                "(Run runs the pipeline on this machine)"
+            )
+        pipeline = self.reload()
+        for key in ("host", "namespace", "experiment"):
+            options.setdefault(key, self.target.get(key) or None)
+        settings.save_target({**self.target, "engine": engine})
+        values = dict(self.params if params is None else params)
+        handle = submit(pipeline, engine, params=values, **options)
+        notes = list(getattr(handle, "notes", []) or [])
+        url = getattr(handle, "url", None)
+        self.status = "; ".join([f"submitted run {handle.run_id}", *notes] + ([url] if url else []))
+        if getattr(getattr(handle, "info", None), "kind", "run") == "run":
+            self.follow(handle, engine=engine)
+        return handle
+
+    def follow(self, handle: Any, engine: str | None = None) -> None:
+        """Draw the progress of a run started elsewhere (another cell, `kfp_jupyter.run_local`,
+        `kfp_jupyter.submit`) from its start; the kernel is not blocked."""
+        self._handle = handle
+        remember(handle)
+        engine = engine or getattr(handle, "engine", None) or "local"
+        store = getattr(handle, "store", None)
+        if store is not None:
+            self.store = store
+        self.error = ""
+        self._follower.follow_handle(handle, self._steps(), engine)
+
+    def attach(self, run_id: str, store: Any = None, engine: str = "local", **cluster: Any) -> None:
+        """Re-attach to a run by id: a live run of this kernel, else a run in the local store
+        (engine "local"), else a cluster run (engine "kfp" or "argo"; `cluster` holds host,
+        namespace, ... as for `submit`)."""
+        handle = live_handle(run_id)
+        if handle is not None:
+            self.follow(handle)
+            return
+        if engine != "local":
+            try:
+                from .. import cluster as cluster_api
+            except ImportError:
+                cluster_api = None  # type: ignore[assignment]
+            # kfp_jupyter.cluster.attach(run_id, engine, host=..., ...) -> a SubmitHandle
+            cluster_attach = getattr(cluster_api, "attach", None)
+            if cluster_attach is None:
+                raise KfpJupyterError(
+                    "re-attaching to a cluster run from another session is not available in this "
+                    "installation; open the run in the cluster's UI"
+                )
+            self.follow(cluster_attach(run_id, engine, **cluster), engine=engine)
+            return
+        if store is not None:
+            self.store = store
+        self._handle = None
+        self._follower.follow_store(run_id, self.store)
+
+    def cancel(self) -> None:
+        """Stop the followed run (local: its processes; cluster: asks the cluster)."""
+        handle = self._handle
+        if handle is None:
+            raise KfpJupyterError("there is no run of this widget to cancel")
+        handle.cancel()
+        self.status = f"cancelling run {handle.run_id}"
+
+    def wait(self, timeout: float | None = None) -> dict[str, Any]:
+        """Wait until the followed run ended and its last state was drawn; return `run`.
+
+        A button's action still starting (busy) is waited for first: its run is the one meant.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                break
+            if self.busy:
+                time.sleep(0.05)
+                continue
+            done = self._follower.done
+            ended = not self._follower.started or done.wait(0.1 if left is None else min(0.1, left))
+            if ended and done is self._follower.done and not self.busy:
+                break
+        return dict(self.run)
+
+    # --- the front end's messages ------------------------------------------------------------
+
+    def _on_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        action = content.get("action")
+        if isinstance(content.get("params"), dict):
+            self.params = {**self.params, **content["params"]}
+        if isinstance(content.get("target"), dict) and content["target"] != self.target:
+            self.target = {**self.target, **content["target"]}
+        if action == "cancel":
+            self._guard(self.cancel)
+            return
+        if action not in _BUSY_WORDS:
+            return
+        with self._lock:
+            if self.busy:
+                return
+            self.busy = _BUSY_WORDS[action]
+        self.error = ""
+        threading.Thread(
+            target=self._act, args=(action,), name=f"kfpj-widget-{action}", daemon=True
+        ).start()
+
+    def _act(self, action: str) -> None:
+        try:
+            self._guard(
+                {"compile": self.compile, "run": self.run_local, "submit": self.submit}[action]
+            )
+        finally:
+            self.busy = ""
+
+    def _guard(self, fn: Any) -> None:
+        try:
+            fn()
+        except Exception as e:
+            self.error = describe_error(e)
+            if not isinstance(e, KfpJupyterError):
+                self.log.debug("kfp-jupyter widget action failed:\n%s", traceback.format_exc())
+
+    def _on_target(self, change: dict[str, Any]) -> None:
+        if self._quiet_target:
+            return
+        old, new = change["old"] or {}, change["new"] or {}
+        if old.get("engine") and new.get("engine") != old.get("engine"):
+            # another engine: bring back what was used with it last time
+            fields = settings.remembered(str(new.get("engine")))
+            merged = {**new, **{k: v for k, v in fields.items() if v}}
+            if merged != new:
+                self.target = merged
+                return
+        settings.save_target(new)
+
+    # --- progress and details ------------------------------------------------------------------
+
+    def _report(self, states: dict[str, dict[str, Any]], run: dict[str, Any]) -> None:
+        changed_selected = self.selected and states.get(self.selected) != self.states.get(
+            self.selected
+        )
+        self.states = states
+        self.run = run
+        if changed_selected or (
+            self.selected and run.get("state") != self.details.get("run_state")
+        ):
+            self._refresh_details()
+
+    def _on_selected(self, _change: dict[str, Any]) -> None:
+        self._refresh_details()
+
+    def _history_for(self) -> Any:
+        store = self.store
+        root = getattr(store, "local_root", None)
+        if root is None:
+            if not self.run.get("id") or self.run.get("engine", "local") != "local":
+                return None
+            from ..engine.store import open_store
+
+            try:
+                store = open_store(store, create=False)
+            except KfpJupyterError:
+                return None
+            root = store.local_root
+        if self._history is None or self._history_root != Path(root):
+            from ..engine.history import History
+
+            self._history = History(Path(root) / "history.db")
+            self._history_root = Path(root)
+        return self._history
+
+    def _refresh_details(self) -> None:
+        name = self.selected
+        step = next((s for s in self.graph.get("steps", []) if s.get("name") == name), None)
+        if not name or step is None:
+            self.details = {}
+            return
+        try:
+            history = self._history_for()
+            d = step_details(
+                step,
+                state=self.states.get(name),
+                run=self.run,
+                params=self.params,
+                extra=self._follower.task_extra.get(name),
+                history=history,
+            )
+        except Exception as e:
+            d = {"step": name, "note": describe_error(e)}
+        d["run_state"] = self.run.get("state")
+        self.details = d
+
+
+def show(
+    source: Pipeline | str | os.PathLike[str] | None = None,
+    *,
+    run: Any = None,
+    store: Any = None,
+) -> PipelineWidget:
+    """The widget for a pipeline or notebook (default: the notebook of this kernel).
+
+    run: a handle to follow (from `run_local` / `submit`), or a run id to re-attach to.
+    """
+    if source is None:
+        from .notebook_path import find_notebook
+
+        source = find_notebook(_user_ns())
+    w = PipelineWidget(source, store=store)
+    if isinstance(run, str):
+        w.attach(run, store=store)
+    elif run is not None:
+        w.follow(run)
+    return w
+
+
+def _user_ns() -> dict[str, Any]:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return {}
+    ip = get_ipython()
+    return dict(ip.user_ns) if ip is not None else {}

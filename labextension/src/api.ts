@@ -1,0 +1,33 @@
+/** Calls to the server extension (`/kfp-jupyter/api/`), with the server's token and XSRF cookie. */
+
+import { URLExt } from "@jupyterlab/coreutils";
+import { ServerConnection } from "@jupyterlab/services";
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: { message?: string; problems?: unknown[]; kind?: string },
+  ) {
+    super(body.message ?? `HTTP ${status}`);
+  }
+}
+
+export async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const settings = ServerConnection.makeSettings();
+  const url = URLExt.join(settings.baseUrl, "kfp-jupyter/api", path);
+  const response = await ServerConnection.makeRequest(url, init, settings);
+  const text = await response.text();
+  let data: unknown = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = { message: text };
+  }
+  if (!response.ok) {
+    throw new ApiError(response.status, (data ?? {}) as { message?: string });
+  }
+  return data as T;
+}
+
+export const post = <T>(path: string, body: unknown): Promise<T> =>
+  api<T>(path, { method: "POST", body: JSON.stringify(body) });

@@ -1,0 +1,171 @@
+/**
+ * kfp-jupyter in JupyterLab: the pipeline panel in the left sidebar, a role label on every code
+ * cell, and "Run pipeline" / "Submit" in the notebook toolbar (both save the notebook first).
+ */
+
+import {
+  ILabShell,
+  type JupyterFrontEnd,
+  type JupyterFrontEndPlugin,
+} from "@jupyterlab/application";
+import { Dialog, ToolbarButton, showDialog, showErrorMessage } from "@jupyterlab/apputils";
+import { type DocumentRegistry } from "@jupyterlab/docregistry";
+import { INotebookTracker, type INotebookModel, type NotebookPanel } from "@jupyterlab/notebook";
+import { type IDisposable } from "@lumino/disposable";
+import { Widget } from "@lumino/widgets";
+
+import { ApiError, post } from "./api";
+import { PipelinePanel, markCell } from "./panel";
+import { parseParamText } from "./summary";
+
+const ENGINES = ["kfp", "argo"];
+
+function markAll(panel: NotebookPanel): void {
+  for (const cell of panel.content.widgets) markCell(cell);
+}
+
+class SubmitForm extends Widget {
+  constructor(params: Record<string, unknown>) {
+    super();
+    this.addClass("kfpj-submit-form");
+    const row = (label: string, el: HTMLElement): void => {
+      const l = document.createElement("label");
+      l.append(label + " ", el);
+      this.node.append(l);
+    };
+    const engine = document.createElement("select");
+    engine.name = "engine";
+    for (const e of ENGINES) engine.append(new Option(e, e));
+    row("Engine", engine);
+    for (const [name, hint] of [
+      ["host", "KFP API or Kubernetes API address"],
+      ["namespace", ""],
+      ["experiment", ""],
+      ["run_name", ""],
+      ["token_env", "variable holding a bearer token"],
+    ]) {
+      const input = document.createElement("input");
+      input.name = name;
+      input.placeholder = hint;
+      row(name.replace("_", " "), input);
+    }
+    for (const [name, value] of Object.entries(params)) {
+      const input = document.createElement("input");
+      input.name = `param:${name}`;
+      input.value = JSON.stringify(value);
+      row(`parameter ${name}`, input);
+    }
+  }
+
+  getValue(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    const params: Record<string, unknown> = {};
+    for (const el of Array.from(this.node.querySelectorAll("input, select"))) {
+      const input = el as HTMLInputElement;
+      if (input.name.startsWith("param:")) params[input.name.slice(6)] = parseParamText(input.value);
+      else if (input.value) out[input.name] = input.value;
+    }
+    out.params = params;
+    return out;
+  }
+}
+
+class ToolbarExtension implements DocumentRegistry.IWidgetExtension<NotebookPanel, INotebookModel> {
+  constructor(
+    private readonly app: JupyterFrontEnd,
+    private readonly sidebar: PipelinePanel,
+  ) {}
+
+  private show(panel: NotebookPanel): void {
+    this.sidebar.setNotebook(panel);
+    this.app.shell.activateById(this.sidebar.id);
+  }
+
+  createNew(panel: NotebookPanel): IDisposable {
+    const run = new ToolbarButton({
+      className: "kfpj-run-button",
+      label: "Run pipeline",
+      tooltip: "Save the notebook and run its pipeline on this machine",
+      onClick: async () => {
+        this.show(panel);
+        try {
+          await panel.context.save();
+          this.sidebar.showMessage("starting the run ...");
+          const started = await post<{ id: string }>("runs", { path: panel.context.path });
+          this.sidebar.followRun(started.id);
+        } catch (e) {
+          this.sidebar.showMessage(`the run did not start: ${e instanceof Error ? e.message : e}`);
+          if (e instanceof ApiError && e.status === 422) void this.sidebar.refresh();
+        }
+      },
+    });
+    const submit = new ToolbarButton({
+      className: "kfpj-submit-button",
+      label: "Submit",
+      tooltip: "Save the notebook and submit its pipeline to Kubeflow Pipelines or Argo",
+      onClick: async () => {
+        this.show(panel);
+        await panel.context.save();
+        await this.sidebar.refresh();
+        const params = this.sidebar.parameters;
+        const result = await showDialog({
+          title: "Submit the pipeline",
+          body: new SubmitForm(params),
+          buttons: [Dialog.cancelButton(), Dialog.okButton({ label: "Submit" })],
+        });
+        if (!result.button.accept || !result.value) return;
+        this.sidebar.showMessage("submitting ...");
+        try {
+          const info = await post<{ run_id: string; url: string | null; engine: string; name: string }>(
+            "submit",
+            { path: panel.context.path, ...(result.value as Record<string, unknown>) },
+          );
+          this.sidebar.showSubmitted(info);
+        } catch (e) {
+          this.sidebar.showMessage(`not submitted: ${e instanceof Error ? e.message : e}`);
+          void showErrorMessage("Submit", e instanceof Error ? e.message : String(e));
+        }
+      },
+    });
+    panel.toolbar.insertItem(10, "kfpj-run", run);
+    panel.toolbar.insertItem(11, "kfpj-submit", submit);
+    return {
+      get isDisposed() {
+        return run.isDisposed;
+      },
+      dispose() {
+        run.dispose();
+        submit.dispose();
+      },
+    };
+  }
+}
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: "kfp-jupyter-labextension:plugin",
+  description: "Pipeline panel, step editor, Run pipeline and Submit for kfp-jupyter notebooks.",
+  autoStart: true,
+  requires: [INotebookTracker],
+  optional: [ILabShell],
+  activate: (app: JupyterFrontEnd, tracker: INotebookTracker) => {
+    const sidebar = new PipelinePanel();
+    sidebar.title.iconClass = "kfpj-icon jp-SideBar-tabIcon";
+    app.shell.add(sidebar, "left", { rank: 600 });
+    app.docRegistry.addWidgetExtension("Notebook", new ToolbarExtension(app, sidebar));
+
+    tracker.widgetAdded.connect((_, panel) => {
+      void panel.context.ready.then(() => {
+        markAll(panel);
+        panel.content.model?.cells.changed.connect(() => setTimeout(() => markAll(panel)));
+      });
+      panel.context.saveState.connect((_, state) => {
+        if (state === "completed" && tracker.currentWidget === panel) sidebar.refreshIfVisible();
+      });
+    });
+    tracker.currentChanged.connect((_, panel) => sidebar.setNotebook(panel));
+    tracker.activeCellChanged.connect(() => sidebar.renderEditor(true));
+    sidebar.setNotebook(tracker.currentWidget);
+  },
+};
+
+export default plugin;

@@ -1,0 +1,118 @@
+/**
+ * What the panel shows, from the server's answers (`GET inspect` = `kfp-jupyter inspect --json`,
+ * a 422 with problems, `GET runs/{id}` = `runs show --json`). Pure, so it is unit-tested in Node.
+ */
+
+import type { PipelineJson, StateMap, StepJson } from "kfp-jupyter-dag";
+
+export interface Problem {
+  message: string;
+  cell: number | null;
+  step: string | null;
+  line: number | null;
+  fix: string | null;
+}
+
+export interface StepRow {
+  name: string;
+  /** the first cell of the step (1-based, as the analysis counts), to jump to */
+  cell: number | null;
+  after: string[];
+  /** "x_train ← split" for each variable the step receives */
+  receives: { variable: string; from: string }[];
+  sends: string[];
+}
+
+export interface InspectJson extends PipelineJson {
+  steps: (StepJson & { cells?: number[] })[];
+  warnings?: { message: string; cell?: number | null }[];
+}
+
+export function stepRows(p: InspectJson): StepRow[] {
+  return p.steps.map((s) => ({
+    name: s.name,
+    cell: s.cells && s.cells.length ? s.cells[0] : null,
+    after: s.after ?? [],
+    receives: Object.entries(s.input_sources ?? {})
+      .map(([variable, from]) => ({ variable, from }))
+      .sort((a, b) => a.variable.localeCompare(b.variable)),
+    sends: s.outputs ?? [],
+  }));
+}
+
+export function parameterRows(p: PipelineJson): { name: string; type: string; value: string }[] {
+  return Object.entries(p.parameters ?? {}).map(([name, v]) => ({
+    name,
+    type: p.parameter_types?.[name] ?? typeof v,
+    value: JSON.stringify(v),
+  }));
+}
+
+/** "cell 3, line 2 · step train": where a problem is. */
+export function where(p: Problem): string {
+  const parts: string[] = [];
+  if (p.cell != null) parts.push(`cell ${p.cell}` + (p.line ? `, line ${p.line}` : ""));
+  if (p.step) parts.push(`step ${p.step}`);
+  return parts.join(" · ");
+}
+
+/** Map from analysis cell numbers (1-based, every cell counted) to notebook cell indices. */
+export function cellIndex(cell: number): number {
+  return cell - 1;
+}
+
+export interface RunSummary {
+  id: string;
+  state: string;
+  message?: string | null;
+  tasks: {
+    name: string;
+    state: string;
+    started?: number | string | null;
+    finished?: number | string | null;
+    attempts?: number;
+    cached?: boolean;
+    exit_code?: number | null;
+    message?: string | null;
+  }[];
+  metrics?: Record<string, number>;
+}
+
+export const FINAL_STATES = new Set(["SUCCEEDED", "FAILED", "CANCELLED"]);
+
+export function isFinal(state: string): boolean {
+  return FINAL_STATES.has(state);
+}
+
+/** The DAG's task states from a run summary. */
+export function runStates(run: RunSummary): StateMap {
+  const out: StateMap = {};
+  for (const t of run.tasks ?? []) {
+    out[t.name] = {
+      state: t.state,
+      started: t.started,
+      finished: t.finished,
+      attempts: t.attempts,
+      cached: t.cached,
+      exit_code: t.exit_code,
+      message: t.message,
+    };
+  }
+  return out;
+}
+
+/** "3/4 steps done": the progress line of a run. */
+export function progress(run: RunSummary): string {
+  const done = run.tasks.filter((t) => t.state === "SUCCEEDED" || t.state === "CACHED").length;
+  return `${run.state.toLowerCase()} · ${done}/${run.tasks.length} steps done`;
+}
+
+/** Parameter values typed in the Submit dialog: text parsed as JSON when it can be. */
+export function parseParamText(text: string): unknown {
+  const t = text.trim();
+  try {
+    return JSON.parse(t);
+  } catch {
+    return t;
+  }
+}
