@@ -49,6 +49,8 @@ class Result:
     kfpj_cli_s: float | None = None
     kale_s: float | None = None
     kale_error: str | None = None
+    #: e.g. that fewer runs than asked finished in time (the median is of those that did)
+    kale_note: str | None = None
     ratio: float | None = None
     goal_met: bool | None = None
     samples: dict[str, list[float]] = field(default_factory=dict)
@@ -145,8 +147,13 @@ def kale_version(kale: Path) -> str:
     return r.stdout.strip() or "unknown"
 
 
-def time_kale(kale: Path, nb: Path, steps: int, repeat: int, timeout: float) -> list[float]:
-    """Kale's CLI, compile only. Its output goes to `--output_path`, relative to the notebook."""
+def time_kale(
+    kale: Path, nb: Path, steps: int, repeat: int, timeout: float
+) -> tuple[list[float], str | None]:
+    """Kale's CLI, compile only. Its output goes to `--output_path`, relative to the notebook.
+
+    A run that times out after others finished ends the series; the finished runs are kept.
+    """
     name = f"synthetic-{steps}"
     out_dir = f"kale-out-{steps}"
     produced = nb.parent / out_dir / f"{name}.pipeline.yaml"
@@ -154,24 +161,12 @@ def time_kale(kale: Path, nb: Path, steps: int, repeat: int, timeout: float) -> 
     for _ in range(repeat):
         produced.unlink(missing_ok=True)
         start = time.perf_counter()
-        r = subprocess.run(
-            [
-                str(kale),
-                "--nb",
-                nb.name,
-                "--pipeline_name",
-                name,
-                "--experiment_name",
-                "benchmarks",
-                "--output_path",
-                out_dir,
-            ],
-            cwd=nb.parent,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
+        try:
+            r = _run_kale(kale, nb, name, out_dir, timeout)
+        except subprocess.TimeoutExpired:
+            if not samples:
+                raise
+            return samples, f"run {len(samples) + 1} timed out after {timeout:g} s"
         samples.append(time.perf_counter() - start)
         if r.returncode != 0:
             last = (r.stderr.strip().splitlines() or ["(no output)"])[-1]
@@ -180,7 +175,30 @@ def time_kale(kale: Path, nb: Path, steps: int, repeat: int, timeout: float) -> 
             raise RuntimeError(f"Kale wrote no {produced.name}")
         if (n := _tasks_in(produced)) != steps:
             raise RuntimeError(f"Kale's pipeline has {n} tasks, not {steps}")
-    return samples
+    return samples, None
+
+
+def _run_kale(
+    kale: Path, nb: Path, name: str, out_dir: str, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            str(kale),
+            "--nb",
+            nb.name,
+            "--pipeline_name",
+            name,
+            "--experiment_name",
+            "benchmarks",
+            "--output_path",
+            out_dir,
+        ],
+        cwd=nb.parent,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def run(args: argparse.Namespace) -> dict[str, object]:
@@ -211,7 +229,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         if kale is not None:
             print(f"{steps} steps: kale...", file=sys.stderr)
             try:
-                res.samples["kale"] = time_kale(kale, nb, steps, args.repeat, args.timeout)
+                res.samples["kale"], res.kale_note = time_kale(
+                    kale, nb, steps, args.repeat, args.timeout
+                )
                 res.kale_s = statistics.median(res.samples["kale"])
                 res.ratio = res.kale_s / res.kfpj_cli_s
             except subprocess.TimeoutExpired:
@@ -253,6 +273,7 @@ def print_table(report: dict[str, object]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    notes: list[str] = []
     table = Table(title=f"compile -t kfp, median of {report['repeat']} (seconds)")
     for col in (
         "steps",
@@ -266,11 +287,16 @@ def print_table(report: dict[str, object]) -> None:
     for r in report["results"]:  # type: ignore[attr-defined]
         error = r["kale_error"]
         kale = _s(r["kale_s"]) if error is None else error[:60] + ("..." if len(error) > 60 else "")
+        if r.get("kale_note"):
+            kale += " *"
+            notes.append(f"* {r['steps']} steps: {r['kale_note']}")
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:.1f}x"
         goal = {True: "yes", False: "NO", None: "unknown"}[r["goal_met"]]
         table.add_row(str(r["steps"]), _s(r["kfpj_api_s"]), _s(r["kfpj_cli_s"]), kale, ratio, goal)
     console = Console()
     console.print(table)
+    for note in notes:
+        console.print(note)
     console.print(
         f"goal: {report['goal']}; kfp-jupyter {report['kfp_jupyter']}, "
         f"kubeflow-kale {report['kale'] or '-'}, Python {report['machine']['python']}, "  # type: ignore[index]

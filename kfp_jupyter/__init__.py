@@ -17,6 +17,7 @@ __all__ = [
     "Step",
     "UsageError",
     "__version__",
+    "attach",
     "load_notebook",
     "run_local",
     "show",
@@ -24,6 +25,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from .cluster import attach as attach
     from .cluster import submit as submit
     from .engine import run_local as run_local
 
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "run_local": ("kfp_jupyter.engine", "run_local"),
     "submit": ("kfp_jupyter.cluster", "submit"),
+    "attach": ("kfp_jupyter.cluster", "attach"),
 }
 
 

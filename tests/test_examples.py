@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -71,18 +72,28 @@ def test_example_compiles(nb: Path, target: str, tmp_path: Path) -> None:
         assert f"name={name!r}" in text
 
 
-def test_readme_main_command_writes_next_to_the_notebook(tmp_path: Path) -> None:
-    """`kfp-jupyter compile examples/iris_classifier.ipynb -t kfp`, as the README says, run in a copy."""
+def test_readme_main_command_runs_the_example_and_says_where_results_are(tmp_path: Path) -> None:
+    """The README's main command, `kfp-jupyter run examples/iris_classifier.ipynb`, in a copy."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert ".venv/bin/kfp-jupyter run examples/iris_classifier.ipynb" in readme
     (tmp_path / "examples").mkdir()
     nb = tmp_path / "examples" / "iris_classifier.ipynb"
     nb.write_bytes((EXAMPLES / "iris_classifier.ipynb").read_bytes())
-    r = kfpj("compile", "examples/iris_classifier.ipynb", "-t", "kfp", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert "iris_classifier.yaml" in r.stderr
-    assert yaml.safe_load((tmp_path / "examples" / "iris_classifier.yaml").read_text())
-    assert "kfp-jupyter compile examples/iris_classifier.ipynb -t kfp" in (
-        ROOT / "README.md"
-    ).read_text(encoding="utf-8")
+    env = {**os.environ, "KFP_JUPYTER_STORE": ""}
+    env.pop("KFP_JUPYTER_STORE")
+    r = subprocess.run(
+        [sys.executable, "-m", "kfp_jupyter.cli.main", "run", "examples/iris_classifier.ipynb"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout + r.stderr
+    assert "SUCCEEDED" in out and "forest_accuracy=" in out
+    assert f"results: {tmp_path / '.kfp-jupyter'}" in out
+    assert (tmp_path / ".kfp-jupyter").is_dir()
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..model import Pipeline
 from .arguments import resolve_arguments
+from .attach import UnknownRun, attach
 from .errors import (
     AuthError,
     ClusterError,
@@ -42,7 +43,9 @@ __all__ = [
     "SubmitHandle",
     "SubmitInfo",
     "UnexpectedAnswer",
+    "UnknownRun",
     "UnreachableError",
+    "attach",
     "submit",
 ]
 

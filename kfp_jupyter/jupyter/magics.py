@@ -71,6 +71,9 @@ def kfp_parser() -> argparse.ArgumentParser:
     )
     show.add_argument("--host")
     show.add_argument("--namespace")
+    show.add_argument("--token-env", metavar="VAR", help="the environment variable holding a token")
+    show.add_argument("--kubeconfig", metavar="PATH")
+    show.add_argument("--context", metavar="NAME")
 
     comp = sub.add_parser("compile", add_help=False, help="compile the pipeline")
     comp.add_argument("notebook", nargs="?")
@@ -251,7 +254,15 @@ class KfpMagics(Magics):
         if args.run and args.engine == "local":
             w.attach(args.run, store=args.store)
         elif args.run:
-            w.attach(args.run, engine=args.engine, host=args.host, namespace=args.namespace)
+            w.attach(
+                args.run,
+                engine=args.engine,
+                host=args.host,
+                namespace=args.namespace,
+                token_env=args.token_env,
+                kubeconfig=args.kubeconfig,
+                context=args.context,
+            )
         return w
 
     def _kfp_compile(self, args: argparse.Namespace) -> None:

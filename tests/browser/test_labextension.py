@@ -26,7 +26,14 @@ NOTEBOOK_READY = """(cells) => {
 
 
 def _saved_tags(path: Any, index: int) -> list[str]:
-    nb = nbformat.read(str(path), as_version=4)
+    # JupyterLab may be writing the file right now (truncate, then write): an empty or half-written
+    # file is "not saved yet", not an error.
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except Exception:
+        return []
+    if len(nb.cells) <= index:
+        return []
     return list(nb.cells[index].metadata.get("tags", []))
 
 
