@@ -121,7 +121,8 @@ def _widget_available() -> bool:
 class KfpMagics(Magics):
     # --- the annotation magics -----------------------------------------------------------------
 
-    def _annotated(self, magic: str, line: str, cell: str | None) -> Any:
+    def _checked(self, magic: str, line: str) -> Any:
+        """The parsed magic line; a bad one is a one-line usage error and the cell does not run."""
         __tracebackhide__ = True
         try:
             parsed = parse_magic_line(f"%%{magic} {line}".rstrip())
@@ -130,6 +131,11 @@ class KfpMagics(Magics):
         bad_name = step_name_problem(parsed.step) if parsed.step is not None else None
         if bad_name:
             raise IPythonUsageError(f"%%{magic}: {bad_name}")
+        return parsed
+
+    def _annotated(self, magic: str, line: str, cell: str | None) -> Any:
+        __tracebackhide__ = True
+        self._checked(magic, line)
         return run_cell_body(self.shell, cell or "")
 
     @cell_magic
@@ -176,13 +182,7 @@ class KfpMagics(Magics):
 
     def _declared(self, magic: str, line: str) -> None:
         __tracebackhide__ = True
-        try:
-            parsed = parse_magic_line(f"%%{magic} {line}".rstrip())
-        except MagicUsageError as e:
-            raise IPythonUsageError(f"%%{magic}: {_one_line(e)}") from None
-        bad_name = step_name_problem(parsed.step) if parsed.step is not None else None
-        if bad_name:
-            raise IPythonUsageError(f"%%{magic}: {bad_name}")
+        parsed = self._checked(magic, line)
         print(
             f"%%{magic} {parsed.step}: a pipeline step; it runs in the pipeline, not in this kernel"
         )
