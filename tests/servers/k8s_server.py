@@ -21,18 +21,16 @@ Workflow's status.nodes forward.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import random
-import socket
 import string
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -40,6 +38,11 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 from argo_schema import strict_schema, validate_workflow
 from jsonschema import Draft202012Validator
+
+try:
+    from .loopback import LoopbackServer
+except ImportError:  # run as a script
+    from loopback import LoopbackServer  # type: ignore[no-redef]
 
 PREFIX = "/apis/argoproj.io/v1alpha1/namespaces/"
 KNOWN_QUERY = {
@@ -596,38 +599,12 @@ def _select(items: list[dict[str, Any]], query: dict[str, list[str]]) -> list[di
     return items
 
 
-class K8sServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class K8sServer(LoopbackServer):
     def __init__(self, port: int = 0) -> None:
-        super().__init__(("127.0.0.1", port), _Handler)
+        super().__init__(port, _Handler)
         self.state = K8sState()
         self.stopping = False
         self._workers: list[threading.Thread] = []
-        self._conn_lock = threading.Lock()
-        self._connections: set[Any] = set()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._conn_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._conn_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def _drop_connections(self) -> None:
-        """Close kept-alive connections too: a stopped server must look gone to its clients."""
-        with self._conn_lock:
-            conns = list(self._connections)
-        for c in conns:
-            with contextlib.suppress(OSError):
-                c.shutdown(socket.SHUT_RDWR)
 
     def _controller(self) -> None:
         st = self.state

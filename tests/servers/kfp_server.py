@@ -23,21 +23,24 @@ there are none. Run as a script to try the CLI by hand:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import json
-import socket
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
+
+try:
+    from .loopback import LoopbackServer
+except ImportError:  # run as a script
+    from loopback import LoopbackServer  # type: ignore[no-redef]
 
 try:
     from .swagger import Operation, SwaggerSpec
@@ -571,37 +574,11 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_DELETE = do_PATCH = _handle
 
 
-class KfpServer(ThreadingHTTPServer):
-    daemon_threads = True
-
+class KfpServer(LoopbackServer):
     def __init__(self, port: int = 0) -> None:
-        super().__init__(("127.0.0.1", port), _Handler)
+        super().__init__(port, _Handler)
         self.state = KfpState()
         self._thread: threading.Thread | None = None
-        self._conn_lock = threading.Lock()
-        self._connections: set[Any] = set()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._conn_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._conn_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def _drop_connections(self) -> None:
-        """Close kept-alive connections too: a stopped server must look gone to its clients."""
-        with self._conn_lock:
-            conns = list(self._connections)
-        for c in conns:
-            with contextlib.suppress(OSError):
-                c.shutdown(socket.SHUT_RDWR)
 
     def start(self) -> KfpServer:
         spec()  # load before the first request
