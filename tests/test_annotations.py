@@ -559,3 +559,16 @@ def test_a_notebook_in_another_language_is_refused(tmp_path: Path) -> None:
 def test_other_tools_tags_are_ignored(tmp_path: Path) -> None:
     p = load(tmp_path, [code("x = 1", "step:a", "hide-input", "remove_cell", "papermill-error")])
     assert p.steps[0].name == "a"
+
+
+def test_kale_2_base_image_is_read(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from nbutil import code, make_notebook
+
+    from kfp_jupyter import load_notebook
+
+    nb = make_notebook(
+        tmp_path / "k.ipynb",
+        [code("x = 1", "step:a")],
+        {"kubeflow_notebook": {"base_image": "python:3.12-slim"}},
+    )
+    assert load_notebook(nb).steps[0].image == "python:3.12-slim"

@@ -289,3 +289,13 @@ def test_component_source_given_to_kfp_is_what_inspect_reads(tmp_path: Path) -> 
             getattr(module, prog.function).python_func
         )
         assert real == prog.kfp_function(), step.name
+
+
+def test_compiled_file_is_readable_like_any_file(ml_notebook: Path, tmp_path: Path) -> None:
+    import os
+
+    out = tmp_path / "ml.yaml"
+    load_notebook(ml_notebook).compile("kfp", out)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask

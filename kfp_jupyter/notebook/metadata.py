@@ -271,7 +271,10 @@ def read_settings(
             kales("experiment_name"),
             kale_exp_name.strip() if isinstance(kale_exp_name, str) else None,
         ),
-        image=_first(mine("image"), mine("default_image"), kales("docker_image")) or DEFAULT_IMAGE,
+        image=_first(
+            mine("image"), mine("default_image"), kales("base_image"), kales("docker_image")
+        )
+        or DEFAULT_IMAGE,
         packages=_packages(ours.get("packages"), problems),
         pipeline_root=mine("pipeline_root"),
         step_defaults=_kale_defaults(kale, problems),
