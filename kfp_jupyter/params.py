@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ast
 import json
-from typing import cast
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol, cast
 
 from .model import PARAM_TYPES, ParamType
 
@@ -81,3 +82,56 @@ def parse_value(type_: ParamType, text: str) -> object:
     if not isinstance(value, expected):
         raise ValueError(f"{text!r} is not a {type_}")
     return value
+
+
+class ParameterError(ValueError):
+    """A run's parameter values do not fit the pipeline (unknown name, wrong type)."""
+
+
+class _Declared(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def default(self) -> object: ...
+
+
+_CHECKS: dict[str, Callable[[object], bool]] = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "list": lambda v: isinstance(v, list),
+    "dict": lambda v: isinstance(v, dict),
+}
+
+
+def resolve_values(
+    parameters: Iterable[_Declared], given: Mapping[str, object] | None
+) -> dict[str, Any]:
+    """Every parameter's value for a run (local or on a cluster): its default, or the value given
+    (a typed value, or text as typed after `-p NAME=`), checked before anything runs or is sent."""
+    declared = list(parameters)
+    values: dict[str, Any] = {p.name: p.default for p in declared}
+    known = {p.name: p for p in declared}
+    for name, value in (given or {}).items():
+        if name not in known:
+            names = ", ".join(f"{p.name} ({p.type})" for p in declared) or "none"
+            raise ParameterError(f"unknown parameter {name!r}; the pipeline's parameters: {names}")
+        p = known[name]
+        if isinstance(value, str) and p.type != "str":
+            try:
+                value = parse_value(cast(ParamType, p.type), value)
+            except ValueError as e:
+                raise ParameterError(f"parameter {name!r} ({p.type}): {e}") from None
+        check = _CHECKS.get(p.type)
+        if check is None or not check(value):
+            raise ParameterError(
+                f"parameter {name!r} must be a {p.type}, not {type(value).__name__} ({value!r})"
+            )
+        why = json_problem(value, f"parameter {name!r}")
+        if why:
+            raise ParameterError(why)
+        values[name] = float(cast(float, value)) if p.type == "float" else value
+    return values

@@ -232,8 +232,9 @@ def compile_dsl(pipeline: Pipeline) -> str:
     return dsl_script(pipeline)[0]
 
 
-def dsl_script(pipeline: Pipeline) -> tuple[str, str]:
-    """The script's text and the name of its pipeline function."""
+def dsl_script(pipeline: Pipeline) -> tuple[str, str, dict[str, str]]:
+    """The script's text, the name of its pipeline function, and each Python component's source
+    (function name -> text), which the kfp target hands to kfp instead of re-reading it."""
     programs = {s.name: build_program(pipeline, s) for s in pipeline.steps if s.kind == "python"}
     source = Path(pipeline.notebook).name if pipeline.notebook else "a notebook"
     out: list[str] = [
@@ -306,4 +307,5 @@ def dsl_script(pipeline: Pipeline) -> tuple[str, str]:
         f"    compiler.Compiler().compile({func}, target)",
         "",
     ]
-    return "\n".join(out), func
+    sources = {p.function: p.kfp_function() for p in programs.values()}
+    return "\n".join(out), func, sources

@@ -18,7 +18,6 @@ from typing import Any
 
 from ..errors import UsageError
 from ..model import Pipeline
-from ..packaging.program import build_program
 from .dsl import dsl_script
 
 _PATCH_LOCK = threading.Lock()
@@ -64,11 +63,7 @@ def compile_kfp(pipeline: Pipeline) -> str:
     _require_kfp()
     from kfp import compiler
 
-    source, func_name = dsl_script(pipeline)
-    sources = {
-        p.function: p.kfp_function()
-        for p in (build_program(pipeline, s) for s in pipeline.steps if s.kind == "python")
-    }
+    source, func_name, sources = dsl_script(pipeline)
     with tempfile.TemporaryDirectory(prefix="kfpj-") as tmp:
         script = Path(tmp) / "pipeline_dsl.py"
         script.write_text(source, encoding="utf-8")

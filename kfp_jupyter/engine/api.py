@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..model import Pipeline
-from ..params import parse_value
+from ..params import ParameterError, resolve_values
 from . import states
 from .events import Event, EventBus
 from .forkserver import choose_launcher
@@ -105,36 +105,10 @@ class RunHandle:
 
 def resolve_parameters(plan: Plan, given: Mapping[str, object] | None) -> dict[str, Any]:
     """The run's parameter values: defaults, overridden by `given` (typed values or text)."""
-    values: dict[str, Any] = {p.name: p.default for p in plan.parameters}
-    known = {p.name: p for p in plan.parameters}
-    for name, value in (given or {}).items():
-        if name not in known:
-            names = ", ".join(known) or "none"
-            raise UsageError(f"unknown parameter {name!r} (the pipeline's parameters: {names})")
-        p = known[name]
-        if isinstance(value, str) and p.type != "str":
-            try:
-                value = parse_value(p.type, value)  # type: ignore[arg-type]
-            except ValueError as e:
-                raise UsageError(f"parameter {name!r} ({p.type}): {e}") from None
-        values[name] = _check_type(name, p.type, value)
-    return values
-
-
-def _check_type(name: str, type_: str, value: object) -> object:
-    ok = {
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
-        "str": isinstance(value, str),
-        "bool": isinstance(value, bool),
-        "list": isinstance(value, list),
-        "dict": isinstance(value, dict),
-    }.get(type_, False)
-    if not ok:
-        raise UsageError(f"parameter {name!r} must be a {type_}, not {type(value).__name__}")
-    if type_ == "float":
-        return float(value)  # type: ignore[arg-type]
-    return value
+    try:
+        return resolve_values(plan.parameters, given)
+    except ParameterError as e:
+        raise UsageError(str(e)) from None
 
 
 def _options(
