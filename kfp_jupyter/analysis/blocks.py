@@ -75,6 +75,20 @@ class Blocks:
     skipped: list[tuple[int, str]] = field(default_factory=list)
 
 
+def name_assignment(node: ast.stmt) -> tuple[ast.Name | None, ast.expr | None]:
+    """`NAME = value` (or `NAME: T = value`) as (name, value); (None, None) for anything else.
+    Parameter cells and component cells are both lists of such lines."""
+    target: ast.expr
+    value: ast.expr | None
+    if isinstance(node, ast.Assign) and len(node.targets) == 1:
+        target, value = node.targets[0], node.value
+    elif isinstance(node, ast.AnnAssign):
+        target, value = node.target, node.value
+    else:
+        return None, None
+    return (target, value) if isinstance(target, ast.Name) else (None, None)
+
+
 def _check_syntax(
     cell: int, code: str, offset: int, step: str | None, problems: list[Problem]
 ) -> bool:
@@ -105,13 +119,8 @@ def _parameters(cell: int, code: str, offset: int, out: Blocks, problems: list[P
     tree = ast.parse(code)
     for node in tree.body:
         line = node.lineno + offset
-        target: ast.expr | None = None
-        value: ast.expr | None = None
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target, value = node.targets[0], node.value
-        elif isinstance(node, ast.AnnAssign):
-            target, value = node.target, node.value
-        if not isinstance(target, ast.Name) or value is None:
+        target, value = name_assignment(node)
+        if target is None or value is None:
             problems.append(
                 Problem(
                     "the pipeline-parameters cell may only hold 'name = literal' lines, "

@@ -38,7 +38,7 @@ from ..components.steps import (
 )
 from ..errors import Problem
 from ..model import Argument, ComponentCall, Export, Input, InputKind, Parameter
-from .blocks import StepBlock
+from .blocks import StepBlock, name_assignment
 from .names import BlockNames
 
 #: component input types (lower-cased) that say which file format a Python value is written in
@@ -177,13 +177,8 @@ def _component(
     out_keys = {o.key for o in spec.outputs}
     for node in tree.body:
         cell, line = sb.code.locate(node.lineno)
-        target: ast.expr | None = None
-        value: ast.expr | None = None
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target, value = node.targets[0], node.value
-        elif isinstance(node, ast.AnnAssign):
-            target, value = node.target, node.value
-        if not isinstance(target, ast.Name) or value is None:
+        target, value = name_assignment(node)
+        if target is None or value is None:
             problems.append(
                 Problem(
                     "a component cell holds only 'input_name = value' lines, "
