@@ -281,7 +281,7 @@ def test_invalid_input_runs_nothing(tmp_path: Path) -> None:
     nb = fan_out_notebook(tmp_path / "fan.ipynb", sleep=0)
     unknown = kfpj("run", nb, "-p", "nn=1", store=store)
     assert unknown.returncode == 2
-    assert "unknown parameter 'nn'" in unknown.stderr and "n, scale" in unknown.stderr
+    assert "unknown parameter 'nn'" in unknown.stderr and "n (int), scale (float)" in unknown.stderr
     bad = kfpj("run", nb, "-p", "n=three", store=store)
     assert bad.returncode == 2 and "'three' is not an int" in bad.stderr
     syntax = kfpj("run", nb, "-p", "n", store=store)
