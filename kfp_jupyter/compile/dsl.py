@@ -232,9 +232,12 @@ def compile_dsl(pipeline: Pipeline) -> str:
     return dsl_script(pipeline)[0]
 
 
-def dsl_script(pipeline: Pipeline) -> tuple[str, str, dict[str, str]]:
+def dsl_script(pipeline: Pipeline, bodies: bool = True) -> tuple[str, str, dict[str, str]]:
     """The script's text, the name of its pipeline function, and each Python component's source
-    (function name -> text), which the kfp target hands to kfp instead of re-reading it."""
+    (function name -> text), which the kfp target hands to kfp instead of re-reading it.
+
+    Without `bodies`, each component function's body is `pass`: the kfp target gives kfp the real
+    source itself, and Python need not compile megabytes of step code only to compile a pipeline."""
     programs = {s.name: build_program(pipeline, s) for s in pipeline.steps if s.kind == "python"}
     source = Path(pipeline.notebook).name if pipeline.notebook else "a notebook"
     out: list[str] = [
@@ -270,7 +273,9 @@ def dsl_script(pipeline: Pipeline) -> tuple[str, str, dict[str, str]]:
         out.append(
             f"@dsl.component(base_image={prog.step.image!r}, packages_to_install={packages!r})"
         )
-        out.append(prog.kfp_function().rstrip("\n"))
+        out.append(
+            (prog.kfp_function() if bodies else prog.kfp_signature() + "    pass").rstrip("\n")
+        )
         out += ["", ""]
     func = _unique("pipeline", taken)
     decorator = [f"name={pipeline.name!r}"]

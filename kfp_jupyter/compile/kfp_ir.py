@@ -1,69 +1,147 @@
 """The `kfp` target: KFP v2 pipeline IR YAML, produced by the kfp SDK's own compiler.
 
 The DSL script of the `dsl` target is loaded as a module and its pipeline compiled, so the two
-targets cannot drift apart.
+targets cannot drift apart. Compiling a large notebook is mostly the kfp SDK's own work; the
+patches below (each reverted when compiling ends, each written so that a kfp version without the
+patched function simply runs unpatched) remove work whose result kfp-jupyter already has, and
+tests/test_compile_kfp.py checks that the output stays byte-identical to the script run by `python`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
 import importlib.util
+import os
 import sys
 import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
+
+import yaml
 
 from ..errors import UsageError
 from ..model import Pipeline
+from . import yaml_emitter
 from .dsl import dsl_script
 
 _PATCH_LOCK = threading.Lock()
 
 
-def _require_kfp() -> None:
-    try:
-        import kfp  # noqa: F401
-    except ImportError:
-        raise UsageError(
-            "the 'kfp' target needs the kfp SDK: pip install 'kfp-jupyter[kfp]'"
-        ) from None
+def _kfp_attribute(name: str) -> Any:
+    """What `kfp/__init__.py` would have imported eagerly, imported when first used instead."""
+    if name == "Client":
+        return importlib.import_module("kfp.client").Client
+    if name in ("client", "components", "dsl"):
+        return importlib.import_module(f"kfp.{name}")
+    raise AttributeError(f"module 'kfp' has no attribute {name!r}")
+
+
+def import_compiler() -> ModuleType:
+    """`kfp.compiler`, without the ~0.7 s of importing kfp's REST client and the kubernetes client
+    with it, which `import kfp` does eagerly and compiling never uses (half of a short compile).
+
+    kfp's package skips those imports in its own runtime mode; the package alone is imported in
+    that mode, then `kfp.dsl` and `kfp.compiler` normally, and `kfp.Client` stays available to any
+    later code through a lazy module attribute."""
+    if "kfp" not in sys.modules:
+        saved = os.environ.get("_KFP_RUNTIME")
+        os.environ["_KFP_RUNTIME"] = "true"
+        try:
+            import kfp
+        except ImportError:
+            raise UsageError(
+                "the 'kfp' target needs the kfp SDK: pip install 'kfp-jupyter[kfp]'"
+            ) from None
+        finally:
+            if saved is None:
+                del os.environ["_KFP_RUNTIME"]
+            else:
+                os.environ["_KFP_RUNTIME"] = saved
+        if "__getattr__" not in vars(kfp):
+            kfp.__getattr__ = _kfp_attribute
+    return importlib.import_module("kfp.compiler")
+
+
+class _FastYaml:
+    """kfp's compiler module sees this as its `yaml`: the same module, but dumping through
+    yaml_emitter (the same bytes as PyYAML's pure-Python emitter, in a fraction of the time)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(yaml, name)
+
+    @staticmethod
+    def dump_all(documents: Any, stream: Any = None, **kwargs: Any) -> Any:
+        return yaml_emitter.dump_all(documents, stream, **kwargs)
 
 
 @contextlib.contextmanager
-def _known_sources(module_name: str, sources: dict[str, str]) -> Iterator[None]:
-    """Give kfp the components' source text we generated instead of letting it re-read each one
-    with inspect (which tokenizes every function again: most of the compile time of a large
-    pipeline). The text is the same by construction (packaging/program.py ends every function on a
-    statement) and tests/test_compile_kfp.py checks it against inspect."""
-    from kfp.dsl import component_factory
-
-    original = getattr(component_factory, "_get_function_source_definition", None)
-    if original is None:  # another kfp version: just let it read the source
+def _patched(module: ModuleType, name: str, make: Callable[[Any], Any]) -> Iterator[None]:
+    original = getattr(module, name, None)
+    if original is None:  # another kfp version: run it as it is
         yield
         return
+    setattr(module, name, make(original))
+    try:
+        yield
+    finally:
+        setattr(module, name, original)
 
-    def lookup(func: Callable[..., Any]) -> str:
-        if getattr(func, "__module__", None) == module_name and func.__name__ in sources:
-            return sources[func.__name__]
-        result: str = original(func)
-        return result
 
-    with _PATCH_LOCK:
-        component_factory._get_function_source_definition = lookup
-        try:
-            yield
-        finally:
-            component_factory._get_function_source_definition = original
+def _known_sources(module_name: str, sources: dict[str, str]) -> Callable[[Any], Any]:
+    """Give kfp the components' source text we generated instead of letting it re-read each one
+    with inspect (which tokenizes every function again), and instead of the `pass` bodies the
+    compiled module holds. The text is the same by construction (packaging/program.py ends every
+    function on a statement) and tests/test_compile_kfp.py checks it against inspect."""
+
+    def make(original: Callable[[Callable[..., Any]], str]) -> Callable[[Callable[..., Any]], str]:
+        def lookup(func: Callable[..., Any]) -> str:
+            if getattr(func, "__module__", None) == module_name and func.__name__ in sources:
+                return sources[func.__name__]
+            return original(func)
+
+        return lookup
+
+    return make
+
+
+def _remembered(func: Callable[[str], str]) -> Callable[[str], str]:
+    return functools.lru_cache(maxsize=None)(func)
+
+
+@contextlib.contextmanager
+def _faster_kfp(module_name: str, sources: dict[str, str]) -> Iterator[None]:
+    """The patches, for one compile at a time (the Jupyter server compiles on several threads).
+
+    - the components' source, see _known_sources;
+    - kfp sanitizes every task's name once per task of the same DAG (quadratic: much of building
+      a 500-step graph); the function is pure, so its answers are remembered while compiling;
+    - the YAML is written by yaml_emitter."""
+    from kfp.compiler import pipeline_spec_builder
+    from kfp.dsl import component_factory, utils
+
+    with (
+        _PATCH_LOCK,
+        _patched(
+            component_factory,
+            "_get_function_source_definition",
+            _known_sources(module_name, sources),
+        ),
+        _patched(utils, "maybe_rename_for_k8s", _remembered),
+        _patched(utils, "sanitize_task_name", _remembered),
+        _patched(pipeline_spec_builder, "yaml", lambda _: _FastYaml()),
+    ):
+        yield
 
 
 def compile_kfp(pipeline: Pipeline) -> str:
-    _require_kfp()
-    from kfp import compiler
-
-    source, func_name, sources = dsl_script(pipeline)
+    compiler = import_compiler()
+    source, func_name, sources = dsl_script(pipeline, bodies=False)
     with tempfile.TemporaryDirectory(prefix="kfpj-") as tmp:
         script = Path(tmp) / "pipeline_dsl.py"
         script.write_text(source, encoding="utf-8")
@@ -73,7 +151,7 @@ def compile_kfp(pipeline: Pipeline) -> str:
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         try:
-            with warnings.catch_warnings(), _known_sources(name, sources):
+            with warnings.catch_warnings(), _faster_kfp(name, sources):
                 warnings.simplefilter("ignore")
                 spec.loader.exec_module(module)
                 func = getattr(module, func_name)

@@ -1,0 +1,330 @@
+"""A faster PyYAML emitter that writes exactly the bytes of PyYAML's own pure-Python emitter.
+
+The kfp SDK writes the pipeline IR with `yaml.dump_all(..., sort_keys=True)`, PyYAML's pure-Python
+emitter. A pipeline's IR embeds every step's source as one long double-quoted string, and that
+emitter looks at those strings one character at a time (twice: to choose a style, then to write
+it): most of the time of compiling a large notebook. libyaml's C emitter would be fast but folds
+long strings differently, so its output is not what the kfp SDK (and the `dsl` target's script,
+run with `python`) writes. This module keeps PyYAML's algorithm and only skips the characters
+where that algorithm provably does nothing; tests/test_yaml_emitter.py compares it with PyYAML's
+emitter on real pipelines and on random strings full of the characters that matter.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import yaml
+from yaml.emitter import ScalarAnalysis
+
+#: what PyYAML's analysis treats specially: outside printable ASCII and newline, use PyYAML's code
+_NOT_SIMPLE = re.compile(r"[^\n\x20-\x7e]")
+_FLOW_INSIDE = re.compile(r"[,?\[\]{}:]")
+_BLOCK_COLON = re.compile(r":(?:[ \n]|$)")
+_COMMENT = re.compile(r"[ \n]#")
+#: characters the double-quoted writer escapes (when unicode is not allowed)
+_ESCAPED = re.compile(r'[^\x20-\x7e]|["\\]')
+#: what makes PyYAML's plain writer do more than write the text
+_PLAIN_BREAKS = re.compile("[ \n\x85\u2028\u2029]")
+
+
+class FastDumper(yaml.Dumper):
+    """yaml.Dumper with the two per-character loops rewritten; same output, byte for byte."""
+
+    def analyze_scalar(self, scalar: str) -> Any:
+        if not scalar or _NOT_SIMPLE.search(scalar):
+            return super().analyze_scalar(scalar)
+        n = len(scalar)
+        first = scalar[0]
+        followed = n == 1 or scalar[1] in " \n"
+        flow = block = scalar.startswith(("---", "..."))
+        if first in "#,[]{}&*!|>'\"%@`":
+            flow = block = True
+        if first in "?:":
+            flow = True
+            block = block or followed
+        if first == "-" and followed:
+            flow = block = True
+        if _FLOW_INSIDE.search(scalar, 1):
+            flow = True
+        if _BLOCK_COLON.search(scalar, 1):
+            block = True
+        # '#' after whitespace, from the second character on (the match starts at the whitespace)
+        if _COMMENT.search(scalar):
+            flow = block = True
+        line_breaks = "\n" in scalar
+        leading = first in " \n"
+        trailing_space = scalar[-1] == " "
+        trailing = trailing_space or scalar[-1] == "\n"
+        break_space = "\n " in scalar
+        space_break = " \n" in scalar
+        flow_plain = block_plain = single = block_style = True
+        if leading or trailing:
+            flow_plain = block_plain = False
+        if trailing_space:
+            block_style = False
+        if break_space:
+            flow_plain = block_plain = single = False
+        if space_break:
+            flow_plain = block_plain = single = block_style = False
+        if line_breaks:
+            flow_plain = block_plain = False
+        if flow:
+            flow_plain = False
+        if block:
+            block_plain = False
+        return ScalarAnalysis(
+            scalar=scalar,
+            empty=False,
+            multiline=line_breaks,
+            allow_flow_plain=flow_plain,
+            allow_block_plain=block_plain,
+            allow_single_quoted=single,
+            allow_double_quoted=True,
+            allow_block=block_style,
+        )
+
+    def write_plain(self, text: str, split: bool = True) -> None:
+        """Without spaces or line breaks PyYAML's loop writes the text in one piece."""
+        if not text or self.encoding or _PLAIN_BREAKS.search(text):
+            super().write_plain(text, split)
+            return
+        if self.root_context:
+            self.open_ended = True
+        if not self.whitespace:
+            self.column += 1
+            self.stream.write(" ")
+        self.whitespace = False
+        self.indention = False
+        self.column += len(text)
+        self.stream.write(text)
+
+    def write_double_quoted(self, text: str, split: bool = True) -> None:
+        """PyYAML's loop visits every character; a character can only matter where it is escaped,
+        right after an escape, or at a space where the line has grown past the width. Visit those."""
+        if self.allow_unicode or self.encoding:
+            super().write_double_quoted(text, split)
+            return
+        self.write_indicator('"', True)
+        n = len(text)
+        write = self.stream.write
+        escapes = [m.start() for m in _ESCAPED.finditer(text)]
+        start = 0
+        low = 0  # the first position not yet visited
+        points = [*escapes, n]
+        for k, esc in enumerate(points):
+            # spaces before the next escape where the line may have to be broken
+            while split:
+                threshold = max(low, start + self.best_width - self.column + 1, 1)
+                space = text.find(" ", threshold, min(esc, n - 1))
+                if space < 0:
+                    break
+                start = self._break(text, start, space)
+                low = space + 1
+            if esc == n:
+                break
+            if start < esc:
+                data = text[start:esc]
+                self.column += len(data)
+                write(data)
+            ch = text[esc]
+            if ch in self.ESCAPE_REPLACEMENTS:
+                data = "\\" + self.ESCAPE_REPLACEMENTS[ch]
+            elif ch <= "\xff":
+                data = f"\\x{ord(ch):02X}"
+            elif ch <= "\uffff":
+                data = f"\\u{ord(ch):04X}"
+            else:
+                data = f"\\U{ord(ch):08X}"
+            self.column += len(data)
+            write(data)
+            start = esc + 1
+            # PyYAML checks for a break at the escape itself and at the character after it
+            if split and 0 < esc < n - 1 and self.column - 1 > self.best_width:
+                start = self._break(text, start, esc)
+            nxt = esc + 1
+            if (
+                split
+                and nxt < n - 1
+                and points[k + 1] != nxt
+                and self.column + (nxt - start) > self.best_width
+            ):
+                start = self._break(text, start, nxt)
+            low = nxt + 1
+        if start < n:
+            data = text[start:n]
+            self.column += len(data)
+            write(data)
+        self.write_indicator('"', False)
+
+    def _break(self, text: str, start: int, end: int) -> int:
+        """PyYAML's line break inside a double-quoted scalar, at `end`; returns the new start."""
+        data = text[start:end] + "\\"
+        if start < end:
+            start = end
+        self.column += len(data)
+        self.stream.write(data)
+        self.write_indent()
+        self.whitespace = False
+        self.indention = False
+        if text[start] == " ":
+            self.column += 1
+            self.stream.write("\\")
+        return start
+
+
+class _Unsupported(Exception):
+    """The documents hold something the direct writer does not do the way PyYAML would."""
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_SCALAR_TYPES = {
+    bool: "tag:yaml.org,2002:bool",
+    int: "tag:yaml.org,2002:int",
+    float: "tag:yaml.org,2002:float",
+    type(None): "tag:yaml.org,2002:null",
+}
+
+
+class _DataWriter(FastDumper):
+    """Writes plain data (dicts with str keys, lists, str, int, float, bool, None) as PyYAML's
+    `dump_all(documents, sort_keys=True)` does, walking the data directly instead of through
+    PyYAML's representer, serializer and event state machine (their per-node cost is most of what
+    is left of dumping a large pipeline once the scalar writers are fast). The code below follows
+    PyYAML's emitter states for block style one to one and uses its writers; anything else in the
+    data (a tag, an alias, another type) raises _Unsupported and PyYAML writes the documents."""
+
+    def write_documents(self, documents: list[Any]) -> None:
+        self._seen: set[int] = set()
+        for i, doc in enumerate(documents):
+            if not isinstance(doc, (dict, list)):
+                raise _Unsupported
+            if i:
+                self.write_indent()
+                self.write_indicator("---", True)
+            self._node(doc, root=True)
+            self.write_indent()  # document end
+            self._seen.clear()
+
+    def _node(
+        self, data: Any, root: bool = False, mapping: bool = False, simple_key: bool = False
+    ) -> None:
+        self.root_context = root
+        self.mapping_context = mapping
+        self.simple_key_context = simple_key
+        kind = type(data)
+        if kind is dict or kind is list:
+            if id(data) in self._seen:  # PyYAML would write an anchor and an alias
+                raise _Unsupported
+            self._seen.add(id(data))
+            if not data:
+                self._empty("{" if kind is dict else "[", "}" if kind is dict else "]")
+            elif kind is dict:
+                self._mapping(data)
+            else:
+                self._sequence(data)
+        else:
+            self._scalar(data)
+
+    def _empty(self, opening: str, closing: str) -> None:
+        """An empty collection is written in flow style (`{}`, `[]`), like PyYAML does."""
+        self.write_indicator(opening, True, whitespace=True)
+        self.write_indicator(closing, False)
+
+    def _mapping(self, data: dict[Any, Any]) -> None:
+        if any(type(k) is not str for k in data):
+            raise _Unsupported
+        self.increase_indent(flow=False)
+        for key in sorted(data):
+            self.write_indent()
+            self.analysis = self.analyze_scalar(key)
+            if len(key) + len("!!str") < 128 and not self.analysis.multiline and key:
+                self._node(key, mapping=True, simple_key=True)
+                self.write_indicator(":", False)
+            else:
+                self.write_indicator("?", True, indention=True)
+                self._node(key, mapping=True)
+                self.write_indent()
+                self.write_indicator(":", True, indention=True)
+            self._node(data[key], mapping=True)
+        self.indent = self.indents.pop()
+
+    def _sequence(self, data: list[Any]) -> None:
+        self.increase_indent(flow=False, indentless=self.mapping_context and not self.indention)
+        for item in data:
+            self.write_indent()
+            self.write_indicator("-", True, indention=True)
+            self._node(item)
+        self.indent = self.indents.pop()
+
+    def _scalar(self, data: Any) -> None:
+        kind = type(data)
+        if kind is str:
+            value, tag = data, _STR_TAG
+        elif kind in _SCALAR_TYPES:
+            value, tag = self._scalar_text(data), _SCALAR_TYPES[kind]
+        else:
+            raise _Unsupported
+        plain_implicit = self.resolve(yaml.ScalarNode, value, (True, False)) == tag  # type: ignore[no-untyped-call]
+        analysis = self.analysis
+        if analysis is None or analysis.scalar != value:
+            analysis = self.analysis = self.analyze_scalar(value)
+        style = self._style(analysis, plain_implicit)
+        if kind is not str and style != "":  # PyYAML would write a tag
+            raise _Unsupported
+        self.increase_indent(flow=True)
+        split = not self.simple_key_context
+        if style == '"':
+            self.write_double_quoted(value, split)
+        elif style == "'":
+            self.write_single_quoted(value, split)
+        else:
+            self.write_plain(value, split)
+        self.analysis = None
+        self.indent = self.indents.pop()
+
+    def _scalar_text(self, data: Any) -> str:
+        node = self.represent_data(data)
+        self.represented_objects = {}
+        text: str = node.value
+        return text
+
+    def _style(self, a: ScalarAnalysis, plain_implicit: bool) -> str:
+        """PyYAML's choose_scalar_style, for a value without an explicit style."""
+        if (
+            plain_implicit
+            and not (self.simple_key_context and (a.empty or a.multiline))
+            and (
+                (self.flow_level and a.allow_flow_plain)
+                or (not self.flow_level and a.allow_block_plain)
+            )
+        ):
+            return ""
+        if a.allow_single_quoted and not (self.simple_key_context and a.multiline):
+            return "'"
+        return '"'
+
+
+def dump_all(documents: Any, stream: Any = None, **kwargs: Any) -> Any:
+    """`yaml.dump_all`, with the same output, faster: plain data with only `sort_keys=True` goes
+    through _DataWriter, anything else through PyYAML with FastDumper."""
+    if kwargs == {"sort_keys": True} and "Dumper" not in kwargs:
+        docs = list(documents)
+        buffer = io.StringIO()
+        writer = _DataWriter(buffer, sort_keys=True)
+        try:
+            writer.write_documents(docs)
+        except _Unsupported:
+            pass
+        else:
+            if stream is None:
+                return buffer.getvalue()
+            stream.write(buffer.getvalue())
+            return None
+        finally:
+            writer.dispose()
+        documents = docs
+    kwargs.setdefault("Dumper", FastDumper)
+    return yaml.dump_all(documents, stream, **kwargs)

@@ -1,0 +1,165 @@
+"""The fast YAML writer must write exactly what PyYAML's pure-Python emitter writes (the kfp SDK
+writes the IR with it, and the `dsl` script run with `python` must match `compile -t kfp`)."""
+
+from __future__ import annotations
+
+import io
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from nbutil import code, make_notebook
+
+from kfp_jupyter import load_notebook
+from kfp_jupyter.compile import yaml_emitter
+
+#: the characters PyYAML's scalar analysis and writers treat specially, and words its resolver reads
+PIECES = [
+    *"ab -?:#,[]{}'\"\\\n\t|>&*!%@`.01e~",
+    *["\x85", "\u2028", "é", "\ufeff", "\x00", "\x7f", "\U0001f600", "  ", "\n  ", " \n"],
+    *["null", "true", "No", "1.5", "0x1F", "0o7", "2001-12-14", "<<", "=", "---", "...", "-1"],
+]
+LENGTHS = [0, 1, 2, 3, 5, 10, 40, 79, 81, 120, 122, 123, 124, 127, 128, 200, 400]
+
+
+def random_text(rnd: random.Random) -> str:
+    n = rnd.choice(LENGTHS)
+    text = "".join(rnd.choice(PIECES) for _ in range(n))
+    return text[:n] if rnd.random() < 0.5 else text
+
+
+def random_scalar(rnd: random.Random) -> Any:
+    if rnd.random() < 0.7:
+        return random_text(rnd)
+    numbers = [0, -3, 7, 10**30, 1.5, -0.0, 1e20, 1e-7, float("nan"), float("inf"), -float("inf")]
+    return rnd.choice([*numbers, True, False, None])
+
+
+def random_node(rnd: random.Random, depth: int = 0) -> Any:
+    r = rnd.random()
+    if depth > 4 or r < 0.4:
+        return random_scalar(rnd)
+    if r < 0.7:
+        return {random_text(rnd): random_node(rnd, depth + 1) for _ in range(rnd.randint(0, 4))}
+    return [random_node(rnd, depth + 1) for _ in range(rnd.randint(0, 4))]
+
+
+def random_documents(rnd: random.Random) -> list[Any]:
+    docs: list[Any] = []
+    for _ in range(rnd.randint(1, 3)):
+        if rnd.random() < 0.7:
+            docs.append({random_text(rnd): random_node(rnd, 1) for _ in range(rnd.randint(0, 5))})
+        else:
+            docs.append([random_node(rnd, 1) for _ in range(rnd.randint(0, 4))])
+    return docs
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_scalar_analysis_is_pyyamls(seed: int) -> None:
+    rnd = random.Random(seed)
+    ours = yaml_emitter.FastDumper(io.StringIO())
+    theirs = yaml.Dumper(io.StringIO())
+    for _ in range(3000):
+        text = random_text(rnd)
+        assert vars(ours.analyze_scalar(text)) == vars(theirs.analyze_scalar(text)), repr(text)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_documents_are_written_byte_for_byte_like_pyyaml(seed: int) -> None:
+    rnd = random.Random(1000 + seed)
+    direct = 0
+    for _ in range(300):
+        docs = random_documents(rnd)
+        expected = yaml.dump_all(docs, sort_keys=True)
+        assert yaml_emitter.dump_all(docs, sort_keys=True) == expected, repr(docs)
+        out = io.StringIO()
+        yaml_emitter.dump_all(docs, out, sort_keys=True)
+        assert out.getvalue() == expected
+        writer = yaml_emitter._DataWriter(io.StringIO(), sort_keys=True)
+        writer.write_documents(docs)  # plain data never needs PyYAML's own path
+        direct += 1
+    assert direct == 300
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fast_dumper_matches_with_any_width_and_unicode(seed: int) -> None:
+    rnd = random.Random(2000 + seed)
+    for _ in range(1500):
+        doc = {"k": random_text(rnd), "l": [random_text(rnd), {"i": random_text(rnd)}]}
+        options = rnd.choice(
+            [
+                {},
+                {"width": 12},
+                {"width": 30},
+                {"allow_unicode": True},
+                {"default_flow_style": True},
+            ]
+        )
+        expected = yaml.dump(doc, sort_keys=True, **options)
+        assert yaml.dump(doc, Dumper=yaml_emitter.FastDumper, sort_keys=True, **options) == expected
+
+
+def test_what_the_direct_writer_does_not_do_goes_through_pyyaml() -> None:
+    shared = [1, 2]
+    cases: list[tuple[list[Any], dict[str, Any]]] = [
+        ([{"a": shared, "b": shared}], {"sort_keys": True}),  # anchors and aliases
+        ([{"a": (1, 2)}], {"sort_keys": True}),  # a tuple is tagged
+        ([{1: "x", "b": "y"}], {"sort_keys": True}),  # a non-string key
+        (["a scalar document"], {"sort_keys": True}),
+        ([{"a": "b" * 100 + " c" * 50}], {"sort_keys": True, "width": 20}),
+        ([{"b": 1, "a": 2}], {}),  # unsorted
+    ]
+    for docs, options in cases:
+        assert yaml_emitter.dump_all(docs, **options) == yaml.dump_all(docs, **options)
+
+
+def test_a_notebook_full_of_awkward_text_compiles_like_the_dsl_script(tmp_path: Path) -> None:
+    """End to end: what kfp itself writes (the script run by python) equals the kfp target."""
+    long_line = "x = '" + "word " * 40 + "'"
+    nb = make_notebook(
+        tmp_path / "awkward.ipynb",
+        [
+            code("greeting = 'héllo ☃'\nwidth = 3", "pipeline-parameters"),
+            code(f'{long_line}\ny = "quote \\" back\\\\slash\\ttab"  \n', "step:first"),
+            code("z = [x, y, greeting * width]   # trailing spaces   ", "step:second"),
+            code("text = '''\n  indented\n\n   lines  \n'''\nprint(z, text)", "step:third"),
+        ],
+    )
+    pipeline = load_notebook(nb)
+    script = tmp_path / "awkward_dsl.py"
+    pipeline.compile("dsl", script)
+    r = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "by_kfp.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "by_kfp.yaml").read_text(encoding="utf-8") == pipeline.compile("kfp")
+
+
+def test_compiling_leaves_kfp_whole(tmp_path: Path) -> None:
+    """Compiling skips importing kfp's client, but kfp stays complete for the code that follows."""
+    ml_notebook = Path(__file__).parent.parent / "examples" / "iris_classifier.ipynb"
+    program = f"""
+import sys
+from kfp_jupyter import load_notebook
+load_notebook({str(ml_notebook)!r}).compile("kfp", {str(tmp_path / "p.yaml")!r})
+print("client imported:", "kfp.client" in sys.modules)
+import kfp
+from kfp import Client, components, dsl
+assert kfp.Client is Client and Client.__name__ == "Client"
+assert components.load_component_from_file({str(tmp_path / "p.yaml")!r}) is not None
+from kfp.dsl import utils, component_factory
+from kfp.compiler import pipeline_spec_builder
+assert not hasattr(utils.sanitize_task_name, "cache_info"), "a patch outlived compiling"
+assert pipeline_spec_builder.yaml is __import__("yaml")
+print("ok")
+"""
+    r = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["client imported: False", "ok"]
