@@ -54,9 +54,16 @@ def test_each_type_gets_its_format(rt: dict[str, Any], tmp_path: Path) -> None:
     assert ext == ".pkl"
     pd.testing.assert_frame_equal(back, odd)
 
-    s = pd.Series([1.0, 2.0], name="price")
-    back, _ = _roundtrip(rt, s, tmp_path / "d")
+    s = pd.Series([1.0, 2.0], name="price", index=["a", "b"])
+    back, ext = _roundtrip(rt, s, tmp_path / "d")
+    assert (
+        ext == ".parquet" and list((tmp_path / "d" / "v").iterdir())[0].name == "v.series.parquet"
+    )
     pd.testing.assert_series_equal(back, s)
+    for other, expected_ext in ((pd.Series([3, 4]), ".parquet"), (s.rename(7), ".pkl")):
+        back, ext = _roundtrip(rt, other, tmp_path / f"d{expected_ext}")
+        assert ext == expected_ext
+        pd.testing.assert_series_equal(back, other)  # the name too: None, "price" or 7
 
     model = LinearRegression().fit([[0], [1], [2]], [0, 2, 4])
     back, ext = _roundtrip(rt, model, tmp_path / "e")

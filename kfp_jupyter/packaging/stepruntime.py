@@ -37,15 +37,25 @@ def _kfpj_save(step, name, value, path):
 
             numpy.save(base + ".npy", value, allow_pickle=False)
             return base + ".npy"
-        if mod == "pandas" and kind == "DataFrame":
+        series = mod == "pandas" and kind == "Series"
+        if series and not (value.name is None or type(value.name) is str):
+            series = False  # parquet wants a str column name: pickle keeps any other name
+        if (mod == "pandas" and kind == "DataFrame") or series:
+            # a Series travels as a one-column frame; its name (or its lack of one) comes back
+            file = base + (".parquet" if kind == "DataFrame" else ".series.parquet")
             try:
                 import pyarrow  # noqa: F401
 
-                value.to_parquet(base + ".parquet")
-                return base + ".parquet"
+                frame = (
+                    value
+                    if kind == "DataFrame"
+                    else value.to_frame("__kfpj_unnamed__" if value.name is None else value.name)
+                )
+                frame.to_parquet(file)
+                return file
             except Exception:
-                if os.path.exists(base + ".parquet"):
-                    os.remove(base + ".parquet")
+                if os.path.exists(file):
+                    os.remove(file)
         if "sklearn" in sys.modules:
             from sklearn.base import BaseEstimator
 
@@ -73,7 +83,7 @@ def _kfpj_save(step, name, value, path):
             f.write(data)
         return base + ".pkl"
     except Exception as e:
-        for ext in (".npy", ".parquet", ".joblib", ".pt", ".json", ".pkl"):
+        for ext in (".npy", ".parquet", ".series.parquet", ".joblib", ".pt", ".json", ".pkl"):
             if os.path.exists(base + ext):
                 os.remove(base + ext)
         raise _KfpjError(
@@ -104,7 +114,11 @@ def _kfpj_load(step, name, path):
     if ext == ".parquet":
         import pandas
 
-        return pandas.read_parquet(file)
+        frame = pandas.read_parquet(file)
+        if not file.endswith(".series.parquet"):
+            return frame
+        series = frame.iloc[:, 0]
+        return series.rename(None) if series.name == "__kfpj_unnamed__" else series
     if ext == ".joblib":
         import joblib
 
