@@ -103,6 +103,22 @@ def test_fast_dumper_matches_with_any_width_and_unicode(seed: int) -> None:
         assert yaml.dump(doc, Dumper=yaml_emitter.FastDumper, sort_keys=True, **options) == expected
 
 
+@pytest.mark.parametrize("seed", range(2))
+def test_double_quoted_lines_break_where_pyyamls_do(seed: int) -> None:
+    """Source code as the IR holds it: ASCII, newlines, quotes, backslashes, runs of spaces, at
+    every width and indentation, around the width's edge."""
+    rnd = random.Random(3000 + seed)
+    pieces = ["a", "b", " ", " ", "\n", '"', "\\", "\t", "xyz", "  ", "\\\\", "\r", "\\n"]
+    for _ in range(4000):
+        n = rnd.choice([1, 2, 3, 5, 20, 60, 79, 80, 81, 82, 150, 400])
+        text = "".join(rnd.choice(pieces) for _ in range(n))
+        key = "k" * rnd.choice([1, 30, 75, 90])
+        doc = {key: text, "l": [[text]], "m": {"n": {"o": text}}}
+        options = rnd.choice([{}, {"width": 10}, {"width": 20}, {"width": 40}])
+        expected = yaml.dump(doc, sort_keys=True, **options)
+        assert yaml.dump(doc, Dumper=yaml_emitter.FastDumper, sort_keys=True, **options) == expected
+
+
 def test_what_the_direct_writer_does_not_do_goes_through_pyyaml() -> None:
     shared = [1, 2]
     cases: list[tuple[list[Any], dict[str, Any]]] = [

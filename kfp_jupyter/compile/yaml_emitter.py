@@ -26,6 +26,32 @@ _BLOCK_COLON = re.compile(r":(?:[ \n]|$)")
 _COMMENT = re.compile(r"[ \n]#")
 #: characters the double-quoted writer escapes (when unicode is not allowed)
 _ESCAPED = re.compile(r'[^\x20-\x7e]|["\\]')
+#: characters PyYAML escapes with more than two characters (\xXX, \uXXXX, \UXXXXXXXX)
+_LONG_ESCAPE = re.compile(r"[^\x20-\x7e\0\a\b\t\n\v\f\r\x1b\x85\xa0\u2028\u2029]")
+_RARE_ESCAPES = re.compile(r"[\0\a\b\t\v\f\r\x1b\x85\xa0\u2028\u2029]")
+_RARE_ESCAPE_TABLE = {
+    ord(c): "\\" + r
+    for c, r in yaml.emitter.Emitter.ESCAPE_REPLACEMENTS.items()
+    if c not in '\\"\n'
+}
+
+
+def _escape_from(out: str, pos: int) -> int:
+    """Where the first escape at or after `pos` starts in escaped text, or -1. Every escape is
+    two characters starting with a backslash, so in a run of backslashes the escapes start at the
+    run's even offsets."""
+    while True:
+        q = out.find("\\", pos)
+        if q <= 0:
+            return q
+        run = q
+        while run > 0 and out[run - 1] == "\\":
+            run -= 1
+        if (q - run) % 2 == 0:
+            return q
+        pos = q + 1  # the second half of an escaped backslash
+
+
 #: what makes PyYAML's plain writer do more than write the text
 _PLAIN_BREAKS = re.compile("[ \n\x85\u2028\u2029]")
 
@@ -102,6 +128,69 @@ class FastDumper(yaml.Dumper):
         self.stream.write(text)
 
     def write_double_quoted(self, text: str, split: bool = True) -> None:
+        """Line by line: the text is escaped in one go, and each output line ends at the first
+        place where PyYAML's rules break it. PyYAML breaks a line (when `split`) at a space that
+        would stand past the width, neither first nor last in the text; after an escape, not of
+        the first or last character, that ends past the width plus one; and before the character
+        after an escape, neither escaped nor last, that starts past the width."""
+        if (
+            self.allow_unicode
+            or self.encoding
+            or (self.indent or 0) + 2 >= self.best_width
+            or _LONG_ESCAPE.search(text)
+            or "\\" * 16 in text
+        ):
+            self._write_double_quoted_stepwise(text, split)
+            return
+        self.write_indicator('"', True)
+        out = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        if _RARE_ESCAPES.search(out):
+            out = out.translate(_RARE_ESCAPE_TABLE)
+        write = self.stream.write
+        if split:
+            size = len(out)
+            last_space = size - 1 if text.endswith(" ") else -1
+            line = 0  # where in `out` the current output line's text begins
+            low = 0  # the first position of `out` not yet looked at
+            while True:
+                limit = line + self.best_width - self.column  # a character past it is too far
+                space = out.find(" ", max(limit + 1, low, 1))
+                if space == last_space:
+                    space = -1
+                hit = -1
+                q = _escape_from(out, max(limit - 1, low))
+                while q >= 0 and (space < 0 or q < space):
+                    after = q + 2  # the character after the escape
+                    after_escaped = after < size and out[after] == "\\"
+                    if (q > 0 and after < size and q + 1 > limit) or (
+                        not after_escaped and after < size - 1 and q + 2 > limit
+                    ):
+                        hit = q
+                        break
+                    q = _escape_from(out, after)
+                if hit >= 0:
+                    end = hit + 2
+                    carried = out[end] == " "
+                    low = end if out[end] == "\\" else end + 1
+                elif space >= 0:
+                    end, carried, low = space, True, space + 1
+                else:
+                    break
+                self.column += end - line + 1
+                write(out[line:end] + "\\")
+                self.write_indent()
+                self.whitespace = False
+                self.indention = False
+                if carried:
+                    self.column += 1
+                    write("\\")
+                line = end
+            out = out[line:]
+        self.column += len(out)
+        write(out)
+        self.write_indicator('"', False)
+
+    def _write_double_quoted_stepwise(self, text: str, split: bool = True) -> None:
         """PyYAML's loop visits every character; a character can only matter where it is escaped,
         right after an escape, or at a space where the line has grown past the width. Visit those."""
         if self.allow_unicode or self.encoding:
