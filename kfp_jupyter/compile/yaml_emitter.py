@@ -287,6 +287,7 @@ class _DataWriter(FastDumper):
 
     def write_documents(self, documents: list[Any]) -> None:
         self._seen: set[int] = set()
+        self._known: dict[tuple[str, str], tuple[ScalarAnalysis, bool]] = {}
         for i, doc in enumerate(documents):
             if not isinstance(doc, (dict, list)):
                 raise _Unsupported
@@ -328,8 +329,8 @@ class _DataWriter(FastDumper):
         self.increase_indent(flow=False)
         for key in sorted(data):
             self.write_indent()
-            self.analysis = self.analyze_scalar(key)
-            if len(key) + len("!!str") < 128 and not self.analysis.multiline and key:
+            analysis = self._analysed(key, _STR_TAG)[0]
+            if len(key) + len("!!str") < 128 and not analysis.multiline and key:
                 self._node(key, mapping=True, simple_key=True)
                 self.write_indicator(":", False)
             else:
@@ -356,10 +357,7 @@ class _DataWriter(FastDumper):
             value, tag = self._scalar_text(data), _SCALAR_TYPES[kind]
         else:
             raise _Unsupported
-        plain_implicit = self.resolve(yaml.ScalarNode, value, (True, False)) == tag  # type: ignore[no-untyped-call]
-        analysis = self.analysis
-        if analysis is None or analysis.scalar != value:
-            analysis = self.analysis = self.analyze_scalar(value)
+        analysis, plain_implicit = self._analysed(value, tag)
         style = self._style(analysis, plain_implicit)
         if kind is not str and style != "":  # PyYAML would write a tag
             raise _Unsupported
@@ -371,8 +369,19 @@ class _DataWriter(FastDumper):
             self.write_single_quoted(value, split)
         else:
             self.write_plain(value, split)
-        self.analysis = None
         self.indent = self.indents.pop()
+
+    def _analysed(self, value: str, tag: str) -> tuple[ScalarAnalysis, bool]:
+        """The scalar's analysis, and whether it would read back as `tag` when written plain.
+        Both depend on the text alone, and the IR repeats the same short texts (its keys, types,
+        names) thousands of times: remember them."""
+        known = self._known.get((value, tag))
+        if known is None:
+            plain = self.resolve(yaml.ScalarNode, value, (True, False)) == tag  # type: ignore[no-untyped-call]
+            known = (self.analyze_scalar(value), plain)
+            if len(value) < 200:
+                self._known[(value, tag)] = known
+        return known
 
     def _scalar_text(self, data: Any) -> str:
         node = self.represent_data(data)
