@@ -9,6 +9,7 @@ import {
   type JupyterFrontEndPlugin,
 } from "@jupyterlab/application";
 import { Dialog, ToolbarButton, showDialog, showErrorMessage } from "@jupyterlab/apputils";
+import { type Cell } from "@jupyterlab/cells";
 import { type DocumentRegistry } from "@jupyterlab/docregistry";
 import { INotebookTracker, type INotebookModel, type NotebookPanel } from "@jupyterlab/notebook";
 import { type IDisposable } from "@lumino/disposable";
@@ -20,8 +21,23 @@ import { parseParamText } from "./summary";
 
 const ENGINES = ["kfp", "argo"];
 
-function markAll(panel: NotebookPanel): void {
-  for (const cell of panel.content.widgets) markCell(cell);
+const watched = new WeakSet<Cell>();
+
+/**
+ * Label every cell, and keep the label (and the sidebar's editor, for the active cell) in step
+ * with the cell's tags however they change: the editor, the tag editor, undo and redo.
+ */
+function markAll(panel: NotebookPanel, sidebar: PipelinePanel): void {
+  for (const cell of panel.content.widgets) {
+    markCell(cell);
+    if (watched.has(cell)) continue;
+    watched.add(cell);
+    // `cell` as the receiver: disposing the cell widget disconnects this
+    cell.model.metadataChanged.connect(() => {
+      markCell(cell);
+      if (panel.content.activeCell === cell) sidebar.renderEditor();
+    }, cell);
+  }
 }
 
 class SubmitForm extends Widget {
@@ -155,8 +171,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     tracker.widgetAdded.connect((_, panel) => {
       void panel.context.ready.then(() => {
-        markAll(panel);
-        panel.content.model?.cells.changed.connect(() => setTimeout(() => markAll(panel)));
+        markAll(panel, sidebar);
+        panel.content.model?.cells.changed.connect(() => setTimeout(() => markAll(panel, sidebar)));
       });
       panel.context.saveState.connect((_, state) => {
         if (state === "completed" && tracker.currentWidget === panel) sidebar.refreshIfVisible();

@@ -33,6 +33,7 @@ import {
   stepNameProblem,
   writeTags,
 } from "./tags";
+import { writeCellTags } from "./undo";
 
 function h<K extends keyof HTMLElementTagNameMap>(
   tag: K,
@@ -329,7 +330,7 @@ export class PipelinePanel extends Widget {
     }
   }
 
-  /** The active cell's step editor; writes tags on Apply (one undoable metadata change). */
+  /** The active cell's step editor; Apply writes the tags as one step of the notebook's undo. */
   private editor(): HTMLElement {
     const box = h("section", { class: "kfpj-editor" }, h("h3", {}, "Active cell"));
     if (!this.notebook) return box;
@@ -408,9 +409,9 @@ export class PipelinePanel extends Widget {
         return;
       }
       hint.textContent = "";
-      const tags = writeTags(cellTags(cell), next);
-      if (tags.length) cell.model.setMetadata("tags", tags);
-      else cell.model.deleteMetadata("tags");
+      const notebook = this.notebook?.content.model?.sharedModel;
+      if (!notebook) return;
+      writeCellTags(notebook, cell.model.sharedModel, writeTags(cellTags(cell), next));
       markCell(cell);
       apply.blur();
       void this.notebook?.context.save().then(() => this.refresh());

@@ -1,13 +1,22 @@
-"""What the browser tests share: where Chromium is, how to start it, the widget test page."""
+"""What the browser tests share: where Chromium is, how to start it, the widget test page, and
+starting a real `jupyter lab`."""
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import os
+import secrets
 import socket
 import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "kfp_jupyter" / "jupyter" / "static"
@@ -97,3 +106,99 @@ class Lab:
         self.token = token
         self.root = root
         self.proc = proc
+
+
+#: environment variables through which this machine's own cluster settings would reach the lab
+CLUSTER_ENV = (
+    "KF_PIPELINES_ENDPOINT",
+    "KF_PIPELINES_UI_ENDPOINT",
+    "KF_PIPELINES_SA_TOKEN_PATH",
+    "KUBECONFIG",
+    "ARGO_SERVER",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "http_proxy",
+    "https_proxy",
+)
+
+
+@contextlib.contextmanager
+def start_lab(tmp_path: Path, env_extra: dict[str, str] | None = None) -> Iterator[Lab]:
+    """Start `jupyter lab` (see the `jupyter_lab` fixture); `env_extra` is added to its
+    environment, after the cluster settings of this machine (kfp, kubeconfig, proxies) are
+    dropped from it."""
+    if missing():
+        pytest.skip(str(missing()))
+    pytest.importorskip("jupyterlab")
+    pytest.importorskip("anywidget")
+    root = tmp_path / "root"
+    root.mkdir()
+    home = tmp_path / "home"
+    config = home / "jupyter-config"
+    (config / "labconfig").mkdir(parents=True)
+    # no news or update checks: the machine has no internet, and a toast would cover the page
+    (config / "labconfig" / "page_config.json").write_text(
+        '{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}}'
+    )
+    port = free_port()
+    token = secrets.token_hex(16)
+    env = dict(os.environ)
+    venv_share = Path(sys.prefix) / "share" / "jupyter"
+    env.update(
+        HOME=str(home),
+        JUPYTER_CONFIG_DIR=str(config),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+        JUPYTER_DATA_DIR=str(home / "data"),
+        JUPYTER_PATH=os.pathsep.join([str(venv_share), env.get("JUPYTER_PATH", "")]).rstrip(
+            os.pathsep
+        ),
+        KFP_JUPYTER_CONFIG_DIR=str(home / "kfp-config"),
+        KFP_JUPYTER_STORE=str(tmp_path / "store"),
+        PYTHONUNBUFFERED="1",
+    )
+    for name in CLUSTER_ENV:
+        env.pop(name, None)
+    env.update(env_extra or {})
+    log = open(tmp_path / "jupyter-lab.log", "wb")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "jupyterlab", "--no-browser",
+            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            f"--LabApp.workspaces_dir={home / 'workspaces'}",
+            *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
+        ],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    "jupyter lab exited:\n" + (tmp_path / "jupyter-lab.log").read_text()[-3000:]
+                )
+            try:
+                req = urllib.request.Request(f"{url}/api/status")
+                req.add_header("Authorization", f"token {token}")
+                with urllib.request.urlopen(req, timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("jupyter lab did not start in 90 s")
+            time.sleep(0.3)
+        yield Lab(url, token, root, proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        if proc.returncode not in (0, -15, None):
+            print((tmp_path / "jupyter-lab.log").read_text()[-3000:])
