@@ -56,9 +56,8 @@ def test_each_type_gets_its_format(rt: dict[str, Any], tmp_path: Path) -> None:
 
     s = pd.Series([1.0, 2.0], name="price", index=["a", "b"])
     back, ext = _roundtrip(rt, s, tmp_path / "d")
-    assert (
-        ext == ".parquet" and list((tmp_path / "d" / "v").iterdir())[0].name == "v.series.parquet"
-    )
+    assert ext == ".parquet"
+    assert [f.name for f in (tmp_path / "d" / "v").iterdir()] == ["v.series.parquet"]
     pd.testing.assert_series_equal(back, s)
     for other, expected_ext in ((pd.Series([3, 4]), ".parquet"), (s.rename(7), ".pkl")):
         back, ext = _roundtrip(rt, other, tmp_path / f"d{expected_ext}")
