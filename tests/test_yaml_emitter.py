@@ -119,6 +119,23 @@ def test_double_quoted_lines_break_where_pyyamls_do(seed: int) -> None:
         assert yaml.dump(doc, Dumper=yaml_emitter.FastDumper, sort_keys=True, **options) == expected
 
 
+def test_repeated_long_texts_are_written_the_same_everywhere() -> None:
+    """Long quoted texts are written once per writer state and replayed (the IR repeats kfp's
+    scripts in every component): in every position they must read as PyYAML writes them."""
+    rnd = random.Random(4000)
+    texts = ["\n".join(random_text(rnd) + " x" * 40 for _ in range(3)) for _ in range(3)]
+    texts += ['program_path=$(mktemp -d)\n\nprintf \'%s\' "$0" > "$program_path/x.py"\n' * 2]
+    for _ in range(200):
+        doc: dict[str, Any] = {}
+        for i in range(rnd.randint(1, 6)):
+            text = rnd.choice(texts)
+            doc[f"k{i}" * rnd.randint(1, 20)] = rnd.choice(
+                [text, [text, "sh", text], {"command": [text, [text]], "args": text}]
+            )
+        docs = [doc, [texts[0], texts[-1]]]
+        assert yaml_emitter.dump_all(docs, sort_keys=True) == yaml.dump_all(docs, sort_keys=True)
+
+
 def test_what_the_direct_writer_does_not_do_goes_through_pyyaml() -> None:
     shared = [1, 2]
     cases: list[tuple[list[Any], dict[str, Any]]] = [

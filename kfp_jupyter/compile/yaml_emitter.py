@@ -288,6 +288,7 @@ class _DataWriter(FastDumper):
     def write_documents(self, documents: list[Any]) -> None:
         self._seen: set[int] = set()
         self._known: dict[tuple[str, str], tuple[ScalarAnalysis, bool]] = {}
+        self._written: dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]] = {}
         for i, doc in enumerate(documents):
             if not isinstance(doc, (dict, list)):
                 raise _Unsupported
@@ -363,13 +364,39 @@ class _DataWriter(FastDumper):
             raise _Unsupported
         self.increase_indent(flow=True)
         split = not self.simple_key_context
-        if style == '"':
+        if style and len(value) >= 64:
+            self._write_quoted_remembered(value, style, split)
+        elif style == '"':
             self.write_double_quoted(value, split)
         elif style == "'":
             self.write_single_quoted(value, split)
         else:
             self.write_plain(value, split)
         self.indent = self.indents.pop()
+
+    def _write_quoted_remembered(self, value: str, style: str, split: bool) -> None:
+        """Every component of the IR carries the same few long scripts (kfp's pip install and
+        launcher lines): what a quoted writer writes depends only on the text and the writer's
+        state, so write each (text, state) once and replay it."""
+        state = (self.column, self.indent, self.whitespace, self.indention)
+        key = (value, style, split, state)
+        known = self._written.get(key)
+        if known is None:
+            stream = self.stream
+            self.stream = io.StringIO()
+            try:
+                if style == '"':
+                    self.write_double_quoted(value, split)
+                else:
+                    self.write_single_quoted(value, split)
+                text = self.stream.getvalue()
+            finally:
+                self.stream = stream
+            known = (text, (self.column, self.indent, self.whitespace, self.indention))
+            self._written[key] = known
+        text, (self.column, self.indent, self.whitespace, self.indention) = known
+        self.open_ended = False  # as the opening quote leaves it
+        self.stream.write(text)
 
     def _analysed(self, value: str, tag: str) -> tuple[ScalarAnalysis, bool]:
         """The scalar's analysis, and whether it would read back as `tag` when written plain.
