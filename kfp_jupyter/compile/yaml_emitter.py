@@ -24,8 +24,6 @@ _NOT_SIMPLE = re.compile(r"[^\n\x20-\x7e]")
 _FLOW_INSIDE = re.compile(r"[,?\[\]{}:]")
 _BLOCK_COLON = re.compile(r":(?:[ \n]|$)")
 _COMMENT = re.compile(r"[ \n]#")
-#: characters the double-quoted writer escapes (when unicode is not allowed)
-_ESCAPED = re.compile(r'[^\x20-\x7e]|["\\]')
 #: characters PyYAML escapes with more than two characters (\xXX, \uXXXX, \UXXXXXXXX)
 _LONG_ESCAPE = re.compile(r"[^\x20-\x7e\0\a\b\t\n\v\f\r\x1b\x85\xa0\u2028\u2029]")
 _RARE_ESCAPES = re.compile(r"[\0\a\b\t\v\f\r\x1b\x85\xa0\u2028\u2029]")
@@ -140,7 +138,7 @@ class FastDumper(yaml.Dumper):
             or _LONG_ESCAPE.search(text)
             or "\\" * 16 in text
         ):
-            self._write_double_quoted_stepwise(text, split)
+            super().write_double_quoted(text, split)  # PyYAML's own, for what is rare in the IR
             return
         self.write_indicator('"', True)
         out = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
@@ -189,79 +187,6 @@ class FastDumper(yaml.Dumper):
         self.column += len(out)
         write(out)
         self.write_indicator('"', False)
-
-    def _write_double_quoted_stepwise(self, text: str, split: bool = True) -> None:
-        """PyYAML's loop visits every character; a character can only matter where it is escaped,
-        right after an escape, or at a space where the line has grown past the width. Visit those."""
-        if self.allow_unicode or self.encoding:
-            super().write_double_quoted(text, split)
-            return
-        self.write_indicator('"', True)
-        n = len(text)
-        write = self.stream.write
-        escapes = [m.start() for m in _ESCAPED.finditer(text)]
-        start = 0
-        low = 0  # the first position not yet visited
-        points = [*escapes, n]
-        for k, esc in enumerate(points):
-            # spaces before the next escape where the line may have to be broken
-            while split:
-                threshold = max(low, start + self.best_width - self.column + 1, 1)
-                space = text.find(" ", threshold, min(esc, n - 1))
-                if space < 0:
-                    break
-                start = self._break(text, start, space)
-                low = space + 1
-            if esc == n:
-                break
-            if start < esc:
-                data = text[start:esc]
-                self.column += len(data)
-                write(data)
-            ch = text[esc]
-            if ch in self.ESCAPE_REPLACEMENTS:
-                data = "\\" + self.ESCAPE_REPLACEMENTS[ch]
-            elif ch <= "\xff":
-                data = f"\\x{ord(ch):02X}"
-            elif ch <= "\uffff":
-                data = f"\\u{ord(ch):04X}"
-            else:
-                data = f"\\U{ord(ch):08X}"
-            self.column += len(data)
-            write(data)
-            start = esc + 1
-            # PyYAML checks for a break at the escape itself and at the character after it
-            if split and 0 < esc < n - 1 and self.column - 1 > self.best_width:
-                start = self._break(text, start, esc)
-            nxt = esc + 1
-            if (
-                split
-                and nxt < n - 1
-                and points[k + 1] != nxt
-                and self.column + (nxt - start) > self.best_width
-            ):
-                start = self._break(text, start, nxt)
-            low = nxt + 1
-        if start < n:
-            data = text[start:n]
-            self.column += len(data)
-            write(data)
-        self.write_indicator('"', False)
-
-    def _break(self, text: str, start: int, end: int) -> int:
-        """PyYAML's line break inside a double-quoted scalar, at `end`; returns the new start."""
-        data = text[start:end] + "\\"
-        if start < end:
-            start = end
-        self.column += len(data)
-        self.stream.write(data)
-        self.write_indent()
-        self.whitespace = False
-        self.indention = False
-        if text[start] == " ":
-            self.column += 1
-            self.stream.write("\\")
-        return start
 
 
 class _Unsupported(Exception):

@@ -285,10 +285,9 @@ def build_program(pipeline: Pipeline, step: Step) -> StepProgram:
 def _string_continuation_lines(code: str) -> set[int]:
     """1-based numbers of lines that lie inside a multi-line string (indenting them would change it)."""
     rows: set[int] = set()
+    # no string can span lines: skip tokenizing (much of packaging a large notebook)
     if '"""' not in code and "'''" not in code and "\\\n" not in code:
-        return (
-            rows  # no string can span lines: skip tokenizing (much of packaging a large notebook)
-        )
+        return rows
     kinds = {tokenize.STRING} | {
         getattr(tokenize, "FSTRING_MIDDLE", -1),
         getattr(tokenize, "TSTRING_MIDDLE", -1),

@@ -37,9 +37,10 @@ def _kfpj_save(step, name, value, path):
 
             numpy.save(base + ".npy", value, allow_pickle=False)
             return base + ".npy"
-        series = mod == "pandas" and kind == "Series"
-        if series and not (value.name is None or type(value.name) is str):
-            series = False  # parquet wants a str column name: pickle keeps any other name
+        # parquet wants a str column name: pickle keeps a Series named otherwise
+        series = (
+            mod == "pandas" and kind == "Series" and (value.name is None or type(value.name) is str)
+        )
         if (mod == "pandas" and kind == "DataFrame") or series:
             # a Series travels as a one-column frame; its name (or its lack of one) comes back
             file = base + (".parquet" if kind == "DataFrame" else ".series.parquet")
