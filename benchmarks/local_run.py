@@ -44,6 +44,9 @@ import nbformat
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from _env import child_env  # noqa: E402
+
 EXAMPLE = ROOT / "examples" / "iris_classifier.ipynb"
 PY = sys.executable
 
@@ -70,14 +73,6 @@ components.load_component_from_file(ir)()
 def kfpj_command() -> list[str]:
     script = Path(PY).with_name("kfp-jupyter")
     return [str(script)] if script.exists() else [PY, "-m", "kfp_jupyter.cli.main"]
-
-
-def child_env() -> dict[str, str]:
-    # Some sandboxes set PYTHONDONTWRITEBYTECODE, which makes every fresh process compile every
-    # module it imports from source; a user's machine keeps .pyc files. Time what users get.
-    env = dict(os.environ)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    return env
 
 
 def timed(argv: list[str], cwd: Path, timeout: float) -> float:

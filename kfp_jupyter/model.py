@@ -7,6 +7,7 @@ The model is frozen: a Pipeline is a value, and two equal notebooks give two equ
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -305,10 +306,15 @@ class Pipeline:
         raise KeyError(name)
 
     def step(self, name: str) -> Step:
-        for s in self.steps:
-            if s.name == name:
-                return s
-        raise KeyError(name)
+        step = self._steps_by_name.get(name)
+        if step is None:
+            raise KeyError(name)
+        return step
+
+    @functools.cached_property
+    def _steps_by_name(self) -> dict[str, Step]:
+        """Compiling looks steps up by name once per edge: a dict, not a scan per lookup."""
+        return {s.name: s for s in self.steps}
 
     def parameter(self, name: str) -> Parameter:
         for p in self.parameters:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -177,6 +178,37 @@ def test_compiles_byte_identical(ml_notebook: Path, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "cli.yaml").read_text() == a
     assert load_notebook(ml_notebook).compile("dsl") == load_notebook(ml_notebook).compile("dsl")
+
+
+def test_the_command_writes_a_large_pipeline_whole_to_a_file_and_to_a_pipe(tmp_path: Path) -> None:
+    """The command line ends its process without the interpreter's teardown and writes a large
+    IR with two processes: the file and the pipe still get every byte, as the API writes them."""
+    sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+    from _notebooks import write_synthetic
+
+    nb = write_synthetic(150, tmp_path / "big.ipynb")
+    expected = load_notebook(nb).compile("kfp")
+    command = [sys.executable, "-m", "kfp_jupyter.cli.main"]
+    r = subprocess.run(
+        [*command, "compile", str(nb), "-o", str(tmp_path / "big.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "wrote" in r.stderr and "150 steps" in r.stderr
+    assert (tmp_path / "big.yaml").read_text(encoding="utf-8") == expected
+    # buffered output, as in a plain shell (this sandbox may set PYTHONUNBUFFERED)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    r = subprocess.run(
+        [*command, "compile", str(nb), "-o", "-"], capture_output=True, text=True, env=env
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == expected
+    r = subprocess.run(
+        [*command, "inspect", str(nb), "--json"], capture_output=True, text=True, env=env
+    )
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(r.stdout)["steps"]) == 150
 
 
 def test_dsl_script_writes_the_same_ir(ml_notebook: Path, tmp_path: Path) -> None:

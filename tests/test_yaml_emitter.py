@@ -4,6 +4,7 @@ writes the IR with it, and the `dsl` script run with `python` must match `compil
 from __future__ import annotations
 
 import io
+import os
 import random
 import subprocess
 import sys
@@ -150,6 +151,106 @@ def test_what_the_direct_writer_does_not_do_goes_through_pyyaml() -> None:
         assert yaml_emitter.dump_all(docs, **options) == yaml.dump_all(docs, **options)
 
 
+@pytest.fixture
+def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Documents are written by two processes whatever their size; the pids of the children."""
+    pids: list[int] = []
+    real_fork = os.fork
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid:
+            pids.append(pid)
+        return pid
+
+    monkeypatch.setattr(yaml_emitter, "_parallel", lambda: True)
+    monkeypatch.setattr(yaml_emitter._Split, "least", 1)
+    monkeypatch.setattr(yaml_emitter.os, "fork", fork)
+    return pids
+
+
+def reaped(pids: list[int]) -> bool:
+    for pid in pids:
+        try:
+            if os.waitpid(pid, os.WNOHANG) == (0, 0):
+                return False  # still running
+        except ChildProcessError:
+            continue
+    return True
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_two_processes_write_the_bytes_of_one(seed: int, forks: list[int]) -> None:
+    rnd = random.Random(5000 + seed)
+    for _ in range(80):
+        doc = {random_text(rnd): random_node(rnd, 1) for _ in range(rnd.randint(2, 8))}
+        docs = (
+            [doc, {"second": [doc.get(k) for k in list(doc)[:1]]}] if rnd.random() < 0.2 else [doc]
+        )
+        assert yaml_emitter.dump_all(docs, sort_keys=True) == yaml.dump_all(docs, sort_keys=True)
+    assert len(forks) > 40, "hardly any document was split"
+    assert reaped(forks)
+
+
+def test_a_large_pipeline_is_written_by_two_processes_byte_for_byte(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+    from _notebooks import write_synthetic
+
+    pipeline = load_notebook(write_synthetic(150, tmp_path / "big.ipynb"))
+    one = pipeline.compile("kfp")
+    docs = list(yaml.safe_load_all(one))
+    plan = yaml_emitter._Split.plan(docs[0])
+    assert plan is not None and len(plan.path) >= 3  # split inside deploymentSpec.executors
+    pids: list[int] = []
+    real_fork = os.fork
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid:
+            pids.append(pid)
+        return pid
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(yaml_emitter, "_parallel", lambda: True)
+        mp.setattr(yaml_emitter.os, "fork", fork)
+        two = pipeline.compile("kfp")
+    assert len(pids) == 1
+    assert two == one
+
+
+def test_a_container_in_both_parts_is_noticed(forks: list[int]) -> None:
+    """PyYAML writes a container reached twice as an anchor and an alias, whichever process
+    walks each occurrence."""
+    shared = {"x": [1, 2, 3], "y": "text " * 30}
+    for doc in (
+        {f"k{i:02}": shared if i in (1, 18) else {"v": i} for i in range(20)},
+        {"a": {f"k{i:02}": {"v": i} for i in range(20)}, "b": shared, "c": {"d": shared}},
+        {"a": shared["x"], "b": {f"k{i:02}": i for i in range(30)}, "z": shared["x"]},
+    ):
+        assert yaml_emitter.dump_all([doc], sort_keys=True) == yaml.dump_all([doc], sort_keys=True)
+    assert forks and reaped(forks)
+
+
+def test_what_either_part_cannot_write_goes_through_pyyaml(forks: list[int]) -> None:
+    early = {f"k{i:02}": (1, 2) if i == 0 else "v" for i in range(30)}  # a tuple: tagged
+    late = {f"k{i:02}": (1, 2) if i == 29 else "v" for i in range(30)}
+    for doc in (early, late):
+        assert yaml_emitter.dump_all([doc], sort_keys=True) == yaml.dump_all([doc], sort_keys=True)
+    assert len(forks) == 2 and reaped(forks)
+
+
+def test_when_the_child_fails_one_process_writes_everything(
+    forks: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any) -> bytes:
+        raise MemoryError("as if the child ran out of memory")
+
+    monkeypatch.setattr(yaml_emitter.pickle, "dumps", broken)  # only the child pickles
+    doc = {f"k{i:02}": {"v": [i, "text " * 20]} for i in range(40)}
+    assert yaml_emitter.dump_all([doc], sort_keys=True) == yaml.dump_all([doc], sort_keys=True)
+    assert len(forks) == 1 and reaped(forks)
+
+
 def test_a_notebook_full_of_awkward_text_compiles_like_the_dsl_script(tmp_path: Path) -> None:
     """End to end: what kfp itself writes (the script run by python) equals the kfp target."""
     long_line = "x = '" + "word " * 40 + "'"
@@ -191,6 +292,17 @@ from kfp.dsl import utils, component_factory
 from kfp.compiler import pipeline_spec_builder
 assert not hasattr(utils.sanitize_task_name, "cache_info"), "a patch outlived compiling"
 assert pipeline_spec_builder.yaml is __import__("yaml")
+from kfp.dsl import pipeline_task
+from kfp.dsl.types import custom_artifact_types
+from kfp.pipeline_spec import pipeline_spec_pb2
+import inspect, docstring_parser
+assert inspect.isfunction(pipeline_task.PipelineTask.name.fget)
+assert component_factory.docstring_parser is docstring_parser
+assert custom_artifact_types.get_custom_artifact_type_import_statements.__module__ == (
+    custom_artifact_types.__name__
+)
+keys = pipeline_spec_pb2.PipelineDeploymentConfig().executors.keys()
+assert type(keys).__module__ == "collections.abc", type(keys)
 print("ok")
 """
     r = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)

@@ -6,8 +6,12 @@ Exit status: 0 success, 1 a failure while doing the work (a step failed, an inte
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import functools
+import os
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -19,6 +23,38 @@ from ..errors import KfpJupyterError, NotebookError
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+class _Ending:
+    quick = False
+
+
+def ends_with_nothing_open() -> None:
+    """Said by a command that starts no thread or process and closes every file it opens: its
+    process may end without the interpreter's teardown (see exit_now)."""
+    _Ending.quick = True
+
+
+def exit_now(code: object) -> None:
+    """End the process after a command that said ends_with_nothing_open, skipping the teardown.
+
+    Freeing what compiling a large notebook builds (kfp's pipeline objects, protobuf messages, the
+    IR as dicts) takes the interpreter a tenth of a second at exit, for nothing: the exit handlers
+    still run and the output is flushed, then the process ends. Does nothing otherwise."""
+    if not _Ending.quick or threading.active_count() != 1:
+        return
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:
+        print(code, file=sys.stderr)
+        status = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more to say
+            stream.flush()
+    os._exit(status)
 
 
 def error(message: str) -> None:

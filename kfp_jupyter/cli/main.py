@@ -6,6 +6,7 @@ import click
 
 from .._version import __version__
 from .commands import compile_cmd, convert_cmd, inspect_cmd
+from .common import exit_now
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -32,7 +33,11 @@ for _mod in ("run_cmd", "submit_cmd"):
 
 
 def main() -> None:
-    cli(prog_name="kfp-jupyter")
+    try:
+        cli(prog_name="kfp-jupyter")
+    except SystemExit as e:
+        exit_now(e.code)
+        raise
 
 
 if __name__ == "__main__":

@@ -13,12 +13,13 @@ import contextlib
 import functools
 import importlib
 import importlib.util
+import operator
 import os
 import sys
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, KeysView
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -81,28 +82,28 @@ class _FastYaml:
 
 
 @contextlib.contextmanager
-def _patched(module: ModuleType, name: str, make: Callable[[Any], Any]) -> Iterator[None]:
-    original = getattr(module, name, None)
+def _patched(owner: object, name: str, make: Callable[[Any], Any]) -> Iterator[None]:
+    original = getattr(owner, name, None)
     if original is None:  # another kfp version: run it as it is
         yield
         return
-    setattr(module, name, make(original))
+    setattr(owner, name, make(original))
     try:
         yield
     finally:
-        setattr(module, name, original)
+        setattr(owner, name, original)
 
 
-def _known_sources(module_name: str, sources: dict[str, str]) -> Callable[[Any], Any]:
-    """Give kfp the components' source text we generated instead of letting it re-read each one
-    with inspect (which tokenizes every function again), and instead of the `pass` bodies the
-    compiled module holds. The text is the same by construction (packaging/program.py ends every
-    function on a statement) and tests/test_compile_kfp.py checks it against inspect."""
+def _ours(module_name: str, answer: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A kfp function of a component's Python function, answered by `answer` for the components
+    of the compiled module (None: by kfp after all) and by kfp itself for any other function."""
 
-    def make(original: Callable[[Callable[..., Any]], str]) -> Callable[[Callable[..., Any]], str]:
-        def lookup(func: Callable[..., Any]) -> str:
-            if getattr(func, "__module__", None) == module_name and func.__name__ in sources:
-                return sources[func.__name__]
+    def make(original: Callable[[Callable[..., Any]], Any]) -> Callable[[Callable[..., Any]], Any]:
+        def lookup(func: Callable[..., Any]) -> Any:
+            if getattr(func, "__module__", None) == module_name:
+                known = answer(func)
+                if known is not None:
+                    return known
             return original(func)
 
         return lookup
@@ -114,26 +115,86 @@ def _remembered(func: Callable[[str], str]) -> Callable[[str], str]:
     return functools.lru_cache(maxsize=None)(func)
 
 
+class _RememberedDocstrings:
+    """kfp's component factory sees this as its `docstring_parser`: the same module, with `parse`
+    remembered by text. It tries every docstring style on each component's docstring, the same
+    (none) for every step, and only reads the result."""
+
+    def __init__(self, module: ModuleType) -> None:
+        self._module = module
+        self.parse = functools.lru_cache(maxsize=None)(module.parse)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+
+class _Keys(KeysView[Any]):
+    """A map's keys view that iterates the map itself, not through a generator: kfp lists the
+    keys of the deployment's executors once per task (quadratic)."""
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._mapping)  # type: ignore[attr-defined]
+
+
+def _map_keys(original: Any) -> Any:
+    def keys(self: Any) -> _Keys:
+        return _Keys(self)
+
+    return keys
+
+
+def _plain_task_name(original: Any) -> Any:
+    """`PipelineTask.name` is read for every pair of tasks of a DAG (hundreds of thousands of
+    times for 500 steps); when the property only returns `self._task_spec.name` (as in kfp 2.x),
+    the same lookup as a C-level getter saves a Python call each time."""
+    getter = getattr(original, "fget", None)
+    code = getattr(getter, "__code__", None)
+    if code is None or code.co_names != ("_task_spec", "name"):
+        return original
+    return property(operator.attrgetter("_task_spec.name"), doc=original.__doc__)
+
+
 @contextlib.contextmanager
 def _faster_kfp(module_name: str, sources: dict[str, str]) -> Iterator[None]:
     """The patches, for one compile at a time (the Jupyter server compiles on several threads).
 
-    - the components' source, see _known_sources;
+    - the components' source: kfp would read each one again with inspect (which tokenizes every
+      function) and find the `pass` bodies of the compiled module; it gets the generated text,
+      the same by construction (packaging/program.py ends every function on a statement;
+      tests/test_compile_kfp.py checks it against inspect);
+    - the components' imports of custom artifact types: they use only kfp's own types;
+    - every component's (empty) docstring is parsed once, see _RememberedDocstrings;
     - kfp sanitizes every task's name once per task of the same DAG (quadratic: much of building
-      a 500-step graph); the function is pure, so its answers are remembered while compiling;
+      a 500-step graph); the function is pure, so its answers are remembered while compiling,
+      and the task's name is read without a Python call (see _plain_task_name);
+    - the keys of the executors' map are listed without a generator, see _Keys;
     - the YAML is written by yaml_emitter."""
     from kfp.compiler import pipeline_spec_builder
-    from kfp.dsl import component_factory, utils
+    from kfp.dsl import component_factory, pipeline_task, utils
+    from kfp.dsl.types import custom_artifact_types
+    from kfp.pipeline_spec import pipeline_spec_pb2
 
+    executors = pipeline_spec_pb2.PipelineDeploymentConfig().executors
     with (
         _PATCH_LOCK,
         _patched(
             component_factory,
             "_get_function_source_definition",
-            _known_sources(module_name, sources),
+            _ours(module_name, lambda func: sources.get(func.__name__)),
         ),
+        # the components' parameters are of kfp's own artifact types: nothing to import
+        _patched(
+            custom_artifact_types,
+            "get_custom_artifact_type_import_statements",
+            _ours(module_name, lambda func: []),
+        ),
+        _patched(component_factory, "docstring_parser", _RememberedDocstrings),
         _patched(utils, "maybe_rename_for_k8s", _remembered),
         _patched(utils, "sanitize_task_name", _remembered),
+        _patched(pipeline_task.PipelineTask, "name", _plain_task_name),
+        _patched(type(executors), "keys", _map_keys)
+        if isinstance(executors.keys(), KeysView)
+        else contextlib.nullcontext(),
         _patched(pipeline_spec_builder, "yaml", lambda _: _FastYaml()),
     ):
         yield

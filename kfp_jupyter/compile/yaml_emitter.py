@@ -12,8 +12,14 @@ emitter on real pipelines and on random strings full of the characters that matt
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
+import pickle
 import re
+import signal
+import sys
+import threading
 from typing import Any
 
 import yaml
@@ -210,19 +216,27 @@ class _DataWriter(FastDumper):
     PyYAML's emitter states for block style one to one and uses its writers; anything else in the
     data (a tag, an alias, another type) raises _Unsupported and PyYAML writes the documents."""
 
-    def write_documents(self, documents: list[Any]) -> None:
+    def write_documents(self, documents: list[Any], parallel: bool = False) -> None:
+        """`parallel`: a large document is written by two processes (see _Split)."""
         self._seen: set[int] = set()
         self._known: dict[tuple[str, str], tuple[ScalarAnalysis, bool]] = {}
         self._written: dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]] = {}
+        self._split: _Split | None = None
+        self._on_path: int | None = None
         for i, doc in enumerate(documents):
             if not isinstance(doc, (dict, list)):
                 raise _Unsupported
             if i:
                 self.write_indent()
                 self.write_indicator("---", True)
-            self._node(doc, root=True)
-            self.write_indent()  # document end
+            split = _Split.plan(doc) if parallel else None
+            if split is None or not split.write(self, doc):
+                self._document(doc)
             self._seen.clear()
+
+    def _document(self, doc: Any) -> None:
+        self._node(doc, root=True)
+        self.write_indent()  # document end
 
     def _node(
         self, data: Any, root: bool = False, mapping: bool = False, simple_key: bool = False
@@ -253,7 +267,18 @@ class _DataWriter(FastDumper):
         if any(type(k) is not str for k in data):
             raise _Unsupported
         self.increase_indent(flow=False)
-        for key in sorted(data):
+        keys = sorted(data)
+        depth, self._on_path = self._on_path, None
+        if depth is None:
+            self._entries(data, keys)
+        else:
+            assert self._split is not None
+            self._split.entries(self, data, keys, depth)
+        self.indent = self.indents.pop()
+
+    def _entries(self, data: dict[str, Any], keys: list[str], path: int | None = None) -> None:
+        """`path`: the values are on _Split's path, at this depth."""
+        for key in keys:
             self.write_indent()
             analysis = self._analysed(key, _STR_TAG)[0]
             if len(key) + len("!!str") < 128 and not analysis.multiline and key:
@@ -264,8 +289,8 @@ class _DataWriter(FastDumper):
                 self._node(key, mapping=True)
                 self.write_indent()
                 self.write_indicator(":", True, indention=True)
+            self._on_path = path
             self._node(data[key], mapping=True)
-        self.indent = self.indents.pop()
 
     def _sequence(self, data: list[Any]) -> None:
         self.increase_indent(flow=False, indentless=self.mapping_context and not self.indention)
@@ -357,24 +382,244 @@ class _DataWriter(FastDumper):
         return '"'
 
 
+class _Handover(Exception):
+    """This process has written its part of the document: the rest is the other process's."""
+
+
+class _ChildFailed(Exception):
+    """The child process did not deliver its part: the documents are written again in one process."""
+
+
+#: the state a writer is left in, handed from the child process back to the parent
+_STATE = [
+    "column",
+    "whitespace",
+    "indention",
+    "open_ended",
+    "indent",
+    "indents",
+    "root_context",
+    "mapping_context",
+    "simple_key_context",
+]
+
+
+class _Split:
+    """Writes a large document with two processes: this one up to a point in the middle, a forked
+    child from that point to the end, at the same time.
+
+    Every entry of a block mapping but the first starts on a new line at the mapping's indent,
+    whatever came before it (the writer's column is then always past that indent), and what
+    follows a mapping starts on a new line as well: so, split before any entry but a first one,
+    the entries of the mappings on the path to the split point can be written by either process
+    and the two texts concatenated into the bytes that one process writes. The child inherits the writer and the data by forking, skips the entries
+    before the split point without walking them, and sends back its text, the containers it walked
+    (a container reached from both parts, which PyYAML would write as an anchor and an alias, is
+    still noticed) and the writer's state at the end."""
+
+    #: below this weight (about a microsecond of writing per unit) one process is quicker
+    least = 40_000
+
+    def __init__(self, path: list[int], path_ids: set[int]) -> None:
+        self.path = path  # per mapping on the way down: the index (in sorted keys) taken
+        self.path_ids = path_ids  # the mappings on the way, which both processes walk
+        self.child = False
+
+    @classmethod
+    def plan(cls, doc: Any) -> _Split | None:
+        """The point that halves the writing time, as a path of mapping entries."""
+        if type(doc) is not dict:
+            return None
+        weights: dict[int, int] = {}
+        total = _weight(doc, set(), weights)
+        target = total / 2
+        if target < cls.least:
+            return None
+        path: list[int] = []
+        path_ids: set[int] = set()
+        node = doc
+        while True:
+            if any(type(k) is not str for k in node):
+                return None  # the writer leaves such documents to PyYAML
+            path_ids.add(id(node))
+            keys = sorted(node)
+            before = 0.0
+            i = 0
+            while True:
+                if i == len(keys):
+                    return None
+                value = node[keys[i]]
+                w = weights.get(id(value), 8) + 6  # and the key
+                if before + w > target:
+                    break
+                before += w
+                i += 1
+            target -= before
+            if type(value) is dict and value and w > total / 20:
+                path.append(i)  # the middle is inside a large mapping: go down into it
+                node = value
+                continue
+            # not before a mapping's first entry: that one begins on the line of its key when the
+            # key is complex ("? key" / ": first: entry"), so only the parent knows where
+            j = max(1, i if target < w / 2 else i + 1)
+            if not path and j == len(keys):
+                return None
+            path.append(j)
+            return cls(path, path_ids)
+
+    def entries(
+        self, writer: _DataWriter, data: dict[str, Any], keys: list[str], depth: int
+    ) -> None:
+        """The entries of a mapping on the path: each process writes its own."""
+        k = self.path[depth]
+        last = depth == len(self.path) - 1
+        if not self.child:
+            writer._entries(data, keys[:k])
+            if last:
+                raise _Handover
+            writer._entries(data, keys[k : k + 1], depth + 1)  # ends in _Handover
+        elif last:
+            writer.column = (writer.indent or 0) + 1  # as after an entry, which the parent writes
+            writer._entries(data, keys[k:])
+        else:
+            # the parent writes entry k's key; the child goes into its value, whose entries begin
+            # on a new line at an indent that does not depend on the key
+            writer._on_path = depth + 1
+            writer._node(data[keys[k]], mapping=True)
+            writer._entries(data, keys[k + 1 :])
+
+    def write(self, writer: _DataWriter, doc: Any) -> bool:
+        """Write the document with the child's help; False if no child could be started."""
+        read, write = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read)
+            os.close(write)
+            return False
+        if pid == 0:
+            self._child(writer, doc, read, write)  # never returns
+        os.close(write)
+        writer._split = self
+        writer._on_path = 0  # the document's mapping is the first on the path
+        received = False
+        try:
+            with contextlib.suppress(_Handover):
+                writer._document(doc)
+            text, seen, state = self._receive(pid, read)
+            received = True
+        finally:
+            writer._split = None
+            if not received:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, 0)
+                with contextlib.suppress(OSError):
+                    os.close(read)
+        if (seen - self.path_ids) & writer._seen:
+            raise _Unsupported
+        writer._seen |= seen
+        writer.stream.write(text)
+        for name, value in zip(_STATE, state, strict=True):
+            setattr(writer, name, value)
+        return True
+
+    def _child(self, writer: _DataWriter, doc: Any, read: int, write: int) -> None:
+        """The child process: write from the split point to the end, send it, exit at once
+        (without the parent's exit handlers or buffers)."""
+        code = 1
+        try:
+            os.close(read)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            self.child = True
+            writer._split = self
+            writer._on_path = 0
+            writer.stream = buffer = io.StringIO()
+            writer._document(doc)
+            state = [getattr(writer, name) for name in _STATE]
+            payload = pickle.dumps((buffer.getvalue(), writer._seen, state), -1)
+            with os.fdopen(write, "wb") as pipe:
+                pipe.write(payload)
+            code = 0
+        except _Unsupported:
+            code = 3
+        finally:
+            os._exit(code)
+
+    @staticmethod
+    def _receive(pid: int, read: int) -> tuple[str, set[int], list[Any]]:
+        chunks = []
+        with os.fdopen(read, "rb") as pipe:
+            while chunk := pipe.read(1 << 20):
+                chunks.append(chunk)
+        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        if code == 3:
+            raise _Unsupported
+        if code != 0 or not chunks:
+            raise _ChildFailed(f"the second YAML writer process ended with {code}")
+        text, seen, state = pickle.loads(b"".join(chunks))
+        return text, seen, state
+
+
+def _weight(node: dict[Any, Any] | list[Any], long_seen: set[str], weights: dict[int, int]) -> int:
+    """About how many microseconds writing `node` takes (a repeated long text is replayed: cheap);
+    the weight of every container and long text is kept in `weights` by id."""
+    w = 8
+    kind = type(node)
+    for value in node.values() if kind is dict else node:  # type: ignore[union-attr]
+        vkind = type(value)
+        if vkind is dict or vkind is list:
+            w += _weight(value, long_seen, weights)
+        elif vkind is str and len(value) >= 64 and value not in long_seen:
+            long_seen.add(value)
+            weights[id(value)] = len(value) // 10
+            w += len(value) // 10
+        else:
+            w += 8
+    if kind is dict:
+        w += 6 * len(node)
+    weights[id(node)] = w
+    return w
+
+
+def _parallel() -> bool:
+    """Whether two processes may write: with a second CPU, in a process with one thread (forking
+    while another thread holds a lock leaves that lock held in the child, and the Jupyter server
+    compiles on worker threads), on Linux, where fork is how processes start."""
+    return (
+        sys.platform.startswith("linux")
+        and threading.active_count() == 1
+        and len(os.sched_getaffinity(0)) >= 2
+    )
+
+
+def _write_direct(docs: list[Any], parallel: bool) -> str | None:
+    buffer = io.StringIO()
+    writer = _DataWriter(buffer, sort_keys=True)
+    try:
+        writer.write_documents(docs, parallel)
+    except _Unsupported:
+        return None
+    finally:
+        writer.dispose()
+    return buffer.getvalue()
+
+
 def dump_all(documents: Any, stream: Any = None, **kwargs: Any) -> Any:
     """`yaml.dump_all`, with the same output, faster: plain data with only `sort_keys=True` goes
     through _DataWriter, anything else through PyYAML with FastDumper."""
-    if kwargs == {"sort_keys": True} and "Dumper" not in kwargs:
+    if kwargs == {"sort_keys": True}:
         docs = list(documents)
-        buffer = io.StringIO()
-        writer = _DataWriter(buffer, sort_keys=True)
         try:
-            writer.write_documents(docs)
-        except _Unsupported:
-            pass
-        else:
+            text = _write_direct(docs, _parallel())
+        except _ChildFailed:
+            text = _write_direct(docs, False)
+        if text is not None:
             if stream is None:
-                return buffer.getvalue()
-            stream.write(buffer.getvalue())
+                return text
+            stream.write(text)
             return None
-        finally:
-            writer.dispose()
         documents = docs
     kwargs.setdefault("Dumper", FastDumper)
     return yaml.dump_all(documents, stream, **kwargs)
