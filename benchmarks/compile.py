@@ -56,6 +56,8 @@ class Result:
     ratio: float | None = None
     goal_met: bool | None = None
     samples: dict[str, list[float]] = field(default_factory=dict)
+    #: seconds of a fixed pure-Python loop just before kfp-jupyter was timed: how fast the CPU was
+    reference_s: float | None = None
 
 
 def _tasks_in(yaml_path: Path) -> int:
@@ -72,6 +74,19 @@ def _tasks_in(yaml_path: Path) -> int:
 def _kfpj_command() -> list[str]:
     script = Path(sys.executable).with_name("kfp-jupyter")
     return [str(script)] if script.exists() else [sys.executable, "-m", "kfp_jupyter.cli.main"]
+
+
+def reference_loop() -> float:
+    """A fixed pure-Python loop, timed (best of 3). Shared machines run the same work at quite
+    different speeds from one minute to the next; this says how fast the CPU was."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        total = 0
+        for i in range(3_000_000):
+            total += i
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def time_api(nb: Path, out: Path, repeat: int) -> list[float]:
@@ -227,6 +242,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         out = work / f"synthetic_{steps}.kfpj.yaml"
         res = Result(steps)
         print(f"{steps} steps: kfp-jupyter...", file=sys.stderr)
+        res.reference_s = reference_loop()
         res.samples["kfpj_api"] = time_api(nb, out, args.repeat)
         res.samples["kfpj_cli"] = time_cli(nb, out, args.repeat, args.timeout)
         if (n := _tasks_in(out)) != steps:
@@ -308,6 +324,12 @@ def print_table(report: dict[str, object]) -> None:
     console.print(table)
     for note in notes:
         console.print(note)
+    refs = [r["reference_s"] for r in report["results"] if r.get("reference_s")]  # type: ignore[attr-defined]
+    if refs:
+        console.print(
+            f"CPU speed: a fixed 3M-step Python loop took {min(refs):.3f}-{max(refs):.3f} s "
+            "just before kfp-jupyter was timed (on a shared machine it varies by half)"
+        )
     console.print(
         f"goal: {report['goal']}; kfp-jupyter {report['kfp_jupyter']}, "
         f"kubeflow-kale {report['kale'] or '-'}, Python {report['machine']['python']}, "  # type: ignore[index]
