@@ -91,7 +91,12 @@ class _Flow:
     position: dict[str, int]
     problems: list[Problem]
     definers: dict[str, list[_Definer]] = field(default_factory=dict)
-    ancestors: dict[str, set[str]] = field(default_factory=dict)
+    #: the steps each step runs after, directly or not, as a bit set over `position` (a set of
+    #: names per step would make a long chain quadratic)
+    ancestors: dict[str, int] = field(default_factory=dict)
+
+    def runs_after(self, step: str, other: str) -> bool:
+        return bool(self.ancestors[step] >> self.position[other] & 1)
 
     def producer(
         self, var: str, before: int, reader: str, cell: int | None, line: int | None, what: str
@@ -102,7 +107,7 @@ class _Flow:
             return None
         steps = {d.step for d in cands}
         maximal = [
-            d for d in cands if not any(d.step in self.ancestors[o] for o in steps if o != d.step)
+            d for d in cands if not any(self.runs_after(o, d.step) for o in steps if o != d.step)
         ]
         if len(maximal) > 1:
             names = [d.step for d in maximal]
@@ -351,7 +356,9 @@ def build(
                     fix=fix,
                 )
             )
-        ancestors = set().union(*(flow.ancestors[p] | {p} for p in after[name]))
+        ancestors = 0
+        for p in after[name]:
+            ancestors |= flow.ancestors[p] | 1 << flow.position[p]
         flow.ancestors[name] = ancestors
 
         # What this step hands on: what it binds (not by import) and what it changes of its inputs.

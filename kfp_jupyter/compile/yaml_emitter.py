@@ -387,7 +387,7 @@ class _Handover(Exception):
 
 
 class _ChildFailed(Exception):
-    """The child process did not deliver its part: the documents are written again in one process."""
+    """The child process did not deliver its part: one process writes the documents again."""
 
 
 #: the state a writer is left in, handed from the child process back to the parent
@@ -412,10 +412,11 @@ class _Split:
     whatever came before it (the writer's column is then always past that indent), and what
     follows a mapping starts on a new line as well: so, split before any entry but a first one,
     the entries of the mappings on the path to the split point can be written by either process
-    and the two texts concatenated into the bytes that one process writes. The child inherits the writer and the data by forking, skips the entries
-    before the split point without walking them, and sends back its text, the containers it walked
-    (a container reached from both parts, which PyYAML would write as an anchor and an alias, is
-    still noticed) and the writer's state at the end."""
+    and the two texts concatenated into the bytes that one process writes. The child inherits
+    the writer and the data by forking, skips the entries before the split point without walking
+    them, and sends back its text, the containers it walked (a container reached from both parts,
+    which PyYAML would write as an anchor and an alias, is still noticed) and the writer's state
+    at the end."""
 
     #: below this weight (about a microsecond of writing per unit) one process is quicker
     least = 40_000
@@ -504,10 +505,13 @@ class _Split:
         writer._on_path = 0  # the document's mapping is the first on the path
         received = False
         try:
-            with contextlib.suppress(_Handover):
+            try:
                 writer._document(doc)
-            text, seen, state = self._receive(pid, read)
-            received = True
+            except _Handover:
+                text, seen, state = self._receive(pid, read)
+                received = True
+            else:  # the split point never came: this process wrote it all
+                return True
         finally:
             writer._split = None
             if not received:
