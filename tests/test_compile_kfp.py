@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -331,3 +332,31 @@ def test_compiled_file_is_readable_like_any_file(ml_notebook: Path, tmp_path: Pa
     umask = os.umask(0)
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_compiling_pauses_the_garbage_collector_and_leaves_it_as_it_was(
+    ml_notebook: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    from kfp_jupyter.compile import kfp_ir
+
+    during: list[bool] = []
+    real = kfp_ir.dsl_script
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        during.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(kfp_ir, "dsl_script", watched)
+    pipeline = load_notebook(ml_notebook)
+    assert gc.isenabled()
+    try:
+        pipeline.compile("kfp")
+        assert gc.isenabled()
+        gc.disable()
+        pipeline.compile("kfp")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    assert during == [False, False]

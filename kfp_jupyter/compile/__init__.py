@@ -7,10 +7,12 @@ no file (and an old file untouched).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import importlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..errors import UsageError
@@ -56,10 +58,26 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while compiling. kfp builds a large graph of objects for a
+    large pipeline and Python's collector keeps walking it (about 0.1 s of a 500-step compile)
+    while finding next to nothing to free; reference counting still frees everything else. The
+    collector is switched back on afterwards, unless it was off already."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
 def compile_pipeline(
     pipeline: Pipeline, target: str = "kfp", path: str | Path | None = None
 ) -> str:
-    text = compiler_for(target)(pipeline)
+    with gc_paused():
+        text = compiler_for(target)(pipeline)
     if path is not None:
         write_atomically(Path(path), text)
     return text
