@@ -8,6 +8,7 @@ import os
 import random
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,14 @@ def test_what_the_direct_writer_does_not_do_goes_through_pyyaml() -> None:
 def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Documents are written by two processes whatever their size; the pids of the children."""
     pids: list[int] = []
+    monkeypatch.setattr(yaml_emitter, "_parallel", lambda: True)
+    monkeypatch.setattr(yaml_emitter._Split, "least", 1)
+    monkeypatch.setattr(yaml_emitter.os, "fork", recording_fork(pids))
+    return pids
+
+
+def recording_fork(pids: list[int]) -> Callable[[], int]:
+    """os.fork, noting each child's pid in `pids` (in the parent)."""
     real_fork = os.fork
 
     def fork() -> int:
@@ -163,10 +172,7 @@ def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
             pids.append(pid)
         return pid
 
-    monkeypatch.setattr(yaml_emitter, "_parallel", lambda: True)
-    monkeypatch.setattr(yaml_emitter._Split, "least", 1)
-    monkeypatch.setattr(yaml_emitter.os, "fork", fork)
-    return pids
+    return fork
 
 
 def reaped(pids: list[int]) -> bool:
@@ -202,17 +208,9 @@ def test_a_large_pipeline_is_written_by_two_processes_byte_for_byte(tmp_path: Pa
     plan = yaml_emitter._Split.plan(docs[0])
     assert plan is not None and len(plan.path) >= 3  # split inside deploymentSpec.executors
     pids: list[int] = []
-    real_fork = os.fork
-
-    def fork() -> int:
-        pid = real_fork()
-        if pid:
-            pids.append(pid)
-        return pid
-
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(yaml_emitter, "_parallel", lambda: True)
-        mp.setattr(yaml_emitter.os, "fork", fork)
+        mp.setattr(yaml_emitter.os, "fork", recording_fork(pids))
         two = pipeline.compile("kfp")
     assert len(pids) == 1
     assert two == one
