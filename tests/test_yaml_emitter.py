@@ -8,6 +8,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,8 @@ import pytest
 import yaml
 from nbutil import code, make_notebook
 
-from kfp_jupyter import load_notebook
-from kfp_jupyter.compile import yaml_emitter
+from kfp_jupyter import Pipeline, load_notebook
+from kfp_jupyter.compile import forked, kfp_ir, yaml_emitter
 
 #: the characters PyYAML's scalar analysis and writers treat specially, and words its resolver reads
 PIECES = [
@@ -85,6 +86,33 @@ def test_documents_are_written_byte_for_byte_like_pyyaml(seed: int) -> None:
         writer.write_documents(docs)  # plain data never needs PyYAML's own path
         direct += 1
     assert direct == 300
+
+
+WORDS = [
+    *["a", "exec-step", "system.Artifact", "STRING", "{{$}}", "-", "x:y", "k: v", "#c", "a#b"],
+    *["null", "Yes", "~", "12", "1e3", "0o17", ".inf", "2001-12-14", "'q'", '"', "?", "-x", ""],
+]
+
+
+def ir_like(rnd: random.Random, depth: int = 0) -> Any:
+    """Mostly plain words, as kfp's IR is: the writer's shortcut for them, around everything
+    that must not take it (words PyYAML quotes, empty ones, non-strings, containers)."""
+    r = rnd.random()
+    if depth > 3 or r < 0.45:
+        return rnd.choice([*WORDS, 0, 7, -1.5, True, False, None, "two words", "x" * 90])
+    if r < 0.75:
+        return {
+            rnd.choice(WORDS) + rnd.choice(["", "s"]): ir_like(rnd, depth + 1) for _ in range(4)
+        }
+    return [ir_like(rnd, depth + 1) for _ in range(rnd.randint(0, 4))]
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_plain_words_are_written_byte_for_byte_like_pyyaml(seed: int) -> None:
+    rnd = random.Random(1500 + seed)
+    for _ in range(400):
+        docs = [{"root": ir_like(rnd)}, [ir_like(rnd), ir_like(rnd)]]
+        assert yaml_emitter.dump_all(docs, sort_keys=True) == yaml.dump_all(docs, sort_keys=True)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -156,9 +184,9 @@ def test_what_the_direct_writer_does_not_do_goes_through_pyyaml() -> None:
 def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Documents are written by two processes whatever their size; the pids of the children."""
     pids: list[int] = []
-    monkeypatch.setattr(yaml_emitter, "_parallel", lambda: True)
+    monkeypatch.setattr(forked, "can_fork", lambda: True)
     monkeypatch.setattr(yaml_emitter._Split, "least", 1)
-    monkeypatch.setattr(yaml_emitter.os, "fork", recording_fork(pids))
+    monkeypatch.setattr(forked.os, "fork", recording_fork(pids))
     return pids
 
 
@@ -175,13 +203,19 @@ def recording_fork(pids: list[int]) -> Callable[[], int]:
     return fork
 
 
-def reaped(pids: list[int]) -> bool:
+def reaped(pids: list[int], within: float = 10.0) -> bool:
+    """Every child has ended (a helper that delivered may still be exiting for a moment)."""
+    deadline = time.monotonic() + within
     for pid in pids:
-        try:
-            if os.waitpid(pid, os.WNOHANG) == (0, 0):
+        while True:
+            try:
+                if os.waitpid(pid, os.WNOHANG) != (0, 0):
+                    break
+            except ChildProcessError:
+                break  # reaped already
+            if time.monotonic() > deadline:
                 return False  # still running
-        except ChildProcessError:
-            continue
+            time.sleep(0.01)
     return True
 
 
@@ -198,22 +232,74 @@ def test_two_processes_write_the_bytes_of_one(seed: int, forks: list[int]) -> No
     assert reaped(forks)
 
 
-def test_a_large_pipeline_is_written_by_two_processes_byte_for_byte(tmp_path: Path) -> None:
+def big_pipeline(tmp_path: Path, steps: int = 150) -> Pipeline:
     sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
     from _notebooks import write_synthetic
 
-    pipeline = load_notebook(write_synthetic(150, tmp_path / "big.ipynb"))
-    one = pipeline.compile("kfp")
+    return load_notebook(write_synthetic(steps, tmp_path / "big.ipynb"))
+
+
+def test_a_large_pipeline_is_written_by_three_processes_byte_for_byte(tmp_path: Path) -> None:
+    """One helper writes the steps' programs ahead while kfp builds the graph, another the second
+    half of the document: the bytes of one process."""
+    pipeline = big_pipeline(tmp_path)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(forked, "can_fork", lambda: False)
+        one = pipeline.compile("kfp")
     docs = list(yaml.safe_load_all(one))
     plan = yaml_emitter._Split.plan(docs[0])
     assert plan is not None and len(plan.path) >= 3  # split inside deploymentSpec.executors
     pids: list[int] = []
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(yaml_emitter, "_parallel", lambda: True)
-        mp.setattr(yaml_emitter.os, "fork", recording_fork(pids))
-        two = pipeline.compile("kfp")
-    assert len(pids) == 1
-    assert two == one
+        mp.setattr(forked, "can_fork", lambda: True)
+        mp.setattr(forked.os, "fork", recording_fork(pids))
+        three = pipeline.compile("kfp")
+    assert len(pids) == 2 and reaped(pids)
+    assert three == one
+
+
+def test_the_programs_written_ahead_are_replayed_not_written_again(tmp_path: Path) -> None:
+    """The helper writes each program where kfp's IR puts it (each executor's container command):
+    if kfp's layout moved, the parent would quietly write everything itself."""
+    pipeline = big_pipeline(tmp_path, 60)
+    written: list[int] = []
+    real = yaml_emitter.FastDumper.write_double_quoted
+
+    def counted(self: Any, text: str, split: bool = True) -> None:
+        if os.getpid() == parent and len(text) > 1000:
+            written.append(len(text))
+        real(self, text, split)
+
+    parent = os.getpid()
+    outputs = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(yaml_emitter.FastDumper, "write_double_quoted", counted)
+        mp.setattr(yaml_emitter._Split, "least", 10**12)  # one writer, in this process
+        mp.setattr(kfp_ir, "_AHEAD_LEAST", 1)
+        for helper in (False, True):
+            mp.setattr(forked, "can_fork", lambda helper=helper: helper)
+            written.clear()
+            outputs.append(pipeline.compile("kfp"))
+            if not helper:
+                assert len(written) >= 60  # every program, by this process
+    assert written == [], "the programs written ahead were written again"
+    assert outputs[0] == outputs[1]
+
+
+def test_texts_written_ahead_read_the_same_in_any_position() -> None:
+    """Written ahead for one place in the document, replayed wherever the writer is in the same
+    state, and written afresh anywhere else."""
+    rnd = random.Random(4500)
+    texts = ["\n".join(random_text(rnd) + " y" * 30 for _ in range(3)) for _ in range(4)]
+    texts.append("word " * 30)
+    path = ("a", "b", "c")
+    ahead = yaml_emitter.write_ahead(texts, path)
+    assert {key[0] for key in ahead.written} == set(texts)
+    for _ in range(100):
+        doc: dict[str, Any] = {"a": {"b": {"c": rnd.sample(texts, 3)}, "d": {"c": texts[:2]}}}
+        doc["x"] = rnd.choice([texts[0], [texts[1]], {"c": [texts[2]]}])
+        expected = yaml.dump_all([doc], sort_keys=True)
+        assert yaml_emitter.dump_all([doc], sort_keys=True, ahead=ahead) == expected
 
 
 def test_a_container_in_both_parts_is_noticed(forks: list[int]) -> None:
@@ -243,7 +329,7 @@ def test_when_the_child_fails_one_process_writes_everything(
     def broken(*args: Any) -> bytes:
         raise MemoryError("as if the child ran out of memory")
 
-    monkeypatch.setattr(yaml_emitter.pickle, "dumps", broken)  # only the child pickles
+    monkeypatch.setattr(forked.pickle, "dumps", broken)  # only the child pickles
     doc = {f"k{i:02}": {"v": [i, "text " * 20]} for i in range(40)}
     assert yaml_emitter.dump_all([doc], sort_keys=True) == yaml.dump_all([doc], sort_keys=True)
     assert len(forks) == 1 and reaped(forks)

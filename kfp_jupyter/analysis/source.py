@@ -20,6 +20,9 @@ PYTHON_BODY_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug
 #: line magics whose argument is a statement the notebook executed (in the user's namespace)
 STATEMENT_LINE_MAGICS = frozenset({"time", "prun"})
 
+#: a line IPython reads differently has one of these (a magic, a shell escape, help); most cells
+#: have none, and then are returned as they are without parsing them
+_MAYBE_IPYTHON = re.compile(r"[%!?]")
 _HELP_RE = re.compile(r"^\??[A-Za-z_][\w.]*\?{1,2}$")
 _SHELL_ASSIGN_RE = re.compile(r"^[A-Za-z_][\w]*(\s*,\s*[A-Za-z_]\w*)*\s*=\s*[!%]")
 
@@ -125,6 +128,8 @@ def to_python(source: str) -> PythonSource:
                 "\n".join(_comment(ln) if ln.strip() else ln for ln in lines), tuple(notes)
             )
     code = "\n".join(lines)
+    if not _MAYBE_IPYTHON.search(code):  # what every IPython line needs: nothing to change
+        return PythonSource(code, tuple(notes))
     try:
         ast.parse(code)
         return PythonSource(code, tuple(notes))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ..compile import TARGETS, compile_pipeline, default_output, gc_paused
+from ..compile import TARGETS, compile_pipeline, default_output
 from ..loader import load_notebook
 from .common import ends_with_nothing_open, handle_errors, warn
 
@@ -79,8 +79,7 @@ def inspect_cmd(notebook: Path, as_json: bool) -> None:
 def compile_cmd(notebook: Path, target: str, output: Path | None) -> None:
     """Compile NOTEBOOK to a pipeline file. Nothing is written if compilation fails."""
     ends_with_nothing_open()
-    with gc_paused():
-        pipeline = load_notebook(notebook)
+    pipeline = load_notebook(notebook)
     _show_warnings(pipeline)
     if output is not None and str(output) == "-":
         sys.stdout.write(compile_pipeline(pipeline, target))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import gc
 import os
 import sys
 import threading
@@ -26,13 +27,26 @@ EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
 
 class _Ending:
+    #: the process is the `kfp-jupyter` command itself (main()), not a caller of its functions
+    process = False
     quick = False
 
 
 def ends_with_nothing_open() -> None:
-    """Said by a command that starts no thread or process and closes every file it opens: its
-    process may end without the interpreter's teardown (see exit_now)."""
+    """Said by a short command that starts no thread or process and closes every file it opens:
+    its process may end without the interpreter's teardown (see exit_now).
+
+    In the command's own process, the cyclic garbage collector stays off until then: a compile
+    builds a large graph of objects (kfp's pipeline) that the collector would walk again and
+    again, and collect at the end, only for the process to end right after (a tenth of a second
+    at 500 steps; see compile.gc_paused, which does the same for one compile in any process)."""
     _Ending.quick = True
+    if _Ending.process:
+        gc.disable()
+
+
+def this_process_is_the_command() -> None:
+    _Ending.process = True
 
 
 def exit_now(code: object) -> None:

@@ -232,6 +232,10 @@ def compile_dsl(pipeline: Pipeline) -> str:
     return dsl_script(pipeline)[0]
 
 
+#: how the script's pipeline function begins, after every component (at the start of a line)
+PIPELINE_DECORATOR = "@dsl.pipeline("
+
+
 def dsl_script(pipeline: Pipeline, bodies: bool = True) -> tuple[str, str, dict[str, str]]:
     """The script's text, the name of its pipeline function, and each Python component's source
     (function name -> text), which the kfp target hands to kfp instead of re-reading it.
@@ -283,7 +287,7 @@ def dsl_script(pipeline: Pipeline, bodies: bool = True) -> tuple[str, str, dict[
         decorator.append(f"description={pipeline.description!r}")
     if pipeline.pipeline_root:
         decorator.append(f"pipeline_root={pipeline.pipeline_root!r}")
-    out.append(f"@dsl.pipeline({', '.join(decorator)})")
+    out.append(f"{PIPELINE_DECORATOR}{', '.join(decorator)})")
     params = [f"{p.name}: {p.type} = {p.default!r}" for p in pipeline.parameters]
     sig = f"def {func}({', '.join(params)}):"
     if len(sig) > 100:

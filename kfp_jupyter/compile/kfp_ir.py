@@ -28,8 +28,8 @@ import yaml
 
 from ..errors import UsageError
 from ..model import Pipeline
-from . import yaml_emitter
-from .dsl import dsl_script
+from . import forked, yaml_emitter
+from .dsl import PIPELINE_DECORATOR, dsl_script
 
 _PATCH_LOCK = threading.Lock()
 
@@ -71,14 +71,68 @@ def import_compiler() -> ModuleType:
 
 class _FastYaml:
     """kfp's compiler module sees this as its `yaml`: the same module, but dumping through
-    yaml_emitter (the same bytes as PyYAML's pure-Python emitter, in a fraction of the time)."""
+    yaml_emitter (the same bytes as PyYAML's pure-Python emitter, in a fraction of the time),
+    with the long texts another process may have written ahead (see _written_ahead)."""
+
+    def __init__(self) -> None:
+        self.ahead: Callable[[], yaml_emitter.Ahead | None] = lambda: None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(yaml, name)
 
-    @staticmethod
-    def dump_all(documents: Any, stream: Any = None, **kwargs: Any) -> Any:
-        return yaml_emitter.dump_all(documents, stream, **kwargs)
+    def dump_all(self, documents: Any, stream: Any = None, **kwargs: Any) -> Any:
+        return yaml_emitter.dump_all(documents, stream, ahead=self.ahead(), **kwargs)
+
+
+#: where the IR holds each container's command and args: deploymentSpec.executors.<exec>.container
+_CONTAINER_LISTS = ("deploymentSpec", "executors", "exec-x", "container", "command")
+#: below this much long text (~20 ms of writing) a helper process would cost more than it saves
+_AHEAD_LEAST = 250_000
+
+
+@contextlib.contextmanager
+def _written_ahead(module: ModuleType) -> Iterator[Callable[[], yaml_emitter.Ahead | None]]:
+    """The components' long texts (each step's program and pip script) written as YAML by a
+    forked child while kfp builds the pipeline's graph (at `@dsl.pipeline`, the longest part of
+    compiling); when kfp writes the IR, those texts are replayed (much of the writing at 500
+    steps). Yields what gets the child's work: None when no child helped (the writer then
+    writes those texts itself)."""
+    from kfp.dsl import base_component
+
+    texts = list(
+        dict.fromkeys(
+            text
+            for value in vars(module).values()
+            if isinstance(value, base_component.BaseComponent)
+            for text in _container_texts(value)
+            if len(text) >= 64
+        )
+    )
+    if sum(map(len, texts)) < _AHEAD_LEAST or not forked.can_fork():
+        yield lambda: None
+        return
+
+    def write() -> Any:
+        return yaml_emitter.write_ahead(texts, _CONTAINER_LISTS).packed(texts)
+
+    with forked.Forked(write) as child:
+
+        def ahead() -> yaml_emitter.Ahead | None:
+            try:
+                return yaml_emitter.Ahead.unpacked(texts, child.result())
+            except Exception:  # a helper that failed costs time, never output
+                return None
+
+        yield ahead
+
+
+def _container_texts(component: Any) -> list[str]:
+    container = getattr(
+        getattr(component.component_spec, "implementation", None), "container", None
+    )
+    if container is None:
+        return []
+    return [t for t in (*(container.command or ()), *(container.args or ())) if isinstance(t, str)]
 
 
 @contextlib.contextmanager
@@ -155,7 +209,7 @@ def _plain_task_name(original: Any) -> Any:
 
 
 @contextlib.contextmanager
-def _faster_kfp(module_name: str, sources: dict[str, str]) -> Iterator[None]:
+def _faster_kfp(module_name: str, sources: dict[str, str], fast_yaml: _FastYaml) -> Iterator[None]:
     """The patches, for one compile at a time (the Jupyter server compiles on several threads).
 
     - the components' source: kfp would read each one again with inspect (which tokenizes every
@@ -195,9 +249,17 @@ def _faster_kfp(module_name: str, sources: dict[str, str]) -> Iterator[None]:
         _patched(type(executors), "keys", _map_keys)
         if isinstance(executors.keys(), KeysView)
         else contextlib.nullcontext(),
-        _patched(pipeline_spec_builder, "yaml", lambda _: _FastYaml()),
+        _patched(pipeline_spec_builder, "yaml", lambda _: fast_yaml),
     ):
         yield
+
+
+def _components_then_pipeline(source: str) -> tuple[str, str]:
+    """The DSL module as two pieces of code: its components, and from the pipeline function on
+    (with the line numbers it has in the whole module), so that the components' texts can be
+    handed to a helper process before kfp builds the pipeline's graph (see _written_ahead)."""
+    at = source.rfind("\n" + PIPELINE_DECORATOR) + 1
+    return source[:at], "\n" * source.count("\n", 0, at) + source[at:]
 
 
 def compile_kfp(pipeline: Pipeline) -> str:
@@ -212,14 +274,21 @@ def compile_kfp(pipeline: Pipeline) -> str:
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         try:
-            with warnings.catch_warnings(), _faster_kfp(name, sources):
+            fast_yaml = _FastYaml()
+            with warnings.catch_warnings(), _faster_kfp(name, sources, fast_yaml):
                 warnings.simplefilter("ignore")
                 # compiled here, not by spec.loader.exec_module: the loader would also write
                 # the throwaway module's bytecode to a __pycache__ (~10-20 ms at 500 steps)
-                exec(compile(source, str(script), "exec", dont_inherit=True), vars(module))
-                func = getattr(module, func_name)
-                out = Path(tmp) / "pipeline.yaml"
-                compiler.Compiler().compile(func, str(out))
+                components, graph = (
+                    compile(part, str(script), "exec", dont_inherit=True)
+                    for part in _components_then_pipeline(source)
+                )
+                exec(components, vars(module))
+                with _written_ahead(module) as fast_yaml.ahead:
+                    exec(graph, vars(module))  # @dsl.pipeline: kfp builds the pipeline's graph
+                    func = getattr(module, func_name)
+                    out = Path(tmp) / "pipeline.yaml"
+                    compiler.Compiler().compile(func, str(out))
         finally:
             sys.modules.pop(name, None)
         return out.read_text(encoding="utf-8")

@@ -12,18 +12,16 @@ emitter on real pipelines and on random strings full of the characters that matt
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
-import pickle
 import re
-import signal
-import sys
-import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 from yaml.emitter import ScalarAnalysis
+
+from . import forked
 
 #: what PyYAML's analysis treats specially: outside printable ASCII and newline, use PyYAML's code
 _NOT_SIMPLE = re.compile(r"[^\n\x20-\x7e]")
@@ -195,6 +193,54 @@ class FastDumper(yaml.Dumper):
         self.write_indicator('"', False)
 
 
+#: what a writer remembers: (text, tag) -> analysis; (text, style, split, state) -> text, state
+_Known = dict[tuple[str, str], tuple[ScalarAnalysis, bool]]
+_Written = dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]]
+
+
+@dataclass
+class Ahead:
+    """Long texts another process has written already, as a writer will meet them (write_ahead)."""
+
+    known: _Known
+    written: _Written
+
+    def packed(self, texts: Sequence[str]) -> tuple[list[Any], list[Any]]:
+        """What a process that has the same `texts` needs to rebuild this: each text is sent as
+        its index (half of what there is to send, pickle and unpickle)."""
+        index = {t: i for i, t in enumerate(texts)}
+        known = [
+            (index[t], tag, [getattr(a, f) for f in _ANALYSIS_FIELDS], plain)
+            for (t, tag), (a, plain) in self.known.items()
+            if t in index
+        ]
+        written = [(index[k[0]], k[1:], v) for k, v in self.written.items() if k[0] in index]
+        return known, written
+
+    @classmethod
+    def unpacked(cls, texts: Sequence[str], packed: tuple[list[Any], list[Any]]) -> Ahead:
+        known, written = packed
+        return cls(
+            {
+                (texts[i], tag): (ScalarAnalysis(texts[i], *fields), plain)
+                for i, tag, fields, plain in known
+            },
+            {(texts[i], *rest): value for i, rest, value in written},
+        )
+
+
+#: ScalarAnalysis's fields after `scalar`, in the order its constructor takes them
+_ANALYSIS_FIELDS = (
+    "empty",
+    "multiline",
+    "allow_flow_plain",
+    "allow_block_plain",
+    "allow_single_quoted",
+    "allow_double_quoted",
+    "allow_block",
+)
+
+
 class _Unsupported(Exception):
     """The documents hold something the direct writer does not do the way PyYAML would."""
 
@@ -216,20 +262,29 @@ class _DataWriter(FastDumper):
     PyYAML's emitter states for block style one to one and uses its writers; anything else in the
     data (a tag, an alias, another type) raises _Unsupported and PyYAML writes the documents."""
 
-    def write_documents(self, documents: list[Any], parallel: bool = False) -> None:
-        """`parallel`: a large document is written by two processes (see _Split)."""
+    #: remember every text's analysis, not only short ones (when writing ahead)
+    _ahead = False
+
+    def write_documents(
+        self, documents: list[Any], parallel: bool = False, ahead: Ahead | None = None
+    ) -> None:
+        """`parallel`: a large document is written by two processes (see _Split). `ahead`: long
+        texts written already (see write_ahead)."""
         self._seen: set[int] = set()
-        self._known: dict[tuple[str, str], tuple[ScalarAnalysis, bool]] = {}
-        self._written: dict[tuple[Any, ...], tuple[str, tuple[Any, ...]]] = {}
+        self._known: _Known = dict(ahead.known) if ahead else {}
+        self._written: _Written = dict(ahead.written) if ahead else {}
         self._split: _Split | None = None
         self._on_path: int | None = None
+        self._words: dict[Any, str | None] = {}
+        self._key_words: dict[str, bool] = {}
         for i, doc in enumerate(documents):
             if not isinstance(doc, (dict, list)):
                 raise _Unsupported
             if i:
                 self.write_indent()
                 self.write_indicator("---", True)
-            split = _Split.plan(doc) if parallel else None
+            # what the writer has written once is replayed, nearly free: the split weighs it so
+            split = _Split.plan(doc, {key[0] for key in self._written}) if parallel else None
             if split is None or not split.write(self, doc):
                 self._document(doc)
             self._seen.clear()
@@ -277,28 +332,84 @@ class _DataWriter(FastDumper):
         self.indent = self.indents.pop()
 
     def _entries(self, data: dict[str, Any], keys: list[str], path: int | None = None) -> None:
-        """`path`: the values are on _Split's path, at this depth."""
+        """`path`: the values are on _Split's path, at this depth.
+
+        Most entries of the IR are a plain key and a plain value without spaces; for those, what
+        PyYAML's writers do after the indent comes down to writing `key: value` (see _word)."""
+        key_words = self._key_words
         for key in keys:
-            self.write_indent()
-            analysis = self._analysed(key, _STR_TAG)[0]
-            if len(key) + len("!!str") < 128 and not analysis.multiline and key:
-                self._node(key, mapping=True, simple_key=True)
-                self.write_indicator(":", False)
+            self.write_indent()  # leaves `whitespace` set: nothing goes before the key
+            simple = key_words.get(key)
+            if simple is None:
+                simple = key_words[key] = self._key_word(key)
+            value = data[key]
+            word = None if path is not None else self._word(value)
+            if simple:
+                text = f"{key}: {word}" if word is not None else key + ":"
+                self.stream.write(text)
+                self.column += len(text)
+                self.whitespace = self.indention = self.open_ended = False
+                if word is not None:  # the flags as writing the value node leaves them
+                    self.root_context = self.simple_key_context = False
+                    self.mapping_context = True
+                    continue
             else:
-                self.write_indicator("?", True, indention=True)
-                self._node(key, mapping=True)
-                self.write_indent()
-                self.write_indicator(":", True, indention=True)
+                analysis = self._analysed(key, _STR_TAG)[0]
+                if len(key) + len("!!str") < 128 and not analysis.multiline and key:
+                    self._node(key, mapping=True, simple_key=True)
+                    self.write_indicator(":", False)
+                else:
+                    self.write_indicator("?", True, indention=True)
+                    self._node(key, mapping=True)
+                    self.write_indent()
+                    self.write_indicator(":", True, indention=True)
             self._on_path = path
-            self._node(data[key], mapping=True)
+            self._node(value, mapping=True)
 
     def _sequence(self, data: list[Any]) -> None:
         self.increase_indent(flow=False, indentless=self.mapping_context and not self.indention)
         for item in data:
             self.write_indent()
+            word = self._word(item)
+            if word is not None:  # "-" right at the indent, then " " and the word
+                self.stream.write("- " + word)
+                self.column += 2 + len(word)
+                self.whitespace = self.indention = self.open_ended = False
+                self.root_context = self.mapping_context = self.simple_key_context = False
+                continue
             self.write_indicator("-", True, indention=True)
             self._node(item)
         self.indent = self.indents.pop()
+
+    def _word(self, data: Any) -> str | None:
+        """The text of a scalar value (not a key) that PyYAML writes plain and in one piece: no
+        spaces or line breaks to fold at. After the indicator before it (`:` or `-`, which leave
+        no whitespace) its writer then only writes " " and the text. None for anything else."""
+        kind = type(data)
+        if kind is not str and kind not in _SCALAR_TYPES:
+            return None  # a container, or what only PyYAML writes
+        key = data if kind is str else (kind, data)
+        known = self._words.get(key, "")  # "" is never a word: not yet looked at
+        if known == "":
+            value = data if kind is str else self._scalar_text(data)
+            a, plain_implicit = self._analysed(
+                value, _STR_TAG if kind is str else _SCALAR_TYPES[kind]
+            )
+            plain = plain_implicit and a.allow_block_plain and not self.flow_level
+            known = value if plain and self._in_one_piece(value) else None
+            self._words[key] = known
+        return known
+
+    def _key_word(self, key: str) -> bool:
+        """Whether a mapping key is written as a simple key, plain and in one piece."""
+        a, plain_implicit = self._analysed(key, _STR_TAG)
+        simple = len(key) + len("!!str") < 128 and not a.multiline
+        plain = plain_implicit and a.allow_block_plain and not self.flow_level
+        return simple and plain and self._in_one_piece(key)
+
+    def _in_one_piece(self, text: str) -> bool:
+        """write_plain writes `text` whole (see FastDumper.write_plain)."""
+        return bool(text) and not self.encoding and not _PLAIN_BREAKS.search(text)
 
     def _scalar(self, data: Any) -> None:
         kind = type(data)
@@ -356,7 +467,7 @@ class _DataWriter(FastDumper):
         if known is None:
             plain = self.resolve(yaml.ScalarNode, value, (True, False)) == tag  # type: ignore[no-untyped-call]
             known = (self.analyze_scalar(value), plain)
-            if len(value) < 200:
+            if len(value) < 200 or self._ahead:
                 self._known[(value, tag)] = known
         return known
 
@@ -384,10 +495,6 @@ class _DataWriter(FastDumper):
 
 class _Handover(Exception):
     """This process has written its part of the document: the rest is the other process's."""
-
-
-class _ChildFailed(Exception):
-    """The child process did not deliver its part: one process writes the documents again."""
 
 
 #: the state a writer is left in, handed from the child process back to the parent
@@ -427,12 +534,13 @@ class _Split:
         self.child = False
 
     @classmethod
-    def plan(cls, doc: Any) -> _Split | None:
-        """The point that halves the writing time, as a path of mapping entries."""
+    def plan(cls, doc: Any, written: set[str] | None = None) -> _Split | None:
+        """The point that halves the writing time, as a path of mapping entries. `written`: long
+        texts the writer has written before, which it replays."""
         if type(doc) is not dict:
             return None
         weights: dict[int, int] = {}
-        total = _weight(doc, set(), weights)
+        total = _weight(doc, set(written or ()), weights)
         target = total / 2
         if target < cls.least:
             return None
@@ -491,36 +599,19 @@ class _Split:
 
     def write(self, writer: _DataWriter, doc: Any) -> bool:
         """Write the document with the child's help; False if no child could be started."""
-        read, write = os.pipe()
-        try:
-            pid = os.fork()
-        except OSError:
-            os.close(read)
-            os.close(write)
-            return False
-        if pid == 0:
-            self._child(writer, doc, read, write)  # never returns
-        os.close(write)
-        writer._split = self
-        writer._on_path = 0  # the document's mapping is the first on the path
-        received = False
-        try:
+        with forked.Forked(lambda: self._second_part(writer, doc)) as child:
+            if not child.started:
+                return False
+            writer._split = self
+            writer._on_path = 0  # the document's mapping is the first on the path
             try:
                 writer._document(doc)
             except _Handover:
-                text, seen, state = self._receive(pid, read)
-                received = True
+                text, seen, state = child.result()
             else:  # the split point never came: this process wrote it all
                 return True
-        finally:
-            writer._split = None
-            if not received:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, 0)
-                with contextlib.suppress(OSError):
-                    os.close(read)
+            finally:
+                writer._split = None
         if (seen - self.path_ids) & writer._seen:
             raise _Unsupported
         writer._seen |= seen
@@ -529,41 +620,15 @@ class _Split:
             setattr(writer, name, value)
         return True
 
-    def _child(self, writer: _DataWriter, doc: Any, read: int, write: int) -> None:
-        """The child process: write from the split point to the end, send it, exit at once
-        (without the parent's exit handlers or buffers)."""
-        code = 1
-        try:
-            os.close(read)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            self.child = True
-            writer._split = self
-            writer._on_path = 0
-            writer.stream = buffer = io.StringIO()
-            writer._document(doc)
-            state = [getattr(writer, name) for name in _STATE]
-            payload = pickle.dumps((buffer.getvalue(), writer._seen, state), -1)
-            with os.fdopen(write, "wb") as pipe:
-                pipe.write(payload)
-            code = 0
-        except _Unsupported:
-            code = 3
-        finally:
-            os._exit(code)
-
-    @staticmethod
-    def _receive(pid: int, read: int) -> tuple[str, set[int], list[Any]]:
-        chunks = []
-        with os.fdopen(read, "rb") as pipe:
-            while chunk := pipe.read(1 << 20):
-                chunks.append(chunk)
-        code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-        if code == 3:
-            raise _Unsupported
-        if code != 0 or not chunks:
-            raise _ChildFailed(f"the second YAML writer process ended with {code}")
-        text, seen, state = pickle.loads(b"".join(chunks))
-        return text, seen, state
+    def _second_part(self, writer: _DataWriter, doc: Any) -> tuple[str, set[int], list[Any]]:
+        """In the child: the text from the split point to the end, the containers walked, and the
+        writer's state at the end."""
+        self.child = True
+        writer._split = self
+        writer._on_path = 0
+        writer.stream = buffer = io.StringIO()
+        writer._document(doc)
+        return buffer.getvalue(), writer._seen, [getattr(writer, name) for name in _STATE]
 
 
 def _weight(node: dict[Any, Any] | list[Any], long_seen: set[str], weights: dict[int, int]) -> int:
@@ -587,22 +652,30 @@ def _weight(node: dict[Any, Any] | list[Any], long_seen: set[str], weights: dict
     return w
 
 
-def _parallel() -> bool:
-    """Whether two processes may write: with a second CPU, in a process with one thread (forking
-    while another thread holds a lock leaves that lock held in the child, and the Jupyter server
-    compiles on worker threads), on Linux, where fork is how processes start."""
-    return (
-        sys.platform.startswith("linux")
-        and threading.active_count() == 1
-        and len(os.sched_getaffinity(0)) >= 2
-    )
+def write_ahead(texts: Iterable[str], path: Sequence[str]) -> Ahead:
+    """Write the long ones of `texts` as the items of a block sequence found at `path` (the keys
+    from a document's root), for a writer that will meet them in sequences at such a path: what
+    a quoted writer writes depends only on the text and the writer's state there, the same for
+    every sequence at that depth. Another process can do this while the documents are still
+    being built (compile/kfp_ir.py). A text met in another state is simply written again."""
+    long = list(dict.fromkeys(t for t in texts if len(t) >= 64))
+    doc: Any = long
+    for key in reversed(path):
+        doc = {key: doc}
+    writer = _DataWriter(io.StringIO(), sort_keys=True)
+    writer._ahead = True
+    try:
+        writer.write_documents([doc])
+        return Ahead(writer._known, writer._written)
+    finally:
+        writer.dispose()
 
 
-def _write_direct(docs: list[Any], parallel: bool) -> str | None:
+def _write_direct(docs: list[Any], parallel: bool, ahead: Ahead | None = None) -> str | None:
     buffer = io.StringIO()
     writer = _DataWriter(buffer, sort_keys=True)
     try:
-        writer.write_documents(docs, parallel)
+        writer.write_documents(docs, parallel, ahead)
     except _Unsupported:
         return None
     finally:
@@ -610,15 +683,17 @@ def _write_direct(docs: list[Any], parallel: bool) -> str | None:
     return buffer.getvalue()
 
 
-def dump_all(documents: Any, stream: Any = None, **kwargs: Any) -> Any:
+def dump_all(
+    documents: Any, stream: Any = None, *, ahead: Ahead | None = None, **kwargs: Any
+) -> Any:
     """`yaml.dump_all`, with the same output, faster: plain data with only `sort_keys=True` goes
-    through _DataWriter, anything else through PyYAML with FastDumper."""
+    through _DataWriter, anything else through PyYAML with FastDumper. `ahead`: see write_ahead."""
     if kwargs == {"sort_keys": True}:
         docs = list(documents)
         try:
-            text = _write_direct(docs, _parallel())
-        except _ChildFailed:
-            text = _write_direct(docs, False)
+            text = _write_direct(docs, forked.can_fork(), ahead)
+        except forked.ChildFailed:
+            text = _write_direct(docs, False, ahead)
         if text is not None:
             if stream is None:
                 return text
