@@ -375,6 +375,9 @@ assert components.load_component_from_file({str(tmp_path / "p.yaml")!r}) is not 
 from kfp.dsl import utils, component_factory
 from kfp.compiler import pipeline_spec_builder
 assert not hasattr(utils.sanitize_task_name, "cache_info"), "a patch outlived compiling"
+from kfp.dsl.types import type_annotations, type_utils
+assert type_utils.is_parameter_type.__module__ == type_utils.__name__
+assert type_annotations.get_short_type_name.__module__ == type_annotations.__name__
 assert pipeline_spec_builder.yaml is __import__("yaml")
 from kfp.dsl import pipeline_task
 from kfp.dsl.types import custom_artifact_types

@@ -20,26 +20,18 @@ import difflib
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from ..components.loader import (
-    ComponentSpecError,
-    load_component_from_file,
-    load_component_from_url,
-)
-from ..components.spec import ComponentSpec, ValueType, canonical_type, value_type_of
-from ..components.steps import (
-    ContainerBody,
-    Resource,
-    StepBodyError,
-    container_component,
-    parse_container_body,
-    parse_resource_body,
-)
 from ..errors import Problem
 from ..model import Argument, ComponentCall, Export, Input, InputKind, Parameter
 from .blocks import StepBlock, name_assignment
 from .names import BlockNames
+
+# kfp_jupyter.components is imported where a component, container or resource step needs it: a
+# notebook of Python steps (and every start of the command line) does without it
+if TYPE_CHECKING:
+    from ..components.spec import ComponentSpec, ValueType
+    from ..components.steps import ContainerBody, Resource, StepBodyError
 
 #: component input types (lower-cased) that say which file format a Python value is written in
 FORMAT_OF_TYPE = {
@@ -89,10 +81,14 @@ class Special:
 def _fetch(url: str) -> ComponentSpec:
     """One fetch per URL per process: a notebook compiled on every save must not hit the network
     each time (the spec at a URL is taken as fixed, like a pinned dependency)."""
+    from ..components.loader import load_component_from_url
+
     return load_component_from_url(url)
 
 
 def load_spec(source: str, notebook: str | None) -> ComponentSpec:
+    from ..components.loader import load_component_from_file
+
     if source.lower().startswith(("http://", "https://")):
         return _fetch(source)
     path = Path(source).expanduser()
@@ -155,6 +151,8 @@ def _component(
     params: dict[str, Parameter],
     problems: list[Problem],
 ) -> Special | None:
+    from ..components.loader import ComponentSpecError
+
     try:
         spec = load_spec(source, notebook)
     except ComponentSpecError as e:
@@ -348,6 +346,8 @@ def _literal_problem(value: object, vt: ValueType | None) -> str | None:
 
 
 def _container(sb: StepBlock, problems: list[Problem]) -> Special | None:
+    from ..components.steps import StepBodyError, parse_container_body
+
     try:
         body = parse_container_body(sb.code.code)
     except StepBodyError as e:
@@ -372,6 +372,8 @@ def _container(sb: StepBlock, problems: list[Problem]) -> Special | None:
 
 
 def _resource(sb: StepBlock, problems: list[Problem]) -> Special | None:
+    from ..components.steps import StepBodyError, parse_resource_body
+
     s = sb.settings
     assert s.resource is not None
     for what, said in (
@@ -411,6 +413,8 @@ class Wiring:
 
 
 def _export_format(type_: str | None) -> str:
+    from ..components.spec import canonical_type
+
     name = canonical_type(type_)
     return FORMAT_OF_TYPE.get(name.lower(), "auto") if name else "auto"
 
@@ -534,6 +538,8 @@ class _Wirer:
     def container(
         self, sb: StepBlock, sp: Special, found: dict[str, Input], params: dict[str, Parameter]
     ) -> ComponentCall:
+        from ..components.steps import container_component
+
         assert sp.body is not None and sp.image is not None
         arguments: list[Argument] = []
         kinds: dict[str, tuple[str, ValueType | None]] = {}
@@ -594,6 +600,8 @@ def finish(
 
 def output_kind(sp: Special, var: str) -> tuple[InputKind, ValueType | None]:
     """How a component or container step's output `var` is stored: a file, or a typed value."""
+    from ..components.spec import value_type_of
+
     if sp.spec is not None:
         o = sp.spec.output(sp.renames.get(var, var))
         return o.passing, o.value_type

@@ -169,6 +169,22 @@ def _remembered(func: Callable[[str], str]) -> Callable[[str], str]:
     return functools.lru_cache(maxsize=None)(func)
 
 
+def _remembered_for_text(func: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A pure function of one argument, remembered when that argument is a string (kfp's type
+    helpers also take dicts and types, which are passed through)."""
+    known: dict[str, Any] = {}
+
+    def lookup(arg: Any) -> Any:
+        if type(arg) is not str:
+            return func(arg)
+        answer = known.get(arg, known)  # `known` itself: not seen yet
+        if answer is known:
+            answer = known[arg] = func(arg)
+        return answer
+
+    return lookup
+
+
 class _RememberedDocstrings:
     """kfp's component factory sees this as its `docstring_parser`: the same module, with `parse`
     remembered by text. It tries every docstring style on each component's docstring, the same
@@ -222,10 +238,12 @@ def _faster_kfp(module_name: str, sources: dict[str, str], fast_yaml: _FastYaml)
       a 500-step graph); the function is pure, so its answers are remembered while compiling,
       and the task's name is read without a Python call (see _plain_task_name);
     - the keys of the executors' map are listed without a generator, see _Keys;
+    - whether a type name is a parameter type, and its short form, are remembered per name
+      (asked about 8000 times each at 500 steps, of a handful of names);
     - the YAML is written by yaml_emitter."""
     from kfp.compiler import pipeline_spec_builder
     from kfp.dsl import component_factory, pipeline_task, utils
-    from kfp.dsl.types import custom_artifact_types
+    from kfp.dsl.types import custom_artifact_types, type_annotations, type_utils
     from kfp.pipeline_spec import pipeline_spec_pb2
 
     executors = pipeline_spec_pb2.PipelineDeploymentConfig().executors
@@ -245,6 +263,9 @@ def _faster_kfp(module_name: str, sources: dict[str, str], fast_yaml: _FastYaml)
         _patched(component_factory, "docstring_parser", _RememberedDocstrings),
         _patched(utils, "maybe_rename_for_k8s", _remembered),
         _patched(utils, "sanitize_task_name", _remembered),
+        # kfp asks what each input's and output's type is thousands of times, of a few type names
+        _patched(type_utils, "is_parameter_type", _remembered_for_text),
+        _patched(type_annotations, "get_short_type_name", _remembered_for_text),
         _patched(pipeline_task.PipelineTask, "name", _plain_task_name),
         _patched(type(executors), "keys", _map_keys)
         if isinstance(executors.keys(), KeysView)
