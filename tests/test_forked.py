@@ -67,3 +67,14 @@ def test_no_helper_in_a_process_with_threads() -> None:
     finally:
         stop.set()
         t.join()
+
+
+def test_a_child_that_takes_too_long_is_given_up_and_stopped() -> None:
+    start = time.monotonic()
+    with forked.Forked(lambda: time.sleep(60)) as child:
+        pid = child._pid
+        with pytest.raises(forked.ChildFailed, match="took more than"):
+            child.result(timeout=0.5)
+    assert time.monotonic() - start < 30
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # stopped and reaped

@@ -286,6 +286,21 @@ def test_the_programs_written_ahead_are_replayed_not_written_again(tmp_path: Pat
     assert outputs[0] == outputs[1]
 
 
+def test_a_helper_that_dies_while_writing_ahead_costs_time_not_output(tmp_path: Path) -> None:
+    pipeline = big_pipeline(tmp_path, 40)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(forked, "can_fork", lambda: False)
+        expected = pipeline.compile("kfp")
+    pids: list[int] = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(forked, "can_fork", lambda: True)
+        mp.setattr(forked.os, "fork", recording_fork(pids))
+        mp.setattr(kfp_ir, "_AHEAD_LEAST", 1)
+        mp.setattr(yaml_emitter, "write_ahead", lambda *args: os._exit(3))
+        assert pipeline.compile("kfp") == expected
+    assert pids and reaped(pids)
+
+
 def test_texts_written_ahead_read_the_same_in_any_position() -> None:
     """Written ahead for one place in the document, replayed wherever the writer is in the same
     state, and written afresh anywhere else."""
@@ -333,6 +348,24 @@ def test_when_the_child_fails_one_process_writes_everything(
     doc = {f"k{i:02}": {"v": [i, "text " * 20]} for i in range(40)}
     assert yaml_emitter.dump_all([doc], sort_keys=True) == yaml.dump_all([doc], sort_keys=True)
     assert len(forks) == 1 and reaped(forks)
+
+
+def test_when_the_child_hangs_one_process_writes_everything(
+    forks: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_init = yaml_emitter._Split.__init__
+
+    def impatient(self: Any, *args: Any) -> None:
+        real_init(self, *args)
+        self.patience = 0.5
+
+    monkeypatch.setattr(yaml_emitter._Split, "__init__", impatient)
+    monkeypatch.setattr(yaml_emitter._Split, "_second_part", lambda *a: time.sleep(60))
+    doc = {f"k{i:02}": {"v": [i, "text " * 20]} for i in range(40)}
+    start = time.monotonic()
+    assert yaml_emitter.dump_all([doc], sort_keys=True) == yaml.dump_all([doc], sort_keys=True)
+    assert time.monotonic() - start < 30
+    assert len(forks) == 1 and reaped(forks, within=1.0)
 
 
 def test_a_notebook_full_of_awkward_text_compiles_like_the_dsl_script(tmp_path: Path) -> None:

@@ -13,9 +13,11 @@ import contextlib
 import fcntl
 import os
 import pickle
+import select
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Generic, NoReturn, TypeVar
@@ -63,15 +65,26 @@ class Forked(Generic[T]):
     def started(self) -> bool:
         return self._pid > 0
 
-    def result(self) -> T:
-        """The child's result, waiting for it; an exception the child raised is raised here."""
+    def result(self, timeout: float | None = None) -> T:
+        """The child's result, waiting for it (at most `timeout` seconds: a helper must never
+        hold up the work it only speeds up); an exception the child raised is raised here."""
         if not self.started:
             raise ChildFailed("no child process could be started")
+        deadline = None if timeout is None else time.monotonic() + timeout
         chunks = []
-        with os.fdopen(self._read, "rb") as pipe:
-            self._read = -1
-            while chunk := pipe.read(1 << 20):
-                chunks.append(chunk)
+        while True:
+            if deadline is not None:
+                ready, _, _ = select.select(
+                    [self._read], [], [], max(0.0, deadline - time.monotonic())
+                )
+                if not ready:
+                    raise ChildFailed(f"the helper process took more than {timeout:.1f} s")
+            chunk = os.read(self._read, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(self._read)
+        self._read = -1
         try:
             ok, value = pickle.loads(b"".join(chunks))
         except Exception:

@@ -108,7 +108,8 @@ def _written_ahead(module: ModuleType) -> Iterator[Callable[[], yaml_emitter.Ahe
             if len(text) >= 64
         )
     )
-    if sum(map(len, texts)) < _AHEAD_LEAST or not forked.can_fork():
+    size = sum(map(len, texts))
+    if size < _AHEAD_LEAST or not forked.can_fork():
         yield lambda: None
         return
 
@@ -119,7 +120,9 @@ def _written_ahead(module: ModuleType) -> Iterator[Callable[[], yaml_emitter.Ahe
 
         def ahead() -> yaml_emitter.Ahead | None:
             try:
-                return yaml_emitter.Ahead.unpacked(texts, child.result())
+                # about 0.1 s per MB here: past a generous wait, the writer does it itself
+                packed = child.result(timeout=2.0 + size / 1_000_000)
+                return yaml_emitter.Ahead.unpacked(texts, packed)
             except Exception:  # a helper that failed costs time, never output
                 return None
 

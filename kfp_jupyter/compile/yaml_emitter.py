@@ -531,10 +531,13 @@ class _Split:
     #: still has to be sent back (measured at 500 steps: 0.6 is a little quicker than 0.5)
     share = 0.6
 
-    def __init__(self, path: list[int], path_ids: set[int]) -> None:
+    def __init__(self, path: list[int], path_ids: set[int], total: float) -> None:
         self.path = path  # per mapping on the way down: the index (in sorted keys) taken
         self.path_ids = path_ids  # the mappings on the way, which both processes walk
         self.child = False
+        # seconds the child may take before this process writes its part too (in the estimate's
+        # units, about a microsecond each, with room for a busy machine)
+        self.patience = 2.0 + total * 4e-6
 
     @classmethod
     def plan(cls, doc: Any, written: set[str] | None = None) -> _Split | None:
@@ -577,7 +580,7 @@ class _Split:
             if not path and j == len(keys):
                 return None
             path.append(j)
-            return cls(path, path_ids)
+            return cls(path, path_ids, total)
 
     def entries(
         self, writer: _DataWriter, data: dict[str, Any], keys: list[str], depth: int
@@ -610,7 +613,7 @@ class _Split:
             try:
                 writer._document(doc)
             except _Handover:
-                text, seen, state = child.result()
+                text, seen, state = child.result(timeout=self.patience)
             else:  # the split point never came: this process wrote it all
                 return True
             finally:
