@@ -29,6 +29,21 @@ GPU_RESOURCE = "nvidia.com/gpu"
 
 DEFAULT_IMAGE = "python:3.11"
 
+#: The kfp runtime (`kfp.dsl.executor_main`) each Python step installs on KFP: pinned here, so a
+#: notebook compiles to the same IR on every machine; `kfp_runtime` in the notebook's metadata or
+#: `--kfp-runtime` overrides it (a version, or any pip requirement).
+DEFAULT_KFP_RUNTIME = "2.17.3"
+
+
+def kfp_runtime_problem(text: str) -> str | None:
+    """Why `text` cannot be a kfp runtime pin (a version or one pip requirement), or None."""
+    if not text or any(c.isspace() for c in text) or "'" in text or '"' in text:
+        return (
+            f"{text!r} is not a kfp version or pip requirement: give a version such as "
+            f"{DEFAULT_KFP_RUNTIME!r}, or a requirement such as 'kfp==2.15.0'"
+        )
+    return None
+
 
 @dataclass(frozen=True)
 class Parameter:
@@ -298,6 +313,7 @@ class Pipeline:
     metrics: tuple[str, ...] = ()
     warnings: tuple[Problem, ...] = ()
     volumes: tuple[Volume, ...] = ()
+    kfp_runtime: str = DEFAULT_KFP_RUNTIME
 
     def volume(self, name: str) -> Volume:
         for v in self.volumes:
@@ -340,8 +356,11 @@ class Pipeline:
     def to_json_text(self) -> str:
         return json.dumps(self.to_json(), indent=2, sort_keys=False)
 
-    def compile(self, target: str = "kfp", path: str | Path | None = None) -> str:
-        """Compile to `target` ('kfp', 'argo' or 'dsl'); write to `path` if given; return the text."""
+    def compile(
+        self, target: str = "kfp", path: str | Path | None = None, kfp_runtime: str | None = None
+    ) -> str:
+        """Compile to `target` ('kfp', 'argo' or 'dsl'); write to `path` if given; return the text.
+        `kfp_runtime` overrides the notebook's pin of the kfp runtime its steps install on KFP."""
         from .compile import compile_pipeline
 
-        return compile_pipeline(self, target, path)
+        return compile_pipeline(self, target, path, kfp_runtime=kfp_runtime)

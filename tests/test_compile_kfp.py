@@ -7,10 +7,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
+from ir_compare import assert_same_ir
 from nbutil import code, make_notebook, md
 from topdown import run_top_to_bottom
 
@@ -182,8 +182,7 @@ def test_compiles_byte_identical(ml_notebook: Path, tmp_path: Path) -> None:
 
 
 def test_the_command_writes_a_large_pipeline_whole_to_a_file_and_to_a_pipe(tmp_path: Path) -> None:
-    """The command line ends its process without the interpreter's teardown and writes a large
-    IR with two processes: the file and the pipe still get every byte, as the API writes them."""
+    """The command writes a large IR whole, to a file and to a pipe, as the API writes it."""
     sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
     from _notebooks import write_synthetic
 
@@ -226,11 +225,11 @@ def test_dsl_script_writes_the_same_ir(ml_notebook: Path, tmp_path: Path) -> Non
         cwd=tmp_path,
     )
     assert r.returncode == 0, r.stderr
-    assert (tmp_path / "from_dsl.yaml").read_text() == pipeline.compile("kfp")
+    assert_same_ir(pipeline.compile("kfp"), (tmp_path / "from_dsl.yaml").read_text())
     # with no argument it writes next to itself
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert script.with_suffix(".yaml").read_text() == pipeline.compile("kfp")
+    assert_same_ir(pipeline.compile("kfp"), script.with_suffix(".yaml").read_text())
 
 
 def test_failed_compile_writes_nothing(tmp_path: Path) -> None:
@@ -334,29 +333,75 @@ def test_compiled_file_is_readable_like_any_file(ml_notebook: Path, tmp_path: Pa
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
-def test_compiling_pauses_the_garbage_collector_and_leaves_it_as_it_was(
-    ml_notebook: Path, monkeypatch: pytest.MonkeyPatch
+def test_compiles_to_kfp_with_the_kfp_sdk_unimportable(ml_notebook: Path, tmp_path: Path) -> None:
+    """Compiling needs only the core install: a process where `import kfp` fails writes the same
+    IR (the kfp SDK is for running the `dsl` script, submitting, and these tests)."""
+    blocker = (
+        "import sys\n"
+        "class NoKfp:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('kfp', 'kfp_server_api'):\n"
+        "            raise ImportError('kfp is not installed here: ' + name)\n"
+        "sys.meta_path.insert(0, NoKfp())\n"
+        "from kfp_jupyter.cli.main import main\n"
+        "try:\n"
+        "    main()\n"
+        "finally:\n"
+        "    assert 'kfp' not in sys.modules, 'kfp was imported'\n"
+    )
+    out = tmp_path / "no-kfp.yaml"
+    r = subprocess.run(
+        [sys.executable, "-c", blocker, "compile", str(ml_notebook), "-o", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    assert out.read_text() == load_notebook(ml_notebook).compile("kfp")
+    r = subprocess.run(
+        [sys.executable, "-c", blocker, "compile", str(ml_notebook), "-t", "dsl", "-o", "-"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "@dsl.pipeline(name='iris-demo'" in r.stdout
+
+
+def test_the_runtime_pin_comes_from_the_notebook_and_the_command_line_wins(
+    tmp_path: Path,
 ) -> None:
-    import gc
-
-    from kfp_jupyter.compile import kfp_ir
-
-    during: list[bool] = []
-    real = kfp_ir.dsl_script
-
-    def watched(*args: Any, **kwargs: Any) -> Any:
-        during.append(gc.isenabled())
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(kfp_ir, "dsl_script", watched)
-    pipeline = load_notebook(ml_notebook)
-    assert gc.isenabled()
-    try:
-        pipeline.compile("kfp")
-        assert gc.isenabled()
-        gc.disable()
-        pipeline.compile("kfp")
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
-    assert during == [False, False]
+    nb = make_notebook(
+        tmp_path / "pinned.ipynb",
+        [code("x = 1", "step:a"), code("y = x + 1", "step:b")],
+        {"kfp_jupyter": {"kfp_runtime": "2.15.2"}},
+    )
+    installs = {
+        e["container"]["command"][2]
+        for e in _docs(load_notebook(nb).compile("kfp"))[0]["deploymentSpec"]["executors"].values()
+    }
+    assert len(installs) == 1 and "'kfp==2.15.2' '--no-deps'" in installs.pop()
+    command = [sys.executable, "-m", "kfp_jupyter.cli.main", "compile", str(nb), "-o", "-"]
+    r = subprocess.run([*command, "--kfp-runtime", "2.16.1"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "kfp==2.16.1" in r.stdout and "2.15.2" not in r.stdout
+    # the dsl script says the same pin
+    r = subprocess.run([*command, "-t", "dsl"], capture_output=True, text=True)
+    assert "KFP_RUNTIME = None if kfp.__version__ == '2.15.2' else 'kfp==2.15.2'" in r.stdout
+    # a bad pin: one message, exit 2, nothing written
+    r = subprocess.run(
+        [*command[:-2], "-o", str(tmp_path / "x.yaml"), "--kfp-runtime", "2.15 junk"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2 and "--kfp-runtime '2.15 junk' is not a kfp version" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "x.yaml").exists()
+    bad = make_notebook(
+        tmp_path / "bad.ipynb",
+        [code("x = 1", "step:a")],
+        {"kfp_jupyter": {"kfp_runtime": "kfp 2.15"}},
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "kfp_jupyter.cli.main", "compile", str(bad)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2 and "kfp_jupyter.kfp_runtime" in r.stderr, r.stderr

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from argo_schema import validate_workflow
 from components_util import V1_SPEC, mixed_notebook
+from ir_compare import assert_same_ir
 from nbutil import code, make_notebook
 
 from kfp_jupyter import Pipeline, load_notebook
@@ -181,7 +182,7 @@ def test_dsl_script_reads_well_and_writes_the_same_ir(pipeline: Pipeline, tmp_pa
         timeout=300,
     )
     assert r.returncode == 0, r.stderr
-    assert (tmp_path / "from_dsl.yaml").read_text() == pipeline.compile("kfp")
+    assert_same_ir(pipeline.compile("kfp"), (tmp_path / "from_dsl.yaml").read_text())
 
 
 def test_argo_workflow_is_valid_and_wired(pipeline: Pipeline) -> None:

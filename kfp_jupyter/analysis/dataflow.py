@@ -499,6 +499,7 @@ def build(
         description=settings.description,
         experiment=settings.experiment,
         pipeline_root=settings.pipeline_root,
+        kfp_runtime=settings.kfp_runtime,
         notebook=notebook,
         imports=blocks.imports.code,
         functions=blocks.functions.code,

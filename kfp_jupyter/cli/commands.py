@@ -10,7 +10,7 @@ import click
 
 from ..compile import TARGETS, compile_pipeline, default_output
 from ..loader import load_notebook
-from .common import ends_with_nothing_open, handle_errors, warn
+from .common import handle_errors, kfp_runtime_option, warn
 
 
 def _show_warnings(pipeline: object) -> None:
@@ -24,7 +24,6 @@ def _show_warnings(pipeline: object) -> None:
 @handle_errors
 def inspect_cmd(notebook: Path, as_json: bool) -> None:
     """Show the pipeline as kfp-jupyter understands NOTEBOOK."""
-    ends_with_nothing_open()
     pipeline = load_notebook(notebook)
     if as_json:
         click.echo(json.dumps(pipeline.to_json(), indent=2))
@@ -75,17 +74,17 @@ def inspect_cmd(notebook: Path, as_json: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where to write ('-' for standard output). Default: next to the notebook.",
 )
+@kfp_runtime_option
 @handle_errors
-def compile_cmd(notebook: Path, target: str, output: Path | None) -> None:
+def compile_cmd(notebook: Path, target: str, output: Path | None, kfp_runtime: str | None) -> None:
     """Compile NOTEBOOK to a pipeline file. Nothing is written if compilation fails."""
-    ends_with_nothing_open()
     pipeline = load_notebook(notebook)
     _show_warnings(pipeline)
     if output is not None and str(output) == "-":
-        sys.stdout.write(compile_pipeline(pipeline, target))
+        sys.stdout.write(compile_pipeline(pipeline, target, kfp_runtime=kfp_runtime))
         return
     path = output or default_output(notebook, pipeline, target)
-    compile_pipeline(pipeline, target, path)
+    compile_pipeline(pipeline, target, path, kfp_runtime=kfp_runtime)
     click.echo(f"wrote {path} ({target}, {len(pipeline.steps)} steps)", err=True)
 
 
@@ -108,7 +107,6 @@ def compile_cmd(notebook: Path, target: str, output: Path | None) -> None:
 @handle_errors
 def convert_cmd(notebook: Path, style: str, output: Path) -> None:
     """Rewrite NOTEBOOK's annotations as cell tags or as %%step magics."""
-    ends_with_nothing_open()
     from ..notebook.convert import convert_notebook
 
     n = convert_notebook(notebook, style, output)

@@ -6,13 +6,8 @@ Exit status: 0 success, 1 a failure while doing the work (a step failed, an inte
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import functools
-import gc
-import os
 import sys
-import threading
 import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -24,51 +19,6 @@ from ..errors import KfpJupyterError, NotebookError
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
-
-
-class _Ending:
-    #: the process is the `kfp-jupyter` command itself (main()), not a caller of its functions
-    process = False
-    quick = False
-
-
-def ends_with_nothing_open() -> None:
-    """Said by a short command that starts no thread or process and closes every file it opens:
-    its process may end without the interpreter's teardown (see exit_now).
-
-    In the command's own process, the cyclic garbage collector stays off until then: a compile
-    builds a large graph of objects (kfp's pipeline) that the collector would walk again and
-    again, and collect at the end, only for the process to end right after (a tenth of a second
-    at 500 steps; see compile.gc_paused, which does the same for one compile in any process)."""
-    _Ending.quick = True
-    if _Ending.process:
-        gc.disable()
-
-
-def this_process_is_the_command() -> None:
-    _Ending.process = True
-
-
-def exit_now(code: object) -> None:
-    """End the process after a command that said ends_with_nothing_open, skipping the teardown.
-
-    Freeing what compiling a large notebook builds (kfp's pipeline objects, protobuf messages, the
-    IR as dicts) takes the interpreter a tenth of a second at exit, for nothing: the exit handlers
-    still run and the output is flushed, then the process ends. Does nothing otherwise."""
-    if not _Ending.quick or threading.active_count() != 1:
-        return
-    if code is None:
-        status = 0
-    elif isinstance(code, int):
-        status = code
-    else:
-        print(code, file=sys.stderr)
-        status = 1
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more to say
-            stream.flush()
-    os._exit(status)
 
 
 def error(message: str) -> None:
@@ -118,6 +68,17 @@ def _debug() -> bool:
     import os
 
     return os.environ.get("KFP_JUPYTER_DEBUG", "") not in ("", "0")
+
+
+def kfp_runtime_option(func: F) -> F:
+    """`--kfp-runtime`: the same option, with the same help, on every command that writes KFP IR."""
+    return click.option(
+        "--kfp-runtime",
+        metavar="VERSION",
+        default=None,
+        help="The kfp runtime each Python step installs on KFP: a version ('2.15.0') or a pip "
+        "requirement. Default: the notebook's kfp_runtime setting, else kfp-jupyter's pin.",
+    )(func)
 
 
 def parse_param_options(values: tuple[str, ...]) -> dict[str, str]:

@@ -6,7 +6,6 @@ import click
 
 from .._version import __version__
 from .commands import compile_cmd, convert_cmd, inspect_cmd
-from .common import exit_now, this_process_is_the_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -33,12 +32,7 @@ for _mod in ("run_cmd", "submit_cmd"):
 
 
 def main() -> None:
-    this_process_is_the_command()
-    try:
-        cli(prog_name="kfp-jupyter")
-    except SystemExit as e:
-        exit_now(e.code)
-        raise
+    cli(prog_name="kfp-jupyter")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from .common import (
     EXIT_OK,
     error,
     handle_errors,
+    kfp_runtime_option,
     parse_param_options,
     warn,
 )
@@ -149,6 +150,7 @@ def _follow(handle: Any, as_json: bool) -> int:
     "watch request (default 60).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for tools).")
+@kfp_runtime_option
 @handle_errors
 def submit_cmd(
     notebook: Path,
@@ -166,6 +168,7 @@ def submit_cmd(
     ui_url: str | None,
     poll_interval: float | None,
     as_json: bool,
+    kfp_runtime: str | None,
 ) -> None:
     """Send NOTEBOOK's pipeline to a cluster and print the run's URL.
 
@@ -202,6 +205,7 @@ def submit_cmd(
             context=kube_context,
             ui_url=ui_url,
             poll_interval=poll_interval,
+            kfp_runtime=kfp_runtime,
         )
         for note in handle.notes:
             click.echo(note, err=True)

@@ -67,6 +67,7 @@ def submit(
     ui_url: str | None = None,
     poll_interval: float | None = None,
     environ: Mapping[str, str] | None = None,
+    kfp_runtime: str | None = None,
 ) -> SubmitHandle:
     """Submit a pipeline (or the notebook at a path) to a cluster and return its handle.
 
@@ -80,6 +81,7 @@ def submit(
     token / token_env: a bearer token, or the name of the environment variable holding it.
     poll_interval: seconds between reads of a KFP run while following it (default 5); for Argo,
       how long one watch request stays open.
+    kfp_runtime: kfp: the kfp runtime each Python step installs (default: the notebook's pin).
 
     Raises ClusterError subclasses (ConfigError, InvalidSubmission: nothing was sent;
     UnreachableError, AuthError, RejectedError, NotFoundError: what the server said).
@@ -106,7 +108,7 @@ def submit(
             ui_url=ui_url,
             environ=environ,
         )
-        ir_text = pipeline.compile("kfp")
+        ir_text = pipeline.compile("kfp", kfp_runtime=kfp_runtime)
         return submit_kfp(
             pipeline,
             ir_text,

@@ -7,16 +7,15 @@ no file (and an old file untouched).
 
 from __future__ import annotations
 
-import contextlib
-import gc
+import dataclasses
 import importlib
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import UsageError
-from ..model import Pipeline
+from ..model import Pipeline, kfp_runtime_problem
 
 #: target name -> (module, function, default file suffix)
 TARGETS: dict[str, tuple[str, str, str]] = {
@@ -58,26 +57,20 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while compiling. kfp builds a large graph of objects for a
-    large pipeline and Python's collector keeps walking it (about 0.1 s of a 500-step compile)
-    while finding next to nothing to free; reference counting still frees everything else. The
-    collector is switched back on afterwards, unless it was off already."""
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
-
-
 def compile_pipeline(
-    pipeline: Pipeline, target: str = "kfp", path: str | Path | None = None
+    pipeline: Pipeline,
+    target: str = "kfp",
+    path: str | Path | None = None,
+    kfp_runtime: str | None = None,
 ) -> str:
-    with gc_paused():
-        text = compiler_for(target)(pipeline)
+    """The pipeline as `target`'s text, also written to `path` when given. `kfp_runtime`, when
+    given, overrides the notebook's pin of the kfp runtime that steps install on KFP."""
+    if kfp_runtime is not None:
+        problem = kfp_runtime_problem(kfp_runtime)
+        if problem is not None:
+            raise UsageError(f"--kfp-runtime {problem}")
+        pipeline = dataclasses.replace(pipeline, kfp_runtime=kfp_runtime)
+    text = compiler_for(target)(pipeline)
     if path is not None:
         write_atomically(Path(path), text)
     return text

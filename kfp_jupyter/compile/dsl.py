@@ -1,7 +1,8 @@
 """The `dsl` target: a readable KFP v2 Python script, one @dsl.component per step and a @dsl.pipeline.
 
-It is also how the `kfp` target is produced (the script is run through the kfp SDK's compiler), so
-running the script with `python` writes exactly the IR YAML that `compile -t kfp` writes.
+The script is the editable twin of the `kfp` target: run with `python`, it has the kfp SDK write the
+same IR that `compile -t kfp` writes (tests/test_kfp_oracle.py holds the two side by side). The kfp
+runtime its steps install is kfp-jupyter's pin, as in the `kfp` target.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from .._version import __version__
 from ..model import Pipeline, Step
 from ..packaging.program import StepProgram, build_program, python_name
+from .kfp_ir.launcher import is_version
 
 #: module-level names of the script that steps must not take
 SCRIPT_NAMES = frozenset(
@@ -20,6 +22,7 @@ SCRIPT_NAMES = frozenset(
         "compiler",
         "kubernetes",
         "kfp",
+        "KFP_RUNTIME",
         "sys",
         "Path",
         "Artifact",
@@ -228,20 +231,24 @@ def _mount_lines(step: Step, task: str, pipeline: Pipeline, claims: dict[str, st
     return lines
 
 
+def _runtime_lines(pipeline: Pipeline) -> list[str]:
+    """KFP_RUNTIME: what each component's `kfp_package_path` says. None when the kfp SDK running
+    the script is the pinned version (kfp then installs itself, as the `kfp` target writes)."""
+    runtime = pipeline.kfp_runtime
+    requirement = f"kfp=={runtime}" if is_version(runtime) else runtime
+    lines = [
+        "# The kfp runtime each step installs: kfp-jupyter's pin (kfp_runtime in the notebook's",
+        "# metadata, or --kfp-runtime). None: the kfp SDK running this script is that version.",
+    ]
+    if is_version(runtime):
+        lines.append(f"KFP_RUNTIME = None if kfp.__version__ == {runtime!r} else {requirement!r}")
+    else:
+        lines.append(f"KFP_RUNTIME = {requirement!r}")
+    return [*lines, "", ""]
+
+
 def compile_dsl(pipeline: Pipeline) -> str:
-    return dsl_script(pipeline)[0]
-
-
-#: how the script's pipeline function begins, after every component (at the start of a line)
-PIPELINE_DECORATOR = "@dsl.pipeline("
-
-
-def dsl_script(pipeline: Pipeline, bodies: bool = True) -> tuple[str, str, dict[str, str]]:
-    """The script's text, the name of its pipeline function, and each Python component's source
-    (function name -> text), which the kfp target hands to kfp instead of re-reading it.
-
-    Without `bodies`, each component function's body is `pass`: the kfp target gives kfp the real
-    source itself, and Python need not compile megabytes of step code only to compile a pipeline."""
+    """The script's text."""
     programs = {s.name: build_program(pipeline, s) for s in pipeline.steps if s.kind == "python"}
     source = Path(pipeline.notebook).name if pipeline.notebook else "a notebook"
     out: list[str] = [
@@ -251,6 +258,7 @@ def dsl_script(pipeline: Pipeline, bodies: bool = True) -> tuple[str, str, dict[
         "Run `python THIS_FILE [OUTPUT.yaml]` to write the KFP pipeline IR (default: next to this file).",
         '"""',
         "",
+        "import kfp",
         "from kfp import compiler, components, dsl"
         if len(programs) < len(pipeline.steps)
         else "from kfp import compiler, dsl",
@@ -261,6 +269,8 @@ def dsl_script(pipeline: Pipeline, bodies: bool = True) -> tuple[str, str, dict[
     if any(p.uses_output_path for p in programs.values()):
         dsl_names.append("OutputPath")
     out += [f"from kfp.dsl import {', '.join(dsl_names)}", "", ""]
+    if programs:
+        out += _runtime_lines(pipeline)
     taken = (
         set(SCRIPT_NAMES)
         | {python_name(s.name) for s in pipeline.steps}
@@ -275,11 +285,10 @@ def dsl_script(pipeline: Pipeline, bodies: bool = True) -> tuple[str, str, dict[
             continue
         packages = list(prog.step.packages)
         out.append(
-            f"@dsl.component(base_image={prog.step.image!r}, packages_to_install={packages!r})"
+            f"@dsl.component(base_image={prog.step.image!r}, packages_to_install={packages!r}, "
+            "kfp_package_path=KFP_RUNTIME)"
         )
-        out.append(
-            (prog.kfp_function() if bodies else prog.kfp_signature() + "    pass").rstrip("\n")
-        )
+        out.append(prog.kfp_function().rstrip("\n"))
         out += ["", ""]
     func = _unique("pipeline", taken)
     decorator = [f"name={pipeline.name!r}"]
@@ -287,7 +296,7 @@ def dsl_script(pipeline: Pipeline, bodies: bool = True) -> tuple[str, str, dict[
         decorator.append(f"description={pipeline.description!r}")
     if pipeline.pipeline_root:
         decorator.append(f"pipeline_root={pipeline.pipeline_root!r}")
-    out.append(f"{PIPELINE_DECORATOR}{', '.join(decorator)})")
+    out.append(f"@dsl.pipeline({', '.join(decorator)})")
     params = [f"{p.name}: {p.type} = {p.default!r}" for p in pipeline.parameters]
     sig = f"def {func}({', '.join(params)}):"
     if len(sig) > 100:
@@ -316,5 +325,4 @@ def dsl_script(pipeline: Pipeline, bodies: bool = True) -> tuple[str, str, dict[
         f"    compiler.Compiler().compile({func}, target)",
         "",
     ]
-    sources = {p.function: p.kfp_function() for p in programs.values()}
-    return "\n".join(out), func, sources
+    return "\n".join(out)

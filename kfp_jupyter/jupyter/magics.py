@@ -79,6 +79,7 @@ def kfp_parser() -> argparse.ArgumentParser:
     comp.add_argument("notebook", nargs="?")
     comp.add_argument("-t", "--target", choices=["kfp", "argo", "dsl"], default="kfp")
     comp.add_argument("-o", "--output")
+    comp.add_argument("--kfp-runtime", metavar="VERSION")
 
     run = sub.add_parser("run", add_help=False, help="run the pipeline on this machine")
     run.add_argument("notebook", nargs="?")
@@ -105,6 +106,7 @@ def kfp_parser() -> argparse.ArgumentParser:
     subm.add_argument("--context", metavar="NAME")
     subm.add_argument("--ui-url", metavar="URL")
     subm.add_argument("--poll-interval", type=float, metavar="SECONDS")
+    subm.add_argument("--kfp-runtime", metavar="VERSION")
     subm.add_argument("--wait", action="store_true", help="block until the run ends")
     return p
 
@@ -215,7 +217,7 @@ class KfpMagics(Magics):
         """%kfp show|compile|run|submit [NOTEBOOK] [options]: act on the current notebook.
 
         %kfp show [NB] [--run RUN_ID] [--store S] [--engine kfp|argo --host URL --namespace NS]
-        %kfp compile [NB] [-t kfp|argo|dsl] [-o PATH]
+        %kfp compile [NB] [-t kfp|argo|dsl] [-o PATH] [--kfp-runtime VERSION]
         %kfp run [NB] [-p NAME=VALUE ...] [--experiment E] [--store S] [--workers N]
                  [--no-cache] [--keep-going] [--launcher auto|fork|subprocess] [--wait]
         %kfp submit [NB] [--engine kfp|argo] [--host URL] [--namespace NS] [--experiment E]
@@ -274,7 +276,7 @@ class KfpMagics(Magics):
         for w in pipeline.warnings:
             print(f"warning: {w}", file=sys.stderr)
         out = args.output or default_output(nb, pipeline, args.target)
-        compile_pipeline(pipeline, args.target, out)
+        compile_pipeline(pipeline, args.target, out, kfp_runtime=args.kfp_runtime)
         print(f"wrote {out} ({args.target}, {len(pipeline.steps)} steps)")
 
     def _kfp_run(self, args: argparse.Namespace) -> Any:
@@ -320,6 +322,7 @@ class KfpMagics(Magics):
             context=args.context,
             ui_url=args.ui_url,
             poll_interval=args.poll_interval,
+            kfp_runtime=args.kfp_runtime,
         )
         url = getattr(handle, "url", None)
         print(f"submitted {args.engine} run {handle.run_id}" + (f": {url}" if url else ""))

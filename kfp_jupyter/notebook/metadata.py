@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Problem
-from ..model import DEFAULT_IMAGE
+from ..model import DEFAULT_IMAGE, DEFAULT_KFP_RUNTIME, kfp_runtime_problem
 from .grammar import ACCESS_MODES, Role, StepSettings, TagError, VolumeRef, parse_tags, parse_volume
 
 PIPELINE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
@@ -28,6 +28,7 @@ OUR_KEYS = (
     "packages",
     "pipeline_root",
     "volumes",
+    "kfp_runtime",
 )
 
 
@@ -48,6 +49,8 @@ class NotebookSettings:
     step_defaults: StepSettings = field(default_factory=StepSettings)
     #: volumes mounted in every step that runs a container (kfp_jupyter.volumes)
     volumes: tuple[VolumeRef, ...] = ()
+    #: the kfp runtime Python steps install on KFP (see model.DEFAULT_KFP_RUNTIME)
+    kfp_runtime: str = DEFAULT_KFP_RUNTIME
 
 
 _VOLUME_FIX = (
@@ -183,6 +186,17 @@ def _kale_defaults(kale: dict[str, Any], problems: list[Problem]) -> StepSetting
     return parsed.settings
 
 
+def _kfp_runtime(value: str | None, problems: list[Problem]) -> str:
+    if value is None:
+        return DEFAULT_KFP_RUNTIME
+    problem = kfp_runtime_problem(value.strip())
+    if problem is not None:
+        what, _, fix = problem.partition(": ")
+        problems.append(Problem(f"notebook metadata 'kfp_jupyter.kfp_runtime': {what}", fix=fix))
+        return DEFAULT_KFP_RUNTIME
+    return value.strip()
+
+
 def _language(metadata: dict[str, Any]) -> str | None:
     """The notebook's programming language, if its metadata says (lowercase)."""
     for key, field_ in (("language_info", "name"), ("kernelspec", "language")):
@@ -279,5 +293,6 @@ def read_settings(
         pipeline_root=mine("pipeline_root"),
         step_defaults=_kale_defaults(kale, problems),
         volumes=_volumes(ours.get("volumes"), problems),
+        kfp_runtime=_kfp_runtime(mine("kfp_runtime"), problems),
     )
     return settings, problems, warnings

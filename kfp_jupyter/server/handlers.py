@@ -122,7 +122,8 @@ class CompileHandler(BaseHandler):
                     if body.get("output")
                     else default_output(path, pipeline, target)
                 )
-                pipeline.compile(target, out)
+                runtime = body.get("kfp_runtime")
+                pipeline.compile(target, out, kfp_runtime=str(runtime) if runtime else None)
                 return out
 
             out = await self.off_loop(work)
@@ -231,6 +232,7 @@ class SubmitHandler(BaseHandler):
                     params=params,
                     token_env=opt("token_env"),
                     ui_url=opt("ui_url"),
+                    kfp_runtime=opt("kfp_runtime"),
                 )
                 info: dict[str, Any] = handle.info.to_json()
                 return info

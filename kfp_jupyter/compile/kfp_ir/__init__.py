@@ -1,0 +1,32 @@
+"""The `kfp` target: KFP v2 pipeline IR YAML, built straight from the pipeline model.
+
+The IR (the `PipelineSpec` document and, for Kubernetes settings, a `PlatformSpec` document) is
+KFP's public, versioned contract; it is written here as plain data, without the kfp SDK, which
+compiling does not need. The tests judge it against the kfp SDK's own compiler: the `dsl` script
+of the same notebook, run by `python`, writes the same IR.
+
+    pipeline_spec.py  the PipelineSpec: components, executors, the DAG, parameters
+    containers.py     component, container and resource steps' components and containers
+    launcher.py       how a Python step's container installs the kfp runtime and calls the step
+    settings.py       caching, retries, resources and accelerators
+    platform.py       the PlatformSpec: timeouts, secrets, pod metadata, volumes
+    names.py          task and component names, IR type names
+"""
+
+from __future__ import annotations
+
+import yaml
+
+from ...model import Pipeline
+from .pipeline_spec import build
+
+#: libyaml's writer where PyYAML has it (as fast as it gets); the same text either way
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def compile_kfp(pipeline: Pipeline) -> str:
+    documents = build(pipeline, pipeline.kfp_runtime)
+    return yaml.dump_all(documents, Dumper=_DUMPER, sort_keys=True)
+
+
+__all__ = ["compile_kfp"]

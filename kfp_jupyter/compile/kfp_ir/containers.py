@@ -1,0 +1,117 @@
+"""Component, container and resource steps: a ComponentSpec as the IR's component and container.
+
+Whatever format the component was written in (a v1-style spec, a v2 component YAML, a notebook's
+container or resource cell), it is one ComponentSpec by now; this writes its inputs and outputs
+as the IR's definitions and its command line with the IR's placeholders.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ...components.spec import (
+    ComponentInput,
+    ComponentOutput,
+    ComponentSpec,
+    Concat,
+    IfPresent,
+    InputPath,
+    InputValue,
+    OutputPath,
+    Part,
+    Unsupported,
+)
+from .names import PARAMETER_TYPE, artifact_schema, artifact_type, struct_value
+
+
+def _input_definition(spec: ComponentSpec, i: ComponentInput) -> dict[str, object]:
+    d: dict[str, object] = {}
+    if i.passing == "value":
+        assert i.value_type is not None
+        d["parameterType"] = PARAMETER_TYPE[i.value_type]
+        if i.has_default and i.default is not None:
+            d["defaultValue"] = struct_value(i.default)
+    else:
+        d.update(artifact_type(artifact_schema(i.type)))
+    if i.optional or i.has_default:
+        d["isOptional"] = True
+    if spec.format == "v2" and i.description:
+        d["description"] = i.description
+    return d
+
+
+def _output_definition(spec: ComponentSpec, o: ComponentOutput) -> dict[str, object]:
+    if o.passing == "value":
+        assert o.value_type is not None
+        d: dict[str, object] = {"parameterType": PARAMETER_TYPE[o.value_type]}
+    else:
+        d = dict(artifact_type(artifact_schema(o.type)))
+    if spec.format == "v2" and o.description:
+        d["description"] = o.description
+    return d
+
+
+def definitions(spec: ComponentSpec) -> dict[str, object]:
+    """The component's `inputDefinitions` and `outputDefinitions` (only those that are not empty)."""
+    inputs: dict[str, dict[str, object]] = {}
+    for i in spec.inputs:
+        group = "parameters" if i.passing == "value" else "artifacts"
+        inputs.setdefault(group, {})[i.key] = _input_definition(spec, i)
+    outputs: dict[str, dict[str, object]] = {}
+    for o in spec.outputs:
+        group = "parameters" if o.passing == "value" else "artifacts"
+        outputs.setdefault(group, {})[o.key] = _output_definition(spec, o)
+    out: dict[str, object] = {}
+    if inputs:
+        out["inputDefinitions"] = inputs
+    if outputs:
+        out["outputDefinitions"] = outputs
+    return out
+
+
+def _placeholder(spec: ComponentSpec, p: Part) -> object:
+    """A part of the command line; Concat and IfPresent as the JSON structures KFP reads."""
+    if isinstance(p, str):
+        return p
+    if isinstance(p, InputValue):
+        return f"{{{{$.inputs.parameters['{p.input}']}}}}"
+    if isinstance(p, InputPath):
+        return f"{{{{$.inputs.artifacts['{p.input}'].path}}}}"
+    if isinstance(p, OutputPath):
+        if spec.output(p.output).passing == "value":
+            return f"{{{{$.outputs.parameters['{p.output}'].output_file}}}}"
+        return f"{{{{$.outputs.artifacts['{p.output}'].path}}}}"
+    if isinstance(p, Concat):
+        return {"Concat": [_placeholder(spec, q) for q in p.parts]}
+    if isinstance(p, IfPresent):
+        body: dict[str, object] = {
+            "InputName": p.input,
+            "Then": [_placeholder(spec, q) for q in p.then],
+        }
+        if p.otherwise:
+            body["Else"] = [_placeholder(spec, q) for q in p.otherwise]
+        return {"IfPresent": body}
+    assert isinstance(p, Unsupported)
+    return p.text
+
+
+def command_line(spec: ComponentSpec, parts: tuple[Part, ...]) -> list[str]:
+    out = []
+    for p in parts:
+        value = _placeholder(spec, p)
+        out.append(value if isinstance(value, str) else json.dumps(value))
+    return out
+
+
+def container(spec: ComponentSpec, image: str) -> dict[str, object]:
+    c: dict[str, object] = {"image": image}
+    if spec.container.command:
+        c["command"] = command_line(spec, spec.container.command)
+    if spec.container.args:
+        c["args"] = command_line(spec, spec.container.args)
+    if spec.container.env:
+        c["env"] = [
+            {"name": name, "value": command_line(spec, (value,))[0]}
+            for name, value in spec.container.env
+        ]
+    return c
