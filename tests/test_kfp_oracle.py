@@ -11,6 +11,7 @@ claims to support (a second environment, see .ci/run).
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -191,3 +192,48 @@ def test_the_pinned_runtime_is_what_steps_install_whatever_kfp_is_installed(
     assert installs(requirement) == {
         """ --quiet --no-warn-script-location 'kfp[kubernetes]==2.16.1' && "$0" "$@"\n"""
     }
+
+
+def _metrics_from_kfp_local(root: Path) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for f in root.rglob("executor_output.json"):
+        for out in json.loads(f.read_text()).get("artifacts", {}).values():
+            for a in out["artifacts"]:
+                if a.get("metadata") and a["name"] == "metrics":
+                    found.update(a["metadata"])
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("example", ["iris_classifier", "magics_pipeline"])
+def test_kfp_local_runs_the_example_with_the_notebooks_metric_values(
+    example: str, tmp_path: Path
+) -> None:
+    """The IR, run by `kfp.local` (Python steps as subprocesses), gives the metric values of the
+    notebook run top to bottom in a kernel. (components_pipeline.ipynb has container steps, which
+    kfp.local runs only in Docker.)"""
+    pytest.importorskip("sklearn")
+    from topdown import run_top_to_bottom
+
+    nb = ROOT / "examples" / f"{example}.ipynb"
+    pipeline = _pinned(load_notebook(nb))
+    ir = tmp_path / "pipeline.yaml"
+    pipeline.compile("kfp", ir)
+    runner = (
+        "import sys\nfrom kfp import local, components\n"
+        "local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=sys.argv[2])\n"
+        "components.load_component_from_file(sys.argv[1])()\n"
+    )
+    root = tmp_path / "kfp-local"
+    r = subprocess.run(
+        [sys.executable, "-c", runner, str(ir), str(root)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    got = _metrics_from_kfp_local(root)
+    expected = run_top_to_bottom(nb, list(pipeline.metrics))
+    assert set(got) == set(pipeline.metrics)
+    assert got == pytest.approx(expected, abs=0, rel=1e-12)
