@@ -118,12 +118,20 @@ def time_cli(nb: Path, out: Path, repeat: int, timeout: float) -> list[float]:
     """Fresh `kfp-jupyter compile` processes. One untimed run first: it writes the .pyc files of
     kfp-jupyter's modules, as the first run on a user's machine does (an editable install has
     none until then)."""
+    command = [*_kfpj_command(), "compile", str(nb), "-t", "kfp", "-o", str(out)]
+    return time_command(command, out, repeat, timeout, "kfp-jupyter compile")
+
+
+def time_command(
+    command: list[str], out: Path, repeat: int, timeout: float, what: str
+) -> list[float]:
+    """Wall times of `repeat` runs of `command` (which writes `out`), after one untimed run."""
     samples = []
     for i in range(repeat + 1):
         out.unlink(missing_ok=True)
         start = time.perf_counter()
         r = subprocess.run(
-            [*_kfpj_command(), "compile", str(nb), "-t", "kfp", "-o", str(out)],
+            command,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -133,7 +141,7 @@ def time_cli(nb: Path, out: Path, repeat: int, timeout: float) -> list[float]:
         if i:
             samples.append(time.perf_counter() - start)
         if r.returncode != 0:
-            raise RuntimeError(f"kfp-jupyter compile failed ({r.returncode}): {r.stderr.strip()}")
+            raise RuntimeError(f"{what} failed ({r.returncode}): {r.stderr.strip()[-300:]}")
     return samples
 
 
@@ -146,22 +154,9 @@ def time_kfp_sdk(nb: Path, work: Path, repeat: int, timeout: float) -> list[floa
     script = work / f"{nb.stem}_dsl.py"
     pipeline.compile("dsl", script, kfp_runtime=_installed_kfp())
     out = work / f"{nb.stem}.kfp-sdk.yaml"
-    samples = []
-    for i in range(repeat + 1):
-        out.unlink(missing_ok=True)
-        start = time.perf_counter()
-        r = subprocess.run(
-            [sys.executable, str(script), str(out)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-            env=child_env(),
-        )
-        if i:
-            samples.append(time.perf_counter() - start)
-        if r.returncode != 0:
-            raise RuntimeError(f"the dsl script failed ({r.returncode}): {r.stderr.strip()[-300:]}")
+    samples = time_command(
+        [sys.executable, str(script), str(out)], out, repeat, timeout, "dsl script"
+    )
     if (n := _tasks_in(out)) != len(pipeline.steps):
         raise RuntimeError(f"the kfp SDK's pipeline has {n} tasks, not {len(pipeline.steps)}")
     return samples
@@ -299,7 +294,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         res.kfpj_api_s = statistics.median(res.samples["kfpj_api"])
         res.kfpj_cli_s = statistics.median(res.samples["kfpj_cli"])
         print(f"{steps} steps: the kfp SDK's compiler...", file=sys.stderr)
-        res.samples["kfp_sdk"] = time_kfp_sdk(nb, work, args.kfp_repeat or args.repeat, args.timeout)
+        res.samples["kfp_sdk"] = time_kfp_sdk(
+            nb, work, args.kfp_repeat or args.repeat, args.timeout
+        )
         res.kfp_sdk_s = statistics.median(res.samples["kfp_sdk"])
         res.kfp_ratio = res.kfp_sdk_s / res.kfpj_cli_s
         if kale is not None:

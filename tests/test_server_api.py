@@ -222,6 +222,17 @@ def test_compile_writes_the_pipeline_next_to_the_notebook(server: Server) -> Non
     assert data == {"target": "kfp", "output": "demo.yaml"}
     spec = yaml.safe_load((server.root / "demo.yaml").read_text())
     assert set(spec["root"]["dag"]["tasks"]) == {"load", "train", "report"}
+    # the same options as the command line: the kfp runtime pin
+    status, data = server.call(
+        "POST", "compile", {"path": "demo.ipynb", "output": "pin.yaml", "kfp_runtime": "2.15.2"}
+    )
+    assert status == 200, data
+    assert "kfp==2.15.2" in (server.root / "pin.yaml").read_text()
+    status, data = server.call(
+        "POST", "compile", {"path": "demo.ipynb", "output": "bad.yaml", "kfp_runtime": "2 15"}
+    )
+    assert status == 400 and "not a kfp version" in json.dumps(data), data
+    assert not (server.root / "bad.yaml").exists()
 
 
 def test_a_local_run_starts_runs_to_the_end_and_is_listed(server: Server) -> None:

@@ -83,6 +83,23 @@ def test_first_submit_uploads_the_pipeline_creates_the_experiment_and_the_run(kf
     assert "RunService_GetRun" not in ops(kfp_api)  # without --wait the run is not followed
 
 
+def test_the_kfp_runtime_pin_can_be_set_for_one_submit(kfp_api, demo_nb):
+    result = cli(*submit_args(kfp_api, demo_nb, "--kfp-runtime", "2.16.1"))
+    no_traceback(result)
+    assert result.exit_code == 0, result.output
+    [pipeline] = kfp_api.state.pipelines.values()
+    [version] = kfp_api.state.versions[pipeline["pipeline_id"]]
+    executors = version["pipeline_spec"]["deploymentSpec"]["executors"]
+    installs = {e["container"]["command"][2] for e in executors.values()}
+    assert len(installs) == 1 and "'kfp==2.16.1' '--no-deps'" in installs.pop()
+    # a bad pin is refused before anything is sent
+    kfp_api.state.requests.clear()
+    result = cli(*submit_args(kfp_api, demo_nb, "--kfp-runtime", "not a version"))
+    no_traceback(result)
+    assert result.exit_code == 2 and "--kfp-runtime 'not a version'" in result.stderr
+    assert not kfp_api.state.requests
+
+
 def test_same_notebook_again_reuses_the_version_and_an_edit_uploads_a_new_one(
     kfp_api, demo_nb, tmp_path
 ):

@@ -274,7 +274,8 @@ def build_program(pipeline: Pipeline, step: Step) -> StepProgram:
     body_parts.append(_section("outputs", saves))
     body = "\n".join(indent_code(p) for p in body_parts if p)
     # End on a statement, not on comments or blank lines: then the function's text is exactly what
-    # inspect.getsource finds, which lets the kfp target skip re-reading it (see compile/kfp_ir.py).
+    # inspect.getsource finds, so the source the kfp target embeds is the source the kfp SDK would
+    # embed for the `dsl` script's component (the two targets' IRs stay equal).
     lines = body.rstrip("\n").split("\n")
     while lines and (not lines[-1].strip() or lines[-1].lstrip().startswith("#")):
         lines.pop()

@@ -21,7 +21,7 @@ from ...components.spec import (
     Part,
     Unsupported,
 )
-from .names import PARAMETER_TYPE, artifact_schema, artifact_type, struct_value
+from .names import PARAMETER_TYPE, artifact_schema, artifact_type, io_definitions, struct_value
 
 
 def _input_definition(spec: ComponentSpec, i: ComponentInput) -> dict[str, object]:
@@ -61,12 +61,7 @@ def definitions(spec: ComponentSpec) -> dict[str, object]:
     for o in spec.outputs:
         group = "parameters" if o.passing == "value" else "artifacts"
         outputs.setdefault(group, {})[o.key] = _output_definition(spec, o)
-    out: dict[str, object] = {}
-    if inputs:
-        out["inputDefinitions"] = inputs
-    if outputs:
-        out["outputDefinitions"] = outputs
-    return out
+    return io_definitions(inputs, outputs)
 
 
 def _placeholder(spec: ComponentSpec, p: Part) -> object:

@@ -63,6 +63,18 @@ def artifact_schema(type_name: str | None) -> str:
     return ARTIFACT_SCHEMAS.get(type_name.lower(), "system.Artifact")
 
 
+def io_definitions(
+    inputs: dict[str, dict[str, object]], outputs: dict[str, dict[str, object]]
+) -> dict[str, object]:
+    """A component's `inputDefinitions` and `outputDefinitions`, each only when not empty."""
+    out: dict[str, object] = {}
+    if inputs:
+        out["inputDefinitions"] = inputs
+    if outputs:
+        out["outputDefinitions"] = outputs
+    return out
+
+
 def struct_value(value: object) -> object:
     """A value as the IR holds it (protobuf's Value: every number is a double)."""
     if isinstance(value, bool) or value is None or isinstance(value, str):

@@ -15,7 +15,7 @@ from ...components.spec import ComponentSpec
 from ...model import Pipeline, Step
 from ...packaging.program import StepProgram, build_program
 from . import containers, launcher, platform, settings
-from .names import PARAMETER_TYPE, artifact_type, k8s_name, struct_value, unique
+from .names import PARAMETER_TYPE, artifact_type, io_definitions, k8s_name, struct_value, unique
 
 SCHEMA_VERSION = "2.1.0"
 
@@ -98,12 +98,7 @@ def _python_component(pipeline: Pipeline, prog: StepProgram) -> dict[str, object
         else:
             schema = "system.Metrics" if a.kind == "metrics" else "system.Artifact"
             outputs.setdefault("artifacts", {})[a.arg] = artifact_type(schema)
-    component: dict[str, object] = {}
-    if inputs:
-        component["inputDefinitions"] = inputs
-    if outputs:
-        component["outputDefinitions"] = outputs
-    return component
+    return io_definitions(inputs, outputs)
 
 
 def _python_inputs(
