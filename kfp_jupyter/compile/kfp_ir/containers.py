@@ -98,15 +98,12 @@ def command_line(spec: ComponentSpec, parts: tuple[Part, ...]) -> list[str]:
     return out
 
 
-def container(spec: ComponentSpec, image: str) -> dict[str, object]:
+def container(spec: ComponentSpec, image: str) -> tuple[dict[str, object], dict[str, str]]:
+    """The container, and the environment the spec gives it (to which a step may add)."""
     c: dict[str, object] = {"image": image}
     if spec.container.command:
         c["command"] = command_line(spec, spec.container.command)
     if spec.container.args:
         c["args"] = command_line(spec, spec.container.args)
-    if spec.container.env:
-        c["env"] = [
-            {"name": name, "value": command_line(spec, (value,))[0]}
-            for name, value in spec.container.env
-        ]
-    return c
+    env = {name: command_line(spec, (value,))[0] for name, value in spec.container.env}
+    return c, env

@@ -9,13 +9,16 @@ made per run come first, as tasks of their own (`createpvc`, `createpvc-2`, ...)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..._version import __version__
-from ...components.spec import ComponentSpec
 from ...model import Pipeline, Step
 from ...packaging.program import StepProgram, build_program
-from . import containers, launcher, platform, settings
+from . import launcher, platform, settings
 from .names import PARAMETER_TYPE, artifact_type, io_definitions, k8s_name, struct_value, unique
+
+if TYPE_CHECKING:
+    from ...components.spec import ComponentSpec
 
 SCHEMA_VERSION = "2.1.0"
 
@@ -154,19 +157,21 @@ def _step_task(pipeline: Pipeline, ir: _Ir, step: Step, runtime: str) -> None:
         )
         task = ir.add(name, _python_component(pipeline, prog), container)
         inputs = _python_inputs(pipeline, ir, step, prog)
+        env: dict[str, str] = {}
     else:
+        # component support is imported only for the notebooks that have such steps
+        from . import containers
+
         spec, image = _component_spec(step)
-        container = containers.container(spec, image)
+        container, env = containers.container(spec, image)
         task = ir.add(name, containers.definitions(spec), container)
         inputs = _component_inputs(pipeline, ir, step)
     if inputs:
         task["inputs"] = inputs
-    env = [e for e in _list(container.get("env")) if isinstance(e, dict)]
-    for m in step.mounts:
-        env = [e for e in env if e["name"] != pipeline.volume(m.volume).env]
-        env.append({"name": pipeline.volume(m.volume).env, "value": m.path})
+    # each mounted volume's path, in the variable every target sets (model.Volume.env)
+    env.update((pipeline.volume(m.volume).env, m.path) for m in step.mounts)
     if env:
-        container["env"] = env
+        container["env"] = [{"name": k, "value": v} for k, v in env.items()]
     resources = settings.resources(step)
     if resources:
         container["resources"] = resources
@@ -180,10 +185,6 @@ def _step_task(pipeline: Pipeline, ir: _Ir, step: Step, runtime: str) -> None:
     k8s = platform.executor_config(pipeline, step, ir.volume_tasks)
     if k8s:
         ir.platform[f"exec-{name}"] = k8s
-
-
-def _list(value: object) -> list[object]:
-    return list(value) if isinstance(value, list) else []
 
 
 def _root_inputs(pipeline: Pipeline) -> dict[str, object]:
