@@ -237,3 +237,29 @@ def test_kfp_local_runs_the_example_with_the_notebooks_metric_values(
     expected = run_top_to_bottom(nb, list(pipeline.metrics))
     assert set(got) == set(pipeline.metrics)
     assert got == pytest.approx(expected, abs=0, rel=1e-12)
+
+
+def test_libyaml_and_pyyamls_own_writer_write_the_same_bytes(
+    notebooks: dict[str, Path], tmp_path: Path
+) -> None:
+    """Where PyYAML has no libyaml, the pure-Python writer is used: the same notebook still
+    compiles to the same bytes."""
+    import yaml
+
+    from kfp_jupyter.compile.kfp_ir import dump
+    from kfp_jupyter.compile.kfp_ir.pipeline_spec import build
+
+    odd = make_notebook(
+        tmp_path / "odd.ipynb",
+        [
+            code('note = \'café ☕ \\t tab\'\nquote = "it\'s \\\\ \\"x\\""', "step:a"),
+            code("text = note + quote + '''\n  indented: [x, {y}]\n# not a comment\n'''", "step:b"),
+            code("print(text, '\\u2028', '\\x85')", "step:c"),
+        ],
+    )
+    for path in [*notebooks.values(), odd]:
+        pipeline = load_notebook(path)
+        documents = build(pipeline, pipeline.kfp_runtime)
+        text = dump(documents, yaml.CSafeDumper)
+        assert dump(documents, yaml.SafeDumper) == text, path
+        assert [d for d in yaml.safe_load_all(text) if d] == documents

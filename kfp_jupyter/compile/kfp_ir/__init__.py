@@ -20,13 +20,18 @@ import yaml
 from ...model import Pipeline
 from .pipeline_spec import build
 
-#: libyaml's writer where PyYAML has it (as fast as it gets); the same text either way
-_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+#: libyaml's writer where PyYAML has it, PyYAML's own where not
+DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+#: no line is folded: the two writers fold long lines differently, and write the same text unfolded
+_WIDTH = 2**31 - 1
+
+
+def dump(documents: list[dict[str, object]], dumper: type = DUMPER) -> str:
+    return yaml.dump_all(documents, Dumper=dumper, sort_keys=True, width=_WIDTH)
 
 
 def compile_kfp(pipeline: Pipeline) -> str:
-    documents = build(pipeline, pipeline.kfp_runtime)
-    return yaml.dump_all(documents, Dumper=_DUMPER, sort_keys=True)
+    return dump(build(pipeline, pipeline.kfp_runtime))
 
 
 __all__ = ["compile_kfp"]
