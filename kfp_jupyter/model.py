@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import keyword
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -181,6 +182,26 @@ class Volume:
             "access_mode": self.access_mode,
             "claim": self.claim,
         }
+
+
+#: Names a step's function cannot take: Python's keywords, and the modules the generated programs
+#: and the `dsl` script import at module level (a step named `dsl` would hide kfp's `dsl`).
+_RESERVED_FUNCTION_NAMES = frozenset(keyword.kwlist) | {
+    "compiler",
+    "components",
+    "dsl",
+    "kfp",
+    "kubernetes",
+    "sys",
+}
+
+
+def function_name(step_name: str) -> str:
+    """The Python name of a step's function in every generated program: the step's name with
+    each character Python does not allow as `_`, and a `_` after a reserved name (`class` ->
+    `class_`). KFP names the task after the step all the same (`class_` -> task `class`)."""
+    name = re.sub(r"[^0-9a-zA-Z_]", "_", step_name)
+    return name + "_" if name in _RESERVED_FUNCTION_NAMES else name
 
 
 def volume_env(name: str) -> str:

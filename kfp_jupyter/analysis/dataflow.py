@@ -11,13 +11,12 @@ step reads) it is an error with a fix, never a silent difference.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import Problem
-from ..model import ComponentCall, Input, Mount, Pipeline, Secret, Step
+from ..model import ComponentCall, Input, Mount, Pipeline, Secret, Step, function_name
 from ..notebook.grammar import StepSettings, VolumeRef, apply_defaults
 from ..notebook.metadata import NotebookSettings
 from .blocks import Blocks, CodeBlock, StepBlock
@@ -59,10 +58,6 @@ def _closure(roots: dict[str, int], function_reads: dict[str, set[str]]) -> dict
                 out.setdefault(n, line)
                 todo.append(n)
     return out
-
-
-def _python_name(step: str) -> str:
-    return re.sub(r"[^0-9a-zA-Z_]", "_", step)
 
 
 @dataclass
@@ -193,7 +188,7 @@ def build(
     # Python names of steps must not clash with each other or with parameters (the DSL defines both).
     py_names: dict[str, str] = {}
     for s in blocks.steps:
-        pn = _python_name(s.name)
+        pn = function_name(s.name)
         if pn in py_names:
             problems.append(
                 Problem(

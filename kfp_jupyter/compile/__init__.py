@@ -70,7 +70,27 @@ def compile_pipeline(
         if problem is not None:
             raise UsageError(f"--kfp-runtime {problem}")
         pipeline = dataclasses.replace(pipeline, kfp_runtime=kfp_runtime)
+    if path is not None:
+        refuse_notebook_output(Path(path), pipeline)
     text = compiler_for(target)(pipeline)
     if path is not None:
         write_atomically(Path(path), text)
     return text
+
+
+def refuse_notebook_output(path: Path, pipeline: Pipeline) -> None:
+    """A compiled pipeline never overwrites a notebook: not the compiled one, not any `.ipynb`."""
+    is_source = pipeline.notebook is not None and _same_file(path, Path(pipeline.notebook))
+    if is_source or path.suffix.lower() == ".ipynb":
+        raise UsageError(
+            f"refusing to write the compiled pipeline to {str(path)!r}: it is "
+            + ("the notebook itself" if is_source else "a notebook (.ipynb)")
+            + f"; give an output path such as {path.with_suffix('.yaml').name!r}"
+        )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False

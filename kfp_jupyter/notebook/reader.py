@@ -74,6 +74,10 @@ def notebook_json(text: str, path: Path | None = None) -> dict[str, Any]:
         raise NotebookError(
             Problem(f"{name} is not a valid notebook: not JSON ({e})", fix=_FIX)
         ) from None
+    except RecursionError:  # Python's JSON reader stops at about a thousand levels
+        raise NotebookError(
+            Problem(f"{name} is not a valid notebook: its JSON is nested too deeply", fix=_FIX)
+        ) from None
     if not isinstance(raw, dict) or ("cells" not in raw and "worksheets" not in raw):
         raise NotebookError(
             Problem(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
 
-from ..model import Pipeline, Step
+from ..model import Pipeline, Step, function_name
 
 INDENT = "    "
 
@@ -50,7 +50,8 @@ def outer_runtime() -> str:
 
 
 def python_name(step_name: str) -> str:
-    return re.sub(r"[^0-9a-zA-Z_]", "_", step_name)
+    """The name of a step's function (model.function_name)."""
+    return function_name(step_name)
 
 
 @dataclass(frozen=True)
