@@ -9,8 +9,6 @@ from __future__ import annotations
 import http.cookiejar
 import json
 import os
-import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -18,55 +16,15 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from jupyter_server_util import Server, jupyter_server
 from nbutil import code, make_notebook
 
 pytest_plugins = ["servers.fixtures"]
-
-CELLS = [
-    code("import json", "imports"),
-    code("n = 3", "pipeline-parameters"),
-    code("data = list(range(n))", "step:load"),
-    code("total = sum(data)", "step:train"),
-    code("score = total / 10", "step:report"),
-    code("score", "pipeline-metrics"),
-]
-
-
-@dataclass
-class Server:
-    url: str
-    token: str
-    root: Path
-    store: Path
-
-    def call(
-        self, method: str, path: str, body: object = None, token: bool = True
-    ) -> tuple[int, Any]:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"{self.url}/kfp-jupyter/api/{path}", data, method=method)
-        if token:
-            req.add_header("Authorization", f"token {self.token}")
-        try:
-            with urllib.request.urlopen(req, timeout=120) as r:
-                return r.status, json.loads(r.read() or b"null")
-        except urllib.error.HTTPError as e:
-            text = e.read()
-            try:
-                return e.code, json.loads(text)
-            except ValueError:
-                return e.code, text.decode(errors="replace")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -74,57 +32,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     from servers.helpers import KFP_TOKEN, TOKEN_ENV
 
     base = tmp_path_factory.mktemp("server")
-    root = base / "root"
-    root.mkdir()
-    make_notebook(root / "demo.ipynb", CELLS, metadata={"kfp_jupyter": {"name": "demo"}})
-    (base / "outside.ipynb").write_bytes((root / "demo.ipynb").read_bytes())
-    config = base / "config"
-    config.mkdir()
-    (config / "jupyter_server_config.json").write_text(
-        json.dumps({"ServerApp": {"jpserver_extensions": {"kfp_jupyter": True}}})
-    )
-    token = secrets.token_hex(16)
-    port = _free_port()
-    env = dict(os.environ)
-    for name in ("KF_PIPELINES_ENDPOINT", "KUBECONFIG", "HTTP_PROXY", "http_proxy"):
-        env.pop(name, None)
-    env.update(
-        HOME=str(base / "home"),
-        JUPYTER_CONFIG_DIR=str(config),
-        JUPYTER_RUNTIME_DIR=str(base / "runtime"),
-        JUPYTER_DATA_DIR=str(base / "data"),
-        KFP_JUPYTER_CONFIG_DIR=str(base / "kfp-config"),
-        KFP_JUPYTER_STORE=str(base / "store"),
-        **{TOKEN_ENV: KFP_TOKEN},
-    )
-    log = open(base / "server.log", "wb")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "jupyter_server", "--no-browser",
-            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-            *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
-        ],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    srv = Server(f"http://127.0.0.1:{port}", token, root, base / "store")
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (base / "server.log").read_text()[-3000:]
-            try:
-                req = urllib.request.Request(f"{srv.url}/api/status")
-                req.add_header("Authorization", f"token {token}")
-                with urllib.request.urlopen(req, timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "jupyter server did not start"
-                time.sleep(0.3)
+    with jupyter_server(base, {}, {TOKEN_ENV: KFP_TOKEN}) as srv:
+        (base / "outside.ipynb").write_bytes((srv.root / "demo.ipynb").read_bytes())
         yield srv
-    finally:
-        proc.terminate()
-        proc.wait(20)
-        log.close()
 
 
 def cli_json(*args: str, store: Path) -> Any:

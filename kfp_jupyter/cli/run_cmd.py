@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
+    from ..engine.history import ArtifactRow
+    from ..engine.store import Store
+
 EXIT_CANCELLED = 130
 
 _store_option = click.option(
@@ -467,6 +470,7 @@ def artifacts_get(
         )
     art = arts[variable]
     folder = st.artifact_path(art.digest.split(":", 1)[1])
+    _check_intact(st, art)
     files = sorted(p for p in folder.iterdir() if p.name.startswith(variable + "."))
     if not files:
         raise UsageError(f"the artifact {art.uri} holds no file for {variable!r}")
@@ -484,6 +488,19 @@ def artifacts_get(
         f"wrote {target} ({art.type}, {source.stat().st_size} bytes, {art.digest[:19]}...)",
         err=True,
     )
+
+
+def _check_intact(st: Store, art: ArtifactRow) -> None:
+    """Refuse to hand out an artifact whose bytes no longer match the digest it is known by."""
+    from ..engine.store import ArtifactChangedError
+
+    problem = st.verify_artifact(art.digest.split(":", 1)[1])
+    if problem is not None:
+        raise ArtifactChangedError(
+            f"the artifact {art.step}/{art.name} of run {art.run_id} ({art.uri}) does not match "
+            f"its digest {art.digest[:19]}...: {problem}. Run the notebook again to compute it "
+            "afresh (a cached run notices it and re-runs the step)"
+        )
 
 
 def register(cli: click.Group) -> None:

@@ -1,15 +1,19 @@
 """submit: send a notebook's pipeline to Kubeflow Pipelines or Argo Workflows.
 
 Exit status: 0 submitted (with --wait: the run succeeded), 1 the cluster refused or could not be
-reached, or (with --wait) the run failed, 2 invalid input (nothing was sent), 130 interrupted while
-following (the run goes on in the cluster).
+reached, or (with --wait) the run failed, 2 invalid input (nothing was sent), 124 (with --wait
+--timeout) the run had not ended in time, 130 interrupted while following (in both cases the run
+goes on in the cluster).
 """
 
 from __future__ import annotations
 
 import json
+import queue
 import sys
+import threading
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +31,8 @@ from .common import (
 )
 
 EXIT_INTERRUPTED = 130
+#: as timeout(1): the run had not ended when --timeout ran out
+EXIT_TIMEOUT = 124
 
 
 def _summary(handle: Any, view: Any, began: float) -> None:
@@ -58,8 +64,53 @@ def _summary(handle: Any, view: Any, began: float) -> None:
         console.print(f"details: {handle.url}", markup=False)
 
 
-def _follow(handle: Any, as_json: bool) -> int:
-    """Show the run until it ends. Ctrl-C stops following; the run goes on in the cluster."""
+def _until(events: Iterable[Any], deadline: float, expired: threading.Event) -> Iterator[Any]:
+    """`events` until time.monotonic() reaches `deadline`, then set `expired` and stop.
+
+    The events are read in a thread: the run's own stream yields nothing while the run is quiet
+    (a step running for hours), so only a wait of our own can stop on time."""
+    items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    end = object()
+
+    def pump() -> None:
+        try:
+            for event in events:
+                items.put(event)
+        finally:
+            items.put(end)
+
+    threading.Thread(target=pump, name="kfpj-submit-events", daemon=True).start()
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            expired.set()
+            return
+        try:
+            item = items.get(timeout=min(left, 0.2))  # short slices: Ctrl-C stays prompt
+        except queue.Empty:
+            continue
+        if item is end:
+            return
+        yield item
+
+
+def _timed_out(handle: Any, timeout: float, as_json: bool) -> int:
+    """Stop following a run that outlived --timeout, and say that it goes on, and where."""
+    handle.stop_following()
+    if as_json:
+        out = handle.info.to_json()
+        out.update(state="RUNNING", message=None, tasks=handle.tasks, timed_out=True)
+        click.echo(json.dumps(out, indent=2))
+    error(
+        f"the run did not end within {timeout:g} s (--timeout): stopped following; the run is "
+        f"left running in the cluster: {handle.url}"
+    )
+    return EXIT_TIMEOUT
+
+
+def _follow(handle: Any, as_json: bool, timeout: float | None = None) -> int:
+    """Show the run until it ends, or until `timeout` seconds. Ctrl-C or the timeout stop
+    following; the run goes on in the cluster."""
     from rich.console import Console
 
     from ..engine import states
@@ -67,8 +118,14 @@ def _follow(handle: Any, as_json: bool) -> int:
 
     began = time.time()
     console = Console(highlight=False, soft_wrap=False, stderr=as_json)
+    expired = threading.Event()
+    events = handle.events()
+    if timeout is not None:
+        events = _until(events, time.monotonic() + timeout, expired)
     try:
-        view = follow(handle.events(), console, console.is_terminal)
+        view = follow(events, console, console.is_terminal)
+        if expired.is_set():
+            return _timed_out(handle, float(timeout or 0), as_json)
         state = handle.wait()
     except KeyboardInterrupt:
         handle.stop_following()
@@ -81,6 +138,18 @@ def _follow(handle: Any, as_json: bool) -> int:
     else:
         _summary(handle, view, began)
     return EXIT_OK if state == states.SUCCEEDED else EXIT_FAILED
+
+
+def _check_timeout(timeout: float | None, wait: bool) -> None:
+    """--timeout bounds --wait: alone, or not a positive number of seconds, it is a mistake."""
+    if timeout is None:
+        return
+    if not wait:
+        error("--timeout limits how long --wait follows the run: add --wait, or drop --timeout")
+        sys.exit(EXIT_INVALID)
+    if not 0 < timeout < float("inf"):
+        error(f"--timeout {timeout:g}: give a number of seconds more than 0")
+        sys.exit(EXIT_INVALID)
 
 
 @click.command("submit")
@@ -129,6 +198,14 @@ def _follow(handle: Any, as_json: bool) -> int:
 )
 @click.option("--wait", is_flag=True, help="Follow the run until it ends; exit 1 if it fails.")
 @click.option(
+    "--timeout",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="With --wait: stop following after SECONDS and exit 124 if the run has not ended "
+    "(it is left running in the cluster).",
+)
+@click.option(
     "--token-env",
     metavar="VAR",
     help="Read the bearer token from the environment variable VAR (never from the command line).",
@@ -149,6 +226,14 @@ def _follow(handle: Any, as_json: bool) -> int:
     help="With --wait: seconds between reads of a KFP run (default 5); argo: length of one "
     "watch request (default 60).",
 )
+@click.option(
+    "--request-timeout",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Seconds each request to the server may take in all, retries included (default 30); "
+    "a host that never answers fails after this instead of hanging.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for tools).")
 @kfp_runtime_option
 @handle_errors
@@ -162,11 +247,13 @@ def submit_cmd(
     params: tuple[str, ...],
     schedule: str | None,
     wait: bool,
+    timeout: float | None,
     token_env: str | None,
     kubeconfig: str | None,
     kube_context: str | None,
     ui_url: str | None,
     poll_interval: float | None,
+    request_timeout: float | None,
     as_json: bool,
     kfp_runtime: str | None,
 ) -> None:
@@ -186,6 +273,7 @@ def submit_cmd(
     if poll_interval is not None and poll_interval <= 0:
         error("--poll-interval must be more than 0 seconds")
         sys.exit(EXIT_INVALID)
+    _check_timeout(timeout, wait)
     values = parse_param_options(params)
     pipeline = load_notebook(notebook)
     for w in pipeline.warnings:
@@ -206,6 +294,7 @@ def submit_cmd(
             ui_url=ui_url,
             poll_interval=poll_interval,
             kfp_runtime=kfp_runtime,
+            request_timeout=request_timeout,
         )
         for note in handle.notes:
             click.echo(note, err=True)
@@ -218,7 +307,7 @@ def submit_cmd(
             return
         if not as_json:
             click.echo(f"run: {handle.url}")
-        code = _follow(handle, as_json)
+        code = _follow(handle, as_json, timeout)
     except ClusterError as e:
         error(str(e))
         sys.exit(e.exit_code)

@@ -23,6 +23,7 @@ from .errors import (
     InvalidSubmission,
     NotFoundError,
     RejectedError,
+    RequestTimeout,
     UnexpectedAnswer,
     UnreachableError,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "InvalidSubmission",
     "NotFoundError",
     "RejectedError",
+    "RequestTimeout",
     "SubmitHandle",
     "SubmitInfo",
     "UnexpectedAnswer",
@@ -68,6 +70,7 @@ def submit(
     poll_interval: float | None = None,
     environ: Mapping[str, str] | None = None,
     kfp_runtime: str | None = None,
+    request_timeout: float | None = None,
 ) -> SubmitHandle:
     """Submit a pipeline (or the notebook at a path) to a cluster and return its handle.
 
@@ -82,9 +85,13 @@ def submit(
     poll_interval: seconds between reads of a KFP run while following it (default 5); for Argo,
       how long one watch request stays open.
     kfp_runtime: kfp: the kfp runtime each Python step installs (default: the notebook's pin).
+    request_timeout: seconds each request to the server may take in all, retries included
+      (default 30): a host that accepts the connection and never answers, or answers a byte at a
+      time, raises RequestTimeout instead of hanging.
 
     Raises ClusterError subclasses (ConfigError, InvalidSubmission: nothing was sent;
-    UnreachableError, AuthError, RejectedError, NotFoundError: what the server said).
+    UnreachableError, RequestTimeout, AuthError, RejectedError, NotFoundError, UnexpectedAnswer:
+    what the server or the network did).
     """
     if engine not in ENGINES:
         raise InvalidSubmission(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
@@ -107,6 +114,7 @@ def submit(
             token_env=token_env,
             ui_url=ui_url,
             environ=environ,
+            request_timeout=request_timeout,
         )
         ir_text = pipeline.compile("kfp", kfp_runtime=kfp_runtime)
         return submit_kfp(
@@ -131,6 +139,7 @@ def submit(
         context=context,
         ui_url=ui_url,
         environ=environ,
+        request_timeout=request_timeout,
     )
     workflow = workflow_for(
         pipeline,

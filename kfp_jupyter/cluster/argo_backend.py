@@ -38,11 +38,13 @@ from .errors import (
     InvalidSubmission,
     NotFoundError,
     RejectedError,
+    RequestTimeout,
     UnreachableError,
+    not_the_api,
     server_reason,
 )
 from .handle import SubmitHandle, SubmitInfo
-from .net import REQUEST_TIMEOUT, is_network_error, network_reason, quiet
+from .net import is_network_error, is_timeout, network_reason, quiet, seconds_text, within
 from .tracker import RunSnapshot, TaskSnapshot
 
 T = TypeVar("T")
@@ -125,6 +127,12 @@ def _translate(e: BaseException, conn: KubeConnection, action: str, ns: str) -> 
     ApiException = kubernetes("client.exceptions").ApiException
     if isinstance(e, ClusterError):
         return e
+    if is_timeout(e):
+        return RequestTimeout(
+            f"the Kubernetes API at {conn.host} did not answer within "
+            f"{seconds_text(conn.request_timeout)} s while {action}; check --host (or the "
+            "kubeconfig's server), or raise --request-timeout"
+        )
     if not isinstance(e, ApiException):
         if not is_network_error(e):
             return None
@@ -180,16 +188,38 @@ def _translate(e: BaseException, conn: KubeConnection, action: str, ns: str) -> 
 
 
 def _call(
-    conn: KubeConnection, action: str, ns: str, fn: Callable[[], T], warnings_too: bool = True
+    conn: KubeConnection,
+    action: str,
+    ns: str,
+    fn: Callable[[], T],
+    warnings_too: bool = True,
+    api: Any = None,
 ) -> T:
+    """Run one client call within the connection's deadline; any failure becomes one
+    ClusterError. With `api` (the CustomObjectsApi that made the call), the answer must be a
+    JSON object, as the Kubernetes API's always is: the client hands back the raw text of
+    anything else (a web page, broken JSON), which would fail later as a TypeError."""
     try:
         with quiet(warnings_too):
-            return fn()
+            result = within(conn.request_timeout, fn)
     except Exception as e:
         error = _translate(e, conn, action, ns)
         if error is None:
             raise
         raise error from None
+    if api is not None and not isinstance(result, dict):
+        raise not_the_api(conn.host, "a Kubernetes API", action, _last_text(api, result))
+    return result
+
+
+def _last_text(api: Any, result: Any) -> str:
+    """The text of the last answer `api` received (its ApiClient's public `last_response`)."""
+    data = getattr(getattr(getattr(api, "api_client", None), "last_response", None), "data", None)
+    if data is None:
+        data = result
+    if isinstance(data, bytes):
+        return data.decode("utf-8", errors="replace")
+    return data if isinstance(data, str) else repr(data)
 
 
 def custom_objects(conn: KubeConnection) -> Any:
@@ -239,8 +269,9 @@ def submit_argo(
                 CRON_WORKFLOWS,
                 body,
                 field_validation="Strict",
-                _request_timeout=REQUEST_TIMEOUT,
+                _request_timeout=conn.timeouts,
             ),
+            api=api,
         )
         name = str(created["metadata"]["name"])
         info.run_id = info.name = name
@@ -262,8 +293,9 @@ def submit_argo(
             WORKFLOWS,
             workflow,
             field_validation="Strict",
-            _request_timeout=REQUEST_TIMEOUT,
+            _request_timeout=conn.timeouts,
         ),
+        api=api,
     )
     name = str(created["metadata"]["name"])
     info.run_id = info.name = name
@@ -409,9 +441,10 @@ class ArgoFollower:
                 self.namespace,
                 WORKFLOWS,
                 self.name,
-                _request_timeout=REQUEST_TIMEOUT,
+                _request_timeout=self.conn.timeouts,
             ),
             self._quiet_warnings(),
+            api=self.api,
         )
         return obj
 
@@ -448,7 +481,7 @@ class ArgoFollower:
                         field_selector=f"metadata.name={self.name}",
                         resource_version=version,
                         timeout_seconds=self.watch_seconds,
-                        _request_timeout=(REQUEST_TIMEOUT[0], self.watch_seconds + 30),
+                        _request_timeout=(self.conn.timeouts[0], self.watch_seconds + 30),
                     )
                     for event in stream:
                         failures = gone = 0
@@ -477,6 +510,10 @@ class ArgoFollower:
                 raise (error or e) from None
             except ClusterError:
                 raise
+            except json.JSONDecodeError as e:  # a line of the stream that is not a watch event
+                raise not_the_api(
+                    self.conn.host, "a Kubernetes API", "watching the workflow", e.doc
+                ) from None
             except Exception as e:  # the connection dropped: back off, read again, re-watch
                 if not is_network_error(e):
                     raise
@@ -509,7 +546,7 @@ class ArgoFollower:
                 WORKFLOWS,
                 self.name,
                 {"spec": {"shutdown": "Terminate"}},
-                _request_timeout=REQUEST_TIMEOUT,
+                _request_timeout=self.conn.timeouts,
             ),
             self._quiet_warnings(),
         )

@@ -143,7 +143,6 @@ def _pipeline_part(served: Any) -> dict[str, Any]:
 def _run_spec(client: Any, conn: KfpConnection, run: Any) -> dict[str, Any] | None:
     """The pipeline spec a run ran: its own, or that of the pipeline version it refers to."""
     from .kfp_backend import _call
-    from .net import REQUEST_TIMEOUT
 
     spec = _pipeline_part(getattr(run, "pipeline_spec", None))
     if spec:
@@ -164,7 +163,7 @@ def _run_spec(client: Any, conn: KfpConnection, run: Any) -> dict[str, Any] | No
                 "reading the run's pipeline",
                 functools.partial(
                     client.pipelines.pipeline_service_list_pipeline_versions,
-                    _request_timeout=REQUEST_TIMEOUT,
+                    _request_timeout=conn.timeouts,
                     **kwargs,
                 ),
                 api=client,
@@ -213,16 +212,13 @@ class _DiscoveringFollower(KfpFollower):
 
 def _attach_kfp(run_id: str, conn: KfpConnection, poll_interval: float | None) -> SubmitHandle:
     from .kfp_backend import DEFAULT_POLL, _call, make_client
-    from .net import REQUEST_TIMEOUT
 
     client = make_client(conn)
     try:
         run = _call(
             conn,
             "reading the run",
-            lambda: client.runs.run_service_get_run(
-                run_id=run_id, _request_timeout=REQUEST_TIMEOUT
-            ),
+            lambda: client.runs.run_service_get_run(run_id=run_id, _request_timeout=conn.timeouts),
             api=client,
         )
     except NotFoundError as e:
@@ -308,7 +304,6 @@ def _attach_argo(name: str, kube: KubeConnection, watch_seconds: int | None) -> 
         _call,
         custom_objects,
     )
-    from .net import REQUEST_TIMEOUT
 
     api = custom_objects(kube)
     ns = kube.namespace
@@ -318,8 +313,9 @@ def _attach_argo(name: str, kube: KubeConnection, watch_seconds: int | None) -> 
             "reading the workflow",
             ns,
             lambda: api.get_namespaced_custom_object(
-                GROUP, VERSION, ns, WORKFLOWS, name, _request_timeout=REQUEST_TIMEOUT
+                GROUP, VERSION, ns, WORKFLOWS, name, _request_timeout=kube.timeouts
             ),
+            api=api,
         )
     except NotFoundError as e:
         if _namespace_missing(e):

@@ -27,6 +27,7 @@ from typing import Any
 
 from ._deps import kubernetes
 from .errors import ConfigError
+from .net import DEFAULT_REQUEST_TIMEOUT, timeouts
 
 ENV_HOST = "KF_PIPELINES_ENDPOINT"
 ENV_UI = "KF_PIPELINES_UI_ENDPOINT"
@@ -54,6 +55,18 @@ class Token:
         return f"<token from {self.source}>"
 
     __str__ = __repr__
+
+
+def check_request_timeout(value: float | None) -> float:
+    """The total seconds one request may take; a bad value is refused before anything is sent."""
+    if value is None:
+        return DEFAULT_REQUEST_TIMEOUT
+    if not value > 0 or value != value or value == float("inf"):
+        raise ConfigError(
+            f"--request-timeout {value!r}: give a number of seconds more than 0",
+            fix=f"e.g. --request-timeout {DEFAULT_REQUEST_TIMEOUT:g}",
+        )
+    return float(value)
 
 
 def _in_pod(environ: Mapping[str, str]) -> bool:
@@ -124,9 +137,16 @@ class KfpConnection:
     token: Token | None
     #: a service-account token file for kfp's ServiceAccountTokenVolumeCredentials
     sa_token_path: str | None
+    #: seconds one request may take in all (see net.within)
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
 
     def describe(self) -> str:
         return f"{self.host} (from {self.host_source})"
+
+    @property
+    def timeouts(self) -> tuple[float, float]:
+        """(connect, read) socket timeouts of one request, for `_request_timeout`."""
+        return timeouts(self.request_timeout)
 
 
 def resolve_kfp(
@@ -137,6 +157,7 @@ def resolve_kfp(
     token_env: str | None = None,
     ui_url: str | None = None,
     environ: Mapping[str, str] | None = None,
+    request_timeout: float | None = None,
 ) -> KfpConnection:
     env = os.environ if environ is None else environ
     tok = resolve_token(token, token_env, env)
@@ -176,6 +197,7 @@ def resolve_kfp(
         namespace=ns or None,
         token=tok,
         sa_token_path=sa_path,
+        request_timeout=check_request_timeout(request_timeout),
     )
 
 
@@ -192,9 +214,16 @@ class KubeConnection:
     namespace: str
     namespace_source: str
     ui_url: str | None
+    #: seconds one request may take in all (see net.within)
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
 
     def describe(self) -> str:
         return f"{self.host} (from {self.source})"
+
+    @property
+    def timeouts(self) -> tuple[float, float]:
+        """(connect, read) socket timeouts of one request, for `_request_timeout`."""
+        return timeouts(self.request_timeout)
 
 
 def _kubeconfig_files(kubeconfig: str | None, environ: Mapping[str, str]) -> list[str]:
@@ -225,6 +254,14 @@ def argo_ui_url(ui_url: str | None, environ: Mapping[str, str]) -> str | None:
     return base.rstrip("/") + (f"/{href}" if href else "")
 
 
+def _retries() -> Any:
+    """Retry a failed connect twice, quickly; never a request the server may have acted on (a
+    read error): `net.within` keeps all attempts inside the request's deadline anyway."""
+    import urllib3
+
+    return urllib3.util.Retry(total=2, connect=2, read=0, status=0, other=0, backoff_factor=0.2)
+
+
 def resolve_kube(
     host: str | None = None,
     *,
@@ -235,6 +272,7 @@ def resolve_kube(
     context: str | None = None,
     ui_url: str | None = None,
     environ: Mapping[str, str] | None = None,
+    request_timeout: float | None = None,
 ) -> KubeConnection:
     env = os.environ if environ is None else environ
     tok = resolve_token(token, token_env, env)
@@ -287,6 +325,7 @@ def resolve_kube(
         cfg.api_key_prefix = {}
         cfg.refresh_api_key_hook = None  # kubeconfig's hook would put its own token back
         source += f", token from {tok.source}"
+    cfg.retries = _retries()
     if namespace:
         ns, ns_source = namespace, "--namespace"
     elif not ns:
@@ -298,4 +337,5 @@ def resolve_kube(
         namespace=ns,
         namespace_source=ns_source,
         ui_url=argo_ui_url(ui_url, env),
+        request_timeout=check_request_timeout(request_timeout),
     )

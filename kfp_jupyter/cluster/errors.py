@@ -45,6 +45,10 @@ class UnreachableError(ClusterError):
     """No answer from the host: wrong address, port-forward not running, DNS, TLS, a proxy."""
 
 
+class RequestTimeout(UnreachableError):
+    """The host took the connection but gave no complete answer within the request's deadline."""
+
+
 class AuthError(ClusterError):
     """The server refused the credentials (401) or the permission (403)."""
 
@@ -67,6 +71,18 @@ class NotFoundError(ClusterError):
 
 class UnexpectedAnswer(ClusterError):
     """The host answered, but not as the API does (a login page, another service)."""
+
+
+def not_the_api(
+    host: str, api: str, action: str, text: str, hint: str = "check --host"
+) -> UnexpectedAnswer:
+    """An answer that is not what `api` promises (a web page, broken JSON), shown as what it was:
+    its first 100 characters, on one line, so the user can tell a login page from a proxy."""
+    shown = " ".join(text.split())[:100]
+    said = repr(shown) if shown else "an empty answer"
+    return UnexpectedAnswer(
+        f"the server at {host} did not answer like {api} while {action}: it sent {said}; {hint}"
+    )
 
 
 class FollowError(ClusterError):

@@ -36,12 +36,13 @@ from .errors import (
     FollowError,
     NotFoundError,
     RejectedError,
-    UnexpectedAnswer,
+    RequestTimeout,
     UnreachableError,
+    not_the_api,
     server_reason,
 )
 from .handle import SubmitHandle, SubmitInfo
-from .net import REQUEST_TIMEOUT, is_network_error, network_reason, quiet
+from .net import is_network_error, is_timeout, network_reason, quiet, seconds_text, within
 from .tracker import RunSnapshot, TaskSnapshot
 
 T = TypeVar("T")
@@ -61,6 +62,11 @@ def _translate(e: BaseException, conn: KfpConnection, action: str) -> ClusterErr
     None for anything else (a bug is reported as one, not as a network problem)."""
     if isinstance(e, ClusterError):
         return e
+    if is_timeout(e):
+        return RequestTimeout(
+            f"the KFP API at {conn.host} did not answer within {seconds_text(conn.request_timeout)}"
+            f" s while {action}; check --host, or raise --request-timeout"
+        )
     if not isinstance(e, kfp_server_api().ApiException):
         if not is_network_error(e):
             return None
@@ -122,13 +128,16 @@ def _call(
     *,
     api: Any = None,
     warnings_too: bool = True,
+    bounded: bool = True,
 ) -> T:
-    """Run one client call; any failure becomes one ClusterError. With `api` (the kfp.Client, or
-    a service API), also refuse an answer that is not JSON: the generated client turns an HTML
-    login page into an empty object instead of failing, and we would go on with ids of None."""
+    """Run one client call within the connection's deadline; any failure becomes one ClusterError.
+    With `api` (the kfp.Client, or a service API), also refuse an answer that is not JSON: the
+    generated client turns an HTML login page or broken JSON into an empty object instead of
+    failing, and we would go on with ids of None. `bounded=False` for a call that only wraps
+    bounded ones (building the client), so that the inner call's deadline and words win."""
     try:
         with quiet(warnings_too):
-            result = fn()
+            result = within(conn.request_timeout, fn) if bounded else fn()
     except Exception as e:
         error = _translate(e, conn, action)
         if error is None:
@@ -140,6 +149,8 @@ def _call(
 
 
 def _check_json(api: Any, conn: KfpConnection, action: str) -> None:
+    """Raise UnexpectedAnswer unless the last answer of `api`'s ApiClient was JSON, as the KFP
+    API's always is (its public `last_response`, the urllib3 response of the call)."""
     api_client = getattr(api, "api_client", None)
     if api_client is None:  # a kfp.Client: every service API shares one ApiClient
         api_client = getattr(getattr(api, "runs", None), "api_client", None)
@@ -148,14 +159,34 @@ def _check_json(api: Any, conn: KfpConnection, action: str) -> None:
     response = getattr(api_client, "last_response", None)
     getheader = getattr(response, "getheader", None)
     ctype = str(getheader("Content-Type") or "") if callable(getheader) else ""
+    text = _text(getattr(response, "data", None))
     if ctype and "json" not in ctype.lower():
-        raise UnexpectedAnswer(
-            f"{conn.host} answered with a {ctype.split(';')[0].strip()} page instead of the KFP "
-            f"API while {action} (a login page?)",
-            fix="if Kubeflow asks for a login (Dex, OIDC), give a token with --token-env VAR, or "
-            "put the session cookie in kfp's context file (client_authentication_cookie); "
-            "and check that --host is the API address (https://HOST/pipeline)",
+        raise not_the_api(
+            conn.host,
+            "a KFP API",
+            action,
+            text,
+            hint=f"it answered with a {ctype.split(';')[0].strip()} page instead of the KFP API "
+            "(a login page?): give a token with --token-env VAR, or put the session cookie in "
+            "kfp's context file (client_authentication_cookie), and check that --host is the "
+            "API address (https://HOST/pipeline)",
         )
+    if text.strip() and not _is_json(text):
+        raise not_the_api(conn.host, "a KFP API", action, text)
+
+
+def _text(data: Any) -> str:
+    if isinstance(data, bytes):
+        return data.decode("utf-8", errors="replace")
+    return data if isinstance(data, str) else ""
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 # --- the client
@@ -173,7 +204,7 @@ def make_client(conn: KfpConnection) -> Any:
                 conn,
                 "checking the KFP API",
                 lambda: self._healthz_api.healthz_service_get_healthz(
-                    _request_timeout=REQUEST_TIMEOUT
+                    _request_timeout=conn.timeouts
                 ),
                 api=self,
             )
@@ -187,7 +218,7 @@ def make_client(conn: KfpConnection) -> Any:
         kwargs["credentials"] = ServiceAccountTokenVolumeCredentials(conn.sa_token_path)
     if conn.namespace:
         kwargs["namespace"] = conn.namespace
-    return _call(conn, "connecting to the KFP API", lambda: _Client(**kwargs))
+    return _call(conn, "connecting to the KFP API", lambda: _Client(**kwargs), bounded=False)
 
 
 def _name_filter(key: str, value: str) -> str:
@@ -249,7 +280,7 @@ def _find_pipeline(client: Any, conn: KfpConnection, name: str, ns: str | None) 
         conn,
         "looking up the pipeline",
         lambda: client.pipelines.pipeline_service_list_pipelines(
-            _request_timeout=REQUEST_TIMEOUT, **kwargs
+            _request_timeout=conn.timeouts, **kwargs
         ),
         api=client,
     )
@@ -272,7 +303,7 @@ def _latest_version(client: Any, conn: KfpConnection, pipeline_id: str) -> Any |
             pipeline_id=pipeline_id,
             page_size=1,
             sort_by="created_at desc",
-            _request_timeout=REQUEST_TIMEOUT,
+            _request_timeout=conn.timeouts,
         ),
         api=client,
     )
@@ -288,7 +319,7 @@ def _find_version(client: Any, conn: KfpConnection, pipeline_id: str, name: str)
             pipeline_id=pipeline_id,
             filter=_name_filter("display_name", name),
             page_size=1,
-            _request_timeout=REQUEST_TIMEOUT,
+            _request_timeout=conn.timeouts,
         ),
         api=client,
     )
@@ -319,7 +350,7 @@ def _upload(
                 conn,
                 "uploading the pipeline",
                 lambda: client.pipeline_uploads.upload_pipeline(
-                    str(package), _request_timeout=REQUEST_TIMEOUT, **kwargs
+                    str(package), _request_timeout=conn.timeouts, **kwargs
                 ),
                 api=client,
             )
@@ -359,7 +390,7 @@ def _upload(
             conn,
             "uploading a new version of the pipeline",
             lambda: client.pipeline_uploads.upload_pipeline_version(
-                str(package), _request_timeout=REQUEST_TIMEOUT, **vkwargs
+                str(package), _request_timeout=conn.timeouts, **vkwargs
             ),
             api=client,
         )
@@ -384,7 +415,7 @@ def _experiment(
         conn,
         "looking up the experiment",
         lambda: client.experiments.experiment_service_list_experiments(
-            _request_timeout=REQUEST_TIMEOUT, **kwargs
+            _request_timeout=conn.timeouts, **kwargs
         ),
         api=client,
     )
@@ -404,7 +435,7 @@ def _experiment(
             conn,
             "creating the experiment",
             lambda: client.experiments.experiment_service_create_experiment(
-                experiment=body, _request_timeout=REQUEST_TIMEOUT
+                experiment=body, _request_timeout=conn.timeouts
             ),
             api=client,
         )
@@ -484,7 +515,7 @@ def submit_kfp(
             conn,
             "creating the recurring run",
             lambda: client.recurring_runs.recurring_run_service_create_recurring_run(
-                recurring_run=body, _request_timeout=REQUEST_TIMEOUT
+                recurring_run=body, _request_timeout=conn.timeouts
             ),
             api=client,
         )
@@ -501,7 +532,7 @@ def submit_kfp(
     run = _call(
         conn,
         "creating the run",
-        lambda: client.runs.run_service_create_run(run=run_body, _request_timeout=REQUEST_TIMEOUT),
+        lambda: client.runs.run_service_create_run(run=run_body, _request_timeout=conn.timeouts),
         api=client,
     )
     info.run_id = str(run.run_id)
@@ -614,7 +645,7 @@ class KfpFollower:
             self.conn,
             "reading the run",
             lambda: self.client.runs.run_service_get_run(
-                run_id=self.run_id, _request_timeout=REQUEST_TIMEOUT
+                run_id=self.run_id, _request_timeout=self.conn.timeouts
             ),
             warnings_too=threading.current_thread() is threading.main_thread(),
             api=self.client,
@@ -643,7 +674,7 @@ class KfpFollower:
             self.conn,
             "terminating the run",
             lambda: self.client.runs.run_service_terminate_run(
-                run_id=self.run_id, _request_timeout=REQUEST_TIMEOUT
+                run_id=self.run_id, _request_timeout=self.conn.timeouts
             ),
             warnings_too=threading.current_thread() is threading.main_thread(),
             api=self.client,

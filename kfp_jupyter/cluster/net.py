@@ -1,4 +1,9 @@
-"""What both clients share about the network: short reasons for failures, and quiet calls.
+"""What both clients share about the network: deadlines, short reasons for failures, quiet calls.
+
+Deadlines: a per-read socket timeout does not bound a request (a host that sends one byte a
+second never trips it, and urllib3 retries a timed-out GET three more times), so every call runs
+in a worker thread that the caller waits for at most the request's total deadline (`within`). The
+socket timeouts still apply inside it, so a host that stops answering also frees the worker.
 
 Both official clients sit on urllib3, which logs a WARNING for each retry of a refused connection;
 with no logging configured Python prints those to stderr, so a user would see three stack-like
@@ -12,10 +17,15 @@ import contextlib
 import logging
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar, cast
 
-#: (connect, read) seconds for one request; a black-holed host fails in time instead of hanging
-REQUEST_TIMEOUT = (15.0, 120.0)
+T = TypeVar("T")
+
+#: seconds one request may take in all (connecting, retries, reading the answer), by default
+DEFAULT_REQUEST_TIMEOUT = 30.0
+#: at most this many seconds to open a connection: a black-holed host fails early
+CONNECT_TIMEOUT = 10.0
 
 _NOISY = ("urllib3.connectionpool", "urllib3.connection", "kubernetes.client.rest")
 
@@ -91,3 +101,60 @@ def network_reason(exc: BaseException) -> str:
     if "reset" in text or "remotedisconnected" in text or "connection aborted" in text:
         return "the connection was closed by the other side"
     return str(seen[-1])[:200] or type(seen[-1]).__name__
+
+
+# --- deadlines
+
+
+class DeadlineExceeded(TimeoutError):
+    """A request did not end within its total deadline (the host is silent, or dripping)."""
+
+
+def timeouts(total: float) -> tuple[float, float]:
+    """(connect, read) seconds for the clients' public `_request_timeout` argument: the socket
+    timeouts inside one request; `within` bounds the whole of it."""
+    return (min(CONNECT_TIMEOUT, total), total)
+
+
+def seconds_text(value: float) -> str:
+    """10 -> '10', 2.5 -> '2.5': how a deadline is shown in a message."""
+    return f"{value:g}"
+
+
+class _Outcome(Generic[T]):
+    """What the worker thread of `within` produced: a value or an exception."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: T | None = None
+        self.error: BaseException | None = None
+
+
+def within(seconds: float, fn: Callable[[], T]) -> T:
+    """`fn()` (one client call), or DeadlineExceeded after `seconds` whatever the host does.
+
+    The call runs in a daemon thread, so a host that keeps a connection alive by dripping bytes
+    cannot hold the caller: it is left to the socket timeouts, and ends when the host hangs up.
+    (Waiting on an Event with a timeout can be interrupted, so Ctrl-C still works.)
+    """
+    outcome: _Outcome[T] = _Outcome()
+
+    def work() -> None:
+        try:
+            outcome.value = fn()
+        except BaseException as e:  # handed to the caller, re-raised there
+            outcome.error = e
+        finally:
+            outcome.done.set()
+
+    threading.Thread(target=work, name="kfpj-request", daemon=True).start()
+    if not outcome.done.wait(seconds):
+        raise DeadlineExceeded(f"no complete answer within {seconds_text(seconds)} s")
+    if outcome.error is not None:
+        raise outcome.error
+    return cast(T, outcome.value)
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """Whether a failure is the host being too slow (as opposed to refusing, or answering)."""
+    return isinstance(exc, DeadlineExceeded) or network_reason(exc) == "timed out"

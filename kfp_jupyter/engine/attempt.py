@@ -24,6 +24,7 @@ from . import states
 from .forkserver import AutoLauncher
 from .launch import Job, Launcher, Proc
 from .plan import PlanStep
+from .procgroup import describe
 from .store import ArtifactRef, Store
 
 if TYPE_CHECKING:
@@ -92,6 +93,22 @@ def _append(log: Path, text: str) -> None:
         f.write(text)
 
 
+def _with_note(message: str | None, notes: list[str]) -> str | None:
+    """A result's message followed by what the runner had to clean up after the step."""
+    parts = [m for m in (message, *notes) if m]
+    return "; ".join(parts) if parts else None
+
+
+@dataclass(frozen=True)
+class _Once:
+    """How one attempt's process ended."""
+
+    code: int | None
+    timed_out: bool = False
+    #: e.g. "ended 1 leftover process: sleep (pid 1234)", if the step left processes running
+    leftovers: str | None = None
+
+
 @dataclass
 class TaskExecutor:
     """What every task of one run shares to execute its attempts."""
@@ -124,10 +141,31 @@ class TaskExecutor:
             )
 
     def _attempts(self, step: PlanStep, log: Path, inputs: dict[str, ArtifactRef]) -> Result:
+        notes: list[str] = []
+        result = self._attempt_loop(step, log, inputs, notes)
+        if not notes:
+            return result
+        return Result(
+            result.state,
+            result.exit_code,
+            _with_note(result.message, notes),
+            result.outputs,
+            result.metrics,
+            result.log_tail,
+        )
+
+    def _attempt_loop(
+        self, step: PlanStep, log: Path, inputs: dict[str, ArtifactRef], notes: list[str]
+    ) -> Result:
+        """The attempts of a step until one succeeds; `notes` collects what the runner had to
+        clean up after them (leftover processes), for the step's record."""
         try:
             input_paths = {v: self.store.artifact_path(ref.hex) for v, ref in inputs.items()}
         except Exception as e:
             return Result(states.FAILED, None, f"could not fetch the inputs: {e}")
+        changed = self._changed_input(step, inputs)
+        if changed is not None:
+            return Result(states.FAILED, None, changed)
         previous: str | None = None
         last = Result(states.FAILED, None, "not run")
         for attempt in range(1, step.retries + 2):
@@ -141,7 +179,10 @@ class TaskExecutor:
                     f"(previous attempt {previous}) ===\n",
                 )
             work = self.run_dir / "work" / f"{safe_name(step.name)}.{self.episode}.{attempt}"
-            code, timed_out = self._run_once(step, log, input_paths, work, attempt)
+            once = self._run_once(step, log, input_paths, work, attempt)
+            code, timed_out = once.code, once.timed_out
+            if once.leftovers and once.leftovers not in notes:
+                notes.append(once.leftovers)
             if self.cancelled():
                 return Result(states.CANCELLED, code, "stopped: the run was cancelled")
             if code == 0:
@@ -172,9 +213,26 @@ class TaskExecutor:
             )
         return last
 
+    def _changed_input(self, step: PlanStep, inputs: dict[str, ArtifactRef]) -> str | None:
+        """Why an input cannot be handed to the step (its bytes no longer match its digest), or
+        None. Such an input is discarded from the store, so that resuming the run makes it again.
+        """
+        producers = dict(step.inputs)
+        for v, ref in inputs.items():
+            problem = self.store.verify_artifact(ref.hex)
+            if problem is None:
+                continue
+            self.store.discard_artifact(ref.hex)
+            return (
+                f"its input {v!r} from step {producers.get(v, '?')!r} ({ref.digest[:19]}...) "
+                f"was not handed to it: {problem}; resume the run (kfp-jupyter runs resume "
+                f"{self.run_id}) to compute it again"
+            )
+        return None
+
     def _run_once(
         self, step: PlanStep, log: Path, input_paths: dict[str, Path], work: Path, attempt: int
-    ) -> tuple[int | None, bool]:
+    ) -> _Once:
         (work / "tmp").mkdir(parents=True)
         outputs = {v: str(work / "outputs" / v) for v in step.outputs}
         for path in outputs.values():
@@ -203,23 +261,38 @@ class TaskExecutor:
             proc = launcher.start(job)
         except OSError as e:
             _append(log, f"kfp-jupyter: could not start the step: {e}\n")
-            return 127, False
+            return _Once(127)
         self.track(step.name, proc)
         try:
-            if self.cancelled():
-                proc.stop()
-            timed_out = False
-            code = proc.wait(step.timeout)
-            if code is None:
-                timed_out = True
-                _append(
-                    log, f"\nkfp-jupyter: timed out after {step.timeout} s; stopping the step\n"
-                )
-                proc.stop()
-                code = proc.wait()
+            code, timed_out = self._wait(step, log, proc)
+        except BaseException:
+            proc.stop()
+            raise
         finally:
             self.track(step.name, None)
-        return code, timed_out
+        return _Once(code, timed_out, self._end_leftovers(log, proc))
+
+    def _wait(self, step: PlanStep, log: Path, proc: Proc) -> tuple[int | None, bool]:
+        """The step's exit code, stopping it at its timeout or when the run is cancelled."""
+        if self.cancelled():
+            proc.stop()
+        code = proc.wait(step.timeout)
+        if code is not None:
+            return code, False
+        _append(log, f"\nkfp-jupyter: timed out after {step.timeout} s; stopping the step\n")
+        proc.stop()
+        return proc.wait(), True
+
+    @staticmethod
+    def _end_leftovers(log: Path, proc: Proc) -> str | None:
+        """End what the step started and left running, however it ended: nothing a step
+        starts outlives it. Said in its log and (returned) in its record."""
+        ended = proc.end_leftovers()
+        if not ended:
+            return None
+        note = describe(ended)
+        _append(log, f"\nkfp-jupyter: after the step's main process ended: {note}\n")
+        return note
 
     def _env(self, step: PlanStep, work: Path, attempt: int) -> dict[str, str]:
         env = dict(os.environ)

@@ -57,3 +57,27 @@ def digest_folder(folder: Path) -> FolderDigest:
         total += size
         listing.append((rel, size))
     return FolderDigest("sha256:" + h.hexdigest(), total, tuple(listing))
+
+
+#: per file: [size, mtime_ns], as recorded when an artifact was stored
+StatRecord = dict[str, list[int]]
+
+
+def stat_folder(folder: Path) -> StatRecord:
+    """Cheap facts about each file of a folder: enough to tell that nothing was edited since
+    they were recorded, without reading the files."""
+    out: StatRecord = {}
+    for rel, path in folder_files(folder):
+        st = path.stat()
+        out[rel] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
+def content_changed(folder: Path, hex_digest: str) -> str | None:
+    """Why `folder` no longer holds the content `hex_digest` names (hashing it again), or None."""
+    if not folder.is_dir():
+        return "its folder is missing"
+    now = digest_folder(folder)
+    if now.hex == hex_digest:
+        return None
+    return f"its files were changed after it was stored (their digest is now {now.digest[:19]}...)"

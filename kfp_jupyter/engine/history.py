@@ -5,6 +5,11 @@ IMMEDIATE transaction, and a busy timeout makes concurrent runners wait for each
 of failing. All state changes of a run go through here, so the database alone tells what
 happened, even after a runner was killed: readers repair runs whose runner is gone
 (see `repair_interrupted`).
+
+A damaged database (truncated, overwritten) is reported as HistoryDamagedError, which names the
+file and what to do, for every front end alike. The history cannot be rebuilt from the store:
+its runs/ folders keep each run's programs, logs and summary, and the artifacts stay where they
+are, but which step made which artifact (and so the cache) lives only in the database.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import KfpJupyterError, UsageError
 from . import states
 from .procinfo import RunnerId
 from .schema import MIGRATIONS, Migration
@@ -111,6 +116,28 @@ _TASK_COLUMNS = frozenset(
 )
 
 
+class HistoryDamagedError(KfpJupyterError):
+    """The history database is not a readable SQLite database any more."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        self.path = path
+        aside = path.with_name(path.name + ".damaged")
+        super().__init__(
+            f"the run history {path} is damaged ({detail}). Move it aside "
+            f"(mv {path} {aside}, and {path.name}-wal and {path.name}-shm if present) and run "
+            "again: a new history is started. The past runs' list, states and cache are lost; "
+            f"their artifacts, programs and logs remain in {path.parent}"
+        )
+
+
+_DAMAGE = ("malformed", "not a database", "disk image", "corrupt", "database disk")
+
+
+def _is_damage(e: sqlite3.DatabaseError) -> bool:
+    """Damage, as opposed to a lock, a full disk or a bug in our SQL."""
+    return any(word in str(e).lower() for word in _DAMAGE)
+
+
 def new_run_id() -> str:
     return secrets.token_hex(4)
 
@@ -126,11 +153,16 @@ class History:
             str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
         self.db.row_factory = sqlite3.Row
-        self._retry_locked(lambda: self.db.execute("PRAGMA journal_mode=WAL").fetchone())
-        self.db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self._migrate(migrations)
+        try:
+            with self._guard():
+                self._retry_locked(lambda: self.db.execute("PRAGMA journal_mode=WAL").fetchone())
+                self.db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.execute("PRAGMA foreign_keys=ON")
+                self._migrate(migrations)
+        except BaseException:
+            self.db.close()
+            raise
 
     def close(self) -> None:
         with self._lock:
@@ -158,8 +190,18 @@ class History:
         return None
 
     @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Turn SQLite's word for a damaged file into one a user can act on."""
+        try:
+            yield
+        except sqlite3.DatabaseError as e:
+            if _is_damage(e):
+                raise HistoryDamagedError(self.path, str(e)) from None
+            raise
+
+    @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        with self._lock, self._guard():
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 yield self.db
@@ -169,7 +211,7 @@ class History:
             self.db.execute("COMMIT")
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
+        with self._lock, self._guard():
             return list(self.db.execute(sql, args).fetchall())
 
     def schema_version(self) -> int:

@@ -2,7 +2,8 @@
 
 Every step process leads its own process group, so a timeout or Ctrl-C stops the step and any
 processes it spawned, and a Ctrl-C typed at the terminal reaches only the runner, which then
-decides what to stop. Two launchers implement this: a cold `python step.py ARGS.json` per step
+decides what to stop; when the step's main process ends, whatever it left running in its group
+is ended too (procgroup.py). Two launchers implement this: a cold `python step.py ARGS.json` per step
 (here), and a fork server (forkserver.py) that hands out warm processes.
 """
 
@@ -17,6 +18,8 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .procgroup import Leftover, end_leftovers
 
 #: how long a step has to exit after SIGTERM before it gets SIGKILL
 TERM_GRACE_S = 2.0
@@ -62,6 +65,10 @@ class Proc(ABC):
         kill_group(self.pid, signal.SIGTERM)
         if self.wait(grace) is None:
             kill_group(self.pid, signal.SIGKILL)
+
+    def end_leftovers(self) -> list[Leftover]:
+        """After the step's main process ended: end what it started and left running."""
+        return end_leftovers(self.pid)
 
     def _wait_for_pid(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

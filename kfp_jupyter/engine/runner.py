@@ -76,6 +76,12 @@ class _Task:
     outputs: dict[str, ArtifactRef] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     log: Path | None = None
+    #: what the runner had to do about this task beyond running it (kept in its record)
+    notes: list[str] = field(default_factory=list)
+
+    def with_notes(self, message: str | None) -> str | None:
+        parts = [m for m in (message, *self.notes) if m]
+        return "; ".join(parts) if parts else None
 
 
 class Runner:
@@ -198,7 +204,12 @@ class Runner:
                 # A task finished by an earlier runner of this run (resume): keep it if its
                 # outputs are still in the store.
                 arts = {a.name: a.ref() for a in self.history.artifacts(self.run_id, step.name)}
-                if all(v in arts and self.store.has_artifact(arts[v].hex) for v in step.outputs):
+                if all(
+                    v in arts
+                    and self.store.has_artifact(arts[v].hex)
+                    and self._intact(t, v, arts[v], f"run {self.run_id}")
+                    for v in step.outputs
+                ):
                     t.outputs = arts
                     t.metrics = {
                         k: v
@@ -313,7 +324,7 @@ class Runner:
                 )
                 if self.options.cache and t.step.cache:
                     hit = self.history.find_cached(t.cache_key)
-                    if hit is not None and self._usable(hit, t.step):
+                    if hit is not None and self._usable(hit, t):
                         self._reuse(t, hit)
                         changed = True
                         continue
@@ -323,12 +334,35 @@ class Runner:
             changed = True
         return changed
 
-    def _usable(self, hit: CacheHit, step: PlanStep) -> bool:
+    def _usable(self, hit: CacheHit, t: _Task) -> bool:
+        step = t.step
         if not all(v in hit.artifacts for v in step.outputs):
             return False
         if not all(m in hit.metrics for m in step.metrics):
             return False
-        return all(self.store.has_artifact(hit.artifacts[v].ref().hex) for v in step.outputs)
+        refs = {v: hit.artifacts[v].ref() for v in step.outputs}
+        if not all(self.store.has_artifact(ref.hex) for ref in refs.values()):
+            return False
+        source = f"run {hit.task.run_id}"
+        return all(self._intact(t, v, ref, source) for v, ref in refs.items())
+
+    def _intact(self, t: _Task, name: str, ref: ArtifactRef, source: str) -> bool:
+        """Whether a stored output still holds what its digest says, before it is reused.
+
+        One that does not (edited or damaged in the store) is discarded, so the step runs again
+        and stores it afresh; the run says so (a warning, and the step's record).
+        """
+        problem = self.store.verify_artifact(ref.hex)
+        if problem is None:
+            return True
+        self.store.discard_artifact(ref.hex)
+        note = (
+            f"the stored output {name!r} of step {t.step.name!r} ({source}, {ref.digest[:19]}...) "
+            f"was not reused: {problem}; the step runs again"
+        )
+        self.notes.append(note)
+        t.notes.append(note)
+        return False
 
     def _reuse(self, t: _Task, hit: CacheHit) -> None:
         now = time.time()
@@ -404,7 +438,8 @@ class Runner:
             t.exit_code = result.exit_code
             if result.state == states.SUCCEEDED:
                 t.outputs, t.metrics = result.outputs, result.metrics
-                t.state, t.finished, t.message = states.SUCCEEDED, time.time(), result.message
+                t.state, t.finished = states.SUCCEEDED, time.time()
+                t.message = t.with_notes(result.message)
                 self.history.finish_task(
                     t.row,
                     {
@@ -428,7 +463,7 @@ class Runner:
                     message=result.message,
                 )
             else:
-                self._fail(t, result.exit_code, result.message, result.log_tail)
+                self._fail(t, result.exit_code, t.with_notes(result.message), result.log_tail)
             if t.log is not None:
                 self.store.publish(t.log, f"runs/{self.run_id}/logs/{t.log.name}")
 

@@ -5,6 +5,12 @@ Artifacts are content-addressed: `artifacts/<hh>/<sha256>/` holds one variable's
 its manifest does; a runner killed half-way through an upload leaves no artifact that looks
 complete. Identical outputs of different runs are stored once.
 
+Stored bytes can still be edited by hand (or damaged). Next to each artifact's folder on this
+machine, `<sha256>.stat.json` records each file's size and mtime when it was stored; before an
+artifact is reused or handed to a step (`verify_artifact`) its files are compared with that
+record, and only files that differ are hashed again. An artifact that no longer matches its
+digest is never reused: it is discarded, and the step that made it runs again.
+
 SQLite needs a local file system with working locks, so the history database (and the scratch
 folders of running steps, and a read cache of artifacts) always lives in a local folder: the store
 folder itself for a local store, and `<cache dir>/stores/<hash of the URL>/` for a remote one.
@@ -27,8 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
-from .digest import FolderDigest, digest_folder
+from ..errors import KfpJupyterError, UsageError
+from .digest import FolderDigest, StatRecord, content_changed, digest_folder, stat_folder
 
 STORE_ENV = "KFP_JUPYTER_STORE"
 CACHE_ENV = "KFP_JUPYTER_CACHE_DIR"
@@ -62,6 +68,18 @@ def artifact_type(files: tuple[tuple[str, int], ...], variable: str | None) -> s
 
 def _rel(hex_digest: str) -> str:
     return f"artifacts/{hex_digest[:2]}/{hex_digest}"
+
+
+class ArtifactChangedError(KfpJupyterError):
+    """A stored artifact's bytes no longer match its digest (edited or damaged in the store)."""
+
+
+def _read_record(path: Path) -> StatRecord | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 class Store(ABC):
@@ -110,6 +128,52 @@ class Store(ABC):
 
     def check(self) -> None:  # noqa: B027  (a local folder needs no check)
         """Fail early (before a run starts) if the store cannot be used."""
+
+    @abstractmethod
+    def _local_copy(self, hex_digest: str) -> Path | None:
+        """The artifact's folder on this machine, if there is one (nothing is fetched)."""
+
+    def _forget(self, hex_digest: str) -> None:  # noqa: B027  (only a local store owns it)
+        """Make the store stop listing an artifact that is being discarded."""
+
+    def _stat_path(self, hex_digest: str) -> Path:
+        return self.local_root / (_rel(hex_digest) + ".stat.json")
+
+    def _record_stat(self, hex_digest: str, folder: Path) -> None:
+        """Remember the files of an artifact as stored, for the cheap check of verify_artifact."""
+        with contextlib.suppress(OSError):
+            _write_atomic(self._stat_path(hex_digest), json.dumps(stat_folder(folder)))
+
+    def verify_artifact(self, hex_digest: str) -> str | None:
+        """Why the artifact's bytes here no longer match its digest, or None if they do (or if
+        there is no copy here: a fetched copy is checked as it arrives).
+
+        Files with the size and mtime recorded at store time are trusted without reading them.
+        """
+        folder = self._local_copy(hex_digest)
+        if folder is None:
+            return None
+        current = stat_folder(folder)
+        if current and _read_record(self._stat_path(hex_digest)) == current:
+            return None
+        problem = content_changed(folder, hex_digest)
+        if problem is None:  # touched, or stored before records were kept: remember it now
+            with contextlib.suppress(OSError):
+                _write_atomic(self._stat_path(hex_digest), json.dumps(current))
+        return problem
+
+    def discard_artifact(self, hex_digest: str) -> None:
+        """Remove this machine's copy of an artifact that no longer matches its digest, so it
+        is stored afresh by the next step that produces it."""
+        folder = self._local_copy(hex_digest)
+        self._forget(hex_digest)
+        with contextlib.suppress(OSError):
+            self._stat_path(hex_digest).unlink()
+        if folder is not None:
+            aside = self.staging_dir() / f"discarded-{hex_digest[:12]}-{uuid.uuid4().hex[:6]}"
+            with contextlib.suppress(OSError):
+                os.rename(folder, aside)
+                shutil.rmtree(aside, ignore_errors=True)
 
 
 def _manifest(d: FolderDigest, variable: str | None) -> str:
@@ -170,6 +234,7 @@ class LocalStore(Store):
                     # rename is atomic), so ours is redundant.
                     if not target.is_dir():
                         raise
+            self._record_stat(d.hex, target)
             _write_atomic(manifest, _manifest(d, variable))
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
@@ -179,6 +244,14 @@ class LocalStore(Store):
 
     def artifact_path(self, hex_digest: str) -> Path:
         return self.local_root / _rel(hex_digest)
+
+    def _local_copy(self, hex_digest: str) -> Path | None:
+        return self.local_root / _rel(hex_digest) if self.has_artifact(hex_digest) else None
+
+    def _forget(self, hex_digest: str) -> None:
+        # The manifest first: from then on the artifact does not exist for anyone.
+        with contextlib.suppress(OSError):
+            (self.local_root / (_rel(hex_digest) + ".json")).unlink()
 
 
 class FsspecStore(Store):
@@ -248,6 +321,7 @@ class FsspecStore(Store):
             _freeze(folder)
             with contextlib.suppress(OSError):
                 os.rename(folder, cached)
+                self._record_stat(d.hex, cached)
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
         return ArtifactRef(
@@ -267,13 +341,25 @@ class FsspecStore(Store):
             dest.parent.mkdir(parents=True, exist_ok=True)
             self.fs.get_file(self._remote(f"{rel}/{entry['path']}"), str(dest))
         tmp.mkdir(parents=True, exist_ok=True)
+        problem = content_changed(tmp, hex_digest)  # the bytes were read anyway: hash them
+        if problem is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise ArtifactChangedError(
+                f"the artifact {self.artifact_uri(hex_digest)} in the store: {problem}; "
+                "run the step that produced it again (e.g. kfp-jupyter run --no-cache)"
+            )
         _freeze(tmp)
         cached.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.rename(tmp, cached)
+            self._record_stat(hex_digest, cached)
         except OSError:  # fetched by another task at the same time
             shutil.rmtree(tmp, ignore_errors=True)
         return cached
+
+    def _local_copy(self, hex_digest: str) -> Path | None:
+        cached = self.local_root / _rel(hex_digest)
+        return cached if cached.is_dir() else None
 
     def publish(self, local: Path, rel: str) -> None:
         if local.is_file():
@@ -330,6 +416,38 @@ def resolve_store_url(store: str | os.PathLike[str] | None) -> str:
     return str(default_store_location())
 
 
+_FIX = "point --store (or KFP_JUPYTER_STORE) at a folder you can write, or at an fsspec URL"
+
+
+def check_url(url: str) -> None:
+    """Refuse a store URL that names no place (`s3://`, `foo://`): otherwise the runs would go
+    somewhere nobody asked for, such as a folder called `s3:` next to the notebook."""
+    scheme, _, rest = url.partition("://")
+    if not scheme or not rest.strip("/"):
+        raise UsageError(
+            f"the store URL {url!r} names no bucket or folder: write it as "
+            f"{scheme or 'SCHEME'}://BUCKET/PREFIX ({_FIX})"
+        )
+
+
+def check_local_root(root: Path) -> None:
+    """Refuse a store folder that cannot be one: a file, a folder under a missing or non-folder
+    parent, a folder that cannot be written. A store's folder is created, but never its
+    parents: a typo must not make a new tree somewhere."""
+    if root.exists():
+        if not root.is_dir():
+            raise UsageError(f"the store {root} is a file, not a folder: {_FIX}")
+        where = root
+    else:
+        where = root.parent
+        if not where.exists():
+            raise UsageError(f"the store {root} is under {where}, which does not exist: {_FIX}")
+        if not where.is_dir():
+            raise UsageError(f"the store {root} is under {where}, which is a file: {_FIX}")
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise UsageError(f"the store {root} cannot be written here ({where} is read-only): {_FIX}")
+
+
 def open_store(store: str | os.PathLike[str] | Store | None = None, create: bool = True) -> Store:
     """The store at a path or URL; None means KFP_JUPYTER_STORE, else the default folder.
 
@@ -341,14 +459,16 @@ def open_store(store: str | os.PathLike[str] | Store | None = None, create: bool
     if url.startswith("file://"):
         url = url[len("file://") :]
     if is_url(url):
+        check_url(url)
         st: Store = FsspecStore(url)
     else:
-        root = Path(url).expanduser()
+        root = Path(url).expanduser().absolute()
         if not create and not (root / "history.db").is_file():
             raise UsageError(
                 f"there is no run history in {root} (run a notebook with `kfp-jupyter run` "
                 "first, or point --store / KFP_JUPYTER_STORE at another store)"
             )
+        check_local_root(root)
         st = LocalStore(root)
     if not create and not st.db_path.is_file():
         raise UsageError(f"there is no run history for {st.url} on this machine ({st.db_path})")

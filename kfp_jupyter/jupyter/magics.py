@@ -106,6 +106,7 @@ def kfp_parser() -> argparse.ArgumentParser:
     subm.add_argument("--context", metavar="NAME")
     subm.add_argument("--ui-url", metavar="URL")
     subm.add_argument("--poll-interval", type=float, metavar="SECONDS")
+    subm.add_argument("--request-timeout", type=float, metavar="SECONDS")
     subm.add_argument("--kfp-runtime", metavar="VERSION")
     subm.add_argument("--wait", action="store_true", help="block until the run ends")
     return p
@@ -223,7 +224,7 @@ class KfpMagics(Magics):
         %kfp submit [NB] [--engine kfp|argo] [--host URL] [--namespace NS] [--experiment E]
                     [--run-name NAME] [-p NAME=VALUE ...] [--schedule CRON] [--wait]
                     [--token-env VAR] [--kubeconfig PATH] [--context NAME] [--ui-url URL]
-                    [--poll-interval SECONDS]
+                    [--poll-interval SECONDS] [--request-timeout SECONDS] [--kfp-runtime V]
         """
         try:
             words = shlex.split(line)
@@ -323,6 +324,7 @@ class KfpMagics(Magics):
             ui_url=args.ui_url,
             poll_interval=args.poll_interval,
             kfp_runtime=args.kfp_runtime,
+            request_timeout=args.request_timeout,
         )
         url = getattr(handle, "url", None)
         print(f"submitted {args.engine} run {handle.run_id}" + (f": {url}" if url else ""))

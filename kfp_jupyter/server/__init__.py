@@ -12,8 +12,10 @@ from typing import Any
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     from .handlers import setup_handlers
+    from .settings import KfpJupyterServer
 
-    setup_handlers(serverapp.web_app, serverapp.root_dir)
+    settings = KfpJupyterServer(parent=serverapp)  # reads c.KfpJupyterServer.* of the config
+    setup_handlers(serverapp.web_app, serverapp.root_dir, settings)
     serverapp.log.info("kfp-jupyter server extension loaded: /kfp-jupyter/api/")
 
 

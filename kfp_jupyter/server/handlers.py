@@ -1,26 +1,35 @@
 """REST handlers of the server extension, on jupyter_server's authenticated APIHandler.
 
 APIHandler refuses (403) a request without the server's token or cookie, and a cookie-authenticated
-POST without the XSRF token. Analysis, compilation and submission run in a thread pool: they take
+POST without the XSRF token. Analysis, compilation and submission run in threads: they take
 seconds (the kfp compiler, a cluster's API), and the server's event loop must keep serving the
-kernels meanwhile. Local runs run in the engine's own thread (`run_local` returns at once).
+kernels meanwhile. Submits have their own bounded pool (pools.py), so clusters that never answer
+cannot delay inspect and compile. Local runs run in the engine's own thread (`run_local` returns
+at once).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from collections.abc import Callable
+from http.client import responses
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from ..engine.history import HistoryDamagedError
 from ..errors import KfpJupyterError, NotebookError
-from .paths import PathRefused, relative_to_root, resolve_inside
+from .components import ComponentRef, check_refs, component_refs, outline
+from .paths import PathRefused, hide_root, relative_to_root, resolve_inside
+from .pools import PoolFull, Pools
+from .settings import KfpJupyterServer
+
+if TYPE_CHECKING:
+    from ..model import Pipeline
 
 T = TypeVar("T")
 PREFIX = "kfp-jupyter/api"
@@ -42,35 +51,115 @@ def _store() -> str | None:
     return os.environ.get("KFP_JUPYTER_STORE") or None
 
 
+class ApiError(web.HTTPError):
+    """An answer other than 200: `message` goes to the caller as it is, in the JSON body.
+
+    The log line gets it as an argument ("%s"), never as a format: a `%` in a notebook's name
+    must neither break the log nor come back doubled.
+    """
+
+    def __init__(self, status: int, message: str, **extra: object) -> None:
+        super().__init__(status, "%s", message)
+        self.message = message
+        self.extra = extra
+
+
 class BaseHandler(APIHandler):
     """Errors as JSON: {"message", "problems"?}; a notebook's problems answer 422."""
 
-    def initialize(self, root_dir: str, runs: RunRegistry) -> None:
+    def initialize(
+        self, root_dir: str, runs: RunRegistry, settings: KfpJupyterServer, pools: Pools
+    ) -> None:
         self.root_dir = root_dir
         self.runs = runs
+        self.kfp_settings = settings
+        self.pools = pools
 
     def notebook_path(self, relative: str | None) -> Path:
         path = resolve_inside(self.root_dir, relative or "")
         if not path.is_file():
-            raise web.HTTPError(404, f"no notebook {relative!r}")
+            raise ApiError(404, f"no notebook {relative!r}")
         return path
+
+    def component_refs(self, path: Path) -> list[ComponentRef]:
+        """The notebook's component tags, refused (400) if they leave the root or name a URL the
+        settings forbid. Blocking (it reads the notebook): call it in a pool."""
+        refs = component_refs(path)
+        check_refs(Path(self.root_dir), path, refs, self.kfp_settings.component_urls)
+        return refs
+
+    def load(self, path: Path) -> Pipeline:
+        """The notebook's pipeline, once its component tags passed (URLs are fetched here)."""
+        from ..loader import load_notebook
+
+        self.component_refs(path)
+        return load_notebook(path)
 
     def body(self) -> dict[str, Any]:
         try:
             data = json.loads(self.request.body or b"{}")
         except ValueError:
-            raise web.HTTPError(400, "the request body is not JSON") from None
+            raise ApiError(400, "the request body is not JSON") from None
+        except RecursionError:
+            raise ApiError(400, "the request body is nested too deeply") from None
         if not isinstance(data, dict):
-            raise web.HTTPError(400, "the request body must be a JSON object")
+            raise ApiError(400, "the request body must be a JSON object")
         return data
 
+    @staticmethod
+    def text(body: dict[str, Any], key: str) -> str | None:
+        """A string field of the body (None if absent or empty); any other type is a 400, not a
+        crash or a `str()` of a list sent on to a cluster."""
+        value = body.get(key)
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise ApiError(400, f"{key!r} must be a string, not {_kind(value)}")
+        return value
+
+    @staticmethod
+    def flag(body: dict[str, Any], key: str) -> bool:
+        value = body.get(key)
+        if value is not None and not isinstance(value, bool):
+            raise ApiError(400, f"{key!r} must be true or false, not {_kind(value)}")
+        return bool(value)
+
+    @staticmethod
+    def params(body: dict[str, Any]) -> dict[str, Any]:
+        params = body.get("params") or {}
+        if not isinstance(params, dict):
+            raise ApiError(400, f"'params' must be an object, not {_kind(params)}")
+        return params
+
     async def off_loop(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(None, fn)
+        """Run quick blocking work (analysis, compilation, the run history) in the quick pool."""
+        return await self.pools.run_quick(fn)
 
     def reply(self, data: object, status: int = 200) -> None:
+        """Answer JSON; an error answer never shows where the root directory is."""
+        if status >= 400:
+            data = hide_root(data, self.root_dir)
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(data))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Every error as JSON {"message", ...}: an ApiError's own message, tornado's for the
+        others (403, 405), and for a bug a plain message without traceback or server paths."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, HistoryDamagedError):  # the store, not the request: say what to do
+            self.set_status(503)
+            data: dict[str, object] = {"message": str(exc), "kind": "HistoryDamaged"}
+        elif isinstance(exc, ApiError):
+            data = {"message": exc.message, **exc.extra}
+        elif isinstance(exc, web.HTTPError):
+            data = {"message": exc.reason or responses.get(status_code, "error")}
+            if exc.log_message and not exc.args:
+                data["message"] = exc.log_message
+        else:
+            data = {"message": "the kfp-jupyter extension failed; the server's log says why"}
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(hide_root(data, self.root_dir)))
 
     def fail(self, error: BaseException) -> None:
         if isinstance(error, PathRefused):
@@ -79,6 +168,8 @@ class BaseHandler(APIHandler):
             self.reply(
                 {"message": str(error), "problems": [p.to_json() for p in error.problems]}, 422
             )
+        elif isinstance(error, HistoryDamagedError):
+            raise error  # answered by write_error, as wherever else it is met
         elif isinstance(error, KfpJupyterError):
             status = 502 if type(error).__module__.startswith("kfp_jupyter.cluster") else 400
             if type(error).__name__ in ("InvalidSubmission", "ConfigError"):
@@ -89,41 +180,58 @@ class BaseHandler(APIHandler):
 
 
 class InspectHandler(BaseHandler):
-    @web.authenticated
-    async def get(self) -> None:
+    def inspect(self, path: Path) -> dict[str, object]:
+        """The pipeline as the CLI's `inspect --json` shows it; an outline when that would need
+        fetching a component URL (inspect runs on every save: it must not reach the network)."""
         from ..loader import load_notebook
 
+        refs = self.component_refs(path)
+        if any(r.is_url for r in refs):
+            return outline(path, refs, Path(self.root_dir))
+        return load_notebook(path).to_json()
+
+    @web.authenticated
+    async def get(self) -> None:
         try:
             path = self.notebook_path(self.get_query_argument("path", ""))
-            pipeline = await self.off_loop(lambda: load_notebook(path))
-            data = pipeline.to_json()
-            self.reply(data)
+            self.reply(await self.off_loop(lambda: self.inspect(path)))
         except (KfpJupyterError, PathRefused) as e:
             self.fail(e)
 
 
 class CompileHandler(BaseHandler):
+    def check_output(self, out: Path, said: str | None) -> None:
+        """Refuse to write over a folder (a 400 naming the output, not an OSError from the
+        compiler)."""
+        if out.is_dir():
+            name = said or relative_to_root(self.root_dir, out)
+            raise ApiError(400, f"output {name!r} is a folder; name a file in it")
+
     @web.authenticated
     async def post(self) -> None:
         from ..compile import TARGETS, default_output
-        from ..loader import load_notebook
 
         body = self.body()
-        target = str(body.get("target") or "kfp")
+        target = self.text(body, "target") or "kfp"
         if target not in TARGETS:
-            raise web.HTTPError(400, f"unknown target {target!r}; choose one of {list(TARGETS)}")
+            raise ApiError(400, f"unknown target {target!r}; choose one of {list(TARGETS)}")
+        output, runtime = self.text(body, "output"), self.text(body, "kfp_runtime")
         try:
-            path = self.notebook_path(body.get("path"))
+            path = self.notebook_path(self.text(body, "path"))
 
             def work() -> Path:
-                pipeline = load_notebook(path)
+                pipeline = self.load(path)
                 out = (
-                    resolve_inside(self.root_dir, str(body["output"]))
-                    if body.get("output")
+                    resolve_inside(self.root_dir, output)
+                    if output
                     else default_output(path, pipeline, target)
                 )
-                runtime = body.get("kfp_runtime")
-                pipeline.compile(target, out, kfp_runtime=str(runtime) if runtime else None)
+                self.check_output(out, output)
+                try:
+                    pipeline.compile(target, out, kfp_runtime=runtime)
+                except OSError as e:  # e.g. a file where the output's folder should be
+                    name = output or relative_to_root(self.root_dir, out)
+                    raise ApiError(400, f"cannot write output {name!r}: {e.strerror}") from None
                 return out
 
             out = await self.off_loop(work)
@@ -139,16 +247,18 @@ class RunsHandler(BaseHandler):
         from ..engine.report import run_listing
         from ..engine.store import open_store
 
-        experiment = self.get_query_argument("experiment", None)
-        limit = self.get_query_argument("limit", None)
+        experiment = self.get_query_argument("experiment", None) or None
+        limit = _limit(self.get_query_argument("limit", None))
 
         def work() -> list[dict[str, Any]]:
             try:
                 st = open_store(_store(), create=False)
+            except HistoryDamagedError:
+                raise
             except KfpJupyterError:
                 return []  # no run yet: an empty history
             history = History(st.db_path)
-            runs = history.list_runs(experiment, int(limit) if limit else None)
+            runs = history.list_runs(experiment, limit)
             return [run_listing(history, r) for r in runs]
 
         self.reply(await self.off_loop(work))
@@ -156,22 +266,20 @@ class RunsHandler(BaseHandler):
     @web.authenticated
     async def post(self) -> None:
         from ..engine import run_local
-        from ..loader import load_notebook
 
         body = self.body()
-        params = body.get("params") or {}
-        if not isinstance(params, dict):
-            raise web.HTTPError(400, "params must be an object")
+        params = self.params(body)
+        no_cache, experiment = self.flag(body, "no_cache"), self.text(body, "experiment")
         try:
-            path = self.notebook_path(body.get("path"))
+            path = self.notebook_path(self.text(body, "path"))
 
             def work() -> dict[str, Any]:
                 handle = run_local(
-                    load_notebook(path),
+                    self.load(path),
                     params,
                     store=_store(),
-                    cache=not body.get("no_cache"),
-                    experiment=body.get("experiment") or None,
+                    cache=not no_cache,
+                    experiment=experiment,
                 )
                 self.runs.add(handle)
                 return {"id": handle.run_id, "state": handle.state}
@@ -193,6 +301,8 @@ class RunHandler(BaseHandler):
                 st = open_store(_store(), create=False)
                 history = History(st.db_path)
                 return run_summary(history, history.get_run(run_id).id)
+            except HistoryDamagedError:
+                raise
             except KfpJupyterError:
                 return None
 
@@ -204,26 +314,37 @@ class RunHandler(BaseHandler):
 
 
 class SubmitHandler(BaseHandler):
+    def check_token_env(self, name: str | None) -> None:
+        """Refuse a `token_env` the settings do not name: the server would read any variable of
+        its environment (a cloud key, a password) and send it to the host the caller chose."""
+        if name is None or self.kfp_settings.token_env_allowed(name):
+            return
+        patterns = ", ".join(self.kfp_settings.token_envs) or "none"
+        raise ApiError(
+            400,
+            f"token_env {name!r} is not a token variable this server may read "
+            f"(allowed: {patterns}; set c.KfpJupyterServer.token_envs to change)",
+        )
+
     @web.authenticated
     async def post(self) -> None:
         from ..cluster import submit
-        from ..loader import load_notebook
 
         body = self.body()
-        params = body.get("params") or {}
-        if not isinstance(params, dict):
-            raise web.HTTPError(400, "params must be an object")
+        params = self.params(body)
+        fields = ("engine", "host", "namespace", "experiment", "run_name", "token_env", "ui_url")
+        given = {key: self.text(body, key) for key in (*fields, "kfp_runtime", "path")}
 
         def opt(key: str) -> str | None:
-            value = body.get(key)
-            return str(value) if value else None
+            return given[key]
 
+        self.check_token_env(opt("token_env"))
         try:
-            path = self.notebook_path(body.get("path"))
+            path = self.notebook_path(opt("path"))
 
             def work() -> dict[str, Any]:
                 handle = submit(
-                    load_notebook(path),
+                    self.load(path),
                     opt("engine") or "kfp",
                     host=opt("host"),
                     namespace=opt("namespace"),
@@ -237,14 +358,50 @@ class SubmitHandler(BaseHandler):
                 info: dict[str, Any] = handle.info.to_json()
                 return info
 
-            self.reply(await self.off_loop(work), 201)
+            self.reply(await self.pools.cluster.run(work), 201)
+        except PoolFull as e:
+            self.set_header("Retry-After", "30")
+            self.reply({"message": str(e), "kind": "Busy"}, 503)
         except (KfpJupyterError, PathRefused) as e:
             self.fail(e)
 
 
-def setup_handlers(web_app: Any, root_dir: str) -> None:
+def _kind(value: object) -> str:
+    """How JSON calls the type of `value`, for messages."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return "a string" if isinstance(value, str) else "null"
+
+
+def _limit(text: str | None) -> int | None:
+    """The `limit` query argument: a positive whole number, or absent."""
+    if not text:
+        return None
+    try:
+        limit = int(text)
+    except ValueError:
+        raise ApiError(400, f"limit must be a whole number, not {text!r}") from None
+    if limit < 1:
+        raise ApiError(400, f"limit must be 1 or more, not {limit}")
+    return limit
+
+
+def setup_handlers(web_app: Any, root_dir: str, settings: KfpJupyterServer | None = None) -> None:
+    """Route the API; `settings` default to KfpJupyterServer's defaults (no configuration)."""
+    settings = settings or KfpJupyterServer()
     base = url_path_join(web_app.settings["base_url"], PREFIX)
-    args = {"root_dir": root_dir, "runs": RunRegistry()}
+    args = {
+        "root_dir": root_dir,
+        "runs": RunRegistry(),
+        "settings": settings,
+        "pools": Pools(settings.quick_workers, settings.cluster_workers),
+    }
     web_app.add_handlers(
         ".*$",
         [

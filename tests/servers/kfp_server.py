@@ -13,7 +13,8 @@ the KFP backend as the kfp SDK sees it:
   pipeline's DAG: PENDING, RUNNING, SUCCEEDED (FAILED for tasks in `fail_tasks`); downstream of a
   failure never starts; the run ends SUCCEEDED or FAILED. The task details look like a real KFP 2.x
   server's (one per Argo node): the root DAG, `root-driver`, and per task `<task>-driver`, `<task>`
-  and an `executor` pod, so clients must pick out the tasks themselves.
+  and an `executor` pod, so clients must pick out the tasks themselves. With `hold_runs`, runs
+  stay RUNNING (a run that never ends) until terminated.
 
 Every request is recorded (`requests`), every spec violation too (`violations`); tests assert
 there are none. Run as a script to try the CLI by hand:
@@ -127,6 +128,8 @@ class KfpState:
         #: 302 to the login page, which is HTML
         self.login_redirect = False
         self.fail_tasks: set[str] = set()
+        #: runs reach RUNNING and stay there (a run that never ends), until cancelled
+        self.hold_runs = False
         self.pipelines: dict[str, dict[str, Any]] = {}
         self.versions: dict[str, list[dict[str, Any]]] = {}
         self.experiments: dict[str, dict[str, Any]] = {}
@@ -374,6 +377,8 @@ class KfpState:
         if run["state"] == "PENDING":
             run["state"] = "RUNNING"
             run["state_history"].append({"update_time": t, "state": "RUNNING"})
+            return
+        if self.hold_runs:
             return
         by_name = {x.name: x for x in sim.tasks}
         for task in sim.tasks:
