@@ -196,6 +196,9 @@ def test_damaged_history_says_which_file_and_what_to_do(
     nb = two_step_notebook(tmp_path / "ab.ipynb")
     store = tmp_path / "store"
     assert kfpj("run", nb, store=store).returncode == 0
+    first = show(store)
+    got = kfpj("artifacts", "get", first["id"], "make", "data", "-o", tmp_path / "a", store=store)
+    assert got.returncode == 0, got.stderr
     db = store / "history.db"
     for sidecar in (store / "history.db-wal", store / "history.db-shm"):
         sidecar.unlink(missing_ok=True)
@@ -207,12 +210,19 @@ def test_damaged_history_says_which_file_and_what_to_do(
         assert len(lines) == 1, p.stderr
         assert f"the run history {db} is damaged" in lines[0]
         assert "Move it aside" in lines[0] and "internal error" not in p.stderr
-    # doing what it says works, and the stored artifacts are still there
+    # doing what it says works: the finished run is indexed again from its record, with its
+    # tasks, metrics, artifacts and cache
     db.rename(tmp_path / "history.db.damaged")
     assert list(store.glob("artifacts/*/*/data.json"))
+    assert show(store, first["id"]) == first
+    again = kfpj("artifacts", "get", first["id"], "make", "data", "-o", tmp_path / "b", store=store)
+    assert again.returncode == 0 and again.stdout == got.stdout, again.stderr
+    assert (tmp_path / "b").read_bytes() == (tmp_path / "a").read_bytes()
     p = kfpj("run", nb, store=store)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert show(store)["metrics"] == {"total": 10.0}
+    second = show(store)
+    assert second["id"] != first["id"] and second["metrics"] == {"total": 10.0}
+    assert states(second) == {"make": "CACHED", "use": "CACHED"}
 
 
 # --- 4. an unusable --store is refused before anything is recorded ------------------------------

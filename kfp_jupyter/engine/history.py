@@ -125,8 +125,9 @@ class HistoryDamagedError(KfpJupyterError):
         super().__init__(
             f"the run history {path} is damaged ({detail}). Move it aside "
             f"(mv {path} {aside}, and {path.name}-wal and {path.name}-shm if present) and run "
-            "again: a new history is started. The past runs' list, states and cache are lost; "
-            f"their artifacts, programs and logs remain in {path.parent}"
+            "again: a new history is started, and every finished run is indexed again from its "
+            f"record in {path.parent / 'runs'} (its tasks, artifacts, metrics and cache); "
+            "artifacts, programs and logs remain in the store"
         )
 
 
@@ -136,6 +137,25 @@ _DAMAGE = ("malformed", "not a database", "disk image", "corrupt", "database dis
 def _is_damage(e: sqlite3.DatabaseError) -> bool:
     """Damage, as opposed to a lock, a full disk or a bug in our SQL."""
     return any(word in str(e).lower() for word in _DAMAGE)
+
+
+#: the columns of a task, artifact or metric kept in a run's record (row ids are not: they are
+#: made again when the record is imported; `cached_from` points into other runs, and is dropped)
+_RECORD_TASK_COLUMNS = (
+    "name",
+    "position",
+    "state",
+    "attempts",
+    "started",
+    "finished",
+    "exit_code",
+    "cached",
+    "cache_key",
+    "log",
+    "message",
+)
+_RECORD_ARTIFACT_COLUMNS = ("step", "name", "type", "size", "digest", "uri")
+_RECORD_METRIC_COLUMNS = ("step", "name", "value")
 
 
 def new_run_id() -> str:
@@ -148,6 +168,7 @@ class History:
     def __init__(self, path: Path, migrations: Sequence[Migration] = MIGRATIONS) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not path.exists()
         self._lock = threading.RLock()
         self.db = sqlite3.connect(
             str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
@@ -160,6 +181,8 @@ class History:
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self.db.execute("PRAGMA foreign_keys=ON")
                 self._migrate(migrations)
+            if fresh:
+                self._reindex(path.parent / "runs")
         except BaseException:
             self.db.close()
             raise
@@ -241,6 +264,104 @@ class History:
                     db.execute("INSERT INTO schema_version (version) VALUES (?)", (latest,))
                 else:
                     db.execute("UPDATE schema_version SET version = ?", (latest,))
+
+    # --- a run's record: the history of one run as a file, to index it again ------------------
+
+    def export_run(self, run_id: str) -> dict[str, Any]:
+        """Everything the history holds about a run, by name instead of row ids: written next
+        to the run's logs when it ends (runs/ID/record.json), so that a new history (after the
+        old one was lost or damaged) can index the run again (import_run)."""
+        run = self._read(
+            "SELECT r.*, e.name AS experiment, p.name AS pipeline, v.digest AS version_digest, "
+            "v.spec AS spec FROM runs r JOIN experiments e ON e.id = r.experiment_id "
+            "JOIN pipeline_versions v ON v.id = r.version_id JOIN pipelines p ON p.id = "
+            "v.pipeline_id WHERE r.id = ?",
+            (run_id,),
+        )[0]
+        columns = ("notebook", "parameters", "options", "state", "message", "created")
+        record: dict[str, Any] = {k: run[k] for k in ("id", "experiment", "pipeline", *columns)}
+        record.update(started=run["started"], finished=run["finished"])
+        record["version"] = {"digest": run["version_digest"], "spec": run["spec"]}
+        record["tasks"] = [
+            {k: t[k] for k in _RECORD_TASK_COLUMNS}
+            for t in self._read("SELECT * FROM tasks WHERE run_id = ? ORDER BY position", (run_id,))
+        ]
+        for table, columns_of in (
+            ("artifacts", _RECORD_ARTIFACT_COLUMNS),
+            ("metrics", _RECORD_METRIC_COLUMNS),
+        ):
+            record[table] = [
+                {"task": r["task"], **{k: r[k] for k in columns_of}}
+                for r in self._read(
+                    f"SELECT x.*, t.name AS task FROM {table} x JOIN tasks t ON t.id = x.task_id "
+                    "WHERE x.run_id = ? ORDER BY x.id",
+                    (run_id,),
+                )
+            ]
+        return record
+
+    def import_run(self, record: dict[str, Any]) -> bool:
+        """Index a run again from its record (export_run); False if the history has it."""
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM runs WHERE id = ?", (record["id"],)).fetchone():
+                return False
+            exp = self._ensure(db, "experiments", record["experiment"])
+            pid = self._ensure(db, "pipelines", record["pipeline"])
+            version = record["version"]
+            db.execute(
+                "INSERT OR IGNORE INTO pipeline_versions (pipeline_id, digest, spec, created) "
+                "VALUES (?, ?, ?, ?)",
+                (pid, version["digest"], version["spec"], record["created"]),
+            )
+            vid = db.execute(
+                "SELECT id FROM pipeline_versions WHERE pipeline_id = ? AND digest = ?",
+                (pid, version["digest"]),
+            ).fetchone()[0]
+            run_columns = ("notebook", "parameters", "options", "state", "message", "created")
+            db.execute(
+                "INSERT INTO runs (id, experiment_id, version_id, "
+                + ", ".join(run_columns)
+                + ", started, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record["id"],
+                    exp,
+                    vid,
+                    *(record[k] for k in run_columns),
+                    record["started"],
+                    record["finished"],
+                ),
+            )
+            task_ids: dict[str, int] = {}
+            for t in record["tasks"]:
+                cursor = db.execute(
+                    f"INSERT INTO tasks (run_id, {', '.join(_RECORD_TASK_COLUMNS)}) "
+                    f"VALUES (?, {', '.join('?' * len(_RECORD_TASK_COLUMNS))})",
+                    (record["id"], *(t[k] for k in _RECORD_TASK_COLUMNS)),
+                )
+                task_ids[t["name"]] = int(cursor.lastrowid or 0)
+            for table, columns in (
+                ("artifacts", _RECORD_ARTIFACT_COLUMNS),
+                ("metrics", _RECORD_METRIC_COLUMNS),
+            ):
+                db.executemany(
+                    f"INSERT INTO {table} (run_id, task_id, {', '.join(columns)}) "
+                    f"VALUES (?, ?, {', '.join('?' * len(columns))})",
+                    [
+                        (record["id"], task_ids[r["task"]], *(r[k] for k in columns))
+                        for r in record[table]
+                    ],
+                )
+        return True
+
+    def _reindex(self, runs: Path) -> None:
+        """A new history in a store that has runs: index again each run that left a record.
+        A record that cannot be read is passed over (its run stays out of the history)."""
+        for path in sorted(runs.glob("*/record.json")):
+            try:
+                record = json.loads(path.read_text(encoding="utf-8"))
+                self.import_run(record)
+            except (OSError, ValueError, KeyError, TypeError, sqlite3.IntegrityError):
+                continue
 
     # --- writing a run ------------------------------------------------------------------------
 

@@ -593,3 +593,7 @@ class Runner:
             json.dumps(run_summary(self.history, self.run_id), indent=2), encoding="utf-8"
         )
         self.store.publish(path, f"runs/{self.run_id}/run.json")
+        # the run as the history holds it: what indexes it again in a new history
+        record = self.run_dir / "record.json"
+        record.write_text(json.dumps(self.history.export_run(self.run_id)), encoding="utf-8")
+        self.store.publish(record, f"runs/{self.run_id}/record.json")

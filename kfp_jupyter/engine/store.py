@@ -463,13 +463,18 @@ def open_store(store: str | os.PathLike[str] | Store | None = None, create: bool
         st: Store = FsspecStore(url)
     else:
         root = Path(url).expanduser().absolute()
-        if not create and not (root / "history.db").is_file():
+        if not create and not (root / "history.db").is_file() and not _has_records(root):
             raise UsageError(
                 f"there is no run history in {root} (run a notebook with `kfp-jupyter run` "
                 "first, or point --store / KFP_JUPYTER_STORE at another store)"
             )
         check_local_root(root)
         st = LocalStore(root)
-    if not create and not st.db_path.is_file():
+    if not create and not st.db_path.is_file() and not _has_records(st.local_root):
         raise UsageError(f"there is no run history for {st.url} on this machine ({st.db_path})")
     return st
+
+
+def _has_records(root: Path) -> bool:
+    """Whether runs left records a new history indexes again (its old one moved aside)."""
+    return next(root.glob("runs/*/record.json"), None) is not None
