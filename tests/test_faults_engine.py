@@ -233,6 +233,8 @@ BAD_STORES = {
     "under-a-file": "{tmp}/afile/store",
     "under-a-missing-folder": "{tmp}/missing/deeper/store",
     "s3-without-bucket": "s3://",
+    # a folder that cannot be made, whoever runs the test (root too): /proc takes no new entries
+    "cannot-be-made": "/proc/kfpj-store-{pid}",
 }
 
 
@@ -242,7 +244,7 @@ def test_unusable_store_is_refused_and_nothing_is_recorded(tmp_path: Path, kind:
     nb = two_step_notebook(work / "ab.ipynb")
     (work / ".git").mkdir()  # the default store would be work/.kfp-jupyter
     (tmp_path / "afile").write_text("not a store")
-    store = BAD_STORES[kind].format(tmp=tmp_path)
+    store = BAD_STORES[kind].format(tmp=tmp_path, pid=os.getpid())
     env = {"KFP_JUPYTER_CACHE_DIR": str(tmp_path / "cache")}
     p = kfpj("run", nb, store=store, env=env, cwd=work)
     assert p.returncode == 2, p.stdout + p.stderr

@@ -446,6 +446,20 @@ def check_local_root(root: Path) -> None:
             raise UsageError(f"the store {root} is under {where}, which is a file: {_FIX}")
     if not os.access(where, os.W_OK | os.X_OK):
         raise UsageError(f"the store {root} cannot be written here ({where} is read-only): {_FIX}")
+    _probe(root)
+
+
+def _probe(root: Path) -> None:
+    """Make the store's folder and write in it once: permissions alone do not say (root may
+    write where they forbid it, and may not write on a read-only or special file system)."""
+    try:
+        root.mkdir(exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as e:
+        raise UsageError(
+            f"the store {root} cannot be written ({e.strerror or type(e).__name__}): {_FIX}"
+        ) from None
 
 
 def open_store(store: str | os.PathLike[str] | Store | None = None, create: bool = True) -> Store:
