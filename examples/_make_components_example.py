@@ -27,15 +27,19 @@ def components_pipeline() -> Any:
 The steps here are of two kinds: Python cells, as in the other examples, and **component cells**
 that run a reusable KFP component, `components/column_stats.yaml` (a KFP v1-style component spec,
 the kind people publish and share). The same component runs twice, on the training rows and on the
-test rows. A component cell is tagged `step:NAME` and `component:PATH_OR_URL`; its body gives the
-component's inputs, by their names in snake_case (`table = train_rows`), and may give its outputs
-new names (`train_summary = stats`), which downstream Python cells then read: a file output as its
-path, a value output (here the Integer `row_count`) as the value itself.
+test rows. A component cell starts with `%%component NAME PATH_OR_URL` (or is tagged `step:NAME`
+and `component:PATH_OR_URL`); its body gives the component's inputs, by their names in snake_case
+(`table = train_rows`), and may give its outputs new names (`train_summary = stats`), which later
+cells then read: a file output as its path, a value output (here the Integer `row_count`) as the
+value itself.
 
-Component cells only describe steps (they need the pipeline to run), so run this notebook as a
-pipeline: `kfp-jupyter run components_pipeline.ipynb --host-exec` (or with Docker/Podman
-installed, without `--host-exec`), or compile it with `kfp-jupyter compile`.
+Run All works here as in any notebook: run in the kernel, a component cell runs the component on
+the kernel's variables (in its image with Docker or Podman, else its command on this machine) and
+sets its outputs. Run it as a pipeline with `kfp-jupyter run components_pipeline.ipynb --host-exec`
+(or, with Docker/Podman installed, without `--host-exec`), or compile it with
+`kfp-jupyter compile`.
 """),
+            code("%load_ext kfp_jupyter", "skip"),
             code(
                 """
 import json
@@ -65,28 +69,20 @@ print(len(train_rows), "training rows,", len(test_rows), "test rows")
                 "step:split",
             ),
             md("## One component, two steps"),
-            code(
-                """
+            code("""
+%%component train_stats components/column_stats.yaml --cpu 1 --memory 256Mi
 table = train_rows
 digits = digits
 train_summary = stats
 train_count = row_count
-""",
-                "step:train_stats",
-                "component:components/column_stats.yaml",
-                "limit:cpu:1",
-                "limit:memory:256Mi",
-            ),
-            code(
-                """
+"""),
+            code("""
+%%component test_stats components/column_stats.yaml
 table = test_rows
 digits = digits
 test_summary = stats
 test_count = row_count
-""",
-                "step:test_stats",
-                "component:components/column_stats.yaml",
-            ),
+"""),
             md("## Compare the two"),
             code(
                 """

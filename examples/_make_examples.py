@@ -14,6 +14,20 @@ import nbformat
 
 HERE = Path(__file__).resolve().parent
 
+#: The metadata JupyterLab writes for the standard `python3` kernel (ipykernel's kernelspec and
+#: kernel_info reply). Written as JupyterLab would, so opening an example does not mark it changed;
+#: `version` is the Python of binder/runtime.txt and of the development environment.
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+LANGUAGE_INFO = {
+    "codemirror_mode": {"name": "ipython", "version": 3},
+    "file_extension": ".py",
+    "mimetype": "text/x-python",
+    "name": "python",
+    "nbconvert_exporter": "python",
+    "pygments_lexer": "ipython3",
+    "version": "3.11.7",
+}
+
 
 def code(source: str, *tags: str) -> Any:
     cell = nbformat.v4.new_code_cell(source.strip("\n"))
@@ -29,12 +43,8 @@ def md(source: str) -> Any:
 def notebook(cells: list[Any], name: str, description: str, experiment: str) -> Any:
     nb = nbformat.v4.new_notebook()
     nb.cells = cells
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nb.metadata["language_info"] = {"name": "python"}
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata["language_info"] = dict(LANGUAGE_INFO)
     nb.metadata["kfp_jupyter"] = {
         "name": name,
         "description": description,

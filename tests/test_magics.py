@@ -342,7 +342,9 @@ def test_load_ext_through_the_package_registers_the_magics() -> None:
     assert "kfp_jupyter" in sys.modules
 
 
-def test_non_python_step_magics_are_checked_but_not_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_non_python_step_magics_are_checked_and_say_what_they_need(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """In a kernel a component cell runs its component (tests/test_examples_topdown.py); its
+    body is never run as Python, a missing spec is one line, and a bad magic line fails."""
     from IPython.core.interactiveshell import InteractiveShell
 
     ip = InteractiveShell.instance()
@@ -350,7 +352,8 @@ def test_non_python_step_magics_are_checked_but_not_run(tmp_path) -> None:  # ty
     ip.user_ns.pop("ran", None)
     ok = ip.run_cell("%%container tool --image alpine:3\ncommand: [sh, -c, 'echo hi']\n")
     assert ok.success
-    ok = ip.run_cell("%%component stats comp.yaml --after tool\nran = True\n")
-    assert ok.success and "ran" not in ip.user_ns
+    missing = ip.run_cell(f"%%component stats {tmp_path / 'comp.yaml'} --after tool\nran = True\n")
+    assert not missing.success and "ran" not in ip.user_ns
+    assert "does not exist" in str(missing.error_in_exec)
     bad = ip.run_cell("%%resource make --action explode\nkind: ConfigMap\n")
     assert not bad.success

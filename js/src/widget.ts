@@ -59,6 +59,9 @@ interface Target {
   host?: string;
   namespace?: string;
   experiment?: string;
+  token_env?: string;
+  /** the name of a saved target (`kfp-jupyter targets add`), "" for none */
+  target?: string;
 }
 
 const ACTIVE = new Set(["PENDING", "RUNNING", "SUBMITTING"]);
@@ -201,15 +204,22 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
   const host = field("host", "https://kfp.example.com", true);
   const namespace = field("namespace", "namespace");
   const experiment = field("experiment", "experiment");
+  const tokenEnv = field("token_env", "e.g. KFP_TOKEN");
+  tokenEnv.title = "The NAME of the environment variable holding the token (never the token)";
+  const saved = h(doc, "select", { "data-kfp-field": "target", "aria-label": "saved target" });
   const hostLabel = h(doc, "label", {}, "host", host);
   const nsLabel = h(doc, "label", {}, "namespace", namespace);
+  const tokenLabel = h(doc, "label", {}, "token variable", tokenEnv);
+  const savedLabel = h(doc, "label", {}, "saved", saved);
   const targetRow = h(
     doc,
     "div",
     { class: "kfp-row kfp-target" },
+    savedLabel,
     h(doc, "label", {}, "target", engine),
     hostLabel,
     nsLabel,
+    tokenLabel,
     h(doc, "label", {}, "experiment", experiment),
   );
   const button = (action: string, text: string, title: string, primary = false): HTMLButtonElement =>
@@ -334,9 +344,18 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
     host.value = t.host ?? "";
     namespace.value = t.namespace ?? "";
     experiment.value = t.experiment ?? "";
+    tokenEnv.value = t.token_env ?? "";
+    const names = (model.get("targets") ?? []) as string[];
+    saved.replaceChildren(
+      h(doc, "option", { value: "" }, "none"),
+      ...names.map((n) => h(doc, "option", { value: n }, n)),
+    );
+    saved.value = t.target && names.includes(t.target) ? t.target : "";
+    savedLabel.style.display = names.length ? "" : "none";
     const cluster = engine.value !== "local";
     hostLabel.style.display = engine.value === "kfp" ? "" : "none";
     nsLabel.style.display = cluster ? "" : "none";
+    tokenLabel.style.display = cluster ? "" : "none";
     submitBtn.title = cluster
       ? `Compile and send the pipeline to ${engine.value === "kfp" ? "Kubeflow Pipelines" : "Argo Workflows"}, then follow it`
       : "Choose Kubeflow Pipelines or Argo Workflows as the target to submit";
@@ -349,10 +368,14 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
       host: host.value.trim(),
       namespace: namespace.value.trim(),
       experiment: experiment.value.trim(),
+      token_env: tokenEnv.value.trim(),
+      target: saved.value,
     });
     model.save_changes();
   };
-  for (const input of [engine, host, namespace, experiment]) input.addEventListener("change", saveTarget);
+  for (const input of [saved, engine, host, namespace, experiment, tokenEnv]) {
+    input.addEventListener("change", saveTarget);
+  }
 
   // --- buttons and status ------------------------------------------------------------------------
   const updateButtons = (): void => {
@@ -512,6 +535,7 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
     ["change:status", drawStatus],
     ["change:error", drawError],
     ["change:target", drawTarget],
+    ["change:targets", drawTarget],
     ["change:params", syncParams],
     ["change:details", drawDetails],
     ["change:selected", onSelected],

@@ -35,7 +35,11 @@ class CodeBlock:
 
     @property
     def code(self) -> str:
-        return "\n".join(f"# cell {cell}\n{code}" for cell, code, _ in self.parts)
+        # a cell whose first line was a magic line starts at its line 2: the marker says so
+        return "\n".join(
+            f"# cell {cell}{f', line {offset + 1}' if offset else ''}\n{code}"
+            for cell, code, offset in self.parts
+        )
 
     @property
     def cells(self) -> tuple[int, ...]:

@@ -22,7 +22,7 @@ cli.add_command(compile_cmd)
 cli.add_command(convert_cmd)
 
 # Commands of optional parts register themselves here when their module is importable.
-for _mod in ("run_cmd", "submit_cmd"):
+for _mod in ("run_cmd", "submit_cmd", "targets_cmd"):
     try:
         _m = __import__(f"kfp_jupyter.cli.{_mod}", fromlist=["register"])
         _m.register(cli)

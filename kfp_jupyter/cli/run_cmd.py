@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from ..engine.history import ArtifactRow
+    from ..engine.steperror import StepError
     from ..engine.store import Store
 
 EXIT_CANCELLED = 130
@@ -184,6 +185,10 @@ def _history(store: str | None) -> tuple[Any, Any]:
     return st, History(st.db_path)
 
 
+def _indented(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
 def _time(ts: float | None) -> str:
     if ts is None:
         return ""
@@ -261,7 +266,7 @@ def runs_show(run_id: str, as_json: bool, store: str | None) -> None:
     from ..engine.progress import fmt_seconds
     from ..engine.report import run_summary
 
-    _, history = _history(store)
+    st, history = _history(store)
     run = history.get_run(run_id)
     if as_json:
         click.echo(json.dumps(run_summary(history, run.id), indent=2))
@@ -311,6 +316,11 @@ def runs_show(run_id: str, as_json: bool, store: str | None) -> None:
             Text(t.message or "", style="dim"),
         )
     console.print(table)
+    for t in history.tasks(run.id):
+        error = _step_error(st, t)
+        if error is not None:
+            console.print(Text(f"step {t.name} failed:", style="red"))
+            console.print(_indented(error.render()), markup=False, soft_wrap=True)
     arts = history.artifacts(run.id)
     if arts:
         console.print("artifacts:")
@@ -347,7 +357,21 @@ def runs_logs(run_id: str, step: str, store: str | None) -> None:
         text = st.read_text(f"runs/{source.run_id}/logs/{Path(source.log).name}")
     if text is None:
         raise UsageError(f"step {step!r} of run {run.id} has no log (state {task.state})")
+    error = _step_error(st, source)
+    if error is not None:
+        # the exception first, in the notebook's terms; the log below no longer ends with it
+        click.echo(error.render() + "\n\n--- log ---")
+        text = error.without_in(text)
     click.echo(text, nl=not text.endswith("\n"))
+
+
+def _step_error(st: Store, task: Any) -> StepError | None:
+    """The stored exception of a failed task (None for any other task)."""
+    from ..engine.steperror import stored_error
+
+    if task.state != "FAILED":
+        return None
+    return stored_error(st, task.run_id, task.log)
 
 
 @runs_group.command("resume")

@@ -155,11 +155,17 @@ def _check_timeout(timeout: float | None, wait: bool) -> None:
 @click.command("submit")
 @click.argument("notebook", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
+    "--target",
+    metavar="NAME",
+    help="A saved target (kfp-jupyter targets list): its engine, host, namespace, experiment, UI "
+    "address and token variable, each overridden by the option of the same name given here.",
+)
+@click.option(
     "--engine",
     type=click.Choice(["kfp", "argo"]),
-    default="kfp",
-    show_default=True,
-    help="kfp: a Kubeflow Pipelines 2.x deployment; argo: Argo Workflows through the Kubernetes API.",
+    default=None,
+    help="kfp: a Kubeflow Pipelines 2.x deployment; argo: Argo Workflows through the Kubernetes "
+    "API. Default: the --target's engine, else kfp.",
 )
 @click.option(
     "--host",
@@ -239,7 +245,8 @@ def _check_timeout(timeout: float | None, wait: bool) -> None:
 @handle_errors
 def submit_cmd(
     notebook: Path,
-    engine: str,
+    target: str | None,
+    engine: str | None,
     host: str | None,
     namespace: str | None,
     experiment: str | None,
@@ -263,6 +270,7 @@ def submit_cmd(
     kfp-jupyter submit nb.ipynb --host http://localhost:8080 -p epochs=5 --wait
     kfp-jupyter submit nb.ipynb --engine argo --namespace argo --wait
     kfp-jupyter submit nb.ipynb --schedule '0 0 6 * * *'   # every day at 06:00:00
+    kfp-jupyter submit nb.ipynb --target prod --experiment tuning
     """
     from ..cluster import ClusterError, submit
     from ..loader import load_notebook
@@ -282,6 +290,7 @@ def submit_cmd(
         handle = submit(
             pipeline,
             engine,
+            target=target,
             host=host,
             namespace=namespace,
             experiment=experiment,

@@ -29,6 +29,7 @@ from .errors import (
 )
 from .handle import SubmitHandle, SubmitInfo
 from .schedule import check_cron
+from .targets import Target, get_target, load_targets, remember_last, with_target
 
 ENGINES = ("kfp", "argo")
 
@@ -44,18 +45,22 @@ __all__ = [
     "RequestTimeout",
     "SubmitHandle",
     "SubmitInfo",
+    "Target",
     "UnexpectedAnswer",
     "UnknownRun",
     "UnreachableError",
     "attach",
+    "get_target",
+    "load_targets",
     "submit",
 ]
 
 
 def submit(
     pipeline_or_path: Pipeline | str | os.PathLike[str],
-    engine: str = "kfp",
+    engine: str | None = None,
     *,
+    target: str | None = None,
     host: str | None = None,
     namespace: str | None = None,
     experiment: str | None = None,
@@ -74,7 +79,11 @@ def submit(
 ) -> SubmitHandle:
     """Submit a pipeline (or the notebook at a path) to a cluster and return its handle.
 
-    engine: "kfp" (Kubeflow Pipelines 2.x) or "argo" (Argo Workflows through the Kubernetes API).
+    engine: "kfp" (Kubeflow Pipelines 2.x) or "argo" (Argo Workflows through the Kubernetes API);
+      default: the target's, else "kfp".
+    target: the name of a saved target (`kfp-jupyter targets add`): its engine, host, namespace,
+      experiment, UI address and token variable are used where the call gives none; the
+      notebook's experiment only when neither does. Remembered as the target used last.
     host: the KFP API address (kfp) or the Kubernetes API server (argo, overriding kubeconfig);
       unset, it is resolved as kfp and kubectl do (see kfp_jupyter/cluster/config.py).
     params: parameter values, typed or as text; unknown names and bad values raise
@@ -93,6 +102,19 @@ def submit(
     UnreachableError, RequestTimeout, AuthError, RejectedError, NotFoundError, UnexpectedAnswer:
     what the server or the network did).
     """
+    engine, given = with_target(
+        target,
+        engine,
+        {
+            "host": host,
+            "namespace": namespace,
+            "experiment": experiment,
+            "ui_url": ui_url,
+            "token_env": token_env,
+        },
+    )
+    host, namespace, experiment = given["host"], given["namespace"], given["experiment"]
+    ui_url, token_env = given["ui_url"], given["token_env"]
     if engine not in ENGINES:
         raise InvalidSubmission(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
     if isinstance(pipeline_or_path, Pipeline):
@@ -117,7 +139,7 @@ def submit(
             request_timeout=request_timeout,
         )
         ir_text = pipeline.compile("kfp", kfp_runtime=kfp_runtime)
-        return submit_kfp(
+        handle = submit_kfp(
             pipeline,
             ir_text,
             kfp_conn,
@@ -127,6 +149,7 @@ def submit(
             schedule=cron,
             poll_interval=poll_interval,
         )
+        return _remembered(handle, target)
     from .argo_backend import submit_argo, workflow_for
     from .config import resolve_kube
 
@@ -148,7 +171,7 @@ def submit(
         run_name=run_name,
         experiment=experiment or pipeline.experiment,
     )
-    return submit_argo(
+    handle = submit_argo(
         pipeline,
         workflow,
         kube,
@@ -157,3 +180,11 @@ def submit(
         arguments=arguments,
         watch_seconds=max(1, round(poll_interval)) if poll_interval else None,
     )
+    return _remembered(handle, target)
+
+
+def _remembered(handle: SubmitHandle, target: str | None) -> SubmitHandle:
+    """Remember the target a run went to, so the widget opens with the target used last."""
+    if target:
+        remember_last(target)
+    return handle

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,7 @@ def resolve_token(
     if token:
         return Token(token, "the token argument")
     if token_env:
+        check_token_env(token_env)
         value = environ.get(token_env, "")
         if not value.strip():
             raise ConfigError(
@@ -87,6 +89,44 @@ def resolve_token(
             )
         return Token(value.strip(), f"${token_env}")
     return None
+
+
+#: how the credentials people paste by mistake begin (JWT, GitHub, GitLab, Slack, OpenAI, Google)
+_TOKEN_PREFIXES = (
+    "eyj",
+    "ghp_",
+    "gho_",
+    "ghs_",
+    "ghu_",
+    "github_pat_",
+    "glpat",
+    "xox",
+    "sk-",
+    "ya29",
+)
+
+
+def check_token_env(name: str) -> str:
+    """`name` if it can be the NAME of an environment variable; a token value is refused without
+    being repeated, so a token pasted into --token-env never reaches a message, a file or a log."""
+    looks_like_token = (
+        name.lower().startswith(_TOKEN_PREFIXES)
+        or len(name) > 64
+        or (len(name) >= 20 and any(c.islower() for c in name) and any(c.isdigit() for c in name))
+    )
+    if looks_like_token or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ConfigError(
+            "--token-env takes the NAME of the environment variable that holds the token, "
+            "and what was given does not look like one (a token itself is never stored or sent "
+            "on a command line)",
+            fix="export KFP_TOKEN=... in your shell, then give --token-env KFP_TOKEN",
+        )
+    return name
+
+
+def check_url(url: str, what: str) -> str:
+    """`url` without a trailing slash, if it has an http(s) scheme; else a ConfigError."""
+    return _check_url(url, what)
 
 
 def _check_url(url: str, what: str) -> str:
@@ -112,18 +152,23 @@ def kfp_context_path() -> Path:
         return Path(os.path.expanduser("~/.config/kfp/context.json"))
 
 
-def read_kfp_context(path: Path | None = None) -> dict[str, Any]:
-    path = path or kfp_context_path()
+def read_json_object(path: Path, what: str, fix: str) -> dict[str, Any]:
+    """A small JSON settings file: {} when it is missing, ConfigError naming it when unreadable."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as e:
-        raise ConfigError(
-            f"cannot read kfp's context file {path}: {e}",
-            fix="fix or delete the file (kfp.Client writes it again when needed)",
-        ) from None
+        raise ConfigError(f"cannot read {what} {path}: {e}", fix=fix) from None
     return data if isinstance(data, dict) else {}
+
+
+def read_kfp_context(path: Path | None = None) -> dict[str, Any]:
+    return read_json_object(
+        path or kfp_context_path(),
+        "kfp's context file",
+        "fix or delete the file (kfp.Client writes it again when needed)",
+    )
 
 
 @dataclass(frozen=True)

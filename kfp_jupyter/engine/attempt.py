@@ -25,6 +25,7 @@ from .forkserver import AutoLauncher
 from .launch import Job, Launcher, Proc
 from .plan import PlanStep
 from .procgroup import describe
+from .steperror import ATTEMPT_FILE, StepError, read_error
 from .store import ArtifactRef, Store
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ class Result:
     outputs: dict[str, ArtifactRef] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     log_tail: str | None = None
+    #: the exception that ended the step, as its program reported it (None: it did not say)
+    error: StepError | None = None
 
 
 class Workers:
@@ -76,7 +79,11 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^0-9A-Za-z_.-]", "_", name)
 
 
-def log_tail(path: Path | None, lines: int = LOG_TAIL_LINES) -> str | None:
+def log_tail(
+    path: Path | None, lines: int = LOG_TAIL_LINES, error: StepError | None = None
+) -> str | None:
+    """The last lines of a log; without the `error` the step printed at its end, which is shown
+    on its own, first."""
     if path is None or not path.is_file():
         return None
     with open(path, "rb") as f:
@@ -84,6 +91,8 @@ def log_tail(path: Path | None, lines: int = LOG_TAIL_LINES) -> str | None:
         size = f.tell()
         f.seek(max(0, size - 16384))
         text = f.read().decode("utf-8", errors="replace")
+    if error is not None:
+        text = error.without_in(text)
     tail = text.splitlines()[-lines:]
     return "\n".join(tail) if tail else None
 
@@ -152,6 +161,7 @@ class TaskExecutor:
             result.outputs,
             result.metrics,
             result.log_tail,
+            result.error,
         )
 
     def _attempt_loop(
@@ -203,13 +213,17 @@ class TaskExecutor:
                 previous = f"was killed by signal {-code}"
             else:
                 previous = f"exited with code {code}"
-            last = Result(states.FAILED, code, previous, log_tail=log_tail(log))
+            error = read_error(work / ATTEMPT_FILE)
+            last = Result(
+                states.FAILED, code, previous, log_tail=log_tail(log, error=error), error=error
+            )
         if step.retries:
             last = Result(
                 last.state,
                 last.exit_code,
                 f"{last.message} (after {step.retries + 1} attempts)",
                 log_tail=last.log_tail,
+                error=last.error,
             )
         return last
 
@@ -242,6 +256,8 @@ class TaskExecutor:
             "inputs": {v: str(p) for v, p in input_paths.items()},
             "outputs": outputs,
             "metrics": str(work / "metrics.json") if step.metrics else None,
+            # where the step program writes its exception, mapped to the notebook's cells
+            "error": str(work / ATTEMPT_FILE),
         }
         args_path = work / "args.json"
         args_path.write_text(json.dumps(args, indent=1), encoding="utf-8")

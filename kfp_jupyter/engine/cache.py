@@ -25,7 +25,7 @@ from .plan import PlanStep
 KEY_FORMAT = 1
 
 
-_CELL_MARKER = re.compile(r"^[ \t]*# cell \d+[ \t]*$", re.MULTILINE)
+_CELL_MARKER = re.compile(r"^[ \t]*# cell \d+(, line \d+)?[ \t]*$", re.MULTILINE)
 
 
 @lru_cache(maxsize=1024)

@@ -12,6 +12,8 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from .steperror import StepError
+
 
 @dataclass(frozen=True)
 class TaskEvent:
@@ -31,6 +33,8 @@ class TaskEvent:
     #: the last lines of the step's log, when it failed
     log_tail: str | None = None
     log: str | None = None
+    #: the exception that made it fail, mapped to the notebook's cells
+    error: StepError | None = None
 
     kind: str = field(default="task", init=False)
 

@@ -133,6 +133,17 @@ def _indent(text: str) -> str:
     return "\n".join("    | " + line for line in text.splitlines())
 
 
+def failure_text(e: TaskEvent) -> str | None:
+    """What a failed step says: its exception first, then where in the notebook it was raised,
+    then the end of its log (the exception itself is not repeated there)."""
+    if e.error is None:
+        return e.log_tail
+    text = e.error.render()
+    if e.log_tail:
+        text += "\nlog:\n" + e.log_tail
+    return text
+
+
 def _stream(out: TextIO | Console | None) -> TextIO:
     if out is None:
         return sys.stdout
@@ -175,8 +186,9 @@ def follow(
             if e.state == states.PENDING:
                 continue
             _emit(out, _plain_line(view, e, width))
-            if e.state == states.FAILED and e.log_tail:
-                _emit(out, _indent(e.log_tail))
+            text = failure_text(e) if e.state == states.FAILED else None
+            if text:
+                _emit(out, _indent(text))
     return view
 
 
@@ -213,8 +225,9 @@ def summary_lines(view: RunView, store: str, tails: bool) -> list[tuple[str, str
     if tails:
         for f in view.failures:
             lines.append(("red", f"step {f.step} failed: {f.message or ''}"))
-            if f.log_tail:
-                lines.append(("", _indent(f.log_tail)))
+            text = failure_text(f)
+            if text:
+                lines.append(("", _indent(text)))
     if view.metrics:
         lines.append(("", "metrics: " + ", ".join(f"{k}={v:g}" for k, v in view.metrics.items())))
     lines.append(("", f"results: {store}"))

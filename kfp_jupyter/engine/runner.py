@@ -32,6 +32,7 @@ from .forkserver import make_launcher
 from .history import CacheHit, History, TaskRow
 from .launch import Launcher, Proc
 from .plan import Plan, PlanStep
+from .steperror import StepError, write_error
 from .store import ArtifactRef, Store
 
 __all__ = ["RunOptions", "Runner", "log_tail", "safe_name"]
@@ -463,17 +464,38 @@ class Runner:
                     message=result.message,
                 )
             else:
-                self._fail(t, result.exit_code, t.with_notes(result.message), result.log_tail)
+                self._fail(
+                    t, result.exit_code, t.with_notes(result.message), result.log_tail, result.error
+                )
             if t.log is not None:
                 self.store.publish(t.log, f"runs/{self.run_id}/logs/{t.log.name}")
+                self._keep_error(t.log, result.error)
+
+    def _keep_error(self, log: Path, error: StepError | None) -> None:
+        """Keep the step's error next to its log, in the run folder and the store, for viewers
+        that come later (an earlier attempt's error goes when the step ends otherwise)."""
+        path = write_error(log, error)
+        if error is not None:
+            self.store.publish(path, f"runs/{self.run_id}/logs/{path.name}")
 
     def _fail(
-        self, t: _Task, exit_code: int | None, message: str | None, tail: str | None = None
+        self,
+        t: _Task,
+        exit_code: int | None,
+        message: str | None,
+        tail: str | None = None,
+        error: StepError | None = None,
     ) -> None:
         if self._failed_first is None:
             self._failed_first = t.step.name
         self._set(
-            t, states.FAILED, finished=time.time(), exit_code=exit_code, message=message, tail=tail
+            t,
+            states.FAILED,
+            finished=time.time(),
+            exit_code=exit_code,
+            message=message,
+            tail=tail,
+            error=error,
         )
 
     def _set(
@@ -485,6 +507,7 @@ class Runner:
         exit_code: int | None = None,
         message: str | None = None,
         tail: str | None = None,
+        error: StepError | None = None,
     ) -> None:
         t.state = state
         if finished is not None:
@@ -500,9 +523,9 @@ class Runner:
             message=message,
             attempts=t.attempts,
         )
-        self._publish(t, tail)
+        self._publish(t, tail, error)
 
-    def _publish(self, t: _Task, tail: str | None = None) -> None:
+    def _publish(self, t: _Task, tail: str | None = None, error: StepError | None = None) -> None:
         self.bus.publish(
             TaskEvent(
                 run_id=self.run_id,
@@ -517,6 +540,7 @@ class Runner:
                 message=t.message,
                 log_tail=tail,
                 log=str(t.log) if t.log else None,
+                error=error,
             )
         )
 

@@ -4,20 +4,39 @@ metrics and parameters, from the pipeline and, when the step ran locally, from t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..engine.steperror import StepError
 
 LOG_LINES = 40
 
 
-def _log_tail(path: str | None) -> str | None:
+def _log_tail(path: str | None, error: StepError | None = None) -> str | None:
     if not path:
         return None
     from ..engine.runner import log_tail
 
     try:
-        return log_tail(Path(path), LOG_LINES)
+        return log_tail(Path(path), LOG_LINES, error=error)
     except OSError:
         return None
+
+
+def _step_error(log: str | None, state: str | None) -> StepError | None:
+    """The exception a failed step's program reported, kept next to its log by the engine."""
+    if not log or state != "FAILED":
+        return None
+    from ..engine.steperror import error_file, read_error
+
+    return read_error(error_file(log))
+
+
+def _with_error(tail: str | None, error: StepError | None) -> str | None:
+    """The log tail the panel shows, after the exception and its cells: the error first."""
+    if error is None:
+        return tail
+    return error.render() + (f"\n\nlog:\n{tail}" if tail else "")
 
 
 def step_details(
@@ -73,10 +92,14 @@ def step_details(
             note += f": {run['url']}"
     elif not run_id:
         note = "not run yet: types and sizes of the variables appear after a run"
-    tail = _log_tail(log) or extra.get("log_tail")
+    error = _step_error(log, (state or {}).get("state"))
+    tail = _log_tail(log, error) or extra.get("log_tail")
     return {
         "step": name,
         "state": (state or {}).get("state"),
+        #: the exception first ("TYPE: message" and its cells), as `kfp-jupyter runs logs` shows it
+        "error": error.render() if error else None,
+        "error_frames": list(error.frames) if error else [],
         "message": (state or {}).get("message"),
         "image": step.get("image"),
         "resources": dict(step.get("resources") or {}),
@@ -84,7 +107,7 @@ def step_details(
         "inputs": inputs,
         "outputs": outputs,
         "metrics": metrics,
-        "log_tail": tail,
+        "log_tail": _with_error(tail, error),
         "log": log,
         "note": note,
     }

@@ -16,8 +16,19 @@ from __future__ import annotations
 
 import argparse
 import ast
+import atexit
+import dataclasses
+import functools
+import io
+import keyword
+import os
+import re
 import shlex
+import shutil
 import sys
+import tempfile
+import types
+from pathlib import Path
 from typing import Any, NoReturn
 
 from IPython.core.error import UsageError as IPythonUsageError
@@ -25,7 +36,14 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
 from ..errors import KfpJupyterError, NotebookError
-from ..notebook.grammar import MagicUsageError, parse_magic_line, step_name_problem
+from ..notebook.grammar import (
+    MagicLine,
+    MagicUsageError,
+    Role,
+    format_magic_line,
+    parse_magic_line,
+    step_name_problem,
+)
 
 
 def _one_line(e: MagicUsageError) -> str:
@@ -90,11 +108,14 @@ def kfp_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-cache", action="store_true")
     run.add_argument("--keep-going", action="store_true")
     run.add_argument("--launcher", choices=["auto", "fork", "subprocess"])
+    run.add_argument("--host-exec", action="store_true", help="run commands without their images")
+    run.add_argument("--apply-resources", action="store_true", help="apply resources with kubectl")
     run.add_argument("--wait", action="store_true", help="block until the run ends")
 
     subm = sub.add_parser("submit", add_help=False, help="send the pipeline to a cluster")
     subm.add_argument("notebook", nargs="?")
-    subm.add_argument("--engine", choices=["kfp", "argo"], default="kfp")
+    subm.add_argument("--target", metavar="NAME", help="a saved target (kfp-jupyter targets)")
+    subm.add_argument("--engine", choices=["kfp", "argo"])
     subm.add_argument("--host")
     subm.add_argument("--namespace")
     subm.add_argument("--experiment")
@@ -179,37 +200,43 @@ class KfpMagics(Magics):
         __tracebackhide__ = True
         return self._annotated("skip", line, cell)
 
-    # --- steps that are not Python: checked, never run here -------------------------------------
-    # Their bodies are input mappings, YAML or a Kubernetes manifest, and they refer to outputs that
-    # exist only in a pipeline run, so running them in the kernel would mean nothing (or worse).
+    # --- steps that are not Python: run here as a local run runs them ----------------------------
+    # So that the notebook still runs top to bottom: a component or container cell runs its command
+    # on the kernel's variables and binds its outputs under the names later cells read in the
+    # pipeline. A resource cell is never applied from the kernel (it would change a cluster).
 
-    def _declared(self, magic: str, line: str) -> None:
+    def _run_step(self, magic: str, line: str, cell: str | None) -> None:
         __tracebackhide__ = True
         parsed = self._checked(magic, line)
-        print(
-            f"%%{magic} {parsed.step}: a pipeline step; it runs in the pipeline, not in this kernel"
-        )
+        if self.shell is None:
+            raise IPythonUsageError("kfp-jupyter magics need an IPython shell")
+        try:
+            run_step_cell(parsed, cell or "", self.shell.user_ns)
+        except KfpJupyterError as e:
+            raise IPythonUsageError(f"%%{magic} {parsed.step}: {e}") from None
 
     @cell_magic
     def component(self, line: str, cell: str | None = None) -> None:
         """%%component NAME PATH_OR_URL [--after A B]: a reusable component (KFP component YAML);
-        the body maps its inputs to values. Checked here, run only in the pipeline."""
+        the body maps its inputs to values. Run here as a local run would run it, on the kernel's
+        variables; its outputs become variables (a file as its path, a value as itself)."""
         __tracebackhide__ = True
-        self._declared("component", line)
+        self._run_step("component", line, cell)
 
     @cell_magic
     def container(self, line: str, cell: str | None = None) -> None:
         """%%container NAME --image REF [--after A B]: a container step; the body (YAML) gives
-        command, args and file_outputs. Checked here, run only in the pipeline."""
+        command, args and file_outputs. Run here as a local run would run it, on the kernel's
+        variables; its outputs become variables (a file as its path, a value as itself)."""
         __tracebackhide__ = True
-        self._declared("container", line)
+        self._run_step("container", line, cell)
 
     @cell_magic
     def resource(self, line: str, cell: str | None = None) -> None:
         """%%resource NAME --action create|apply|delete: a Kubernetes manifest applied by the
         pipeline. Checked here, never applied from the kernel."""
         __tracebackhide__ = True
-        self._declared("resource", line)
+        print(resource_note(self._checked("resource", line), cell or ""))
 
     # --- %kfp ------------------------------------------------------------------------------------
 
@@ -220,8 +247,9 @@ class KfpMagics(Magics):
         %kfp show [NB] [--run RUN_ID] [--store S] [--engine kfp|argo --host URL --namespace NS]
         %kfp compile [NB] [-t kfp|argo|dsl] [-o PATH] [--kfp-runtime VERSION]
         %kfp run [NB] [-p NAME=VALUE ...] [--experiment E] [--store S] [--workers N]
-                 [--no-cache] [--keep-going] [--launcher auto|fork|subprocess] [--wait]
-        %kfp submit [NB] [--engine kfp|argo] [--host URL] [--namespace NS] [--experiment E]
+                 [--no-cache] [--keep-going] [--launcher auto|fork|subprocess] [--host-exec]
+                 [--apply-resources] [--wait]
+        %kfp submit [NB] [--target NAME] [--engine kfp|argo] [--host URL] [--namespace NS] [--experiment E]
                     [--run-name NAME] [-p NAME=VALUE ...] [--schedule CRON] [--wait]
                     [--token-env VAR] [--kubeconfig PATH] [--context NAME] [--ui-url URL]
                     [--poll-interval SECONDS] [--request-timeout SECONDS] [--kfp-runtime V]
@@ -295,6 +323,8 @@ class KfpMagics(Magics):
             keep_going=args.keep_going,
             experiment=args.experiment,
             launcher=args.launcher,
+            host_exec=args.host_exec,
+            apply_resources=args.apply_resources,
         )
         return self._follow(nb, handle, args.wait, args.store)
 
@@ -312,6 +342,7 @@ class KfpMagics(Magics):
         handle = submit(
             pipeline,
             args.engine,
+            target=args.target,
             host=args.host,
             namespace=args.namespace,
             experiment=args.experiment,
@@ -326,13 +357,14 @@ class KfpMagics(Magics):
             kfp_runtime=args.kfp_runtime,
             request_timeout=args.request_timeout,
         )
+        engine = handle.engine
         url = getattr(handle, "url", None)
-        print(f"submitted {args.engine} run {handle.run_id}" + (f": {url}" if url else ""))
+        print(f"submitted {engine} run {handle.run_id}" + (f": {url}" if url else ""))
         for note in getattr(handle, "notes", []) or []:
             print(f"  {note}")
         if args.schedule:
             return None
-        return self._follow(nb, handle, args.wait, None, engine=args.engine)
+        return self._follow(nb, handle, args.wait, None, engine=engine)
 
     def _follow(
         self, notebook: str, handle: Any, wait: bool, store: Any, engine: str = "local"
@@ -411,6 +443,180 @@ def _register_source(shell: InteractiveShell, code: str, raw: str) -> str:
         return str(shell.compile.cache(code, shell.execution_count, raw_code=raw))
     except Exception:
         return "<kfp-jupyter cell>"
+
+
+# --- running a component or container cell in the kernel ---------------------------------------------
+
+#: The step that stands for the kernel in the two-step pipeline a cell is analysed as.
+_KERNEL_STEP = "kernel"
+#: Kernel variables that are never a step's input (IPython's history).
+_NOT_INPUTS = frozenset({"In", "Out", "exit", "quit", "get_ipython"})
+
+
+def host_exec_allowed() -> bool:
+    """Whether a cell may run its command on this machine when no Docker or Podman answers.
+
+    On by default in the kernel (the one line the run prints says the image is ignored), as it is
+    what makes "Run All" work on a laptop; KFPJ_HOST_EXEC=0 turns it off."""
+    return os.environ.get("KFPJ_HOST_EXEC", "1").strip() != "0"
+
+
+def run_step_cell(parsed: MagicLine, body: str, user_ns: dict[str, Any]) -> None:
+    """Run a %%component or %%container cell as the local engine runs its step, and bind its
+    outputs in `user_ns` as the engine hands them to a later Python step.
+
+    The cell is analysed as the step of a pipeline whose only other step defines the kernel's
+    variables it names, so its inputs are written exactly as a Python step's exports are (a
+    DataFrame as CSV, a value as text...), by the same code."""
+    from ..components.local import run_container_step
+
+    pipeline = _cell_pipeline(parsed, body, user_ns)
+    assert parsed.step is not None
+    step = pipeline.step(parsed.step)
+    folder = Path(tempfile.mkdtemp(prefix=f"{step.name}-", dir=_session_dir()))
+    inputs = _write_inputs(step, pipeline, user_ns, folder / "in")
+    host_exec = host_exec_allowed()
+    _check_can_run(step, host_exec)
+    log = io.StringIO()  # printed once the step ends (a subprocess cannot write into the cell)
+    result = run_container_step(
+        step,
+        parameters={},
+        inputs=inputs,
+        outputs={o: folder / "out" / o for o in step.outputs},
+        work_dir=folder / "work",
+        volumes={m.volume: _session_dir() / "volumes" / m.volume for m in step.mounts},
+        host_exec=host_exec,
+        log=log,
+        timeout=step.timeout,
+    )
+    print(log.getvalue(), end="")
+    if not result.ok:
+        raise KfpJupyterError(result.message)
+    values = _output_values(step, result.outputs)
+    user_ns.update(values)
+    if values:
+        print(f"{step.name}: set " + ", ".join(_shown(n, v, step) for n, v in values.items()))
+
+
+def _cell_pipeline(parsed: MagicLine, body: str, user_ns: dict[str, Any]) -> Any:
+    """The pipeline of [a step defining the kernel's variables the cell names, the cell]."""
+    from ..loader import pipeline_from_notebook
+    from ..notebook.reader import Cell, NotebookFile
+
+    assert parsed.step is not None
+    kernel = _KERNEL_STEP if parsed.step != _KERNEL_STEP else f"{_KERNEL_STEP}-values"
+    # --after names steps of the real notebook, which this small pipeline does not have
+    settings = dataclasses.replace(parsed.settings, prev=())
+    sources = [format_magic_line(Role.STEP, parsed.step, settings) + "\n" + body]
+    names = _named_variables(body, user_ns)
+    if names:
+        sources.insert(0, f"%%step {kernel}\n" + "\n".join(f"{n} = None" for n in names))
+    cells = tuple(Cell(i, "code", s, ()) for i, s in enumerate(sources, start=1))
+    # a relative component path is relative to the notebook: the kernel's folder
+    try:
+        return pipeline_from_notebook(NotebookFile(Path.cwd() / "notebook.ipynb", cells, {}))
+    except NotebookError as e:
+        raise KfpJupyterError(
+            "cannot run here: "
+            + "; ".join(p.message + (f" (fix: {p.fix})" if p.fix else "") for p in e.problems)
+        ) from None
+
+
+def _named_variables(body: str, user_ns: dict[str, Any]) -> list[str]:
+    """The kernel's data variables whose names the cell body mentions (its possible inputs)."""
+    words = dict.fromkeys(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", body))
+    return [
+        w
+        for w in words
+        if w in user_ns
+        and not w.startswith("_")
+        and w not in _NOT_INPUTS
+        and not keyword.iskeyword(w)
+        and not isinstance(user_ns[w], (types.ModuleType, types.FunctionType, type))
+    ]
+
+
+def _write_inputs(
+    step: Any, pipeline: Any, user_ns: dict[str, Any], folder: Path
+) -> dict[str, str]:
+    """Each input's folder, holding the kernel variable written as the pipeline's export of it."""
+    exports = {e.name: e for s in pipeline.steps for e in s.exports}
+    export = _runtime()["_kfpj_export"]
+    inputs: dict[str, str] = {}
+    for i in step.inputs:
+        e = exports[i.name]
+        path = folder / i.name / i.name
+        try:
+            export(step.name, e.variable, user_ns[e.variable], e.format, e.type, str(path))
+        except RuntimeError as err:  # the runtime's own error, which says how to fix it
+            raise KfpJupyterError(str(err)) from None
+        inputs[i.name] = str(folder / i.name)
+    return inputs
+
+
+def _check_can_run(step: Any, host_exec: bool) -> None:
+    """Say plainly what is missing when the step can run neither in its image nor here."""
+    from ..components.local import detect_runtime
+
+    if host_exec or detect_runtime() is not None:
+        return
+    raise KfpJupyterError(
+        f"it runs in the image {step.image}, which needs Docker or Podman, and neither answers "
+        "here; install one, or allow running its command on this machine (the image ignored) "
+        "with %env KFPJ_HOST_EXEC=1"
+    )
+
+
+def _output_values(step: Any, written: dict[str, str]) -> dict[str, object]:
+    """Outputs as a later Python step gets them: a file as its path, a value typed."""
+    call = step.component
+    read_value = _runtime()["_kfpj_value"]
+    values: dict[str, object] = {}
+    for name, path in written.items():
+        out = call.spec.output(call.key(name))
+        values[name] = path if out.passing == "path" else read_value(path, out.value_type)
+    return values
+
+
+def _shown(name: str, value: object, step: Any) -> str:
+    if step.output_kind(name) == "path":
+        return f"{name} (a file)"
+    return f"{name} = {value!r}"
+
+
+@functools.cache
+def _runtime() -> dict[str, Any]:
+    """The step runtime's export and read functions: what step programs use, not a copy."""
+    from ..packaging.program import inner_runtime, outer_runtime
+
+    ns: dict[str, Any] = {}
+    text = inner_runtime("save", "export") + "\n\n" + outer_runtime()
+    exec(compile(text, "<kfp-jupyter step runtime>", "exec"), ns)
+    return ns
+
+
+@functools.cache
+def _session_dir() -> Path:
+    """One scratch folder per kernel: outputs stay while later cells read their paths."""
+    folder = Path(tempfile.mkdtemp(prefix="kfpj-cells-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+def resource_note(parsed: MagicLine, body: str) -> str:
+    """What a %%resource cell does in the kernel: nothing, said plainly (never fails the cell)."""
+    from ..components.steps import StepBodyError, parse_resource_body
+
+    action = parsed.settings.resource
+    try:
+        r = parse_resource_body(body, action or "apply", parsed.settings.image)
+        what = f"kubectl {r.action} {r.kind}/{r.name}"
+    except StepBodyError as e:
+        what = f"kubectl {action} (its manifest has a problem: {e.message})"
+    return (
+        f"%%resource {parsed.step}: not applied from the notebook; the pipeline runs {what} "
+        "on its cluster"
+    )
 
 
 def load_ipython_extension(ip: InteractiveShell) -> None:

@@ -14,16 +14,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..cluster.targets import config_dir
+
 ENGINES = ("local", "kfp", "argo")
 FIELDS = ("host", "namespace", "experiment")
-CONFIG_ENV = "KFP_JUPYTER_CONFIG_DIR"
-
-
-def config_dir() -> Path:
-    if os.environ.get(CONFIG_ENV):
-        return Path(os.environ[CONFIG_ENV])
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "kfp-jupyter"
 
 
 def settings_path() -> Path:

@@ -55,8 +55,11 @@ class PipelineWidget(anywidget.AnyWidget):
     run = traitlets.Dict().tag(sync=True)
     #: parameter values for the next run (the form)
     params = traitlets.Dict().tag(sync=True)
-    #: {engine: local|kfp|argo, host, namespace, experiment}
+    #: {engine: local|kfp|argo, host, namespace, experiment, token_env (a variable's NAME),
+    #: target (the name of a saved target, "" for none)}
     target = traitlets.Dict().tag(sync=True)
+    #: the names of the saved targets (`kfp-jupyter targets add`), for the front end's choice
+    targets = traitlets.List(traitlets.Unicode()).tag(sync=True)
     selected = traitlets.Unicode("").tag(sync=True)
     details = traitlets.Dict().tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
@@ -81,7 +84,14 @@ class PipelineWidget(anywidget.AnyWidget):
         self._lock = threading.Lock()
         self._follower = Follower(self._report)
         self._quiet_target = False
-        self.target = settings.load_target()
+        self.targets = _saved_names()
+        last = _last_target()
+        self.target = {
+            "token_env": "",
+            "target": "",
+            **settings.load_target(),
+            **_saved_fields(last),
+        }
         self.on_msg(self._on_msg)
         self.observe(self._on_selected, names="selected")
         self.observe(self._on_target, names="target")
@@ -128,8 +138,14 @@ class PipelineWidget(anywidget.AnyWidget):
         defaults = {p.name: p.default for p in pipeline.parameters}
         old = dict(self.params)
         self.params = {k: old.get(k, v) for k, v in defaults.items()}
-        if pipeline.experiment and self.target.get("experiment") != pipeline.experiment:
-            # the notebook's own experiment wins, but is not remembered as the user's choice
+        chosen = _saved_fields(str(self.target.get("target") or "")).get("experiment")
+        if (
+            pipeline.experiment
+            and self.target.get("experiment") != pipeline.experiment
+            and not chosen
+        ):
+            # the notebook's own experiment wins over a remembered one (not over a saved target's),
+            # but is not remembered as the user's choice
             self._quiet_target = True
             try:
                 self.target = {**self.target, "experiment": pipeline.experiment}
@@ -175,7 +191,11 @@ class PipelineWidget(anywidget.AnyWidget):
     def submit(
         self, engine: str | None = None, params: Mapping[str, object] | None = None, **options: Any
     ) -> Any:
-        """Compile and send the pipeline to a cluster (the target's engine), then follow it."""
+        """Compile and send the pipeline to a cluster (the target's engine), then follow it.
+
+        The form's fields (host, namespace, experiment, token_env) and its saved target go to
+        `kfp_jupyter.cluster.submit` as the CLI's options do; `options` override them.
+        """
         try:
             from ..cluster import submit
         except ImportError as e:
@@ -189,11 +209,12 @@ class PipelineWidget(anywidget.AnyWidget):
                 "(Run runs the pipeline on this machine)"
             )
         pipeline = self.reload()
-        for key in ("host", "namespace", "experiment"):
+        for key in ("host", "namespace", "experiment", "token_env", "target"):
             options.setdefault(key, self.target.get(key) or None)
         settings.save_target({**self.target, "engine": engine})
         values = dict(self.params if params is None else params)
         handle = submit(pipeline, engine, params=values, **options)
+        self.targets = _saved_names()
         notes = list(getattr(handle, "notes", []) or [])
         url = getattr(handle, "url", None)
         self.status = "; ".join([f"submitted run {handle.run_id}", *notes] + ([url] if url else []))
@@ -311,13 +332,10 @@ class PipelineWidget(anywidget.AnyWidget):
         if self._quiet_target:
             return
         old, new = change["old"] or {}, change["new"] or {}
-        if old.get("engine") and new.get("engine") != old.get("engine"):
-            # another engine: bring back what was used with it last time
-            fields = settings.remembered(str(new.get("engine")))
-            merged = {**new, **{k: v for k, v in fields.items() if v}}
-            if merged != new:
-                self.target = merged
-                return
+        merged = _completed_target(old, new)
+        if merged != new:
+            self.target = merged
+            return
         settings.save_target(new)
 
     # --- progress and details ------------------------------------------------------------------
@@ -376,6 +394,56 @@ class PipelineWidget(anywidget.AnyWidget):
             d = {"step": name, "note": describe_error(e)}
         d["run_state"] = self.run.get("state")
         self.details = d
+
+
+def _completed_target(old: Mapping[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """`new` with what the user's choice implies: a newly chosen saved target fills in its fields;
+    a switch to another engine brings back what was used with that engine last time (and leaves
+    a saved target of another engine)."""
+    name = str(new.get("target") or "")
+    if name and name != old.get("target"):
+        return {**new, **_saved_fields(name)}
+    if old.get("engine") and new.get("engine") != old.get("engine"):
+        if name and _saved_fields(name).get("engine") == new.get("engine"):
+            return new
+        fields = settings.remembered(str(new.get("engine")))
+        return {**new, "target": "", **{k: v for k, v in fields.items() if v}}
+    return new
+
+
+def _targets_api() -> Any:
+    """kfp_jupyter.cluster.targets, or None where submitting is not part of the installation."""
+    try:
+        from ..cluster import targets
+    except ImportError:
+        return None
+    return targets
+
+
+def _saved_names() -> list[str]:
+    api = _targets_api()
+    try:
+        return list(api.load_targets()) if api is not None else []
+    except KfpJupyterError:
+        return []
+
+
+def _last_target() -> str:
+    api = _targets_api()
+    return str(api.last_target() or "") if api is not None else ""
+
+
+def _saved_fields(name: str) -> dict[str, str]:
+    """The form's fields of the saved target `name` ({} if there is no such target)."""
+    api = _targets_api()
+    if api is None or not name:
+        return {}
+    try:
+        t = api.get_target(name)
+    except KfpJupyterError:
+        return {}
+    keys = ("host", "namespace", "experiment", "token_env")
+    return {"target": t.name, "engine": t.engine, **{k: getattr(t, k) or "" for k in keys}}
 
 
 def show(

@@ -1142,15 +1142,22 @@ function render({ model, el }) {
   const host = field("host", "https://kfp.example.com", true);
   const namespace = field("namespace", "namespace");
   const experiment = field("experiment", "experiment");
+  const tokenEnv = field("token_env", "e.g. KFP_TOKEN");
+  tokenEnv.title = "The NAME of the environment variable holding the token (never the token)";
+  const saved = h(doc, "select", { "data-kfp-field": "target", "aria-label": "saved target" });
   const hostLabel = h(doc, "label", {}, "host", host);
   const nsLabel = h(doc, "label", {}, "namespace", namespace);
+  const tokenLabel = h(doc, "label", {}, "token variable", tokenEnv);
+  const savedLabel = h(doc, "label", {}, "saved", saved);
   const targetRow = h(
     doc,
     "div",
     { class: "kfp-row kfp-target" },
+    savedLabel,
     h(doc, "label", {}, "target", engine),
     hostLabel,
     nsLabel,
+    tokenLabel,
     h(doc, "label", {}, "experiment", experiment)
   );
   const button = (action, text, title2, primary = false) => h(doc, "button", { type: "button", "data-kfp-action": action, title: title2, class: primary ? "kfp-primary" : "" }, text);
@@ -1264,9 +1271,18 @@ function render({ model, el }) {
     host.value = t.host ?? "";
     namespace.value = t.namespace ?? "";
     experiment.value = t.experiment ?? "";
+    tokenEnv.value = t.token_env ?? "";
+    const names = model.get("targets") ?? [];
+    saved.replaceChildren(
+      h(doc, "option", { value: "" }, "none"),
+      ...names.map((n) => h(doc, "option", { value: n }, n))
+    );
+    saved.value = t.target && names.includes(t.target) ? t.target : "";
+    savedLabel.style.display = names.length ? "" : "none";
     const cluster = engine.value !== "local";
     hostLabel.style.display = engine.value === "kfp" ? "" : "none";
     nsLabel.style.display = cluster ? "" : "none";
+    tokenLabel.style.display = cluster ? "" : "none";
     submitBtn.title = cluster ? `Compile and send the pipeline to ${engine.value === "kfp" ? "Kubeflow Pipelines" : "Argo Workflows"}, then follow it` : "Choose Kubeflow Pipelines or Argo Workflows as the target to submit";
     updateButtons();
   };
@@ -1276,11 +1292,15 @@ function render({ model, el }) {
       engine: engine.value,
       host: host.value.trim(),
       namespace: namespace.value.trim(),
-      experiment: experiment.value.trim()
+      experiment: experiment.value.trim(),
+      token_env: tokenEnv.value.trim(),
+      target: saved.value
     });
     model.save_changes();
   };
-  for (const input of [engine, host, namespace, experiment]) input.addEventListener("change", saveTarget);
+  for (const input of [saved, engine, host, namespace, experiment, tokenEnv]) {
+    input.addEventListener("change", saveTarget);
+  }
   const updateButtons = () => {
     const busy = model.get("busy");
     const run = model.get("run") ?? {};
@@ -1433,6 +1453,7 @@ function render({ model, el }) {
     ["change:status", drawStatus],
     ["change:error", drawError],
     ["change:target", drawTarget],
+    ["change:targets", drawTarget],
     ["change:params", syncParams],
     ["change:details", drawDetails],
     ["change:selected", onSelected]

@@ -1,0 +1,131 @@
+"""A failed step's exception, in the notebook's terms, as the step program reported it.
+
+The step runtime (packaging/stepruntime.py) maps the traceback where the step fails: frames of
+cells become `cell N, line M`, library frames stay, its own frames go. It prints that to the log
+and writes it as JSON; the runner keeps the JSON next to the step's log in the run folder, so the
+terminal, `runs logs`, `runs show` and the widget all show the same error, first, without needing
+the notebook or the program again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .store import Store
+
+#: the file the step program writes its error to, in the attempt's scratch folder
+ATTEMPT_FILE = "error.json"
+
+
+@dataclass(frozen=True)
+class StepError:
+    """The exception that ended a step, with its traceback already mapped to cells."""
+
+    type: str
+    message: str
+    #: Python's last line(s) for it: `TYPE: MESSAGE`, plus a SyntaxError's location or notes
+    exception: str
+    #: the mapped traceback (with the exceptions it was raised from), "" if no frame was kept
+    traceback: str
+    #: each {cell, line, name, source} (a cell) or {file, line, name, source} (a library)
+    frames: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    @property
+    def headline(self) -> str:
+        """`ZeroDivisionError: division by zero`: what a reader needs first."""
+        return f"{self.type}: {self.message}" if self.message else self.type
+
+    def render(self) -> str:
+        """The exception first, then where it happened (then any detail Python adds to it)."""
+        parts = [self.headline]
+        if self.traceback:
+            parts.append(self.traceback)
+        if self.exception.strip() != self.headline.strip():
+            parts.append(self.exception)
+        return "\n".join(parts)
+
+    @property
+    def printed(self) -> str:
+        """The text the step program printed to its log, Python's order (exception last)."""
+        return "\n".join(p for p in (self.traceback, self.exception) if p)
+
+    def without_in(self, log: str) -> str:
+        """`log` without the error the step printed at its end (render() shows it already)."""
+        end = log.rstrip("\n")
+        if self.printed and end.endswith(self.printed):
+            return end[: -len(self.printed)].rstrip("\n")
+        return log
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "message": self.message,
+            "exception": self.exception,
+            "traceback": self.traceback,
+            "frames": list(self.frames),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> StepError | None:
+        """The error in `data`, or None if it is not one (a file cut short, another version)."""
+        if not isinstance(data, dict):
+            return None
+        text = {k: data.get(k) for k in ("type", "message", "exception", "traceback")}
+        if not all(isinstance(v, str) for v in text.values()):
+            return None
+        frames = data.get("frames")
+        return cls(
+            str(text["type"]),
+            str(text["message"]),
+            str(text["exception"]),
+            str(text["traceback"]),
+            tuple(f for f in frames if isinstance(f, dict)) if isinstance(frames, list) else (),
+        )
+
+    @classmethod
+    def from_text(cls, text: str | None) -> StepError | None:
+        if not text:
+            return None
+        try:
+            return cls.from_json(json.loads(text))
+        except ValueError:
+            return None
+
+
+def read_error(path: Path) -> StepError | None:
+    """The error stored at `path`, or None if there is none."""
+    try:
+        return StepError.from_text(path.read_text(encoding="utf-8"))
+    except OSError:
+        return None
+
+
+def error_file(log: Path | str) -> Path:
+    """Where a step's error is kept: next to its log (`logs/STEP.log` -> `logs/STEP.error.json`)."""
+    log = Path(log)
+    return log.with_name(log.stem + ".error.json")
+
+
+def write_error(log: Path, error: StepError | None) -> Path:
+    """Keep (or, for a failure without one, clear) the error of the step whose log is `log`."""
+    path = error_file(log)
+    if error is None:
+        path.unlink(missing_ok=True)
+    else:
+        path.write_text(json.dumps(error.to_json(), indent=1), encoding="utf-8")
+    return path
+
+
+def stored_error(store: Store, run_id: str, log: str | None) -> StepError | None:
+    """The error kept for the step of run `run_id` whose log is `log`: from the run folder on this
+    machine, else from the store (a run made elsewhere)."""
+    if not log:
+        return None
+    local = error_file(log)
+    if local.is_file():
+        return read_error(local)
+    return StepError.from_text(store.read_text(f"runs/{run_id}/logs/{local.name}"))
