@@ -13,7 +13,7 @@ from pathlib import Path
 from .._version import __version__
 from ..model import Pipeline, Step
 from ..packaging.program import StepProgram, build_program, python_name
-from .kfp_ir.launcher import is_version
+from .kfp_ir.launcher import is_version, runtime_requirement
 
 #: module-level names of the script that steps must not take
 SCRIPT_NAMES = frozenset(
@@ -235,7 +235,7 @@ def _runtime_lines(pipeline: Pipeline) -> list[str]:
     """KFP_RUNTIME: what each component's `kfp_package_path` says. None when the kfp SDK running
     the script is the pinned version (kfp then installs itself, as the `kfp` target writes)."""
     runtime = pipeline.kfp_runtime
-    requirement = f"kfp=={runtime}" if is_version(runtime) else runtime
+    requirement = runtime_requirement(runtime)
     lines = [
         "# The kfp runtime each step installs: kfp-jupyter's pin (kfp_runtime in the notebook's",
         "# metadata, or --kfp-runtime). None: the kfp SDK running this script is that version.",
