@@ -16,7 +16,8 @@ import { type IDisposable } from "@lumino/disposable";
 import { Widget } from "@lumino/widgets";
 
 import { ApiError, post } from "./api";
-import { PipelinePanel, markCell } from "./panel";
+import { PipelinePanel, cellSettings, markCell } from "./panel";
+import { saveInTurn, watchSaves } from "./save";
 import { parseParamText } from "./summary";
 
 const ENGINES = ["kfp", "argo"];
@@ -25,7 +26,8 @@ const watched = new WeakSet<Cell>();
 
 /**
  * Label every cell, and keep the label (and the sidebar's editor, for the active cell) in step
- * with the cell's tags however they change: the editor, the tag editor, undo and redo.
+ * with the cell's tags and magic line however they change: the editor, the tag editor, typing,
+ * undo and redo.
  */
 function markAll(panel: NotebookPanel, sidebar: PipelinePanel): void {
   for (const cell of panel.content.widgets) {
@@ -33,10 +35,16 @@ function markAll(panel: NotebookPanel, sidebar: PipelinePanel): void {
     if (watched.has(cell)) continue;
     watched.add(cell);
     // `cell` as the receiver: disposing the cell widget disconnects this
-    cell.model.metadataChanged.connect(() => {
+    let seen = JSON.stringify(cellSettings(cell));
+    const changed = (): void => {
+      const now = JSON.stringify(cellSettings(cell));
+      if (now === seen) return; // typing in the cell's body changes nothing here
+      seen = now;
       markCell(cell);
       if (panel.content.activeCell === cell) sidebar.renderEditor();
-    }, cell);
+    };
+    cell.model.metadataChanged.connect(changed, cell);
+    cell.model.contentChanged.connect(changed, cell);
   }
 }
 
@@ -105,7 +113,7 @@ class ToolbarExtension implements DocumentRegistry.IWidgetExtension<NotebookPane
       onClick: async () => {
         this.show(panel);
         try {
-          await panel.context.save();
+          await saveInTurn(panel.context);
           this.sidebar.showMessage("starting the run ...");
           const started = await post<{ id: string }>("runs", { path: panel.context.path });
           this.sidebar.followRun(started.id);
@@ -121,7 +129,7 @@ class ToolbarExtension implements DocumentRegistry.IWidgetExtension<NotebookPane
       tooltip: "Save the notebook and submit its pipeline to Kubeflow Pipelines or Argo",
       onClick: async () => {
         this.show(panel);
-        await panel.context.save();
+        await saveInTurn(panel.context);
         await this.sidebar.refresh();
         const params = this.sidebar.parameters;
         const result = await showDialog({
@@ -170,6 +178,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     app.docRegistry.addWidgetExtension("Notebook", new ToolbarExtension(app, sidebar));
 
     tracker.widgetAdded.connect((_, panel) => {
+      watchSaves(panel.context);
       void panel.context.ready.then(() => {
         markAll(panel, sidebar);
         panel.content.model?.cells.changed.connect(() => setTimeout(() => markAll(panel, sidebar)));

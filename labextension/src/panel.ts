@@ -16,6 +16,8 @@ import {
   type Problem,
   type RunSummary,
   cellIndex,
+  cycleEdges,
+  dependents,
   isFinal,
   parameterRows,
   progress,
@@ -27,12 +29,13 @@ import {
   type CellSettings,
   ROLES,
   ROLE_LABELS,
-  parseTags,
+  parseCell,
   roleLabel,
   splitList,
   stepNameProblem,
-  writeTags,
+  writeCell,
 } from "./tags";
+import { saveInTurn } from "./save";
 import { writeCellTags } from "./undo";
 
 function h<K extends keyof HTMLElementTagNameMap>(
@@ -51,21 +54,31 @@ export function cellTags(cell: Cell): string[] {
   return Array.isArray(tags) ? tags.map(String) : [];
 }
 
-/** Show the cell's role on the cell: a coloured label (CSS on data-kfp-role). */
+/** The cell's settings, from its magic line or its tags. */
+export function cellSettings(cell: Cell): CellSettings {
+  return parseCell(cell.model.sharedModel.getSource(), cellTags(cell));
+}
+
+/**
+ * Show the cell's role on the cell: a coloured badge (CSS on data-kfp-role), in the flow above
+ * the cell's input so that it never covers the cell's toolbar (absolutely placed, top right).
+ */
 export function markCell(cell: Cell): void {
-  if (cell.model.type !== "code") {
-    delete cell.node.dataset.kfpRole;
-    return;
-  }
-  const s = parseTags(cellTags(cell));
-  const label = roleLabel(s);
-  if (label) {
-    cell.node.dataset.kfpRole = s.role;
-    cell.node.dataset.kfpLabel = label;
-  } else {
+  const label = cell.model.type === "code" ? roleLabel(cellSettings(cell)) : "";
+  let badge = cell.node.querySelector<HTMLElement>(":scope > .kfpj-badge");
+  if (!label) {
     delete cell.node.dataset.kfpRole;
     delete cell.node.dataset.kfpLabel;
+    badge?.remove();
+    return;
   }
+  cell.node.dataset.kfpRole = cellSettings(cell).role;
+  cell.node.dataset.kfpLabel = label;
+  if (!badge) {
+    badge = h("div", { class: "kfpj-badge" });
+    cell.node.prepend(badge);
+  }
+  badge.textContent = label;
 }
 
 export class PipelinePanel extends Widget {
@@ -81,6 +94,8 @@ export class PipelinePanel extends Widget {
   private refreshing = 0;
   private dagFor: InspectJson | null = null;
   private stale = true;
+  /** what the user changed in the editor and has not applied yet, kept over re-renders */
+  private draft: { cell: Cell; from: string; settings: CellSettings } | null = null;
   private readonly body = h("div", { class: "kfpj-body" });
   private readonly titleBox = h("h2", {});
   private readonly editorBox = h("div", {});
@@ -235,7 +250,8 @@ export class PipelinePanel extends Widget {
 
   /** Rebuild the editor; unless `force`, not while the user is typing in it (a save re-renders). */
   renderEditor(force = false): void {
-    if (!force && this.editorBox.contains(document.activeElement)) return;
+    if (force) this.draft = null;
+    else if (this.editorBox.contains(document.activeElement)) return;
     this.editorBox.replaceChildren(
       this.notebook
         ? this.editor()
@@ -330,7 +346,10 @@ export class PipelinePanel extends Widget {
     }
   }
 
-  /** The active cell's step editor; Apply writes the tags as one step of the notebook's undo. */
+  /**
+   * The active cell's step editor; Apply writes the cell's magic line (a `%%step` cell) or its
+   * tags (any other cell) as one step of the notebook's undo, then saves.
+   */
   private editor(): HTMLElement {
     const box = h("section", { class: "kfpj-editor" }, h("h3", {}, "Active cell"));
     if (!this.notebook) return box;
@@ -339,7 +358,10 @@ export class PipelinePanel extends Widget {
       box.append(h("p", { class: "kfpj-empty" }, "Select a code cell to set its role."));
       return box;
     }
-    const s: CellSettings = parseTags(cellTags(cell));
+    // the cell's settings, or the user's unapplied changes if the cell did not change since
+    const from = JSON.stringify(cellSettings(cell));
+    const draft = this.draft?.cell === cell && this.draft.from === from ? this.draft : null;
+    const s: CellSettings = draft ? draft.settings : JSON.parse(from);
     const role = h("select", { "data-kfp-field": "role" });
     for (const r of ROLES) {
       const o = h("option", { value: r }, ROLE_LABELS[r]);
@@ -354,7 +376,10 @@ export class PipelinePanel extends Widget {
       return el;
     };
     const name = input("name", "Name", s.name, "e.g. train");
-    const others = (this.pipeline?.steps ?? []).map((x) => x.name).filter((n) => n !== s.name);
+    // only steps that cannot close a cycle: none that already runs after this one
+    const steps = this.pipeline ? stepRows(this.pipeline) : [];
+    const later = dependents(steps, s.name);
+    const others = steps.map((x) => x.name).filter((n) => n !== s.name && !later.has(n));
     const after = h("select", { "data-kfp-field": "after", multiple: "" });
     for (const n of new Set([...others, ...s.after])) {
       const o = h("option", { value: n }, n);
@@ -389,21 +414,29 @@ export class PipelinePanel extends Widget {
     role.onchange = showFields;
     showFields();
     const apply = h("button", { class: "jp-mod-styled jp-mod-accept", "data-kfp-action": "apply" }, "Apply");
+    const read = (): CellSettings => ({
+      role: role.value as CellSettings["role"],
+      name: name.value.trim(),
+      after: Array.from(after.selectedOptions).map((o) => o.value),
+      image: image.value,
+      packages: splitList(packages.value),
+      cpu: cpu.value,
+      memory: memory.value,
+      gpu: gpu.value,
+      retries: retries.value,
+      timeout: timeout.value,
+      cache: cache.value as CellSettings["cache"],
+    });
+    const keepDraft = (): void => {
+      this.draft = { cell, from, settings: read() };
+    };
+    box.addEventListener("input", keepDraft);
+    box.addEventListener("change", keepDraft);
     apply.onclick = () => {
-      const next: CellSettings = {
-        role: role.value as CellSettings["role"],
-        name: name.value.trim(),
-        after: Array.from(after.selectedOptions).map((o) => o.value),
-        image: image.value,
-        packages: splitList(packages.value),
-        cpu: cpu.value,
-        memory: memory.value,
-        gpu: gpu.value,
-        retries: retries.value,
-        timeout: timeout.value,
-        cache: cache.value as CellSettings["cache"],
-      };
-      const problem = next.role === "step" ? stepNameProblem(next.name) : null;
+      const next = read();
+      let problem = next.role === "step" ? stepNameProblem(next.name) : null;
+      const cycle = next.role === "step" ? cycleEdges(steps, next.name, next.after) : [];
+      if (!problem && cycle.length) problem = `this would close a cycle: ${cycle.join(", ")}`;
       if (problem) {
         hint.textContent = problem;
         return;
@@ -411,10 +444,13 @@ export class PipelinePanel extends Widget {
       hint.textContent = "";
       const notebook = this.notebook?.content.model?.sharedModel;
       if (!notebook) return;
-      writeCellTags(notebook, cell.model.sharedModel, writeTags(cellTags(cell), next));
+      const written = writeCell(cell.model.sharedModel.getSource(), cellTags(cell), next);
+      writeCellTags(notebook, cell.model.sharedModel, written.tags, written.source);
+      this.draft = null;
       markCell(cell);
       apply.blur();
-      void this.notebook?.context.save().then(() => this.refresh());
+      const context = this.notebook?.context;
+      if (context) void saveInTurn(context).then(() => this.refresh());
     };
     box.append(apply);
     return box;

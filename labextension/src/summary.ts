@@ -116,3 +116,51 @@ export function parseParamText(text: string): unknown {
     return t;
   }
 }
+
+/** The steps that depend on `name`, directly or through others (after-edges of `steps`). */
+export function dependents(steps: { name: string; after: string[] }[], name: string): Set<string> {
+  const out = new Set<string>();
+  const todo = [name];
+  while (todo.length) {
+    const n = todo.pop() as string;
+    for (const s of steps) {
+      if (s.after.includes(n) && !out.has(s.name)) {
+        out.add(s.name);
+        todo.push(s.name);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The cycle that step `name` running after `after` would close (its own edges as given, the
+ * others' as in `steps`), as edges "upstream → downstream", e.g. ["train → evaluate",
+ * "evaluate → train"]; [] if there is none.
+ */
+export function cycleEdges(
+  steps: { name: string; after: string[] }[],
+  name: string,
+  after: string[],
+): string[] {
+  const graph = [...steps.filter((s) => s.name !== name), { name, after }];
+  // a path name → ... → a (a depends on name) plus the new edge "name after a" is a cycle
+  const path = (from: string, to: string, seen = new Set<string>()): string[] | null => {
+    if (from === to) return [to];
+    seen.add(from);
+    for (const s of graph) {
+      if (s.after.includes(from) && !seen.has(s.name)) {
+        const rest = path(s.name, to, seen);
+        if (rest) return [from, ...rest];
+      }
+    }
+    return null;
+  };
+  for (const a of after) {
+    const p = a === name ? [name] : path(name, a);
+    if (!p) continue;
+    const cycle = [...p, name]; // each step feeds the next: name → ... → a → name
+    return cycle.slice(1).map((n, i) => `${cycle[i]} → ${n}`);
+  }
+  return [];
+}

@@ -195,3 +195,180 @@ export function roleLabel(s: CellSettings): string {
   if (s.role === "continue") return "";
   return ROLE_LABELS[s.role];
 }
+
+// ---------------------------------------------------------------------------------------------
+// Cell magics: `%%step NAME [--after A B] [--image REF] ...` on the cell's first non-blank line,
+// as kfp_jupyter/notebook/grammar.py parses (parse_magic_line) and writes (format_magic_line).
+
+const MAGIC_ROLES: Record<string, Role> = {
+  step: "step",
+  component: "step",
+  container: "step",
+  resource: "step",
+  imports: "imports",
+  functions: "functions",
+  pipeline_parameters: "parameters",
+  pipeline_metrics: "metrics",
+  skip: "skip",
+};
+const MAGIC_OF_ROLE: Partial<Record<Role, string>> = {
+  step: "step",
+  imports: "imports",
+  functions: "functions",
+  parameters: "pipeline_parameters",
+  metrics: "pipeline_metrics",
+  skip: "skip",
+};
+const TAKES_VALUE = new Set(["--image", "--packages", "--cpu", "--memory", "--gpu", "--retries", "--timeout"]);
+
+/** A cell magic of ours: the settings the editor manages, and what it keeps as it was. */
+export interface MagicCell {
+  settings: CellSettings;
+  /** the magic's name: step, component, container, resource, imports, ... */
+  magic: string;
+  /** what the editor does not manage, kept verbatim: a component's source, --action, --label ... */
+  kept: string[];
+}
+
+/** Split like Python's shlex.split (POSIX): quotes and backslashes; null if a quote is open. */
+export function shellSplit(text: string): string[] | null {
+  const words: string[] = [];
+  let word: string | null = null;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (/\s/.test(c)) {
+      if (word !== null) words.push(word);
+      word = null;
+    } else if (c === "'") {
+      const end = text.indexOf("'", i + 1);
+      if (end < 0) return null;
+      word = (word ?? "") + text.slice(i + 1, end);
+      i = end;
+    } else if (c === '"') {
+      word = word ?? "";
+      for (i++; i < text.length && text[i] !== '"'; i++) {
+        if (text[i] === "\\" && '\\"$`\n'.includes(text[i + 1] ?? "")) i++;
+        word += text[i];
+      }
+      if (i >= text.length) return null;
+    } else if (c === "\\") {
+      if (i + 1 >= text.length) return null;
+      word = (word ?? "") + text[++i];
+    } else {
+      word = (word ?? "") + c;
+    }
+  }
+  if (word !== null) words.push(word);
+  return words;
+}
+
+/** Quote like Python's shlex.quote. */
+export function shellQuote(word: string): string {
+  if (!word) return "''";
+  if (/^[\w@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replace(/'/g, `'"'"'`)}'`;
+}
+
+/** The magic of a cell's source (its first non-blank line), or null if it has none of ours. */
+export function magicLineOf(source: string): { index: number; line: string } | null {
+  const lines = source.split("\n");
+  const index = lines.findIndex((l) => l.trim());
+  if (index < 0) return null;
+  const line = lines[index].trim();
+  const name = line.startsWith("%%") ? line.slice(2).split(/\s/, 1)[0] : "";
+  return name in MAGIC_ROLES ? { index, line: lines[index] } : null;
+}
+
+/** Parse our magic line; null if it is not one (or its quotes do not close). */
+export function parseMagicLine(line: string): MagicCell | null {
+  const words = shellSplit(line.trim().slice(2));
+  if (!words || !(words[0] in MAGIC_ROLES)) return null;
+  const [magic, ...rest] = words;
+  const s = emptySettings();
+  s.role = MAGIC_ROLES[magic];
+  const kept: string[] = [];
+  if (s.role !== "step") return { settings: s, magic, kept };
+  let positional = 0;
+  for (let i = 0; i < rest.length; i++) {
+    let word = rest[i];
+    let value: string | undefined;
+    const eq = word.indexOf("=");
+    if (word.startsWith("--") && eq > 0) [word, value] = [word.slice(0, eq), word.slice(eq + 1)];
+    if (!word.startsWith("-")) {
+      if (positional++ === 0) s.name = word;
+      else kept.push(word); // a component's source
+    } else if (word === "--after") {
+      if (value !== undefined) s.after.push(value);
+      while (i + 1 < rest.length && !rest[i + 1].startsWith("-")) s.after.push(rest[++i]);
+    } else if (word === "--no-cache" || word === "--cache") {
+      s.cache = word === "--cache" ? "enabled" : "disabled";
+    } else if (TAKES_VALUE.has(word)) {
+      value = value ?? rest[++i] ?? "";
+      if (word === "--packages") s.packages.push(...splitList(value));
+      else s[word.slice(2) as "image" | "cpu" | "memory" | "gpu" | "retries" | "timeout"] = value;
+    } else if (value !== undefined) {
+      kept.push(`${word}=${value}`);
+    } else {
+      kept.push(word); // --label, --annotation, --secret, --limit, --volume, --action: one value
+      if (i + 1 < rest.length && !rest[i + 1].startsWith("--")) kept.push(rest[++i]);
+    }
+  }
+  s.after = [...new Set(s.after)];
+  return { settings: s, magic, kept };
+}
+
+/**
+ * The magic line for `s`: `%%step NAME --after ... --no-cache`, then what the old line had that
+ * the editor does not manage; "" for the role "continue" (the cell loses its magic).
+ * A %%component, %%container or %%resource step keeps its magic.
+ */
+export function formatMagicLine(s: CellSettings, old: MagicCell | null = null): string {
+  if (s.role !== "step") return MAGIC_OF_ROLE[s.role] ? `%%${MAGIC_OF_ROLE[s.role]}` : "";
+  const kind = old && MAGIC_ROLES[old.magic] === "step" ? old.magic : "step";
+  const kept = old && kind === old.magic ? old.kept : [];
+  // a component's source is positional: it goes right after the name
+  const head = kind === "component" && kept[0] && !kept[0].startsWith("-") ? [kept[0]] : [];
+  const words = [s.name.trim(), ...head];
+  const after = s.after.filter((a) => a && a !== s.name);
+  if (after.length) words.push("--after", ...after);
+  const opt = (flag: string, value: string): void => {
+    if (value.trim()) words.push(flag, value.trim());
+  };
+  opt("--image", s.image);
+  opt("--packages", s.packages.join(","));
+  opt("--cpu", s.cpu);
+  opt("--memory", s.memory);
+  opt("--gpu", s.gpu);
+  opt("--retries", s.retries);
+  opt("--timeout", s.timeout);
+  words.push(...kept.slice(head.length));
+  if (s.cache) words.push(s.cache === "enabled" ? "--cache" : "--no-cache");
+  return `%%${kind} ` + words.map(shellQuote).join(" ");
+}
+
+/** The cell's settings, from its magic if it has one of ours, else from its tags. */
+export function parseCell(source: string, tags: readonly string[]): CellSettings {
+  const m = magicLineOf(source);
+  const parsed = m ? parseMagicLine(m.line) : null;
+  return parsed ? parsed.settings : parseTags(tags);
+}
+
+/**
+ * The cell after an editor action: a magic cell stays a magic cell (its first line rewritten, its
+ * body untouched, the editor's tags dropped so they cannot contradict it); a tagged or plain
+ * cell gets tags.
+ */
+export function writeCell(
+  source: string,
+  tags: readonly string[],
+  s: CellSettings,
+): { source: string; tags: string[] } {
+  const m = magicLineOf(source);
+  const old = m ? parseMagicLine(m.line) : null;
+  if (!m || !old) return { source, tags: writeTags(tags, s) };
+  const lines = source.split("\n");
+  const line = formatMagicLine(s, old);
+  if (line) lines[m.index] = line;
+  else lines.splice(0, m.index + 1);
+  return { source: lines.join("\n"), tags: writeTags(tags, emptySettings()) };
+}

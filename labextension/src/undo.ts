@@ -15,6 +15,8 @@
  */
 
 export interface TaggableCell {
+  readonly source?: string;
+  updateSource?(start: number, end: number, value: string): void;
   getMetadata(key: string): unknown;
   setMetadata(key: string, value: string[]): void;
   deleteMetadata(key: string): void;
@@ -31,16 +33,33 @@ function sameTags(current: unknown, tags: readonly string[]): boolean {
   return now.length === tags.length && now.every((t, i) => t === tags[i]);
 }
 
-/** Set (or, for no tags, delete) the cell's `tags` as one undoable step. False if nothing changed. */
+/**
+ * Set (or, for no tags, delete) the cell's `tags`, and its `source` if given, as one undoable
+ * step. False if nothing changed.
+ */
 export function writeCellTags(
   notebook: UndoableNotebook,
   cell: TaggableCell,
   tags: readonly string[],
+  source?: string,
 ): boolean {
   const current = cell.getMetadata("tags");
-  if (sameTags(current, tags) && (tags.length > 0 || current === undefined)) return false;
+  const tagsSame = sameTags(current, tags) && (tags.length > 0 || current === undefined);
+  const old = cell.source ?? "";
+  const sourceSame = source === undefined || source === old;
+  if (tagsSame && sourceSame) return false;
   notebook.undoManager?.stopCapturing();
   notebook.transact(() => {
+    if (!sourceSame) {
+      // replace only what changed (the magic line), so the body and its cursor stay put
+      const n = Math.min(old.length, source.length);
+      let start = 0;
+      while (start < n && old[start] === source[start]) start++;
+      let end = 0;
+      while (end < n - start && old.at(-1 - end) === source.at(-1 - end)) end++;
+      cell.updateSource?.(start, old.length - end, source.slice(start, source.length - end));
+    }
+    if (tagsSame) return;
     if (tags.length) cell.setMetadata("tags", [...tags]);
     else cell.deleteMetadata("tags");
   }, true);

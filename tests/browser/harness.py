@@ -122,6 +122,17 @@ CLUSTER_ENV = (
 )
 
 
+def built_labextension_share(tmp_path: Path) -> str:
+    """A Jupyter data folder whose kfp-jupyter-labextension is this tree's build (the committed
+    kfp_jupyter/labextension), ahead of the copy an earlier `pip install` left in the venv."""
+    share = tmp_path / "share-jupyter"
+    (share / "labextensions").mkdir(parents=True, exist_ok=True)
+    link = share / "labextensions" / "kfp-jupyter-labextension"
+    if not link.exists():
+        link.symlink_to(ROOT / "kfp_jupyter" / "labextension", target_is_directory=True)
+    return str(share)
+
+
 @contextlib.contextmanager
 def start_lab(tmp_path: Path, env_extra: dict[str, str] | None = None) -> Iterator[Lab]:
     """Start `jupyter lab` (see the `jupyter_lab` fixture); `env_extra` is added to its
@@ -144,12 +155,13 @@ def start_lab(tmp_path: Path, env_extra: dict[str, str] | None = None) -> Iterat
     token = secrets.token_hex(16)
     env = dict(os.environ)
     venv_share = Path(sys.prefix) / "share" / "jupyter"
+    built = built_labextension_share(tmp_path)
     env.update(
         HOME=str(home),
         JUPYTER_CONFIG_DIR=str(config),
         JUPYTER_RUNTIME_DIR=str(home / "runtime"),
         JUPYTER_DATA_DIR=str(home / "data"),
-        JUPYTER_PATH=os.pathsep.join([str(venv_share), env.get("JUPYTER_PATH", "")]).rstrip(
+        JUPYTER_PATH=os.pathsep.join([built, str(venv_share), env.get("JUPYTER_PATH", "")]).rstrip(
             os.pathsep
         ),
         KFP_JUPYTER_CONFIG_DIR=str(home / "kfp-config"),
