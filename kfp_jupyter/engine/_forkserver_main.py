@@ -14,9 +14,10 @@ one JSON object per line:
 
 The server keeps N spare children forked in advance, each waiting on its own pipe for a job: a
 fork of a process holding pandas and scikit-learn is not free (tens of ms on a virtual machine),
-and a spare takes that cost while the previous step runs. A child reports its exit code through
-a status pipe before the interpreter's teardown, so the runner does not wait for the kernel to
-unmap a large address space either.
+and a spare takes that cost while the previous step runs. A child ends the way the interpreter
+ends any script (SystemExit, then Python's own shutdown) and reports its exit code through a
+status pipe from its last atexit function, before the interpreter's teardown, so the runner does
+not wait for that teardown.
 
 Each child leads a new process group (so the runner can stop it and what it spawned), writes
 stdout and stderr to its log, and runs the step program as `python PROGRAM ARGS` would: as module
@@ -28,6 +29,7 @@ behind.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import io
@@ -38,7 +40,7 @@ import signal
 import sys
 import traceback
 import types
-from typing import Any
+from typing import Any, NoReturn
 
 _PR_SET_PDEATHSIG = 1
 
@@ -116,26 +118,7 @@ def _run_program(program: str) -> int:
             tb = tb.tb_next
         traceback.print_exception(type(e), e, tb or e.__traceback__)
         code = 130 if isinstance(e, KeyboardInterrupt) else 1
-    _interpreter_exit(main)
     return code
-
-
-def _interpreter_exit(main: types.ModuleType) -> None:
-    """What the interpreter does after a script: join threads, atexit, free globals, flush."""
-    import atexit
-    import threading
-
-    for step in (
-        threading._shutdown,  # type: ignore[attr-defined]
-        atexit._run_exitfuncs,
-        main.__dict__.clear,  # finalises the script's objects (e.g. flushes unclosed files)
-        gc.collect,
-    ):
-        with contextlib.suppress(BaseException):
-            step()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(BaseException):
-            stream.flush()
 
 
 def _unbuffered_stdio() -> None:
@@ -169,6 +152,7 @@ class Server:
             os.set_blocking(fd, False)
         self.prctl = _pdeathsig()
         self.devnull = -1
+        self.server_pid = os.getpid()
 
     # --- in the child ---------------------------------------------------------------------
 
@@ -188,7 +172,7 @@ class Server:
                 with contextlib.suppress(OSError):
                     os.close(fd)
 
-    def _run_job(self, req: dict[str, Any]) -> None:
+    def _run_job(self, req: dict[str, Any]) -> NoReturn:
         code = 1
         try:
             log = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -210,12 +194,20 @@ class Server:
         except BaseException:
             with contextlib.suppress(BaseException):
                 traceback.print_exc()
-        finally:
-            try:
-                # Report before the (slow, for a big process) teardown of the address space.
-                os.write(self.status_w, f"{os.getpid()} {code}\n".encode())
-            finally:
-                os._exit(code)
+        self._end_child(code)
+
+    def _end_child(self, code: int) -> NoReturn:
+        """End the child the way the interpreter ends a script: its threads are joined, then its
+        atexit functions run, then the code is reported (by an exit function registered first,
+        so it runs after the program's), and the interpreter exits with the code. SystemExit
+        goes up through the server's frames this child was forked from; serve() knows a child
+        from the server and leaves the server's cleanup to the server."""
+
+        def report() -> None:
+            os.write(self.status_w, f"{os.getpid()} {code}\n".encode())
+
+        atexit.register(report)
+        raise SystemExit(code)
 
     # --- in the server --------------------------------------------------------------------
 
@@ -238,9 +230,9 @@ class Server:
                     chunks.append(chunk)
                 os.close(job_r)
             except BaseException:
-                os._exit(1)
+                raise SystemExit(1) from None  # ends this child only (see _end_child)
             if not chunks:  # the server went away, or no longer needs this spare
-                os._exit(0)
+                raise SystemExit(0)
             self._run_job(json.loads(b"".join(chunks)))
         os.close(job_r)
         with contextlib.suppress(OSError):
@@ -378,8 +370,9 @@ class Server:
                 self.reap()
                 self.replenish()
         finally:
-            sel.close()
-            self.kill_all()
+            if os.getpid() == self.server_pid:  # not in a child ending (see _end_child)
+                sel.close()
+                self.kill_all()
 
 
 def _read_lines(fd: int, buffer: bytearray) -> tuple[list[dict[str, Any]], bool]:

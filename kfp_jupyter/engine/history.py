@@ -141,19 +141,7 @@ def _is_damage(e: sqlite3.DatabaseError) -> bool:
 
 #: the columns of a task, artifact or metric kept in a run's record (row ids are not: they are
 #: made again when the record is imported; `cached_from` points into other runs, and is dropped)
-_RECORD_TASK_COLUMNS = (
-    "name",
-    "position",
-    "state",
-    "attempts",
-    "started",
-    "finished",
-    "exit_code",
-    "cached",
-    "cache_key",
-    "log",
-    "message",
-)
+_RECORD_TASK_COLUMNS = ("name", "position", *sorted(_TASK_COLUMNS - {"cached_from"}))
 _RECORD_ARTIFACT_COLUMNS = ("step", "name", "type", "size", "digest", "uri")
 _RECORD_METRIC_COLUMNS = ("step", "name", "value")
 
