@@ -10,6 +10,9 @@ unwritten (false is the field's default, so both mean the same). Everything else
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -60,3 +63,16 @@ def assert_same_ir(ours: list[dict[str, Any]] | str, theirs: list[dict[str, Any]
     optional = _missing_optional(a, b)
     assert optional <= {"data_source"}, optional
     assert _comparable(a, optional) == _comparable(b, optional)
+
+
+def ir_from_dsl_script(script: Path, out: Path) -> str:
+    """The IR the kfp SDK's own compiler writes when the `dsl` script is run with `python`."""
+    r = subprocess.run(
+        [sys.executable, str(script), str(out)],
+        capture_output=True,
+        text=True,
+        cwd=out.parent,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out.read_text(encoding="utf-8")
