@@ -1,0 +1,28 @@
+"""The README is the front door; the manual in docs/ builds with MkDocs without a warning."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_manual_builds_strictly(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (tmp_path / "site" / "cluster" / "index.html").is_file()
+
+
+def test_the_readme_is_a_front_door_that_links_every_page_of_the_manual() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.encode()) < 20_000
+    pages = sorted(p.name for p in (ROOT / "docs").glob("*.md") if p.name != "index.md")
+    assert pages and all(f"(docs/{page})" in readme for page in pages)
