@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from .analysis.blocks import group_blocks
@@ -13,10 +14,14 @@ from .notebook.metadata import read_settings
 from .notebook.reader import NotebookFile, read_notebook
 
 
-def pipeline_from_notebook(nb: NotebookFile) -> Pipeline:
+def pipeline_from_notebook(nb: NotebookFile, *, pin_packages: bool | None = None) -> Pipeline:
+    """`pin_packages`, when given, overrides the notebook's own setting (`pin_packages` in its
+    metadata; default on); None leaves it to the notebook."""
     problems: list[Problem] = []
     warnings: list[Problem] = []
     settings, p, w = read_settings(nb.metadata, nb.path)
+    if pin_packages is not None:
+        settings = dataclasses.replace(settings, pin_packages=pin_packages)
     problems += p
     warnings += w
     annotations, p, w = annotate(nb.cells)
@@ -29,6 +34,6 @@ def pipeline_from_notebook(nb: NotebookFile) -> Pipeline:
     return pipeline
 
 
-def load_notebook(path: str | Path) -> Pipeline:
+def load_notebook(path: str | Path, *, pin_packages: bool | None = None) -> Pipeline:
     """The pipeline of the notebook at `path`. Raises NotebookError listing every problem found."""
-    return pipeline_from_notebook(read_notebook(path))
+    return pipeline_from_notebook(read_notebook(path), pin_packages=pin_packages)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -293,9 +294,10 @@ def test_settings_become_step_fields(tmp_path: Path, style: str) -> None:
         ("s3-creds", "access-key", "AWS_ACCESS_KEY_ID")
     ]
     assert (s.cache, s.retries, s.timeout) == (False, 3, 600)
-    # detected from the imports: pandas (and pyarrow to save its frames); pinned: scikit-learn
+    # detected from the imports, pinned to this environment's version: pandas (and pyarrow to
+    # save its frames); stated by the step, which wins: scikit-learn
     assert "scikit-learn==1.4.2" in s.packages and "rich" in s.packages
-    assert "pandas" in s.packages and "scikit-learn" not in s.packages
+    assert f"pandas=={version('pandas')}" in s.packages and "scikit-learn" not in s.packages
 
 
 def test_defaults_without_settings(tmp_path: Path) -> None:
@@ -322,7 +324,8 @@ def test_packages_merge_notebook_metadata_and_step_pins(tmp_path: Path) -> None:
     )
     one, two = p.step("one"), p.step("two")
     assert "scikit-learn==1.5.0" in one.packages and "tqdm" in one.packages
-    assert "pyyaml" in one.packages  # yaml is the import name, pyyaml the distribution
+    # yaml is the import name, pyyaml the distribution, at the version installed here
+    assert f"pyyaml=={version('pyyaml')}" in one.packages
     assert "scikit-learn>=1.3" in two.packages and "scikit-learn==1.5.0" not in two.packages
     assert "numpy==2.0.0" in two.packages
     assert one.image == two.image == "python:3.10"

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -154,9 +155,10 @@ def test_ir_maps_parameters_artifacts_metrics_and_settings(ml_notebook: Path) ->
     assert k8s["podMetadata"]["labels"] == {"team": "ml"}
     assert k8s["podMetadata"]["annotations"] == {"owner": "me"}
     assert k8s["activeDeadlineSeconds"] == "600" or k8s["activeDeadlineSeconds"] == 600
-    # packages detected from the imports, mapped to distributions
+    # packages detected from the imports, mapped to distributions, pinned to this environment
     cmd = " ".join(execs["exec-train-tree"]["container"]["command"])
-    assert "'scikit-learn'" in cmd and "'pandas'" in cmd and "sklearn'" not in cmd
+    assert f"'scikit-learn=={version('scikit-learn')}'" in cmd
+    assert f"'pandas=={version('pandas')}'" in cmd and "'sklearn" not in cmd
 
 
 def test_compiles_byte_identical(ml_notebook: Path, tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from .blocks import Blocks, CodeBlock, StepBlock
 from .graph import find_cycle, stable_topological_order
 from .names import BUILTINS, BlockNames, FunctionEffects, analyse_block
 from .nonpython import Special, finish, prepare
-from .packages import imported_modules, resolve_packages
+from .packages import Unpinnable, imported_modules, resolve_packages
 from .volumes import StepVolumes, resolve_volumes
 
 RESERVED_PREFIX = "_kfpj"
@@ -458,12 +458,25 @@ def build(
             *(code for _, code, _ in sb.code.parts),
         )
         marshalling = bool(inputs[name] or outputs[name])
+        unpinnable: list[Unpinnable] = []
         packages = resolve_packages(
             code_for_packages,
             (*settings.packages, *st.packages),
             marshalling=marshalling,
             local_modules=local,
+            pin=settings.pin_packages,
+            unpinnable=unpinnable,
         )
+        warnings += [
+            Problem(
+                f"package {u.distribution!r} (imported as {u.module!r}) is installed here from "
+                f"{u.origin}, which a step's container cannot install by name and version",
+                step=name,
+                fix=f"publish it and pin it in 'packages:{u.distribution}==VERSION', or build it "
+                "into the step's image",
+            )
+            for u in unpinnable
+        ]
         steps.append(
             Step(
                 name=name,

@@ -1,7 +1,8 @@
-"""Which pip packages a step needs, from the modules its code imports.
+"""Which pip packages a step needs, from the modules its code imports, pinned to the versions
+installed here (see environment.py) unless pinning is off.
 
-The mapping is static (not read from this machine's site-packages) so that the same notebook
-compiles to the same packages everywhere.
+The distribution that provides a module is read from this environment where the module is
+installed; the static table below names it where it is not (then without a version).
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ import functools
 import re
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .environment import installed
 
 #: import name -> distribution name, where they differ
 DISTRIBUTIONS: dict[str, str] = {
@@ -21,7 +25,12 @@ DISTRIBUTIONS: dict[str, str] = {
     "yaml": "pyyaml",
     "bs4": "beautifulsoup4",
     "dateutil": "python-dateutil",
-    "google.cloud": "google-cloud",
+    "grpc": "grpcio",
+    "absl": "absl-py",
+    "hydra": "hydra-core",
+    "snowflake.connector": "snowflake-connector-python",
+    "llama_cpp": "llama-cpp-python",
+    "ruamel.yaml": "ruamel.yaml",
     "attr": "attrs",
     "Bio": "biopython",
     "dotenv": "python-dotenv",
@@ -64,6 +73,8 @@ DISTRIBUTIONS: dict[str, str] = {
 
 #: Namespace packages whose distributions are named after the sub-package.
 NAMESPACES = {"google.cloud": "google-cloud-", "azure": "azure-"}
+#: Namespaces that, imported bare, provide nothing of their own to install.
+_BARE_NAMESPACES = frozenset({"google", "google.cloud", "azure", "snowflake", "ruamel"})
 
 #: Packages whose objects other packages need to load back (a DataFrame saved as parquet needs pyarrow).
 COMPANIONS: dict[str, tuple[str, ...]] = {"pandas": ("pyarrow",)}
@@ -89,7 +100,7 @@ def imported_modules(code: str) -> tuple[str, ...]:
             for a in node.names:
                 out[a.name] = None
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module in NAMESPACES:  # `from google.cloud import storage`
+            if node.module in _BARE_NAMESPACES:  # `from google.cloud import storage`
                 for a in node.names:
                     out[f"{node.module}.{a.name}"] = None
             else:
@@ -100,7 +111,7 @@ def imported_modules(code: str) -> tuple[str, ...]:
 def distribution_for(module: str) -> str | None:
     """The pip distribution that provides `module` (dotted), or None for the standard library."""
     top = module.split(".")[0]
-    if top in _STDLIB:
+    if top in _STDLIB or module in _BARE_NAMESPACES:
         return None
     for space, prefix in NAMESPACES.items():
         if module.startswith(space + "."):
@@ -120,30 +131,58 @@ def requirement_name(req: str) -> str:
     return re.sub(r"[-_.]+", "-", (m.group(1) if m else req)).lower()
 
 
+@dataclass(frozen=True)
+class Unpinnable:
+    """A package installed here from somewhere a cluster cannot fetch it by name and version."""
+
+    module: str
+    distribution: str
+    origin: str
+
+
+def _requirement(module: str, static: str, pin: bool, odd: list[Unpinnable]) -> tuple[str, str]:
+    """(normalised name, requirement) for the distribution providing `module`."""
+    found = installed(module, (static,)) if pin else None
+    if found is None:
+        return requirement_name(static), static
+    name = requirement_name(found.name)
+    if found.origin is not None:
+        odd.append(Unpinnable(module, name, found.origin))
+        return name, name
+    return name, f"{name}=={found.version}"
+
+
 def resolve_packages(
     codes: Sequence[str],
     explicit: tuple[str, ...],
     *,
     marshalling: bool,
     local_modules: frozenset[str] = frozenset(),
+    pin: bool = False,
+    unpinnable: list[Unpinnable] | None = None,
 ) -> tuple[str, ...]:
     """Packages the `codes` import, with explicit requirements (notebook, then step) replacing
-    same-named ones.
+    same-named ones; each pinned to the installed version when `pin` (packages installed from a
+    local folder or a VCS are added to `unpinnable` instead).
 
     `local_modules` are modules that are files next to the notebook: not on PyPI under that name.
     """
+    odd: list[Unpinnable] = []
     found: dict[str, str] = {}
     for module in (m for code in codes for m in imported_modules(code)):
         if module.split(".")[0] in local_modules:
             continue
         dist = distribution_for(module)
         if dist:
-            found.setdefault(requirement_name(dist), dist)
-    for dist in list(found.values()):
-        for companion in COMPANIONS.get(dist, ()):
-            found.setdefault(companion, companion)
-    if marshalling:
-        found.setdefault("cloudpickle", "cloudpickle")
+            name, req = _requirement(module, dist, pin, odd)
+            found.setdefault(name, req)
+    extra = [c for req in list(found) for c in COMPANIONS.get(req, ())]
+    for module in [*extra, *(["cloudpickle"] if marshalling else [])]:
+        name, req = _requirement(module, module, pin, odd)
+        found.setdefault(name, req)
     for req in explicit:
         found[requirement_name(req)] = req
+    if unpinnable is not None:  # a requirement the notebook states settles it
+        named = {requirement_name(r) for r in explicit}
+        unpinnable += [u for u in odd if u.distribution not in named]
     return tuple(found[k] for k in sorted(found))

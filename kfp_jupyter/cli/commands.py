@@ -10,7 +10,7 @@ import click
 
 from ..compile import TARGETS, compile_pipeline, default_output
 from ..loader import load_notebook
-from .common import handle_errors, kfp_runtime_option, warn
+from .common import handle_errors, kfp_runtime_option, no_pin_option, warn
 
 
 def _show_warnings(pipeline: object) -> None:
@@ -21,10 +21,11 @@ def _show_warnings(pipeline: object) -> None:
 @click.command("inspect")
 @click.argument("notebook", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for tools).")
+@no_pin_option
 @handle_errors
-def inspect_cmd(notebook: Path, as_json: bool) -> None:
+def inspect_cmd(notebook: Path, as_json: bool, pin_packages: bool | None) -> None:
     """Show the pipeline as kfp-jupyter understands NOTEBOOK."""
-    pipeline = load_notebook(notebook)
+    pipeline = load_notebook(notebook, pin_packages=pin_packages)
     if as_json:
         click.echo(json.dumps(pipeline.to_json(), indent=2))
         return
@@ -56,6 +57,9 @@ def inspect_cmd(notebook: Path, as_json: bool) -> None:
             ", ".join(map(str, s.cells)),
         )
     console.print(table)
+    console.print("packages each step installs on a cluster:")
+    for s in pipeline.steps:
+        console.print(f"  {s.name}: {', '.join(s.packages) or '(none)'}", soft_wrap=True)
 
 
 @click.command("compile")
@@ -75,10 +79,17 @@ def inspect_cmd(notebook: Path, as_json: bool) -> None:
     help="Where to write ('-' for standard output). Default: next to the notebook.",
 )
 @kfp_runtime_option
+@no_pin_option
 @handle_errors
-def compile_cmd(notebook: Path, target: str, output: Path | None, kfp_runtime: str | None) -> None:
+def compile_cmd(
+    notebook: Path,
+    target: str,
+    output: Path | None,
+    kfp_runtime: str | None,
+    pin_packages: bool | None,
+) -> None:
     """Compile NOTEBOOK to a pipeline file. Nothing is written if compilation fails."""
-    pipeline = load_notebook(notebook)
+    pipeline = load_notebook(notebook, pin_packages=pin_packages)
     _show_warnings(pipeline)
     if output is not None and str(output) == "-":
         sys.stdout.write(compile_pipeline(pipeline, target, kfp_runtime=kfp_runtime))

@@ -81,6 +81,18 @@ def kfp_runtime_option(func: F) -> F:
     )(func)
 
 
+def no_pin_option(func: F) -> F:
+    """`--no-pin`: the same option on every command that reads a notebook's steps' packages."""
+    return click.option(
+        "--no-pin",
+        "pin_packages",
+        flag_value=False,
+        default=None,
+        help="Do not pin the packages found from the steps' imports to the versions installed "
+        "here. Default: the notebook's pin_packages setting, else pinned.",
+    )(func)
+
+
 def parse_param_options(values: tuple[str, ...]) -> dict[str, str]:
     """`-p NAME=VALUE` options to a dict of raw strings (typed later against the pipeline)."""
     out: dict[str, str] = {}

@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import UsageError
-from .common import EXIT_FAILED, EXIT_OK, handle_errors, parse_param_options, warn
+from .common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    handle_errors,
+    no_pin_option,
+    parse_param_options,
+    warn,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -129,6 +136,7 @@ def _follow(handle: Any) -> int:
     help="Apply resource steps with kubectl (its current context); by default a local run "
     "touches no cluster and only reports them.",
 )
+@no_pin_option
 @handle_errors
 def run_cmd(
     notebook: Path,
@@ -141,6 +149,7 @@ def run_cmd(
     launcher: str | None,
     host_exec: bool,
     apply_resources: bool,
+    pin_packages: bool | None,
 ) -> None:
     """Run NOTEBOOK's pipeline on this machine: each step in its own process, independent
     steps in parallel, unchanged steps reused from earlier runs."""
@@ -148,7 +157,7 @@ def run_cmd(
     from ..loader import load_notebook
 
     values = parse_param_options(params)
-    pipeline = load_notebook(notebook)
+    pipeline = load_notebook(notebook, pin_packages=pin_packages)
     for w in pipeline.warnings:
         warn(str(w))
     unset = sorted({s.env for st in pipeline.steps for s in st.secrets} - set(os.environ))

@@ -26,6 +26,7 @@ from .common import (
     error,
     handle_errors,
     kfp_runtime_option,
+    no_pin_option,
     parse_param_options,
     warn,
 )
@@ -242,6 +243,7 @@ def _check_timeout(timeout: float | None, wait: bool) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for tools).")
 @kfp_runtime_option
+@no_pin_option
 @handle_errors
 def submit_cmd(
     notebook: Path,
@@ -263,6 +265,7 @@ def submit_cmd(
     request_timeout: float | None,
     as_json: bool,
     kfp_runtime: str | None,
+    pin_packages: bool | None,
 ) -> None:
     """Send NOTEBOOK's pipeline to a cluster and print the run's URL.
 
@@ -283,7 +286,7 @@ def submit_cmd(
         sys.exit(EXIT_INVALID)
     _check_timeout(timeout, wait)
     values = parse_param_options(params)
-    pipeline = load_notebook(notebook)
+    pipeline = load_notebook(notebook, pin_packages=pin_packages)
     for w in pipeline.warnings:
         warn(str(w))
     try:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import UsageError
+from ..fileio import write_atomically
 from ..model import Pipeline, kfp_runtime_problem
 
 #: target name -> (module, function, default file suffix)
@@ -39,22 +38,6 @@ def default_output(notebook: str | Path | None, pipeline: Pipeline, target: str)
         p = Path(notebook)
         return p.with_name(p.stem + suffix)
     return Path(pipeline.name + suffix)
-
-
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        # mkstemp creates 0600 files; a compiled pipeline is an ordinary file (umask applies).
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def compile_pipeline(

@@ -23,9 +23,13 @@ from ..model import Parameter, Pipeline, Step
 from ..packaging.program import build_program
 from ..yamltext import dump_yaml
 from .argo_components import (
+    INPUTS,
+    OUTPUTS,
+    ROOT,
     component_arguments,
     component_template,
     resource_template,
+    secret_env,
     volume_env,
     volume_mounts,
     workflow_volumes,
@@ -33,10 +37,6 @@ from .argo_components import (
 
 API_VERSION = "argoproj.io/v1alpha1"
 
-#: The fixed paths the plain step program uses when it runs without an argument file.
-ROOT = "/tmp/kfpj"
-INPUTS = f"{ROOT}/inputs"
-OUTPUTS = f"{ROOT}/outputs"
 METRICS_FILE = f"{OUTPUTS}/metrics.json"
 #: Where each metric is also written as one file, so Argo can read it as an output parameter.
 METRICS_DIR = f"{ROOT}/metrics"
@@ -139,25 +139,25 @@ def script_source(program: str) -> str:
 
 def _check_names(pipeline: Pipeline) -> None:
     """Problems Argo would reject at submission, reported now with a fix instead."""
-    problems: list[Problem] = []
-    for p in pipeline.parameters:
-        if not _ARGO_FIELD_NAME.match(p.name):
-            problems.append(
-                Problem(
-                    f"parameter {p.name!r} cannot be an Argo parameter name",
-                    fix="use only ASCII letters, digits and '_' in parameter names",
-                )
-            )
+    fix_names = "use only ASCII letters, digits and '_' in "
+    problems = [
+        Problem(
+            f"parameter {p.name!r} cannot be an Argo parameter name",
+            fix=fix_names + "parameter names",
+        )
+        for p in pipeline.parameters
+        if not _ARGO_FIELD_NAME.match(p.name)
+    ]
     for s in pipeline.steps:
-        for name in sorted(set(s.outputs) | set(s.input_names) | set(s.metrics)):
-            if not _ARGO_FIELD_NAME.match(name):
-                problems.append(
-                    Problem(
-                        f"variable {name!r} cannot be an Argo artifact or parameter name",
-                        step=s.name,
-                        fix="use only ASCII letters, digits and '_' in names passed between steps",
-                    )
-                )
+        problems += [
+            Problem(
+                f"variable {name!r} cannot be an Argo artifact or parameter name",
+                step=s.name,
+                fix=fix_names + "names passed between steps",
+            )
+            for name in sorted(set(s.outputs) | set(s.input_names) | set(s.metrics))
+            if not _ARGO_FIELD_NAME.match(name)
+        ]
         seen: dict[str, str] = {}
         for name in s.parameters:
             other = seen.setdefault(name.upper(), name)
@@ -181,9 +181,7 @@ def _env(step: Step) -> list[dict[str, Any]]:
     ]
     if step.metrics:
         env.append({"name": "KFPJ_METRICS_DIR", "value": METRICS_DIR})
-    for s in step.secrets:
-        env.append({"name": s.env, "valueFrom": {"secretKeyRef": {"name": s.secret, "key": s.key}}})
-    return env
+    return env + secret_env(step)
 
 
 def _resources(step: Step) -> dict[str, Any]:

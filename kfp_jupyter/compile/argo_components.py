@@ -19,8 +19,10 @@ from ..components.spec import walk
 from ..errors import NotebookError, Problem
 from ..model import Pipeline, Step
 
-INPUTS = "/tmp/kfpj/inputs"
-OUTPUTS = "/tmp/kfpj/outputs"
+#: The fixed paths the plain step program uses when it runs without an argument file.
+ROOT = "/tmp/kfpj"
+INPUTS = f"{ROOT}/inputs"
+OUTPUTS = f"{ROOT}/outputs"
 
 
 def outputs_volume(pipeline: Pipeline) -> str:
@@ -45,6 +47,13 @@ def volume_mounts(pipeline: Pipeline, step: Step) -> list[dict[str, Any]]:
         v = pipeline.volume(m.volume)
         out.append({"name": volume_name(v.name, v.claim), "mountPath": m.path})
     return out
+
+
+def secret_env(step: Step) -> list[dict[str, Any]]:
+    return [
+        {"name": s.env, "valueFrom": {"secretKeyRef": {"name": s.secret, "key": s.key}}}
+        for s in step.secrets
+    ]
 
 
 def volume_env(pipeline: Pipeline, step: Step) -> list[dict[str, Any]]:
@@ -169,11 +178,7 @@ def component_template(
         container["command"] = command
     if arguments:
         container["args"] = arguments
-    env += volume_env(pipeline, step)
-    env += [
-        {"name": s.env, "valueFrom": {"secretKeyRef": {"name": s.secret, "key": s.key}}}
-        for s in step.secrets
-    ]
+    env += volume_env(pipeline, step) + secret_env(step)
     if env:
         container["env"] = env
     container.update(resources)

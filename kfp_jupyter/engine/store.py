@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import KfpJupyterError, UsageError
+from ..fileio import write_atomically
 from .digest import FolderDigest, StatRecord, content_changed, digest_folder, stat_folder
 
 STORE_ENV = "KFP_JUPYTER_STORE"
@@ -142,7 +143,7 @@ class Store(ABC):
     def _record_stat(self, hex_digest: str, folder: Path) -> None:
         """Remember the files of an artifact as stored, for the cheap check of verify_artifact."""
         with contextlib.suppress(OSError):
-            _write_atomic(self._stat_path(hex_digest), json.dumps(stat_folder(folder)))
+            write_atomically(self._stat_path(hex_digest), json.dumps(stat_folder(folder)))
 
     def verify_artifact(self, hex_digest: str) -> str | None:
         """Why the artifact's bytes here no longer match its digest, or None if they do (or if
@@ -159,7 +160,7 @@ class Store(ABC):
         problem = content_changed(folder, hex_digest)
         if problem is None:  # touched, or stored before records were kept: remember it now
             with contextlib.suppress(OSError):
-                _write_atomic(self._stat_path(hex_digest), json.dumps(current))
+                write_atomically(self._stat_path(hex_digest), json.dumps(current))
         return problem
 
     def discard_artifact(self, hex_digest: str) -> None:
@@ -197,14 +198,6 @@ def _freeze(folder: Path) -> None:
                 os.chmod(os.path.join(root, name), 0o444)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 class LocalStore(Store):
     """A folder on this machine; artifacts are committed by one atomic rename."""
 
@@ -235,7 +228,7 @@ class LocalStore(Store):
                     if not target.is_dir():
                         raise
             self._record_stat(d.hex, target)
-            _write_atomic(manifest, _manifest(d, variable))
+            write_atomically(manifest, _manifest(d, variable))
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
         return ArtifactRef(

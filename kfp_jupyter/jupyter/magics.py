@@ -98,6 +98,7 @@ def kfp_parser() -> argparse.ArgumentParser:
     comp.add_argument("-t", "--target", choices=["kfp", "argo", "dsl"], default="kfp")
     comp.add_argument("-o", "--output")
     comp.add_argument("--kfp-runtime", metavar="VERSION")
+    comp.add_argument("--no-pin", dest="pin_packages", action="store_const", const=False)
 
     run = sub.add_parser("run", add_help=False, help="run the pipeline on this machine")
     run.add_argument("notebook", nargs="?")
@@ -111,6 +112,7 @@ def kfp_parser() -> argparse.ArgumentParser:
     run.add_argument("--host-exec", action="store_true", help="run commands without their images")
     run.add_argument("--apply-resources", action="store_true", help="apply resources with kubectl")
     run.add_argument("--wait", action="store_true", help="block until the run ends")
+    run.add_argument("--no-pin", dest="pin_packages", action="store_const", const=False)
 
     subm = sub.add_parser("submit", add_help=False, help="send the pipeline to a cluster")
     subm.add_argument("notebook", nargs="?")
@@ -129,6 +131,7 @@ def kfp_parser() -> argparse.ArgumentParser:
     subm.add_argument("--poll-interval", type=float, metavar="SECONDS")
     subm.add_argument("--request-timeout", type=float, metavar="SECONDS")
     subm.add_argument("--kfp-runtime", metavar="VERSION")
+    subm.add_argument("--no-pin", dest="pin_packages", action="store_const", const=False)
     subm.add_argument("--wait", action="store_true", help="block until the run ends")
     return p
 
@@ -245,14 +248,15 @@ class KfpMagics(Magics):
         """%kfp show|compile|run|submit [NOTEBOOK] [options]: act on the current notebook.
 
         %kfp show [NB] [--run RUN_ID] [--store S] [--engine kfp|argo --host URL --namespace NS]
-        %kfp compile [NB] [-t kfp|argo|dsl] [-o PATH] [--kfp-runtime VERSION]
+        %kfp compile [NB] [-t kfp|argo|dsl] [-o PATH] [--kfp-runtime VERSION] [--no-pin]
         %kfp run [NB] [-p NAME=VALUE ...] [--experiment E] [--store S] [--workers N]
                  [--no-cache] [--keep-going] [--launcher auto|fork|subprocess] [--host-exec]
-                 [--apply-resources] [--wait]
+                 [--apply-resources] [--wait] [--no-pin]
         %kfp submit [NB] [--target NAME] [--engine kfp|argo] [--host URL] [--namespace NS] [--experiment E]
                     [--run-name NAME] [-p NAME=VALUE ...] [--schedule CRON] [--wait]
                     [--token-env VAR] [--kubeconfig PATH] [--context NAME] [--ui-url URL]
                     [--poll-interval SECONDS] [--request-timeout SECONDS] [--kfp-runtime V]
+                    [--no-pin]
         """
         try:
             words = shlex.split(line)
@@ -301,7 +305,7 @@ class KfpMagics(Magics):
         from ..loader import load_notebook
 
         nb = self._notebook(args.notebook)
-        pipeline = load_notebook(nb)
+        pipeline = load_notebook(nb, pin_packages=args.pin_packages)
         for w in pipeline.warnings:
             print(f"warning: {w}", file=sys.stderr)
         out = args.output or default_output(nb, pipeline, args.target)
@@ -313,7 +317,7 @@ class KfpMagics(Magics):
         from ..loader import load_notebook
 
         nb = self._notebook(args.notebook)
-        pipeline = load_notebook(nb)
+        pipeline = load_notebook(nb, pin_packages=args.pin_packages)
         handle = run_local(
             pipeline,
             _params(args.param),
@@ -338,7 +342,7 @@ class KfpMagics(Magics):
         from ..loader import load_notebook
 
         nb = self._notebook(args.notebook)
-        pipeline = load_notebook(nb)
+        pipeline = load_notebook(nb, pin_packages=args.pin_packages)
         handle = submit(
             pipeline,
             args.engine,

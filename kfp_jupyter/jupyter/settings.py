@@ -8,13 +8,13 @@ overwrite each other. Never a token: credentials stay with the cluster clients.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..cluster.targets import config_dir
+from ..fileio import write_atomically
 
 ENGINES = ("local", "kfp", "argo")
 FIELDS = ("host", "namespace", "experiment")
@@ -63,11 +63,5 @@ def save_target(target: dict[str, Any]) -> None:
     data["engine"] = engine
     data["engines"] = engines
     path = settings_path()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".widget.", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        write_atomically(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -8,12 +8,11 @@ no annotation (they continue the cell above) are left alone, so the grouping doe
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Literal
 
 from ..errors import NotebookError, Problem
+from ..fileio import write_atomically
 from .annotations import Annotation, annotate, magic_line_index
 from .grammar import (
     ROLE_TAGS,
@@ -100,25 +99,7 @@ def convert_notebook(src: Path, style: str, dst: Path) -> int:
         else:
             metadata.pop("tags", None)
     # the layout Jupyter writes, so that a converted notebook diffs cleanly
-    _write_atomically(dst, json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    write_atomically(
+        dst, json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n", keep_mode=True
+    )
     return count
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write the whole file or nothing: a failure never leaves half a notebook behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -29,6 +29,7 @@ OUR_KEYS = (
     "pipeline_root",
     "volumes",
     "kfp_runtime",
+    "pin_packages",
 )
 
 
@@ -51,6 +52,8 @@ class NotebookSettings:
     volumes: tuple[VolumeRef, ...] = ()
     #: the kfp runtime Python steps install on KFP (see model.DEFAULT_KFP_RUNTIME)
     kfp_runtime: str = DEFAULT_KFP_RUNTIME
+    #: pin each step's detected packages to the versions installed here (see analysis/packages.py)
+    pin_packages: bool = True
 
 
 _VOLUME_FIX = (
@@ -154,6 +157,19 @@ def _packages(value: object, problems: list[Problem]) -> tuple[str, ...]:
         )
         return ()
     return tuple(p.strip() for p in value if p.strip())
+
+
+def _flag(ours: dict[str, Any], key: str, default: bool, problems: list[Problem]) -> bool:
+    value = ours.get(key, default)
+    if isinstance(value, bool):
+        return value
+    problems.append(
+        Problem(
+            f"notebook metadata 'kfp_jupyter.{key}' must be true or false, not {value!r}",
+            fix=f'write it like "{key}": false',
+        )
+    )
+    return default
 
 
 def _kale_defaults(kale: dict[str, Any], problems: list[Problem]) -> StepSettings:
@@ -294,5 +310,6 @@ def read_settings(
         step_defaults=_kale_defaults(kale, problems),
         volumes=_volumes(ours.get("volumes"), problems),
         kfp_runtime=_kfp_runtime(mine("kfp_runtime"), problems),
+        pin_packages=_flag(ours, "pin_packages", True, problems),
     )
     return settings, problems, warnings

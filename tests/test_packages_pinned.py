@@ -1,0 +1,163 @@
+"""Each step's packages are the distributions installed here, pinned to their versions, so a cluster
+installs what the notebook ran with; off with --no-pin or the notebook's `pin_packages: false`;
+a package installed from a local folder or a VCS is reported as not reproducible."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nbutil import code, make_notebook
+
+from kfp_jupyter import NotebookError, load_notebook
+
+#: import name -> the distribution that provides it (where the two differ in name)
+WRONG_BEFORE = {
+    "yaml": "pyyaml",
+    "grpc": "grpcio",
+    "absl": "absl-py",
+    "hydra": "hydra-core",
+    "snowflake.connector": "snowflake-connector-python",
+    "llama_cpp": "llama-cpp-python",
+    "google.protobuf": "protobuf",
+}
+
+
+def expected(dist: str) -> str:
+    """`dist` pinned to the version installed in this environment, or bare where it is not."""
+    try:
+        return f"{dist}=={version(dist)}"
+    except PackageNotFoundError:
+        return dist
+
+
+def inspect(nb: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "kfp_jupyter.cli.main", "inspect", "--json", str(nb), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    data: dict[str, Any] = json.loads(out.stdout)
+    data["stderr"] = out.stderr
+    return data
+
+
+def packages(data: dict[str, Any], step: str) -> list[str]:
+    return next(s["packages"] for s in data["steps"] if s["name"] == step)
+
+
+def imports_notebook(tmp_path: Path, metadata: dict[str, Any] | None = None) -> Path:
+    lines = [f"import {m}" for m in WRONG_BEFORE] + [
+        "from ruamel import yaml as ruamel_yaml",
+        "import google.cloud",
+        "import pandas as pd",
+    ]
+    return make_notebook(
+        tmp_path / "nb.ipynb",
+        [code("\n".join(lines), "imports"), code("df = pd.DataFrame()", "step:load")],
+        metadata,
+    )
+
+
+def test_packages_are_named_and_pinned_from_this_environment(tmp_path: Path) -> None:
+    pkgs = packages(inspect(imports_notebook(tmp_path)), "load")
+    for dist in WRONG_BEFORE.values():
+        assert expected(dist) in pkgs
+    assert expected("ruamel-yaml") in pkgs or "ruamel.yaml" in pkgs
+    # pandas needs pyarrow to save its frames; the DataFrame flows nowhere, so no cloudpickle
+    assert expected("pandas") in pkgs and expected("pyarrow") in pkgs
+    # a bare namespace import installs nothing of its own
+    assert not {"google-cloud", "google"} & set(pkgs)
+    # the pins are versions: the installed ones, where installed
+    assert f"pyyaml=={version('pyyaml')}" in pkgs
+
+
+def test_no_pin_and_the_notebook_setting_turn_pinning_off(tmp_path: Path) -> None:
+    nb = imports_notebook(tmp_path)
+    assert "pyyaml" in packages(inspect(nb, "--no-pin"), "load")
+    assert "pandas" in load_notebook(nb, pin_packages=False).step("load").packages
+    off = imports_notebook(tmp_path / "off", {"kfp_jupyter": {"pin_packages": False}})
+    # the command line's default does not override the notebook's setting
+    assert "pyyaml" in packages(inspect(off), "load")
+    assert all("==" not in p for p in packages(inspect(off), "load"))
+
+
+def test_packages_a_step_states_win_over_the_pins(tmp_path: Path) -> None:
+    nb = make_notebook(
+        tmp_path / "nb.ipynb",
+        [
+            code(
+                "import yaml\nimport pandas",
+                "step:a",
+                "packages:pyyaml>=5",
+                "packages:pandas==2.0.0",
+            )
+        ],
+    )
+    pkgs = load_notebook(nb).step("a").packages
+    assert "pyyaml>=5" in pkgs and "pandas==2.0.0" in pkgs
+    assert not any(p.startswith("pyyaml==") or p.startswith("pandas>") for p in pkgs)
+
+
+def test_a_bad_pin_setting_names_the_key(tmp_path: Path) -> None:
+    nb = imports_notebook(tmp_path, {"kfp_jupyter": {"pin_packages": "no"}})
+    with pytest.raises(NotebookError) as e:
+        load_notebook(nb)
+    assert "kfp_jupyter.pin_packages" in str(e.value) and "true or false" in str(e.value)
+
+
+def fake_distribution(site: Path, name: str, ver: str, direct_url: dict[str, Any] | None) -> None:
+    """An installed distribution as pip leaves it: the package, METADATA, RECORD, and for a
+    local or VCS install the PEP 610 direct_url.json."""
+    (site / name).mkdir(parents=True)
+    (site / name / "__init__.py").write_text("")
+    info = site / f"{name}-{ver}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {ver}\n")
+    files = [f"{name}/__init__.py", f"{info.name}/METADATA", f"{info.name}/RECORD"]
+    if direct_url is not None:
+        (info / "direct_url.json").write_text(json.dumps(direct_url))
+        files.append(f"{info.name}/direct_url.json")
+    (info / "RECORD").write_text("".join(f"{f},,\n" for f in files))
+
+
+def test_local_and_vcs_installs_are_reported_as_not_reproducible(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    fake_distribution(site, "fromindex", "2.3.1", None)
+    fake_distribution(
+        site, "fromfolder", "0.1", {"url": "file:///home/me/fromfolder", "dir_info": {}}
+    )
+    fake_distribution(
+        site,
+        "fromgit",
+        "0.2",
+        {
+            "url": "https://git.example/me/fromgit",
+            "vcs_info": {"vcs": "git", "commit_id": "abc"},
+        },
+    )
+    nb = make_notebook(
+        tmp_path / "nb.ipynb",
+        [code("import fromindex\nimport fromfolder\nimport fromgit\nx = 1", "step:train")],
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+    }
+    data = inspect(nb, env=env)
+    pkgs = packages(data, "train")
+    assert "fromindex==2.3.1" in pkgs
+    assert "fromfolder" in pkgs and "fromgit" in pkgs  # named, but no version a cluster can get
+    warnings = data["stderr"] + json.dumps(data.get("warnings", []))
+    assert "'fromfolder'" in warnings and "/home/me/fromfolder" in warnings
+    assert "git+https://git.example/me/fromgit" in warnings
+    assert "train" in warnings and "packages:fromgit==VERSION" in warnings
+    assert "fromindex" not in warnings.replace("'fromindex'", "")
