@@ -21,6 +21,7 @@ __all__ = [
     "load_notebook",
     "run_local",
     "show",
+    "step_inputs",
     "submit",
 ]
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from .cluster import attach as attach
     from .cluster import submit as submit
     from .engine import run_local as run_local
+    from .engine.inputs import step_inputs as step_inputs
 
 # The engine and the cluster clients are imported on first use: `import kfp_jupyter` (and every
 # CLI call) stays cheap, and a missing optional dependency only matters to who uses that part.
@@ -35,6 +37,7 @@ _LAZY = {
     "run_local": ("kfp_jupyter.engine", "run_local"),
     "submit": ("kfp_jupyter.cluster", "submit"),
     "attach": ("kfp_jupyter.cluster", "attach"),
+    "step_inputs": ("kfp_jupyter.engine.inputs", "step_inputs"),
 }
 
 

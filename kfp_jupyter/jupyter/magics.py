@@ -114,6 +114,12 @@ def kfp_parser() -> argparse.ArgumentParser:
     run.add_argument("--wait", action="store_true", help="block until the run ends")
     run.add_argument("--no-pin", dest="pin_packages", action="store_const", const=False)
 
+    inputs = sub.add_parser("inputs", add_help=False, help="load a step's inputs into the kernel")
+    inputs.add_argument("step")
+    inputs.add_argument("notebook", nargs="?")
+    inputs.add_argument("--run", metavar="RUN_ID")
+    inputs.add_argument("--store")
+
     subm = sub.add_parser("submit", add_help=False, help="send the pipeline to a cluster")
     subm.add_argument("notebook", nargs="?")
     subm.add_argument("--target", metavar="NAME", help="a saved target (kfp-jupyter targets)")
@@ -248,6 +254,7 @@ class KfpMagics(Magics):
         """%kfp show|compile|run|submit [NOTEBOOK] [options]: act on the current notebook.
 
         %kfp show [NB] [--run RUN_ID] [--store S] [--engine kfp|argo --host URL --namespace NS]
+        %kfp inputs STEP [NB] [--run RUN_ID] [--store S]
         %kfp compile [NB] [-t kfp|argo|dsl] [-o PATH] [--kfp-runtime VERSION] [--no-pin]
         %kfp run [NB] [-p NAME=VALUE ...] [--experiment E] [--store S] [--workers N]
                  [--no-cache] [--keep-going] [--launcher auto|fork|subprocess] [--host-exec]
@@ -299,6 +306,18 @@ class KfpMagics(Magics):
                 context=args.context,
             )
         return w
+
+    def _kfp_inputs(self, args: argparse.Namespace) -> None:
+        """Put what a step received in a run into the kernel, to run its cell by hand."""
+        from ..engine.inputs import load_step_inputs
+
+        nb = None if args.run and not args.notebook else self._notebook(args.notebook)
+        run_id, loaded = load_step_inputs(nb, args.step, args.run, args.store)
+        if self.shell is not None:
+            self.shell.user_ns.update({i.name: i.value for i in loaded})
+        print(f"step {args.step!r} of run {run_id}: {len(loaded)} value(s) loaded")
+        for i in loaded:
+            print(f"  {i.summary()}")
 
     def _kfp_compile(self, args: argparse.Namespace) -> None:
         from ..compile import compile_pipeline, default_output
