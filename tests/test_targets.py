@@ -245,9 +245,12 @@ def test_kfp_run_magic_takes_every_option_of_the_run_command() -> None:
     from kfp_jupyter.cli.run_cmd import run_cmd
     from kfp_jupyter.jupyter.magics import kfp_parser
 
-    cli_options = {o for p in run_cmd.params for o in p.opts if o.startswith("--")}
+    # the same destinations: `--no-pin` is `pin_packages` in both; `-p` is `params` / `param`
+    cli_options = {p.name for p in run_cmd.params if p.name and p.name != "notebook"}
     magic = kfp_parser().parse_args(["run"])
-    assert {o.lstrip("-").replace("-", "_") for o in cli_options} - {"param"} <= set(vars(magic))
+    assert cli_options - {"params"} <= set(vars(magic)) and "param" in vars(magic)
+    given = kfp_parser().parse_args(["run", "--no-pin", "--host-exec", "--keep-going"])
+    assert (given.pin_packages, given.host_exec, given.keep_going) == (False, True, True)
 
 
 def test_kfp_run_host_exec_runs_a_container_steps_command_on_this_machine(

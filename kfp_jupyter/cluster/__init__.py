@@ -126,8 +126,9 @@ def submit(
     arguments = resolve_arguments(pipeline, params)
     cron = check_cron(schedule, engine) if schedule is not None else None
     if engine == "kfp":
-        from .config import resolve_kfp
+        from .config import resolve_kfp, resolve_kube
         from .kfp_backend import submit_kfp
+        from .steplogs import PodLogs
 
         kfp_conn = resolve_kfp(
             host,
@@ -139,6 +140,17 @@ def submit(
             request_timeout=request_timeout,
         )
         ir_text = pipeline.compile("kfp", kfp_runtime=kfp_runtime)
+        # KFP's API serves no logs: a failed step's log comes from the Kubernetes API, with the
+        # kubeconfig (or the pod's service account), when there is one
+        logs = PodLogs(
+            lambda: resolve_kube(
+                None,
+                kubeconfig=kubeconfig,
+                context=context,
+                environ=environ,
+                request_timeout=request_timeout,
+            )
+        )
         handle = submit_kfp(
             pipeline,
             ir_text,
@@ -148,6 +160,7 @@ def submit(
             run_name=run_name,
             schedule=cron,
             poll_interval=poll_interval,
+            logs=logs,
         )
         return _remembered(handle, target)
     from .argo_backend import submit_argo, workflow_for

@@ -45,6 +45,7 @@ from .errors import (
 )
 from .handle import SubmitHandle, SubmitInfo
 from .net import is_network_error, is_timeout, network_reason, quiet, seconds_text, within
+from .steplogs import PodLogs, StepFailure, argo_pod_names, fetch_failure
 from .tracker import RunSnapshot, TaskSnapshot
 
 T = TypeVar("T")
@@ -158,8 +159,8 @@ def _translate(e: BaseException, conn: KubeConnection, action: str, ns: str) -> 
             f"the Kubernetes API at {conn.host} refused the credentials (401 Unauthorized) while "
             f"{action}{said}",
             status=401,
-            fix="log in again (an expired token?) or give a valid token with --token-env VAR; "
-            f"credentials came from {conn.source}",
+            fix="log in again (an expired token?) or give --token-env VAR (the name of an "
+            f"environment variable holding a valid token); credentials came from {conn.source}",
         )
     if status == 403:
         return AuthError(
@@ -426,6 +427,7 @@ class ArgoFollower:
         self.watch_seconds = watch_seconds
         self.cancelled = False
         self.last: dict[str, Any] | None = None
+        self.logs = PodLogs(lambda: conn, namespace)
 
     def _quiet_warnings(self) -> bool:
         return threading.current_thread() is threading.main_thread()
@@ -532,6 +534,26 @@ class ArgoFollower:
                     continue
                 version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
                 yield self._snap(obj)
+
+    def failure(self, step: str) -> StepFailure:
+        """What the failed step's pod logged: the pod is named from its node in status.nodes
+        (the last attempt's, for a step with retries)."""
+        obj = self.last or {}
+        nodes = _nodes(obj.get("status") or {})
+        node = next(
+            (
+                n
+                for n in nodes.values()
+                if self.steps.get(str(n.get("displayName", ""))) == step
+                and n.get("type") in ("Pod", "Retry")
+            ),
+            None,
+        )
+        if node is not None and node.get("type") == "Retry":
+            children = [nodes[c] for c in node.get("children") or [] if c in nodes]
+            node = children[-1] if children else None
+        pods = argo_pod_names(obj, node) if node is not None else []
+        return fetch_failure(step, lambda: self.logs.read(pods))
 
     def cancel(self) -> None:
         self.cancelled = True

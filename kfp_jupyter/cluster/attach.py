@@ -14,10 +14,13 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import yaml
+
 from .config import KfpConnection, KubeConnection, resolve_kfp, resolve_kube
 from .errors import ClusterError, InvalidSubmission, NotFoundError
 from .handle import SubmitHandle, SubmitInfo
 from .kfp_backend import KfpFollower
+from .steplogs import KFP_NAMESPACE, PodLogs
 
 #: the section title each step program puts before the notebook's code of the step
 _STEP_SECTION = re.compile(r"^[ \t]*# --- step (.+?)[ \t]*$", re.MULTILINE)
@@ -65,7 +68,11 @@ def attach(
             ui_url=ui_url,
             environ=environ,
         )
-        return _attach_kfp(run_id, conn, poll_interval)
+        logs = PodLogs(
+            lambda: resolve_kube(None, kubeconfig=kubeconfig, context=context, environ=environ),
+            namespace=conn.namespace or KFP_NAMESPACE,
+        )
+        return _attach_kfp(run_id, conn, poll_interval, logs)
     kube = resolve_kube(
         host,
         namespace=namespace,
@@ -210,7 +217,9 @@ class _DiscoveringFollower(KfpFollower):
         return run
 
 
-def _attach_kfp(run_id: str, conn: KfpConnection, poll_interval: float | None) -> SubmitHandle:
+def _attach_kfp(
+    run_id: str, conn: KfpConnection, poll_interval: float | None, logs: PodLogs | None = None
+) -> SubmitHandle:
     from .kfp_backend import DEFAULT_POLL, _call, make_client
 
     client = make_client(conn)
@@ -253,9 +262,13 @@ def _attach_kfp(run_id: str, conn: KfpConnection, poll_interval: float | None) -
     info.notes.append(f"following run '{info.name}' ({info.run_id})")
     interval = poll_interval or DEFAULT_POLL
     if not discover:
-        follower = KfpFollower(client, conn, info.run_id, names, interval)
+        # the spec carries each component's source: a failed step's traceback maps to cells
+        ir_text = yaml.safe_dump(spec) if spec else None
+        follower = KfpFollower(
+            client, conn, info.run_id, names, interval, ir_text=ir_text, logs=logs
+        )
         return SubmitHandle(info, list(dict.fromkeys(names.values())), follower)
-    found = _DiscoveringFollower(client, conn, info.run_id, names, interval)
+    found = _DiscoveringFollower(client, conn, info.run_id, names, interval, logs=logs)
     handle = SubmitHandle(info, list(names.values()), found)
     found.handle = handle
     return handle

@@ -16,11 +16,15 @@ from typing import Any, Protocol
 from ..engine import states
 from ..engine.events import Event, EventBus
 from .errors import FollowError, InvalidSubmission
+from .steplogs import StepFailure
 from .tracker import RunSnapshot, Tracker
 
 
 class Follower(Protocol):
-    """What a backend gives the handle: the run's snapshots as they change, and a way to stop it."""
+    """What a backend gives the handle: the run's snapshots as they change, and a way to stop it.
+
+    A follower that can also read a failed step's log has `failure(step) -> StepFailure`
+    (steplogs.py), called once per failed step, before its FAILED event."""
 
     def snapshots(self, stop: threading.Event) -> Iterator[RunSnapshot]: ...
 
@@ -122,6 +126,7 @@ class SubmitHandle:
         try:
             self._tracker.start()
             for snap in self._follower.snapshots(self._stop):
+                self._explain(snap)
                 if snap.finished:
                     self._tracker.finish(snap)
                     return
@@ -132,6 +137,16 @@ class SubmitHandle:
             self.error = e
         finally:
             self._bus.close()
+
+    def _explain(self, snap: RunSnapshot) -> None:
+        """Read the log of each step that newly failed (once), so that its FAILED event says
+        why in the notebook's terms."""
+        failure = getattr(self._follower, "failure", None)
+        if failure is None:
+            return
+        for step, task in snap.tasks.items():
+            if task.state == states.FAILED and step not in self._tracker.failures:
+                self._tracker.explain(failure(step))
 
     def events(self) -> Iterator[Event]:
         """Every event of the run from the start, as it happens; ends when the run ends."""
@@ -176,6 +191,12 @@ class SubmitHandle:
     def message(self) -> str | None:
         """Why the run ended as it did (names the failing task)."""
         return self._tracker.message
+
+    @property
+    def failures(self) -> dict[str, StepFailure]:
+        """Why each failed step failed, read from its pod's log: the exception, the traceback in
+        cells, the log's end, or a note saying why the log could not be read."""
+        return dict(self._tracker.failures)
 
     @property
     def failed_tasks(self) -> list[str]:

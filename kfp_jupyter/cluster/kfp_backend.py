@@ -43,6 +43,14 @@ from .errors import (
 )
 from .handle import SubmitHandle, SubmitInfo
 from .net import is_network_error, is_timeout, network_reason, quiet, seconds_text, within
+from .steplogs import (
+    KFP_NAMESPACE,
+    PodLogs,
+    StepFailure,
+    fetch_failure,
+    first_pod,
+    kfp_component_source,
+)
 from .tracker import RunSnapshot, TaskSnapshot
 
 T = TypeVar("T")
@@ -88,8 +96,8 @@ def _translate(e: BaseException, conn: KfpConnection, action: str) -> ClusterErr
             f"the KFP API at {conn.host} refused the credentials (401 Unauthorized) while "
             f"{action}{said}",
             status=401,
-            fix=f"{sent}; give a valid bearer token with --token-env VAR (the name of an "
-            "environment variable holding it)",
+            fix=f"{sent}; give --token-env VAR (the name of an environment variable holding a "
+            "valid bearer token)",
         )
     if status == 403:
         ns = f" in namespace '{conn.namespace}'" if conn.namespace else ""
@@ -472,13 +480,19 @@ def submit_kfp(
     run_name: str | None = None,
     schedule: str | None = None,
     poll_interval: float | None = None,
+    logs: PodLogs | None = None,
 ) -> SubmitHandle:
-    """Upload, find or create the experiment, create the run (or recurring run)."""
+    """Upload, find or create the experiment, create the run (or recurring run).
+
+    logs: where a failed step's pod log is read from (KFP's API does not serve logs: the
+    Kubernetes API does); None: failures are shown as KFP reports them."""
     api = kfp_server_api()
 
     client = make_client(conn)
     ns = conn.namespace or (client.get_user_namespace() or None)
     exp_name = experiment or pipeline.experiment or DEFAULT_EXPERIMENT
+    if logs is not None and logs.namespace is None:
+        logs.namespace = ns or KFP_NAMESPACE  # a profile's runs run in the profile's namespace
     name = run_name or f"{pipeline.name} {time.strftime('%Y-%m-%d %H:%M:%S')}"
     info = SubmitInfo(
         engine="kfp",
@@ -539,7 +553,13 @@ def submit_kfp(
     info.url = f"{conn.ui_url}/#/runs/details/{info.run_id}"
     info.notes.append(f"created run '{name}' in experiment '{exp_name}'")
     follower = KfpFollower(
-        client, conn, info.run_id, task_names(pipeline, ir_text), poll_interval or DEFAULT_POLL
+        client,
+        conn,
+        info.run_id,
+        task_names(pipeline, ir_text),
+        poll_interval or DEFAULT_POLL,
+        ir_text=ir_text,
+        logs=logs,
     )
     return SubmitHandle(info, [s.name for s in pipeline.steps], follower)
 
@@ -633,12 +653,18 @@ class KfpFollower:
         run_id: str,
         tasks_by_name: dict[str, str],
         interval: float,
+        *,
+        ir_text: str | None = None,
+        logs: PodLogs | None = None,
     ) -> None:
         self.client = client
         self.conn = conn
         self.run_id = run_id
         self.tasks_by_name = tasks_by_name
         self.interval = interval
+        self.ir_text = ir_text
+        self.logs = logs
+        self.last: Any = None
 
     def _get(self) -> Any:
         return _call(
@@ -666,8 +692,33 @@ class KfpFollower:
                 stop.wait(min(30.0, self.interval * 2**failures))
                 continue
             failures = 0
+            self.last = run
             yield run_snapshot(run, self.tasks_by_name)
             stop.wait(self.interval)
+
+    def failure(self, step: str) -> StepFailure:
+        """What the failed step's executor pod logged, its Python traceback mapped to cells with
+        the component's source from the compiled pipeline."""
+        if self.logs is None:
+            return StepFailure(step, note="its log was not read (no Kubernetes API given)")
+        details = getattr(getattr(self.last, "run_details", None), "task_details", None) or []
+        mine = [
+            d
+            for d in details
+            if self.tasks_by_name.get(str(d.display_name or "")) == step
+            and str(d.state or "") == "FAILED"
+        ]
+        task = mine[-1] if mine else None
+        pods = first_pod(details, str(task.task_id)) if task is not None else []
+        found = (
+            kfp_component_source(self.ir_text, str(task.display_name))
+            if self.ir_text and task is not None
+            else None
+        )
+        # without the component's source, the exception is still read; its frames are not mapped
+        program, function = found if found else ("", "")
+        logs = self.logs
+        return fetch_failure(step, lambda: logs.read(pods), program=program, function=function)
 
     def cancel(self) -> None:
         _call(

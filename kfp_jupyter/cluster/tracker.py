@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..engine import states
 from ..engine.events import EventBus, RunEvent, TaskEvent
+from .steplogs import StepFailure
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,18 @@ class Tracker:
         self.tasks: dict[str, TaskSnapshot] = {}
         self.state: str | None = None
         self.message: str | None = None
+        #: why failed steps failed, from their pods' logs (`explain` adds them as they fail)
+        self.failures: dict[str, StepFailure] = {}
+
+    def explain(self, failure: StepFailure) -> None:
+        """Attach what a failed step's log says; its FAILED event then carries it."""
+        self.failures[failure.step] = failure
+
+    def _explained(self, step: str, t: TaskSnapshot) -> TaskSnapshot:
+        failure = self.failures.get(step)
+        if t.state != states.FAILED or failure is None:
+            return t
+        return replace(t, message=failure.summary(t.message))
 
     def start(self) -> None:
         now = time.time()
@@ -69,6 +82,7 @@ class Tracker:
             new = snap.tasks.get(step)
             if new is None:
                 continue
+            new = self._explained(step, new)
             old = self.tasks.get(step)
             if old is not None and _key(old) == _key(new):
                 self.tasks[step] = new
@@ -86,6 +100,7 @@ class Tracker:
         self.message = snap.message
 
     def _publish(self, step: str, t: TaskSnapshot, now: float) -> None:
+        failure = self.failures.get(step) if t.state == states.FAILED else None
         self.bus.publish(
             TaskEvent(
                 self.run_id,
@@ -97,6 +112,8 @@ class Tracker:
                 finished=t.finished,
                 exit_code=t.exit_code,
                 message=t.message,
+                log_tail=failure.log_tail if failure else None,
+                error=failure.error if failure else None,
             )
         )
 

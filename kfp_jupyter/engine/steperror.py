@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 
 #: the file the step program writes its error to, in the attempt's scratch folder
 ATTEMPT_FILE = "error.json"
+#: what starts the one line a step program without an error file (a cluster pod) prints to stderr
+#: after its traceback: this, then the error's JSON (`StepError.to_json`). A pod's log is all the
+#: notebook's side gets back from a cluster, so the mapped error travels in it, machine-readable.
+#: packaging/stepruntime.py writes the same text (it cannot import this module).
+MARKER = "kfp-jupyter-step-error: "
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,31 @@ class StepError:
             return cls.from_json(json.loads(text))
         except ValueError:
             return None
+
+
+def marker_line(error: StepError) -> str:
+    """The line a step program prints for `error` when it has no error file to write."""
+    return MARKER + json.dumps(error.to_json(), separators=(",", ":"))
+
+
+def split_marker(log: str) -> tuple[StepError | None, str]:
+    """The error a step printed as a marker line in `log` (the last one, if any), and the log
+    without marker lines, which are for machines, not for the reader."""
+    error: StepError | None = None
+    kept: list[str] = []
+    for line in log.splitlines(keepends=True):
+        at = line.find(MARKER)
+        if at < 0:
+            kept.append(line)
+            continue
+        found = StepError.from_text(line[at + len(MARKER) :].strip())
+        if found is None:
+            kept.append(line)  # cut short (a log tail that began mid-line): leave it be
+        else:
+            error = found
+            if line[:at].strip():  # text the step wrote without a newline before the marker
+                kept.append(line[:at] + "\n")
+    return error, "".join(kept)
 
 
 def read_error(path: Path) -> StepError | None:

@@ -181,6 +181,10 @@ class Follower:
                     extra["log"] = ev.log
                 if getattr(ev, "log_tail", None):
                     extra["log_tail"] = ev.log_tail
+                if getattr(ev, "error", None) is not None:
+                    # a cluster step's exception, mapped to cells from its pod's log: no run
+                    # folder here to read it from again
+                    extra["error"] = ev.error
             elif kind == "run":
                 self.run["state"] = ev.state
                 if ev.state == "RUNNING" and not self._started_seen:

@@ -34,9 +34,17 @@ _BUSY_WORDS = {"compile": "compiling", "run": "starting the run", "submit": "sub
 
 
 def describe_error(e: BaseException) -> str:
-    """An error in words for the widget: the message for ours, type and message for others."""
+    """An error in words for the widget: the message for ours, type and message for others.
+
+    A cluster error's advice names the widget's fields, not the command line's options (the
+    message is written once; cluster/advice.py words it for where it is shown)."""
     if isinstance(e, KfpJupyterError):
-        return str(e)
+        try:
+            from ..cluster.advice import for_widget
+            from ..cluster.errors import ClusterError
+        except ImportError:  # pragma: no cover - an installation without the cluster part
+            return str(e)
+        return for_widget(str(e)) if isinstance(e, ClusterError) else str(e)
     if isinstance(e, ImportError):
         return f"{e} (is the optional part installed? e.g. pip install 'kfp-jupyter[all]')"
     return f"internal error: {type(e).__name__}: {e}"
@@ -393,7 +401,23 @@ class PipelineWidget(anywidget.AnyWidget):
         except Exception as e:
             d = {"step": name, "note": describe_error(e)}
         d["run_state"] = self.run.get("state")
-        self.details = d
+        self.details = _with_cluster_error(d, self._follower.task_extra.get(name) or {})
+
+
+def _with_cluster_error(d: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """The details of a cluster step that failed, as a local one's: the exception first, then
+    its cells, then the log's end (read from the step's pod while the run was followed)."""
+    error = extra.get("error")
+    if error is None or d.get("error") or d.get("state") != "FAILED":
+        return d
+    tail = extra.get("log_tail")
+    rendered = str(error.render())
+    return {
+        **d,
+        "error": rendered,
+        "error_frames": list(error.frames),
+        "log_tail": rendered + (f"\n\nlog:\n{tail}" if tail else ""),
+    }
 
 
 def _completed_target(old: Mapping[str, Any], new: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,15 @@ Workflow's status.nodes forward.
   first attempt and, having a retryStrategy, succeed in a second pod), downstream of a failure is
   not started, metrics come back as output parameters (`metric_values`). Every change is a new
   resourceVersion, streamed to watchers as MODIFIED events (chunked, like the real server).
+- Pods and their logs (core v1 `readNamespacedPodLog`, GET
+  /api/v1/namespaces/{ns}/pods/{name}/log, text/plain): the controller makes a pod for each
+  attempt of a task, named as Argo names pods (POD_NAMES v2: `<workflow>-<template>-<fnv32a of
+  the node name>`), with containers init, wait and main; its log is `task_logs[task]`. `pods`
+  holds every pod's log by (namespace, name): a test adds pods of its own (KFP's executor pods)
+  or removes one (gone: 404). `pod_gc` deletes each pod when its node ends (podGC
+  OnPodCompletion); `deny_logs` answers 403 Forbidden as RBAC does without get on pods/log.
+  A log request must name the container (a pod with several answers 400, as the API server
+  does) and may ask for the last `tailLines`.
 - Watch knobs for resilience tests: `watch_event_limit` ends each watch stream after N events (the
   client must re-watch from the last resourceVersion), `expire_before` answers an older
   resourceVersion with 410 Gone.
@@ -45,6 +54,21 @@ except ImportError:  # run as a script
     from loopback import LoopbackServer  # type: ignore[no-redef]
 
 PREFIX = "/apis/argoproj.io/v1alpha1/namespaces/"
+#: the query parameters of readNamespacedPodLog (Kubernetes API reference, core/v1 Pod)
+LOG_QUERY = {
+    "container",
+    "follow",
+    "insecureSkipTLSVerifyBackend",
+    "limitBytes",
+    "pretty",
+    "previous",
+    "sinceSeconds",
+    "sinceTime",
+    "stream",
+    "tailLines",
+    "timestamps",
+}
+POD_CONTAINERS = ("init", "wait", "main")
 KNOWN_QUERY = {
     "pretty",
     "dryRun",
@@ -146,6 +170,13 @@ class K8sState:
     watch_event_limit: int | None = None
     expire_before: int = 0
     gone_sent: int = 0
+    #: task name -> the log its pods write
+    task_logs: dict[str, str] = field(default_factory=dict)
+    #: (namespace, pod name) -> the pod's log (main container)
+    pods: dict[tuple[str, str], str] = field(default_factory=dict)
+    deny_logs: bool = False
+    #: delete a pod as soon as its node ends (Argo's podGC strategy OnPodCompletion)
+    pod_gc: bool = False
     resource_version: int = 100
     objects: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     sims: dict[tuple[str, str], Sim] = field(default_factory=dict)
@@ -173,6 +204,19 @@ def _sim_for(wf: dict[str, Any]) -> Sim:
             Node(t["name"], t["template"], list(t.get("dependencies") or []), retries, metrics)
         )
     return Sim(nodes)
+
+
+def fnv32a(text: str) -> int:
+    """FNV-1a, 32 bits, as Go's hash/fnv New32a (what Argo's controller hashes pod names with)."""
+    h = 0x811C9DC5
+    for b in text.encode("utf-8"):
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def pod_name(wf_name: str, template: str, node_name: str) -> str:
+    """The pod of a node, as Argo 3.4+ names it (POD_NAMES v2)."""
+    return f"{wf_name}-{template}"[:242] + f"-{fnv32a(node_name)}"
 
 
 def _node_id(wf_name: str, key: str) -> str:
@@ -262,6 +306,18 @@ def render_status(
     return status
 
 
+def _pod_of(wf: dict[str, Any], n: Node) -> tuple[str, str]:
+    """(namespace, name) of the pod of the node's latest attempt (a Retry node's attempts are
+    its children)."""
+    name = wf["metadata"]["name"]
+    node = f"{name}.{n.task}" + (f"({n.attempts - 1})" if n.retries else "")
+    return wf["metadata"]["namespace"], pod_name(name, n.template, node)
+
+
+def _start_pods(state: K8sState, wf: dict[str, Any], n: Node) -> None:
+    state.pods[_pod_of(wf, n)] = state.task_logs.get(n.task, f"{n.task}: started\n")
+
+
 def advance(state: K8sState, wf: dict[str, Any], sim: Sim) -> bool:
     """One step of the controller for one workflow; True if anything changed."""
     if sim.done:
@@ -287,14 +343,18 @@ def advance(state: K8sState, wf: dict[str, Any], sim: Sim) -> bool:
             fail = n.task in state.fail_tasks or (n.task in state.flaky_tasks and n.attempts == 1)
             if fail and n.attempts <= n.retries:
                 n.attempts += 1  # the retry strategy starts another pod
+                _start_pods(state, wf, n)
                 continue
             n.phase = "Failed" if fail else "Succeeded"
             n.finished = t
+            if state.pod_gc:
+                state.pods.pop(_pod_of(wf, n), None)
             n.exit_code = "1" if fail else "0"
             if fail:
                 n.message = "Error (exit code 1)"
         elif n.phase == "Pending":
             n.phase, n.started, n.attempts = "Running", t, 1
+            _start_pods(state, wf, n)
         elif not n.phase and all(by[d].phase == "Succeeded" for d in n.deps if d in by):
             n.phase = "Pending"
             n.started = t
@@ -362,8 +422,9 @@ class _Handler(BaseHTTPRequestHandler):
                     "body": raw,
                 }
             )
+            log = url.path.startswith("/api/v1/") and url.path.endswith("/log")
             for name in query:
-                if name not in KNOWN_QUERY:
+                if name not in (LOG_QUERY if log else KNOWN_QUERY):
                     st.violations.append(
                         f"request {self.command} {url.path}: unknown query {name!r}"
                     )
@@ -380,6 +441,8 @@ class _Handler(BaseHTTPRequestHandler):
             )
         if token not in st.tokens:
             return self._fail(401, "Unauthorized", "Unauthorized")
+        if url.path.startswith("/api/v1/namespaces/") and url.path.endswith("/log"):
+            return self._pod_log(url.path, query)
         if not url.path.startswith(PREFIX) or not st.crd_installed:
             return self._fail(404, "NotFound", "the server could not find the requested resource")
         parts = url.path[len(PREFIX) :].split("/")
@@ -415,6 +478,49 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "PATCH" and name is not None:
             return self._patch(ns, plural, name, raw)
         return self._fail(405, "MethodNotAllowed", f"{self.command} is not supported here")
+
+    def _pod_log(self, path: str, query: dict[str, list[str]]) -> None:
+        st = self.server.state
+        parts = path[len("/api/v1/namespaces/") :].split("/")
+        if len(parts) != 4 or parts[1] != "pods" or self.command != "GET":
+            return self._fail(404, "NotFound", "the server could not find the requested resource")
+        ns, pod = parts[0], parts[2]
+        if st.deny_logs:
+            return self._fail(
+                403,
+                "Forbidden",
+                f'pods "{pod}" is forbidden: User "system:serviceaccount:{ns}:reader" cannot get '
+                f'resource "pods/log" in API group "" in the namespace "{ns}"',
+                {"name": pod, "kind": "pods"},
+            )
+        with st.lock:
+            log = st.pods.get((ns, pod))
+        if log is None:
+            return self._fail(
+                404, "NotFound", f'pods "{pod}" not found', {"name": pod, "kind": "pods"}
+            )
+        container = (query.get("container") or [""])[0]
+        if container not in POD_CONTAINERS:
+            with st.lock:
+                st.violations.append(f"pod log of {pod}: container {container!r}")
+            choose = " ".join(POD_CONTAINERS)
+            return self._fail(
+                400,
+                "BadRequest",
+                f"a container name must be specified for pod {pod}, choose one of: [{choose}]"
+                if not container
+                else f"container {container} is not valid for pod {pod}",
+            )
+        text = log if container == "main" else ""
+        tail = (query.get("tailLines") or [""])[0]
+        if tail:
+            text = "".join(text.splitlines(keepends=True)[-int(tail) :]) if int(tail) else ""
+        data = text.encode("utf-8")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _create(self, ns: str, plural: str, raw: bytes) -> None:
         st = self.server.state

@@ -13,7 +13,8 @@ the KFP backend as the kfp SDK sees it:
   pipeline's DAG: PENDING, RUNNING, SUCCEEDED (FAILED for tasks in `fail_tasks`); downstream of a
   failure never starts; the run ends SUCCEEDED or FAILED. The task details look like a real KFP 2.x
   server's (one per Argo node): the root DAG, `root-driver`, and per task `<task>-driver`, `<task>`
-  and an `executor` pod, so clients must pick out the tasks themselves. With `hold_runs`, runs
+  and an `executor` pod (its `pod_name`; `on_pod` tells a test each new one), so clients must
+  pick out the tasks themselves. With `hold_runs`, runs
   stay RUNNING (a run that never ends) until terminated.
 
 Every request is recorded (`requests`), every spec violation too (`violations`); tests assert
@@ -29,6 +30,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler
@@ -130,6 +132,10 @@ class KfpState:
         self.fail_tasks: set[str] = set()
         #: runs reach RUNNING and stay there (a run that never ends), until cancelled
         self.hold_runs = False
+        #: called with (task name, pod name) when a task's executor pod first appears, so a test
+        #: can give the pod a log on the Kubernetes test server (KFP's API serves no logs)
+        self.on_pod: Callable[[str, str], None] | None = None
+        self.pods_seen: set[str] = set()
         self.pipelines: dict[str, dict[str, Any]] = {}
         self.versions: dict[str, list[dict[str, Any]]] = {}
         self.experiments: dict[str, dict[str, Any]] = {}
@@ -457,6 +463,9 @@ class KfpState:
                     rid, task.ids["executor"], "executor", task.state, task.started, task.ids["dag"]
                 )
                 ex["pod_name"] = f"{task.name}-{task.ids['executor'][-8:]}"
+                if self.on_pod is not None and ex["pod_name"] not in self.pods_seen:
+                    self.pods_seen.add(ex["pod_name"])
+                    self.on_pod(task.name, ex["pod_name"])
                 details.append(ex)
         if details:
             run["run_details"] = {"task_details": details}
