@@ -205,6 +205,27 @@ def test_submit_creates_a_kfp_run_and_answers_its_link(server: Server, kfp_api: 
     assert data["run_id"] in (data["url"] or "")
 
 
+def test_submit_takes_a_compiled_pipeline_as_the_command_line_does(
+    server: Server, kfp_api: Any
+) -> None:
+    from servers.helpers import TOKEN_ENV
+
+    from kfp_jupyter import load_notebook
+
+    load_notebook(server.root / "demo.ipynb").compile("kfp", server.root / "demo.yaml")
+    status, data = server.call(
+        "POST",
+        "submit",
+        {"path": "demo.yaml", "host": kfp_api.url, "params": {"n": 3}, "token_env": TOKEN_ENV},
+    )
+    assert status == 201, data
+    assert data["engine"] == "kfp" and data["parameters"] == {"n": 3}
+    status, data = server.call(
+        "POST", "submit", {"path": "demo.yaml", "host": kfp_api.url, "params": {"nope": 1}}
+    )
+    assert status == 400 and "nope" in data["message"], data
+
+
 @pytest.mark.parametrize(
     ("command", "name"),
     [

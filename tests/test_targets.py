@@ -241,6 +241,21 @@ def test_kfp_submit_magic_with_a_target(
     assert "no saved target named 'nope'" in str(unknown.error_in_exec)
 
 
+def test_kfp_submit_magic_takes_a_compiled_pipeline(
+    ip: Any, kfp_api: KfpServer, demo_nb: Path, tmp_path: Path
+) -> None:
+    from kfp_jupyter import load_notebook
+
+    ir = load_notebook(demo_nb).compile("kfp", tmp_path / "demo.yaml")
+    assert ir.startswith(("components:", "# "))
+    line = f"%kfp submit {tmp_path / 'demo.yaml'} --host {kfp_api.url} --token-env {TOKEN_ENV}"
+    result = ip.run_cell(line + " -p n_rows=4")
+    assert result.success, result.error_in_exec
+    assert only_run(kfp_api)["runtime_config"]["parameters"]["n_rows"] == 4
+    refused = ip.run_cell(line + " --no-pin")
+    assert "--no-pin applies when a notebook is compiled" in str(refused.error_in_exec)
+
+
 def test_kfp_run_magic_takes_every_option_of_the_run_command() -> None:
     from kfp_jupyter.cli.run_cmd import run_cmd
     from kfp_jupyter.jupyter.magics import kfp_parser

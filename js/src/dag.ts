@@ -27,6 +27,15 @@ export * from "./graph";
 export { layeredLayout } from "./layout";
 export type { Layout, LayoutEdge, LayoutNode, LayoutOptions, PlacedEdge, PlacedNode } from "./layout";
 export { DAG_CSS, ensureStyle } from "./style";
+export {
+  type Artifact,
+  DETAILS_CSS,
+  type StepDetails,
+  formatSize,
+  formatValue,
+  logWithoutError,
+  renderDetails,
+} from "./details";
 
 export const NODE_WIDTH = 200;
 export const NODE_HEIGHT = 72;
@@ -46,6 +55,11 @@ export interface DagOptions {
   /** Height of the view in CSS pixels; default: the graph's own height, at most `maxHeight`. */
   height?: number;
   maxHeight?: number;
+  /**
+   * Fit the whole pipeline into the view's width (however small that makes it) and make the view
+   * as high as the drawing then is (up to `maxHeight`): for narrow places such as a side panel.
+   */
+  fitWidth?: boolean;
 }
 
 export interface DagView {
@@ -62,6 +76,10 @@ export interface DagView {
   zoomBy(factor: number): void;
   /** The current zoom factor. */
   scale(): number;
+  /** Measure the view again (its container was resized) and, unless the user moved it, refit. */
+  refit(): void;
+  /** Mark these steps as having problems (the notebook's analysis named them); [] for none. */
+  setProblems(steps: string[]): void;
   destroy(): void;
 }
 
@@ -109,6 +127,20 @@ function nodeTitle(s: StepJson, t: TaskState | undefined): string {
   if (s.parameters?.length) lines.push(`parameters: ${s.parameters.join(", ")}`);
   if (t?.state) lines.push(`state: ${t.state}${t.message ? ` — ${t.message}` : ""}`);
   return lines.join("\n");
+}
+
+/** What runs a step, as a short tag on its node: nothing for the notebook's own Python. */
+export function kindTag(kind: string | undefined): string {
+  switch (kind) {
+    case "component":
+      return "◆ component";
+    case "container":
+      return "▣ container";
+    case "resource":
+      return "☸ resource";
+    default:
+      return "";
+  }
 }
 
 function edgePath(points: { x: number; y: number }[]): string {
@@ -159,8 +191,9 @@ export function renderDag(
   const viewHeight = (): number => {
     if (options.height) return options.height;
     // room below the graph for the zoom tools
-    return Math.max(160, Math.min(options.maxHeight ?? 560, Math.ceil(layout.height) + 36));
-  };  // measured now, while the element is empty: measuring after the drawing is in would make the
+    return Math.max(options.fitWidth ? 80 : 160, Math.min(options.maxHeight ?? 560, Math.ceil(layout.height) + 12));
+  };
+  // measured now, while the element is empty: measuring after the drawing is in would make the
   // browser lay out the whole SVG an extra time
   const initialWidth = root.clientWidth || container.clientWidth || 800;
 
@@ -211,10 +244,13 @@ export function renderDag(
           : `${sep}${esc(b)}`;
       })
       .join("");
+    const kind = s.kind || "python";
+    const tag = kindTag(kind);
     parts.push(
-      `<g class="kfp-node" data-kfp-step="${esc(s.name)}" data-kfp-state="NONE" transform="translate(${(p.x - W / 2).toFixed(1)},${(p.y - H / 2).toFixed(1)})">`,
+      `<g class="kfp-node" data-kfp-step="${esc(s.name)}" data-kfp-kind="${esc(kind)}" data-kfp-state="NONE" transform="translate(${(p.x - W / 2).toFixed(1)},${(p.y - H / 2).toFixed(1)})">`,
       `<title>${esc(nodeTitle(s, undefined))}</title>`,
-      `<rect class="kfp-node-box" width="${W}" height="${H}" rx="6"/>`,
+      `<rect class="kfp-node-box" width="${W}" height="${H}" rx="${kind === "python" ? 6 : 1}"/>`,
+      tag ? `<text class="kfp-node-kind" x="${W - 6}" y="64" text-anchor="end">${esc(tag)}</text>` : "",
       `<rect class="kfp-node-stripe" width="5" height="${H}" rx="2"/>`,
       `<text class="kfp-node-name" x="13" y="19">${esc(clip(s.name, 24))}</text>`,
       `<text class="kfp-node-image" x="13" y="34">${esc(clip(shortImage(s.image), 30))}</text>`,
@@ -225,6 +261,8 @@ export function renderDag(
   }
   parts.push(`</g></g></svg>`);
   parts.push(
+    `<div class="kfp-dag-bar">`,
+    `<div class="kfp-dag-hint">${steps.length} step${steps.length === 1 ? "" : "s"} · drag to pan · Ctrl+wheel to zoom</div>`,
     `<div class="kfp-dag-tools">`,
     `<input class="kfp-dag-find" type="search" placeholder="find step" list="${id}-steps" aria-label="find a step">`,
     `<datalist id="${id}-steps">${steps.map((s) => `<option value="${esc(s.name)}"></option>`).join("")}</datalist>`,
@@ -232,8 +270,7 @@ export function renderDag(
     `<button type="button" data-kfp-zoom="in" title="zoom in (+)">+</button>`,
     `<button type="button" data-kfp-zoom="fit" title="fit the whole pipeline (0)">fit</button>`,
     `<button type="button" data-kfp-zoom="one" title="actual size (1)">1:1</button>`,
-    `</div>`,
-    `<div class="kfp-dag-hint">${steps.length} step${steps.length === 1 ? "" : "s"} · drag to pan · Ctrl+wheel to zoom</div>`,
+    `</div></div>`,
   );
   if (steps.length) root.innerHTML = parts.join("");
 
@@ -274,6 +311,16 @@ export function renderDag(
   const fitScale = (): number =>
     Math.min(MAX_SCALE, 1, width() / layout.width, height() / layout.height);
   const initialView = (): void => {
+    if (options.fitWidth && !options.height) {
+      // the whole width, and only as high as the drawing then is
+      k = Math.max(MIN_SCALE, Math.min(1, width() / layout.width));
+      vh = Math.max(80, Math.min(options.maxHeight ?? 560, Math.ceil(layout.height * k) + 12));
+      svg?.style.setProperty("height", `${vh}px`);
+      tx = (width() - layout.width * k) / 2;
+      ty = 4;
+      apply();
+      return;
+    }
     // the whole pipeline if it can be read that way, else readable and starting at the top
     k = Math.max(fitScale(), Math.min(1, READABLE_SCALE));
     tx = (width() - layout.width * k) / 2;
@@ -524,6 +571,19 @@ export function renderDag(
     },
     zoomBy: (f: number) => zoomAt(f, width() / 2, height() / 2),
     scale: () => k,
+    refit: () => {
+      const w = svg?.clientWidth ?? 0;
+      if (w > 0) vw = w;
+      if (!options.fitWidth) vh = svg?.clientHeight || vh;
+      if (!touched) initialView();
+    },
+    setProblems: (names: string[]) => {
+      const bad = new Set(names);
+      for (const [name, g] of nodeEls) {
+        if (bad.has(name)) g.setAttribute("data-kfp-problem", "true");
+        else g.removeAttribute("data-kfp-problem");
+      }
+    },
     destroy: () => {
       if (timer !== null) clearInterval(timer);
       observer?.disconnect();

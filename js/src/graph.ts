@@ -20,6 +20,10 @@ export interface StepJson {
   timeout?: number | null;
   cache?: boolean;
   cells?: number[];
+  /** what runs it: "python" (the notebook's code), "component", "container" or "resource" */
+  kind?: string;
+  /** output name -> the notebook variable it is written from (e.g. a component's `frame__csv`) */
+  exports?: Record<string, { variable: string; format?: string }>;
 }
 
 export interface PipelineJson {
@@ -54,9 +58,13 @@ export interface DagEdge {
 
 export const GPU_RESOURCE = "nvidia.com/gpu";
 
-/** The edges of the pipeline: every `after` edge, labelled with the variables it carries. */
+/**
+ * The edges of the pipeline: every `after` edge, labelled with the variables it carries, by the
+ * names the notebook gives them (an output written for a component, `rows__csv`, is `rows`).
+ */
 export function pipelineEdges(p: PipelineJson): DagEdge[] {
   const names = new Set(p.steps.map((s) => s.name));
+  const byName = new Map(p.steps.map((s) => [s.name, s]));
   const edges = new Map<string, DagEdge>();
   const add = (source: string, target: string): DagEdge | undefined => {
     if (!names.has(source) || !names.has(target) || source === target) return undefined;
@@ -72,7 +80,8 @@ export function pipelineEdges(p: PipelineJson): DagEdge[] {
     for (const a of s.after ?? []) add(a, s.name);
     for (const [variable, producer] of Object.entries(s.input_sources ?? {})) {
       const e = add(producer, s.name);
-      if (e && !e.variables.includes(variable)) e.variables.push(variable);
+      const shown = byName.get(producer)?.exports?.[variable]?.variable ?? variable;
+      if (e && !e.variables.includes(shown)) e.variables.push(shown);
     }
   }
   for (const e of edges.values()) e.variables.sort();

@@ -34,21 +34,21 @@ export const DAG_CSS = `
 .kfp-dag:focus-visible { box-shadow: 0 0 0 2px var(--kfp-accent); }
 .kfp-dag svg.kfp-dag-svg { display: block; width: 100%; cursor: grab; touch-action: none; }
 .kfp-dag svg.kfp-dag-svg.kfp-panning { cursor: grabbing; }
-.kfp-dag-tools {
-  position: absolute; bottom: 6px; right: 6px; display: flex; gap: 4px; align-items: center;
-  z-index: 1;
+/* the tools and the hint sit in a bar of their own below the drawing, never over a node */
+.kfp-dag-bar {
+  display: flex; flex-wrap: wrap-reverse; justify-content: space-between; align-items: center;
+  gap: 4px; padding: 3px 6px; border-top: 1px solid var(--kfp-border); background: var(--kfp-bg);
 }
+.kfp-dag-tools { display: flex; flex-wrap: wrap; gap: 4px; align-items: center; margin-left: auto;
+  max-width: 100%; }
 .kfp-dag-tools button, .kfp-dag-tools input {
   font: inherit; font-size: 12px; height: 24px; border: 1px solid var(--kfp-border);
   background: var(--kfp-bg); color: var(--kfp-fg); border-radius: 3px;
 }
 .kfp-dag-tools button { min-width: 26px; cursor: pointer; padding: 0 6px; }
 .kfp-dag-tools button:hover { background: var(--kfp-bg2); }
-.kfp-dag-tools input { width: 130px; padding: 0 6px; }
-.kfp-dag-hint {
-  position: absolute; left: 8px; bottom: 4px; font-size: 11px; color: var(--kfp-muted);
-  pointer-events: none; background: var(--kfp-bg); opacity: 0.85; padding: 0 4px;
-}
+.kfp-dag-tools input { width: 130px; min-width: 70px; flex: 0 1 130px; padding: 0 6px; }
+.kfp-dag-hint { font-size: 11px; color: var(--kfp-muted); pointer-events: none; }
 .kfp-dag-empty { padding: 24px; color: var(--kfp-muted); font-size: 13px; }
 
 .kfp-edge path { fill: none; stroke: var(--kfp-border); stroke-width: 1.4; }
@@ -72,6 +72,12 @@ export const DAG_CSS = `
 .kfp-node .kfp-node-badges { fill: var(--kfp-muted); }
 .kfp-node .kfp-badge-gpu { fill: #6a1b9a; font-weight: 600; }
 .kfp-node .kfp-node-state { fill: var(--kfp-state); font-weight: 600; }
+.kfp-node .kfp-node-kind { fill: var(--kfp-muted); font-size: 10px; font-style: italic; }
+/* steps the notebook does not run as its own Python: square corners and a double left edge */
+.kfp-node:not([data-kfp-kind="python"]) .kfp-node-stripe { width: 8px; fill: none;
+  stroke: var(--kfp-state); stroke-width: 2; }
+.kfp-node[data-kfp-problem] .kfp-node-box { stroke: var(--kfp-failed); stroke-width: 2.2;
+  stroke-dasharray: 5 3; }
 .kfp-node:hover .kfp-node-box { stroke-width: 2.2; }
 .kfp-node.kfp-selected .kfp-node-box { stroke: var(--kfp-accent); stroke-width: 3; }
 .kfp-node[data-kfp-state="PENDING"] { --kfp-state: var(--kfp-pending); }
@@ -97,6 +103,7 @@ export const DAG_CSS = `
 .kfp-lod-mid .kfp-edge-label, .kfp-lod-mid .kfp-node-image, .kfp-lod-mid .kfp-node-badges {
   display: none;
 }
+.kfp-lod-mid .kfp-node-kind { display: none; }
 .kfp-lod-low .kfp-edge-label, .kfp-lod-low .kfp-node text { display: none; }
 `;
 

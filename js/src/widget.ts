@@ -6,8 +6,11 @@
  */
 
 import { renderDag, type DagView } from "./dag";
+import { DETAILS_CSS, type StepDetails, formatValue, renderDetails } from "./details";
 import { type PipelineJson, type StateMap, formatDuration, seconds } from "./graph";
 import { ensureStyle } from "./style";
+
+export { formatSize } from "./details";
 
 /** The part of anywidget's model API the widget uses. */
 export interface Model {
@@ -30,28 +33,6 @@ interface RunInfo {
   finished?: number | null;
   /** the kernel's clock when it sent this, to show elapsed times right on another machine */
   clock?: number;
-}
-
-interface Artifact {
-  name: string;
-  producer?: string | null;
-  type?: string | null;
-  size?: number | null;
-}
-
-interface Details {
-  step?: string;
-  state?: string | null;
-  message?: string | null;
-  image?: string;
-  resources?: Record<string, string>;
-  parameters?: Record<string, unknown>;
-  inputs?: Artifact[];
-  outputs?: Artifact[];
-  metrics?: Record<string, number>;
-  log_tail?: string | null;
-  log?: string | null;
-  note?: string | null;
 }
 
 interface Target {
@@ -101,14 +82,6 @@ export const WIDGET_CSS = `
 .kfp-widget .kfp-details { width: 330px; flex: none; border: 1px solid var(--jp-border-color1, #b8c0c8);
   border-radius: 4px; padding: 6px 8px; overflow: auto; max-height: 560px; box-sizing: border-box;
   background: var(--jp-layout-color1, #fff); }
-.kfp-widget .kfp-details h4 { margin: 8px 0 2px; font-size: 12px; }
-.kfp-widget .kfp-details header { display: flex; justify-content: space-between; align-items: center;
-  font-weight: 600; font-size: 14px; }
-.kfp-widget .kfp-details table { border-collapse: collapse; width: 100%; font-size: 12px; }
-.kfp-widget .kfp-details td, .kfp-widget .kfp-details th { text-align: left; padding: 1px 4px;
-  border-bottom: 1px solid var(--jp-border-color2, #e1e4e8); }
-.kfp-widget .kfp-details pre { font-size: 11px; max-height: 220px; overflow: auto; margin: 2px 0;
-  background: var(--jp-layout-color2, #f3f4f6); padding: 4px; white-space: pre-wrap; }
 .kfp-widget .kfp-muted { color: var(--jp-ui-font-color2, #59636e); }
 `;
 
@@ -125,24 +98,6 @@ function h<K extends keyof HTMLElementTagNameMap>(
   }
   for (const c of children) el.append(c);
   return el;
-}
-
-export function formatSize(n: number | null | undefined): string {
-  if (n === null || n === undefined) return "";
-  if (n < 1000) return `${n} B`;
-  const units = ["kB", "MB", "GB", "TB"];
-  let v = n;
-  let i = -1;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
-}
-
-function formatValue(v: unknown): string {
-  if (typeof v === "number") return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(4)));
-  return typeof v === "string" ? v : JSON.stringify(v);
 }
 
 /** Turn a form field's text into the parameter's type; throws Error with the reason. */
@@ -177,6 +132,7 @@ export function parseParam(type: string, text: string): unknown {
 
 function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
   ensureStyle(el, "kfp-widget-style", WIDGET_CSS);
+  ensureStyle(el, "kfp-details-style", DETAILS_CSS);
   const doc = el.ownerDocument;
   const root = h(doc, "div", { class: "kfp-widget" });
   el.replaceChildren(root);
@@ -204,7 +160,7 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
   const host = field("host", "https://kfp.example.com", true);
   const namespace = field("namespace", "namespace");
   const experiment = field("experiment", "experiment");
-  const tokenEnv = field("token_env", "e.g. KFP_TOKEN");
+  const tokenEnv = field("token_env", "e.g. KFP_TOKEN", true);
   tokenEnv.title = "The NAME of the environment variable holding the token (never the token)";
   const saved = h(doc, "select", { "data-kfp-field": "target", "aria-label": "saved target" });
   const hostLabel = h(doc, "label", {}, "host", host);
@@ -454,7 +410,7 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
 
   // --- details of the selected step ------------------------------------------------------------
   const drawDetails = (): void => {
-    const d = (model.get("details") ?? {}) as Details;
+    const d = (model.get("details") ?? {}) as StepDetails;
     const sel = model.get("selected") as string;
     if (!sel || !d.step || d.step !== sel) {
       details.style.display = "none";
@@ -464,55 +420,11 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
     }
     details.style.display = "";
     details.setAttribute("data-kfp-details", d.step);
-    const close = h(doc, "button", { type: "button", title: "close" }, "×");
-    close.addEventListener("click", () => {
+    renderDetails(details, d, () => {
       view?.select(null);
       model.set("selected", "");
       model.save_changes();
     });
-    const items: Node[] = [h(doc, "header", {}, h(doc, "span", {}, d.step), close)];
-    const line = [d.state ? d.state.toLowerCase() : "not run yet", d.message].filter(Boolean).join(" — ");
-    items.push(h(doc, "div", { class: "kfp-muted", "data-kfp-detail": "state" }, line));
-    const res = Object.entries(d.resources ?? {}).map(([k, v]) => `${k}=${v}`).join(", ");
-    items.push(h(doc, "div", { class: "kfp-muted" }, [d.image, res].filter(Boolean).join(" · ")));
-    const table = (what: string, rows: Artifact[], producer: boolean): void => {
-      items.push(h(doc, "h4", {}, what));
-      if (!rows.length) {
-        items.push(h(doc, "div", { class: "kfp-muted" }, "none"));
-        return;
-      }
-      const head = h(doc, "tr", {}, h(doc, "th", {}, "name"));
-      if (producer) head.append(h(doc, "th", {}, "from"));
-      head.append(h(doc, "th", {}, "type"), h(doc, "th", {}, "size"));
-      const t = h(doc, "table", { "data-kfp-detail": what }, head);
-      for (const a of rows) {
-        const tr = h(doc, "tr", {}, h(doc, "td", {}, a.name));
-        if (producer) tr.append(h(doc, "td", {}, a.producer ?? ""));
-        tr.append(h(doc, "td", {}, a.type ?? ""), h(doc, "td", {}, formatSize(a.size)));
-        t.append(tr);
-      }
-      items.push(t);
-    };
-    const params = Object.entries(d.parameters ?? {});
-    if (params.length) {
-      items.push(h(doc, "h4", {}, "parameters"));
-      items.push(h(doc, "div", {}, params.map(([k, v]) => `${k} = ${formatValue(v)}`).join(", ")));
-    }
-    table("inputs", d.inputs ?? [], true);
-    table("outputs", d.outputs ?? [], false);
-    const metrics = Object.entries(d.metrics ?? {});
-    if (metrics.length) {
-      items.push(h(doc, "h4", {}, "metrics"));
-      const t = h(doc, "table", { "data-kfp-detail": "metrics" });
-      for (const [k, v] of metrics) t.append(h(doc, "tr", {}, h(doc, "td", {}, k), h(doc, "td", {}, formatValue(v))));
-      items.push(t);
-    }
-    if (d.log_tail) {
-      items.push(h(doc, "h4", {}, "log (last lines)"));
-      items.push(h(doc, "pre", { "data-kfp-detail": "log" }, d.log_tail));
-    }
-    if (d.note) items.push(h(doc, "div", { class: "kfp-muted" }, d.note));
-    details.replaceChildren(...items);
   };
 
   const onGraph = (): void => {

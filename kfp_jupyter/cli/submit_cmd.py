@@ -1,4 +1,5 @@
-"""submit: send a notebook's pipeline to Kubeflow Pipelines or Argo Workflows.
+"""submit: send a notebook's pipeline, or one compiled already (KFP IR YAML, Argo Workflow YAML,
+KFP DSL script), to Kubeflow Pipelines or Argo Workflows.
 
 Exit status: 0 submitted (with --wait: the run succeeded), 1 the cluster refused or could not be
 reached, or (with --wait) the run failed, 2 invalid input (nothing was sent), 124 (with --wait
@@ -154,7 +155,7 @@ def _check_timeout(timeout: float | None, wait: bool) -> None:
 
 
 @click.command("submit")
-@click.argument("notebook", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", metavar="PATH", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--target",
     metavar="NAME",
@@ -166,7 +167,7 @@ def _check_timeout(timeout: float | None, wait: bool) -> None:
     type=click.Choice(["kfp", "argo"]),
     default=None,
     help="kfp: a Kubeflow Pipelines 2.x deployment; argo: Argo Workflows through the Kubernetes "
-    "API. Default: the --target's engine, else kfp.",
+    "API. Default: the --target's engine, else argo for an Argo Workflow YAML, else kfp.",
 )
 @click.option(
     "--host",
@@ -194,8 +195,8 @@ def _check_timeout(timeout: float | None, wait: bool) -> None:
     "params",
     multiple=True,
     metavar="NAME=VALUE",
-    help="Set a pipeline parameter (repeatable); checked against the notebook's parameters and "
-    "parsed as their type before anything is sent.",
+    help="Set a pipeline parameter (repeatable); checked against the pipeline's parameters (the "
+    "notebook's, or the compiled file's) and parsed as their type before anything is sent.",
 )
 @click.option(
     "--schedule",
@@ -246,7 +247,7 @@ def _check_timeout(timeout: float | None, wait: bool) -> None:
 @no_pin_option
 @handle_errors
 def submit_cmd(
-    notebook: Path,
+    path: Path,
     target: str | None,
     engine: str | None,
     host: str | None,
@@ -267,16 +268,20 @@ def submit_cmd(
     kfp_runtime: str | None,
     pin_packages: bool | None,
 ) -> None:
-    """Send NOTEBOOK's pipeline to a cluster and print the run's URL.
+    """Send a pipeline to a cluster and print the run's URL.
+
+    PATH is a notebook, a KFP IR YAML (`kfp-jupyter compile -t kfp`, or kfp's compiler), an Argo
+    Workflow YAML (`compile -t argo`; --engine argo) or a KFP DSL script (compiled by kfp first).
 
     \b
     kfp-jupyter submit nb.ipynb --host http://localhost:8080 -p epochs=5 --wait
     kfp-jupyter submit nb.ipynb --engine argo --namespace argo --wait
     kfp-jupyter submit nb.ipynb --schedule '0 0 6 * * *'   # every day at 06:00:00
     kfp-jupyter submit nb.ipynb --target prod --experiment tuning
+    kfp-jupyter submit pipeline.yaml -p epochs=5     # compiled with -t kfp
+    kfp-jupyter submit workflow.yaml --engine argo   # compiled with -t argo
     """
-    from ..cluster import ClusterError, submit
-    from ..loader import load_notebook
+    from ..cluster import ClusterError, submit, submittable
 
     if schedule is not None and wait:
         error("--wait follows one run; a recurring run (--schedule) starts many: drop one of them")
@@ -286,12 +291,12 @@ def submit_cmd(
         sys.exit(EXIT_INVALID)
     _check_timeout(timeout, wait)
     values = parse_param_options(params)
-    pipeline = load_notebook(notebook, pin_packages=pin_packages)
-    for w in pipeline.warnings:
+    what = submittable(path, pin_packages)
+    for w in getattr(what, "warnings", ()):
         warn(str(w))
     try:
         handle = submit(
-            pipeline,
+            what,
             engine,
             target=target,
             host=host,

@@ -30,6 +30,7 @@ from ..compile.argo import argo_name, compile_argo, parameter_value
 from ..engine import states
 from ..model import Parameter, Pipeline
 from ._deps import kubernetes
+from .compiled import CompiledPipeline
 from .config import KubeConnection
 from .errors import (
     AuthError,
@@ -77,11 +78,41 @@ def workflow_for(
     """The compiled Workflow with this run's parameter values, namespace and name prefix."""
     doc: dict[str, Any] = yaml.safe_load(compile_argo(pipeline))
     types = {p.name: p.type for p in pipeline.parameters}
+    values = {
+        name: parameter_value(Parameter(name, types[name], value))
+        for name, value in arguments.items()
+        if name in types
+    }
+    return _for_run(doc, values, namespace=namespace, run_name=run_name, experiment=experiment)
+
+
+def workflow_from_file(
+    pipeline: CompiledPipeline,
+    arguments: dict[str, Any],
+    *,
+    namespace: str,
+    run_name: str | None = None,
+    experiment: str | None = None,
+) -> dict[str, Any]:
+    """A Workflow read from a file (compiled.py), with this run's parameter values (text, as
+    Argo's are), namespace, name prefix and experiment; everything else as the file has it."""
+    doc = copy.deepcopy(dict(pipeline.document))
+    doc.setdefault("metadata", {})
+    values = {k: str(v) for k, v in arguments.items()}
+    return _for_run(doc, values, namespace=namespace, run_name=run_name, experiment=experiment)
+
+
+def _for_run(
+    doc: dict[str, Any],
+    values: dict[str, str],
+    *,
+    namespace: str,
+    run_name: str | None,
+    experiment: str | None,
+) -> dict[str, Any]:
     for p in doc["spec"].get("arguments", {}).get("parameters", []):
-        if p["name"] in arguments:
-            p["value"] = parameter_value(
-                Parameter(p["name"], types[p["name"]], arguments[p["name"]])
-            )
+        if p["name"] in values:
+            p["value"] = values[p["name"]]
     meta = doc["metadata"]
     meta["namespace"] = namespace
     if run_name:
@@ -90,6 +121,7 @@ def workflow_for(
             raise InvalidSubmission(
                 f"--run-name {run_name!r} has no letter or digit to make a Kubernetes name from"
             )
+        meta.pop("name", None)
         meta["generateName"] = prefix + "-"
     if experiment:
         meta.setdefault("annotations", {})[ANNOTATION_EXPERIMENT] = experiment
@@ -112,7 +144,7 @@ def cron_workflow_for(workflow: dict[str, Any], schedule: str) -> dict[str, Any]
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "CronWorkflow",
         "metadata": {
-            "generateName": meta["generateName"],
+            "generateName": meta.get("generateName") or f"{meta['name']}-",
             "namespace": meta["namespace"],
             **copy.deepcopy(wf_meta),
         },
@@ -232,7 +264,7 @@ def custom_objects(conn: KubeConnection) -> Any:
 
 
 def submit_argo(
-    pipeline: Pipeline,
+    pipeline: Pipeline | CompiledPipeline,
     workflow: dict[str, Any],
     conn: KubeConnection,
     *,
@@ -306,7 +338,10 @@ def submit_argo(
         else f"{conn.host}/apis/{GROUP}/{VERSION}/namespaces/{ns}/{WORKFLOWS}/{name}"
     )
     info.notes.append(f"created workflow '{name}' in namespace '{ns}'")
-    steps = {argo_name(s.name): s.name for s in pipeline.steps}
+    if isinstance(pipeline, CompiledPipeline):  # its steps are the Workflow's own task names
+        steps = {s.name: s.name for s in pipeline.steps}
+    else:
+        steps = {argo_name(s.name): s.name for s in pipeline.steps}
     follower = ArgoFollower(
         api, conn, ns, name, steps, set(pipeline.metrics), watch_seconds or DEFAULT_WATCH_SECONDS
     )

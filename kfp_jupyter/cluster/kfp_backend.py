@@ -29,6 +29,7 @@ import yaml
 from ..engine import states
 from ..model import Pipeline
 from ._deps import kfp_server_api
+from .compiled import CompiledPipeline
 from .config import KfpConnection
 from .errors import (
     AuthError,
@@ -236,8 +237,10 @@ def _name_filter(key: str, value: str) -> str:
 # --- the pipeline's tasks, as KFP names them
 
 
-def task_names(pipeline: Pipeline, ir_text: str) -> dict[str, str]:
+def task_names(pipeline: Pipeline | CompiledPipeline, ir_text: str) -> dict[str, str]:
     """KFP task name (the display name of its task details) -> step name."""
+    if isinstance(pipeline, CompiledPipeline):  # its steps are the IR's own task names
+        return {s.name: s.name for s in pipeline.steps}
     from kfp.dsl.utils import maybe_rename_for_k8s
 
     from ..packaging.program import python_name
@@ -269,7 +272,7 @@ def same_spec(served: Any, ir_text: str) -> bool:
     return served == {"pipeline_spec": docs[0], "platform_spec": platform}
 
 
-def version_name(pipeline: Pipeline, ir_text: str) -> str:
+def version_name(pipeline: Pipeline | CompiledPipeline, ir_text: str) -> str:
     """A version name that is the same for the same compiled pipeline, and valid as a
     Kubernetes name (KFP can keep pipelines as Kubernetes objects)."""
     digest = hashlib.sha256(ir_text.encode("utf-8")).hexdigest()[:12]
@@ -338,7 +341,7 @@ def _find_version(client: Any, conn: KfpConnection, pipeline_id: str, name: str)
 def _upload(
     client: Any,
     conn: KfpConnection,
-    pipeline: Pipeline,
+    pipeline: Pipeline | CompiledPipeline,
     package: Path,
     ns: str | None,
     ir_text: str,
@@ -471,7 +474,7 @@ def _same_kind(e: ClusterError, message: str) -> dict[str, Any]:
 
 
 def submit_kfp(
-    pipeline: Pipeline,
+    pipeline: Pipeline | CompiledPipeline,
     ir_text: str,
     conn: KfpConnection,
     *,

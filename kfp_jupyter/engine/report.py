@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from .history import History, RunRow, TaskRow
@@ -62,3 +64,24 @@ def run_listing(history: History, run: RunRow) -> dict[str, Any]:
         },
         "message": run.message,
     }
+
+
+def runs_of_notebook(
+    history: History, notebook: Path | str, experiment: str | None = None, limit: int | None = None
+) -> list[RunRow]:
+    """The runs of one notebook, newest first, wherever they were started (a server, the widget,
+    the command line): runs record the notebook's absolute path, compared here with links
+    resolved, so `./nb.ipynb` from a terminal and the server's view of it are one notebook."""
+    real = os.path.realpath(notebook)
+    same: dict[str, bool] = {}  # most runs name the same few notebooks: resolve each once
+    out: list[RunRow] = []
+    for run in history.list_runs(experiment):
+        if not run.notebook:
+            continue
+        if run.notebook not in same:
+            same[run.notebook] = os.path.realpath(run.notebook) == real
+        if same[run.notebook]:
+            out.append(run)
+            if limit is not None and len(out) >= limit:
+                break
+    return out

@@ -86,7 +86,7 @@ def step_details(
                 log = history.task(run_id, name).log
         except Exception as e:  # a store that went away must not break the panel
             note = f"could not read the run history: {e}"
-    elif run_id and not local:
+    elif run_id and not local and not extra.get("log_tail"):
         note = "logs and artifacts of cluster runs are in the cluster's UI"
         if run.get("url"):
             note += f": {run['url']}"
@@ -96,6 +96,9 @@ def step_details(
     tail = _log_tail(log, error) or extra.get("log_tail")
     return {
         "step": name,
+        "kind": step.get("kind"),
+        #: the step's cells (1-based, every cell counted), to find and mark them in the notebook
+        "cells": list(step.get("cells") or []),
         "state": (state or {}).get("state"),
         #: the exception first ("TYPE: message" and its cells), as `kfp-jupyter runs logs` shows it
         "error": error.render() if error else None,
@@ -111,3 +114,47 @@ def step_details(
         "log": log,
         "note": note,
     }
+
+
+def run_step_details(
+    pipeline: dict[str, Any] | None,
+    name: str,
+    *,
+    history: Any | None = None,
+    run_id: str | None = None,
+    cluster: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """The details of step `name` for the JupyterLab panel: the same dict as the widget's.
+
+    `pipeline` is the notebook's `Pipeline.to_json()` now (None when the notebook has problems:
+    a step of a run is then still shown from the run history). `run_id` of a local run in
+    `history`, or `cluster` = {"id", "engine", "url", "tasks": {step: state}} of a run sent to a
+    cluster. None if neither the notebook nor the run knows the step.
+    """
+    step = next((s for s in (pipeline or {}).get("steps", []) if s.get("name") == name), None)
+    params = dict((pipeline or {}).get("parameters") or {})
+    if cluster is not None:
+        tasks: dict[str, str] = cluster.get("tasks") or {}
+        if step is None and name not in tasks:
+            return None
+        state = {"state": tasks[name]} if name in tasks else None
+        run = {k: cluster.get(k) for k in ("id", "engine", "url")}
+        return step_details(step or {"name": name}, state=state, run=run, params=params)
+    if history is None or not run_id:
+        return None if step is None else step_details(step, params=params)
+    from ..errors import KfpJupyterError
+
+    try:
+        task = history.task(run_id, name)
+    except KfpJupyterError:
+        task = None
+    if step is None and task is None:
+        return None
+    state = {"state": task.state, "message": task.message} if task is not None else None
+    return step_details(
+        step or {"name": name},
+        state=state,
+        run={"id": run_id, "engine": "local"},
+        params=params,
+        history=history,
+    )

@@ -358,12 +358,12 @@ class KfpMagics(Magics):
             raise KfpJupyterError(
                 f"submitting is not available in this installation ({e})"
             ) from None
-        from ..loader import load_notebook
+        from ..cluster import submittable
 
         nb = self._notebook(args.notebook)
-        pipeline = load_notebook(nb, pin_packages=args.pin_packages)
+        what = submittable(Path(nb), args.pin_packages)
         handle = submit(
-            pipeline,
+            what,
             args.engine,
             target=args.target,
             host=args.host,

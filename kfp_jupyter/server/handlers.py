@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from collections.abc import Callable
 from http.client import responses
 from pathlib import Path
@@ -35,15 +37,83 @@ T = TypeVar("T")
 PREFIX = "kfp-jupyter/api"
 
 
+#: how many cluster runs sent through this server are remembered (per server, newest kept)
+SUBMITS_KEPT = 50
+
+
+class Submitted:
+    """A run this server sent to a cluster, for the panel: the history database holds only
+    local runs, so this is how the panel finds and follows a notebook's cluster runs."""
+
+    def __init__(self, notebook: str, handle: Any) -> None:
+        self.notebook = notebook
+        self.handle = handle
+        self.created = time.time()
+
+    def summary(self) -> dict[str, Any]:
+        """The run as `GET runs/ID` shows a local one, as far as the cluster told; following the
+        run (a thread polling the cluster) starts with the first question about it."""
+        from ..errors import KfpJupyterError
+
+        h = self.handle
+        message = None
+        try:
+            h.follow()
+        except KfpJupyterError as e:  # a recurring run: nothing to follow
+            message = str(e)
+        if h.error is not None:
+            message = f"lost track of the run: {h.error}"
+        return {
+            "id": h.run_id,
+            "engine": h.engine,
+            "url": h.url,
+            "state": h.state,
+            "message": message or h.message,
+            "done": bool(h.done),
+            "metrics": {},
+            "tasks": [{"name": name, "state": state} for name, state in h.tasks.items()],
+        }
+
+    def listing(self) -> dict[str, Any]:
+        from ..engine.report import iso
+
+        return {
+            "id": self.handle.run_id,
+            "engine": self.handle.engine,
+            "url": self.handle.url,
+            "state": self.handle.state,
+            "created": iso(self.created),
+            "notebook": self.notebook,
+        }
+
+
 class RunRegistry:
-    """The local runs this server started: their handles stay referenced until they end."""
+    """The local runs this server started (their handles stay referenced until they end), and
+    the cluster runs it submitted."""
 
     def __init__(self) -> None:
         self.handles: dict[str, Any] = {}
+        self.submits: dict[str, Submitted] = {}
+        self.lock = threading.Lock()
 
     def add(self, handle: Any) -> None:
         self.handles = {k: h for k, h in self.handles.items() if not h.done}
         self.handles[handle.run_id] = handle
+
+    def add_submit(self, notebook: Path, handle: Any) -> None:
+        with self.lock:
+            self.submits[handle.run_id] = Submitted(os.path.realpath(notebook), handle)
+            for old in list(self.submits)[:-SUBMITS_KEPT]:
+                del self.submits[old]
+
+    def submitted(self, run_id: str) -> Submitted | None:
+        with self.lock:
+            return self.submits.get(run_id)
+
+    def submits_of(self, notebook: Path) -> list[Submitted]:
+        real = os.path.realpath(notebook)
+        with self.lock:
+            return [s for s in self.submits.values() if s.notebook == real]
 
 
 def _store() -> str | None:
@@ -244,11 +314,17 @@ class RunsHandler(BaseHandler):
     @web.authenticated
     async def get(self) -> None:
         from ..engine.history import History
-        from ..engine.report import run_listing
+        from ..engine.report import run_listing, runs_of_notebook
         from ..engine.store import open_store
 
         experiment = self.get_query_argument("experiment", None) or None
         limit = _limit(self.get_query_argument("limit", None))
+        relative = self.get_query_argument("path", None)
+        try:
+            notebook = self.notebook_path(relative) if relative else None
+        except PathRefused as e:
+            self.fail(e)
+            return
 
         def work() -> list[dict[str, Any]]:
             try:
@@ -256,12 +332,25 @@ class RunsHandler(BaseHandler):
             except HistoryDamagedError:
                 raise
             except KfpJupyterError:
-                return []  # no run yet: an empty history
-            history = History(st.db_path)
-            runs = history.list_runs(experiment, limit)
-            return [run_listing(history, r) for r in runs]
+                return self.submits(notebook, limit)  # no local run yet: an empty history
+            with History(st.db_path) as history:
+                if notebook is None:  # exactly `runs list --json`
+                    return [run_listing(history, r) for r in history.list_runs(experiment, limit)]
+                # the runs of one notebook, wherever they were started, and where they run
+                runs = runs_of_notebook(history, notebook, experiment, limit)
+                local = [{**run_listing(history, r), "engine": "local"} for r in runs]
+            both = local + self.submits(notebook, None)
+            both.sort(key=lambda r: r.get("created") or "", reverse=True)
+            return both[:limit] if limit else both
 
         self.reply(await self.off_loop(work))
+
+    def submits(self, notebook: Path | None, limit: int | None) -> list[dict[str, Any]]:
+        """The cluster runs this server sent for `notebook`, newest first."""
+        if notebook is None:
+            return []
+        runs = [s.listing() for s in reversed(self.runs.submits_of(notebook))]
+        return runs[:limit] if limit else runs
 
     @web.authenticated
     async def post(self) -> None:
@@ -270,6 +359,7 @@ class RunsHandler(BaseHandler):
         body = self.body()
         params = self.params(body)
         no_cache, experiment = self.flag(body, "no_cache"), self.text(body, "experiment")
+        keep_going, host_exec = self.flag(body, "keep_going"), self.flag(body, "host_exec")
         try:
             path = self.notebook_path(self.text(body, "path"))
 
@@ -279,6 +369,8 @@ class RunsHandler(BaseHandler):
                     params,
                     store=_store(),
                     cache=not no_cache,
+                    keep_going=keep_going,
+                    host_exec=host_exec,
                     experiment=experiment,
                 )
                 self.runs.add(handle)
@@ -296,7 +388,11 @@ class RunHandler(BaseHandler):
         from ..engine.report import run_summary
         from ..engine.store import open_store
 
+        submitted = self.runs.submitted(run_id)
+
         def work() -> dict[str, Any] | None:
+            if submitted is not None:
+                return submitted.summary()
             try:
                 st = open_store(_store(), create=False)
                 history = History(st.db_path)
@@ -311,6 +407,63 @@ class RunHandler(BaseHandler):
             self.reply({"message": f"no run {run_id!r}"}, 404)
         else:
             self.reply(data)
+
+
+class StepDetailsHandler(InspectHandler):
+    """`GET runs/ID/steps/STEP?path=NB` (or `GET steps/STEP?path=NB`, before any run): what the
+    widget shows for a clicked step, from the same function (jupyter/details.py)."""
+
+    @web.authenticated
+    async def get(self, *args: str) -> None:
+        from ..engine.history import History
+        from ..engine.store import open_store
+        from ..jupyter.details import run_step_details
+
+        run_id, step = (None, args[0]) if len(args) == 1 else (args[0], args[1])
+        submitted = self.runs.submitted(run_id) if run_id else None
+        try:
+            path = self.notebook_path(self.get_query_argument("path", ""))
+        except PathRefused as e:
+            self.fail(e)
+            return
+
+        def pipeline() -> dict[str, Any] | None:
+            try:
+                return self.inspect(path)
+            except NotebookError:  # the notebook has problems now: the run still has its steps
+                return None
+
+        def work() -> dict[str, Any] | None:
+            p = pipeline()
+            if submitted is not None:
+                s = submitted.summary()
+                tasks = {t["name"]: t["state"] for t in s["tasks"]}
+                return run_step_details(p, step, cluster={**s, "tasks": tasks})
+            if not run_id:
+                return run_step_details(p, step)
+            try:
+                st = open_store(_store(), create=False)
+            except HistoryDamagedError:
+                raise
+            except KfpJupyterError:
+                raise ApiError(404, f"no run {run_id!r}") from None
+            with History(st.db_path) as history:
+                try:
+                    rid = history.get_run(run_id, repair=False).id
+                except HistoryDamagedError:
+                    raise
+                except KfpJupyterError:
+                    raise ApiError(404, f"no run {run_id!r}") from None
+                return run_step_details(p, step, history=history, run_id=rid)
+
+        try:
+            data = await self.off_loop(work)
+        except (KfpJupyterError, PathRefused) as e:
+            self.fail(e)
+            return
+        if data is None:
+            raise ApiError(404, f"no step {step!r} in {relative_to_root(self.root_dir, path)}")
+        self.reply(data)
 
 
 class SubmitHandler(BaseHandler):
@@ -329,6 +482,7 @@ class SubmitHandler(BaseHandler):
     @web.authenticated
     async def post(self) -> None:
         from ..cluster import submit
+        from ..cluster.compiled import kind_of
 
         body = self.body()
         params = self.params(body)
@@ -343,9 +497,11 @@ class SubmitHandler(BaseHandler):
             path = self.notebook_path(opt("path"))
 
             def work() -> dict[str, Any]:
+                # a notebook, or a pipeline compiled already (KFP IR, Argo Workflow, DSL script)
+                what = self.load(path) if kind_of(path) == "notebook" else path
                 handle = submit(
-                    self.load(path),
-                    opt("engine") or "kfp",
+                    what,
+                    opt("engine"),
                     host=opt("host"),
                     namespace=opt("namespace"),
                     experiment=opt("experiment"),
@@ -355,6 +511,7 @@ class SubmitHandler(BaseHandler):
                     ui_url=opt("ui_url"),
                     kfp_runtime=opt("kfp_runtime"),
                 )
+                self.runs.add_submit(path, handle)
                 info: dict[str, Any] = handle.info.to_json()
                 return info
 
@@ -409,6 +566,12 @@ def setup_handlers(web_app: Any, root_dir: str, settings: KfpJupyterServer | Non
             (url_path_join(base, "compile"), CompileHandler, args),
             (url_path_join(base, "runs"), RunsHandler, args),
             (url_path_join(base, r"runs/([A-Za-z0-9_.\-]+)"), RunHandler, args),
+            (
+                url_path_join(base, r"runs/([A-Za-z0-9_.\-]+)/steps/([^/]+)"),
+                StepDetailsHandler,
+                args,
+            ),
+            (url_path_join(base, r"steps/([^/]+)"), StepDetailsHandler, args),
             (url_path_join(base, "submit"), SubmitHandler, args),
         ],
     )

@@ -15,8 +15,25 @@ import { INotebookTracker, type INotebookModel, type NotebookPanel } from "@jupy
 import { type IDisposable } from "@lumino/disposable";
 import { Widget } from "@lumino/widgets";
 
-import { ApiError, post } from "./api";
+import { ApiError, api, post } from "./api";
+import {
+  type MetadataNotebook,
+  type PipelineSettings,
+  applyPipelineSettings,
+  defaultPipelineName,
+  pipelineSettingsForm,
+  readPipelineSettings,
+} from "./metadata";
 import { PipelinePanel, cellSettings, markCell } from "./panel";
+import {
+  type Form,
+  type ParamsJson,
+  type RunRequest,
+  initialChoices,
+  lastChoices,
+  paramSpecs,
+  runOptionsForm,
+} from "./runoptions";
 import { saveInTurn, watchSaves } from "./save";
 import { parseParamText } from "./summary";
 
@@ -94,6 +111,47 @@ class SubmitForm extends Widget {
   }
 }
 
+/** A form in a dialog: `getValue` is the form's value (null if the user has something to fix). */
+class FormBody<T> extends Widget {
+  constructor(readonly form: Form<T>) {
+    super({ node: form.node });
+  }
+
+  getValue(): T | null {
+    return this.form.read();
+  }
+}
+
+/**
+ * A dialog that stays open while its form has something to fix: the form shows what, next to
+ * the field. `resolve` is what both the accept button and Enter go through.
+ */
+class FormDialog<T> extends Dialog<T | null> {
+  constructor(
+    private readonly formBody: FormBody<T>,
+    title: string,
+    accept: string,
+  ) {
+    super({
+      title,
+      body: formBody,
+      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: accept })],
+      focusNodeSelector: "input, textarea",
+    });
+  }
+
+  resolve(index?: number): void {
+    // the accept button is the last one and the default
+    if ((index === undefined || index === 1) && this.formBody.form.read() === null) return;
+    super.resolve(index);
+  }
+}
+
+async function askForm<T>(form: Form<T>, title: string, accept: string): Promise<T | null> {
+  const result = await new FormDialog(new FormBody(form), title, accept).launch();
+  return result.button.accept ? result.value : null;
+}
+
 class ToolbarExtension implements DocumentRegistry.IWidgetExtension<NotebookPanel, INotebookModel> {
   constructor(
     private readonly app: JupyterFrontEnd,
@@ -114,8 +172,15 @@ class ToolbarExtension implements DocumentRegistry.IWidgetExtension<NotebookPane
         this.show(panel);
         try {
           await saveInTurn(panel.context);
+          const path = panel.context.path;
+          // the parameters as saved just now, with their types: the dialog's fields
+          const pipeline = await api<ParamsJson>(`inspect?path=${encodeURIComponent(path)}`);
+          const specs = paramSpecs(pipeline);
+          const form = runOptionsForm(path, specs, initialChoices(specs, lastChoices(path)));
+          const request = await askForm<RunRequest>(form, "Run the pipeline", "Run");
+          if (!request) return;
           this.sidebar.showMessage("starting the run ...");
-          const started = await post<{ id: string }>("runs", { path: panel.context.path });
+          const started = await post<{ id: string }>("runs", request);
           this.sidebar.followRun(started.id);
         } catch (e) {
           this.sidebar.showMessage(`the run did not start: ${e instanceof Error ? e.message : e}`);
@@ -151,8 +216,25 @@ class ToolbarExtension implements DocumentRegistry.IWidgetExtension<NotebookPane
         }
       },
     });
+    const settings = new ToolbarButton({
+      className: "kfpj-settings-button",
+      label: "Pipeline settings…",
+      tooltip: "The pipeline's name, description and experiment (in the notebook's metadata)",
+      onClick: async () => {
+        const shared = panel.content.model?.sharedModel as MetadataNotebook | undefined;
+        if (!shared) return;
+        const form = pipelineSettingsForm(
+          readPipelineSettings(shared.getMetadata()),
+          defaultPipelineName(panel.context.path),
+        );
+        const next = await askForm<PipelineSettings>(form, "Pipeline settings", "Apply");
+        // one undoable change; the notebook is dirty until the user saves it
+        if (next) applyPipelineSettings(shared, next);
+      },
+    });
     panel.toolbar.insertItem(10, "kfpj-run", run);
     panel.toolbar.insertItem(11, "kfpj-submit", submit);
+    panel.toolbar.insertItem(12, "kfpj-settings", settings);
     return {
       get isDisposed() {
         return run.isDisposed;
@@ -160,6 +242,7 @@ class ToolbarExtension implements DocumentRegistry.IWidgetExtension<NotebookPane
       dispose() {
         run.dispose();
         submit.dispose();
+        settings.dispose();
       },
     };
   }
@@ -175,6 +258,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const sidebar = new PipelinePanel();
     sidebar.title.iconClass = "kfpj-icon jp-SideBar-tabIcon";
     app.shell.add(sidebar, "left", { rank: 600 });
+    sidebar.reveal = () => app.shell.activateById(sidebar.id); // a failed cell's mark opens it
     app.docRegistry.addWidgetExtension("Notebook", new ToolbarExtension(app, sidebar));
 
     tracker.widgetAdded.connect((_, panel) => {

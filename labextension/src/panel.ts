@@ -8,9 +8,15 @@ import type { Cell } from "@jupyterlab/cells";
 import type { NotebookPanel } from "@jupyterlab/notebook";
 import type { Message } from "@lumino/messaging";
 import { Widget } from "@lumino/widgets";
-import { type DagView, renderDag } from "kfp-jupyter-dag";
+import {
+  type DagView,
+  type StepDetails,
+  renderDag,
+  renderDetails as renderSharedDetails,
+} from "kfp-jupyter-dag";
 
 import { ApiError, api } from "./api";
+import { pipelineIcon } from "./icon";
 import {
   type InspectJson,
   type Problem,
@@ -26,6 +32,14 @@ import {
   where,
 } from "./summary";
 import {
+  type ErrorFrame,
+  type RunListing,
+  failedCell,
+  problemSteps,
+  runLine,
+  runToFollow,
+} from "./runs";
+import {
   type CellSettings,
   ROLES,
   ROLE_LABELS,
@@ -36,6 +50,7 @@ import {
   writeCell,
 } from "./tags";
 import { saveInTurn } from "./save";
+import { pipelineSettingsEditor } from "./metadata";
 import { writeCellTags } from "./undo";
 
 function h<K extends keyof HTMLElementTagNameMap>(
@@ -81,27 +96,84 @@ export function markCell(cell: Cell): void {
   badge.textContent = label;
 }
 
+/** How often the panel asks the server while it is visible: the followed run, then the list. */
+const TICK_MS = 1000;
+const RUNS_EVERY = 2;
+const RECENT_RUNS = 5;
+/** A change to a cell's role is saved (and the view refreshed) once the user paused this long. */
+const SETTLE_MS = 1200;
+
+/** The red mark on the cell a failed step failed in; clicking it opens the step's details. */
+export function markFailedCell(cell: Cell, step: string, open: () => void): void {
+  cell.node.dataset.kfpFailed = step;
+  let mark = cell.node.querySelector<HTMLElement>(":scope > .kfpj-fail-mark");
+  if (!mark) {
+    mark = h("button", { class: "kfpj-fail-mark", type: "button" });
+    cell.node.prepend(mark);
+  }
+  mark.setAttribute("data-kfp-step", step);
+  mark.title = `step ${step} failed here: show its details`;
+  mark.textContent = `✖ step ${step} failed`;
+  mark.onclick = (ev) => {
+    ev.stopPropagation();
+    open();
+  };
+}
+
+export function clearFailedCells(cells: readonly Cell[]): void {
+  for (const cell of cells) {
+    delete cell.node.dataset.kfpFailed;
+    cell.node.querySelector(":scope > .kfpj-fail-mark")?.remove();
+  }
+}
+
+type RunView = RunSummary & {
+  engine?: string;
+  url?: string | null;
+  /** a cluster run the server lost track of (or follows no more) */
+  done?: boolean;
+};
+
 export class PipelinePanel extends Widget {
   private notebook: NotebookPanel | null = null;
+  /** the notebook's pipeline as it last could be read: kept while the notebook has problems */
   private pipeline: InspectJson | null = null;
   private problems: Problem[] = [];
   private error = "";
-  private run: RunSummary | null = null;
-  private runInfo = "";
+  /** the run shown (followed while it goes on), and what it is called in the status line */
+  private run: RunView | null = null;
+  private runId: string | null = null;
+  private runTitle = "";
   private runLink: string | null = null;
+  private message = "";
+  private recent: RunListing[] = [];
+  private known = new Set<string>();
+  private listed = false;
+  private selected: string | null = null;
+  private details: StepDetails | null = null;
+  /** what the shown details were fetched for: step, run and the step's state then */
+  private detailsKey = "";
+  private marked = "";
   private dag: DagView | null = null;
-  private poll: number | null = null;
+  private timer: number | null = null;
+  private ticks = 0;
+  private ticking = false;
   private refreshing = 0;
   private dagFor: InspectJson | null = null;
   private stale = true;
+  private settings = "";
+  private settle: number | null = null;
+  private settingsOpen = false;
   /** what the user changed in the editor and has not applied yet, kept over re-renders */
   private draft: { cell: Cell; from: string; settings: CellSettings } | null = null;
   private readonly body = h("div", { class: "kfpj-body" });
   private readonly titleBox = h("h2", {});
   private readonly editorBox = h("div", {});
   private readonly statusBox = h("div", {});
+  private readonly recentBox = h("div", {});
   private readonly problemsBox = h("div", {});
   private readonly dagBox = h("div", { class: "kfpj-dag" });
+  private readonly detailsBox = h("div", {});
   private readonly listBox = h("div", {});
 
   constructor() {
@@ -109,14 +181,17 @@ export class PipelinePanel extends Widget {
     this.id = "kfp-jupyter-panel";
     this.title.caption = "Pipeline (kfp-jupyter)";
     this.title.label = "Pipeline";
+    this.title.icon = pipelineIcon;
     this.addClass("kfpj-panel");
     this.node.append(this.body);
     this.body.append(
       this.titleBox,
       this.editorBox,
       this.statusBox,
+      this.recentBox,
       this.problemsBox,
       this.dagBox,
+      this.detailsBox,
       this.listBox,
     );
     this.render();
@@ -124,16 +199,32 @@ export class PipelinePanel extends Widget {
 
   setNotebook(panel: NotebookPanel | null): void {
     if (panel === this.notebook) return;
+    this.notebook?.model?.contentChanged.disconnect(this.onContent, this);
     this.notebook = panel;
     this.pipeline = null;
     this.problems = [];
     this.error = "";
-    this.run = null;
-    this.runInfo = "";
-    this.runLink = null;
+    this.clearRun();
+    this.recent = [];
+    this.known = new Set();
+    this.listed = false;
     this.stale = true;
+    this.settings = panel ? this.settingsKey() : "";
+    panel?.model?.contentChanged.connect(this.onContent, this);
     this.render();
     this.refreshIfVisible();
+  }
+
+  private clearRun(): void {
+    this.run = null;
+    this.runId = null;
+    this.runTitle = "";
+    this.runLink = null;
+    this.message = "";
+    this.selected = null;
+    this.details = null;
+    this.detailsKey = "";
+    this.marked = "";
   }
 
   /** Ask the server only while the panel is shown (and once it is shown again). */
@@ -145,9 +236,98 @@ export class PipelinePanel extends Widget {
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
     if (this.stale) void this.refresh();
+    this.startTicking();
   }
 
-  /** The pipeline's parameters with their defaults (for the Submit dialog). */
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    if (this.isVisible) this.startTicking(); // a sidebar restored open is shown without a show
+  }
+
+  protected onBeforeDetach(msg: Message): void {
+    this.stopTicking();
+    super.onBeforeDetach(msg);
+  }
+
+  protected onBeforeHide(msg: Message): void {
+    super.onBeforeHide(msg);
+    this.stopTicking();
+  }
+
+  protected onResize(msg: Widget.ResizeMessage): void {
+    super.onResize(msg);
+    this.dag?.refit();
+  }
+
+  dispose(): void {
+    this.stopTicking();
+    super.dispose();
+  }
+
+  private startTicking(): void {
+    if (this.timer === null) this.timer = window.setInterval(() => void this.tick(), TICK_MS);
+    void this.tick();
+  }
+
+  private stopTicking(): void {
+    if (this.timer !== null) window.clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** One look at the server: the followed run (while it goes on), every RUNS_EVERY the list. */
+  private async tick(): Promise<void> {
+    if (this.ticking || !this.isVisible || !this.path) return;
+    this.ticking = true;
+    try {
+      if (this.ticks++ % RUNS_EVERY === 0) await this.pollRuns();
+      if (this.runId && !this.runEnded()) await this.pollRun();
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private runEnded(): boolean {
+    return Boolean(this.run && (isFinal(this.run.state) || this.run.done));
+  }
+
+  private async pollRuns(): Promise<void> {
+    const path = this.path;
+    if (!path) return;
+    let runs: RunListing[];
+    try {
+      runs = await api<RunListing[]>(`runs?path=${encodeURIComponent(path)}&limit=${RECENT_RUNS}`);
+    } catch {
+      return; // the list is a convenience: the next tick asks again
+    }
+    if (path !== this.path) return;
+    const next = runToFollow(runs, this.known, !this.listed && !this.runId);
+    this.listed = true;
+    for (const r of runs) this.known.add(r.id);
+    this.recent = runs;
+    if (next && next !== this.runId) this.showRun(next, `run ${next}`);
+    else this.renderRecent();
+  }
+
+  private async pollRun(): Promise<void> {
+    const id = this.runId;
+    if (!id) return;
+    try {
+      const run = await api<RunView>(`runs/${encodeURIComponent(id)}`);
+      if (id !== this.runId) return;
+      this.run = run;
+      if (run.url) this.runLink = run.url;
+    } catch (e) {
+      if (id !== this.runId) return;
+      this.message = `run ${id}: ${e instanceof Error ? e.message : e}`;
+    }
+    this.renderStatus();
+    this.renderRecent();
+    this.renderPipeline();
+    if (this.runEnded()) void this.markFailures();
+    void this.refreshDetails();
+  }
+
+  /** The parameters with their defaults (for the Submit dialog). */
   get parameters(): Record<string, unknown> {
     return this.pipeline?.parameters ?? {};
   }
@@ -173,49 +353,41 @@ export class PipelinePanel extends Widget {
       this.error = "";
     } catch (e) {
       if (ticket !== this.refreshing) return;
-      this.pipeline = null;
+      // the last good pipeline stays on screen, its problem steps marked
       this.problems = e instanceof ApiError ? ((e.body.problems ?? []) as Problem[]) : [];
       this.error = e instanceof Error ? e.message : String(e);
     }
     this.render();
+    void this.refreshDetails(true);
   }
 
-  /** Show a run's progress, polling `GET runs/{id}` until it ends. */
+  /** Show a run and follow it until it ends (the Run button, a click in the recent runs). */
   followRun(runId: string): void {
-    this.runInfo = `run ${runId} started`;
-    this.runLink = null;
-    if (this.poll !== null) window.clearInterval(this.poll);
-    const tick = async (): Promise<void> => {
-      try {
-        const run = await api<RunSummary>(`runs/${encodeURIComponent(runId)}`);
-        this.run = run;
-        this.runInfo = `run ${run.id}: ${progress(run)}`;
-        if (isFinal(run.state) && this.poll !== null) {
-          window.clearInterval(this.poll);
-          this.poll = null;
-        }
-      } catch (e) {
-        this.runInfo = `run ${runId}: ${e instanceof Error ? e.message : e}`;
-      }
-      this.renderStatus();
-      this.renderPipeline();
-    };
-    this.poll = window.setInterval(() => void tick(), 1000);
-    void tick();
+    this.showRun(runId, `run ${runId}`);
+  }
+
+  private showRun(runId: string, title: string, link: string | null = null): void {
+    const keep = this.selected;
+    this.clearRun();
+    this.selected = keep;
+    this.runId = runId;
+    this.runTitle = title;
+    this.runLink = link;
+    this.known.add(runId);
+    clearFailedCells(this.notebook?.content.widgets ?? []); // the next run clears the marks
+    this.renderStatus();
+    this.renderRecent();
+    this.renderPipeline();
+    this.startTicking();
+    void this.pollRun();
   }
 
   showSubmitted(info: { run_id: string; url: string | null; engine: string; name: string }): void {
-    if (this.poll !== null) window.clearInterval(this.poll);
-    this.poll = null;
-    this.run = null;
-    this.runInfo = `submitted to ${info.engine}: ${info.name} (${info.run_id})`;
-    this.runLink = info.url;
-    this.renderStatus();
-    this.renderPipeline();
+    this.showRun(info.run_id, `submitted to ${info.engine}: ${info.name} (${info.run_id})`, info.url);
   }
 
   showMessage(text: string): void {
-    this.runInfo = text;
+    this.message = text;
     this.renderStatus();
   }
 
@@ -237,6 +409,96 @@ export class PipelinePanel extends Widget {
     return a;
   }
 
+  /** Open the details of `step` (null closes them), as clicking it in the DAG does. */
+  selectStep(step: string | null): void {
+    this.selected = step;
+    this.dag?.select(step);
+    if (!step) {
+      this.details = null;
+      this.detailsKey = "";
+      this.renderDetails();
+      return;
+    }
+    if (this.isVisible) this.node.scrollTop = 0;
+    void this.refreshDetails(true);
+  }
+
+  /** Fetch the selected step's details again if its state changed (or `force`). */
+  private async refreshDetails(force = false): Promise<void> {
+    const step = this.selected;
+    const path = this.path;
+    if (!step || !path) return;
+    const state = this.run ? (runStates(this.run)[step]?.state ?? "") : "";
+    const key = `${step}|${this.runId ?? ""}|${state}`;
+    if (!force && key === this.detailsKey) return;
+    this.detailsKey = key;
+    const where = this.runId
+      ? `runs/${encodeURIComponent(this.runId)}/steps/${encodeURIComponent(step)}`
+      : `steps/${encodeURIComponent(step)}`;
+    try {
+      const d = await api<StepDetails>(`${where}?path=${encodeURIComponent(path)}`);
+      if (step !== this.selected || key !== this.detailsKey) return;
+      this.details = d;
+    } catch (e) {
+      if (step !== this.selected) return;
+      this.details = { step, note: e instanceof Error ? e.message : String(e) };
+    }
+    this.renderDetails();
+  }
+
+  /** Mark the cell each failed step of the shown run failed in (once per run). */
+  private async markFailures(): Promise<void> {
+    const run = this.run;
+    const path = this.path;
+    const nb = this.notebook;
+    if (!run || !path || !nb || this.marked === run.id) return;
+    this.marked = run.id;
+    const failed = (run.tasks ?? []).filter((t) => t.state === "FAILED").map((t) => t.name);
+    for (const step of failed) {
+      let d: StepDetails & { cells?: number[]; error_frames?: ErrorFrame[] };
+      try {
+        d = await api(`runs/${encodeURIComponent(run.id)}/steps/${encodeURIComponent(step)}?path=${encodeURIComponent(path)}`);
+      } catch {
+        continue;
+      }
+      if (this.runId !== run.id || this.notebook !== nb) return;
+      const cell = failedCell(d.cells ?? [], d.error_frames ?? []);
+      const index = cell === null ? -1 : cellIndex(cell);
+      const widget = nb.content.widgets[index];
+      if (widget) markFailedCell(widget, step, () => this.openFromCell(step));
+    }
+  }
+
+  /** Show the panel (set by the plugin: only the app's shell can), for a click on a cell's mark. */
+  reveal: () => void = () => undefined;
+
+  private openFromCell(step: string): void {
+    this.reveal();
+    this.selectStep(step);
+    this.dag?.focus(step);
+  }
+
+  /** A cell's role changed (the editor, the tag editor, typing, undo): save, then refresh. */
+  private onContent(): void {
+    const key = this.settingsKey();
+    if (key === this.settings) return; // typing in a cell's body changes no step
+    this.settings = key;
+    if (this.run === null || this.runEnded()) this.message = "";
+    if (this.settle !== null) window.clearTimeout(this.settle);
+    this.settle = window.setTimeout(() => {
+      this.settle = null;
+      const context = this.notebook?.context;
+      if (!context) return;
+      if (context.model.dirty) void saveInTurn(context).then(() => this.refreshIfVisible());
+      else this.refreshIfVisible();
+    }, SETTLE_MS);
+  }
+
+  private settingsKey(): string {
+    const cells = this.notebook?.content.widgets ?? [];
+    return JSON.stringify(cells.map((c) => (c.model.type === "code" ? cellSettings(c) : null)));
+  }
+
   /** Everything; the editor alone follows the active cell, the run only the status and states. */
   render(): void {
     this.titleBox.textContent = this.notebook
@@ -244,8 +506,10 @@ export class PipelinePanel extends Widget {
       : "";
     this.renderEditor();
     this.renderStatus();
+    this.renderRecent();
     this.renderProblems();
     this.renderPipeline();
+    this.renderDetails();
   }
 
   /** Rebuild the editor; unless `force`, not while the user is typing in it (a save re-renders). */
@@ -257,25 +521,77 @@ export class PipelinePanel extends Widget {
         ? this.editor()
         : h("p", { class: "kfpj-empty" }, "Open a notebook to see its pipeline."),
     );
+    if (this.notebook) this.editorBox.append(this.settingsBox(this.notebook));
+  }
+
+  /** The pipeline's name, description and experiment (notebook metadata), folded by default;
+   * open or closed as the user left it, over re-renders. */
+  private settingsBox(notebook: NotebookPanel): HTMLElement {
+    const box = h("details", { class: "kfpj-settings" }, h("summary", {}, "Pipeline settings"));
+    box.open = this.settingsOpen;
+    box.addEventListener("toggle", () => {
+      this.settingsOpen = box.open;
+    });
+    box.append(pipelineSettingsEditor(notebook));
+    return box;
   }
 
   private renderStatus(): void {
     this.statusBox.replaceChildren();
-    if (!this.runInfo || !this.notebook) return;
-    const status = h("div", { class: "kfpj-run", "data-kfp-run-state": this.run?.state ?? "" });
-    status.append(h("span", {}, this.runInfo));
+    if (!this.notebook || (!this.runId && !this.message)) return;
+    const run = this.run;
+    const status = h("div", {
+      class: "kfpj-run",
+      "data-kfp-run": this.runId ?? "",
+      "data-kfp-run-state": run?.state ?? "",
+    });
+    if (this.runId) {
+      const text = run ? `${this.runTitle}: ${progress(run)}` : `${this.runTitle} started`;
+      status.append(h("span", {}, text));
+      if (run?.message) status.append(h("div", { class: "kfpj-run-message" }, run.message));
+    }
     if (this.runLink) {
       status.append(
         " ",
         h("a", { href: this.runLink, target: "_blank", rel: "noopener" }, "open in the KFP UI"),
       );
     }
-    const metrics = Object.entries(this.run?.metrics ?? {});
+    if (this.message) status.append(h("div", { class: "kfpj-message" }, this.message));
+    const metrics = Object.entries(run?.metrics ?? {});
     if (metrics.length) {
       const text = metrics.map(([k, v]) => `${k} = ${Number(v).toPrecision(4)}`).join(", ");
       status.append(h("div", { class: "kfpj-metrics" }, text));
     }
     this.statusBox.append(status);
+  }
+
+  private renderRecent(): void {
+    this.recentBox.replaceChildren();
+    if (!this.notebook || !this.recent.length) return;
+    const box = h("section", { class: "kfpj-recent" }, h("h3", {}, "Recent runs"));
+    const now = Date.now();
+    for (const r of this.recent) {
+      const shown = r.id === this.runId;
+      const state = shown && this.run ? this.run.state : r.state;
+      const item = h(
+        "a",
+        {
+          href: "#",
+          class: `kfpj-recent-run${shown ? " kfpj-current" : ""}`,
+          "data-kfp-run": r.id,
+          "data-kfp-run-state": state,
+          title: `${r.id}: show this run${r.message ? `\n${r.message}` : ""}`,
+        },
+        runLine({ ...r, state }, now),
+      );
+      item.onclick = (ev) => {
+        ev.preventDefault();
+        if (r.engine && r.engine !== "local") this.showRun(r.id, `${r.engine} run ${r.id}`, r.url ?? null);
+        else this.followRun(r.id);
+      };
+      box.append(item);
+    }
+    this.recentBox.append(box);
   }
 
   private renderProblems(): void {
@@ -289,7 +605,33 @@ export class PipelinePanel extends Widget {
       if (p.fix) item.append(h("div", { class: "kfpj-fix" }, `fix: ${p.fix}`));
       box.append(item);
     }
+    if (this.pipeline) {
+      box.append(
+        h("p", { class: "kfpj-hint-muted" }, "The pipeline below is the notebook as it last could be read."),
+      );
+    }
     this.problemsBox.append(box);
+  }
+
+  private renderDetails(): void {
+    const d = this.details;
+    if (!this.notebook || !this.selected || !d || d.step !== this.selected) {
+      this.detailsBox.replaceChildren();
+      return;
+    }
+    const box = h("section", {
+      class: "kfpj-details",
+      "data-kfp-details": d.step ?? "",
+      "data-kfp-step": d.step ?? "",
+    });
+    renderSharedDetails(box, d, () => this.selectStep(null));
+    const cells = (d as { cells?: number[] }).cells ?? [];
+    if (cells.length) {
+      const links = h("div", { class: "kfpj-details-cells" }, "cells: ");
+      cells.forEach((c, i) => links.append(i ? ", " : "", this.link(String(c), c)));
+      box.append(links);
+    }
+    this.detailsBox.replaceChildren(box);
   }
 
   private renderPipeline(): void {
@@ -305,14 +647,14 @@ export class PipelinePanel extends Widget {
       if (p && p.steps.length) {
         this.dag = renderDag(this.dagBox, p, {
           states,
-          maxHeight: 320,
-          onSelect: (step) => {
-            const row = stepRows(p).find((r) => r.name === step);
-            if (row) this.jump(row.cell);
-          },
+          maxHeight: 480,
+          fitWidth: true,
+          onSelect: (step) => this.selectStep(step),
         });
+        if (this.selected) this.dag.select(this.selected);
       }
     }
+    this.dag?.setProblems(problemSteps(this.problems));
     this.listBox.replaceChildren();
     if (!p) return;
     const steps = h("section", { class: "kfpj-steps" }, h("h3", {}, `Steps (${p.steps.length})`));
@@ -322,7 +664,13 @@ export class PipelinePanel extends Widget {
         "data-kfp-step": r.name,
         "data-kfp-state": states[r.name]?.state ?? "NONE",
       });
-      item.append(this.link(r.name, r.cell));
+      const open = h("a", { class: "kfpj-link kfpj-open", href: "#", title: "show its details" }, r.name);
+      open.onclick = (ev) => {
+        ev.preventDefault();
+        this.selectStep(r.name);
+        this.dag?.select(r.name);
+      };
+      item.append(open, " ", this.link(r.cell != null ? `cell ${r.cell}` : "", r.cell));
       if (states[r.name]) item.append(h("span", { class: "kfpj-state" }, states[r.name].state));
       if (r.after.length) {
         item.append(h("div", { class: "kfpj-after" }, `after ${r.after.join(", ")}`));

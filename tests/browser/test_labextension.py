@@ -116,6 +116,7 @@ def test_step_editor_and_run_pipeline(jupyter_lab: Lab, page: Any) -> None:
 
     # run it: every step succeeds, shown in the panel's list and its DAG
     page.locator(".jp-NotebookPanel-toolbar").get_by_text("Run pipeline").click()
+    page.locator(".jp-Dialog").get_by_role("button", name="Run").click()
     page.wait_for_function(
         """([sel, final, n]) => {
           const els = [...document.querySelectorAll(sel + ' .kfpj-step[data-kfp-step]')];

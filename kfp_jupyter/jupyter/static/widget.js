@@ -4,6 +4,7 @@
 var GPU_RESOURCE = "nvidia.com/gpu";
 function pipelineEdges(p) {
   const names = new Set(p.steps.map((s) => s.name));
+  const byName = new Map(p.steps.map((s) => [s.name, s]));
   const edges = /* @__PURE__ */ new Map();
   const add = (source, target) => {
     if (!names.has(source) || !names.has(target) || source === target) return void 0;
@@ -19,7 +20,8 @@ function pipelineEdges(p) {
     for (const a of s.after ?? []) add(a, s.name);
     for (const [variable, producer] of Object.entries(s.input_sources ?? {})) {
       const e = add(producer, s.name);
-      if (e && !e.variables.includes(variable)) e.variables.push(variable);
+      const shown = byName.get(producer)?.exports?.[variable]?.variable ?? variable;
+      if (e && !e.variables.includes(shown)) e.variables.push(shown);
     }
   }
   for (const e of edges.values()) e.variables.sort();
@@ -47,10 +49,10 @@ function seconds(t) {
 }
 function formatDuration(s) {
   const total = Math.max(0, Math.floor(s));
-  const h2 = Math.floor(total / 3600);
+  const h3 = Math.floor(total / 3600);
   const m = Math.floor(total % 3600 / 60);
   const sec = String(total % 60).padStart(2, "0");
-  return h2 ? `${h2}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
+  return h3 ? `${h3}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
 }
 function stateText(t, now) {
   if (!t || !t.state) return "";
@@ -318,12 +320,12 @@ function layeredLayout(nodes, edges, options = {}) {
   const rankY = [];
   let y = opt.margin;
   for (let r = 0; r < ranks.length; r++) {
-    let h2 = 0;
-    for (const v of ranks[r]) h2 = Math.max(h2, vs[v].height);
+    let h3 = 0;
+    for (const v of ranks[r]) h3 = Math.max(h3, vs[v].height);
     const sep = labelled ? opt.rankSep / 2 : opt.rankSep;
     if (r > 0) y += sep;
-    rankY.push(y + h2 / 2);
-    y += h2;
+    rankY.push(y + h3 / 2);
+    y += h3;
   }
   const dx = opt.margin - minX;
   const placed = /* @__PURE__ */ new Map();
@@ -479,7 +481,7 @@ function portOffsets(n, es, chains, vs, side) {
     const hops = [...new Set(ks.map(hop))].sort((a, b) => vs[a].x - vs[b].x);
     if (hops.length < 2) return;
     const spread = Math.min(14, vs[v].width * 0.7 / hops.length);
-    const offset = new Map(hops.map((h2, i) => [h2, (i - (hops.length - 1) / 2) * spread]));
+    const offset = new Map(hops.map((h3, i) => [h3, (i - (hops.length - 1) / 2) * spread]));
     for (const k of ks) out[k] = offset.get(hop(k));
   });
   return out;
@@ -516,21 +518,21 @@ var DAG_CSS = `
 .kfp-dag:focus-visible { box-shadow: 0 0 0 2px var(--kfp-accent); }
 .kfp-dag svg.kfp-dag-svg { display: block; width: 100%; cursor: grab; touch-action: none; }
 .kfp-dag svg.kfp-dag-svg.kfp-panning { cursor: grabbing; }
-.kfp-dag-tools {
-  position: absolute; bottom: 6px; right: 6px; display: flex; gap: 4px; align-items: center;
-  z-index: 1;
+/* the tools and the hint sit in a bar of their own below the drawing, never over a node */
+.kfp-dag-bar {
+  display: flex; flex-wrap: wrap-reverse; justify-content: space-between; align-items: center;
+  gap: 4px; padding: 3px 6px; border-top: 1px solid var(--kfp-border); background: var(--kfp-bg);
 }
+.kfp-dag-tools { display: flex; flex-wrap: wrap; gap: 4px; align-items: center; margin-left: auto;
+  max-width: 100%; }
 .kfp-dag-tools button, .kfp-dag-tools input {
   font: inherit; font-size: 12px; height: 24px; border: 1px solid var(--kfp-border);
   background: var(--kfp-bg); color: var(--kfp-fg); border-radius: 3px;
 }
 .kfp-dag-tools button { min-width: 26px; cursor: pointer; padding: 0 6px; }
 .kfp-dag-tools button:hover { background: var(--kfp-bg2); }
-.kfp-dag-tools input { width: 130px; padding: 0 6px; }
-.kfp-dag-hint {
-  position: absolute; left: 8px; bottom: 4px; font-size: 11px; color: var(--kfp-muted);
-  pointer-events: none; background: var(--kfp-bg); opacity: 0.85; padding: 0 4px;
-}
+.kfp-dag-tools input { width: 130px; min-width: 70px; flex: 0 1 130px; padding: 0 6px; }
+.kfp-dag-hint { font-size: 11px; color: var(--kfp-muted); pointer-events: none; }
 .kfp-dag-empty { padding: 24px; color: var(--kfp-muted); font-size: 13px; }
 
 .kfp-edge path { fill: none; stroke: var(--kfp-border); stroke-width: 1.4; }
@@ -554,6 +556,12 @@ var DAG_CSS = `
 .kfp-node .kfp-node-badges { fill: var(--kfp-muted); }
 .kfp-node .kfp-badge-gpu { fill: #6a1b9a; font-weight: 600; }
 .kfp-node .kfp-node-state { fill: var(--kfp-state); font-weight: 600; }
+.kfp-node .kfp-node-kind { fill: var(--kfp-muted); font-size: 10px; font-style: italic; }
+/* steps the notebook does not run as its own Python: square corners and a double left edge */
+.kfp-node:not([data-kfp-kind="python"]) .kfp-node-stripe { width: 8px; fill: none;
+  stroke: var(--kfp-state); stroke-width: 2; }
+.kfp-node[data-kfp-problem] .kfp-node-box { stroke: var(--kfp-failed); stroke-width: 2.2;
+  stroke-dasharray: 5 3; }
 .kfp-node:hover .kfp-node-box { stroke-width: 2.2; }
 .kfp-node.kfp-selected .kfp-node-box { stroke: var(--kfp-accent); stroke-width: 3; }
 .kfp-node[data-kfp-state="PENDING"] { --kfp-state: var(--kfp-pending); }
@@ -579,6 +587,7 @@ var DAG_CSS = `
 .kfp-lod-mid .kfp-edge-label, .kfp-lod-mid .kfp-node-image, .kfp-lod-mid .kfp-node-badges {
   display: none;
 }
+.kfp-lod-mid .kfp-node-kind { display: none; }
 .kfp-lod-low .kfp-edge-label, .kfp-lod-low .kfp-node text { display: none; }
 `;
 var STYLE_ID = "kfp-dag-style";
@@ -591,6 +600,115 @@ function ensureStyle(el, id = STYLE_ID, css = DAG_CSS) {
   style.textContent = css;
   if (host instanceof ShadowRoot) host.appendChild(style);
   else (host.head ?? host.documentElement).appendChild(style);
+}
+
+// src/details.ts
+var DETAILS_CSS = `
+.kfp-details h4 { margin: 8px 0 2px; font-size: 12px; }
+.kfp-details header { display: flex; justify-content: space-between; align-items: center;
+  font-weight: 600; font-size: 14px; }
+.kfp-details header button { font: inherit; font-size: 12px; height: 20px; padding: 0 6px;
+  cursor: pointer; }
+.kfp-details table { border-collapse: collapse; width: 100%; font-size: 12px; }
+.kfp-details td, .kfp-details th { text-align: left; padding: 1px 4px;
+  border-bottom: 1px solid var(--jp-border-color2, #e1e4e8); }
+.kfp-details pre { font-size: 11px; max-height: 220px; overflow: auto; margin: 2px 0;
+  background: var(--jp-layout-color2, #f3f4f6); padding: 4px; white-space: pre-wrap; }
+.kfp-details pre.kfp-details-error { background: #ffebee; color: #7f1010;
+  border-left: 3px solid #c62828; }
+.kfp-details .kfp-muted { color: var(--jp-ui-font-color2, #59636e); }
+`;
+function formatSize(n) {
+  if (n === null || n === void 0) return "";
+  if (n < 1e3) return `${n} B`;
+  const units = ["kB", "MB", "GB", "TB"];
+  let v = n;
+  let i = -1;
+  while (v >= 1e3 && i < units.length - 1) {
+    v /= 1e3;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
+function formatValue(v) {
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(4)));
+  return typeof v === "string" ? v : JSON.stringify(v);
+}
+function logWithoutError(d) {
+  const tail = d.log_tail ?? "";
+  if (!d.error || !tail.startsWith(d.error)) return tail;
+  return tail.slice(d.error.length).replace(/^\s*log:\n/, "").replace(/^\n+/, "");
+}
+function h(doc, tag, attrs = {}, ...children) {
+  const el = doc.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") el.className = v;
+    else el.setAttribute(k, v);
+  }
+  for (const c of children) el.append(c);
+  return el;
+}
+function renderDetails(box, d, onClose) {
+  const doc = box.ownerDocument;
+  ensureStyle(box, "kfp-details-style", DETAILS_CSS);
+  const header = h(doc, "header", {}, h(doc, "span", {}, d.step ?? ""));
+  if (onClose) {
+    const close = h(doc, "button", { type: "button", title: "close" }, "×");
+    close.addEventListener("click", onClose);
+    header.append(close);
+  }
+  const items = [header];
+  const line = [d.state ? d.state.toLowerCase() : "not run yet", d.message].filter(Boolean).join(" — ");
+  items.push(h(doc, "div", { class: "kfp-muted", "data-kfp-detail": "state" }, line));
+  const res = Object.entries(d.resources ?? {}).map(([k, v]) => `${k}=${v}`).join(", ");
+  const kind = d.kind && d.kind !== "python" ? `${d.kind} step` : "";
+  items.push(h(doc, "div", { class: "kfp-muted" }, [kind, d.image, res].filter(Boolean).join(" · ")));
+  if (d.error) {
+    items.push(h(doc, "h4", {}, "error"));
+    items.push(h(doc, "pre", { class: "kfp-details-error", "data-kfp-detail": "error" }, d.error));
+  }
+  const table = (what, rows, producer) => {
+    items.push(h(doc, "h4", {}, what));
+    if (!rows.length) {
+      items.push(h(doc, "div", { class: "kfp-muted" }, "none"));
+      return;
+    }
+    const head = h(doc, "tr", {}, h(doc, "th", {}, "name"));
+    if (producer) head.append(h(doc, "th", {}, "from"));
+    head.append(h(doc, "th", {}, "type"), h(doc, "th", {}, "size"));
+    const t = h(doc, "table", { "data-kfp-detail": what }, head);
+    for (const a of rows) {
+      const tr = h(doc, "tr", {}, h(doc, "td", {}, a.name));
+      if (producer) tr.append(h(doc, "td", {}, a.producer ?? ""));
+      tr.append(h(doc, "td", {}, a.type ?? ""), h(doc, "td", {}, formatSize(a.size)));
+      t.append(tr);
+    }
+    items.push(t);
+  };
+  const params = Object.entries(d.parameters ?? {});
+  if (params.length) {
+    items.push(h(doc, "h4", {}, "parameters"));
+    items.push(
+      h(doc, "div", { "data-kfp-detail": "parameters" }, params.map(([k, v]) => `${k} = ${formatValue(v)}`).join(", "))
+    );
+  }
+  table("inputs", d.inputs ?? [], true);
+  table("outputs", d.outputs ?? [], false);
+  const metrics = Object.entries(d.metrics ?? {});
+  if (metrics.length) {
+    items.push(h(doc, "h4", {}, "metrics"));
+    const t = h(doc, "table", { "data-kfp-detail": "metrics" });
+    for (const [k, v] of metrics) t.append(h(doc, "tr", {}, h(doc, "td", {}, k), h(doc, "td", {}, formatValue(v))));
+    items.push(t);
+  }
+  const log = logWithoutError(d);
+  if (log) {
+    items.push(h(doc, "h4", {}, "log (last lines)"));
+    items.push(h(doc, "pre", { "data-kfp-detail": "log" }, log));
+  }
+  if (d.note) items.push(h(doc, "div", { class: "kfp-muted" }, d.note));
+  box.classList.add("kfp-details");
+  box.replaceChildren(...items);
 }
 
 // src/dag.ts
@@ -638,6 +756,18 @@ function nodeTitle(s, t) {
   if (t?.state) lines.push(`state: ${t.state}${t.message ? ` — ${t.message}` : ""}`);
   return lines.join("\n");
 }
+function kindTag(kind) {
+  switch (kind) {
+    case "component":
+      return "◆ component";
+    case "container":
+      return "▣ container";
+    case "resource":
+      return "☸ resource";
+    default:
+      return "";
+  }
+}
 function edgePath(points) {
   let d = `M${points[0].x.toFixed(1)},${points[0].y.toFixed(1)}`;
   for (let i = 1; i < points.length; i++) {
@@ -675,7 +805,7 @@ function renderDag(container, pipeline, options = {}) {
   }
   const viewHeight = () => {
     if (options.height) return options.height;
-    return Math.max(160, Math.min(options.maxHeight ?? 560, Math.ceil(layout.height) + 36));
+    return Math.max(options.fitWidth ? 80 : 160, Math.min(options.maxHeight ?? 560, Math.ceil(layout.height) + 12));
   };
   const initialWidth = root.clientWidth || container.clientWidth || 800;
   const parts = [];
@@ -720,10 +850,13 @@ function renderDag(container, pipeline, options = {}) {
       const sep = i ? " · " : "";
       return b.startsWith("GPU ") ? `${sep}<tspan class="kfp-badge-gpu">${esc(b)}</tspan>` : `${sep}${esc(b)}`;
     }).join("");
+    const kind = s.kind || "python";
+    const tag = kindTag(kind);
     parts.push(
-      `<g class="kfp-node" data-kfp-step="${esc(s.name)}" data-kfp-state="NONE" transform="translate(${(p.x - W / 2).toFixed(1)},${(p.y - H / 2).toFixed(1)})">`,
+      `<g class="kfp-node" data-kfp-step="${esc(s.name)}" data-kfp-kind="${esc(kind)}" data-kfp-state="NONE" transform="translate(${(p.x - W / 2).toFixed(1)},${(p.y - H / 2).toFixed(1)})">`,
       `<title>${esc(nodeTitle(s, void 0))}</title>`,
-      `<rect class="kfp-node-box" width="${W}" height="${H}" rx="6"/>`,
+      `<rect class="kfp-node-box" width="${W}" height="${H}" rx="${kind === "python" ? 6 : 1}"/>`,
+      tag ? `<text class="kfp-node-kind" x="${W - 6}" y="64" text-anchor="end">${esc(tag)}</text>` : "",
       `<rect class="kfp-node-stripe" width="5" height="${H}" rx="2"/>`,
       `<text class="kfp-node-name" x="13" y="19">${esc(clip(s.name, 24))}</text>`,
       `<text class="kfp-node-image" x="13" y="34">${esc(clip(shortImage(s.image), 30))}</text>`,
@@ -734,6 +867,8 @@ function renderDag(container, pipeline, options = {}) {
   }
   parts.push(`</g></g></svg>`);
   parts.push(
+    `<div class="kfp-dag-bar">`,
+    `<div class="kfp-dag-hint">${steps.length} step${steps.length === 1 ? "" : "s"} · drag to pan · Ctrl+wheel to zoom</div>`,
     `<div class="kfp-dag-tools">`,
     `<input class="kfp-dag-find" type="search" placeholder="find step" list="${id}-steps" aria-label="find a step">`,
     `<datalist id="${id}-steps">${steps.map((s) => `<option value="${esc(s.name)}"></option>`).join("")}</datalist>`,
@@ -741,8 +876,7 @@ function renderDag(container, pipeline, options = {}) {
     `<button type="button" data-kfp-zoom="in" title="zoom in (+)">+</button>`,
     `<button type="button" data-kfp-zoom="fit" title="fit the whole pipeline (0)">fit</button>`,
     `<button type="button" data-kfp-zoom="one" title="actual size (1)">1:1</button>`,
-    `</div>`,
-    `<div class="kfp-dag-hint">${steps.length} step${steps.length === 1 ? "" : "s"} · drag to pan · Ctrl+wheel to zoom</div>`
+    `</div></div>`
   );
   if (steps.length) root.innerHTML = parts.join("");
   const svg = root.querySelector("svg.kfp-dag-svg");
@@ -775,6 +909,15 @@ function renderDag(container, pipeline, options = {}) {
   };
   const fitScale = () => Math.min(MAX_SCALE, 1, width() / layout.width, height() / layout.height);
   const initialView = () => {
+    if (options.fitWidth && !options.height) {
+      k = Math.max(MIN_SCALE, Math.min(1, width() / layout.width));
+      vh = Math.max(80, Math.min(options.maxHeight ?? 560, Math.ceil(layout.height * k) + 12));
+      svg?.style.setProperty("height", `${vh}px`);
+      tx = (width() - layout.width * k) / 2;
+      ty = 4;
+      apply();
+      return;
+    }
     k = Math.max(fitScale(), Math.min(1, READABLE_SCALE));
     tx = (width() - layout.width * k) / 2;
     if (layout.width * k > width()) {
@@ -1007,6 +1150,19 @@ function renderDag(container, pipeline, options = {}) {
     },
     zoomBy: (f) => zoomAt(f, width() / 2, height() / 2),
     scale: () => k,
+    refit: () => {
+      const w = svg?.clientWidth ?? 0;
+      if (w > 0) vw = w;
+      if (!options.fitWidth) vh = svg?.clientHeight || vh;
+      if (!touched) initialView();
+    },
+    setProblems: (names) => {
+      const bad = new Set(names);
+      for (const [name, g] of nodeEls) {
+        if (bad.has(name)) g.setAttribute("data-kfp-problem", "true");
+        else g.removeAttribute("data-kfp-problem");
+      }
+    },
     destroy: () => {
       if (timer !== null) clearInterval(timer);
       observer?.disconnect();
@@ -1052,17 +1208,9 @@ var WIDGET_CSS = `
 .kfp-widget .kfp-details { width: 330px; flex: none; border: 1px solid var(--jp-border-color1, #b8c0c8);
   border-radius: 4px; padding: 6px 8px; overflow: auto; max-height: 560px; box-sizing: border-box;
   background: var(--jp-layout-color1, #fff); }
-.kfp-widget .kfp-details h4 { margin: 8px 0 2px; font-size: 12px; }
-.kfp-widget .kfp-details header { display: flex; justify-content: space-between; align-items: center;
-  font-weight: 600; font-size: 14px; }
-.kfp-widget .kfp-details table { border-collapse: collapse; width: 100%; font-size: 12px; }
-.kfp-widget .kfp-details td, .kfp-widget .kfp-details th { text-align: left; padding: 1px 4px;
-  border-bottom: 1px solid var(--jp-border-color2, #e1e4e8); }
-.kfp-widget .kfp-details pre { font-size: 11px; max-height: 220px; overflow: auto; margin: 2px 0;
-  background: var(--jp-layout-color2, #f3f4f6); padding: 4px; white-space: pre-wrap; }
 .kfp-widget .kfp-muted { color: var(--jp-ui-font-color2, #59636e); }
 `;
-function h(doc, tag, attrs = {}, ...children) {
+function h2(doc, tag, attrs = {}, ...children) {
   const el = doc.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (k === "class") el.className = v;
@@ -1070,22 +1218,6 @@ function h(doc, tag, attrs = {}, ...children) {
   }
   for (const c of children) el.append(c);
   return el;
-}
-function formatSize(n) {
-  if (n === null || n === void 0) return "";
-  if (n < 1e3) return `${n} B`;
-  const units = ["kB", "MB", "GB", "TB"];
-  let v = n;
-  let i = -1;
-  while (v >= 1e3 && i < units.length - 1) {
-    v /= 1e3;
-    i++;
-  }
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
-}
-function formatValue(v) {
-  if (typeof v === "number") return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(4)));
-  return typeof v === "string" ? v : JSON.stringify(v);
 }
 function parseParam(type, text) {
   const t = text.trim();
@@ -1117,22 +1249,23 @@ function parseParam(type, text) {
 }
 function render({ model, el }) {
   ensureStyle(el, "kfp-widget-style", WIDGET_CSS);
+  ensureStyle(el, "kfp-details-style", DETAILS_CSS);
   const doc = el.ownerDocument;
-  const root = h(doc, "div", { class: "kfp-widget" });
+  const root = h2(doc, "div", { class: "kfp-widget" });
   el.replaceChildren(root);
-  const title = h(doc, "span", { class: "kfp-title" });
-  const sub = h(doc, "span", { class: "kfp-sub" });
-  const head = h(doc, "div", { class: "kfp-head" }, title, sub);
-  const paramsRow = h(doc, "div", { class: "kfp-row kfp-params" });
-  const engine = h(
+  const title = h2(doc, "span", { class: "kfp-title" });
+  const sub = h2(doc, "span", { class: "kfp-sub" });
+  const head = h2(doc, "div", { class: "kfp-head" }, title, sub);
+  const paramsRow = h2(doc, "div", { class: "kfp-row kfp-params" });
+  const engine = h2(
     doc,
     "select",
     { "data-kfp-field": "engine", "aria-label": "target" },
-    h(doc, "option", { value: "local" }, "this machine"),
-    h(doc, "option", { value: "kfp" }, "Kubeflow Pipelines"),
-    h(doc, "option", { value: "argo" }, "Argo Workflows")
+    h2(doc, "option", { value: "local" }, "this machine"),
+    h2(doc, "option", { value: "kfp" }, "Kubeflow Pipelines"),
+    h2(doc, "option", { value: "argo" }, "Argo Workflows")
   );
-  const field = (name, placeholder, wide = false) => h(doc, "input", {
+  const field = (name, placeholder, wide = false) => h2(doc, "input", {
     type: "text",
     "data-kfp-field": name,
     placeholder,
@@ -1142,37 +1275,37 @@ function render({ model, el }) {
   const host = field("host", "https://kfp.example.com", true);
   const namespace = field("namespace", "namespace");
   const experiment = field("experiment", "experiment");
-  const tokenEnv = field("token_env", "e.g. KFP_TOKEN");
+  const tokenEnv = field("token_env", "e.g. KFP_TOKEN", true);
   tokenEnv.title = "The NAME of the environment variable holding the token (never the token)";
-  const saved = h(doc, "select", { "data-kfp-field": "target", "aria-label": "saved target" });
-  const hostLabel = h(doc, "label", {}, "host", host);
-  const nsLabel = h(doc, "label", {}, "namespace", namespace);
-  const tokenLabel = h(doc, "label", {}, "token variable", tokenEnv);
-  const savedLabel = h(doc, "label", {}, "saved", saved);
-  const targetRow = h(
+  const saved = h2(doc, "select", { "data-kfp-field": "target", "aria-label": "saved target" });
+  const hostLabel = h2(doc, "label", {}, "host", host);
+  const nsLabel = h2(doc, "label", {}, "namespace", namespace);
+  const tokenLabel = h2(doc, "label", {}, "token variable", tokenEnv);
+  const savedLabel = h2(doc, "label", {}, "saved", saved);
+  const targetRow = h2(
     doc,
     "div",
     { class: "kfp-row kfp-target" },
     savedLabel,
-    h(doc, "label", {}, "target", engine),
+    h2(doc, "label", {}, "target", engine),
     hostLabel,
     nsLabel,
     tokenLabel,
-    h(doc, "label", {}, "experiment", experiment)
+    h2(doc, "label", {}, "experiment", experiment)
   );
-  const button = (action, text, title2, primary = false) => h(doc, "button", { type: "button", "data-kfp-action": action, title: title2, class: primary ? "kfp-primary" : "" }, text);
+  const button = (action, text, title2, primary = false) => h2(doc, "button", { type: "button", "data-kfp-action": action, title: title2, class: primary ? "kfp-primary" : "" }, text);
   const compileBtn = button("compile", "Compile", "Compile the pipeline (KFP IR, or Argo YAML for Argo) next to the notebook");
   const runBtn = button("run", "Run", "Run the pipeline on this machine (local engine)", true);
   const submitBtn = button("submit", "Submit", "Compile and send the pipeline to the chosen cluster, then follow it");
   const cancelBtn = button("cancel", "Cancel", "Stop the run");
-  const status = h(doc, "span", { class: "kfp-status", "data-kfp-status": "" });
-  const actions = h(doc, "div", { class: "kfp-row kfp-actions" }, compileBtn, runBtn, submitBtn, cancelBtn, status);
-  const errorText = h(doc, "span");
-  const errorClose = h(doc, "button", { type: "button", title: "dismiss" }, "×");
-  const errorBox = h(doc, "div", { class: "kfp-error", role: "alert", "data-kfp-error": "" }, errorText, errorClose);
-  const canvas = h(doc, "div", { class: "kfp-canvas" });
-  const details = h(doc, "div", { class: "kfp-details", "data-kfp-details": "" });
-  const body = h(doc, "div", { class: "kfp-body" }, canvas, details);
+  const status = h2(doc, "span", { class: "kfp-status", "data-kfp-status": "" });
+  const actions = h2(doc, "div", { class: "kfp-row kfp-actions" }, compileBtn, runBtn, submitBtn, cancelBtn, status);
+  const errorText = h2(doc, "span");
+  const errorClose = h2(doc, "button", { type: "button", title: "dismiss" }, "×");
+  const errorBox = h2(doc, "div", { class: "kfp-error", role: "alert", "data-kfp-error": "" }, errorText, errorClose);
+  const canvas = h2(doc, "div", { class: "kfp-canvas" });
+  const details = h2(doc, "div", { class: "kfp-details", "data-kfp-details": "" });
+  const body = h2(doc, "div", { class: "kfp-body" }, canvas, details);
   root.append(head, paramsRow, targetRow, actions, errorBox, body);
   let offset = 0;
   const now = () => Date.now() / 1e3 + offset;
@@ -1214,16 +1347,16 @@ function render({ model, el }) {
     invalid.clear();
     const names = Object.keys(defaults);
     if (!names.length) return;
-    paramsRow.append(h(doc, "span", { class: "kfp-muted" }, "parameters"));
+    paramsRow.append(h2(doc, "span", { class: "kfp-muted" }, "parameters"));
     for (const name of names) {
       const type = types[name] ?? "str";
       const value = values[name];
       let input;
       if (type === "bool") {
-        input = h(doc, "input", { type: "checkbox", "data-kfp-param": name, "data-kfp-type": type });
+        input = h2(doc, "input", { type: "checkbox", "data-kfp-param": name, "data-kfp-type": type });
         input.checked = Boolean(value);
       } else {
-        input = h(doc, "input", {
+        input = h2(doc, "input", {
           type: type === "int" || type === "float" ? "number" : "text",
           "data-kfp-param": name,
           "data-kfp-type": type,
@@ -1250,7 +1383,7 @@ function render({ model, el }) {
         model.set("params", { ...model.get("params") ?? {}, [name]: v });
         model.save_changes();
       });
-      paramsRow.append(h(doc, "label", {}, `${name}`, input));
+      paramsRow.append(h2(doc, "label", {}, `${name}`, input));
     }
   };
   const syncParams = () => {
@@ -1274,8 +1407,8 @@ function render({ model, el }) {
     tokenEnv.value = t.token_env ?? "";
     const names = model.get("targets") ?? [];
     saved.replaceChildren(
-      h(doc, "option", { value: "" }, "none"),
-      ...names.map((n) => h(doc, "option", { value: n }, n))
+      h2(doc, "option", { value: "" }, "none"),
+      ...names.map((n) => h2(doc, "option", { value: n }, n))
     );
     saved.value = t.target && names.includes(t.target) ? t.target : "";
     savedLabel.style.display = names.length ? "" : "none";
@@ -1336,8 +1469,8 @@ function render({ model, el }) {
       const failed = all.filter((t) => t.state === "FAILED").length;
       const cls = run.state === "SUCCEEDED" ? "kfp-ok" : run.state === "FAILED" ? "kfp-bad" : "";
       parts.push(`${run.engine && run.engine !== "local" ? `${run.engine} ` : ""}run `);
-      parts.push(h(doc, "b", { "data-kfp-run": run.id ?? "" }, run.id ?? ""));
-      parts.push(" · ", h(doc, "b", { class: cls, "data-kfp-run-state": run.state ?? "" }, run.state ?? ""));
+      parts.push(h2(doc, "b", { "data-kfp-run": run.id ?? "" }, run.id ?? ""));
+      parts.push(" · ", h2(doc, "b", { class: cls, "data-kfp-run-state": run.state ?? "" }, run.state ?? ""));
       if (all.length) parts.push(` · ${done}/${all.length} done${failed ? `, ${failed} failed` : ""}`);
       const started = seconds(run.started);
       if (started !== null) {
@@ -1346,7 +1479,7 @@ function render({ model, el }) {
       }
       if (run.message) parts.push(` · ${run.message}`);
       if (run.url) {
-        parts.push(" · ", h(doc, "a", { href: run.url, target: "_blank", rel: "noopener" }, "open in the cluster's UI"));
+        parts.push(" · ", h2(doc, "a", { href: run.url, target: "_blank", rel: "noopener" }, "open in the cluster's UI"));
       }
       const metrics = Object.entries(run.metrics ?? {});
       if (metrics.length) parts.push(" · ", metrics.map(([k, v]) => `${k} = ${formatValue(v)}`).join(", "));
@@ -1383,55 +1516,11 @@ function render({ model, el }) {
     }
     details.style.display = "";
     details.setAttribute("data-kfp-details", d.step);
-    const close = h(doc, "button", { type: "button", title: "close" }, "×");
-    close.addEventListener("click", () => {
+    renderDetails(details, d, () => {
       view?.select(null);
       model.set("selected", "");
       model.save_changes();
     });
-    const items = [h(doc, "header", {}, h(doc, "span", {}, d.step), close)];
-    const line = [d.state ? d.state.toLowerCase() : "not run yet", d.message].filter(Boolean).join(" — ");
-    items.push(h(doc, "div", { class: "kfp-muted", "data-kfp-detail": "state" }, line));
-    const res = Object.entries(d.resources ?? {}).map(([k, v]) => `${k}=${v}`).join(", ");
-    items.push(h(doc, "div", { class: "kfp-muted" }, [d.image, res].filter(Boolean).join(" · ")));
-    const table = (what, rows, producer) => {
-      items.push(h(doc, "h4", {}, what));
-      if (!rows.length) {
-        items.push(h(doc, "div", { class: "kfp-muted" }, "none"));
-        return;
-      }
-      const head2 = h(doc, "tr", {}, h(doc, "th", {}, "name"));
-      if (producer) head2.append(h(doc, "th", {}, "from"));
-      head2.append(h(doc, "th", {}, "type"), h(doc, "th", {}, "size"));
-      const t = h(doc, "table", { "data-kfp-detail": what }, head2);
-      for (const a of rows) {
-        const tr = h(doc, "tr", {}, h(doc, "td", {}, a.name));
-        if (producer) tr.append(h(doc, "td", {}, a.producer ?? ""));
-        tr.append(h(doc, "td", {}, a.type ?? ""), h(doc, "td", {}, formatSize(a.size)));
-        t.append(tr);
-      }
-      items.push(t);
-    };
-    const params = Object.entries(d.parameters ?? {});
-    if (params.length) {
-      items.push(h(doc, "h4", {}, "parameters"));
-      items.push(h(doc, "div", {}, params.map(([k, v]) => `${k} = ${formatValue(v)}`).join(", ")));
-    }
-    table("inputs", d.inputs ?? [], true);
-    table("outputs", d.outputs ?? [], false);
-    const metrics = Object.entries(d.metrics ?? {});
-    if (metrics.length) {
-      items.push(h(doc, "h4", {}, "metrics"));
-      const t = h(doc, "table", { "data-kfp-detail": "metrics" });
-      for (const [k, v] of metrics) t.append(h(doc, "tr", {}, h(doc, "td", {}, k), h(doc, "td", {}, formatValue(v))));
-      items.push(t);
-    }
-    if (d.log_tail) {
-      items.push(h(doc, "h4", {}, "log (last lines)"));
-      items.push(h(doc, "pre", { "data-kfp-detail": "log" }, d.log_tail));
-    }
-    if (d.note) items.push(h(doc, "div", { class: "kfp-muted" }, d.note));
-    details.replaceChildren(...items);
   };
   const onGraph = () => {
     drawGraph();

@@ -1,0 +1,182 @@
+"""The server's run view for the JupyterLab panel, against a real `jupyter server` started here:
+the runs of one notebook (wherever they were started: the server, or `kfp-jupyter run` in a
+terminal on the same store) and a step's details, the same dict the notebook widget shows."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_server_util import Server, jupyter_server
+from nbutil import code, make_notebook
+
+pytest_plugins = ["servers.fixtures"]
+
+FAILING = [
+    code("import json", "imports"),
+    code("n = 3", "pipeline-parameters"),
+    code("rows = list(range(n))\nraise ValueError(f'bad rows: {len(rows)}')", "step:load"),
+    code("total = sum(rows)", "step:train"),
+]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    from servers.helpers import KFP_TOKEN, TOKEN_ENV
+
+    base = tmp_path_factory.mktemp("runs-view")
+    with jupyter_server(base, {}, {TOKEN_ENV: KFP_TOKEN}) as srv:
+        make_notebook(srv.root / "failing.ipynb", FAILING, {"kfp_jupyter": {"name": "failing"}})
+        yield srv
+
+
+def cli_run(server: Server, notebook: str) -> subprocess.CompletedProcess[str]:
+    """`kfp-jupyter run` from a terminal in the server's root, on the server's store."""
+    return subprocess.run(
+        [sys.executable, "-m", "kfp_jupyter.cli.main", "run", notebook],
+        capture_output=True,
+        text=True,
+        cwd=server.root,
+        env={**os.environ, "KFP_JUPYTER_STORE": str(server.store)},
+    )
+
+
+def run_via_server(server: Server, notebook: str) -> dict[str, Any]:
+    """Start a run through the server (as the panel's Run button does) and wait for its end."""
+    status, started = server.call("POST", "runs", {"path": notebook})
+    assert status == 201, started
+    while True:
+        status, run = server.call("GET", f"runs/{started['id']}")
+        assert status == 200, run
+        if run["state"] not in ("PENDING", "RUNNING"):
+            return dict(run)
+        time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def runs(server: Server) -> dict[str, str]:
+    """One run of demo.ipynb from the server, one from the command line, one failing run."""
+    from_server = run_via_server(server, "demo.ipynb")
+    assert from_server["state"] == "SUCCEEDED", from_server
+    done = cli_run(server, "demo.ipynb")
+    assert done.returncode == 0, done.stderr
+    failed = cli_run(server, "failing.ipynb")
+    assert failed.returncode != 0
+    _, listed = server.call("GET", "runs")
+    by_notebook = {Path(r["notebook"]).name: r["id"] for r in reversed(listed)}
+    return {"server": from_server["id"], "cli": by_notebook["demo.ipynb"],
+            "failed": by_notebook["failing.ipynb"]}  # fmt: skip
+
+
+def test_the_runs_of_a_notebook_are_listed_wherever_they_started(
+    server: Server, runs: dict[str, str]
+) -> None:
+    status, listed = server.call("GET", "runs?path=demo.ipynb")
+    assert status == 200, listed
+    # newest first: the terminal's run, then the server's; never the other notebook's
+    assert [r["id"] for r in listed] == [runs["cli"], runs["server"]]
+    assert {r["state"] for r in listed} == {"SUCCEEDED"}
+    assert {r["engine"] for r in listed} == {"local"}
+    assert all(r["created"] for r in listed)
+    status, one = server.call("GET", "runs?path=demo.ipynb&limit=1")
+    assert [r["id"] for r in one] == [runs["cli"]]
+    status, other = server.call("GET", "runs?path=failing.ipynb")
+    assert [(r["id"], r["state"]) for r in other] == [(runs["failed"], "FAILED")]
+    # without a path: all runs, as `runs list --json` (unchanged)
+    _, everything = server.call("GET", "runs")
+    assert {r["id"] for r in everything} == set(runs.values())
+
+
+def test_a_failed_steps_details_show_the_exception_first_and_its_cell(
+    server: Server, runs: dict[str, str]
+) -> None:
+    status, d = server.call("GET", f"runs/{runs['failed']}/steps/load?path=failing.ipynb")
+    assert status == 200, d
+    assert d["step"] == "load" and d["state"] == "FAILED"
+    assert d["error"].splitlines()[0] == "ValueError: bad rows: 3"
+    assert "cell 3, line 2" in d["error"]
+    assert any(f.get("cell") == 3 and f.get("line") == 2 for f in d["error_frames"]), d
+    assert d["cells"] == [3]
+    assert d["log_tail"].startswith("ValueError: bad rows: 3")
+    # the step that never ran because of it
+    status, train = server.call("GET", f"runs/{runs['failed']}/steps/train?path=failing.ipynb")
+    assert status == 200 and train["state"] != "SUCCEEDED" and train["error"] is None
+
+
+def test_a_steps_details_after_a_run_and_before_any(server: Server, runs: dict[str, str]) -> None:
+    status, d = server.call("GET", f"runs/{runs['server']}/steps/train?path=demo.ipynb")
+    assert status == 200, d
+    assert d["state"] == "SUCCEEDED" and d["kind"] == "python"
+    assert [(i["name"], i["producer"]) for i in d["inputs"]] == [("data", "load")]
+    assert d["inputs"][0]["type"] and d["inputs"][0]["size"] > 0
+    assert [o["name"] for o in d["outputs"]] == ["total"] and d["outputs"][0]["size"] > 0
+    # before any run: what the notebook says, and why there is no more
+    status, fresh = server.call("GET", "steps/train?path=demo.ipynb")
+    assert status == 200, fresh
+    assert fresh["state"] is None and fresh["inputs"][0]["size"] is None
+    assert "not run yet" in fresh["note"]
+
+
+def test_a_run_keeps_its_steps_details_while_the_notebook_has_problems(
+    server: Server, runs: dict[str, str]
+) -> None:
+    path = server.root / "failing.ipynb"
+    good = path.read_bytes()
+    make_notebook(path, [*FAILING, code("x = 1", "step:late", "prev:nowhere")])  # no step nowhere
+    try:
+        assert server.call("GET", "inspect?path=failing.ipynb")[0] == 422
+        status, d = server.call("GET", f"runs/{runs['failed']}/steps/load?path=failing.ipynb")
+        assert status == 200, d
+        assert d["error"].startswith("ValueError: bad rows: 3")
+    finally:
+        path.write_bytes(good)
+
+
+def test_unknown_steps_runs_and_paths_are_refused_in_words(
+    server: Server, runs: dict[str, str]
+) -> None:
+    status, d = server.call("GET", f"runs/{runs['server']}/steps/nope?path=demo.ipynb")
+    assert status == 404 and "nope" in d["message"]
+    status, d = server.call("GET", "steps/nope?path=demo.ipynb")
+    assert status == 404 and "nope" in d["message"]
+    status, d = server.call("GET", "runs/no-such-run/steps/load?path=demo.ipynb")
+    assert status == 404 and "no-such-run" in d["message"]
+    assert server.call("GET", "steps/load?path=../outside.ipynb")[0] == 403
+    assert server.call("GET", "runs?path=../outside.ipynb")[0] == 403
+    assert server.call("GET", "steps/load?path=missing.ipynb")[0] == 404
+    assert server.call("GET", "steps/load?path=demo.ipynb", token=False)[0] == 403
+    assert server.call("GET", "runs?path=demo.ipynb", token=False)[0] == 403
+
+
+def test_a_cluster_run_sent_through_the_server_is_listed_and_followed(
+    server: Server, runs: dict[str, str], kfp_api: Any
+) -> None:
+    from servers.helpers import TOKEN_ENV
+
+    body = {"path": "demo.ipynb", "engine": "kfp", "host": kfp_api.url, "token_env": TOKEN_ENV}
+    status, sent = server.call("POST", "submit", body)
+    assert status == 201, sent
+    status, listed = server.call("GET", "runs?path=demo.ipynb")
+    assert listed[0]["id"] == sent["run_id"] and listed[0]["engine"] == "kfp", listed
+    assert listed[0]["url"] == sent["url"]
+    assert [r["id"] for r in listed[1:]] == [runs["cli"], runs["server"]]
+    # the server follows it on the cluster until it ends, as the widget does
+    while True:
+        status, run = server.call("GET", f"runs/{sent['run_id']}")
+        assert status == 200, run
+        if run["state"] not in ("PENDING", "RUNNING") or run["done"]:
+            break
+        time.sleep(0.5)
+    assert run["state"] == "SUCCEEDED", run
+    assert {t["name"]: t["state"] for t in run["tasks"]} == dict.fromkeys(
+        ["load", "train", "report"], "SUCCEEDED"
+    )
+    status, d = server.call("GET", f"runs/{sent['run_id']}/steps/train?path=demo.ipynb")
+    assert status == 200 and d["state"] == "SUCCEEDED", d
+    assert sent["url"] in d["note"]
