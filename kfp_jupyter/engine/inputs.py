@@ -18,6 +18,7 @@ from ..errors import UsageError
 from ..packaging import stepruntime
 from .history import History, RunRow
 from .plan import Plan
+from .report import runs_of_notebook
 from .states import PENDING, SKIPPED
 from .store import ArtifactChangedError, Store, open_store
 
@@ -46,8 +47,7 @@ class LoadedInput:
 
 def _latest_run(history: History, notebook: Path, step: str) -> RunRow:
     """The newest run of `notebook` in which `step` started (or was taken from the cache)."""
-    want = notebook.absolute()
-    runs = [r for r in history.list_runs() if r.notebook and Path(r.notebook).absolute() == want]
+    runs = runs_of_notebook(history, notebook)
     if not runs:
         raise UsageError(f"no run of {notebook.name} in this store: run the pipeline first")
     newest = [t.name for t in history.tasks(runs[0].id)]
