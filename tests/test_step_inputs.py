@@ -111,3 +111,36 @@ def test_kfp_inputs_loads_them_into_a_real_kernel_to_run_the_cell_by_hand(tmp_pa
     assert text(2).strip() == "3 ['r0', 'r1', 'r2']"
     (error,) = [o for o in nb.cells[3].outputs if o.output_type == "error"]
     assert error.ename == "AssertionError" and error.evalue == "only 3 rows"
+
+
+def test_the_widget_loads_a_failed_steps_inputs_into_the_kernel(tmp_path: Path) -> None:
+    pytest.importorskip("anywidget")
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from kfp_jupyter.jupyter.widget import PipelineWidget
+
+    nb, store = notebook(tmp_path), tmp_path / "store"
+    assert run(nb, store, "rows=4").returncode != 0
+    shell = InteractiveShell.instance()
+    try:
+        w = PipelineWidget(str(nb), store=str(store))
+        w.attach(stored_runs(store)[0], store=str(store))
+        w.wait(timeout=60)
+        w.selected = "train"
+        assert w.details["inputs_loadable"] and w.details["run_id"]
+        # the front end's button sends this message
+        w._on_msg(w, {"action": "load_inputs", "step": "train", "run": w.details["run_id"]}, [])
+        assert not w.error, w.error
+        assert len(shell.user_ns["df"]) == 4 and shell.user_ns["labels"][-1] == "r3"
+        assert "df: DataFrame 4×1, from 'load'" in w.status
+    finally:
+        shell.reset(new_session=False)
+        InteractiveShell.clear_instance()
+
+
+def stored_runs(store: Path) -> list[str]:
+    from kfp_jupyter.engine.history import History
+    from kfp_jupyter.engine.store import open_store
+
+    with History(open_store(store, create=False).db_path) as history:
+        return [r.id for r in history.list_runs()]

@@ -30,6 +30,7 @@ export { DAG_CSS, ensureStyle } from "./style";
 export {
   type Artifact,
   DETAILS_CSS,
+  type DetailsActions,
   type StepDetails,
   formatSize,
   formatValue,

@@ -31,6 +31,15 @@ export interface StepDetails {
   log_tail?: string | null;
   log?: string | null;
   note?: string | null;
+  /** the local run the details are of, and whether its stored inputs can be loaded */
+  run_id?: string | null;
+  inputs_loadable?: boolean;
+}
+
+/** What the host of the details (widget or panel) can do for the user. */
+export interface DetailsActions {
+  /** put the values the step received in the run into the notebook's kernel */
+  loadInputs?: (d: StepDetails) => void;
 }
 
 export const DETAILS_CSS = `
@@ -97,7 +106,12 @@ function h<K extends keyof HTMLElementTagNameMap>(
  * inputs (from which step, type, size), outputs, metrics, the exception then the log. `onClose`
  * adds a close button. The parts carry `data-kfp-detail="state|error|inputs|outputs|metrics|log"`.
  */
-export function renderDetails(box: HTMLElement, d: StepDetails, onClose?: () => void): void {
+export function renderDetails(
+  box: HTMLElement,
+  d: StepDetails,
+  onClose?: () => void,
+  actions: DetailsActions = {},
+): void {
   const doc = box.ownerDocument;
   ensureStyle(box, "kfp-details-style", DETAILS_CSS);
   const header = h(doc, "header", {}, h(doc, "span", {}, d.step ?? ""));
@@ -142,6 +156,21 @@ export function renderDetails(box: HTMLElement, d: StepDetails, onClose?: () => 
     );
   }
   table("inputs", d.inputs ?? [], true);
+  const load = actions.loadInputs;
+  if (load && d.inputs_loadable) {
+    const button = h(
+      doc,
+      "button",
+      {
+        type: "button",
+        "data-kfp-action": "load-inputs",
+        title: "the values this step received in this run, to run its cell by hand (%kfp inputs)",
+      },
+      "load inputs into the kernel",
+    );
+    button.addEventListener("click", () => load(d));
+    items.push(h(doc, "div", {}, button));
+  }
   table("outputs", d.outputs ?? [], false);
   const metrics = Object.entries(d.metrics ?? {});
   if (metrics.length) {

@@ -420,11 +420,16 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
     }
     details.style.display = "";
     details.setAttribute("data-kfp-details", d.step);
-    renderDetails(details, d, () => {
-      view?.select(null);
-      model.set("selected", "");
-      model.save_changes();
-    });
+    renderDetails(
+      details,
+      d,
+      () => {
+        view?.select(null);
+        model.set("selected", "");
+        model.save_changes();
+      },
+      { loadInputs: (s) => model.send({ action: "load_inputs", step: s.step, run: s.run_id }) },
+    );
   };
 
   const onGraph = (): void => {

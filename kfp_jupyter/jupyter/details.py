@@ -10,6 +10,8 @@ if TYPE_CHECKING:
     from ..engine.steperror import StepError
 
 LOG_LINES = 40
+#: states in which a step has received its inputs
+_REACHED = frozenset({"RUNNING", "SUCCEEDED", "CACHED", "FAILED", "CANCELLED", "INTERRUPTED"})
 
 
 def _log_tail(path: str | None, error: StepError | None = None) -> str | None:
@@ -94,8 +96,15 @@ def step_details(
         note = "not run yet: types and sizes of the variables appear after a run"
     error = _step_error(log, (state or {}).get("state"))
     tail = _log_tail(log, error) or extra.get("log_tail")
+    reached = (state or {}).get("state") in _REACHED
     return {
         "step": name,
+        #: a local run whose stored values this step received: `%kfp inputs STEP --run RUN` (and
+        #: the details' button) load them into a kernel, to run the step's cell by hand
+        "run_id": run_id if local else None,
+        "inputs_loadable": bool(
+            local and run_id and reached and (step.get("kind") or "python") == "python"
+        ),
         "kind": step.get("kind"),
         #: the step's cells (1-based, every cell counted), to find and mark them in the notebook
         "cells": list(step.get("cells") or []),

@@ -309,6 +309,9 @@ class PipelineWidget(anywidget.AnyWidget):
         if action == "cancel":
             self._guard(self.cancel)
             return
+        if action == "load_inputs":
+            self._guard(lambda: self.load_inputs(str(content.get("step")), content.get("run")))
+            return
         if action not in _BUSY_WORDS:
             return
         with self._lock:
@@ -319,6 +322,23 @@ class PipelineWidget(anywidget.AnyWidget):
         threading.Thread(
             target=self._act, args=(action,), name=f"kfpj-widget-{action}", daemon=True
         ).start()
+
+    def load_inputs(self, step: str, run: str | None = None) -> list[str]:
+        """Put what `step` received in `run` (default: the newest run that reached it) into
+        this kernel's namespace, as `%kfp inputs` does; returns the names set."""
+        from IPython import get_ipython
+
+        from ..engine.inputs import load_step_inputs
+
+        shell = get_ipython()
+        if shell is None:
+            raise KfpJupyterError("loading a step's inputs needs an IPython kernel")
+        run_id, loaded = load_step_inputs(self._path, step, run, self.store)
+        shell.user_ns.update({i.name: i.value for i in loaded})
+        self.status = f"loaded the inputs of {step!r} (run {run_id}) into the kernel: " + (
+            "; ".join(i.summary() for i in loaded) or "it received none"
+        )
+        return [i.name for i in loaded]
 
     def _act(self, action: str) -> None:
         try:

@@ -454,7 +454,10 @@ class StepDetailsHandler(InspectHandler):
                     raise
                 except KfpJupyterError:
                     raise ApiError(404, f"no run {run_id!r}") from None
-                return run_step_details(p, step, history=history, run_id=rid)
+                found = run_step_details(p, step, history=history, run_id=rid)
+            if found is not None:  # where the panel's "load inputs" finds the run
+                found["store"] = st.url
+            return found
 
         try:
             data = await self.off_loop(work)

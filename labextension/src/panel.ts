@@ -624,7 +624,9 @@ export class PipelinePanel extends Widget {
       "data-kfp-details": d.step ?? "",
       "data-kfp-step": d.step ?? "",
     });
-    renderSharedDetails(box, d, () => this.selectStep(null));
+    renderSharedDetails(box, d, () => this.selectStep(null), {
+      loadInputs: (s) => void this.loadInputs(s, box),
+    });
     const cells = (d as { cells?: number[] }).cells ?? [];
     if (cells.length) {
       const links = h("div", { class: "kfpj-details-cells" }, "cells: ");
@@ -632,6 +634,40 @@ export class PipelinePanel extends Widget {
       box.append(links);
     }
     this.detailsBox.replaceChildren(box);
+  }
+
+  /** `%kfp inputs STEP --run RUN` in the notebook's kernel (the same magic a user would type),
+   * its printed summary shown under the details. */
+  private async loadInputs(d: StepDetails, box: HTMLElement): Promise<void> {
+    const say = (text: string): void => {
+      let out = box.querySelector<HTMLElement>("[data-kfp-detail=loaded]");
+      if (!out) {
+        out = h("pre", { "data-kfp-detail": "loaded" });
+        box.append(out);
+      }
+      out.textContent = text;
+    };
+    const kernel = this.notebook?.sessionContext.session?.kernel;
+    if (!kernel || !d.step || !d.run_id) {
+      say("no kernel: start the notebook's kernel, then load the inputs again");
+      return;
+    }
+    const store = (d as { store?: string }).store;
+    const quote = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
+    const code =
+      "%load_ext kfp_jupyter\n" +
+      `%kfp inputs ${quote(d.step)} --run ${quote(d.run_id)}` +
+      (store ? ` --store ${quote(store)}` : "");
+    let text = "";
+    const future = kernel.requestExecute({ code, silent: false, store_history: false });
+    future.onIOPub = (msg) => {
+      const c = msg.content as { name?: string; text?: string; ename?: string; evalue?: string };
+      if (msg.header.msg_type === "stream" && c.text) text += c.text;
+      if (msg.header.msg_type === "error") text += `${c.ename}: ${c.evalue}`;
+    };
+    say("loading…");
+    await future.done;
+    say(text.trim() || "done");
   }
 
   private renderPipeline(): void {

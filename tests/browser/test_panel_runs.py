@@ -109,6 +109,15 @@ def test_a_failed_step_shows_its_exception_and_marks_its_cell(jupyter_lab: Lab, 
     assert "failed" in details.locator("[data-kfp-detail=state]").inner_text()
     screenshot(page, "panel-runs-failed-step.png")
 
+    # what the step received, put into the notebook's kernel (as `%kfp inputs` does there)
+    details.locator("[data-kfp-action=load-inputs]").click()
+    page.wait_for_function(
+        """(sel) => (document.querySelector(sel)?.textContent ?? '').includes(
+              "n: int, a pipeline parameter")""",
+        arg=f"{PANEL} [data-kfp-details][data-kfp-step=load] [data-kfp-detail=loaded]",
+        timeout=120_000,
+    )
+
     # the step list opens details too; the mark on the cell opens the failed step's again
     panel.locator(".kfpj-step[data-kfp-step=train] .kfpj-open").click()
     panel.locator("[data-kfp-details][data-kfp-step=train]").wait_for()

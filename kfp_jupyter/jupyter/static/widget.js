@@ -648,7 +648,7 @@ function h(doc, tag, attrs = {}, ...children) {
   for (const c of children) el.append(c);
   return el;
 }
-function renderDetails(box, d, onClose) {
+function renderDetails(box, d, onClose, actions = {}) {
   const doc = box.ownerDocument;
   ensureStyle(box, "kfp-details-style", DETAILS_CSS);
   const header = h(doc, "header", {}, h(doc, "span", {}, d.step ?? ""));
@@ -693,6 +693,21 @@ function renderDetails(box, d, onClose) {
     );
   }
   table("inputs", d.inputs ?? [], true);
+  const load = actions.loadInputs;
+  if (load && d.inputs_loadable) {
+    const button = h(
+      doc,
+      "button",
+      {
+        type: "button",
+        "data-kfp-action": "load-inputs",
+        title: "the values this step received in this run, to run its cell by hand (%kfp inputs)"
+      },
+      "load inputs into the kernel"
+    );
+    button.addEventListener("click", () => load(d));
+    items.push(h(doc, "div", {}, button));
+  }
   table("outputs", d.outputs ?? [], false);
   const metrics = Object.entries(d.metrics ?? {});
   if (metrics.length) {
@@ -1516,11 +1531,16 @@ function render({ model, el }) {
     }
     details.style.display = "";
     details.setAttribute("data-kfp-details", d.step);
-    renderDetails(details, d, () => {
-      view?.select(null);
-      model.set("selected", "");
-      model.save_changes();
-    });
+    renderDetails(
+      details,
+      d,
+      () => {
+        view?.select(null);
+        model.set("selected", "");
+        model.save_changes();
+      },
+      { loadInputs: (s) => model.send({ action: "load_inputs", step: s.step, run: s.run_id }) }
+    );
   };
   const onGraph = () => {
     drawGraph();
