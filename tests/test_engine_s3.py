@@ -7,6 +7,7 @@ credential variables, which s3fs (through botocore) reads itself.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,3 +100,24 @@ def test_runs_with_an_s3_store(tmp_path: Path, s3_env: dict[str, str]) -> None:
     third = kfpj("run", nb, "-p", "scale=3", env=env)
     assert third.returncode == 0, third.stdout + third.stderr
     assert show(url, env=env)["metrics"] == {"total": 3.0 * 3 + 6}
+    again = kfpj("run", nb, "-p", "scale=3", env=env)  # what the kept run made is all there
+    assert again.returncode == 0 and set(states(show(url, env=env)).values()) == {"CACHED"}
+
+    # gc: the two older runs go, in the bucket too, with the artifacts only they used
+    def digests() -> set[str]:
+        found = fs.glob(f"{BUCKET}/team/project/artifacts/*/*.json")
+        return {m.rsplit("/", 1)[1][: -len(".json")] for m in found}
+
+    fs.invalidate_cache()
+    before = digests()
+    gc = kfpj("runs", "gc", "--keep", "1", env=env)
+    assert gc.returncode == 0, gc.stdout + gc.stderr
+    m = re.search(r"removed \d+ run\(s\) and (\d+) artifact\(s\).*; 1 run\(s\) kept", gc.stdout)
+    assert m and int(m.group(1)) >= 1, gc.stdout  # what only the older runs made
+    fs.invalidate_cache()
+    after = digests()
+    assert after < before and len(before - after) == int(m.group(1))
+    assert not fs.exists(run_prefix)
+    assert show(url, env=env)["metrics"] == {"total": 3.0 * 3 + 6}
+    again = kfpj("run", nb, "-p", "scale=3", env=env)  # what the kept run made is all there
+    assert again.returncode == 0 and set(states(show(url, env=env)).values()) == {"CACHED"}

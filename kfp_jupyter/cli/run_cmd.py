@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..engine.states import ALL_STATES
 from ..errors import UsageError
 from .common import (
     EXIT_FAILED,
@@ -214,52 +215,174 @@ def _styled(state: str) -> Text:
     return Text(state, style=STYLES.get(state, ""))
 
 
+#: `runs list` shows this many of the newest runs unless told otherwise
+LIST_DEFAULT = 20
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} GB"
+
+
 @runs_group.command("list")
 @click.option("--experiment", metavar="NAME", help="Only runs of this experiment.")
-@click.option("--limit", type=int, default=None, metavar="N", help="At most N runs (newest).")
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice(list(ALL_STATES), case_sensitive=False),
+    help="Only runs in this state (repeatable).",
+)
+@click.option(
+    "--notebook",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Only runs of this notebook, wherever they were started.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help=f"At most N runs, the newest (default {LIST_DEFAULT}).",
+)
+@click.option("--all", "show_all", is_flag=True, help="Every run, however many.")
+@click.option(
+    "--summary", is_flag=True, help="Also the number of runs and what the store holds on disk."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON array (for tools).")
 @_store_option
 @handle_errors
-def runs_list(experiment: str | None, limit: int | None, as_json: bool, store: str | None) -> None:
-    """List runs, newest first."""
+def runs_list(
+    experiment: str | None,
+    states: tuple[str, ...],
+    notebook: Path | None,
+    limit: int | None,
+    show_all: bool,
+    summary: bool,
+    as_json: bool,
+    store: str | None,
+) -> None:
+    """List runs, newest first (the newest 20 unless --limit or --all)."""
     from rich.table import Table
 
     from ..engine.progress import fmt_seconds
-    from ..engine.report import run_listing
+    from ..engine.report import run_listing, runs_of_notebook
 
-    _, history = _history(store)
-    runs = history.list_runs(experiment, limit)
+    if show_all and limit is not None:
+        raise click.BadParameter("give --limit or --all, not both", param_hint="--all")
+    wanted = [s.upper() for s in states]
+    limit = None if show_all else (limit or LIST_DEFAULT)
+    st, history = _history(store)
+    if notebook is not None:
+        runs = [
+            r
+            for r in runs_of_notebook(history, notebook, experiment)
+            if not wanted or r.state in wanted
+        ]
+        total = len(runs)
+        runs = runs[:limit] if limit else runs
+    else:
+        runs = history.list_runs(experiment, limit, wanted)
+        total = (
+            history.count_runs(experiment, wanted) if limit and len(runs) == limit else len(runs)
+        )
     if as_json:
         click.echo(json.dumps([run_listing(history, r) for r in runs], indent=2))
         return
     if not runs:
         click.echo("no runs" + (f" in experiment {experiment!r}" if experiment else ""))
-        return
-    table = Table(
-        "run",
-        "experiment",
-        "pipeline",
-        "state",
-        "started",
-        "took",
-        "steps",
-        box=None,
-        pad_edge=False,
-    )
-    for r in runs:
-        tasks = history.tasks(r.id)
-        ok = sum(t.state in ("SUCCEEDED", "CACHED") for t in tasks)
-        took = fmt_seconds(r.finished - r.started) if r.finished and r.started else ""
-        table.add_row(
-            r.id,
-            r.experiment,
-            r.pipeline,
-            _styled(r.state),
-            _time(r.created),
-            took,
-            f"{ok}/{len(tasks)}",
+    else:
+        table = Table(
+            "run", "experiment", "pipeline", "state", "started", "took", "steps",
+            box=None, pad_edge=False,
+        )  # fmt: skip
+        counts = history.task_counts([r.id for r in runs])
+        for r in runs:
+            by_state = counts.get(r.id, {})
+            ok = by_state.get("SUCCEEDED", 0) + by_state.get("CACHED", 0)
+            took = fmt_seconds(r.finished - r.started) if r.finished and r.started else ""
+            table.add_row(
+                r.id,
+                r.experiment,
+                r.pipeline,
+                _styled(r.state),
+                _time(r.created),
+                took,
+                f"{ok}/{sum(by_state.values())}",
+            )
+        _console().print(table)
+        if total > len(runs):
+            click.echo(f"the newest {len(runs)} of {total} runs; --limit N or --all for more")
+    if summary:
+        from ..engine.gc import store_size
+
+        artifacts, own = store_size(st, history)
+        click.echo(
+            f"{history.count_runs()} runs in {st.describe()}: artifacts "
+            f"{_human_bytes(artifacts)}, history and run files {_human_bytes(own)}"
         )
-    _console().print(table)
+
+
+@runs_group.command("gc")
+@click.option(
+    "--keep",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Keep the newest N runs of each notebook; remove the older ones.",
+)
+@click.option(
+    "--older-than",
+    metavar="AGE|DATE",
+    help="Remove runs started before this: an age (30d, 12h, 90m) or a date (2026-11-01).",
+)
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@_store_option
+@handle_errors
+def runs_gc(keep: int | None, older_than: str | None, dry_run: bool, store: str | None) -> None:
+    """Remove old runs and the artifacts no kept run uses (never a run still going).
+
+    With both --keep and --older-than, a run goes when both say so.
+    """
+    from ..engine.gc import plan_gc, run_gc
+
+    if keep is None and older_than is None:
+        raise click.UsageError("say what to remove: --keep N, --older-than AGE|DATE, or both")
+    before = _before(older_than) if older_than is not None else None
+    st, history = _history(store)
+    plan = plan_gc(history, keep=keep, before=before)
+    verb = "would remove" if dry_run else "removed"
+    if not dry_run:
+        run_gc(st, history, plan)
+    click.echo(
+        f"{verb} {len(plan.remove)} run(s) and {len(plan.artifacts)} artifact(s) "
+        f"({_human_bytes(plan.bytes)}); {len(plan.keep)} run(s) kept"
+    )
+    if dry_run:
+        for r in plan.remove:
+            click.echo(f"  {r.id}  {_time(r.created)}  {r.pipeline}  {r.state}")
+
+
+def _before(text: str) -> float:
+    """`--older-than`: an age before now, or a date (local time) as a timestamp."""
+    import re
+    import time
+    from datetime import datetime
+
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
+    if m:
+        unit = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+        return time.time() - float(m.group(1)) * unit
+    try:
+        return datetime.fromisoformat(text.strip()).timestamp()
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is neither an age (30d, 12h, 90m, 2w) nor a date (2026-11-01)",
+            param_hint="--older-than",
+        ) from None
 
 
 @runs_group.command("show")

@@ -610,17 +610,75 @@ class History:
         rows = self._read(self._RUN_SELECT + "WHERE r.id = ?", (run_id,))
         return _run(rows[0])
 
-    def list_runs(self, experiment: str | None = None, limit: int | None = None) -> list[RunRow]:
-        self.repair_interrupted()
-        sql = self._RUN_SELECT
-        args: list[Any] = []
+    @staticmethod
+    def _where(experiment: str | None, states: Sequence[str]) -> tuple[str, list[Any]]:
+        clauses, args = [], []
         if experiment is not None:
-            sql += "WHERE e.name = ? "
+            clauses.append("e.name = ?")
             args.append(experiment)
-        sql += "ORDER BY r.created DESC"
+        if states:
+            clauses.append(f"r.state IN ({', '.join('?' * len(states))})")
+            args += list(states)
+        return ("WHERE " + " AND ".join(clauses) + " " if clauses else ""), args
+
+    def list_runs(
+        self, experiment: str | None = None, limit: int | None = None, states: Sequence[str] = ()
+    ) -> list[RunRow]:
+        """Runs, newest first; only those of `experiment` and in one of `states` when given."""
+        self.repair_interrupted()
+        where, args = self._where(experiment, states)
+        sql = self._RUN_SELECT + where + "ORDER BY r.created DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return [_run(r) for r in self._read(sql, args)]
+
+    def count_runs(self, experiment: str | None = None, states: Sequence[str] = ()) -> int:
+        where, args = self._where(experiment, states)
+        sql = "SELECT COUNT(*) FROM runs r JOIN experiments e ON e.id = r.experiment_id " + where
+        return int(self._read(sql, args)[0][0])
+
+    def task_counts(self, run_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """{run: {state: number of its tasks}} for many runs in one query (a listing of a
+        thousand runs must not cost a thousand queries)."""
+        out: dict[str, dict[str, int]] = {r: {} for r in run_ids}
+        for chunk in (run_ids[i : i + 500] for i in range(0, len(run_ids), 500)):
+            rows = self._read(
+                "SELECT run_id, state, COUNT(*) AS n FROM tasks "
+                f"WHERE run_id IN ({', '.join('?' * len(chunk))}) GROUP BY run_id, state",
+                list(chunk),
+            )
+            for r in rows:
+                out[str(r["run_id"])][str(r["state"])] = int(r["n"])
+        return out
+
+    def artifact_sizes(self, run_ids: Sequence[str] | None = None) -> dict[str, int]:
+        """{digest: size} of the artifacts the runs (default: all runs) refer to."""
+        sql, args = "SELECT digest, MAX(size) AS size FROM artifacts ", []
+        if run_ids is not None:
+            if not run_ids:
+                return {}
+            sql += f"WHERE run_id IN ({', '.join('?' * len(run_ids))}) "
+            args = list(run_ids)
+        rows = self._read(sql + "GROUP BY digest", args)
+        return {str(r["digest"]): int(r["size"]) for r in rows}
+
+    def delete_runs(self, run_ids: Sequence[str]) -> None:
+        """Forget runs with their tasks, artifacts and metrics (not the artifacts' bytes: other
+        runs may share them). Kept tasks that were taken from a removed task's cache keep their
+        own artifacts; only the link to where they came from goes."""
+        if not run_ids:
+            return
+        marks = ", ".join("?" * len(run_ids))
+        ids = list(run_ids)
+        with self._tx() as db:
+            db.execute(
+                f"UPDATE tasks SET cached_from = NULL WHERE run_id NOT IN ({marks}) AND "
+                f"cached_from IN (SELECT id FROM tasks WHERE run_id IN ({marks}))",
+                ids + ids,
+            )
+            for table in ("metrics", "artifacts", "tasks", "runs"):
+                column = "id" if table == "runs" else "run_id"
+                db.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", ids)
 
     def tasks(self, run_id: str) -> list[TaskRow]:
         return [

@@ -176,6 +176,14 @@ class Store(ABC):
                 os.rename(folder, aside)
                 shutil.rmtree(aside, ignore_errors=True)
 
+    def remove_artifact(self, hex_digest: str) -> None:
+        """Delete an artifact no run refers to any more (`runs gc`): its bytes everywhere."""
+        self.discard_artifact(hex_digest)
+
+    def remove_run_files(self, run_id: str) -> None:
+        """Delete a run's own files (programs, logs, its record), here and in the store."""
+        shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
+
 
 def _manifest(d: FolderDigest, variable: str | None) -> str:
     return json.dumps(
@@ -367,6 +375,18 @@ class FsspecStore(Store):
                 return str(f.read())
         except FileNotFoundError:
             return None
+
+    def remove_artifact(self, hex_digest: str) -> None:
+        super().remove_artifact(hex_digest)
+        rel = _rel(hex_digest)
+        for remote, recursive in ((self._remote(rel + ".json"), False), (self._remote(rel), True)):
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm(remote, recursive=recursive)
+
+    def remove_run_files(self, run_id: str) -> None:
+        super().remove_run_files(run_id)
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(self._remote(f"runs/{run_id}"), recursive=True)
 
     def describe(self) -> str:
         return f"{self.url} (history: {self.db_path})"
