@@ -6,6 +6,7 @@
  */
 
 import { ensureStyle } from "./style";
+import { h } from "./dom";
 
 export interface Artifact {
   name: string;
@@ -84,21 +85,6 @@ export function logWithoutError(d: StepDetails): string {
   const tail = d.log_tail ?? "";
   if (!d.error || !tail.startsWith(d.error)) return tail;
   return tail.slice(d.error.length).replace(/^\s*log:\n/, "").replace(/^\n+/, "");
-}
-
-function h<K extends keyof HTMLElementTagNameMap>(
-  doc: Document,
-  tag: K,
-  attrs: Record<string, string> = {},
-  ...children: (Node | string)[]
-): HTMLElementTagNameMap[K] {
-  const el = doc.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") el.className = v;
-    else el.setAttribute(k, v);
-  }
-  for (const c of children) el.append(c);
-  return el;
 }
 
 /**

@@ -9,6 +9,7 @@ import { renderDag, type DagView } from "./dag";
 import { DETAILS_CSS, type StepDetails, formatValue, renderDetails } from "./details";
 import { type PipelineJson, type StateMap, formatDuration, seconds } from "./graph";
 import { ensureStyle } from "./style";
+import { h } from "./dom";
 
 export { formatSize } from "./details";
 
@@ -84,21 +85,6 @@ export const WIDGET_CSS = `
   background: var(--jp-layout-color1, #fff); }
 .kfp-widget .kfp-muted { color: var(--jp-ui-font-color2, #59636e); }
 `;
-
-function h<K extends keyof HTMLElementTagNameMap>(
-  doc: Document,
-  tag: K,
-  attrs: Record<string, string> = {},
-  ...children: (Node | string)[]
-): HTMLElementTagNameMap[K] {
-  const el = doc.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") el.className = v;
-    else el.setAttribute(k, v);
-  }
-  for (const c of children) el.append(c);
-  return el;
-}
 
 /** Turn a form field's text into the parameter's type; throws Error with the reason. */
 export function parseParam(type: string, text: string): unknown {

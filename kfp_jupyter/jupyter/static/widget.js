@@ -49,10 +49,10 @@ function seconds(t) {
 }
 function formatDuration(s) {
   const total = Math.max(0, Math.floor(s));
-  const h3 = Math.floor(total / 3600);
+  const h2 = Math.floor(total / 3600);
   const m = Math.floor(total % 3600 / 60);
   const sec = String(total % 60).padStart(2, "0");
-  return h3 ? `${h3}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
+  return h2 ? `${h2}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
 }
 function stateText(t, now) {
   if (!t || !t.state) return "";
@@ -320,12 +320,12 @@ function layeredLayout(nodes, edges, options = {}) {
   const rankY = [];
   let y = opt.margin;
   for (let r = 0; r < ranks.length; r++) {
-    let h3 = 0;
-    for (const v of ranks[r]) h3 = Math.max(h3, vs[v].height);
+    let h2 = 0;
+    for (const v of ranks[r]) h2 = Math.max(h2, vs[v].height);
     const sep = labelled ? opt.rankSep / 2 : opt.rankSep;
     if (r > 0) y += sep;
-    rankY.push(y + h3 / 2);
-    y += h3;
+    rankY.push(y + h2 / 2);
+    y += h2;
   }
   const dx = opt.margin - minX;
   const placed = /* @__PURE__ */ new Map();
@@ -481,7 +481,7 @@ function portOffsets(n, es, chains, vs, side) {
     const hops = [...new Set(ks.map(hop))].sort((a, b) => vs[a].x - vs[b].x);
     if (hops.length < 2) return;
     const spread = Math.min(14, vs[v].width * 0.7 / hops.length);
-    const offset = new Map(hops.map((h3, i) => [h3, (i - (hops.length - 1) / 2) * spread]));
+    const offset = new Map(hops.map((h2, i) => [h2, (i - (hops.length - 1) / 2) * spread]));
     for (const k of ks) out[k] = offset.get(hop(k));
   });
   return out;
@@ -602,6 +602,17 @@ function ensureStyle(el, id = STYLE_ID, css = DAG_CSS) {
   else (host.head ?? host.documentElement).appendChild(style);
 }
 
+// src/dom.ts
+function h(doc, tag, attrs = {}, ...children) {
+  const el = doc.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") el.className = v;
+    else el.setAttribute(k, v);
+  }
+  for (const c of children) el.append(c);
+  return el;
+}
+
 // src/details.ts
 var DETAILS_CSS = `
 .kfp-details h4 { margin: 8px 0 2px; font-size: 12px; }
@@ -638,15 +649,6 @@ function logWithoutError(d) {
   const tail = d.log_tail ?? "";
   if (!d.error || !tail.startsWith(d.error)) return tail;
   return tail.slice(d.error.length).replace(/^\s*log:\n/, "").replace(/^\n+/, "");
-}
-function h(doc, tag, attrs = {}, ...children) {
-  const el = doc.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") el.className = v;
-    else el.setAttribute(k, v);
-  }
-  for (const c of children) el.append(c);
-  return el;
 }
 function renderDetails(box, d, onClose, actions = {}) {
   const doc = box.ownerDocument;
@@ -1225,15 +1227,6 @@ var WIDGET_CSS = `
   background: var(--jp-layout-color1, #fff); }
 .kfp-widget .kfp-muted { color: var(--jp-ui-font-color2, #59636e); }
 `;
-function h2(doc, tag, attrs = {}, ...children) {
-  const el = doc.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") el.className = v;
-    else el.setAttribute(k, v);
-  }
-  for (const c of children) el.append(c);
-  return el;
-}
 function parseParam(type, text) {
   const t = text.trim();
   switch (type) {
@@ -1266,21 +1259,21 @@ function render({ model, el }) {
   ensureStyle(el, "kfp-widget-style", WIDGET_CSS);
   ensureStyle(el, "kfp-details-style", DETAILS_CSS);
   const doc = el.ownerDocument;
-  const root = h2(doc, "div", { class: "kfp-widget" });
+  const root = h(doc, "div", { class: "kfp-widget" });
   el.replaceChildren(root);
-  const title = h2(doc, "span", { class: "kfp-title" });
-  const sub = h2(doc, "span", { class: "kfp-sub" });
-  const head = h2(doc, "div", { class: "kfp-head" }, title, sub);
-  const paramsRow = h2(doc, "div", { class: "kfp-row kfp-params" });
-  const engine = h2(
+  const title = h(doc, "span", { class: "kfp-title" });
+  const sub = h(doc, "span", { class: "kfp-sub" });
+  const head = h(doc, "div", { class: "kfp-head" }, title, sub);
+  const paramsRow = h(doc, "div", { class: "kfp-row kfp-params" });
+  const engine = h(
     doc,
     "select",
     { "data-kfp-field": "engine", "aria-label": "target" },
-    h2(doc, "option", { value: "local" }, "this machine"),
-    h2(doc, "option", { value: "kfp" }, "Kubeflow Pipelines"),
-    h2(doc, "option", { value: "argo" }, "Argo Workflows")
+    h(doc, "option", { value: "local" }, "this machine"),
+    h(doc, "option", { value: "kfp" }, "Kubeflow Pipelines"),
+    h(doc, "option", { value: "argo" }, "Argo Workflows")
   );
-  const field = (name, placeholder, wide = false) => h2(doc, "input", {
+  const field = (name, placeholder, wide = false) => h(doc, "input", {
     type: "text",
     "data-kfp-field": name,
     placeholder,
@@ -1292,35 +1285,35 @@ function render({ model, el }) {
   const experiment = field("experiment", "experiment");
   const tokenEnv = field("token_env", "e.g. KFP_TOKEN", true);
   tokenEnv.title = "The NAME of the environment variable holding the token (never the token)";
-  const saved = h2(doc, "select", { "data-kfp-field": "target", "aria-label": "saved target" });
-  const hostLabel = h2(doc, "label", {}, "host", host);
-  const nsLabel = h2(doc, "label", {}, "namespace", namespace);
-  const tokenLabel = h2(doc, "label", {}, "token variable", tokenEnv);
-  const savedLabel = h2(doc, "label", {}, "saved", saved);
-  const targetRow = h2(
+  const saved = h(doc, "select", { "data-kfp-field": "target", "aria-label": "saved target" });
+  const hostLabel = h(doc, "label", {}, "host", host);
+  const nsLabel = h(doc, "label", {}, "namespace", namespace);
+  const tokenLabel = h(doc, "label", {}, "token variable", tokenEnv);
+  const savedLabel = h(doc, "label", {}, "saved", saved);
+  const targetRow = h(
     doc,
     "div",
     { class: "kfp-row kfp-target" },
     savedLabel,
-    h2(doc, "label", {}, "target", engine),
+    h(doc, "label", {}, "target", engine),
     hostLabel,
     nsLabel,
     tokenLabel,
-    h2(doc, "label", {}, "experiment", experiment)
+    h(doc, "label", {}, "experiment", experiment)
   );
-  const button = (action, text, title2, primary = false) => h2(doc, "button", { type: "button", "data-kfp-action": action, title: title2, class: primary ? "kfp-primary" : "" }, text);
+  const button = (action, text, title2, primary = false) => h(doc, "button", { type: "button", "data-kfp-action": action, title: title2, class: primary ? "kfp-primary" : "" }, text);
   const compileBtn = button("compile", "Compile", "Compile the pipeline (KFP IR, or Argo YAML for Argo) next to the notebook");
   const runBtn = button("run", "Run", "Run the pipeline on this machine (local engine)", true);
   const submitBtn = button("submit", "Submit", "Compile and send the pipeline to the chosen cluster, then follow it");
   const cancelBtn = button("cancel", "Cancel", "Stop the run");
-  const status = h2(doc, "span", { class: "kfp-status", "data-kfp-status": "" });
-  const actions = h2(doc, "div", { class: "kfp-row kfp-actions" }, compileBtn, runBtn, submitBtn, cancelBtn, status);
-  const errorText = h2(doc, "span");
-  const errorClose = h2(doc, "button", { type: "button", title: "dismiss" }, "×");
-  const errorBox = h2(doc, "div", { class: "kfp-error", role: "alert", "data-kfp-error": "" }, errorText, errorClose);
-  const canvas = h2(doc, "div", { class: "kfp-canvas" });
-  const details = h2(doc, "div", { class: "kfp-details", "data-kfp-details": "" });
-  const body = h2(doc, "div", { class: "kfp-body" }, canvas, details);
+  const status = h(doc, "span", { class: "kfp-status", "data-kfp-status": "" });
+  const actions = h(doc, "div", { class: "kfp-row kfp-actions" }, compileBtn, runBtn, submitBtn, cancelBtn, status);
+  const errorText = h(doc, "span");
+  const errorClose = h(doc, "button", { type: "button", title: "dismiss" }, "×");
+  const errorBox = h(doc, "div", { class: "kfp-error", role: "alert", "data-kfp-error": "" }, errorText, errorClose);
+  const canvas = h(doc, "div", { class: "kfp-canvas" });
+  const details = h(doc, "div", { class: "kfp-details", "data-kfp-details": "" });
+  const body = h(doc, "div", { class: "kfp-body" }, canvas, details);
   root.append(head, paramsRow, targetRow, actions, errorBox, body);
   let offset = 0;
   const now = () => Date.now() / 1e3 + offset;
@@ -1362,16 +1355,16 @@ function render({ model, el }) {
     invalid.clear();
     const names = Object.keys(defaults);
     if (!names.length) return;
-    paramsRow.append(h2(doc, "span", { class: "kfp-muted" }, "parameters"));
+    paramsRow.append(h(doc, "span", { class: "kfp-muted" }, "parameters"));
     for (const name of names) {
       const type = types[name] ?? "str";
       const value = values[name];
       let input;
       if (type === "bool") {
-        input = h2(doc, "input", { type: "checkbox", "data-kfp-param": name, "data-kfp-type": type });
+        input = h(doc, "input", { type: "checkbox", "data-kfp-param": name, "data-kfp-type": type });
         input.checked = Boolean(value);
       } else {
-        input = h2(doc, "input", {
+        input = h(doc, "input", {
           type: type === "int" || type === "float" ? "number" : "text",
           "data-kfp-param": name,
           "data-kfp-type": type,
@@ -1398,7 +1391,7 @@ function render({ model, el }) {
         model.set("params", { ...model.get("params") ?? {}, [name]: v });
         model.save_changes();
       });
-      paramsRow.append(h2(doc, "label", {}, `${name}`, input));
+      paramsRow.append(h(doc, "label", {}, `${name}`, input));
     }
   };
   const syncParams = () => {
@@ -1422,8 +1415,8 @@ function render({ model, el }) {
     tokenEnv.value = t.token_env ?? "";
     const names = model.get("targets") ?? [];
     saved.replaceChildren(
-      h2(doc, "option", { value: "" }, "none"),
-      ...names.map((n) => h2(doc, "option", { value: n }, n))
+      h(doc, "option", { value: "" }, "none"),
+      ...names.map((n) => h(doc, "option", { value: n }, n))
     );
     saved.value = t.target && names.includes(t.target) ? t.target : "";
     savedLabel.style.display = names.length ? "" : "none";
@@ -1484,8 +1477,8 @@ function render({ model, el }) {
       const failed = all.filter((t) => t.state === "FAILED").length;
       const cls = run.state === "SUCCEEDED" ? "kfp-ok" : run.state === "FAILED" ? "kfp-bad" : "";
       parts.push(`${run.engine && run.engine !== "local" ? `${run.engine} ` : ""}run `);
-      parts.push(h2(doc, "b", { "data-kfp-run": run.id ?? "" }, run.id ?? ""));
-      parts.push(" · ", h2(doc, "b", { class: cls, "data-kfp-run-state": run.state ?? "" }, run.state ?? ""));
+      parts.push(h(doc, "b", { "data-kfp-run": run.id ?? "" }, run.id ?? ""));
+      parts.push(" · ", h(doc, "b", { class: cls, "data-kfp-run-state": run.state ?? "" }, run.state ?? ""));
       if (all.length) parts.push(` · ${done}/${all.length} done${failed ? `, ${failed} failed` : ""}`);
       const started = seconds(run.started);
       if (started !== null) {
@@ -1494,7 +1487,7 @@ function render({ model, el }) {
       }
       if (run.message) parts.push(` · ${run.message}`);
       if (run.url) {
-        parts.push(" · ", h2(doc, "a", { href: run.url, target: "_blank", rel: "noopener" }, "open in the cluster's UI"));
+        parts.push(" · ", h(doc, "a", { href: run.url, target: "_blank", rel: "noopener" }, "open in the cluster's UI"));
       }
       const metrics = Object.entries(run.metrics ?? {});
       if (metrics.length) parts.push(" · ", metrics.map(([k, v]) => `${k} = ${formatValue(v)}`).join(", "));
