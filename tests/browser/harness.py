@@ -214,3 +214,24 @@ def start_lab(tmp_path: Path, env_extra: dict[str, str] | None = None) -> Iterat
         log.close()
         if proc.returncode not in (0, -15, None):
             print((tmp_path / "jupyter-lab.log").read_text()[-3000:])
+
+
+PANEL = "#kfp-jupyter-panel"
+
+
+def open_in_lab(lab: Lab, page: Any, name: str, cells: int, wait_for: str | None = None) -> None:
+    """Open the notebook `name` (of `cells` cells, in the lab's root) and show the Pipeline panel;
+    `wait_for`: a selector inside the panel that must appear (the panel has read the notebook)."""
+    page.set_default_timeout(60_000)
+    page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}")
+    page.wait_for_function(
+        """(n) => {
+          const panel = window.jupyterapp?.shell?.currentWidget;
+          return Boolean(panel?.context?.isReady && panel.node.querySelectorAll('.jp-Cell').length >= n);
+        }""",
+        arg=cells,
+        timeout=120_000,
+    )
+    page.evaluate("() => window.jupyterapp.shell.activateById('kfp-jupyter-panel')")
+    if wait_for:
+        page.locator(PANEL).locator(wait_for).first.wait_for()

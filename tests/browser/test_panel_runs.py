@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import Lab, screenshot
+from harness import Lab, open_in_lab, screenshot
 from nbutil import code, make_notebook
 
 pytestmark = pytest.mark.browser
@@ -35,18 +35,7 @@ def _write(path: Path, cells: list[tuple[str, list[str]]]) -> None:
 def _open(lab: Lab, page: Any, name: str, cells: list[tuple[str, list[str]]]) -> Path:
     path = lab.root / name
     _write(path, cells)
-    page.set_default_timeout(60_000)
-    page.goto(f"{lab.url}/lab/tree/{name}?token={lab.token}")
-    page.wait_for_function(
-        """(n) => {
-          const panel = window.jupyterapp?.shell?.currentWidget;
-          return Boolean(panel?.context?.isReady && panel.node.querySelectorAll('.jp-Cell').length >= n);
-        }""",
-        arg=len(cells),
-        timeout=120_000,
-    )
-    page.evaluate("() => window.jupyterapp.shell.activateById('kfp-jupyter-panel')")
-    page.locator(PANEL).locator(".kfpj-dag [data-kfp-step]").first.wait_for()
+    open_in_lab(lab, page, name, len(cells), ".kfpj-dag [data-kfp-step]")
     return path
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import Lab, screenshot
+from harness import Lab, open_in_lab, screenshot
 from nbutil import code, make_notebook
 
 pytestmark = pytest.mark.browser
@@ -35,18 +35,7 @@ def _open(lab: Lab, page: Any) -> Path:
         [code(src, tag) for src, tag in CELLS],
         metadata={"kfp_jupyter": {"name": "options-demo", "image": "python:3.12"}},
     )
-    page.set_default_timeout(60_000)
-    page.goto(f"{lab.url}/lab/tree/options.ipynb?token={lab.token}")
-    page.wait_for_function(
-        """(n) => {
-          const panel = window.jupyterapp?.shell?.currentWidget;
-          return Boolean(panel?.context?.isReady && panel.node.querySelectorAll('.jp-Cell').length >= n);
-        }""",
-        arg=len(CELLS),
-        timeout=120_000,
-    )
-    page.evaluate("() => window.jupyterapp.shell.activateById('kfp-jupyter-panel')")
-    page.locator(PANEL).locator(".kfpj-step[data-kfp-step=load]").wait_for()
+    open_in_lab(lab, page, "options.ipynb", len(CELLS), ".kfpj-step[data-kfp-step=load]")
     return path
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from harness import Lab, screenshot
+from harness import Lab, open_in_lab, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -35,18 +35,7 @@ def _open(lab: Lab, page: Any) -> Path:
         "language": "python",
     }
     nbformat.write(nb, str(path))
-    page.set_default_timeout(60_000)
-    page.goto(f"{lab.url}/lab/tree/magic.ipynb?token={lab.token}")
-    page.wait_for_function(
-        """(n) => {
-          const panel = window.jupyterapp?.shell?.currentWidget;
-          return Boolean(panel?.context?.isReady && panel.node.querySelectorAll('.jp-Cell').length >= n);
-        }""",
-        arg=len(CELLS),
-        timeout=120_000,
-    )
-    page.evaluate("() => window.jupyterapp.shell.activateById('kfp-jupyter-panel')")
-    page.locator(PANEL).locator(".kfpj-step[data-kfp-step=report]").wait_for()
+    open_in_lab(lab, page, "magic.ipynb", len(CELLS), ".kfpj-step[data-kfp-step=report]")
     return path
 
 
