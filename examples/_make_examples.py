@@ -250,17 +250,111 @@ def _components_pipeline() -> Any:
     return components_pipeline()
 
 
+def plain_notebook(cells: list[Any]) -> Any:
+    """A notebook without kfp-jupyter metadata or annotations, as anyone writes one."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = cells
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata["language_info"] = dict(LANGUAGE_INFO)
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i + 1:02d}"
+    return nb
+
+
+def compose_prepare() -> Any:
+    """A plain notebook (papermill's `parameters` tag only) that prepares the data."""
+    return plain_notebook(
+        [
+            md("""
+# Prepare the iris data
+
+A plain notebook: it runs on its own, and `compose_pipeline.ipynb` runs it whole as one step,
+handing its `frame` on to the next notebook.
+"""),
+            code("noise = 0.05\nseed = 0", "parameters"),
+            code("""
+import numpy as np
+from sklearn.datasets import load_iris
+
+frame = load_iris(as_frame=True).frame
+rng = np.random.default_rng(seed)
+features = frame.columns[:4]
+frame[features] = frame[features] + rng.normal(0, noise, size=(len(frame), 4))
+frame["petal_ratio"] = frame["petal length (cm)"] / frame["petal width (cm)"]
+print(f"prepared {len(frame)} rows, {frame.shape[1] - 1} features")
+"""),
+        ]
+    )
+
+
+def compose_train() -> Any:
+    """A plain notebook that trains on the prepared data (or loads it itself, run alone)."""
+    return plain_notebook(
+        [
+            md("""
+# Train a decision tree
+
+Run alone, it loads the iris data itself; as a step of `compose_pipeline.ipynb` it is given
+the `frame` the `prepare` notebook made (injected after the parameters cell).
+"""),
+            code("max_depth = 3\nframe = None", "parameters"),
+            code("""
+from sklearn.datasets import load_iris
+from sklearn.model_selection import train_test_split
+from sklearn.tree import DecisionTreeClassifier
+
+if frame is None:
+    frame = load_iris(as_frame=True).frame
+features = frame.drop(columns="target")
+x_train, x_test, y_train, y_test = train_test_split(
+    features, frame["target"], test_size=0.3, random_state=0, stratify=frame["target"]
+)
+model = DecisionTreeClassifier(max_depth=max_depth, random_state=0).fit(x_train, y_train)
+accuracy = float(model.score(x_test, y_test))
+print(f"{len(x_train)} training rows, {features.shape[1]} features: accuracy {accuracy:.3f}")
+"""),
+            code("accuracy", "pipeline-metrics"),
+        ]
+    )
+
+
+def compose_pipeline(out: Path) -> Any:
+    """What `kfp-jupyter compose compose/prepare.ipynb compose/train.ipynb --outputs prepare:frame
+    -o compose_pipeline.ipynb` writes, filed under the examples' experiment (the notebooks it
+    composes must exist: they are written first)."""
+    sys.path.insert(0, str(HERE.parent))
+    from kfp_jupyter.analysis.compose import compose
+
+    nb = compose(
+        [out / "compose" / "prepare.ipynb", out / "compose" / "train.ipynb"],
+        out / "compose_pipeline.ipynb",
+        outputs={"prepare": ["frame"]},
+    )
+    nb["metadata"]["kfp_jupyter"]["experiment"] = "examples"
+    return nbformat.from_dict(nb)
+
+
 EXAMPLES = {
     "iris_classifier.ipynb": iris_classifier,
     "magics_pipeline.ipynb": magics_pipeline,
     "components_pipeline.ipynb": _components_pipeline,
 }
+#: notebooks that other examples run as steps, in examples/compose/
+CHILDREN = {
+    "compose/prepare.ipynb": compose_prepare,
+    "compose/train.ipynb": compose_train,
+}
 
 
 def main(argv: list[str]) -> int:
     out = Path(argv[1]) if len(argv) > 1 else HERE
-    out.mkdir(parents=True, exist_ok=True)
-    for name, build in EXAMPLES.items():
+    (out / "compose").mkdir(parents=True, exist_ok=True)
+    builds = {
+        **EXAMPLES,
+        **CHILDREN,
+        "compose_pipeline.ipynb": lambda: compose_pipeline(out),
+    }
+    for name, build in builds.items():
         nbformat.validate(nb := build())
         nbformat.write(nb, str(out / name))
         print(f"wrote {out / name}")

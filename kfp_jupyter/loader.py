@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .analysis.blocks import group_blocks
 from .analysis.dataflow import build
+from .analysis.notebookstep import is_plain, plain_pipeline
 from .errors import NotebookError, Problem
 from .model import Pipeline
 from .notebook.annotations import annotate
@@ -24,6 +25,12 @@ def pipeline_from_notebook(nb: NotebookFile, *, pin_packages: bool | None = None
         settings = dataclasses.replace(settings, pin_packages=pin_packages)
     problems += p
     warnings += w
+    if not problems and is_plain(nb):
+        # no step annotations at all: the whole notebook is the pipeline's one step
+        plain = plain_pipeline(nb, settings, problems, warnings)
+        if problems or plain is None:
+            raise NotebookError(problems or [Problem("the notebook could not be analysed")])
+        return plain
     annotations, p, w = annotate(nb.cells)
     problems += p
     warnings += w

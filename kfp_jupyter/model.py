@@ -71,8 +71,13 @@ class Secret:
 
 
 #: What runs a step: the notebook's Python code, a reusable component (v1-style spec or v2 YAML),
-#: a container cell (ContainerOp-style: an image, a command, files), or a Kubernetes resource.
-StepKind = Literal["python", "component", "container", "resource"]
+#: a container cell (ContainerOp-style: an image, a command, files), a Kubernetes resource, or a
+#: whole notebook executed in a kernel (a `notebook:` step, or a plain notebook's only step).
+StepKind = Literal["python", "component", "container", "resource", "notebook"]
+
+#: The output of a notebook step that holds the executed notebook (.ipynb, and .html when
+#: nbconvert is there): kept as an artifact of the step, never handed to other steps.
+NOTEBOOK_OUTPUT = "executed_notebook"
 
 #: How an input reaches a step. `variable`: a folder holding a Python variable saved by an earlier
 #: Python step (packaging/stepruntime.py). `path`: a file (or folder) written by a component or
@@ -155,6 +160,25 @@ class ComponentCall:
     @property
     def variables(self) -> tuple[str, ...]:
         return tuple(self.variable(o.key) for o in self.spec.outputs)
+
+
+@dataclass(frozen=True)
+class NotebookCall:
+    """A notebook step: the notebook it executes and the values injected into it.
+
+    `source` is the notebook itself (its cells, without outputs), embedded in the step's program,
+    so the step runs what was compiled even where the file is not (a cluster, or after an edit).
+    """
+
+    #: the path as the cell says it (relative to the parent notebook's folder), or the file's
+    #: name for a plain notebook's own step
+    path: str
+    source: str
+    #: injected after the notebook's `parameters` cell: literals, and pipeline parameters passed
+    #: through (kind "parameter")
+    arguments: tuple[Argument, ...] = ()
+    #: the variables of the notebook the step hands on (also in Step.outputs)
+    variables: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -243,6 +267,8 @@ class Step:
     component: ComponentCall | None = None
     #: resource steps: the Kubernetes object and what to do with it
     resource: Resource | None = None
+    #: notebook steps: the notebook to execute and its injected parameters
+    notebook: NotebookCall | None = None
     #: Python steps: variables also written as files (or values) for component steps
     exports: tuple[Export, ...] = ()
     mounts: tuple[Mount, ...] = ()
@@ -287,6 +313,15 @@ class Step:
             }
         if self.resource is not None:
             out["resource"] = self.resource.to_json()
+        if self.notebook is not None:
+            out["notebook"] = {
+                "path": self.notebook.path,
+                "arguments": {
+                    a.input: (a.value if a.kind == "literal" else {a.kind: a.name})
+                    for a in self.notebook.arguments
+                },
+                "variables": list(self.notebook.variables),
+            }
         if self.exports:
             out["exports"] = {
                 e.name: {"variable": e.variable, "format": e.format} for e in self.exports

@@ -45,6 +45,25 @@ def json_problem(value: object, where: str = "the value") -> str | None:
     return f"{where} holds a {type(value).__name__} ({value!r})"
 
 
+def value_text(value: object) -> str:
+    """A value as text on a command line or in an Argo parameter, which the step program (and
+    `parse_value`) reads back: true/false, numbers and strings as they are, lists and dicts as
+    JSON where that is exact, else as a Python literal (a tuple inside, int keys, ...)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return repr(value)
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        if json.loads(text) == value:
+            return text
+    except (TypeError, ValueError):
+        pass
+    return repr(value)
+
+
 def parse_value(type_: ParamType, text: str) -> object:
     """Parse `text` as a value of `type_`; raise ValueError with a readable reason."""
     if type_ not in PARAM_TYPES:

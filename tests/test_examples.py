@@ -180,7 +180,12 @@ def test_examples_match_their_generator(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     generated = sorted(p.name for p in tmp_path.glob("*.ipynb"))
     assert generated == [p.name for p in NOTEBOOKS]
-    for name in generated:
+    # and the notebooks the examples run as steps (examples/compose/)
+    children = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.glob("*/*.ipynb"))
+    assert children == sorted(
+        p.relative_to(EXAMPLES).as_posix() for p in EXAMPLES.glob("*/*.ipynb")
+    )
+    for name in [*generated, *children]:
         assert (tmp_path / name).read_bytes() == (EXAMPLES / name).read_bytes(), (
             f"examples/{name} is out of date: run python examples/_make_examples.py"
         )

@@ -29,6 +29,11 @@ SEEN_LATER = {
         "test_stats: set test_summary (a file), test_count = 45",
         "150 rows; the largest shift of a mean is",
     ],
+    # %%notebook cells run their notebooks in the kernel: train gets prepare's frame
+    "compose_pipeline": [
+        "prepared 150 rows, 5 features",
+        "105 training rows, 5 features: accuracy",
+    ],
 }
 #: A last cell that shows what the kernel holds after Run All.
 PROBES = {

@@ -100,6 +100,11 @@ def _notebooks(folder: Path) -> dict[str, Path]:
     found["test mixed (magics)"] = mixed_notebook(folder / "mixed-magics")
     found["test mixed (tags)"] = mixed_notebook(folder / "mixed-tags", magics=False)
     found["every annotation"] = _every_annotation(folder / "zoo")
+    # notebook steps: a function executing the embedded notebook, as a Python step is one
+    from test_notebook_steps import parent, plain
+
+    found["notebook steps"] = parent(folder / "notebook-steps")
+    found["plain notebook"] = plain(folder / "plain" / "sums.ipynb")
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from _notebooks import write_synthetic
 
@@ -125,6 +130,8 @@ def _pinned(pipeline: Pipeline) -> Pipeline:
         "test mixed (tags)",
         "every annotation",
         "synthetic 20 steps",
+        "notebook steps",
+        "plain notebook",
     ],
 )
 def test_the_ir_equals_what_kfps_compiler_writes_from_the_dsl_script(

@@ -226,6 +226,38 @@ def test_submit_takes_a_compiled_pipeline_as_the_command_line_does(
     assert status == 400 and "nope" in data["message"], data
 
 
+def test_submit_advice_names_the_forms_fields(server: Server) -> None:
+    status, data = server.call("POST", "submit", {"path": "demo.ipynb", "engine": "kfp"})
+    assert status == 400, data
+    assert '"host" field' in data["message"], data  # where the Submit dialog takes it
+    assert "--host" not in data["message"]
+
+
+def test_targets_lists_the_saved_ones_and_submit_uses_one(tmp_path: Path, kfp_api: Any) -> None:
+    from servers.helpers import KFP_TOKEN, TOKEN_ENV
+
+    config = tmp_path / "kfp-config"  # the server's KFP_JUPYTER_CONFIG_DIR
+    with jupyter_server(tmp_path, {}, {TOKEN_ENV: KFP_TOKEN}) as srv:
+        assert srv.call("GET", "targets") == (200, {"targets": [], "last": None})
+        subprocess.run(
+            [sys.executable, "-m", "kfp_jupyter.cli.main", "targets", "add", "prod",
+             "--engine", "kfp", "--host", kfp_api.url, "--token-env", TOKEN_ENV,
+             "--experiment", "saved-exp"],
+            env={**os.environ, "KFP_JUPYTER_CONFIG_DIR": str(config)},
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        status, listed = srv.call("GET", "targets")
+        assert status == 200 and [t["name"] for t in listed["targets"]] == ["prod"]
+        assert (
+            listed["targets"][0]["token_env"] == TOKEN_ENV and "token" not in listed["targets"][0]
+        )
+        status, data = srv.call("POST", "submit", {"path": "demo.ipynb", "target": "prod"})
+        assert status == 201, data
+        assert data["engine"] == "kfp" and data["experiment"] == "saved-exp"
+        assert srv.call("GET", "targets")[1]["last"] == "prod"  # offered first next time
+
+
 @pytest.mark.parametrize(
     ("command", "name"),
     [

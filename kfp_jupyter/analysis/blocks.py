@@ -5,9 +5,10 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from ..errors import Problem
-from ..model import Parameter
+from ..model import Parameter, Secret
 from ..notebook.annotations import Annotation
 from ..notebook.grammar import (
     Role,
@@ -93,6 +94,49 @@ def name_assignment(node: ast.stmt) -> tuple[ast.Name | None, ast.expr | None]:
     return (target, value) if isinstance(target, ast.Name) else (None, None)
 
 
+def bound_value(
+    value: ast.expr,
+    what: str,
+    at: tuple[int | None, int | None],
+    step: str,
+    problems: list[Problem],
+) -> tuple[Literal["name", "literal"], Any] | None:
+    """The value of a `KEY = value` line of a component or notebook step's cell: ("name", the
+    variable or parameter it names) or ("literal", the value); None, with a problem, otherwise.
+    `what` names the key in the message ("input 'x'", "parameter 'n'"), `at` is (cell, line)."""
+    if isinstance(value, ast.Name):
+        return "name", value.id
+    try:
+        return "literal", ast.literal_eval(value)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        problems.append(
+            Problem(
+                f"{what} must be given a literal, a pipeline parameter or a variable of an "
+                f"earlier step, not {ast.unparse(value)!r}",
+                cell=at[0],
+                step=step,
+                line=at[1],
+                fix="compute the value in a Python step before this one and pass its name",
+            )
+        )
+        return None
+
+
+def step_fields(st: StepSettings, default_image: str) -> dict[str, Any]:
+    """The fields of a Step that its settings (tags, magic options, notebook defaults) decide,
+    the same for every kind of step."""
+    return {
+        "image": st.image or default_image,
+        "limits": dict(st.limits),
+        "annotations": dict(st.annotations),
+        "labels": dict(st.labels),
+        "secrets": tuple(Secret(a, b, c) for a, b, c in st.secrets),
+        "cache": True if st.cache is None else st.cache,
+        "retries": st.retries or 0,
+        "timeout": st.timeout,
+    }
+
+
 def _check_syntax(
     cell: int, code: str, offset: int, step: str | None, problems: list[Problem]
 ) -> bool:
@@ -119,7 +163,11 @@ def _check_syntax(
         return False
 
 
-def _parameters(cell: int, code: str, offset: int, out: Blocks, problems: list[Problem]) -> None:
+def parameters_cell(
+    cell: int, code: str, offset: int, out: Blocks, problems: list[Problem]
+) -> None:
+    """Read a parameters cell into `out`: also a notebook step's notebook's, where they say what
+    the pipeline injects (notebookstep.py)."""
     tree = ast.parse(code)
     for node in tree.body:
         line = node.lineno + offset
@@ -214,7 +262,8 @@ def _metric_names(node: ast.stmt) -> list[str]:
     return []
 
 
-def _metrics(cell: int, code: str, offset: int, out: Blocks, problems: list[Problem]) -> None:
+def metrics_cell(cell: int, code: str, offset: int, out: Blocks, problems: list[Problem]) -> None:
+    """Read a metrics cell into `out` (also a notebook step's notebook's: its step's metrics)."""
     tree = ast.parse(code)
     for node in tree.body:
         names = _metric_names(node)
@@ -272,9 +321,9 @@ def group_blocks(
         elif a.role == Role.FUNCTIONS:
             out.functions.add(a.cell.index, py.code, a.offset)
         elif a.role == Role.PARAMETERS:
-            _parameters(a.cell.index, py.code, a.offset, out, problems)
+            parameters_cell(a.cell.index, py.code, a.offset, out, problems)
         elif a.role == Role.METRICS:
-            _metrics(a.cell.index, py.code, a.offset, out, problems)
+            metrics_cell(a.cell.index, py.code, a.offset, out, problems)
         elif step is not None:
             _add_to_step(steps[step], a, py.code, problems)
     out.steps = list(steps.values())

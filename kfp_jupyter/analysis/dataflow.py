@@ -16,10 +16,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import Problem
-from ..model import ComponentCall, Input, Mount, Pipeline, Secret, Step, function_name
+from ..model import (
+    NOTEBOOK_OUTPUT,
+    ComponentCall,
+    Input,
+    Mount,
+    Parameter,
+    Pipeline,
+    Secret,
+    Step,
+    function_name,
+)
 from ..notebook.grammar import StepSettings, VolumeRef, apply_defaults
 from ..notebook.metadata import NotebookSettings
-from .blocks import Blocks, CodeBlock, StepBlock
+from .blocks import Blocks, CodeBlock, StepBlock, step_fields
 from .graph import find_cycle, stable_topological_order
 from .names import BUILTINS, BlockNames, FunctionEffects, analyse_block
 from .nonpython import Special, finish, prepare
@@ -236,6 +246,17 @@ def build(
                 special[name] = sp
             analysed[name] = sp.names if sp is not None else BlockNames()
             continue
+        if sb.settings.outputs:
+            problems.append(
+                Problem(
+                    "outputs: and --outputs name what a notebook step hands on; a Python step "
+                    "hands on what later steps read",
+                    cell=sb.first_cell,
+                    step=name,
+                    fix="remove the outputs tag, or make the step a notebook step "
+                    "(notebook:PATH or %%notebook NAME PATH)",
+                )
+            )
         bn = _analyse(sb.code, name, problems, fun.functions)
         for line in bn.star_imports:
             cell, ln = sb.code.locate(line)
@@ -431,9 +452,38 @@ def build(
 
     local = _local_modules(notebook, blocks, warnings)
     steps: list[Step] = []
+    metrics = list(blocks.metrics)
     for name in order:
         sb = step_blocks[name]
         st = apply_defaults(settings.step_defaults, sb.settings)
+        if name in special and special[name].kind == "notebook":
+            step = _notebook_step(
+                special[name],
+                sb,
+                st,
+                settings,
+                params,
+                warnings,
+                after=tuple(sorted(after[name], key=flow.position.__getitem__)),
+                explicit=tuple(explicit[name]),
+                inputs=tuple(sorted(inputs[name], key=lambda i: i.name)),
+                parameters=tuple(sorted(used_params[name])),
+                mounts=mounts[name],
+            )
+            for m in step.metrics:
+                if m in metrics:
+                    problems.append(
+                        Problem(
+                            f"metric {m!r} of notebook step {name!r} is also a metric of "
+                            "another step; a run has one value per metric name",
+                            cell=sb.first_cell,
+                            step=name,
+                            fix="rename the metric in one of the notebooks",
+                        )
+                    )
+                metrics.append(m)
+            steps.append(step)
+            continue
         if name in special:
             steps.append(
                 _special_step(
@@ -489,15 +539,8 @@ def build(
                 parameters=tuple(sorted(used_params[name])),
                 metrics=tuple(metric_step[name]),
                 extra_imports=extra,
-                image=st.image or settings.image,
                 packages=packages,
-                limits=dict(st.limits),
-                annotations=dict(st.annotations),
-                labels=dict(st.labels),
-                secrets=tuple(Secret(a, b, c) for a, b, c in st.secrets),
-                cache=True if st.cache is None else st.cache,
-                retries=st.retries or 0,
-                timeout=st.timeout,
+                **step_fields(st, settings.image),
                 exports=tuple(sorted(wiring.exports[name], key=lambda e: e.name)),
                 mounts=mounts[name],
             )
@@ -512,7 +555,7 @@ def build(
         imports=blocks.imports.code,
         functions=blocks.functions.code,
         parameters=tuple(blocks.parameters),
-        metrics=tuple(blocks.metrics),
+        metrics=tuple(metrics),
         steps=tuple(steps),
         warnings=tuple(warnings),
         volumes=volumes,
@@ -566,6 +609,52 @@ def _special_step(
         kind=sp.kind,  # type: ignore[arg-type]
         component=call,
         resource=sp.resource,
+        mounts=mounts,
+    )
+
+
+def _notebook_step(
+    sp: Special,
+    sb: StepBlock,
+    st: StepSettings,
+    settings: NotebookSettings,
+    params: dict[str, Parameter],
+    warnings: list[Problem],
+    *,
+    after: tuple[str, ...],
+    explicit: tuple[str, ...],
+    inputs: tuple[Input, ...],
+    parameters: tuple[str, ...],
+    mounts: tuple[Mount, ...],
+) -> Step:
+    """A step that executes a whole notebook: it installs the kernel, nbclient and what the
+    notebook imports, and hands on the variables its cell names (plus the executed notebook)."""
+    from .notebookstep import notebook_call, notebook_packages
+
+    assert sp.notebook is not None
+    call = notebook_call(sp.notebook, params)
+    packages = notebook_packages(
+        sp.notebook.child,
+        settings,
+        st.packages,
+        marshalling=bool(inputs or call.variables),
+        step=sb.name,
+        warnings=warnings,
+    )
+    return Step(
+        name=sb.name,
+        source=sb.code.code,
+        cells=sb.code.cells,
+        after=after,
+        explicit_after=explicit,
+        inputs=inputs,
+        outputs=(*call.variables, NOTEBOOK_OUTPUT),
+        parameters=parameters,
+        metrics=tuple(sp.notebook.child.metrics),
+        packages=packages,
+        **step_fields(st, settings.image),
+        kind="notebook",
+        notebook=call,
         mounts=mounts,
     )
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ..errors import Problem
 from ..model import Argument, ComponentCall, Export, Input, InputKind, Parameter
-from .blocks import StepBlock, name_assignment
+from .blocks import StepBlock, bound_value, name_assignment
 from .names import BlockNames
 
 # kfp_jupyter.components is imported where a component, container or resource step needs it: a
@@ -32,6 +32,7 @@ from .names import BlockNames
 if TYPE_CHECKING:
     from ..components.spec import ComponentSpec, ValueType
     from ..components.steps import ContainerBody, Resource, StepBodyError
+    from .notebookstep import NotebookStepRead
 
 #: component input types (lower-cased) that say which file format a Python value is written in
 FORMAT_OF_TYPE = {
@@ -75,6 +76,7 @@ class Special:
     body: ContainerBody | None = None
     resource: Resource | None = None
     image: str | None = None
+    notebook: NotebookStepRead | None = None
 
 
 @functools.lru_cache(maxsize=64)
@@ -108,6 +110,7 @@ def prepare(
             ("component", s.component is not None),
             ("container", bool(s.container)),
             ("resource", s.resource is not None),
+            ("notebook", s.notebook is not None),
         )
         if on
     ]
@@ -122,6 +125,23 @@ def prepare(
         )
         return None
     kind = kinds[0]
+    if s.outputs and kind != "notebook":
+        problems.append(
+            Problem(
+                f"outputs: and --outputs name what a notebook step hands on; a {kind} step's "
+                "outputs are its component's",
+                cell=sb.first_cell,
+                step=sb.name,
+                fix="remove the outputs tag or --outputs",
+            )
+        )
+    if kind == "notebook":
+        from .notebookstep import prepare_notebook_step
+
+        read = prepare_notebook_step(sb, notebook, problems)
+        if read is None:
+            return None
+        return Special("notebook", names=read.names, image=s.image, notebook=read)
     if s.packages:
         problems.append(
             Problem(
@@ -233,25 +253,13 @@ def _component(
             )
             bad = True
             continue
-        if isinstance(value, ast.Name):
-            sp.bindings[key] = Binding(key, "name", name=value.id, line=node.lineno)
-            continue
-        try:
-            literal = ast.literal_eval(value)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            problems.append(
-                Problem(
-                    f"input {key!r} must be given a literal, a pipeline parameter or a variable "
-                    f"of an earlier step, not {ast.unparse(value)!r}",
-                    cell=cell,
-                    step=sb.name,
-                    line=line,
-                    fix="compute the value in a Python step before this one and pass its name",
-                )
-            )
+        bound = bound_value(value, f"input {key!r}", (cell, line), sb.name, problems)
+        if bound is None:
             bad = True
-            continue
-        sp.bindings[key] = Binding(key, "literal", value=literal, line=node.lineno)
+        elif bound[0] == "name":
+            sp.bindings[key] = Binding(key, "name", name=bound[1], line=node.lineno)
+        else:
+            sp.bindings[key] = Binding(key, "literal", value=bound[1], line=node.lineno)
     missing = [
         i.key
         for i in spec.inputs
@@ -479,6 +487,18 @@ class _Wirer:
         if src is None:
             return None  # the walk has reported it
         up = self.special.get(src.producer)
+        if up is not None and up.kind == "notebook":
+            self.problems.append(
+                Problem(
+                    f"{var!r} is a variable of notebook step {src.producer!r}; a {kind} step "
+                    "takes files and values, which Python steps write",
+                    cell=sb.first_cell,
+                    step=sb.name,
+                    fix=f"read {var!r} in a Python step after {src.producer!r} and give this "
+                    "step what that step computes from it",
+                )
+            )
+            return None
         if up is None:
             if passing == "path":
                 art = self.export(src.producer, var, _export_format(type_), None)
@@ -591,6 +611,22 @@ def finish(
                     w.add(name, Input(i.name, i.producer, passing, vt))
             continue
         found = {i.name: i for i in inputs[name]}
+        if sp.kind == "notebook":
+            for i in inputs[name]:
+                up = special.get(i.producer)
+                if up is None or up.kind == "notebook":
+                    w.add(name, i)
+                else:
+                    problems.append(
+                        Problem(
+                            f"{i.name!r} is written by {up.kind} step {i.producer!r}; a notebook "
+                            "step is given variables of Python and notebook steps",
+                            cell=step_cells[name].first_cell,
+                            step=name,
+                            fix=f"read {i.name!r} in a Python step and pass what it computes",
+                        )
+                    )
+            continue
         if sp.kind == "component":
             calls[name] = w.component(step_cells[name], sp, found, params)
         elif sp.kind == "container":
@@ -602,6 +638,8 @@ def output_kind(sp: Special, var: str) -> tuple[InputKind, ValueType | None]:
     """How a component or container step's output `var` is stored: a file, or a typed value."""
     from ..components.spec import value_type_of
 
+    if sp.kind == "notebook":
+        return "variable", None
     if sp.spec is not None:
         o = sp.spec.output(sp.renames.get(var, var))
         return o.passing, o.value_type

@@ -122,3 +122,66 @@ def convert_cmd(notebook: Path, style: str, output: Path) -> None:
 
     n = convert_notebook(notebook, style, output)
     click.echo(f"wrote {output} ({n} cells annotated with {style})", err=True)
+
+
+def _step_lists(values: tuple[str, ...], option: str) -> dict[str, list[str]]:
+    """`STEP:A,B` options as {STEP: [A, B]} (`STEP:` gives STEP an empty list)."""
+    out: dict[str, list[str]] = {}
+    for v in values:
+        step, sep, rest = v.partition(":")
+        if not sep or not step:
+            raise click.BadParameter(f"{v!r} must be STEP:NAME[,NAME...]", param_hint=option)
+        out.setdefault(step, []).extend(n.strip() for n in rest.split(",") if n.strip())
+    return out
+
+
+@click.command("compose")
+@click.argument(
+    "notebooks", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--after",
+    "after",
+    multiple=True,
+    metavar="STEP:PREV[,PREV]",
+    help="STEP runs after PREV (instead of after the notebook before it); 'STEP:' for none. "
+    "Steps are named after the notebooks' file names. Repeatable.",
+)
+@click.option(
+    "--outputs",
+    "outputs",
+    multiple=True,
+    metavar="STEP:VAR[,VAR]",
+    help="Variables STEP's notebook hands on; a later notebook whose parameters cell names one "
+    "gets it. Repeatable.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("pipeline.ipynb"),
+    show_default=True,
+    help="The pipeline notebook to write.",
+)
+@click.option("--name", help="The pipeline's name (default: from the output's file name).")
+@handle_errors
+def compose_cmd(
+    notebooks: tuple[Path, ...],
+    after: tuple[str, ...],
+    outputs: tuple[str, ...],
+    output: Path,
+    name: str | None,
+) -> None:
+    """Write a pipeline notebook running each of NOTEBOOKS whole, as one step each (in the order
+    given, each after the one before it unless --after says otherwise)."""
+    from ..analysis.compose import compose, write_composed
+
+    nb = compose(
+        list(notebooks),
+        output,
+        after=_step_lists(after, "--after"),
+        outputs=_step_lists(outputs, "--outputs"),
+        name=name,
+    )
+    write_composed(nb, output)
+    click.echo(f"wrote {output} ({len(notebooks)} notebook steps)", err=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .._version import __version__
-from .commands import compile_cmd, convert_cmd, inspect_cmd
+from .commands import compile_cmd, compose_cmd, convert_cmd, inspect_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -20,6 +20,7 @@ def cli() -> None:
 cli.add_command(inspect_cmd)
 cli.add_command(compile_cmd)
 cli.add_command(convert_cmd)
+cli.add_command(compose_cmd)
 
 # Commands of optional parts register themselves here when their module is importable.
 for _mod in ("run_cmd", "submit_cmd", "targets_cmd"):

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from .errors import ClusterError
+
 #: option -> the label of the widget's field that sets it
 FIELDS = {
     "--token-env": "token variable",
@@ -76,3 +78,9 @@ def for_widget(text: str) -> str:
 def worded(text: str, where: str) -> str:
     """`text` for the front end `where` ("cli" keeps it as written, "widget" names fields)."""
     return for_widget(text) if where == "widget" else text
+
+
+def error_text(e: BaseException, form: bool) -> str:
+    """An error's message as a front end shows it: with `form` (the widget, JupyterLab's Submit
+    dialog) a cluster error's advice names the form's fields; else as written."""
+    return for_widget(str(e)) if form and isinstance(e, ClusterError) else str(e)

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import yaml
 
-from ..params import ParameterError, resolve_values
+from ..params import ParameterError, resolve_values, value_text
 from .errors import ClusterError, ConfigError, InvalidSubmission
 
 Kind = Literal["notebook", "kfp", "argo", "dsl"]
@@ -267,9 +267,9 @@ def read_workflow(docs: list[dict[str, Any]], path: Path) -> CompiledPipeline:
             DeclaredParameter(
                 str(p["name"]),
                 "str",
-                None if value is None else _argo_text(value),
+                None if value is None else value_text(value),
                 required=value is None,
-                choices=tuple(_argo_text(v) for v in p.get("enum") or ()),
+                choices=tuple(value_text(v) for v in p.get("enum") or ()),
             )
         )
     return CompiledPipeline(
@@ -304,17 +304,6 @@ def _entry_tasks(spec: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def _argo_text(value: object) -> str:
-    """A value as the text an Argo parameter holds (what `compile -t argo` writes for it)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return json.dumps(value, ensure_ascii=False)
-
-
 # --- a run's values
 
 
@@ -326,7 +315,7 @@ def resolve_compiled_arguments(
     given = dict(given or {})
     if pipeline.kind == "argo":
         known = {p.name for p in pipeline.parameters}
-        given = {k: v if k not in known else _argo_text(v) for k, v in given.items()}
+        given = {k: v if k not in known else value_text(v) for k, v in given.items()}
     try:
         values = resolve_values(pipeline.parameters, given)
     except ParameterError as e:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import itertools
-import json
 import re
 import textwrap
 from collections.abc import Iterable
@@ -21,6 +20,7 @@ from .._version import __version__
 from ..errors import NotebookError, Problem
 from ..model import Parameter, Pipeline, Step
 from ..packaging.program import build_program
+from ..params import value_text
 from ..yamltext import dump_yaml
 from .argo_components import (
     INPUTS,
@@ -66,21 +66,7 @@ def _k8s_name(text: str, limit: int) -> str:
 
 def parameter_value(param: Parameter) -> str:
     """A parameter value as the text the step program parses back (see `_kfpj_param`)."""
-    value = param.default
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)):
-        return repr(value)
-    try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
-        if json.loads(text) == value:
-            return text
-    except (TypeError, ValueError):
-        pass
-    # Not exactly JSON (a tuple inside, int keys, ...): the program falls back to literal_eval.
-    return repr(value)
+    return value_text(param.default)
 
 
 def metrics_artifact(step: Step) -> str:
@@ -199,7 +185,7 @@ def _step_template(pipeline: Pipeline, step: Step) -> dict[str, Any]:
     name = argo_name(step.name)
     if step.kind == "resource":
         body = resource_template(step, name)
-    elif step.kind != "python":
+    elif step.kind not in ("python", "notebook"):
         body = component_template(pipeline, step, name, _resources(step))
     else:
         body = _python_template(pipeline, step)
@@ -269,7 +255,7 @@ def _task(step: Step) -> dict[str, Any]:
     if step.after:
         task["dependencies"] = sorted(argo_name(a) for a in step.after)
     arguments: dict[str, Any] = {}
-    if step.kind != "python":
+    if step.kind not in ("python", "notebook"):
         if step.component is not None:
             arguments = component_arguments(step, argo_name)
     else:

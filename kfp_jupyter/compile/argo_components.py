@@ -14,10 +14,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..components.render import Filler, RenderError, render, render_one, value_text
+from ..components.render import Filler, RenderError, render, render_one
 from ..components.spec import walk
 from ..errors import NotebookError, Problem
 from ..model import Pipeline, Step
+from ..params import value_text
 
 #: The fixed paths the plain step program uses when it runs without an argument file.
 ROOT = "/tmp/kfpj"

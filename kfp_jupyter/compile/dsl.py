@@ -249,7 +249,11 @@ def _runtime_lines(pipeline: Pipeline) -> list[str]:
 
 def compile_dsl(pipeline: Pipeline) -> str:
     """The script's text."""
-    programs = {s.name: build_program(pipeline, s) for s in pipeline.steps if s.kind == "python"}
+    programs = {
+        s.name: build_program(pipeline, s)
+        for s in pipeline.steps
+        if s.kind in ("python", "notebook")
+    }
     source = Path(pipeline.notebook).name if pipeline.notebook else "a notebook"
     out: list[str] = [
         f'"""Pipeline {pipeline.name!r}, generated from {source} by kfp-jupyter {__version__}.',

@@ -35,8 +35,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..model import GPU_RESOURCE, Argument, ComponentCall, Input, Mount, Pipeline, Step, volume_env
+from ..params import value_text
 from .loader import load_component_from_text
-from .render import Filler, RenderError, render, render_one, value_text
+from .render import Filler, RenderError, render, render_one
 from .spec import ComponentSpec
 from .steps import Resource, kubectl_component
 from .v1yaml import to_v1_yaml

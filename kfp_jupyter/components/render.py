@@ -7,7 +7,6 @@ true/false, numbers as Python writes them, lists and dicts as JSON.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,16 +23,6 @@ from .spec import (
 
 class RenderError(ValueError):
     pass
-
-
-def value_text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return json.dumps(value, ensure_ascii=False)
 
 
 @dataclass(frozen=True)

@@ -128,7 +128,7 @@ class Plan:
 
 
 def _program(pipeline: Pipeline, step: Step) -> str:
-    if step.kind == "python":
+    if step.kind in ("python", "notebook"):
         return build_program(pipeline, step).plain_program()
     # Component, container and resource steps: a program with the same contract
     # (`python prog.py ARGS.json`) that runs the step's image with Docker or Podman.

@@ -319,7 +319,10 @@ class Runner:
                 continue
             if not t.cache_checked:
                 t.cache_checked = True
-                how = {"host_exec": self.options.host_exec} if t.step.kind != "python" else None
+                # how a component or container step runs here (in its image or not) decides what
+                # it produced; a Python or notebook step runs in this environment either way
+                host = t.step.kind not in ("python", "notebook")
+                how = {"host_exec": self.options.host_exec} if host else None
                 t.cache_key = cache_key(
                     t.step, self.parameters, {v: ref.digest for v, ref in inputs.items()}, how
                 )

@@ -247,6 +247,21 @@ class KfpMagics(Magics):
         __tracebackhide__ = True
         print(resource_note(self._checked("resource", line), cell or ""))
 
+    @cell_magic
+    def notebook(self, line: str, cell: str | None = None) -> None:
+        """%%notebook NAME PATH [--outputs a,b] [--after A B] [options]: a step that executes the
+        whole notebook PATH, the body's `name = value` lines set after its parameters cell. Run
+        here, the notebook's cells run in this kernel (as %run does), so later cells see its
+        variables as later steps get its outputs."""
+        __tracebackhide__ = True
+        parsed = self._checked("notebook", line)
+        if self.shell is None:
+            raise IPythonUsageError("kfp-jupyter magics need an IPython shell")
+        try:
+            run_notebook_cell(self.shell, parsed, cell or "")
+        except KfpJupyterError as e:
+            raise IPythonUsageError(f"%%notebook {parsed.step}: {e}") from None
+
     # --- %kfp ------------------------------------------------------------------------------------
 
     @line_magic
@@ -557,6 +572,49 @@ def _named_variables(body: str, user_ns: dict[str, Any]) -> list[str]:
         and not keyword.iskeyword(w)
         and not isinstance(user_ns[w], (types.ModuleType, types.FunctionType, type))
     ]
+
+
+def run_notebook_cell(shell: InteractiveShell, parsed: MagicLine, body: str) -> None:
+    """Run the code cells of the step's notebook in the kernel, the cell's values set right after
+    the notebook's parameters cell (at the top when it has none), as the step injects them."""
+    from ..analysis.notebookstep import resolve_child_path
+    from ..notebook.reader import read_notebook
+
+    assert parsed.settings.notebook is not None
+    path = resolve_child_path(parsed.settings.notebook, str(Path.cwd() / "notebook.ipynb"))
+    if not path.is_file():
+        raise KfpJupyterError(f"notebook {parsed.settings.notebook!r} does not exist ({path})")
+    try:
+        child = read_notebook(path)
+    except NotebookError as e:
+        raise KfpJupyterError(f"notebook {parsed.settings.notebook!r}: {e}") from None
+    cells = [c for c in child.cells if c.kind == "code"]
+    at = next(
+        (
+            i + 1
+            for i, c in enumerate(cells)
+            if {"parameters", "pipeline-parameters"} & set(c.tags)
+            or c.first_line.startswith("%%pipeline_parameters")
+        ),
+        0,
+    )
+    # the values first, from the kernel as it is now: the notebook's parameters cell may assign
+    # the very names they come from (`frame = None`), as the step's own notebook would not
+    values: dict[str, Any] = {}
+    code = shell.transform_cell(body)  # type: ignore[no-untyped-call]
+    exec(compile(code, "<%%notebook cell>", "exec", dont_inherit=True), shell.user_ns, values)
+    for i in range(len(cells) + 1):
+        if i == at:
+            shell.user_ns.update(values)
+        if i == len(cells):
+            break
+        result = shell.run_cell(cells[i].source, store_history=False)  # type: ignore[no-untyped-call]
+        if not result.success:
+            error = result.error_in_exec or result.error_before_exec
+            raise KfpJupyterError(
+                f"notebook {parsed.settings.notebook}, cell {cells[i].index} failed"
+                + (f": {type(error).__name__}: {error}" if error is not None else "")
+            )
 
 
 def _write_inputs(

@@ -40,11 +40,10 @@ def describe_error(e: BaseException) -> str:
     message is written once; cluster/advice.py words it for where it is shown)."""
     if isinstance(e, KfpJupyterError):
         try:
-            from ..cluster.advice import for_widget
-            from ..cluster.errors import ClusterError
+            from ..cluster.advice import error_text
         except ImportError:  # pragma: no cover - an installation without the cluster part
             return str(e)
-        return for_widget(str(e)) if isinstance(e, ClusterError) else str(e)
+        return error_text(e, form=True)
     if isinstance(e, ImportError):
         return f"{e} (is the optional part installed? e.g. pip install 'kfp-jupyter[all]')"
     return f"internal error: {type(e).__name__}: {e}"

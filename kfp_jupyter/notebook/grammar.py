@@ -46,9 +46,11 @@ ROLE_MAGICS: dict[str, Role] = {
     "component": Role.STEP,
     "container": Role.STEP,
     "resource": Role.STEP,
+    # a step that executes a whole notebook
+    "notebook": Role.STEP,
 }
 #: The magics of steps that are not Python code, by step kind.
-KIND_MAGICS = ("component", "container", "resource")
+KIND_MAGICS = ("component", "container", "resource", "notebook")
 MAGIC_OF_ROLE: dict[Role, str] = {v: k for k, v in ROLE_MAGICS.items() if k not in KIND_MAGICS}
 TAG_OF_ROLE: dict[Role, str] = {
     Role.IMPORTS: "imports",
@@ -191,16 +193,23 @@ class StepSettings:
     #: a resource step: create, apply or delete
     resource: str | None = None
     volumes: tuple[VolumeRef, ...] = ()
+    #: a notebook step: the path of the notebook it executes (relative to this notebook)
+    notebook: str | None = None
+    #: a notebook step: the variables of its notebook handed on to later steps
+    outputs: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
-        """python, component, container or resource (the first said, if a cell says several)."""
+        """python, component, container, resource or notebook (the first said, if a cell says
+        several)."""
         if self.component is not None:
             return "component"
         if self.container:
             return "container"
         if self.resource is not None:
             return "resource"
+        if self.notebook is not None:
+            return "notebook"
         return "python"
 
     def is_empty(self) -> bool:
@@ -231,6 +240,8 @@ def merge_settings(a: StepSettings, b: StepSettings) -> StepSettings:
         container=_merge_scalar("container", a.container, b.container),
         resource=_merge_scalar("resource action", a.resource, b.resource),
         volumes=tuple(dict.fromkeys((*a.volumes, *b.volumes))),
+        notebook=_merge_scalar("notebook", a.notebook, b.notebook),
+        outputs=tuple(dict.fromkeys((*a.outputs, *b.outputs))),
     )
 
 
@@ -251,6 +262,8 @@ def apply_defaults(defaults: StepSettings, own: StepSettings) -> StepSettings:
         container=own.container,
         resource=own.resource,
         volumes=tuple(dict.fromkeys((*defaults.volumes, *own.volumes))),
+        notebook=own.notebook,
+        outputs=own.outputs,
     )
 
 
@@ -378,6 +391,8 @@ VALUE_TAGS = frozenset(
         "component",
         "resource",
         "volume",
+        "notebook",
+        "outputs",
     }
 )
 #: Tags without a value that set what kind of step a cell is (`container` + `image:REF`).
@@ -406,6 +421,8 @@ def parse_tags(tags: tuple[str, ...] | list[str]) -> ParsedTags:
     container: bool | None = None
     resource: str | None = None
     volumes: list[VolumeRef] = []
+    notebook: str | None = None
+    outputs: list[str] = []
 
     def set_role(role: Role, step: str | None = None) -> None:
         if out.role is not None and (out.role, out.step) != (role, step):
@@ -494,6 +511,16 @@ def parse_tags(tags: tuple[str, ...] | list[str]) -> ParsedTags:
                 volumes.append(parse_volume(rest))
             except ValueError as e:
                 raise TagError(f"tag {tag!r}: {e}") from None
+        elif head == "notebook":
+            if not rest.strip():
+                raise TagError("tag 'notebook:' needs the path of a notebook")
+            notebook = once("notebook", notebook, rest.strip())
+        elif head == "outputs":
+            names = _split_packages(rest)
+            bad = [n for n in names if not n.isidentifier()]
+            if not names or bad:
+                raise TagError(f"tag {tag!r} must be 'outputs:NAME' with NAME a Python variable")
+            outputs.extend(names)
         else:
             out.other.append(raw)
     try:
@@ -515,6 +542,8 @@ def parse_tags(tags: tuple[str, ...] | list[str]) -> ParsedTags:
         container=container,
         resource=resource,
         volumes=tuple(dict.fromkeys(volumes)),
+        notebook=notebook,
+        outputs=tuple(dict.fromkeys(outputs)),
     )
     return out
 
@@ -535,6 +564,9 @@ def settings_to_tags(settings: StepSettings) -> list[str]:
         tags.append("container")
     if settings.resource is not None:
         tags.append(f"resource:{settings.resource}")
+    if settings.notebook is not None:
+        tags.append(f"notebook:{settings.notebook}")
+    tags += [f"outputs:{o}" for o in settings.outputs]
     tags += [f"prev:{p}" for p in settings.prev]
     if settings.image:
         tags.append(f"image:{settings.image}")
@@ -602,6 +634,16 @@ def _nonneg(text: str) -> int:
     return n
 
 
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if not n.isidentifier()]
+    if not names or bad:
+        raise argparse.ArgumentTypeError(
+            f"expected Python variable names separated by ',', got {text!r}"
+        )
+    return names
+
+
 def _volume(text: str) -> VolumeRef:
     try:
         return parse_volume(text)
@@ -614,6 +656,9 @@ def _step_parser(magic: str = "step") -> _Parser:
     p.add_argument("name")
     if magic == "component":
         p.add_argument("source", metavar="PATH_OR_URL")
+    if magic == "notebook":
+        p.add_argument("notebook", metavar="PATH")
+        p.add_argument("--outputs", type=_names, default=[], metavar="a,b")
     if magic == "resource":
         p.add_argument("--action", required=True, choices=RESOURCE_ACTIONS)
     p.add_argument("--after", nargs="+", default=[], metavar="STEP")
@@ -719,12 +764,16 @@ def parse_magic_line(line: str) -> MagicLine:
         container=True if words[0] == "container" else None,
         resource=getattr(a, "action", None),
         volumes=tuple(dict.fromkeys(a.volume)),
+        notebook=getattr(a, "notebook", None),
+        outputs=tuple(dict.fromkeys(getattr(a, "outputs", []))),
     )
     return MagicLine(Role.STEP, a.name, settings)
 
 
 def settings_to_magic_args(settings: StepSettings) -> list[str]:
     args: list[str] = []
+    if settings.outputs:
+        args += ["--outputs", ",".join(settings.outputs)]
     if settings.prev:
         args += ["--after", *settings.prev]
     if settings.image:
@@ -766,6 +815,9 @@ def format_magic_line(role: Role, step: str | None, settings: StepSettings) -> s
         elif kind == "resource":
             assert settings.resource is not None
             head += ["--action", settings.resource]
+        elif kind == "notebook":
+            assert settings.notebook is not None
+            head.append(settings.notebook)
         magic = "step" if kind == "python" else kind
         return f"%%{magic} " + shlex.join([*head, *settings_to_magic_args(settings)])
     return "%%" + MAGIC_OF_ROLE[role]

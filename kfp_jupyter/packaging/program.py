@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
 
-from ..model import Pipeline, Step, function_name
+from ..model import NOTEBOOK_OUTPUT, Pipeline, Step, function_name
 
 INDENT = "    "
 
@@ -27,6 +27,14 @@ def _runtime_section(name: str) -> str:
     start = text.index("\n", start) + 1
     end = text.index(f"# --- {name}: end")
     return text[start:end].strip("\n") + "\n"
+
+
+@cache
+def notebook_runtime() -> str:
+    """The code that executes a notebook step's notebook (notebookrun.py, between its markers)."""
+    text = resources.files(__package__).joinpath("notebookrun.py").read_text(encoding="utf-8")
+    start = text.index("\n", text.index("# --- notebook: start")) + 1
+    return text[start : text.index("# --- notebook: end")].strip("\n") + "\n"
 
 
 @cache
@@ -159,6 +167,8 @@ def _section(title: str, code: str) -> str:
 
 
 def build_program(pipeline: Pipeline, step: Step) -> StepProgram:
+    if step.kind == "notebook":
+        return _notebook_program(pipeline, step)
     if step.kind != "python":
         raise ValueError(
             f"step {step.name!r} is a {step.kind} step, not Python: it has no step program "
@@ -282,6 +292,86 @@ def build_program(pipeline: Pipeline, step: Step) -> StepProgram:
         lines.pop()
     body = "\n".join(lines) + "\n" if lines else INDENT + "pass\n"
     return StepProgram(step, python_name(name), tuple(args), body)
+
+
+def _notebook_program(pipeline: Pipeline, step: Step) -> StepProgram:
+    """A notebook step's function: the same arguments as a Python step's (parameters, saved
+    variables in and out, metrics), and a body that executes the embedded notebook in a kernel."""
+    call = step.notebook
+    assert call is not None
+    types = {p.name: p.type for p in pipeline.parameters}
+    args: list[Arg] = [Arg("parameter", p, p, types[p]) for p in step.parameters]
+    taken: set[str] = set(step.parameters) | set(step.outputs)
+    for i in step.inputs:
+        arg = i.name if i.name not in taken else _unique(i.name + "_in", taken)
+        taken.add(arg)
+        args.append(Arg("input", arg, i.name))
+    args += [Arg("output", o, o) for o in step.outputs]
+    if step.metrics:
+        args.append(Arg("metrics", _unique("metrics", taken | set(step.input_names)), "metrics"))
+    arg_of = {(a.kind, a.name): a.arg for a in args}
+    capture = ""
+    if step.inputs:
+        io_in = ", ".join(f"{a.name!r}: {a.arg}.path" for a in args if a.kind == "input")
+        capture += f"_kfpj_in = {{{io_in}}}\n"
+    io_out = ", ".join(f"{a.name!r}: {a.arg}.path" for a in args if a.kind == "output")
+    capture += f"_kfpj_out = {{{io_out}}}\n"
+    metrics_arg = arg_of.get(("metrics", "metrics"))
+    if metrics_arg:
+        capture += f"_kfpj_metrics = {metrics_arg}\n"
+    like = "".join(
+        f"{a.arg} = _kfpj_like({a.arg}, {pipeline.parameter(a.name).default!r})\n"
+        for a in args
+        if a.kind == "parameter" and a.type in ("list", "dict")
+    )
+    code = {
+        "load": inner_runtime("load") if step.inputs else "",
+        "save": inner_runtime("save") if call.variables or step.metrics else "",
+    }
+    values = ", ".join(
+        f"{a.input!r}: {a.value!r}"
+        if a.kind == "literal"
+        else f"{a.input!r}: {arg_of[('parameter', a.name)]}"
+        for a in call.arguments
+        if a.kind != "artifact"
+    )
+    inputs = ", ".join(
+        f"{a.input!r}: ({a.name!r}, _kfpj_in[{a.name!r}])"
+        for a in call.arguments
+        if a.kind == "artifact"
+    )
+    outputs = ", ".join(f"{v!r}: _kfpj_out[{v!r}]" for v in call.variables)
+    run = (
+        f"_kfpj_notebook = {call.source!r}\n"
+        f"_kfpj_code = {code!r}\n"
+        f"_kfpj_got = _kfpj_run_notebook(\n"
+        f"    {step.name!r},\n"
+        f"    {call.path!r},\n"
+        f"    _kfpj_notebook,\n"
+        f"    {{{values}}},\n"
+        f"    {{{inputs}}},\n"
+        f"    {{{outputs}}},\n"
+        f"    {list(step.metrics)!r},\n"
+        f"    _kfpj_out[{NOTEBOOK_OUTPUT!r}],\n"
+        f"    _kfpj_code,\n"
+        f")\n"
+    )
+    run += "".join(
+        f"_kfpj_metric({step.name!r}, _kfpj_metrics, {m!r}, _kfpj_got[{m!r}])\n"
+        for m in step.metrics
+    )
+    needed = [p for p, used in (("like", like), ("metric", step.metrics)) if used]
+    parts = [
+        capture,
+        _section(
+            "kfp-jupyter runtime: executes the notebook in a kernel",
+            inner_runtime("error", *needed) + "\n\n" + notebook_runtime(),
+        ),
+        _section("parameters: numbers in lists and dicts arrive as floats from KFP", like),
+        _section(f"notebook {call.path}", run),
+    ]
+    body = "\n".join(indent_code(p) for p in parts if p).rstrip("\n") + "\n"
+    return StepProgram(step, python_name(step.name), tuple(args), body)
 
 
 def _string_continuation_lines(code: str) -> set[int]:

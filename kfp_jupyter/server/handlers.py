@@ -231,7 +231,15 @@ class BaseHandler(APIHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(hide_root(data, self.root_dir)))
 
-    def fail(self, error: BaseException) -> None:
+    def fail(self, error: BaseException, form: bool = False) -> None:
+        """Answer an error; `form`: its advice in the terms of a form's fields (the Submit
+        dialog's, like the widget's), not the command line's options."""
+        try:
+            from ..cluster.advice import error_text
+
+            message = error_text(error, form)
+        except ImportError:  # an installation without the cluster part
+            message = str(error)
         if isinstance(error, PathRefused):
             self.reply({"message": str(error)}, 403)
         elif isinstance(error, NotebookError):
@@ -244,7 +252,7 @@ class BaseHandler(APIHandler):
             status = 502 if type(error).__module__.startswith("kfp_jupyter.cluster") else 400
             if type(error).__name__ in ("InvalidSubmission", "ConfigError"):
                 status = 400
-            self.reply({"message": str(error), "kind": type(error).__name__}, status)
+            self.reply({"message": message, "kind": type(error).__name__}, status)
         else:
             raise error
 
@@ -490,7 +498,7 @@ class SubmitHandler(BaseHandler):
         body = self.body()
         params = self.params(body)
         fields = ("engine", "host", "namespace", "experiment", "run_name", "token_env", "ui_url")
-        given = {key: self.text(body, key) for key in (*fields, "kfp_runtime", "path")}
+        given = {key: self.text(body, key) for key in (*fields, "kfp_runtime", "path", "target")}
 
         def opt(key: str) -> str | None:
             return given[key]
@@ -505,6 +513,7 @@ class SubmitHandler(BaseHandler):
                 handle = submit(
                     what,
                     opt("engine"),
+                    target=opt("target"),
                     host=opt("host"),
                     namespace=opt("namespace"),
                     experiment=opt("experiment"),
@@ -523,6 +532,24 @@ class SubmitHandler(BaseHandler):
             self.set_header("Retry-After", "30")
             self.reply({"message": str(e), "kind": "Busy"}, 503)
         except (KfpJupyterError, PathRefused) as e:
+            self.fail(e, form=True)
+
+
+class TargetsHandler(BaseHandler):
+    """`GET targets`: the saved targets (never a token: only the name of the variable that
+    holds one) and the one submitted to last, for the Submit dialog's choice."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        from ..cluster.targets import last_target, load_targets
+
+        def work() -> dict[str, Any]:
+            targets = load_targets()
+            return {"targets": [t.to_json() for t in targets.values()], "last": last_target()}
+
+        try:
+            self.reply(await self.off_loop(work))
+        except KfpJupyterError as e:
             self.fail(e)
 
 
@@ -576,5 +603,6 @@ def setup_handlers(web_app: Any, root_dir: str, settings: KfpJupyterServer | Non
             ),
             (url_path_join(base, r"steps/([^/]+)"), StepDetailsHandler, args),
             (url_path_join(base, "submit"), SubmitHandler, args),
+            (url_path_join(base, "targets"), TargetsHandler, args),
         ],
     )

@@ -65,30 +65,74 @@ function markAll(panel: NotebookPanel, sidebar: PipelinePanel): void {
   }
 }
 
+/** A saved target (`kfp-jupyter targets add`), as `GET targets` lists it: never a token. */
+interface SavedTarget {
+  name: string;
+  engine: string;
+  host: string | null;
+  namespace: string | null;
+  experiment: string | null;
+  token_env: string | null;
+}
+
+/** The fields a saved target fills in; what the user types over them wins. */
+const TARGET_FIELDS = ["engine", "host", "namespace", "experiment", "token_env"] as const;
+
 class SubmitForm extends Widget {
-  constructor(params: Record<string, unknown>) {
+  constructor(
+    params: Record<string, unknown>,
+    targets: SavedTarget[],
+    last: string | null,
+    note = "",
+  ) {
     super();
     this.addClass("kfpj-submit-form");
+    if (note) {
+      const p = document.createElement("p");
+      p.className = "kfpj-form-error";
+      p.textContent = note;
+      this.node.append(p);
+    }
     const row = (label: string, el: HTMLElement): void => {
       const l = document.createElement("label");
       l.append(label + " ", el);
       this.node.append(l);
     };
+    const saved = document.createElement("select");
+    saved.name = "target";
+    saved.append(new Option(targets.length ? "(none)" : "(none saved)", ""));
+    for (const t of targets) saved.append(new Option(`${t.name} (${t.engine})`, t.name));
+    row("saved target", saved);
     const engine = document.createElement("select");
     engine.name = "engine";
     for (const e of ENGINES) engine.append(new Option(e, e));
-    row("Engine", engine);
-    for (const [name, hint] of [
-      ["host", "KFP API or Kubernetes API address"],
-      ["namespace", ""],
-      ["experiment", ""],
-      ["run_name", ""],
-      ["token_env", "variable holding a bearer token"],
+    row("engine", engine);
+    const fields: Record<string, HTMLInputElement> = {};
+    for (const [name, label, hint] of [
+      ["host", "host", "KFP API or Kubernetes API address"],
+      ["namespace", "namespace", ""],
+      ["experiment", "experiment", ""],
+      ["run_name", "run name", ""],
+      ["token_env", "token variable", "the NAME of a variable holding a bearer token"],
     ]) {
       const input = document.createElement("input");
       input.name = name;
       input.placeholder = hint;
-      row(name.replace("_", " "), input);
+      fields[name] = input;
+      row(label, input);
+    }
+    const fill = (): void => {
+      const t = targets.find((x) => x.name === saved.value);
+      if (!t) return;
+      for (const key of TARGET_FIELDS) {
+        if (key === "engine") engine.value = t.engine;
+        else fields[key].value = t[key] ?? "";
+      }
+    };
+    saved.addEventListener("change", fill);
+    if (last && targets.some((t) => t.name === last)) {
+      saved.value = last;
+      fill();
     }
     for (const [name, value] of Object.entries(params)) {
       const input = document.createElement("input");
@@ -197,9 +241,16 @@ class ToolbarExtension implements DocumentRegistry.IWidgetExtension<NotebookPane
         await saveInTurn(panel.context);
         await this.sidebar.refresh();
         const params = this.sidebar.parameters;
+        let saved: { targets: SavedTarget[]; last: string | null } = { targets: [], last: null };
+        let note = "";
+        try {
+          saved = await api<typeof saved>("targets");
+        } catch (e) {
+          note = `the saved targets could not be read: ${e instanceof Error ? e.message : e}`;
+        }
         const result = await showDialog({
           title: "Submit the pipeline",
-          body: new SubmitForm(params),
+          body: new SubmitForm(params, saved.targets, saved.last, note),
           buttons: [Dialog.cancelButton(), Dialog.okButton({ label: "Submit" })],
         });
         if (!result.button.accept || !result.value) return;

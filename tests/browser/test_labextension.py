@@ -6,7 +6,10 @@ and its KFP UI link in the panel. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,16 +35,20 @@ NOTEBOOK_READY = """(cells) => {
 }"""
 
 
-def _saved_tags(path: Any, index: int) -> list[str]:
-    # JupyterLab may be writing the file right now (truncate, then write): an empty or half-written
-    # file is "not saved yet", not an error.
+#: what `_saved_tags` says of a file JupyterLab is writing right now (truncate, then write)
+BEING_WRITTEN = "being written"
+
+
+def _saved_tags(path: Any, index: int) -> list[str] | str | None:
+    """The cell's tags as saved (None: the cell has no tags key at all)."""
     try:
         nb = nbformat.read(str(path), as_version=4)
     except Exception:
-        return []
+        return BEING_WRITTEN
     if len(nb.cells) <= index:
-        return []
-    return list(nb.cells[index].metadata.get("tags", []))
+        return BEING_WRITTEN
+    tags = nb.cells[index].metadata.get("tags")
+    return None if tags is None else list(tags)
 
 
 def _open_example(lab: Lab, page: Any) -> tuple[Path, int]:
@@ -64,7 +71,7 @@ def _open_example(lab: Lab, page: Any) -> tuple[Path, int]:
     return nb_path, index
 
 
-def _wait_saved(path: Path, index: int, tags: list[str]) -> None:
+def _wait_saved(path: Path, index: int, tags: list[str] | None) -> None:
     deadline = time.monotonic() + 60
     while _saved_tags(path, index) != tags:
         assert time.monotonic() < deadline, (_saved_tags(path, index), tags)
@@ -189,8 +196,7 @@ def test_editor_changes_are_undone_and_redone_like_any_notebook_change(
     # nothing else was undone: the example's own tags are all there
     assert page.locator(".jp-Notebook .jp-Cell[data-kfp-role=step]").count() == len(STEPS) - 1
     page.keyboard.press("Control+s")
-    _wait_saved(nb_path, index, [])
-    assert "tags" not in nbformat.read(str(nb_path), as_version=4).cells[index].metadata
+    _wait_saved(nb_path, index, None)  # no tags key at all, as before the editor touched it
     # the panel shows the saved pipeline: `report` is gone again
     page.locator(PANEL).locator(".kfpj-step[data-kfp-step=report]").wait_for(state="detached")
     screenshot(page, "labextension-undo.png")
@@ -260,4 +266,47 @@ def test_submit_from_the_toolbar_to_kubeflow_pipelines(
     assert link.get_attribute("href") == f"{kfp.url}/#/runs/details/{run_id}"
     assert link.get_attribute("target") == "_blank"
     assert not page.locator(".jp-Dialog").count()
+    assert not page.errors, page.errors
+
+
+def test_submit_dialog_offers_the_saved_targets_and_the_last_used_first(
+    kfp_and_lab: tuple[KfpServer, Lab], page: Any, tmp_path: Path
+) -> None:
+    kfp, lab = kfp_and_lab
+    config = tmp_path / "home" / "kfp-config"  # the lab's KFP_JUPYTER_CONFIG_DIR
+    subprocess.run(
+        [sys.executable, "-m", "kfp_jupyter.cli.main", "targets", "add", "prod",
+         "--engine", "kfp", "--host", kfp.url, "--token-env", TOKEN_ENV,
+         "--experiment", "saved-exp"],
+        env={**os.environ, "KFP_JUPYTER_CONFIG_DIR": str(config)},
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    _open_example(lab, page)
+
+    def open_dialog() -> Any:
+        page.locator(".jp-NotebookPanel-toolbar").get_by_text("Submit").click()
+        form = page.locator(".jp-Dialog .kfpj-submit-form")
+        form.wait_for()
+        return form
+
+    form = open_dialog()
+    assert form.locator("select[name=target]").input_value() == ""  # none used yet
+    form.locator("select[name=target]").select_option("prod")
+    # the target fills the form; the token is never shown, only the variable's name
+    assert form.locator("input[name=host]").input_value() == kfp.url
+    assert form.locator("input[name=token_env]").input_value() == TOKEN_ENV
+    assert form.locator("input[name=experiment]").input_value() == "saved-exp"
+    screenshot(page, "labextension-submit-saved-target.png")
+    page.locator(".jp-Dialog button.jp-mod-accept").click()
+    page.locator(PANEL).locator(".kfpj-run").get_by_text("submitted to kfp").wait_for(
+        timeout=120_000
+    )
+    assert [e["display_name"] for e in kfp.state.experiments.values()] == ["saved-exp"]
+
+    # the next dialog opens on the target used last (shared with the CLI and the widget)
+    form = open_dialog()
+    assert form.locator("select[name=target]").input_value() == "prod"
+    assert form.locator("input[name=host]").input_value() == kfp.url
+    page.locator(".jp-Dialog button.jp-mod-reject").click()
     assert not page.errors, page.errors

@@ -149,7 +149,8 @@ def _component_inputs(pipeline: Pipeline, ir: _Ir, step: Step) -> dict[str, dict
 def _step_task(pipeline: Pipeline, ir: _Ir, step: Step, runtime: str) -> None:
     name = unique(k8s_name(step.name), ir.taken)
     ir.step_tasks[step.name] = name
-    if step.kind == "python":
+    if step.kind in ("python", "notebook"):
+        # a notebook step is a Python function too: one that executes the embedded notebook
         prog = build_program(pipeline, step)
         packages = tuple(step.packages)
         container = launcher.python_container(

@@ -1,0 +1,210 @@
+"""Several notebooks as one pipeline: a pipeline notebook with one `%%notebook` step per notebook.
+
+What `kfp-jupyter compose` writes (Elyra's model: each notebook is a node, run whole). The order is
+the order given, each notebook after the one before it, unless `after` says otherwise. The
+notebooks' parameters become the pipeline's (passed through to every notebook that has them),
+and a notebook whose parameters cell names a variable an earlier notebook hands on (`outputs`)
+gets that variable. The result is an ordinary annotated notebook: every command takes it.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import NotebookError, Problem
+from ..model import Parameter
+from ..notebook.grammar import Role, StepSettings, format_magic_line, suggest_step_name
+from ..notebook.reader import NotebookFile, read_notebook
+from .blocks import name_assignment
+from .notebookstep import cell_role, read_child
+from .source import to_python
+
+#: the standard python3 kernel, for a pipeline notebook whose notebooks name none
+_KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+@dataclass(frozen=True)
+class Composed:
+    """One notebook of the pipeline: its step name, path and what its step cell says."""
+
+    step: str
+    path: str
+    after: tuple[str, ...]
+    outputs: tuple[str, ...]
+    #: (the notebook's parameter, what it is given: a pipeline parameter or an earlier variable)
+    bindings: tuple[tuple[str, str], ...]
+
+
+def _step_names(paths: Sequence[Path]) -> list[str]:
+    names: list[str] = []
+    for p in paths:
+        base = suggest_step_name(p.stem)
+        name, n = base, 2
+        while name in names:
+            name, n = f"{base}-{n}", n + 1
+        names.append(name)
+    return names
+
+
+def compose(
+    notebooks: Sequence[Path],
+    output: Path,
+    *,
+    after: Mapping[str, Sequence[str]] | None = None,
+    outputs: Mapping[str, Sequence[str]] | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """The pipeline notebook (version-4 JSON) composing `notebooks`, with paths relative to
+    `output`'s folder. `after` maps a step to the steps it runs after (replacing "after the one
+    before it"; an empty list: after none); `outputs` maps a step to the variables it hands on.
+    Raises NotebookError naming what is wrong."""
+    after = dict(after or {})
+    outputs = dict(outputs or {})
+    problems: list[Problem] = []
+    if not notebooks:
+        raise NotebookError(Problem("no notebooks to compose", fix="name at least one notebook"))
+    steps = _step_names(notebooks)
+    for said in (after, outputs):
+        for step in said:
+            if step not in steps:
+                problems.append(
+                    Problem(
+                        f"unknown step {step!r}",
+                        fix=f"the steps are named after the notebooks: {', '.join(steps)}",
+                    )
+                )
+    for step, prevs in after.items():
+        for p in prevs:
+            if p not in steps or p == step:
+                problems.append(
+                    Problem(
+                        f"step {step!r} cannot run after {p!r}",
+                        fix=f"name another of the steps: {', '.join(s for s in steps if s != step)}",
+                    )
+                )
+    if problems:
+        raise NotebookError(problems)
+    folder = output.resolve().parent
+    parameters: dict[str, Parameter] = {}
+    handed: set[str] = set()
+    composed: list[Composed] = []
+    first_meta: dict[str, Any] = {}
+    for i, (path, step) in enumerate(zip(notebooks, steps, strict=True)):
+        nb = read_notebook(path)
+        if i == 0:
+            first_meta = nb.metadata
+        child_problems: list[Problem] = []
+        child = read_child(nb, child_problems, strict=False)
+        if child_problems:
+            raise NotebookError(
+                [Problem(f"notebook {str(path)!r}: {p}", fix=p.fix) for p in child_problems]
+            )
+        bindings: list[tuple[str, str]] = []
+        names = {p.name for p in child.parameters}
+        for param in _parameter_names(nb):
+            if param in handed:
+                bindings.append((param, param))
+            elif param in names:
+                own = next(q for q in child.parameters if q.name == param)
+                given = param
+                if given in parameters and parameters[given] != own:
+                    # the same name with another default: a pipeline parameter of its own
+                    given = f"{step.replace('-', '_')}_{param}"
+                parameters.setdefault(given, Parameter(given, own.type, own.default))
+                bindings.append((param, given))
+        prev = tuple(after[step]) if step in after else ((steps[i - 1],) if i else ())
+        rel = Path(os.path.relpath(path.resolve(), folder)).as_posix()
+        composed.append(Composed(step, rel, prev, tuple(outputs.get(step, ())), tuple(bindings)))
+        handed |= set(outputs.get(step, ()))
+    return _write(composed, list(parameters.values()), output, first_meta, name)
+
+
+def _parameter_names(nb: NotebookFile) -> list[str]:
+    """Every name the notebook's parameters cell assigns, in order (literals or not)."""
+    found: list[str] = []
+    for cell in nb.cells:
+        if cell.kind != "code":
+            continue
+        role, body = cell_role(cell)
+        if role != Role.PARAMETERS:
+            continue
+        try:
+            tree = ast.parse(to_python(body).code)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            target, _ = name_assignment(node)
+            if target is not None and target.id not in found:
+                found.append(target.id)
+    return found
+
+
+def _code(source: str, *tags: str) -> dict[str, Any]:
+    cell: dict[str, Any] = {
+        "cell_type": "code",
+        "execution_count": None,
+        "metadata": {"tags": list(tags)} if tags else {},
+        "outputs": [],
+        "source": source,
+    }
+    return cell
+
+
+def _write(
+    composed: list[Composed],
+    parameters: list[Parameter],
+    output: Path,
+    first_meta: Mapping[str, Any],
+    name: str | None,
+) -> dict[str, Any]:
+    listing = ", ".join(f"`{c.path}`" for c in composed)
+    cells: list[dict[str, Any]] = [
+        {
+            "cell_type": "markdown",
+            "metadata": {},
+            "source": f"# {output.stem}\n\nA pipeline of the notebooks {listing}, each run whole "
+            "as one step (written by `kfp-jupyter compose`).",
+        },
+        _code("%load_ext kfp_jupyter", "skip"),
+    ]
+    if parameters:
+        cells.append(
+            _code(
+                "\n".join(f"{p.name} = {p.default!r}" for p in parameters),
+                "pipeline-parameters",
+            )
+        )
+    for c in composed:
+        settings = StepSettings(prev=c.after, notebook=c.path, outputs=c.outputs)
+        line = format_magic_line(Role.STEP, c.step, settings)
+        body = "".join(f"\n{param} = {given}" for param, given in c.bindings)
+        cells.append(_code(line + body))
+    for i, cell in enumerate(cells, start=1):
+        cell["id"] = f"cell-{i:02d}"
+    metadata: dict[str, Any] = {
+        "kernelspec": first_meta.get("kernelspec") or dict(_KERNELSPEC),
+        "kfp_jupyter": {
+            "name": name or suggest_step_name(output.stem).replace("_", "-"),
+            "description": "Runs "
+            + ", then ".join(Path(c.path).name for c in composed)
+            + ", each whole as one step",
+        },
+    }
+    if "language_info" in first_meta:
+        metadata["language_info"] = first_meta["language_info"]
+    return {"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 5}
+
+
+def write_composed(nb: Mapping[str, Any], output: Path) -> None:
+    """Write the notebook as Jupyter does (nbformat's writer), checked against the format."""
+    import nbformat
+
+    node = nbformat.from_dict(json.loads(json.dumps(nb)))  # type: ignore[no-untyped-call]
+    nbformat.validate(node)
+    nbformat.write(node, str(output))  # type: ignore[no-untyped-call]

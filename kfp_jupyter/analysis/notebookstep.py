@@ -1,0 +1,403 @@
+"""Steps that execute a whole notebook: `notebook:PATH` steps, and the one step of a plain notebook.
+
+A notebook executed as a step is read here for what the pipeline needs of it without running it:
+its `parameters` cell (papermill's convention, where injected values go), its `pipeline-metrics`
+cell (the step's metrics), the modules it imports (the step's packages), and its cells without
+outputs (embedded in the step's program, so a cluster runs what was compiled).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import NotebookError, Problem
+from ..model import (
+    NOTEBOOK_OUTPUT,
+    Argument,
+    NotebookCall,
+    Parameter,
+    Pipeline,
+    Step,
+    function_name,
+)
+from ..notebook.annotations import magic_line_index
+from ..notebook.grammar import (
+    Role,
+    StepSettings,
+    TagError,
+    apply_defaults,
+    parse_magic_line,
+    parse_tags,
+    suggest_step_name,
+)
+from ..notebook.metadata import NotebookSettings
+from ..notebook.reader import Cell, NotebookFile, read_notebook
+from .blocks import (
+    Blocks,
+    StepBlock,
+    bound_value,
+    metrics_cell,
+    name_assignment,
+    parameters_cell,
+    step_fields,
+)
+from .names import BlockNames
+from .packages import Unpinnable, resolve_packages
+from .source import to_python
+from .volumes import StepVolumes, resolve_volumes
+
+#: what a notebook step imports besides the notebook's own modules: the kernel and its client
+RUNNER_IMPORTS = "import nbclient\nimport ipykernel\n"
+
+
+@dataclass
+class ChildNotebook:
+    """A notebook read for executing it as a step."""
+
+    path: Path
+    source: str
+    parameters: list[Parameter] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    #: the Python code of its code cells (for the packages it needs)
+    code: tuple[str, ...] = ()
+
+
+def cell_role(cell: Cell) -> tuple[Role | None, str]:
+    """The cell's role if it is a parameters or metrics cell, and its code without a magic line."""
+    role: Role | None = None
+    body = cell.source
+    try:
+        role = parse_tags(cell.tags).role
+    except TagError:
+        role = None
+    at = magic_line_index(cell.source)
+    if at is not None:
+        lines = cell.source.split("\n")
+        try:
+            m = parse_magic_line(lines[at].strip())
+        except ValueError:
+            return role, body
+        role = role or m.role
+        body = "\n".join(lines[at + 1 :])
+    return role, body
+
+
+def embedded_source(nb: NotebookFile) -> str:
+    """The notebook as the step embeds it: its cells and tags, without outputs or other metadata,
+    so the program (and the compiled pipeline) changes only when the code does."""
+    cells = []
+    for c in nb.cells:
+        cell: dict[str, object] = {"cell_type": c.kind, "metadata": {}, "source": c.source}
+        if c.tags:
+            cell["metadata"] = {"tags": list(c.tags)}
+        if c.kind == "code":
+            cell["execution_count"] = None
+            cell["outputs"] = []
+        cells.append(cell)
+    kernelspec = nb.metadata.get("kernelspec")
+    metadata = {"kernelspec": kernelspec} if isinstance(kernelspec, dict) else {}
+    doc = {"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 4}
+    return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def read_child(nb: NotebookFile, problems: list[Problem], *, strict: bool = True) -> ChildNotebook:
+    """What a step needs of notebook `nb`; problems of its parameters and metrics cells are added
+    to `problems` as they are (the caller says which notebook they are in). Not `strict`, a
+    parameter that cannot be a pipeline parameter (`data = None`) is no problem: it is only where
+    injected values go, and such parameters are left out."""
+    blocks = Blocks()
+    code: list[str] = []
+    for cell in nb.cells:
+        if cell.kind != "code":
+            continue
+        role, body = cell_role(cell)
+        py = to_python(body).code
+        code.append(py)
+        if role not in (Role.PARAMETERS, Role.METRICS):
+            continue
+        try:
+            compile(py, f"<cell {cell.index}>", "exec", dont_inherit=True)
+        except (SyntaxError, ValueError) as e:
+            problems.append(Problem(f"syntax error: {e}", cell=cell.index))
+            continue
+        offset = cell.source.count("\n") - body.count("\n")
+        if role == Role.PARAMETERS:
+            parameters_cell(cell.index, py, offset, blocks, problems if strict else [])
+        else:
+            metrics_cell(cell.index, py, offset, blocks, problems)
+    return ChildNotebook(
+        path=nb.path or Path("notebook.ipynb"),
+        source=embedded_source(nb),
+        parameters=list(blocks.parameters),
+        metrics=list(blocks.metrics),
+        code=tuple(code),
+    )
+
+
+def is_plain(nb: NotebookFile) -> bool:
+    """A plain notebook: it has code, and no code cell carries a tag or a cell magic of ours other
+    than those of a parameters or metrics cell (papermill's `parameters` tag, our
+    `pipeline-parameters` and `pipeline-metrics`, and their magics)."""
+    code_cells = [c for c in nb.cells if c.kind == "code" and c.source.strip()]
+    if not code_cells:
+        return False
+    for cell in code_cells:
+        try:
+            tags = parse_tags(cell.tags)
+        except TagError:
+            return False
+        if not tags.settings.is_empty() or tags.role not in (None, Role.PARAMETERS, Role.METRICS):
+            return False
+        at = magic_line_index(cell.source)
+        if at is not None:
+            try:
+                m = parse_magic_line(cell.source.split("\n")[at].strip())
+            except ValueError:
+                return False
+            if m.role not in (Role.PARAMETERS, Role.METRICS):
+                return False
+    return True
+
+
+def notebook_packages(
+    child: ChildNotebook,
+    settings: NotebookSettings,
+    own: tuple[str, ...],
+    *,
+    marshalling: bool,
+    step: str,
+    warnings: list[Problem],
+) -> tuple[str, ...]:
+    """The packages a notebook step installs: the kernel and its client, the notebook's imports
+    (pinned like any step's), then the requirements the notebook and the step state."""
+    unpinnable: list[Unpinnable] = []
+    packages = resolve_packages(
+        (RUNNER_IMPORTS, *child.code),
+        (*settings.packages, *own),
+        marshalling=marshalling,
+        local_modules=_local_modules(child),
+        pin=settings.pin_packages,
+        unpinnable=unpinnable,
+    )
+    warnings += [
+        Problem(
+            f"package {u.distribution!r} (imported as {u.module!r}) is installed here from "
+            f"{u.origin}, which a step's container cannot install by name and version",
+            step=step,
+            fix=f"publish it and pin it in 'packages:{u.distribution}==VERSION', or build it "
+            "into the step's image",
+        )
+        for u in unpinnable
+    ]
+    return packages
+
+
+def _local_modules(child: ChildNotebook) -> frozenset[str]:
+    from .packages import imported_modules
+
+    folder = child.path.parent
+    return frozenset(
+        m.split(".")[0]
+        for code in child.code
+        for m in imported_modules(code)
+        if (folder / f"{m.split('.')[0]}.py").is_file()
+        or (folder / m.split(".")[0] / "__init__.py").is_file()
+    )
+
+
+# --- a notebook step of another notebook --------------------------------------------------------
+
+
+@dataclass
+class NotebookBinding:
+    """One `name = value` line of a notebook step's cell."""
+
+    name: str
+    kind: str  # "literal" | "name"
+    value: object = None
+    source: str = ""
+    line: int = 0
+
+
+@dataclass
+class NotebookStepRead:
+    child: ChildNotebook
+    path: str
+    bindings: list[NotebookBinding]
+    names: BlockNames
+
+
+def resolve_child_path(path: str, notebook: str | None) -> Path:
+    p = Path(path).expanduser()
+    if not p.is_absolute() and notebook is not None:
+        p = Path(notebook).parent / p
+    return p
+
+
+def prepare_notebook_step(
+    sb: StepBlock, notebook: str | None, problems: list[Problem]
+) -> NotebookStepRead | None:
+    """Read a `notebook:` step: its notebook (relative to this notebook's folder) and the values
+    its cell gives it; None (with problems) if it cannot be read."""
+    s = sb.settings
+    assert s.notebook is not None
+    path = resolve_child_path(s.notebook, notebook)
+    if not path.is_file():
+        problems.append(
+            Problem(
+                f"notebook {s.notebook!r} does not exist (looked for {path})"
+                if not path.exists()
+                else f"{s.notebook!r} is a folder, not a notebook",
+                cell=sb.first_cell,
+                step=sb.name,
+                fix="give the path of an .ipynb file, relative to this notebook's folder",
+            )
+        )
+        return None
+    try:
+        nb = read_notebook(path)
+    except NotebookError as e:
+        problems += [
+            Problem(f"in notebook {s.notebook!r}: {p}", cell=sb.first_cell, step=sb.name, fix=p.fix)
+            for p in e.problems
+        ]
+        return None
+    child_problems: list[Problem] = []
+    child = read_child(nb, child_problems, strict=False)
+    for p in child_problems:
+        where = f"cell {p.cell}" + (f", line {p.line}" if p.line else "") if p.cell else ""
+        problems.append(
+            Problem(
+                f"notebook {s.notebook!r}{', ' + where if where else ''}: {p.message}",
+                cell=sb.first_cell,
+                step=sb.name,
+                fix=p.fix,
+            )
+        )
+    for name in s.outputs:
+        if name == NOTEBOOK_OUTPUT:
+            problems.append(
+                Problem(
+                    f"{NOTEBOOK_OUTPUT!r} is the name of the executed notebook the step keeps",
+                    cell=sb.first_cell,
+                    step=sb.name,
+                    fix="rename that variable in the notebook",
+                )
+            )
+    bindings: list[NotebookBinding] = []
+    for node in ast.parse(sb.code.code).body:
+        cell, line = sb.code.locate(node.lineno)
+        target, value = name_assignment(node)
+        if target is None or value is None:
+            problems.append(
+                Problem(
+                    "a notebook step's cell holds only 'name = value' lines (the notebook's "
+                    f"parameters), not {ast.unparse(node)!r}",
+                    cell=cell,
+                    step=sb.name,
+                    line=line,
+                    fix="compute values in a Python step before this one and pass their names",
+                )
+            )
+            continue
+        if any(b.name == target.id for b in bindings):
+            problems.append(
+                Problem(
+                    f"parameter {target.id!r} is given twice", cell=cell, step=sb.name, line=line
+                )
+            )
+            continue
+        bound = bound_value(value, f"parameter {target.id!r}", (cell, line), sb.name, problems)
+        if bound is None:
+            continue
+        if bound[0] == "name":
+            bindings.append(NotebookBinding(target.id, "name", source=bound[1], line=node.lineno))
+        else:
+            bindings.append(NotebookBinding(target.id, "literal", value=bound[1], line=node.lineno))
+    reads = {b.source: b.line for b in bindings if b.kind == "name"}
+    names = BlockNames(reads=reads, defines={o: 1 for o in s.outputs})
+    return NotebookStepRead(child, s.notebook, bindings, names)
+
+
+def notebook_call(read: NotebookStepRead, params: dict[str, Parameter]) -> NotebookCall:
+    """The call the Step holds: literals, pipeline parameters, and (as kind "artifact") variables
+    of earlier steps, loaded into the kernel as they were saved."""
+    arguments: list[Argument] = []
+    for b in read.bindings:
+        if b.kind == "literal":
+            arguments.append(Argument(b.name, "literal", value=b.value))
+        elif b.source in params:
+            arguments.append(Argument(b.name, "parameter", name=b.source))
+        else:
+            arguments.append(Argument(b.name, "artifact", name=b.source))
+    return NotebookCall(
+        path=read.path,
+        source=read.child.source,
+        arguments=tuple(arguments),
+        variables=tuple(sorted(read.names.defines)),
+    )
+
+
+# --- a plain notebook ------------------------------------------------------------------------
+
+
+def plain_pipeline(
+    nb: NotebookFile,
+    settings: NotebookSettings,
+    problems: list[Problem],
+    warnings: list[Problem],
+) -> Pipeline | None:
+    """A notebook without step annotations as a pipeline of one step that executes it whole; its
+    parameters cell gives the pipeline parameters, its metrics cell the metrics."""
+    child = read_child(nb, problems)
+    path = nb.path or Path("notebook.ipynb")
+    params = {p.name for p in child.parameters}
+    name = suggest_step_name(path.stem)
+    while function_name(name) in params:
+        name += "_notebook"
+    st = apply_defaults(settings.step_defaults, StepSettings())
+    volumes, mounts = resolve_volumes(
+        settings.volumes,
+        [StepVolumes(name, 1, "notebook", tuple(settings.step_defaults.volumes))],
+        problems,
+        warnings,
+    )
+    if problems:
+        return None
+    packages = notebook_packages(
+        child, settings, st.packages, marshalling=False, step=name, warnings=warnings
+    )
+    call = NotebookCall(
+        path=path.name,
+        source=child.source,
+        arguments=tuple(Argument(p.name, "parameter", name=p.name) for p in child.parameters),
+    )
+    step = Step(
+        name=name,
+        source="",
+        cells=tuple(c.index for c in nb.cells if c.kind == "code"),
+        outputs=(NOTEBOOK_OUTPUT,),
+        parameters=tuple(sorted(params)),
+        metrics=tuple(child.metrics),
+        packages=packages,
+        **step_fields(st, settings.image),
+        kind="notebook",
+        notebook=call,
+        mounts=mounts[name],
+    )
+    return Pipeline(
+        name=settings.name,
+        description=settings.description,
+        experiment=settings.experiment,
+        pipeline_root=settings.pipeline_root,
+        kfp_runtime=settings.kfp_runtime,
+        notebook=str(nb.path) if nb.path else None,
+        parameters=tuple(child.parameters),
+        metrics=tuple(child.metrics),
+        steps=(step,),
+        warnings=tuple(warnings),
+        volumes=volumes,
+    )
