@@ -8,7 +8,6 @@ The model is frozen: a Pipeline is a value, and two equal notebooks give two equ
 from __future__ import annotations
 
 import functools
-import json
 import keyword
 import re
 from collections.abc import Mapping
@@ -17,13 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from .errors import Problem
+from .params import ParamType, parse_value
 
 if TYPE_CHECKING:
     from .components.spec import ComponentSpec
     from .components.steps import Resource
 
-ParamType = Literal["int", "float", "str", "bool", "list", "dict"]
-PARAM_TYPES: tuple[ParamType, ...] = ("int", "float", "str", "bool", "list", "dict")
 
 #: The resource key that means "GPUs" when no other accelerator is named.
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -56,8 +54,6 @@ class Parameter:
 
     def parse(self, text: str) -> object:
         """Turn a command-line value into this parameter's type, or raise ValueError."""
-        from .params import parse_value
-
         return parse_value(self.type, text)
 
 
@@ -408,9 +404,6 @@ class Pipeline:
             **({"volumes": [v.to_json() for v in self.volumes]} if self.volumes else {}),
             "warnings": [w.to_json() for w in self.warnings],
         }
-
-    def to_json_text(self) -> str:
-        return json.dumps(self.to_json(), indent=2, sort_keys=False)
 
     def compile(
         self, target: str = "kfp", path: str | Path | None = None, kfp_runtime: str | None = None

@@ -5,9 +5,11 @@ from __future__ import annotations
 import ast
 import json
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol, cast
+from typing import Any, Literal, Protocol, cast
 
-from .model import PARAM_TYPES, ParamType
+#: the types a pipeline parameter can have (those KFP's IR has for values)
+ParamType = Literal["int", "float", "str", "bool", "list", "dict"]
+PARAM_TYPES: tuple[ParamType, ...] = ("int", "float", "str", "bool", "list", "dict")
 
 
 def type_of_literal(value: object) -> ParamType | None:

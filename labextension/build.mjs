@@ -3,7 +3,7 @@
 // federation) against the installed JupyterLab's core packages.
 // The Python with JupyterLab: $PYTHON, else ../.venv/bin/python, else python3.
 import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { copyFileSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -22,3 +22,5 @@ const run = (script, args) =>
   });
 run("typescript/bin/tsc", ["-p", "."]);
 run("@jupyterlab/builder/lib/build-labextension.js", ["--core-path", core, "."]);
+// JupyterLab reads install.json to tell the user how the extension was installed (and removed).
+copyFileSync(join(here, "install.json"), join(here, "..", "kfp_jupyter", "labextension", "install.json"));

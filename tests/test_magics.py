@@ -357,3 +357,14 @@ def test_non_python_step_magics_are_checked_and_say_what_they_need(tmp_path) -> 
     assert "does not exist" in str(missing.error_in_exec)
     bad = ip.run_cell("%%resource make --action explode\nkind: ConfigMap\n")
     assert not bad.success
+
+
+@pytest.mark.parametrize("magic", ["step", "component", "resource", "notebook", "skip"])
+def test_help_prints_the_usage_and_does_not_run_the_cell(
+    ip: Any, magic: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run(ip, f"%%{magic} --help\nran = True\n")
+    assert result.success, result.error_in_exec
+    out = capsys.readouterr().out
+    assert out.startswith(f"%%{magic}") and ("--after" in out or "takes no options" in out)
+    assert "ran" not in ip.user_ns  # the cell's body did not run

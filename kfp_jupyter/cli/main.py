@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .._version import __version__
+from . import run_cmd, submit_cmd, targets_cmd
 from .commands import compile_cmd, compose_cmd, convert_cmd, inspect_cmd
 
 
@@ -22,14 +23,9 @@ cli.add_command(compile_cmd)
 cli.add_command(convert_cmd)
 cli.add_command(compose_cmd)
 
-# Commands of optional parts register themselves here when their module is importable.
-for _mod in ("run_cmd", "submit_cmd", "targets_cmd"):
-    try:
-        _m = __import__(f"kfp_jupyter.cli.{_mod}", fromlist=["register"])
-        _m.register(cli)
-    except ModuleNotFoundError as _e:  # the module is not part of this build yet
-        if _e.name != f"kfp_jupyter.cli.{_mod}":
-            raise
+run_cmd.register(cli)
+submit_cmd.register(cli)
+targets_cmd.register(cli)
 
 
 def main() -> None:

@@ -31,9 +31,7 @@ from .errors import (
 )
 from .handle import SubmitHandle, SubmitInfo
 from .schedule import check_cron
-from .targets import Target, get_target, load_targets, remember_last, with_target
-
-ENGINES = ("kfp", "argo")
+from .targets import ENGINES, Target, get_target, load_targets, remember_last, with_target
 
 __all__ = [
     "ENGINES",

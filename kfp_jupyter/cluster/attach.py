@@ -21,6 +21,7 @@ from .errors import ClusterError, InvalidSubmission, NotFoundError
 from .handle import SubmitHandle, SubmitInfo
 from .kfp_backend import KfpFollower
 from .steplogs import KFP_NAMESPACE, PodLogs
+from .targets import ENGINES
 
 #: the section title each step program puts before the notebook's code of the step
 _STEP_SECTION = re.compile(r"^[ \t]*# --- step (.+?)[ \t]*$", re.MULTILINE)
@@ -52,8 +53,6 @@ def attach(
     fails at once (UnknownRun) rather than in the follower; a run that already ended gives its
     final events on the first read.
     """
-    from . import ENGINES
-
     if engine not in ENGINES:
         raise InvalidSubmission(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
     run_id = (run_id or "").strip()

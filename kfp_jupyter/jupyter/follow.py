@@ -17,18 +17,14 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Any
 
-TERMINAL_RUN = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "INTERRUPTED"})
+from ..engine.states import CANCELLED, FAILED, INTERRUPTED, SUCCEEDED
+
+TERMINAL_RUN = frozenset({SUCCEEDED, FAILED, CANCELLED, INTERRUPTED})
 
 #: (states by step, run) -> None; called from a background thread
 Report = Callable[[dict[str, dict[str, Any]], dict[str, Any]], None]
-
-
-class Handle(Protocol):
-    run_id: str
-
-    def events(self) -> Iterable[Any]: ...
 
 
 #: Handles started or followed in this kernel, by run id, so `attach(run_id)` finds them.

@@ -43,6 +43,7 @@ from ..notebook.grammar import (
     format_magic_line,
     parse_magic_line,
     step_name_problem,
+    step_usage,
 )
 
 
@@ -166,8 +167,19 @@ class KfpMagics(Magics):
             raise IPythonUsageError(f"%%{magic}: {bad_name}")
         return parsed
 
+    @staticmethod
+    def _help(magic: str, line: str) -> bool:
+        """`%%step --help`: print the usage and do not run the cell, as a command's --help does."""
+        if not {"-h", "--help"} & set(line.split()):
+            return False
+        steps = ("step", "component", "container", "resource", "notebook")
+        print(step_usage(magic) if magic in steps else f"%%{magic} takes no options")
+        return True
+
     def _annotated(self, magic: str, line: str, cell: str | None) -> Any:
         __tracebackhide__ = True
+        if self._help(magic, line):
+            return None
         self._checked(magic, line)
         return run_cell_body(self.shell, cell or "")
 
@@ -216,6 +228,8 @@ class KfpMagics(Magics):
 
     def _run_step(self, magic: str, line: str, cell: str | None) -> None:
         __tracebackhide__ = True
+        if self._help(magic, line):
+            return
         parsed = self._checked(magic, line)
         if self.shell is None:
             raise IPythonUsageError("kfp-jupyter magics need an IPython shell")
@@ -245,7 +259,8 @@ class KfpMagics(Magics):
         """%%resource NAME --action create|apply|delete: a Kubernetes manifest applied by the
         pipeline. Checked here, never applied from the kernel."""
         __tracebackhide__ = True
-        print(resource_note(self._checked("resource", line), cell or ""))
+        if not self._help("resource", line):
+            print(resource_note(self._checked("resource", line), cell or ""))
 
     @cell_magic
     def notebook(self, line: str, cell: str | None = None) -> None:
@@ -254,6 +269,8 @@ class KfpMagics(Magics):
         here, the notebook's cells run in this kernel (as %run does), so later cells see its
         variables as later steps get its outputs."""
         __tracebackhide__ = True
+        if self._help("notebook", line):
+            return
         parsed = self._checked("notebook", line)
         if self.shell is None:
             raise IPythonUsageError("kfp-jupyter magics need an IPython shell")

@@ -81,12 +81,6 @@ class StepProgram:
     args: tuple[Arg, ...]
     body: str
 
-    def arg_for(self, kind: str, name: str) -> str:
-        for a in self.args:
-            if a.kind == kind and a.name == name:
-                return a.arg
-        raise KeyError((kind, name))
-
     @property
     def metrics_arg(self) -> str | None:
         for a in self.args:
