@@ -55,7 +55,7 @@ def __getattr__(name: str) -> Any:
 def show(source: object = None, **kwargs: object) -> object:
     """The notebook widget for a pipeline or notebook (default: this kernel's notebook).
 
-    Imported on use: the widget needs anywidget (`pip install 'kfp-jupyter[widget]'`).
+    Imported on use: the widget needs anywidget (the `widget` extra).
     """
     from .jupyter.widget import show as _show
 

@@ -41,6 +41,12 @@ class Problem:
         }
 
 
+def install_extra(extra: str) -> str:
+    """How to add an optional part, in every message that needs one: kfp-jupyter is installed
+    from a checkout (it is on no package index yet), so the extra goes on the checkout."""
+    return f"pip install -e '.[{extra}]' in your kfp-jupyter checkout (the '{extra}' extra)"
+
+
 class KfpJupyterError(Exception):
     """Base of errors caused by the user's input rather than by a bug in kfp-jupyter."""
 

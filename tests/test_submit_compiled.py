@@ -291,7 +291,7 @@ def test_dsl_script_without_kfp_says_what_to_install(kfp_api, dsl_file, tmp_path
     no_traceback(result)
     assert result.exit_code == 2, result.output
     assert f"compiling the DSL script {dsl_file} needs the kfp SDK" in result.stderr
-    assert "pip install 'kfp-jupyter[cluster]'" in result.stderr
+    assert "pip install -e '.[cluster]' in your kfp-jupyter checkout" in result.stderr
     assert kfp_api.state.requests == []
 
 

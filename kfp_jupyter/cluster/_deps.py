@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from ..errors import install_extra
 from .errors import ConfigError
 
 
@@ -19,7 +20,7 @@ def kfp_server_api() -> Any:
     except ImportError:
         raise ConfigError(
             "submitting to Kubeflow Pipelines needs the kfp SDK",
-            fix="pip install 'kfp-jupyter[cluster]'",
+            fix=install_extra("cluster"),
         ) from None
 
 
@@ -30,5 +31,5 @@ def kubernetes(module: str = "") -> Any:
     except ImportError:
         raise ConfigError(
             "submitting to Argo needs the kubernetes client",
-            fix="pip install 'kfp-jupyter[cluster]'",
+            fix=install_extra("cluster"),
         ) from None

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import yaml
 
+from ..errors import install_extra
 from ..params import ParameterError, resolve_values, value_text
 from .errors import ClusterError, ConfigError, InvalidSubmission
 
@@ -384,8 +385,8 @@ def _script_error(
         return ConfigError(
             f"compiling the DSL script {path} needs the kfp SDK, which the Python running "
             f"kfp-jupyter ({sys.executable}) cannot import: {result.get('error')}",
-            fix="pip install 'kfp-jupyter[cluster]' (or submit the YAML of `kfp-jupyter "
-            "compile -t kfp` instead)",
+            fix=install_extra("cluster") + " (or submit the YAML of `kfp-jupyter compile -t "
+            "kfp` instead)",
         )
     if problem == "error":
         line = result.get("line")

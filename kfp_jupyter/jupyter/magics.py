@@ -35,7 +35,7 @@ from IPython.core.error import UsageError as IPythonUsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
-from ..errors import KfpJupyterError, NotebookError
+from ..errors import KfpJupyterError, NotebookError, install_extra
 from ..notebook.grammar import (
     MagicLine,
     MagicUsageError,
@@ -321,7 +321,7 @@ class KfpMagics(Magics):
 
     def _kfp_show(self, args: argparse.Namespace) -> Any:
         if not _widget_available():
-            raise KfpJupyterError("%kfp show needs anywidget: pip install 'kfp-jupyter[widget]'")
+            raise KfpJupyterError(f"%kfp show needs anywidget: {install_extra('widget')}")
         from .widget import PipelineWidget
 
         w = PipelineWidget(self._notebook(args.notebook), store=args.store)

@@ -22,7 +22,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from ..errors import KfpJupyterError
+from ..errors import KfpJupyterError, install_extra
 from ..model import Pipeline
 from . import settings
 from .details import step_details
@@ -45,7 +45,7 @@ def describe_error(e: BaseException) -> str:
             return str(e)
         return error_text(e, form=True)
     if isinstance(e, ImportError):
-        return f"{e} (is the optional part installed? e.g. pip install 'kfp-jupyter[all]')"
+        return f"{e} (is the optional part installed? e.g. {install_extra('all')})"
     return f"internal error: {type(e).__name__}: {e}"
 
 
