@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ..errors import Problem
@@ -16,9 +16,13 @@ from ..notebook.grammar import (
     StepSettings,
     merge_settings,
     step_name_problem,
+    suggest_step_name,
 )
 from ..params import json_problem, type_of_literal
 from .source import to_python
+
+#: the step names Kale accepts (its `step:`/`block:`/`prev:` tags)
+KALE_STEP_NAME_RE = re.compile(r"^[_a-z][_a-z0-9]*$")
 
 #: what KFP accepts as a pipeline parameter name (and a Python name)
 PARAMETER_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -284,10 +288,49 @@ def metrics_cell(cell: int, code: str, offset: int, out: Blocks, problems: list[
                 out.metric_cells[n] = cell
 
 
+def _kale_names(annotations: list[Annotation], warnings: list[Problem]) -> list[Annotation]:
+    """Rename the steps Kale accepts but a KFP task or Argo template cannot be called (`_prep`,
+    `prep_`, names over 63 characters), in their cells and in `prev:`, so such notebooks compile;
+    each renaming is a warning, as the step shows under its new name."""
+    renames: dict[str, str] = {}
+    taken = {a.step for a in annotations if a.step is not None}
+    for a in annotations:
+        name = a.step
+        if name is None or name in renames or not step_name_problem(name):
+            continue
+        if not KALE_STEP_NAME_RE.match(name):
+            continue
+        new = suggest_step_name(name)
+        if new in taken or new in renames.values():
+            continue  # the name is reported as invalid, with its fix
+        renames[name] = new
+        warnings.append(
+            Problem(
+                f"step name {name!r} (which Kale accepts) is read as {new!r}: KFP and Argo need "
+                "names that start with a letter, end with a letter or digit and have at most 63 "
+                "characters",
+                cell=a.cell.index,
+                step=new,
+                fix=f"rename the step to {new!r} (and its prev: tags) to silence this",
+            )
+        )
+    if not renames:
+        return annotations
+    return [
+        replace(
+            a,
+            step=renames.get(a.step, a.step) if a.step is not None else None,
+            settings=replace(a.settings, prev=tuple(renames.get(p, p) for p in a.settings.prev)),
+        )
+        for a in annotations
+    ]
+
+
 def group_blocks(
     annotations: list[Annotation], problems: list[Problem], warnings: list[Problem]
 ) -> Blocks:
     out = Blocks()
+    annotations = _kale_names(annotations, warnings)
     steps: dict[str, StepBlock] = {}
     for a in annotations:
         if a.role == Role.SKIP:

@@ -405,7 +405,7 @@ def build(
         for var, stmt in bn.imports.items():
             step_imports.setdefault(var, stmt)
 
-    metric_step = _metrics(blocks, order, params, flow)
+    metric_step = _metrics(blocks, order, params, flow, special, used_params, changes)
     for name, metrics in metric_step.items():
         if name in special and metrics:
             problems.append(
@@ -739,20 +739,36 @@ def _explicit_edges(
 
 
 def _metrics(
-    blocks: Blocks, order: list[str], params: Mapping[str, object], flow: _Flow
+    blocks: Blocks,
+    order: list[str],
+    params: Mapping[str, object],
+    flow: _Flow,
+    special: Mapping[str, object],
+    used_params: dict[str, set[str]],
+    changes: Mapping[str, _Change],
 ) -> dict[str, list[str]]:
     """Each metric is logged by the step that holds its final value (as the notebook would)."""
     metric_step: dict[str, list[str]] = {n: [] for n in order}
     for m in blocks.metrics:
         cell = blocks.metric_cells.get(m)
         if m in params:
-            flow.problems.append(
-                Problem(
-                    f"metric {m!r} is a pipeline parameter",
-                    cell=cell,
-                    fix="metrics must be computed by a step; list the computed value instead",
+            # Kale reports a parameter listed as a metric. Pipelines report metrics only from
+            # steps, so a Python step that gets the parameter unchanged logs its run value: the
+            # first that reads it, else the first Python step (which is then given it).
+            changer = changes[m].step if m in changes else None
+            python = [n for n in order if n not in special and n != changer]
+            if not python:
+                flow.problems.append(
+                    Problem(
+                        f"metric {m!r} is a pipeline parameter, and no Python step can report it",
+                        cell=cell,
+                        fix="add a Python step, or remove it from the pipeline-metrics cell",
+                    )
                 )
-            )
+                continue
+            reporter = next((n for n in python if m in used_params[n]), python[0])
+            used_params[reporter].add(m)
+            metric_step[reporter].append(m)
             continue
         p = flow.producer(m, len(order), "(metrics)", cell, None, "the metrics list names")
         if p is None:

@@ -117,6 +117,19 @@ def annotate(cells: tuple[Cell, ...]) -> tuple[list[Annotation], list[Problem], 
         except TagError as e:
             problems.append(Problem(str(e), cell=cell.index, fix="correct the cell's tags"))
             continue
+        if tags.empty_step is not None and tags.role is None:
+            ignored = "" if tags.settings.is_empty() else "; its other step tags are ignored too"
+            warnings.append(
+                Problem(
+                    f"tag {tags.empty_step!r} names no step; read as if absent (as Kale does), so "
+                    f"this cell continues the cell above{ignored}",
+                    cell=cell.index,
+                    fix=f"remove the tag, or name the step ('{tags.empty_step}NAME')",
+                )
+            )
+            # Kale drops prev/limit/annotation/label tags on such a cell; so do we, so the same
+            # notebook gives the same pipeline.
+            tags.settings = StepSettings()
         at = magic_line_index(cell.source)
         late = _late_magic_line(cell.source, at)
         if late is not None:
@@ -191,6 +204,17 @@ def annotate(cells: tuple[Cell, ...]) -> tuple[list[Annotation], list[Problem], 
         if role is None:
             if current is None:
                 if not body.strip():
+                    continue
+                if tags.empty_step is not None and at is None:
+                    # Kale drops such a cell (there is no step above to continue); so do we.
+                    warnings.append(
+                        Problem(
+                            f"the cell tagged {tags.empty_step!r} comes before any step, so it is "
+                            "not part of the pipeline (Kale leaves it out too)",
+                            cell=cell.index,
+                            fix="name its step, or tag it 'skip'",
+                        )
+                    )
                     continue
                 # A plain imports or definitions cell is what it looks like; it does not start
                 # a block that later unannotated cells continue.

@@ -322,6 +322,39 @@ _MEMORY_RE = re.compile(r"^[0-9]+(E|Ei|P|Pi|T|Ti|G|Gi|M|Mi|K|Ki)?$")
 _COUNT_RE = re.compile(r"^[0-9]+$")
 
 
+_SMALLER_UNIT = {
+    "Ei": ("Pi", 1024),
+    "Pi": ("Ti", 1024),
+    "Ti": ("Gi", 1024),
+    "Gi": ("Mi", 1024),
+    "Mi": ("Ki", 1024),
+    "Ki": ("", 1024),
+    "E": ("P", 1000),
+    "P": ("T", 1000),
+    "T": ("G", 1000),
+    "G": ("M", 1000),
+    "M": ("K", 1000),
+    "K": ("", 1000),
+}
+
+
+def _whole_memory(value: str) -> str:
+    """`1.5Gi` -> `1536Mi`: the same amount in whole units, since the KFP SDK accepts only whole
+    numbers and Kale notebooks write decimals; an amount no unit makes whole (`1.3Gi`) becomes
+    whole bytes, rounded up, as Kubernetes rounds it."""
+    m = re.match(r"^([0-9]+)[.]([0-9]+)([A-Za-z]*)$", value)
+    if not m or (m.group(3) and m.group(3) not in _SMALLER_UNIT):
+        return value
+    digits, unit = m.group(1) + m.group(2), m.group(3)
+    numerator, denominator = int(digits), 10 ** len(m.group(2))
+    while unit:
+        if numerator % denominator == 0:
+            break
+        unit, factor = _SMALLER_UNIT[unit]
+        numerator *= factor
+    return f"{-(-numerator // denominator)}{unit}"
+
+
 def check_limit(resource: str, value: str) -> tuple[str, str]:
     """The limit as the model stores it (GPU aliases -> nvidia.com/gpu); ValueError if invalid."""
     key = GPU_RESOURCE if resource.lower() in GPU_ALIASES else resource
@@ -329,10 +362,12 @@ def check_limit(resource: str, value: str) -> tuple[str, str]:
         if not _CPU_RE.match(value):
             raise ValueError(f"cpu limit {value!r} is not a CPU amount (e.g. 2, 0.5 or 500m)")
     elif key == "memory":
+        value = _whole_memory(value)
         if not _MEMORY_RE.match(value):
             raise ValueError(
-                f"memory limit {value!r} is not a memory amount (a whole number with an optional "
-                "unit K, M, G, T, Ki, Mi, Gi, Ti, e.g. 4Gi or 512Mi)"
+                f"memory limit {value!r} is not a memory amount (a whole number with an "
+                "optional unit K, M, G, T, Ki, Mi, Gi, Ti, e.g. 4Gi or 512Mi, or a decimal such as "
+                "1.5Gi)"
             )
     elif not _COUNT_RE.match(value):
         raise ValueError(
@@ -357,6 +392,9 @@ class ParsedTags:
     settings: StepSettings = field(default_factory=StepSettings)
     #: tags we do not know; kept so conversion does not lose them
     other: list[str] = field(default_factory=list)
+    #: a step tag with no name (`block:`), which Kale reads as if it were absent; kept so the
+    #: caller can warn about it
+    empty_step: str | None = None
 
 
 def _split_packages(text: str) -> tuple[str, ...]:
@@ -452,7 +490,11 @@ def parse_tags(tags: tuple[str, ...] | list[str]) -> ParsedTags:
             continue
         if head in ("step", "block"):
             if not rest:
-                raise TagError(f"tag {tag!r} needs a step name")
+                # Kale's extension leaves a bare 'block:' behind and Kale reads it as no tag, so
+                # the cell continues the step above; reading it the same way keeps such notebooks
+                # compiling.
+                out.empty_step = tag
+                continue
             set_role(Role.STEP, rest)
         elif head == "prev":
             if not rest:
@@ -464,7 +506,8 @@ def parse_tags(tags: tuple[str, ...] | list[str]) -> ParsedTags:
             image = once("image", image, rest)
         elif head in ("limit", "annotation", "label"):
             key, sep2, value = rest.partition(":")
-            if not sep2 or not key or not value:
+            # Kubernetes (and Kale) allow an empty annotation or label value; a limit needs one.
+            if not sep2 or not key or (not value and head == "limit"):
                 raise TagError(f"tag {tag!r} must be '{head}:KEY:VALUE'")
             if head == "limit":
                 try:
