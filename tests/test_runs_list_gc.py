@@ -127,3 +127,25 @@ def test_gc_says_what_it_needs(tmp_path: Path) -> None:
 @pytest.fixture(autouse=True)
 def _own_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
+
+
+def test_gc_removes_the_programs_only_removed_runs_used(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    nb = notebook(tmp_path / "a.ipynb")
+    run(nb, store)
+    make_notebook(  # the notebook changes: new programs for both steps
+        nb, [code("rows = 3", "pipeline-parameters"), code("frame = [rows]", "step:make"),
+             code("total = sum(frame) + 1", "step:use")],
+    )  # fmt: skip
+    newest = run(nb, store)
+    programs = store / "programs"
+    before = {p.name for p in programs.iterdir()}
+    gc = kfpj(store, "runs", "gc", "--keep", "1")
+    assert gc.exit_code == 0, gc.output
+    after = {p.name for p in programs.iterdir()}
+    # the old make and use programs, and the old version's spec
+    assert after < before and "3 program file(s)" in gc.output
+    # what the kept run needs is all there: resuming it or reading its logs still works
+    logs = kfpj(store, "runs", "logs", newest, "use")
+    assert logs.exit_code == 0, logs.output
+    assert kfp_jupyter.step_inputs(nb, "use", store=store)["frame"] == [3]

@@ -353,13 +353,14 @@ def runs_gc(keep: int | None, older_than: str | None, dry_run: bool, store: str 
         raise click.UsageError("say what to remove: --keep N, --older-than AGE|DATE, or both")
     before = _before(older_than) if older_than is not None else None
     st, history = _history(store)
-    plan = plan_gc(history, keep=keep, before=before)
+    plan = plan_gc(history, keep=keep, before=before, store=st)
     verb = "would remove" if dry_run else "removed"
     if not dry_run:
         run_gc(st, history, plan)
     click.echo(
         f"{verb} {len(plan.remove)} run(s) and {len(plan.artifacts)} artifact(s) "
-        f"({_human_bytes(plan.bytes)}); {len(plan.keep)} run(s) kept"
+        f"({_human_bytes(plan.bytes)}), {len(plan.programs)} program file(s); "
+        f"{len(plan.keep)} run(s) kept"
     )
     if dry_run:
         for r in plan.remove:

@@ -143,7 +143,9 @@ class Server:
         self.rep_fd = rep_fd
         self.base_path = base_path
         self.children: dict[int, str] = {}  # pid -> request id
-        self.reported: set[int] = set()  # children whose exit code came through the status pipe
+        #: exit codes children reported through the status pipe, sent on when the child is gone
+        #: (its interpreter's teardown, which flushes files it left open, comes after the report)
+        self.codes: dict[int, int] = {}
         self.spares: list[tuple[int, int]] = []  # (pid, write end of its job pipe)
         self.want_spares = 0
         self.wake_r, self.wake_w = os.pipe()
@@ -280,10 +282,8 @@ class Server:
         for line in data.decode().splitlines():
             pid_text, _, code_text = line.partition(" ")
             pid = int(pid_text)
-            rid = self.children.get(pid)
-            if rid is not None and pid not in self.reported:
-                self.reported.add(pid)
-                _send(self.rep_fd, {"op": "exit", "id": rid, "code": int(code_text)})
+            if pid in self.children:
+                self.codes.setdefault(pid, int(code_text))
 
     def reap(self) -> None:
         while True:
@@ -294,10 +294,10 @@ class Server:
             if pid == 0:
                 return
             rid = self.children.pop(pid, None)
-            if pid in self.reported:
-                self.reported.discard(pid)
-            elif rid is not None:
-                _send(self.rep_fd, {"op": "exit", "id": rid, "code": _exit_code(status)})
+            code = self.codes.pop(pid, None)
+            if rid is not None:
+                final = code if code is not None else _exit_code(status)
+                _send(self.rep_fd, {"op": "exit", "id": rid, "code": final})
             for i, (spare, job_w) in enumerate(self.spares):
                 if spare == pid:
                     os.close(job_w)

@@ -26,7 +26,7 @@ from .launch import Job, Launcher, Proc
 from .plan import PlanStep
 from .procgroup import describe
 from .steperror import ATTEMPT_FILE, StepError, read_error
-from .store import ArtifactRef, Store
+from .store import ArtifactRef, Store, text_digest
 
 if TYPE_CHECKING:
     from .runner import RunOptions
@@ -263,7 +263,7 @@ class TaskExecutor:
         args_path.write_text(json.dumps(args, indent=1), encoding="utf-8")
         job = Job(
             key=f"{self.run_id}/{step.name}/{attempt}",
-            program=self.run_dir / "programs" / f"{safe_name(step.name)}.py",
+            program=self.store.program_path(text_digest(step.program)),
             args=args_path,
             log=log,
             cwd=self.workdir,

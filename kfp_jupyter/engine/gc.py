@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .history import History, RunRow
+from .plan import Plan
 from .states import ACTIVE
-from .store import Store
+from .store import SPEC_SUFFIX, Store, text_digest
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class GcPlan:
     keep: list[RunRow]
     #: digest -> size of the artifacts only removed runs refer to
     artifacts: dict[str, int] = field(default_factory=dict)
+    #: the kept programs and specs (`programs/NAME`) no kept run refers to
+    programs: list[str] = field(default_factory=list)
 
     @property
     def bytes(self) -> int:
@@ -38,7 +41,26 @@ def _group(run: RunRow) -> str:
     return "pipeline:" + run.pipeline
 
 
-def plan_gc(history: History, *, keep: int | None = None, before: float | None = None) -> GcPlan:
+def _programs_of(history: History, runs: list[RunRow]) -> set[str]:
+    """The names under `programs/` that `runs` refer to: their versions' specs and programs."""
+    names: set[str] = set()
+    for version in {r.version_id for r in runs}:
+        spec = history.version_spec(version)
+        names.add(text_digest(spec) + SPEC_SUFFIX)
+        try:
+            names |= {text_digest(s.program) + ".py" for s in Plan.from_json(spec).steps}
+        except (ValueError, KeyError):  # a version of another format: keep what is there
+            return set()
+    return names
+
+
+def plan_gc(
+    history: History,
+    *,
+    keep: int | None = None,
+    before: float | None = None,
+    store: Store | None = None,
+) -> GcPlan:
     """Which runs go: beyond the newest `keep` of each notebook and (when `before` is given)
     created before that time; both conditions hold for a removed run when both are given."""
     runs = history.list_runs()
@@ -58,7 +80,12 @@ def plan_gc(history: History, *, keep: int | None = None, before: float | None =
     still_used = set(history.artifact_sizes([r.id for r in kept])) if kept else set()
     gone = history.artifact_sizes([r.id for r in remove])
     artifacts = {d: n for d, n in gone.items() if d not in still_used}
-    return GcPlan(remove, kept, artifacts)
+    programs: list[str] = []
+    if store is not None and remove:
+        used = _programs_of(history, kept)
+        if used or not kept:
+            programs = sorted(store.program_names() - used)
+    return GcPlan(remove, kept, artifacts, programs)
 
 
 def run_gc(store: Store, history: History, plan: GcPlan) -> None:
@@ -72,6 +99,10 @@ def run_gc(store: Store, history: History, plan: GcPlan) -> None:
     for digest in plan.artifacts:
         if digest not in used:
             store.remove_artifact(digest.split(":", 1)[-1])
+    still = _programs_of(history, history.list_runs())
+    for name in plan.programs:
+        if name not in still:
+            store.remove_program(name)
 
 
 def store_size(store: Store, history: History) -> tuple[int, int]:

@@ -29,7 +29,7 @@ from ..errors import KfpJupyterError, UsageError
 from . import states
 from .procinfo import RunnerId
 from .schema import MIGRATIONS, Migration
-from .store import ArtifactRef
+from .store import SPEC_SUFFIX, ArtifactRef, lengthen_record, program_rel
 
 BUSY_TIMEOUT_S = 60.0
 
@@ -347,6 +347,11 @@ class History:
         for path in sorted(runs.glob("*/record.json")):
             try:
                 record = json.loads(path.read_text(encoding="utf-8"))
+                version = record["version"]
+                if "spec" not in version:  # kept once by content, named by its digest
+                    spec = runs.parent / program_rel(version["spec_sha256"], SPEC_SUFFIX)
+                    version["spec"] = spec.read_text(encoding="utf-8")
+                lengthen_record(record, runs.parent)
                 self.import_run(record)
             except (OSError, ValueError, KeyError, TypeError, sqlite3.IntegrityError):
                 continue

@@ -33,7 +33,7 @@ from .history import CacheHit, History, TaskRow
 from .launch import Launcher, Proc
 from .plan import Plan, PlanStep
 from .steperror import StepError, write_error
-from .store import ArtifactRef, Store
+from .store import SPEC_SUFFIX, ArtifactRef, Store, shorten_record
 
 __all__ = ["RunOptions", "Runner", "log_tail", "safe_name"]
 
@@ -232,14 +232,11 @@ class Runner:
             self._publish(t)
 
     def _write_programs(self) -> None:
-        programs = self.run_dir / "programs"
-        programs.mkdir(parents=True, exist_ok=True)
+        """Keep each step's program by content (once per store, not once per run): a resumed
+        run, or one from another history, finds it by digest (attempt.py)."""
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
         for step in self.plan.steps:
-            path = programs / f"{safe_name(step.name)}.py"
-            if not path.exists():
-                path.write_text(step.program, encoding="utf-8")
-                self.store.publish(path, f"runs/{self.run_id}/programs/{path.name}")
+            self.store.keep_program(step.program)
 
     def _make_volumes(self) -> None:
         """A volume is a folder: a new one per run, or one kept in the store for a named claim."""
@@ -615,12 +612,20 @@ class Runner:
     def _publish_summary(self) -> None:
         from .report import run_summary
 
-        path = self.run_dir / "run.json"
-        path.write_text(
-            json.dumps(run_summary(self.history, self.run_id), indent=2), encoding="utf-8"
-        )
-        self.store.publish(path, f"runs/{self.run_id}/run.json")
-        # the run as the history holds it: what indexes it again in a new history
+        if self.store.remote:  # the store describes itself there, without the database
+            path = self.run_dir / "run.json"
+            path.write_text(
+                json.dumps(run_summary(self.history, self.run_id), indent=2), encoding="utf-8"
+            )
+            self.store.publish(path, f"runs/{self.run_id}/run.json")
+        # The run as the history holds it: what indexes it again in a new history. Its version's
+        # spec (every step's program) is kept once by content, and named here by its digest.
+        data = self.history.export_run(self.run_id)
+        version = data["version"]
+        spec = version.pop("spec", None)
+        if isinstance(spec, str):
+            version["spec_sha256"] = self.store.keep_program(spec, SPEC_SUFFIX).stem
+        shorten_record(data, self.store)
         record = self.run_dir / "record.json"
-        record.write_text(json.dumps(self.history.export_run(self.run_id)), encoding="utf-8")
+        record.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
         self.store.publish(record, f"runs/{self.run_id}/record.json")

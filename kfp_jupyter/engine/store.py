@@ -14,8 +14,13 @@ digest is never reused: it is discarded, and the step that made it runs again.
 SQLite needs a local file system with working locks, so the history database (and the scratch
 folders of running steps, and a read cache of artifacts) always lives in a local folder: the store
 folder itself for a local store, and `<cache dir>/stores/<hash of the URL>/` for a remote one.
-A remote store also receives each run's programs, logs and a `run.json` summary, so it describes
-itself without the database.
+A remote store also receives each run's logs, its record and a `run.json` summary, so it
+describes itself without the database.
+
+Step programs (each embeds the step runtime, so they run alone) and the pipeline versions that
+list them are content-addressed as well: `programs/<sha256>.py` and `programs/<sha256>.json`,
+written once, by the first run that needs them. A run refers to them by digest, so a run whose
+steps are all cached writes nothing but its record.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import KfpJupyterError, UsageError
+from ..errors import KfpJupyterError, UsageError, install_extra
 from ..fileio import write_atomically
 from .digest import FolderDigest, StatRecord, content_changed, digest_folder, stat_folder
 
@@ -71,6 +76,47 @@ def _rel(hex_digest: str) -> str:
     return f"artifacts/{hex_digest[:2]}/{hex_digest}"
 
 
+#: the suffix of a pipeline version's spec among the programs (`programs/<sha256>.json`)
+SPEC_SUFFIX = ".json"
+
+
+def text_digest(text: str) -> str:
+    """The hex sha256 of a program's (or a version spec's) UTF-8 text: its name in `programs/`."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def program_rel(hex_digest: str, suffix: str = ".py") -> str:
+    """Where a program (`.py`) or a pipeline version's spec (`.json`) is kept in the store."""
+    return f"programs/{hex_digest}{suffix}"
+
+
+def shorten_record(record: dict[str, Any], store: Store) -> None:
+    """Leave out of a run's record (history.export_run) what the store implies: an artifact's
+    URI when it is the store's own (`lengthen_record` puts it back from `record["store"]`), a
+    log's path up to the store's folder. A cached run then writes a few KB, not its paths."""
+    record["store"] = store.url
+    for artifact in record.get("artifacts", ()):
+        digest = str(artifact.get("digest", ""))
+        if ":" in digest and artifact.get("uri") == f"{store.url}/{_rel(digest.split(':', 1)[1])}":
+            del artifact["uri"]
+    root = str(store.local_root) + os.sep
+    for task in record.get("tasks", ()):
+        log = task.get("log")
+        if isinstance(log, str) and log.startswith(root):
+            task["log"] = log[len(root) :]
+
+
+def lengthen_record(record: dict[str, Any], local_root: Path) -> None:
+    """Undo `shorten_record` for the store whose local folder is `local_root`."""
+    for artifact in record.get("artifacts", ()):
+        if "uri" not in artifact:
+            artifact["uri"] = f"{record['store']}/{_rel(artifact['digest'].split(':', 1)[1])}"
+    for task in record.get("tasks", ()):
+        log = task.get("log")
+        if isinstance(log, str) and not Path(log).is_absolute():
+            task["log"] = str(local_root / log)
+
+
 class ArtifactChangedError(KfpJupyterError):
     """A stored artifact's bytes no longer match its digest (edited or damaged in the store)."""
 
@@ -89,6 +135,8 @@ class Store(ABC):
     url: str
     #: a local folder for the history database, running steps' scratch folders and caches
     local_root: Path
+    #: whether the bytes live elsewhere (then each run also leaves a `run.json` summary there)
+    remote: bool = False
 
     @property
     def db_path(self) -> Path:
@@ -123,6 +171,30 @@ class Store(ABC):
         """A file of the store (a log, a program), or None if there is no such file."""
         path = self.local_root / rel
         return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
+
+    def program_path(self, hex_digest: str, suffix: str = ".py") -> Path:
+        """The program (or spec) with this digest on this machine (see `keep_program`)."""
+        return self.local_root / program_rel(hex_digest, suffix)
+
+    def keep_program(self, text: str, suffix: str = ".py") -> Path:
+        """Store a step program (or a version spec) by content, unless it is stored already, and
+        return its path here. Runs of the same notebook share one copy; the file is replaced
+        atomically, so a reader never sees half of it."""
+        path = self.program_path(text_digest(text), suffix)
+        if not path.is_file():
+            write_atomically(path, text)
+            self.publish(path, program_rel(path.stem, suffix))
+        return path
+
+    def program_names(self) -> set[str]:
+        """The names (`<sha256>.py`, `<sha256>.json`) of the programs and specs kept here."""
+        folder = self.local_root / "programs"
+        return {p.name for p in folder.iterdir() if p.is_file()} if folder.is_dir() else set()
+
+    def remove_program(self, name: str) -> None:
+        """Delete a kept program or spec that no run refers to any more (`runs gc`)."""
+        with contextlib.suppress(OSError):
+            (self.local_root / "programs" / name).unlink()
 
     def describe(self) -> str:
         return self.url
@@ -181,7 +253,8 @@ class Store(ABC):
         self.discard_artifact(hex_digest)
 
     def remove_run_files(self, run_id: str) -> None:
-        """Delete a run's own files (programs, logs, its record), here and in the store."""
+        """Delete a run's own files (logs, its record), here and in the store. Its programs stay:
+        they are content-addressed, and other runs may share them."""
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
 
 
@@ -263,11 +336,12 @@ class FsspecStore(Store):
     S3-compatible server) or fsspec's FSSPEC_S3_* variables.
     """
 
+    remote = True
+
     def __init__(self, url: str, cache_root: Path | None = None) -> None:
         if importlib.util.find_spec("fsspec") is None:
             raise UsageError(
-                f"the store {url!r} needs fsspec (and s3fs for s3://): "
-                "pip install 'kfp-jupyter[s3]'"
+                f"the store {url!r} needs fsspec (and s3fs for s3://): {install_extra('s3')}"
             )
         self.url = url.rstrip("/")
         key = hashlib.sha256(self.url.encode()).hexdigest()[:16]
@@ -365,6 +439,25 @@ class FsspecStore(Store):
     def publish(self, local: Path, rel: str) -> None:
         if local.is_file():
             self.fs.put_file(str(local), self._remote(rel))
+
+    def program_names(self) -> set[str]:
+        remote = {p.rsplit("/", 1)[-1] for p in self.fs.glob(self._remote("programs/*"))}
+        return super().program_names() | remote
+
+    def remove_program(self, name: str) -> None:
+        super().remove_program(name)
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(self._remote(f"programs/{name}"))
+
+    def keep_program(self, text: str, suffix: str = ".py") -> Path:
+        # The local copy is a cache here: a program another machine kept is not sent again.
+        path = self.program_path(text_digest(text), suffix)
+        if not path.is_file():
+            write_atomically(path, text)
+            remote = self._remote(program_rel(path.stem, suffix))
+            if not self.fs.exists(remote):
+                self.fs.put_file(str(path), remote)
+        return path
 
     def read_text(self, rel: str) -> str | None:
         local = super().read_text(rel)
