@@ -18,6 +18,7 @@ from ..notebook.grammar import (
     step_name_problem,
     suggest_step_name,
 )
+from ..notebook.metadata import NotebookSettings
 from ..params import json_problem, type_of_literal
 from .source import to_python
 
@@ -397,3 +398,15 @@ def _add_to_step(sb: StepBlock, a: Annotation, code: str, problems: list[Problem
         )
     for p in a.settings.prev:
         sb.prev_cells.setdefault(p, a.cell.index)
+
+
+def pipeline_fields(settings: NotebookSettings) -> dict[str, Any]:
+    """The fields of a Pipeline that the notebook's metadata decides, for every kind of pipeline
+    (annotated, or a plain notebook of one step)."""
+    return {
+        "name": settings.name,
+        "description": settings.description,
+        "experiment": settings.experiment,
+        "pipeline_root": settings.pipeline_root,
+        "kfp_runtime": settings.kfp_runtime,
+    }

@@ -29,7 +29,7 @@ from ..model import (
 )
 from ..notebook.grammar import StepSettings, VolumeRef, apply_defaults
 from ..notebook.metadata import NotebookSettings
-from .blocks import Blocks, CodeBlock, StepBlock, step_fields
+from .blocks import Blocks, CodeBlock, StepBlock, pipeline_fields, step_fields
 from .graph import find_cycle, stable_topological_order
 from .names import BUILTINS, BlockNames, FunctionEffects, analyse_block
 from .nonpython import Special, finish, prepare
@@ -517,16 +517,7 @@ def build(
             pin=settings.pin_packages,
             unpinnable=unpinnable,
         )
-        warnings += [
-            Problem(
-                f"package {u.distribution!r} (imported as {u.module!r}) is installed here from "
-                f"{u.origin}, which a step's container cannot install by name and version",
-                step=name,
-                fix=f"publish it and pin it in 'packages:{u.distribution}==VERSION', or build it "
-                "into the step's image",
-            )
-            for u in unpinnable
-        ]
+        warnings += [u.problem(name) for u in unpinnable]
         steps.append(
             Step(
                 name=name,
@@ -546,11 +537,7 @@ def build(
             )
         )
     return Pipeline(
-        name=settings.name,
-        description=settings.description,
-        experiment=settings.experiment,
-        pipeline_root=settings.pipeline_root,
-        kfp_runtime=settings.kfp_runtime,
+        **pipeline_fields(settings),
         notebook=notebook,
         imports=blocks.imports.code,
         functions=blocks.functions.code,

@@ -42,6 +42,7 @@ from .blocks import (
     metrics_cell,
     name_assignment,
     parameters_cell,
+    pipeline_fields,
     step_fields,
 )
 from .names import BlockNames
@@ -182,16 +183,7 @@ def notebook_packages(
         pin=settings.pin_packages,
         unpinnable=unpinnable,
     )
-    warnings += [
-        Problem(
-            f"package {u.distribution!r} (imported as {u.module!r}) is installed here from "
-            f"{u.origin}, which a step's container cannot install by name and version",
-            step=step,
-            fix=f"publish it and pin it in 'packages:{u.distribution}==VERSION', or build it "
-            "into the step's image",
-        )
-        for u in unpinnable
-    ]
+    warnings += [u.problem(step) for u in unpinnable]
     return packages
 
 
@@ -389,11 +381,7 @@ def plain_pipeline(
         mounts=mounts[name],
     )
     return Pipeline(
-        name=settings.name,
-        description=settings.description,
-        experiment=settings.experiment,
-        pipeline_root=settings.pipeline_root,
-        kfp_runtime=settings.kfp_runtime,
+        **pipeline_fields(settings),
         notebook=str(nb.path) if nb.path else None,
         parameters=tuple(child.parameters),
         metrics=tuple(child.metrics),

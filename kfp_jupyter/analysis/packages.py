@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..errors import Problem
 from .environment import installed
 
 #: import name -> distribution name, where they differ
@@ -138,6 +139,16 @@ class Unpinnable:
     module: str
     distribution: str
     origin: str
+
+    def problem(self, step: str) -> Problem:
+        """The warning a step that imports it gets: why, and what to do instead."""
+        return Problem(
+            f"package {self.distribution!r} (imported as {self.module!r}) is installed here from "
+            f"{self.origin}, which a step's container cannot install by name and version",
+            step=step,
+            fix=f"publish it and pin it in 'packages:{self.distribution}==VERSION', or build it "
+            "into the step's image",
+        )
 
 
 def _requirement(module: str, static: str, pin: bool, odd: list[Unpinnable]) -> tuple[str, str]:
