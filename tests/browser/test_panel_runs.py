@@ -59,7 +59,10 @@ def _set_source(page: Any, index: int, source: str) -> None:
 
 
 def _save(page: Any) -> None:
-    page.evaluate("() => window.jupyterapp.shell.currentWidget.context.save()")
+    """Save, and wait (with the page's timeout, never forever) until the notebook is clean: a
+    save that meets JupyterLab's "file changed on disk" question fails the test, not hangs it."""
+    page.evaluate("() => { void window.jupyterapp.shell.currentWidget.context.save(); }")
+    page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty")
 
 
 def _overlaps(a: dict[str, float], b: dict[str, float]) -> bool:
@@ -199,7 +202,8 @@ def test_the_dag_stays_while_the_notebook_has_a_problem(jupyter_lab: Lab, page: 
         """() => window.jupyterapp.shell.currentWidget.content.widgets[3]
              .model.setMetadata('tags', ['step:report', 'prev:nowhere'])"""
     )
-    _save(page)
+    # a change of a step's tags is saved by the panel itself once the user pauses (a save of
+    # our own at the same moment would meet JupyterLab's "file changed on disk" question)
     problem = panel.locator(".kfpj-problem")
     problem.first.wait_for()
     assert "nowhere" in panel.locator(".kfpj-problems").inner_text()
@@ -216,7 +220,6 @@ def test_the_dag_stays_while_the_notebook_has_a_problem(jupyter_lab: Lab, page: 
         """() => window.jupyterapp.shell.currentWidget.content.widgets[3]
              .model.setMetadata('tags', ['step:report'])"""
     )
-    _save(page)
     panel.locator(".kfpj-problems").wait_for(state="detached")
     assert panel.locator(".kfpj-dag [data-kfp-problem]").count() == 0
     assert nodes.count() == 3
