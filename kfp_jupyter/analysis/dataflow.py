@@ -23,7 +23,6 @@ from ..model import (
     Mount,
     Parameter,
     Pipeline,
-    Secret,
     Step,
     function_name,
 )
@@ -576,6 +575,9 @@ def _special_step(
         image = sb.settings.image or call.spec.container.image
     else:
         image = sb.settings.image or ""
+    fields = {**step_fields(st, ""), "image": image}
+    if sp.kind == "resource":  # kubectl applies a manifest: the step has no limits or secrets
+        fields.update(limits={}, secrets=())
     return Step(
         name=sb.name,
         source=sb.code.code,
@@ -585,14 +587,7 @@ def _special_step(
         inputs=inputs,
         outputs=outputs,
         parameters=parameters,
-        image=image,
-        limits=dict(st.limits) if sp.kind != "resource" else {},
-        annotations=dict(st.annotations),
-        labels=dict(st.labels),
-        secrets=tuple(Secret(a, b, c) for a, b, c in st.secrets) if sp.kind != "resource" else (),
-        cache=True if st.cache is None else st.cache,
-        retries=st.retries or 0,
-        timeout=st.timeout,
+        **fields,
         kind=sp.kind,  # type: ignore[arg-type]
         component=call,
         resource=sp.resource,

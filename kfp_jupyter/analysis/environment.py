@@ -97,7 +97,7 @@ def _origin(dist: metadata.Distribution) -> str | None:
     return None
 
 
-def _stamp() -> tuple[int, ...]:
+def environment_stamp() -> tuple[int, ...]:
     """Changes when a package is installed or removed (the folders' modification times)."""
     out = []
     for entry in sys.path:
@@ -108,10 +108,13 @@ def _stamp() -> tuple[int, ...]:
     return tuple(out)
 
 
-def installed(module: str, guesses: tuple[str, ...] = ()) -> Installed | None:
+def installed(
+    module: str, guesses: tuple[str, ...] = (), stamp: tuple[int, ...] | None = None
+) -> Installed | None:
     """The installed distribution that provides `module` (dotted), or None when it is not
-    installed here (or is part of Python). `guesses` are distribution names to try first."""
-    return _installed(module, guesses, tuple(sys.path), _stamp())
+    installed here (or is part of Python). `guesses` are distribution names to try first;
+    `stamp` (from `environment_stamp`) saves reading the folders again for each module."""
+    return _installed(module, guesses, tuple(sys.path), stamp or environment_stamp())
 
 
 @functools.lru_cache(maxsize=1024)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import Problem
-from .environment import installed
+from .environment import environment_stamp, installed
 
 #: import name -> distribution name, where they differ
 DISTRIBUTIONS: dict[str, str] = {
@@ -151,9 +151,12 @@ class Unpinnable:
         )
 
 
-def _requirement(module: str, static: str, pin: bool, odd: list[Unpinnable]) -> tuple[str, str]:
-    """(normalised name, requirement) for the distribution providing `module`."""
-    found = installed(module, (static,)) if pin else None
+def _requirement(
+    module: str, static: str, stamp: tuple[int, ...] | None, odd: list[Unpinnable]
+) -> tuple[str, str]:
+    """(normalised name, requirement) for the distribution providing `module`; pinned when
+    `stamp` (this environment's, see environment.py) is given."""
+    found = installed(module, (static,), stamp) if stamp is not None else None
     if found is None:
         return requirement_name(static), static
     name = requirement_name(found.name)
@@ -180,16 +183,17 @@ def resolve_packages(
     """
     odd: list[Unpinnable] = []
     found: dict[str, str] = {}
+    stamp = environment_stamp() if pin else None
     for module in (m for code in codes for m in imported_modules(code)):
         if module.split(".")[0] in local_modules:
             continue
         dist = distribution_for(module)
         if dist:
-            name, req = _requirement(module, dist, pin, odd)
+            name, req = _requirement(module, dist, stamp, odd)
             found.setdefault(name, req)
     extra = [c for req in list(found) for c in COMPANIONS.get(req, ())]
     for module in [*extra, *(["cloudpickle"] if marshalling else [])]:
-        name, req = _requirement(module, module, pin, odd)
+        name, req = _requirement(module, module, stamp, odd)
         found.setdefault(name, req)
     for req in explicit:
         found[requirement_name(req)] = req
