@@ -9,7 +9,9 @@
  * metadata is never recorded, whatever the transaction's origin. The metadata's Y.Map is added to
  * the scope (Y.UndoManager.addToScope, public Yjs API) before the write; from then on, changes
  * to notebook metadata made as notebook changes can be undone too, which is what a user expects
- * of "Edit > Undo" after changing a setting.
+ * of "Edit > Undo" after changing a setting. A consequence: JupyterLab's own later writes of
+ * notebook metadata (a new kernel's `kernelspec` and `language_info`) become undo steps as well,
+ * as cell changes always are.
  *
  * Structural types only (no JupyterLab import): the logic runs in Node against the real ydoc, and
  * the editor is plain DOM that the sidebar panel or a dialog can mount.

@@ -235,3 +235,22 @@ def open_in_lab(lab: Lab, page: Any, name: str, cells: int, wait_for: str | None
     page.evaluate("() => window.jupyterapp.shell.activateById('kfp-jupyter-panel')")
     if wait_for:
         page.locator(PANEL).locator(wait_for).first.wait_for()
+
+
+def wait_for_kernel_metadata(page: Any) -> None:
+    """Wait until the notebook's kernel has started and JupyterLab has written its
+    `language_info` into the notebook's metadata. Why: that write is a notebook change like any
+    other; once metadata is part of the notebook's undo (pipeline settings), it would otherwise
+    land on the undo stack after a test's own change whenever the kernel starts late."""
+    page.wait_for_function(
+        """() => {
+          const panel = window.jupyterapp.shell.currentWidget;
+          const session = panel.sessionContext;
+          if (!session.isReady) return false;
+          const kernel = session.session?.kernel;
+          if (!kernel) return true;
+          return kernel.status === 'idle'
+            && Boolean(panel.context.model.getMetadata('language_info')?.version);
+        }""",
+        timeout=120_000,
+    )

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import Lab, open_in_lab, screenshot
+from harness import Lab, open_in_lab, screenshot, wait_for_kernel_metadata
 from nbutil import code, make_notebook
 
 pytestmark = pytest.mark.browser
@@ -151,6 +151,8 @@ MODEL = """() => {
 
 def test_pipeline_settings_rename_the_pipeline_undoably(jupyter_lab: Lab, page: Any) -> None:
     path = _open(jupyter_lab, page)
+    # the kernel's own metadata written first: a later write would be the undo's top step
+    wait_for_kernel_metadata(page)
     # saved first (opening a notebook may touch its metadata): the change below makes it dirty
     page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
     page.wait_for_function(f"() => !({MODEL})().dirty")
