@@ -6,13 +6,13 @@ notebooks of 10, 100 and 500 steps.
     python benchmarks/compile.py --no-kale        # kfp-jupyter only
     python benchmarks/compile.py --repeat 5 --kale-repeat 1   # Kale once per size (it is slow)
 
-kfp-jupyter is timed twice: through the Python API in this process (`load_notebook(nb).compile("kfp",
+kfp-jupyter is timed twice: through the Python API in this process (`compile_pipeline(load_notebook(nb), "kfp",
 out)`, after one untimed warm-up so the kfp SDK import is not counted), and as the `kfp-jupyter
 compile -t kfp` command (wall time of a fresh process, imports included). The kfp SDK's own
 compiler is timed on the same pipeline: the `dsl` script kfp-jupyter writes for the notebook, run
 with `python SCRIPT OUT.yaml` (a fresh process: the kfp import, building the pipeline's graph with
 kfp's DSL, its compiler and YAML writer), the way a user who writes the KFP DSL by hand compiles;
-its output holds the same IR (tests/test_kfp_oracle.py). Kale (`kubeflow-kale` from
+its output holds the same IR (tests/compile/test_kfp_oracle.py). Kale (`kubeflow-kale` from
 PyPI) is installed on first use into its own virtual environment under benchmarks/.venvs/ and timed
 as its command `kale --nb NB` without `--upload_pipeline`/`--run_pipeline`, which writes its KFP DSL
 script and compiles it to the pipeline YAML, nothing more. Both outputs are checked to hold one task
@@ -103,13 +103,13 @@ def reference_loop() -> float:
 
 
 def time_api(nb: Path, out: Path, repeat: int) -> list[float]:
-    from kfp_jupyter import load_notebook
+    from kfp_jupyter import compile_pipeline, load_notebook
 
-    load_notebook(nb).compile("kfp", out)  # warm-up: imports kfp-jupyter's modules once
+    compile_pipeline(load_notebook(nb), "kfp", out)  # warm-up: imports kfp-jupyter's modules once
     samples = []
     for _ in range(repeat):
         start = time.perf_counter()
-        load_notebook(nb).compile("kfp", out)
+        compile_pipeline(load_notebook(nb), "kfp", out)
         samples.append(time.perf_counter() - start)
     return samples
 
@@ -148,11 +148,11 @@ def time_command(
 def time_kfp_sdk(nb: Path, work: Path, repeat: int, timeout: float) -> list[float]:
     """The kfp SDK's compiler on the notebook's `dsl` script, in fresh processes (one untimed run
     first, which writes kfp's .pyc files where they are missing)."""
-    from kfp_jupyter import load_notebook
+    from kfp_jupyter import compile_pipeline, load_notebook
 
     pipeline = load_notebook(nb)
     script = work / f"{nb.stem}_dsl.py"
-    pipeline.compile("dsl", script, kfp_runtime=_installed_kfp())
+    compile_pipeline(pipeline, "dsl", script, kfp_runtime=_installed_kfp())
     out = work / f"{nb.stem}.kfp-sdk.yaml"
     samples = time_command(
         [sys.executable, str(script), str(out)], out, repeat, timeout, "dsl script"

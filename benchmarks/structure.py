@@ -1,5 +1,6 @@
 """The shape of the code, as issue reports measure it: import cycles (imports inside functions
-counted, those under TYPE_CHECKING not), the longest functions and the largest modules.
+counted, those under TYPE_CHECKING not), imports that go up the layers of docs/architecture.md,
+the longest functions and the largest modules.
 
     python benchmarks/structure.py            # of kfp_jupyter/
     python benchmarks/structure.py PACKAGE_DIR
@@ -90,6 +91,46 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+#: kfp_jupyter's layers, lowest first (docs/architecture.md): a module may import its own layer
+#: and those before it. The package's own `__init__` is the public face and is left out.
+LAYERS = [
+    {"_version", "errors", "params", "fileio", "yamltext"},
+    {"model"},
+    {"notebook"},
+    {"components"},
+    {"analysis"},
+    {"loader"},
+    {"packaging"},
+    {"compile"},
+    {"engine"},
+    {"cluster"},
+    {"frontends"},
+    {"cli", "jupyter", "server"},
+]
+
+
+def layer(module: str) -> int | None:
+    parts = module.split(".")
+    if len(parts) < 2:
+        return None
+    for i, names in enumerate(LAYERS):
+        if parts[1] in names:
+            return i
+    return None
+
+
+def upward(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """(importer, imported) pairs where a lower layer imports a higher one."""
+    out = []
+    for m, targets in graph.items():
+        here = layer(m)
+        for t in targets:
+            there = layer(t)
+            if here is not None and there is not None and there > here:
+                out.append((m, t))
+    return sorted(out)
+
+
 def main() -> None:
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "kfp_jupyter").resolve()
     mods = modules(root)
@@ -98,6 +139,11 @@ def main() -> None:
     print(f"import cycles: {len(groups)}")
     for g in groups:
         print("  " + " <-> ".join(g))
+    if root.name == "kfp_jupyter":
+        up = upward(graph)
+        print(f"imports up the layers: {len(up)}")
+        for m, t in up:
+            print(f"  {m} -> {t}")
     functions = []
     for m, p in mods.items():
         for n in ast.walk(ast.parse(p.read_text())):

@@ -18,6 +18,7 @@ __all__ = [
     "UsageError",
     "__version__",
     "attach",
+    "compile_pipeline",
     "load_notebook",
     "run_local",
     "show",
@@ -28,6 +29,7 @@ __all__ = [
 if TYPE_CHECKING:
     from .cluster import attach as attach
     from .cluster import submit as submit
+    from .compile import compile_pipeline as compile_pipeline
     from .engine import run_local as run_local
     from .engine.inputs import step_inputs as step_inputs
 
@@ -37,6 +39,7 @@ _LAZY = {
     "run_local": ("kfp_jupyter.engine", "run_local"),
     "submit": ("kfp_jupyter.cluster", "submit"),
     "attach": ("kfp_jupyter.cluster", "attach"),
+    "compile_pipeline": ("kfp_jupyter.compile", "compile_pipeline"),
     "step_inputs": ("kfp_jupyter.engine.inputs", "step_inputs"),
 }
 

@@ -71,4 +71,11 @@ class NotebookError(KfpJupyterError):
 
 
 class UsageError(KfpJupyterError):
-    """Invalid arguments from a front end (a bad target, a bad parameter value, ...)."""
+    """Invalid arguments from a front end (a bad target, a bad parameter value, ...).
+
+    `fields`: the message for each named value that is wrong (e.g. each bad parameter), for
+    front ends that show a message at its field; the error's text says it all as well."""
+
+    def __init__(self, message: str, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.fields = dict(fields or {})

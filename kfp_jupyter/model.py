@@ -12,7 +12,6 @@ import keyword
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from .errors import Problem
@@ -404,12 +403,3 @@ class Pipeline:
             **({"volumes": [v.to_json() for v in self.volumes]} if self.volumes else {}),
             "warnings": [w.to_json() for w in self.warnings],
         }
-
-    def compile(
-        self, target: str = "kfp", path: str | Path | None = None, kfp_runtime: str | None = None
-    ) -> str:
-        """Compile to `target` ('kfp', 'argo' or 'dsl'); write to `path` if given; return the text.
-        `kfp_runtime` overrides the notebook's pin of the kfp runtime its steps install on KFP."""
-        from .compile import compile_pipeline
-
-        return compile_pipeline(self, target, path, kfp_runtime=kfp_runtime)

@@ -106,7 +106,14 @@ def parse_value(type_: ParamType, text: str) -> object:
 
 
 class ParameterError(ValueError):
-    """A run's parameter values do not fit the pipeline (unknown name, wrong type)."""
+    """A run's parameter values do not fit the pipeline (unknown name, wrong type).
+
+    `problems` says what is wrong with each named value, so that a form can show each message
+    at its field; the text is every message, one per line."""
+
+    def __init__(self, problems: Mapping[str, str]) -> None:
+        self.problems = dict(problems)
+        super().__init__("\n".join(self.problems.values()))
 
 
 class _Declared(Protocol):
@@ -136,23 +143,34 @@ def resolve_values(
     declared = list(parameters)
     values: dict[str, Any] = {p.name: p.default for p in declared}
     known = {p.name: p for p in declared}
+    problems: dict[str, str] = {}
     for name, value in (given or {}).items():
-        if name not in known:
-            names = ", ".join(f"{p.name} ({p.type})" for p in declared) or "none"
-            raise ParameterError(f"unknown parameter {name!r}; the pipeline's parameters: {names}")
-        p = known[name]
-        if isinstance(value, str) and p.type != "str":
-            try:
-                value = parse_value(cast(ParamType, p.type), value)
-            except ValueError as e:
-                raise ParameterError(f"parameter {name!r} ({p.type}): {e}") from None
-        check = _CHECKS.get(p.type)
-        if check is None or not check(value):
-            raise ParameterError(
-                f"parameter {name!r} must be a {p.type}, not {type(value).__name__} ({value!r})"
-            )
-        why = json_problem(value, f"parameter {name!r}")
-        if why:
-            raise ParameterError(why)
-        values[name] = float(cast(float, value)) if p.type == "float" else value
+        try:
+            values[name] = _checked(known, name, value)
+        except ValueError as e:
+            problems[name] = str(e)
+    if problems:
+        raise ParameterError(problems)
     return values
+
+
+def _checked(known: Mapping[str, _Declared], name: str, value: object) -> object:
+    """`value` as parameter `name` holds it; ValueError (the message) if it does not fit."""
+    if name not in known:
+        names = ", ".join(f"{p.name} ({p.type})" for p in known.values()) or "none"
+        raise ValueError(f"unknown parameter {name!r}; the pipeline's parameters: {names}")
+    p = known[name]
+    if isinstance(value, str) and p.type != "str":
+        try:
+            value = parse_value(cast(ParamType, p.type), value)
+        except ValueError as e:
+            raise ValueError(f"parameter {name!r} ({p.type}): {e}") from None
+    check = _CHECKS.get(p.type)
+    if check is None or not check(value):
+        raise ValueError(
+            f"parameter {name!r} must be a {p.type}, not {type(value).__name__} ({value!r})"
+        )
+    why = json_problem(value, f"parameter {name!r}")
+    if why:
+        raise ValueError(why)
+    return float(cast(float, value)) if p.type == "float" else value

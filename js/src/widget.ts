@@ -5,6 +5,8 @@
  * by changing the model's traits (graph, states, run, details, error, status, busy).
  */
 
+import type { AnyModel, AnyWidget, RenderProps } from "@anywidget/types";
+
 import { renderDag, type DagView } from "./dag";
 import { DETAILS_CSS, type StepDetails, formatValue, renderDetails } from "./details";
 import { type PipelineJson, type StateMap, formatDuration, seconds } from "./graph";
@@ -12,16 +14,6 @@ import { ensureStyle } from "./style";
 import { h } from "./dom";
 
 export { formatSize } from "./details";
-
-/** The part of anywidget's model API the widget uses. */
-export interface Model {
-  get(name: string): any;
-  set(name: string, value: unknown): void;
-  save_changes(): void;
-  send(content: unknown): void;
-  on(event: string, cb: (...args: any[]) => void): void;
-  off(event: string, cb?: (...args: any[]) => void): void;
-}
 
 interface RunInfo {
   id?: string;
@@ -116,13 +108,91 @@ export function parseParam(type: string, text: string): unknown {
   }
 }
 
-function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
-  ensureStyle(el, "kfp-widget-style", WIDGET_CSS);
-  ensureStyle(el, "kfp-details-style", DETAILS_CSS);
-  const doc = el.ownerDocument;
-  const root = h(doc, "div", { class: "kfp-widget" });
-  el.replaceChildren(root);
+/** The model's synced traits, as kfp_jupyter/jupyter/widget.py declares them. */
+type Traits = {
+  /** `Pipeline.to_json()`; {} until the notebook has a pipeline */
+  graph: Partial<PipelineJson>;
+  states: StateMap;
+  run: RunInfo;
+  params: Record<string, unknown>;
+  target: Target;
+  /** the saved targets' names */
+  targets: string[];
+  /** the engines to offer, in order (jupyter/settings.py ENGINES) */
+  engines: string[];
+  selected: string;
+  details: StepDetails;
+  error: string;
+  status: string;
+  busy: string;
+  notebook: string;
+};
 
+export type Model = AnyModel<Traits>;
+
+type Action = "compile" | "run" | "submit" | "cancel";
+
+/** What the widget asks of the kernel (kfp_jupyter/jupyter/widget.py answers each action). */
+type Request =
+  | { action: Action; params: Record<string, unknown>; target: Target }
+  | { action: "load_inputs"; step: string | undefined; run: string | null | undefined };
+
+/** The widget's elements: built once by `build`, then filled from the model by the draw functions. */
+interface Parts {
+  root: HTMLElement;
+  title: HTMLElement;
+  sub: HTMLElement;
+  paramsRow: HTMLElement;
+  engine: HTMLSelectElement;
+  host: HTMLInputElement;
+  namespace: HTMLInputElement;
+  experiment: HTMLInputElement;
+  tokenEnv: HTMLInputElement;
+  saved: HTMLSelectElement;
+  savedLabel: HTMLElement;
+  hostLabel: HTMLElement;
+  nsLabel: HTMLElement;
+  tokenLabel: HTMLElement;
+  buttons: Record<Action, HTMLButtonElement>;
+  status: HTMLElement;
+  errorText: HTMLElement;
+  errorClose: HTMLButtonElement;
+  errorBox: HTMLElement;
+  canvas: HTMLElement;
+  details: HTMLElement;
+}
+
+/** One rendered widget: its model, its elements, and what the draw functions keep between calls. */
+interface View {
+  model: Model;
+  doc: Document;
+  parts: Parts;
+  /** seconds to add to this browser's clock to get the kernel's (elapsed times stay right) */
+  offset: number;
+  dag: DagView | null;
+  /** the graph drawn last: the DAG is redrawn only when it changes */
+  graphKey: string;
+  /** parameter -> why its field's text is refused; nothing runs until it is fixed */
+  invalid: Map<string, string>;
+  /** ticks the elapsed time while a run is active */
+  statusTimer: ReturnType<typeof setInterval> | null;
+}
+
+const kernelNow = (v: View): number => Date.now() / 1000 + v.offset;
+
+function send(v: View, request: Request): void {
+  v.model.send(request);
+}
+
+/** How each engine the kernel offers (the `engines` trait) is shown; an engine not named here is
+ * shown by its name. */
+const ENGINE_LABELS: Record<string, string> = {
+  local: "this machine",
+  kfp: "Kubeflow Pipelines",
+  argo: "Argo Workflows",
+};
+
+function build(doc: Document, engines: readonly string[]): Parts {
   const title = h(doc, "span", { class: "kfp-title" });
   const sub = h(doc, "span", { class: "kfp-sub" });
   const head = h(doc, "div", { class: "kfp-head" }, title, sub);
@@ -131,9 +201,7 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
     doc,
     "select",
     { "data-kfp-field": "engine", "aria-label": "target" },
-    h(doc, "option", { value: "local" }, "this machine"),
-    h(doc, "option", { value: "kfp" }, "Kubeflow Pipelines"),
-    h(doc, "option", { value: "argo" }, "Argo Workflows"),
+    ...engines.map((value) => h(doc, "option", { value }, ENGINE_LABELS[value] ?? value)),
   );
   const field = (name: string, placeholder: string, wide = false): HTMLInputElement =>
     h(doc, "input", {
@@ -164,302 +232,357 @@ function render({ model, el }: { model: Model; el: HTMLElement }): () => void {
     tokenLabel,
     h(doc, "label", {}, "experiment", experiment),
   );
-  const button = (action: string, text: string, title: string, primary = false): HTMLButtonElement =>
+  const button = (action: Action, text: string, title: string, primary = false): HTMLButtonElement =>
     h(doc, "button", { type: "button", "data-kfp-action": action, title, class: primary ? "kfp-primary" : "" }, text);
-  const compileBtn = button("compile", "Compile", "Compile the pipeline (KFP IR, or Argo YAML for Argo) next to the notebook");
-  const runBtn = button("run", "Run", "Run the pipeline on this machine (local engine)", true);
-  const submitBtn = button("submit", "Submit", "Compile and send the pipeline to the chosen cluster, then follow it");
-  const cancelBtn = button("cancel", "Cancel", "Stop the run");
+  const buttons: Record<Action, HTMLButtonElement> = {
+    compile: button("compile", "Compile", "Compile the pipeline (KFP IR, or Argo YAML for Argo) next to the notebook"),
+    run: button("run", "Run", "Run the pipeline on this machine (local engine)", true),
+    submit: button("submit", "Submit", "Compile and send the pipeline to the chosen cluster, then follow it"),
+    cancel: button("cancel", "Cancel", "Stop the run"),
+  };
   const status = h(doc, "span", { class: "kfp-status", "data-kfp-status": "" });
-  const actions = h(doc, "div", { class: "kfp-row kfp-actions" }, compileBtn, runBtn, submitBtn, cancelBtn, status);
+  const actions = h(doc, "div", { class: "kfp-row kfp-actions" }, ...Object.values(buttons), status);
   const errorText = h(doc, "span");
   const errorClose = h(doc, "button", { type: "button", title: "dismiss" }, "×");
   const errorBox = h(doc, "div", { class: "kfp-error", role: "alert", "data-kfp-error": "" }, errorText, errorClose);
   const canvas = h(doc, "div", { class: "kfp-canvas" });
   const details = h(doc, "div", { class: "kfp-details", "data-kfp-details": "" });
   const body = h(doc, "div", { class: "kfp-body" }, canvas, details);
-  root.append(head, paramsRow, targetRow, actions, errorBox, body);
-
-  // --- clock of the kernel ----------------------------------------------------------------
-  let offset = 0;
-  const now = (): number => Date.now() / 1000 + offset;
-
-  // --- the DAG ------------------------------------------------------------------------------
-  let view: DagView | null = null;
-  let graphKey = "";
-  const drawGraph = (): void => {
-    const graph = (model.get("graph") ?? {}) as PipelineJson;
-    const key = JSON.stringify(graph);
-    if (key === graphKey && view) return;
-    graphKey = key;
-    view?.destroy();
-    view = null;
-    title.textContent = graph.name ?? "";
-    const notebook = String(model.get("notebook") ?? "");
-    sub.textContent = [graph.description, notebook.split(/[\\/]/).pop()].filter(Boolean).join(" · ");
-    sub.title = notebook;
-    if (!graph.steps) {
-      canvas.replaceChildren();
-      return;
-    }
-    view = renderDag(canvas, graph, {
-      states: model.get("states") as StateMap,
-      now,
-      onSelect: (step) => {
-        model.set("selected", step ?? "");
-        model.save_changes();
-      },
-    });
-    const sel = model.get("selected") as string;
-    if (sel) view.select(sel);
-    drawParams(graph);
-  };
-
-  // --- parameters form ------------------------------------------------------------------------
-  const invalid = new Map<string, string>();
-  const drawParams = (graph: PipelineJson): void => {
-    const defaults = graph.parameters ?? {};
-    const types = graph.parameter_types ?? {};
-    const values = { ...defaults, ...((model.get("params") ?? {}) as Record<string, unknown>) };
-    paramsRow.replaceChildren();
-    invalid.clear();
-    const names = Object.keys(defaults);
-    if (!names.length) return;
-    paramsRow.append(h(doc, "span", { class: "kfp-muted" }, "parameters"));
-    for (const name of names) {
-      const type = types[name] ?? "str";
-      const value = values[name];
-      let input: HTMLInputElement;
-      if (type === "bool") {
-        input = h(doc, "input", { type: "checkbox", "data-kfp-param": name, "data-kfp-type": type });
-        input.checked = Boolean(value);
-      } else {
-        input = h(doc, "input", {
-          type: type === "int" || type === "float" ? "number" : "text",
-          "data-kfp-param": name,
-          "data-kfp-type": type,
-          title: `${name} (${type})`,
-        });
-        if (type === "int") input.step = "1";
-        if (type === "float") input.step = "any";
-        input.value = type === "list" || type === "dict" ? JSON.stringify(value) : String(value ?? "");
-      }
-      input.addEventListener("change", () => {
-        let v: unknown;
-        try {
-          v = type === "bool" ? input.checked : parseParam(type, input.value);
-          invalid.delete(name);
-          input.classList.remove("kfp-invalid");
-          input.title = `${name} (${type})`;
-        } catch (e) {
-          const why = `parameter ${name} must be ${(e as Error).message}`;
-          invalid.set(name, why);
-          input.classList.add("kfp-invalid");
-          input.title = why;
-          return;
-        }
-        model.set("params", { ...((model.get("params") ?? {}) as object), [name]: v });
-        model.save_changes();
-      });
-      paramsRow.append(h(doc, "label", {}, `${name}`, input));
-    }
-  };
-
-  /** Show values the kernel set (e.g. `widget.params = {...}`) without redrawing the form. */
-  const syncParams = (): void => {
-    const graph = (model.get("graph") ?? {}) as PipelineJson;
-    const values = { ...(graph.parameters ?? {}), ...((model.get("params") ?? {}) as Record<string, unknown>) };
-    paramsRow.querySelectorAll<HTMLInputElement>("input[data-kfp-param]").forEach((input) => {
-      const name = input.getAttribute("data-kfp-param") as string;
-      const type = input.getAttribute("data-kfp-type") as string;
-      if (input === doc.activeElement || invalid.has(name)) return;
-      const v = values[name];
-      if (type === "bool") input.checked = Boolean(v);
-      else input.value = type === "list" || type === "dict" ? JSON.stringify(v) : String(v ?? "");
-    });
-  };
-
-  // --- target --------------------------------------------------------------------------------
-  const drawTarget = (): void => {
-    const t = (model.get("target") ?? {}) as Target;
-    engine.value = t.engine || "local";
-    host.value = t.host ?? "";
-    namespace.value = t.namespace ?? "";
-    experiment.value = t.experiment ?? "";
-    tokenEnv.value = t.token_env ?? "";
-    const names = (model.get("targets") ?? []) as string[];
-    saved.replaceChildren(
-      h(doc, "option", { value: "" }, "none"),
-      ...names.map((n) => h(doc, "option", { value: n }, n)),
-    );
-    saved.value = t.target && names.includes(t.target) ? t.target : "";
-    savedLabel.style.display = names.length ? "" : "none";
-    const cluster = engine.value !== "local";
-    hostLabel.style.display = engine.value === "kfp" ? "" : "none";
-    nsLabel.style.display = cluster ? "" : "none";
-    tokenLabel.style.display = cluster ? "" : "none";
-    submitBtn.title = cluster
-      ? `Compile and send the pipeline to ${engine.value === "kfp" ? "Kubeflow Pipelines" : "Argo Workflows"}, then follow it`
-      : "Choose Kubeflow Pipelines or Argo Workflows as the target to submit";
-    updateButtons();
-  };
-  const saveTarget = (): void => {
-    model.set("target", {
-      ...((model.get("target") ?? {}) as Target),
-      engine: engine.value,
-      host: host.value.trim(),
-      namespace: namespace.value.trim(),
-      experiment: experiment.value.trim(),
-      token_env: tokenEnv.value.trim(),
-      target: saved.value,
-    });
-    model.save_changes();
-  };
-  for (const input of [saved, engine, host, namespace, experiment, tokenEnv]) {
-    input.addEventListener("change", saveTarget);
-  }
-
-  // --- buttons and status ------------------------------------------------------------------------
-  const updateButtons = (): void => {
-    const busy = model.get("busy") as string;
-    const run = (model.get("run") ?? {}) as RunInfo;
-    const active = Boolean(run.state && ACTIVE.has(run.state));
-    const hasGraph = Boolean(((model.get("graph") ?? {}) as PipelineJson).steps);
-    compileBtn.disabled = Boolean(busy);
-    runBtn.disabled = Boolean(busy) || active || !hasGraph;
-    submitBtn.disabled = Boolean(busy) || active || !hasGraph || engine.value === "local";
-    cancelBtn.style.display = active ? "" : "none";
-    cancelBtn.disabled = busy === "cancelling";
-  };
-  const act = (action: string): void => {
-    if (invalid.size && action !== "cancel" && action !== "compile") {
-      showError([...invalid.values()].join("\n"));
-      return;
-    }
-    model.send({ action, params: model.get("params") ?? {}, target: model.get("target") ?? {} });
-  };
-  for (const b of [compileBtn, runBtn, submitBtn, cancelBtn]) {
-    b.addEventListener("click", () => act(b.getAttribute("data-kfp-action") as string));
-  }
-
-  let statusTimer: ReturnType<typeof setInterval> | null = null;
-  const drawStatus = (): void => {
-    const run = (model.get("run") ?? {}) as RunInfo;
-    if (typeof run.clock === "number") offset = run.clock - Date.now() / 1000;
-    const parts: (Node | string)[] = [];
-    const busy = model.get("busy") as string;
-    const text = model.get("status") as string;
-    if (run.id || run.state) {
-      const states = (model.get("states") ?? {}) as StateMap;
-      const all = Object.values(states);
-      const done = all.filter((t) => DONE.has(t.state)).length;
-      const failed = all.filter((t) => t.state === "FAILED").length;
-      const cls = run.state === "SUCCEEDED" ? "kfp-ok" : run.state === "FAILED" ? "kfp-bad" : "";
-      parts.push(`${run.engine && run.engine !== "local" ? `${run.engine} ` : ""}run `);
-      parts.push(h(doc, "b", { "data-kfp-run": run.id ?? "" }, run.id ?? ""));
-      parts.push(" · ", h(doc, "b", { class: cls, "data-kfp-run-state": run.state ?? "" }, run.state ?? ""));
-      if (all.length) parts.push(` · ${done}/${all.length} done${failed ? `, ${failed} failed` : ""}`);
-      const started = seconds(run.started);
-      if (started !== null) {
-        const end = seconds(run.finished) ?? now();
-        parts.push(` · ${formatDuration(end - started)}`);
-      }
-      if (run.message) parts.push(` · ${run.message}`);
-      if (run.url) {
-        parts.push(" · ", h(doc, "a", { href: run.url, target: "_blank", rel: "noopener" }, "open in the cluster's UI"));
-      }
-      const metrics = Object.entries(run.metrics ?? {});
-      if (metrics.length) parts.push(" · ", metrics.map(([k, v]) => `${k} = ${formatValue(v)}`).join(", "));
-    }
-    if (busy) parts.push(parts.length ? " · " : "", `${busy}…`);
-    else if (text) parts.push(parts.length ? " · " : "", text);
-    status.replaceChildren(...parts);
-    const active = Boolean(run.state && ACTIVE.has(run.state));
-    if (active && statusTimer === null) statusTimer = setInterval(drawStatus, 1000);
-    if (!active && statusTimer !== null) {
-      clearInterval(statusTimer);
-      statusTimer = null;
-    }
-    updateButtons();
-  };
-
-  const showError = (text: string): void => {
-    errorText.textContent = text;
-    errorBox.style.display = text ? "" : "none";
-  };
-  const drawError = (): void => showError((model.get("error") as string) ?? "");
-  errorClose.addEventListener("click", () => {
-    showError("");
-    model.set("error", "");
-    model.save_changes();
-  });
-
-  // --- details of the selected step ------------------------------------------------------------
-  const drawDetails = (): void => {
-    const d = (model.get("details") ?? {}) as StepDetails;
-    const sel = model.get("selected") as string;
-    if (!sel || !d.step || d.step !== sel) {
-      details.style.display = "none";
-      details.replaceChildren();
-      details.setAttribute("data-kfp-details", "");
-      return;
-    }
-    details.style.display = "";
-    details.setAttribute("data-kfp-details", d.step);
-    renderDetails(
-      details,
-      d,
-      () => {
-        view?.select(null);
-        model.set("selected", "");
-        model.save_changes();
-      },
-      { loadInputs: (s) => model.send({ action: "load_inputs", step: s.step, run: s.run_id }) },
-    );
-  };
-
-  const onGraph = (): void => {
-    drawGraph();
-    drawStatus();
-  };
-  const onStates = (): void => {
-    view?.update((model.get("states") ?? {}) as StateMap);
-    drawStatus();
-  };
-  const onSelected = (): void => {
-    view?.select((model.get("selected") as string) || null);
-    drawDetails();
-  };
-  const handlers: [string, () => void][] = [
-    ["change:graph", onGraph],
-    ["change:states", onStates],
-    ["change:run", drawStatus],
-    ["change:busy", drawStatus],
-    ["change:status", drawStatus],
-    ["change:error", drawError],
-    ["change:target", drawTarget],
-    ["change:targets", drawTarget],
-    ["change:params", syncParams],
-    ["change:details", drawDetails],
-    ["change:selected", onSelected],
-  ];
-  for (const [ev, cb] of handlers) model.on(ev, cb);
-
-  drawGraph();
-  drawTarget();
-  drawStatus();
-  drawError();
-  drawDetails();
-  root.setAttribute("data-kfp-ready", "true");
-
-  return () => {
-    for (const [ev, cb] of handlers) model.off(ev, cb);
-    if (statusTimer !== null) clearInterval(statusTimer);
-    view?.destroy();
+  const root = h(doc, "div", { class: "kfp-widget" }, head, paramsRow, targetRow, actions, errorBox, body);
+  return {
+    root, title, sub, paramsRow, engine, host, namespace, experiment, tokenEnv, saved, savedLabel,
+    hostLabel, nsLabel, tokenLabel, buttons, status, errorText, errorClose, errorBox, canvas, details,
   };
 }
 
-export default { render };
+// --- the DAG ------------------------------------------------------------------------------------
+
+function drawGraph(v: View): void {
+  const { model, parts } = v;
+  const graph = model.get("graph") ?? {};
+  const key = JSON.stringify(graph);
+  if (key === v.graphKey && v.dag) return;
+  v.graphKey = key;
+  v.dag?.destroy();
+  v.dag = null;
+  parts.title.textContent = graph.name ?? "";
+  const notebook = String(model.get("notebook") ?? "");
+  parts.sub.textContent = [graph.description, notebook.split(/[\\/]/).pop()].filter(Boolean).join(" · ");
+  parts.sub.title = notebook;
+  const steps = graph.steps;
+  if (!steps) {
+    parts.canvas.replaceChildren();
+    return;
+  }
+  v.dag = renderDag(parts.canvas, { ...graph, steps }, {
+    states: model.get("states"),
+    now: () => kernelNow(v),
+    onSelect: (step) => {
+      model.set("selected", step ?? "");
+      model.save_changes();
+    },
+  });
+  const sel = model.get("selected");
+  if (sel) v.dag.select(sel);
+  drawParams(v, graph);
+}
+
+// --- parameters form ----------------------------------------------------------------------------
+
+/** A value as its field shows it: lists and dicts as JSON, the rest as text. */
+function fieldText(type: string, value: unknown): string {
+  return type === "list" || type === "dict" ? JSON.stringify(value) : String(value ?? "");
+}
+
+function drawParams(v: View, graph: Partial<PipelineJson>): void {
+  const { doc, model, parts } = v;
+  const defaults = graph.parameters ?? {};
+  const types = graph.parameter_types ?? {};
+  const values = { ...defaults, ...(model.get("params") ?? {}) };
+  parts.paramsRow.replaceChildren();
+  v.invalid.clear();
+  const names = Object.keys(defaults);
+  if (!names.length) return;
+  parts.paramsRow.append(h(doc, "span", { class: "kfp-muted" }, "parameters"));
+  for (const name of names) {
+    const input = paramInput(v, name, types[name] ?? "str", values[name]);
+    parts.paramsRow.append(h(doc, "label", {}, `${name}`, input));
+  }
+}
+
+/** A parameter's field; a change the kernel can take goes to the model, else the field says why. */
+function paramInput(v: View, name: string, type: string, value: unknown): HTMLInputElement {
+  const { doc, model } = v;
+  let input: HTMLInputElement;
+  if (type === "bool") {
+    input = h(doc, "input", { type: "checkbox", "data-kfp-param": name, "data-kfp-type": type });
+    input.checked = Boolean(value);
+  } else {
+    input = h(doc, "input", {
+      type: type === "int" || type === "float" ? "number" : "text",
+      "data-kfp-param": name,
+      "data-kfp-type": type,
+      title: `${name} (${type})`,
+    });
+    if (type === "int") input.step = "1";
+    if (type === "float") input.step = "any";
+    input.value = fieldText(type, value);
+  }
+  input.addEventListener("change", () => {
+    let parsed: unknown;
+    try {
+      parsed = type === "bool" ? input.checked : parseParam(type, input.value);
+      v.invalid.delete(name);
+      input.classList.remove("kfp-invalid");
+      input.title = `${name} (${type})`;
+    } catch (e) {
+      const why = `parameter ${name} must be ${(e as Error).message}`;
+      v.invalid.set(name, why);
+      input.classList.add("kfp-invalid");
+      input.title = why;
+      return;
+    }
+    model.set("params", { ...(model.get("params") ?? {}), [name]: parsed });
+    model.save_changes();
+  });
+  return input;
+}
+
+/** Show values the kernel set (e.g. `widget.params = {...}`) without redrawing the form. */
+function syncParams(v: View): void {
+  const { doc, model, parts } = v;
+  const graph = model.get("graph") ?? {};
+  const values = { ...(graph.parameters ?? {}), ...(model.get("params") ?? {}) };
+  parts.paramsRow.querySelectorAll<HTMLInputElement>("input[data-kfp-param]").forEach((input) => {
+    const name = input.getAttribute("data-kfp-param") ?? "";
+    const type = input.getAttribute("data-kfp-type") ?? "str";
+    if (input === doc.activeElement || v.invalid.has(name)) return;
+    const value = values[name];
+    if (type === "bool") input.checked = Boolean(value);
+    else input.value = fieldText(type, value);
+  });
+}
+
+// --- target -------------------------------------------------------------------------------------
+
+function drawTarget(v: View): void {
+  const { doc, model, parts } = v;
+  const t = model.get("target") ?? {};
+  const engine = parts.engine;
+  engine.value = t.engine || "local";
+  parts.host.value = t.host ?? "";
+  parts.namespace.value = t.namespace ?? "";
+  parts.experiment.value = t.experiment ?? "";
+  parts.tokenEnv.value = t.token_env ?? "";
+  const names = model.get("targets") ?? [];
+  parts.saved.replaceChildren(
+    h(doc, "option", { value: "" }, "none"),
+    ...names.map((n) => h(doc, "option", { value: n }, n)),
+  );
+  parts.saved.value = t.target && names.includes(t.target) ? t.target : "";
+  parts.savedLabel.style.display = names.length ? "" : "none";
+  const cluster = engine.value !== "local";
+  parts.hostLabel.style.display = engine.value === "kfp" ? "" : "none";
+  parts.nsLabel.style.display = cluster ? "" : "none";
+  parts.tokenLabel.style.display = cluster ? "" : "none";
+  parts.buttons.submit.title = cluster
+    ? `Compile and send the pipeline to ${ENGINE_LABELS[engine.value] ?? engine.value}, then follow it`
+    : "Choose Kubeflow Pipelines or Argo Workflows as the target to submit";
+  updateButtons(v);
+}
+
+function saveTarget(v: View): void {
+  const { model, parts } = v;
+  model.set("target", {
+    ...(model.get("target") ?? {}),
+    engine: parts.engine.value,
+    host: parts.host.value.trim(),
+    namespace: parts.namespace.value.trim(),
+    experiment: parts.experiment.value.trim(),
+    token_env: parts.tokenEnv.value.trim(),
+    target: parts.saved.value,
+  });
+  model.save_changes();
+}
+
+// --- buttons and status -------------------------------------------------------------------------
+
+const isActive = (run: RunInfo): boolean => Boolean(run.state && ACTIVE.has(run.state));
+
+function updateButtons(v: View): void {
+  const { model, parts } = v;
+  const busy = model.get("busy");
+  const active = isActive(model.get("run") ?? {});
+  const hasGraph = Boolean((model.get("graph") ?? {}).steps);
+  const { compile, run, submit, cancel } = parts.buttons;
+  compile.disabled = Boolean(busy);
+  run.disabled = Boolean(busy) || active || !hasGraph;
+  submit.disabled = Boolean(busy) || active || !hasGraph || parts.engine.value === "local";
+  cancel.style.display = active ? "" : "none";
+  cancel.disabled = busy === "cancelling";
+}
+
+function act(v: View, action: Action): void {
+  if (v.invalid.size && action !== "cancel" && action !== "compile") {
+    showError(v, [...v.invalid.values()].join("\n"));
+    return;
+  }
+  send(v, { action, params: v.model.get("params") ?? {}, target: v.model.get("target") ?? {} });
+}
+
+/** The status line of a run: engine, id, state, progress, elapsed time, link, metrics. */
+function runStatus(v: View, run: RunInfo): (Node | string)[] {
+  const { doc, model } = v;
+  const parts: (Node | string)[] = [];
+  const all = Object.values(model.get("states") ?? {});
+  const done = all.filter((t) => DONE.has(t.state)).length;
+  const failed = all.filter((t) => t.state === "FAILED").length;
+  const cls = run.state === "SUCCEEDED" ? "kfp-ok" : run.state === "FAILED" ? "kfp-bad" : "";
+  parts.push(`${run.engine && run.engine !== "local" ? `${run.engine} ` : ""}run `);
+  parts.push(h(doc, "b", { "data-kfp-run": run.id ?? "" }, run.id ?? ""));
+  parts.push(" · ", h(doc, "b", { class: cls, "data-kfp-run-state": run.state ?? "" }, run.state ?? ""));
+  if (all.length) parts.push(` · ${done}/${all.length} done${failed ? `, ${failed} failed` : ""}`);
+  const started = seconds(run.started);
+  if (started !== null) {
+    const end = seconds(run.finished) ?? kernelNow(v);
+    parts.push(` · ${formatDuration(end - started)}`);
+  }
+  if (run.message) parts.push(` · ${run.message}`);
+  if (run.url) {
+    parts.push(" · ", h(doc, "a", { href: run.url, target: "_blank", rel: "noopener" }, "open in the cluster's UI"));
+  }
+  const metrics = Object.entries(run.metrics ?? {});
+  if (metrics.length) parts.push(" · ", metrics.map(([k, x]) => `${k} = ${formatValue(x)}`).join(", "));
+  return parts;
+}
+
+function drawStatus(v: View): void {
+  const { model } = v;
+  const run = model.get("run") ?? {};
+  if (typeof run.clock === "number") v.offset = run.clock - Date.now() / 1000;
+  const parts = run.id || run.state ? runStatus(v, run) : [];
+  const busy = model.get("busy");
+  const text = model.get("status");
+  if (busy) parts.push(parts.length ? " · " : "", `${busy}…`);
+  else if (text) parts.push(parts.length ? " · " : "", text);
+  v.parts.status.replaceChildren(...parts);
+  const active = isActive(run);
+  if (active && v.statusTimer === null) v.statusTimer = setInterval(() => drawStatus(v), 1000);
+  if (!active && v.statusTimer !== null) {
+    clearInterval(v.statusTimer);
+    v.statusTimer = null;
+  }
+  updateButtons(v);
+}
+
+function showError(v: View, text: string): void {
+  v.parts.errorText.textContent = text;
+  v.parts.errorBox.style.display = text ? "" : "none";
+}
+
+// --- details of the selected step ---------------------------------------------------------------
+
+function drawDetails(v: View): void {
+  const { model } = v;
+  const box = v.parts.details;
+  const d = model.get("details") ?? {};
+  const sel = model.get("selected");
+  if (!sel || !d.step || d.step !== sel) {
+    box.style.display = "none";
+    box.replaceChildren();
+    box.setAttribute("data-kfp-details", "");
+    return;
+  }
+  box.style.display = "";
+  box.setAttribute("data-kfp-details", d.step);
+  renderDetails(
+    box,
+    d,
+    () => {
+      v.dag?.select(null);
+      model.set("selected", "");
+      model.save_changes();
+    },
+    { loadInputs: (s) => send(v, { action: "load_inputs", step: s.step, run: s.run_id }) },
+  );
+}
+
+// --- wiring -------------------------------------------------------------------------------------
+
+/** The user's side: fields and buttons change the model or ask the kernel. */
+function listen(v: View): void {
+  const { model, parts } = v;
+  for (const input of [parts.saved, parts.engine, parts.host, parts.namespace, parts.experiment, parts.tokenEnv]) {
+    input.addEventListener("change", () => saveTarget(v));
+  }
+  for (const [action, b] of Object.entries(parts.buttons) as [Action, HTMLButtonElement][]) {
+    b.addEventListener("click", () => act(v, action));
+  }
+  parts.errorClose.addEventListener("click", () => {
+    showError(v, "");
+    model.set("error", "");
+    model.save_changes();
+  });
+}
+
+/** The kernel's side: which traits redraw what. */
+function modelHandlers(v: View): [`change:${keyof Traits}`, () => void][] {
+  const status = (): void => drawStatus(v);
+  const target = (): void => drawTarget(v);
+  const details = (): void => drawDetails(v);
+  const graph = (): void => {
+    drawGraph(v);
+    drawStatus(v);
+  };
+  const states = (): void => {
+    v.dag?.update(v.model.get("states") ?? {});
+    drawStatus(v);
+  };
+  const selected = (): void => {
+    v.dag?.select(v.model.get("selected") || null);
+    drawDetails(v);
+  };
+  return [
+    ["change:graph", graph],
+    ["change:states", states],
+    ["change:run", status],
+    ["change:busy", status],
+    ["change:status", status],
+    ["change:error", () => showError(v, v.model.get("error") ?? "")],
+    ["change:target", target],
+    ["change:targets", target],
+    ["change:params", () => syncParams(v)],
+    ["change:details", details],
+    ["change:selected", selected],
+  ];
+}
+
+function render({ model, el }: Pick<RenderProps<Traits>, "model" | "el">): () => void {
+  ensureStyle(el, "kfp-widget-style", WIDGET_CSS);
+  ensureStyle(el, "kfp-details-style", DETAILS_CSS);
+  const doc = el.ownerDocument;
+  const parts = build(doc, model.get("engines") ?? Object.keys(ENGINE_LABELS));
+  el.replaceChildren(parts.root);
+  const v: View = { model, doc, parts, offset: 0, dag: null, graphKey: "", invalid: new Map(), statusTimer: null };
+  listen(v);
+  const handlers = modelHandlers(v);
+  for (const [ev, cb] of handlers) model.on(ev, cb);
+
+  drawGraph(v);
+  drawTarget(v);
+  drawStatus(v);
+  showError(v, model.get("error") ?? "");
+  drawDetails(v);
+  parts.root.setAttribute("data-kfp-ready", "true");
+
+  return () => {
+    for (const [ev, cb] of handlers) model.off(ev, cb);
+    if (v.statusTimer !== null) clearInterval(v.statusTimer);
+    v.dag?.destroy();
+  };
+}
+
+export default { render } satisfies AnyWidget<Traits>;
 
 // The drawing too, for plain pages (the benchmark, browser tests, users' own scripts).
 export { layeredLayout, renderDag } from "./dag";

@@ -10,17 +10,11 @@ from typing import Any, Literal
 from ..errors import Problem
 from ..model import Parameter, Secret
 from ..notebook.annotations import Annotation
-from ..notebook.grammar import (
-    Role,
-    SettingsConflict,
-    StepSettings,
-    merge_settings,
-    step_name_problem,
-    suggest_step_name,
-)
 from ..notebook.metadata import NotebookSettings
+from ..notebook.roles import Role, step_name_problem, suggest_step_name
+from ..notebook.source import to_python
+from ..notebook.step_settings import SettingsConflict, StepSettings, merge_settings
 from ..params import json_problem, type_of_literal
-from .source import to_python
 
 #: the step names Kale accepts (its `step:`/`block:`/`prev:` tags)
 KALE_STEP_NAME_RE = re.compile(r"^[_a-z][_a-z0-9]*$")
@@ -175,76 +169,86 @@ def parameters_cell(
     the pipeline injects (notebookstep.py)."""
     tree = ast.parse(code)
     for node in tree.body:
-        line = node.lineno + offset
-        target, value = name_assignment(node)
-        if target is None or value is None:
-            problems.append(
-                Problem(
-                    "the pipeline-parameters cell may only hold 'name = literal' lines, "
-                    f"not {ast.unparse(node)!r}",
-                    cell=cell,
-                    line=line,
-                    fix="move other code into a step",
-                )
-            )
-            continue
-        try:
-            literal = ast.literal_eval(value)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            problems.append(
-                Problem(
-                    f"parameter {target.id!r} must be a literal value, not {ast.unparse(value)!r}",
-                    cell=cell,
-                    line=line,
-                    fix="write the value itself (a number, string, bool, list or dict); "
-                    "compute derived values in a step",
-                )
-            )
-            continue
-        ptype = type_of_literal(literal)
-        if ptype is None:
-            problems.append(
-                Problem(
-                    f"parameter {target.id!r} has type {type(literal).__name__}; pipeline parameters "
-                    "are int, float, str, bool, list or dict",
-                    cell=cell,
-                    line=line,
-                    fix="use one of those types (e.g. a list instead of a tuple)",
-                )
-            )
-            continue
-        why = json_problem(literal)
-        if why:
-            problems.append(
-                Problem(
-                    f"parameter {target.id!r} cannot be passed to a pipeline: {why}",
-                    cell=cell,
-                    line=line,
-                    fix="use only numbers, strings, booleans, None, lists and dicts with string keys",
-                )
-            )
-            continue
-        if not PARAMETER_NAME_RE.match(target.id):
-            problems.append(
-                Problem(
-                    f"invalid parameter name {target.id!r}: pipeline parameter names are ASCII "
-                    "letters, digits and '_', starting with a letter",
-                    cell=cell,
-                    line=line,
-                    fix="rename it, e.g. "
-                    + repr(
-                        re.sub(r"[^A-Za-z0-9_]", "_", target.id).lstrip("_0123456789") or "param"
-                    ),
-                )
-            )
+        param = _parameter(node, cell, node.lineno + offset, problems)
+        if param is None:
             continue
         for i, p in enumerate(out.parameters):
-            if p.name == target.id:
-                out.parameters[i] = Parameter(target.id, ptype, literal)
+            if p.name == param.name:
+                out.parameters[i] = param
                 break
         else:
-            out.parameters.append(Parameter(target.id, ptype, literal))
-        out.parameter_cells[target.id] = cell
+            out.parameters.append(param)
+        out.parameter_cells[param.name] = cell
+
+
+def _parameter(node: ast.stmt, cell: int, line: int, problems: list[Problem]) -> Parameter | None:
+    """One `name = literal` line of a parameters cell; None (reported) if a pipeline cannot take
+    it as a parameter."""
+    target, value = name_assignment(node)
+    if target is None or value is None:
+        problems.append(
+            Problem(
+                "the pipeline-parameters cell may only hold 'name = literal' lines, "
+                f"not {ast.unparse(node)!r}",
+                cell=cell,
+                line=line,
+                fix="move other code into a step",
+            )
+        )
+        return None
+    try:
+        literal = ast.literal_eval(value)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        problems.append(
+            Problem(
+                f"parameter {target.id!r} must be a literal value, not {ast.unparse(value)!r}",
+                cell=cell,
+                line=line,
+                fix="write the value itself (a number, string, bool, list or dict); "
+                "compute derived values in a step",
+            )
+        )
+        return None
+    ptype = type_of_literal(literal)
+    if ptype is None:
+        problems.append(
+            Problem(
+                f"parameter {target.id!r} has type {type(literal).__name__}; pipeline parameters "
+                "are int, float, str, bool, list or dict",
+                cell=cell,
+                line=line,
+                fix="use one of those types (e.g. a list instead of a tuple)",
+            )
+        )
+        return None
+    problem = _value_or_name_problem(target.id, literal, cell, line)
+    if problem is not None:
+        problems.append(problem)
+        return None
+    return Parameter(target.id, ptype, literal)
+
+
+def _value_or_name_problem(name: str, literal: object, cell: int, line: int) -> Problem | None:
+    """What keeps a literal of a parameter type from being passed: a value JSON cannot carry,
+    or a name a pipeline cannot have."""
+    why = json_problem(literal)
+    if why:
+        return Problem(
+            f"parameter {name!r} cannot be passed to a pipeline: {why}",
+            cell=cell,
+            line=line,
+            fix="use only numbers, strings, booleans, None, lists and dicts with string keys",
+        )
+    if not PARAMETER_NAME_RE.match(name):
+        return Problem(
+            f"invalid parameter name {name!r}: pipeline parameter names are ASCII "
+            "letters, digits and '_', starting with a letter",
+            cell=cell,
+            line=line,
+            fix="rename it, e.g. "
+            + repr(re.sub(r"[^A-Za-z0-9_]", "_", name).lstrip("_0123456789") or "param"),
+        )
+    return None
 
 
 def _metric_names(node: ast.stmt) -> list[str]:

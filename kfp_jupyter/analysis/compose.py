@@ -19,11 +19,13 @@ from typing import Any
 
 from ..errors import NotebookError, Problem
 from ..model import Parameter
-from ..notebook.grammar import Role, StepSettings, format_magic_line, suggest_step_name
+from ..notebook.magic_lines import format_magic_line
 from ..notebook.reader import NotebookFile, read_notebook
+from ..notebook.roles import Role, suggest_step_name
+from ..notebook.source import to_python
+from ..notebook.step_settings import StepSettings
 from .blocks import name_assignment
 from .notebookstep import cell_role, read_child
-from .source import to_python
 
 #: the standard python3 kernel, for a pipeline notebook whose notebooks name none
 _KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
@@ -66,10 +68,32 @@ def compose(
     Raises NotebookError naming what is wrong."""
     after = dict(after or {})
     outputs = dict(outputs or {})
-    problems: list[Problem] = []
     if not notebooks:
         raise NotebookError(Problem("no notebooks to compose", fix="name at least one notebook"))
     steps = _step_names(notebooks)
+    _check_steps_said(steps, after, outputs)
+    folder = output.resolve().parent
+    parameters: dict[str, Parameter] = {}
+    handed: set[str] = set()
+    composed: list[Composed] = []
+    first_meta: dict[str, Any] = {}
+    for i, (path, step) in enumerate(zip(notebooks, steps, strict=True)):
+        nb = read_notebook(path)
+        if i == 0:
+            first_meta = nb.metadata
+        bindings = _bindings(path, nb, step, handed, parameters)
+        prev = tuple(after[step]) if step in after else ((steps[i - 1],) if i else ())
+        rel = Path(os.path.relpath(path.resolve(), folder)).as_posix()
+        composed.append(Composed(step, rel, prev, tuple(outputs.get(step, ())), tuple(bindings)))
+        handed |= set(outputs.get(step, ()))
+    return _write(composed, list(parameters.values()), output, first_meta, name)
+
+
+def _check_steps_said(
+    steps: list[str], after: dict[str, Sequence[str]], outputs: dict[str, Sequence[str]]
+) -> None:
+    """Raise NotebookError if `after` or `outputs` name a step that is not there."""
+    problems: list[Problem] = []
     for said in (after, outputs):
         for step in said:
             if step not in steps:
@@ -90,39 +114,37 @@ def compose(
                 )
     if problems:
         raise NotebookError(problems)
-    folder = output.resolve().parent
-    parameters: dict[str, Parameter] = {}
-    handed: set[str] = set()
-    composed: list[Composed] = []
-    first_meta: dict[str, Any] = {}
-    for i, (path, step) in enumerate(zip(notebooks, steps, strict=True)):
-        nb = read_notebook(path)
-        if i == 0:
-            first_meta = nb.metadata
-        child_problems: list[Problem] = []
-        child = read_child(nb, child_problems, strict=False)
-        if child_problems:
-            raise NotebookError(
-                [Problem(f"notebook {str(path)!r}: {p}", fix=p.fix) for p in child_problems]
-            )
-        bindings: list[tuple[str, str]] = []
-        names = {p.name for p in child.parameters}
-        for param in _parameter_names(nb):
-            if param in handed:
-                bindings.append((param, param))
-            elif param in names:
-                own = next(q for q in child.parameters if q.name == param)
-                given = param
-                if given in parameters and parameters[given] != own:
-                    # the same name with another default: a pipeline parameter of its own
-                    given = f"{step.replace('-', '_')}_{param}"
-                parameters.setdefault(given, Parameter(given, own.type, own.default))
-                bindings.append((param, given))
-        prev = tuple(after[step]) if step in after else ((steps[i - 1],) if i else ())
-        rel = Path(os.path.relpath(path.resolve(), folder)).as_posix()
-        composed.append(Composed(step, rel, prev, tuple(outputs.get(step, ())), tuple(bindings)))
-        handed |= set(outputs.get(step, ()))
-    return _write(composed, list(parameters.values()), output, first_meta, name)
+
+
+def _bindings(
+    path: Path,
+    nb: NotebookFile,
+    step: str,
+    handed: set[str],
+    parameters: dict[str, Parameter],
+) -> list[tuple[str, str]]:
+    """What each parameter of the notebook is given: a variable an earlier step hands on, else a
+    pipeline parameter (added to `parameters`)."""
+    child_problems: list[Problem] = []
+    child = read_child(nb, child_problems, strict=False)
+    if child_problems:
+        raise NotebookError(
+            [Problem(f"notebook {str(path)!r}: {p}", fix=p.fix) for p in child_problems]
+        )
+    bindings: list[tuple[str, str]] = []
+    names = {p.name for p in child.parameters}
+    for param in _parameter_names(nb):
+        if param in handed:
+            bindings.append((param, param))
+        elif param in names:
+            own = next(q for q in child.parameters if q.name == param)
+            given = param
+            if given in parameters and parameters[given] != own:
+                # the same name with another default: a pipeline parameter of its own
+                given = f"{step.replace('-', '_')}_{param}"
+            parameters.setdefault(given, Parameter(given, own.type, own.default))
+            bindings.append((param, given))
+    return bindings
 
 
 def _parameter_names(nb: NotebookFile) -> list[str]:

@@ -9,6 +9,7 @@ outputs (embedded in the step's program, so a cluster runs what was compiled).
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,17 +25,13 @@ from ..model import (
     function_name,
 )
 from ..notebook.annotations import magic_line_index
-from ..notebook.grammar import (
-    Role,
-    StepSettings,
-    TagError,
-    apply_defaults,
-    parse_magic_line,
-    parse_tags,
-    suggest_step_name,
-)
+from ..notebook.magic_lines import parse_magic_line
 from ..notebook.metadata import NotebookSettings
 from ..notebook.reader import Cell, NotebookFile, read_notebook
+from ..notebook.roles import Role, suggest_step_name
+from ..notebook.source import to_python
+from ..notebook.step_settings import StepSettings, apply_defaults
+from ..notebook.tags import TagError, parse_tags
 from .blocks import (
     Blocks,
     StepBlock,
@@ -47,7 +44,6 @@ from .blocks import (
 )
 from .names import BlockNames
 from .packages import Unpinnable, resolve_packages
-from .source import to_python
 from .volumes import StepVolumes, resolve_volumes
 
 #: what a notebook step imports besides the notebook's own modules: the kernel and its client
@@ -104,13 +100,20 @@ def embedded_source(nb: NotebookFile) -> str:
     return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
-def read_child(nb: NotebookFile, problems: list[Problem], *, strict: bool = True) -> ChildNotebook:
+def read_child(
+    nb: NotebookFile,
+    problems: list[Problem],
+    *,
+    strict: bool = True,
+    left_out: list[Problem] | None = None,
+) -> ChildNotebook:
     """What a step needs of notebook `nb`; problems of its parameters and metrics cells are added
     to `problems` as they are (the caller says which notebook they are in). Not `strict`, a
     parameter that cannot be a pipeline parameter (`data = None`) is no problem: it is only where
-    injected values go, and such parameters are left out."""
+    injected values go, and such parameters are left out (said in `left_out`, if given)."""
     blocks = Blocks()
     code: list[str] = []
+    soft = left_out if left_out is not None else []
     for cell in nb.cells:
         if cell.kind != "code":
             continue
@@ -126,7 +129,7 @@ def read_child(nb: NotebookFile, problems: list[Problem], *, strict: bool = True
             continue
         offset = cell.source.count("\n") - body.count("\n")
         if role == Role.PARAMETERS:
-            parameters_cell(cell.index, py, offset, blocks, problems if strict else [])
+            parameters_cell(cell.index, py, offset, blocks, problems if strict else soft)
         else:
             metrics_cell(cell.index, py, offset, blocks, problems)
     return ChildNotebook(
@@ -236,39 +239,9 @@ def prepare_notebook_step(
     its cell gives it; None (with problems) if it cannot be read."""
     s = sb.settings
     assert s.notebook is not None
-    path = resolve_child_path(s.notebook, notebook)
-    if not path.is_file():
-        problems.append(
-            Problem(
-                f"notebook {s.notebook!r} does not exist (looked for {path})"
-                if not path.exists()
-                else f"{s.notebook!r} is a folder, not a notebook",
-                cell=sb.first_cell,
-                step=sb.name,
-                fix="give the path of an .ipynb file, relative to this notebook's folder",
-            )
-        )
+    child = _read_step_notebook(sb, s.notebook, notebook, problems)
+    if child is None:
         return None
-    try:
-        nb = read_notebook(path)
-    except NotebookError as e:
-        problems += [
-            Problem(f"in notebook {s.notebook!r}: {p}", cell=sb.first_cell, step=sb.name, fix=p.fix)
-            for p in e.problems
-        ]
-        return None
-    child_problems: list[Problem] = []
-    child = read_child(nb, child_problems, strict=False)
-    for p in child_problems:
-        where = f"cell {p.cell}" + (f", line {p.line}" if p.line else "") if p.cell else ""
-        problems.append(
-            Problem(
-                f"notebook {s.notebook!r}{', ' + where if where else ''}: {p.message}",
-                cell=sb.first_cell,
-                step=sb.name,
-                fix=p.fix,
-            )
-        )
     for name in s.outputs:
         if name == NOTEBOOK_OUTPUT:
             problems.append(
@@ -279,6 +252,54 @@ def prepare_notebook_step(
                     fix="rename that variable in the notebook",
                 )
             )
+    bindings = _notebook_bindings(sb, problems)
+    reads = {b.source: b.line for b in bindings if b.kind == "name"}
+    names = BlockNames(reads=reads, defines={o: 1 for o in s.outputs})
+    return NotebookStepRead(child, s.notebook, bindings, names)
+
+
+def _read_step_notebook(
+    sb: StepBlock, said: str, notebook: str | None, problems: list[Problem]
+) -> ChildNotebook | None:
+    """The notebook a step names, read; its problems are reported at the step's cell."""
+    path = resolve_child_path(said, notebook)
+    if not path.is_file():
+        problems.append(
+            Problem(
+                f"notebook {said!r} does not exist (looked for {path})"
+                if not path.exists()
+                else f"{said!r} is a folder, not a notebook",
+                cell=sb.first_cell,
+                step=sb.name,
+                fix="give the path of an .ipynb file, relative to this notebook's folder",
+            )
+        )
+        return None
+    try:
+        nb = read_notebook(path)
+    except NotebookError as e:
+        problems += [
+            Problem(f"in notebook {said!r}: {p}", cell=sb.first_cell, step=sb.name, fix=p.fix)
+            for p in e.problems
+        ]
+        return None
+    child_problems: list[Problem] = []
+    child = read_child(nb, child_problems, strict=False)
+    for p in child_problems:
+        where = f"cell {p.cell}" + (f", line {p.line}" if p.line else "") if p.cell else ""
+        problems.append(
+            Problem(
+                f"notebook {said!r}{', ' + where if where else ''}: {p.message}",
+                cell=sb.first_cell,
+                step=sb.name,
+                fix=p.fix,
+            )
+        )
+    return child
+
+
+def _notebook_bindings(sb: StepBlock, problems: list[Problem]) -> list[NotebookBinding]:
+    """The values a notebook step's cell gives the notebook's parameters."""
     bindings: list[NotebookBinding] = []
     for node in ast.parse(sb.code.code).body:
         cell, line = sb.code.locate(node.lineno)
@@ -309,9 +330,7 @@ def prepare_notebook_step(
             bindings.append(NotebookBinding(target.id, "name", source=bound[1], line=node.lineno))
         else:
             bindings.append(NotebookBinding(target.id, "literal", value=bound[1], line=node.lineno))
-    reads = {b.source: b.line for b in bindings if b.kind == "name"}
-    names = BlockNames(reads=reads, defines={o: 1 for o in s.outputs})
-    return NotebookStepRead(child, s.notebook, bindings, names)
+    return bindings
 
 
 def notebook_call(read: NotebookStepRead, params: dict[str, Parameter]) -> NotebookCall:
@@ -336,6 +355,12 @@ def notebook_call(read: NotebookStepRead, params: dict[str, Parameter]) -> Noteb
 # --- a plain notebook ------------------------------------------------------------------------
 
 
+def _kept_in_notebook(p: Problem) -> Problem:
+    """A parameters-cell line a plain notebook keeps as it is, said as a warning."""
+    message = f"{p.message}; not a pipeline parameter: the line runs as the notebook has it"
+    return dataclasses.replace(p, message=message)
+
+
 def plain_pipeline(
     nb: NotebookFile,
     settings: NotebookSettings,
@@ -343,8 +368,12 @@ def plain_pipeline(
     warnings: list[Problem],
 ) -> Pipeline | None:
     """A notebook without step annotations as a pipeline of one step that executes it whole; its
-    parameters cell gives the pipeline parameters, its metrics cell the metrics."""
-    child = read_child(nb, problems)
+    parameters cell gives the pipeline parameters, its metrics cell the metrics. A line of the
+    parameters cell that cannot be a pipeline parameter (papermill's `data = None`) runs as the
+    notebook has it, with a warning: the notebook runs whole, so it means what it meant before."""
+    left_out: list[Problem] = []
+    child = read_child(nb, problems, strict=False, left_out=left_out)
+    warnings.extend(_kept_in_notebook(p) for p in left_out)
     path = nb.path or Path("notebook.ipynb")
     params = {p.name for p in child.parameters}
     name = suggest_step_name(path.stem)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..errors import Problem
 from ..model import Mount, Volume
-from ..notebook.grammar import VolumeRef
+from ..notebook.volumes import VolumeRef
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,27 @@ def resolve_volumes(
     problems: list[Problem],
     warnings: list[Problem],
 ) -> tuple[tuple[Volume, ...], dict[str, tuple[Mount, ...]]]:
-    defs: dict[str, Volume] = {}
-    said_at: dict[str, str] = {}
+    defs = _Definitions(problems)
+    for ref in notebook:
+        defs.define(ref, "in the notebook metadata", None, None)
+    for s in steps:
+        for ref in s.refs:
+            defs.define(ref, f"in step {s.name!r}", s.cell, s.name)
+    _check_sizes(defs.volumes, steps, problems, warnings)
+    mounts = {s.name: _mounts(notebook, s, problems) for s in steps}
+    return tuple(defs.volumes.values()), mounts
 
-    def define(ref: VolumeRef, where: str, cell: int | None, step: str | None) -> None:
-        old = defs.get(ref.volume)
+
+class _Definitions:
+    """The volumes defined so far, and where each was said, to tell a mention from a clash."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.volumes: dict[str, Volume] = {}
+        self.said_at: dict[str, str] = {}
+        self.problems = problems
+
+    def define(self, ref: VolumeRef, where: str, cell: int | None, step: str | None) -> None:
+        old = self.volumes.get(ref.volume)
         if ref.claim:
             new = Volume(ref.volume, claim=ref.volume)
         else:
@@ -43,11 +59,11 @@ def resolve_volumes(
                 access_mode=ref.access_mode or "ReadWriteOnce",
             )
         if old is None:
-            defs[ref.volume] = new
-            said_at[ref.volume] = where
+            self.volumes[ref.volume] = new
+            self.said_at[ref.volume] = where
             return
         if (old.claim is None) != (new.claim is None):
-            problems.append(
+            self.problems.append(
                 Problem(
                     f"volume {ref.volume!r} is both an existing claim (pvc/{ref.volume}) and a new "
                     "volume",
@@ -60,17 +76,17 @@ def resolve_volumes(
         if new.claim is not None or ref.size is None:
             return  # a mention by name
         if old.size is None:
-            defs[ref.volume] = new
-            said_at[ref.volume] = where
+            self.volumes[ref.volume] = new
+            self.said_at[ref.volume] = where
         elif (old.size, old.storage_class, old.access_mode) != (
             new.size,
             new.storage_class,
             new.access_mode,
         ):
-            problems.append(
+            self.problems.append(
                 Problem(
-                    f"volume {ref.volume!r} is defined twice differently ({said_at[ref.volume]} "
-                    f"and here)",
+                    f"volume {ref.volume!r} is defined twice differently "
+                    f"({self.said_at[ref.volume]} and here)",
                     cell=cell,
                     step=step,
                     fix="give its size, storage class and access mode once; elsewhere write "
@@ -78,11 +94,13 @@ def resolve_volumes(
                 )
             )
 
-    for ref in notebook:
-        define(ref, "in the notebook metadata", None, None)
-    for s in steps:
-        for ref in s.refs:
-            define(ref, f"in step {s.name!r}", s.cell, s.name)
+
+def _check_sizes(
+    defs: dict[str, Volume],
+    steps: list[StepVolumes],
+    problems: list[Problem],
+    warnings: list[Problem],
+) -> None:
     for v in defs.values():
         if v.claim is None and v.size is None:
             problems.append(
@@ -104,26 +122,29 @@ def resolve_volumes(
                     fix=f"name the class for KFP, e.g. volume:{v.name}:PATH:{v.size}:standard",
                 )
             )
-    mounts: dict[str, tuple[Mount, ...]] = {}
-    for s in steps:
-        refs = (*notebook, *s.refs) if s.kind != "resource" else s.refs
-        by_path: dict[str, str] = {}
-        out: list[Mount] = []
-        for ref in refs:
-            if by_path.get(ref.path, ref.volume) != ref.volume:
-                problems.append(
-                    Problem(
-                        f"volumes {by_path[ref.path]!r} and {ref.volume!r} are both mounted at "
-                        f"{ref.path}",
-                        cell=s.cell,
-                        step=s.name,
-                        fix="mount them at different paths",
-                    )
+
+
+def _mounts(
+    notebook: tuple[VolumeRef, ...], s: StepVolumes, problems: list[Problem]
+) -> tuple[Mount, ...]:
+    """Notebook-level volumes are mounted in every step that runs a container."""
+    refs = (*notebook, *s.refs) if s.kind != "resource" else s.refs
+    by_path: dict[str, str] = {}
+    out: list[Mount] = []
+    for ref in refs:
+        if by_path.get(ref.path, ref.volume) != ref.volume:
+            problems.append(
+                Problem(
+                    f"volumes {by_path[ref.path]!r} and {ref.volume!r} are both mounted at "
+                    f"{ref.path}",
+                    cell=s.cell,
+                    step=s.name,
+                    fix="mount them at different paths",
                 )
-                continue
-            m = Mount(ref.volume, ref.path)
-            if m not in out:
-                by_path[ref.path] = ref.volume
-                out.append(m)
-        mounts[s.name] = tuple(out)
-    return tuple(defs.values()), mounts
+            )
+            continue
+        m = Mount(ref.volume, ref.path)
+        if m not in out:
+            by_path[ref.path] = ref.volume
+            out.append(m)
+    return tuple(out)

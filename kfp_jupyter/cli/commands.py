@@ -96,7 +96,8 @@ def compile_cmd(
         return
     path = output or default_output(notebook, pipeline, target)
     compile_pipeline(pipeline, target, path, kfp_runtime=kfp_runtime)
-    click.echo(f"wrote {path} ({target}, {len(pipeline.steps)} steps)", err=True)
+    n = len(pipeline.steps)
+    click.echo(f"wrote {path} ({target}, {n} step{'' if n == 1 else 's'})", err=True)
 
 
 @click.command("convert")

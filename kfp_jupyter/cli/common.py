@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from ..errors import KfpJupyterError, NotebookError
+from ..frontends.options import CLI, KFP_RUNTIME, NO_PIN, Option
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -70,27 +71,60 @@ def _debug() -> bool:
     return os.environ.get("KFP_JUPYTER_DEBUG", "") not in ("", "0")
 
 
+def click_option(option: Option) -> Callable[[F], F]:
+    """`option` as click declares it; its default means "not given" (see frontends/options.py)."""
+    names = (*option.names, option.dest)
+    if option.kind == "flag":
+        return click.option(*names, is_flag=True, help=option.help)
+    if option.kind == "off":
+        return click.option(*names, flag_value=False, default=None, help=option.help)
+    if option.kind == "pairs":
+        return click.option(*names, multiple=True, metavar=option.metavar, help=option.help)
+    kind: Any = {"int": int, "float": float}.get(option.kind)
+    if option.choices:
+        kind = click.Choice(list(option.choices))
+    return click.option(*names, type=kind, default=None, metavar=option.metavar, help=option.help)
+
+
+def _refused(option: Option) -> Callable[[F], F]:
+    """An option of another front end, hidden from --help, that says why it is not one here."""
+
+    def refuse(ctx: click.Context, param: click.Parameter, value: object) -> None:
+        if value:
+            reason = option.not_for[CLI]
+            raise click.UsageError(
+                f"{option.flag} is not an option of {ctx.command_path}: {reason}"
+            )
+
+    return click.option(
+        option.flag,
+        f"refused_{option.dest}",
+        is_flag=True,
+        hidden=True,
+        expose_value=False,
+        callback=refuse,
+    )
+
+
+def click_options(table: tuple[Option, ...]) -> Callable[[F], F]:
+    """Every option of `table` on a command, in the table's order (as --help lists them)."""
+
+    def apply(func: F) -> F:
+        for option in reversed(table):
+            func = (click_option if option.applies_to(CLI) else _refused)(option)(func)
+        return func
+
+    return apply
+
+
 def kfp_runtime_option(func: F) -> F:
     """`--kfp-runtime`: the same option, with the same help, on every command that writes KFP IR."""
-    return click.option(
-        "--kfp-runtime",
-        metavar="VERSION",
-        default=None,
-        help="The kfp runtime each Python step installs on KFP: a version ('2.15.0') or a pip "
-        "requirement. Default: the notebook's kfp_runtime setting, else kfp-jupyter's pin.",
-    )(func)
+    return click_option(KFP_RUNTIME)(func)
 
 
 def no_pin_option(func: F) -> F:
     """`--no-pin`: the same option on every command that reads a notebook's steps' packages."""
-    return click.option(
-        "--no-pin",
-        "pin_packages",
-        flag_value=False,
-        default=None,
-        help="Do not pin the packages found from the steps' imports to the versions installed "
-        "here. Default: the notebook's pin_packages setting, else pinned.",
-    )(func)
+    return click_option(NO_PIN)(func)
 
 
 def parse_param_options(values: tuple[str, ...]) -> dict[str, str]:

@@ -9,6 +9,7 @@ goes on in the cluster).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import sys
@@ -20,14 +21,15 @@ from typing import Any
 
 import click
 
+from ..engine import states
+from ..frontends.options import SUBMIT_OPTIONS
 from .common import (
     EXIT_FAILED,
     EXIT_INVALID,
     EXIT_OK,
+    click_options,
     error,
     handle_errors,
-    kfp_runtime_option,
-    no_pin_option,
     parse_param_options,
     warn,
 )
@@ -41,7 +43,6 @@ def _summary(handle: Any, view: Any, began: float) -> None:
     from rich.console import Console
     from rich.text import Text
 
-    from ..engine import states
     from ..engine.progress import STYLES, fmt_seconds
 
     console = Console(highlight=False, soft_wrap=True)
@@ -101,7 +102,7 @@ def _timed_out(handle: Any, timeout: float, as_json: bool) -> int:
     handle.stop_following()
     if as_json:
         out = handle.info.to_json()
-        out.update(state="RUNNING", message=None, tasks=handle.tasks, timed_out=True)
+        out.update(state=states.RUNNING, message=None, tasks=handle.tasks, timed_out=True)
         click.echo(json.dumps(out, indent=2))
     error(
         f"the run did not end within {timeout:g} s (--timeout): stopped following; the run is "
@@ -115,7 +116,6 @@ def _follow(handle: Any, as_json: bool, timeout: float | None = None) -> int:
     following; the run goes on in the cluster."""
     from rich.console import Console
 
-    from ..engine import states
     from ..engine.progress import follow
 
     began = time.time()
@@ -156,95 +156,7 @@ def _check_timeout(timeout: float | None, wait: bool) -> None:
 
 @click.command("submit")
 @click.argument("path", metavar="PATH", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--target",
-    metavar="NAME",
-    help="A saved target (kfp-jupyter targets list): its engine, host, namespace, experiment, UI "
-    "address and token variable, each overridden by the option of the same name given here.",
-)
-@click.option(
-    "--engine",
-    type=click.Choice(["kfp", "argo"]),
-    default=None,
-    help="kfp: a Kubeflow Pipelines 2.x deployment; argo: Argo Workflows through the Kubernetes "
-    "API. Default: the --target's engine, else argo for an Argo Workflow YAML, else kfp.",
-)
-@click.option(
-    "--host",
-    metavar="URL",
-    help="kfp: the KFP API address (default: $KF_PIPELINES_ENDPOINT, then the host in kfp's "
-    "context file, then the in-cluster service when in a pod). argo: the Kubernetes API server "
-    "(default: from kubeconfig).",
-)
-@click.option(
-    "--namespace",
-    metavar="NS",
-    help="kfp: your profile namespace in multi-user Kubeflow (default: kfp's context file). "
-    "argo: where the Workflow is created (default: the kubeconfig context's, else 'default').",
-)
-@click.option(
-    "--experiment",
-    metavar="NAME",
-    help="kfp: the experiment of the run, created if missing (default: the notebook's, else "
-    "'Default'). argo: recorded as an annotation.",
-)
-@click.option("--run-name", metavar="NAME", help="The run's name (argo: the name's prefix).")
-@click.option(
-    "-p",
-    "--param",
-    "params",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="Set a pipeline parameter (repeatable); checked against the pipeline's parameters (the "
-    "notebook's, or the compiled file's) and parsed as their type before anything is sent.",
-)
-@click.option(
-    "--schedule",
-    metavar="CRON",
-    help="Create a recurring run instead of one run. kfp: 6 fields, seconds first "
-    "('0 0 9 * * 1-5'); argo: a CronWorkflow, 5 fields ('0 9 * * 1-5').",
-)
-@click.option("--wait", is_flag=True, help="Follow the run until it ends; exit 1 if it fails.")
-@click.option(
-    "--timeout",
-    type=float,
-    default=None,
-    metavar="SECONDS",
-    help="With --wait: stop following after SECONDS and exit 124 if the run has not ended "
-    "(it is left running in the cluster).",
-)
-@click.option(
-    "--token-env",
-    metavar="VAR",
-    help="Read the bearer token from the environment variable VAR (never from the command line).",
-)
-@click.option("--kubeconfig", metavar="PATH", help="argo: the kubeconfig to use.")
-@click.option("--context", "kube_context", metavar="NAME", help="argo: the kubeconfig context.")
-@click.option(
-    "--ui-url",
-    metavar="URL",
-    help="Where the UI is, for the printed link (kfp default: $KF_PIPELINES_UI_ENDPOINT, else the "
-    "host; argo default: from $ARGO_SERVER).",
-)
-@click.option(
-    "--poll-interval",
-    type=float,
-    default=None,
-    metavar="SECONDS",
-    help="With --wait: seconds between reads of a KFP run (default 5); argo: length of one "
-    "watch request (default 60).",
-)
-@click.option(
-    "--request-timeout",
-    type=float,
-    default=None,
-    metavar="SECONDS",
-    help="Seconds each request to the server may take in all, retries included (default 30); "
-    "a host that never answers fails after this instead of hanging.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for tools).")
-@kfp_runtime_option
-@no_pin_option
+@click_options(SUBMIT_OPTIONS)
 @handle_errors
 def submit_cmd(
     path: Path,
@@ -260,7 +172,7 @@ def submit_cmd(
     timeout: float | None,
     token_env: str | None,
     kubeconfig: str | None,
-    kube_context: str | None,
+    context: str | None,
     ui_url: str | None,
     poll_interval: float | None,
     request_timeout: float | None,
@@ -281,20 +193,11 @@ def submit_cmd(
     kfp-jupyter submit pipeline.yaml -p epochs=5     # compiled with -t kfp
     kfp-jupyter submit workflow.yaml --engine argo   # compiled with -t argo
     """
-    from ..cluster import ClusterError, submit, submittable
+    from ..cluster import submit
 
-    if schedule is not None and wait:
-        error("--wait follows one run; a recurring run (--schedule) starts many: drop one of them")
-        sys.exit(EXIT_INVALID)
-    if poll_interval is not None and poll_interval <= 0:
-        error("--poll-interval must be more than 0 seconds")
-        sys.exit(EXIT_INVALID)
-    _check_timeout(timeout, wait)
-    values = parse_param_options(params)
-    what = submittable(path, pin_packages)
-    for w in getattr(what, "warnings", ()):
-        warn(str(w))
-    try:
+    _check_options(schedule, wait, poll_interval, timeout)
+    what, values = _prepared(path, params, pin_packages)
+    with _cluster_errors():
         handle = submit(
             what,
             engine,
@@ -307,28 +210,65 @@ def submit_cmd(
             schedule=schedule,
             token_env=token_env,
             kubeconfig=kubeconfig,
-            context=kube_context,
+            context=context,
             ui_url=ui_url,
             poll_interval=poll_interval,
             kfp_runtime=kfp_runtime,
             request_timeout=request_timeout,
         )
-        for note in handle.notes:
-            click.echo(note, err=True)
-        if not wait:
-            if as_json:
-                click.echo(json.dumps(handle.info.to_json(), indent=2))
-            else:
-                label = "recurring run" if handle.info.kind == "recurring" else "run"
-                click.echo(f"{label}: {handle.url}")
-            return
-        if not as_json:
-            click.echo(f"run: {handle.url}")
-        code = _follow(handle, as_json, timeout)
+        _report(handle, wait, as_json, timeout)
+
+
+def _prepared(path: Path, params: tuple[str, ...], pin_packages: bool | None) -> tuple[Any, Any]:
+    """What to send and the parameter values, checked here before anything is sent."""
+    from ..cluster import submittable
+
+    values = parse_param_options(params)
+    what = submittable(path, pin_packages)
+    for w in getattr(what, "warnings", ()):
+        warn(str(w))
+    return what, values
+
+
+@contextlib.contextmanager
+def _cluster_errors() -> Iterator[None]:
+    """A cluster that refused or did not answer: one line, and the exit status of its kind."""
+    from ..cluster import ClusterError
+
+    try:
+        yield
     except ClusterError as e:
         error(str(e))
         sys.exit(e.exit_code)
-    sys.exit(code)
+
+
+def _check_options(
+    schedule: str | None, wait: bool, poll_interval: float | None, timeout: float | None
+) -> None:
+    """Options that contradict each other are refused before anything is sent (exit 2)."""
+    if schedule is not None and wait:
+        error("--wait follows one run; a recurring run (--schedule) starts many: drop one of them")
+        sys.exit(EXIT_INVALID)
+    if poll_interval is not None and poll_interval <= 0:
+        error("--poll-interval must be more than 0 seconds")
+        sys.exit(EXIT_INVALID)
+    _check_timeout(timeout, wait)
+
+
+def _report(handle: Any, wait: bool, as_json: bool, timeout: float | None) -> None:
+    """Say where the run is; with --wait, follow it and exit with the status it gives."""
+    for note in handle.notes:
+        click.echo(note, err=True)
+    if not wait:
+        if as_json:
+            click.echo(json.dumps(handle.info.to_json(), indent=2))
+        else:
+            label = "recurring run" if handle.info.kind == "recurring" else "run"
+            click.echo(f"{label}: {handle.url}")
+        return
+    if not as_json:
+        click.echo(f"run: {handle.url}")
+    sys.exit(_follow(handle, as_json, timeout))
 
 
 def register(cli: click.Group) -> None:

@@ -20,9 +20,9 @@ import gzip
 import json
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 
@@ -30,29 +30,31 @@ from ..compile.argo import argo_name, compile_argo, parameter_value
 from ..engine import states
 from ..model import Parameter, Pipeline
 from ._deps import kubernetes
+from .argo_client import (
+    CRON_WORKFLOWS,
+    GROUP,
+    VERSION,
+    WORKFLOWS,
+    call,
+    custom_objects,
+    object_url,
+    translate_error,
+)
 from .compiled import CompiledPipeline
 from .config import KubeConnection
 from .errors import (
-    AuthError,
     ClusterError,
     FollowError,
     InvalidSubmission,
     NotFoundError,
-    RejectedError,
-    RequestTimeout,
     UnreachableError,
     not_the_api,
-    server_reason,
 )
 from .handle import SubmitHandle, SubmitInfo
-from .net import is_network_error, is_timeout, network_reason, quiet, seconds_text, within
+from .net import is_network_error, network_reason, quiet
 from .steplogs import PodLogs, StepFailure, argo_pod_names, fetch_failure
 from .tracker import RunSnapshot, TaskSnapshot
 
-T = TypeVar("T")
-
-GROUP, VERSION = "argoproj.io", "v1alpha1"
-WORKFLOWS, CRON_WORKFLOWS = "workflows", "cronworkflows"
 ANNOTATION_EXPERIMENT = "kfp-jupyter/experiment"
 #: seconds a watch request stays open before it is renewed
 DEFAULT_WATCH_SECONDS = 60
@@ -152,114 +154,6 @@ def cron_workflow_for(workflow: dict[str, Any], schedule: str) -> dict[str, Any]
     }
 
 
-# --- errors
-
-
-def _translate(e: BaseException, conn: KubeConnection, action: str, ns: str) -> ClusterError | None:
-    """One clear ClusterError for what the API server or the network did; None for a bug."""
-    ApiException = kubernetes("client.exceptions").ApiException
-    if isinstance(e, ClusterError):
-        return e
-    if is_timeout(e):
-        return RequestTimeout(
-            f"the Kubernetes API at {conn.host} did not answer within "
-            f"{seconds_text(conn.request_timeout)} s while {action}; check --host (or the "
-            "kubeconfig's server), or raise --request-timeout"
-        )
-    if not isinstance(e, ApiException):
-        if not is_network_error(e):
-            return None
-        return UnreachableError(
-            f"cannot reach the Kubernetes API at {conn.describe()} while {action}: "
-            f"{network_reason(e)}",
-            fix="check the kubeconfig's server address and that the cluster is reachable",
-        )
-    status = int(e.status or 0)
-    body: Any = e.body
-    try:
-        data = json.loads(body) if isinstance(body, (str, bytes)) and body else {}
-    except ValueError:
-        data = {}
-    reason = server_reason(data or body, fallback=str(e.reason or ""))
-    said = f": {reason}" if reason else ""
-    details = data.get("details") if isinstance(data, dict) else None
-    kind = details.get("kind") if isinstance(details, dict) else None
-    if status == 0:
-        return UnreachableError(f"cannot reach the Kubernetes API at {conn.describe()}{said}")
-    if status == 401:
-        return AuthError(
-            f"the Kubernetes API at {conn.host} refused the credentials (401 Unauthorized) while "
-            f"{action}{said}",
-            status=401,
-            fix="log in again (an expired token?) or give --token-env VAR (the name of an "
-            f"environment variable holding a valid token); credentials came from {conn.source}",
-        )
-    if status == 403:
-        return AuthError(
-            f"the Kubernetes API denied permission (403 Forbidden) while {action}{said}",
-            status=403,
-            fix=f"ask for a Role allowing create/get/watch on workflows.argoproj.io in "
-            f"namespace '{ns}', or choose another --namespace",
-        )
-    if status == 404 and kind == "namespaces":
-        return NotFoundError(
-            f"the namespace '{ns}' does not exist in the cluster{said}",
-            fix="give --namespace with an existing namespace (kubectl get namespaces)",
-        )
-    if status == 404 and action.startswith("creating"):
-        return NotFoundError(
-            f"the cluster has no Argo Workflows API (argoproj.io/v1alpha1) at {conn.host}{said}",
-            fix="install Argo Workflows in the cluster, or use --engine kfp for Kubeflow Pipelines",
-        )
-    if status == 404:
-        return NotFoundError(f"not found while {action}{said}")
-    if 400 <= status < 500:
-        return RejectedError(
-            f"the cluster rejected the request while {action} ({status}){said}", reason=reason
-        )
-    return ClusterError(f"the Kubernetes API failed while {action} ({status}){said}")
-
-
-def _call(
-    conn: KubeConnection,
-    action: str,
-    ns: str,
-    fn: Callable[[], T],
-    warnings_too: bool = True,
-    api: Any = None,
-) -> T:
-    """Run one client call within the connection's deadline; any failure becomes one
-    ClusterError. With `api` (the CustomObjectsApi that made the call), the answer must be a
-    JSON object, as the Kubernetes API's always is: the client hands back the raw text of
-    anything else (a web page, broken JSON), which would fail later as a TypeError."""
-    try:
-        with quiet(warnings_too):
-            result = within(conn.request_timeout, fn)
-    except Exception as e:
-        error = _translate(e, conn, action, ns)
-        if error is None:
-            raise
-        raise error from None
-    if api is not None and not isinstance(result, dict):
-        raise not_the_api(conn.host, "a Kubernetes API", action, _last_text(api, result))
-    return result
-
-
-def _last_text(api: Any, result: Any) -> str:
-    """The text of the last answer `api` received (its ApiClient's public `last_response`)."""
-    data = getattr(getattr(getattr(api, "api_client", None), "last_response", None), "data", None)
-    if data is None:
-        data = result
-    if isinstance(data, bytes):
-        return data.decode("utf-8", errors="replace")
-    return data if isinstance(data, str) else repr(data)
-
-
-def custom_objects(conn: KubeConnection) -> Any:
-    client = kubernetes("client")
-    return client.CustomObjectsApi(client.ApiClient(conn.configuration))
-
-
 # --- submission
 
 
@@ -273,9 +167,10 @@ def submit_argo(
     arguments: dict[str, Any] | None = None,
     watch_seconds: int | None = None,
 ) -> SubmitHandle:
+    """Create the Workflow (or, with a schedule, a CronWorkflow starting it) and return a handle
+    that follows the Workflow."""
     api = custom_objects(conn)
     ns = conn.namespace
-    ui = conn.ui_url
     info = SubmitInfo(
         engine="argo",
         kind="recurring" if schedule else "run",
@@ -289,64 +184,55 @@ def submit_argo(
         schedule=schedule,
         parameters=dict(arguments or {}),
     )
+    steps = [s.name for s in pipeline.steps]
     if schedule:
-        body = cron_workflow_for(workflow, schedule)
-        created = _call(
-            conn,
-            "creating the CronWorkflow",
-            ns,
-            lambda: api.create_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                ns,
-                CRON_WORKFLOWS,
-                body,
-                field_validation="Strict",
-                _request_timeout=conn.timeouts,
-            ),
-            api=api,
-        )
-        name = str(created["metadata"]["name"])
-        info.run_id = info.name = name
-        info.url = (
-            f"{ui}/cron-workflows/{ns}/{name}"
-            if ui
-            else f"{conn.host}/apis/{GROUP}/{VERSION}/namespaces/{ns}/{CRON_WORKFLOWS}/{name}"
-        )
-        info.notes.append(f"created CronWorkflow '{name}' ({schedule}) in namespace '{ns}'")
-        return SubmitHandle(info, [s.name for s in pipeline.steps], None)
-    created = _call(
+        _create(api, conn, CRON_WORKFLOWS, cron_workflow_for(workflow, schedule), info)
+        info.notes.append(f"created CronWorkflow '{info.name}' ({schedule}) in namespace '{ns}'")
+        return SubmitHandle(info, steps, None)
+    created = _create(api, conn, WORKFLOWS, workflow, info)
+    info.notes.append(f"created workflow '{info.name}' in namespace '{ns}'")
+    if isinstance(pipeline, CompiledPipeline):  # its steps are the Workflow's own task names
+        names = {s.name: s.name for s in pipeline.steps}
+    else:
+        names = {argo_name(s.name): s.name for s in pipeline.steps}
+    follower = ArgoFollower(
+        api,
         conn,
-        "creating the workflow",
+        ns,
+        info.name,
+        names,
+        set(pipeline.metrics),
+        watch_seconds or DEFAULT_WATCH_SECONDS,
+    )
+    follower.last = created
+    return SubmitHandle(info, steps, follower)
+
+
+def _create(
+    api: Any, conn: KubeConnection, plural: str, body: dict[str, Any], info: SubmitInfo
+) -> dict[str, Any]:
+    """Create a Workflow or CronWorkflow (fields the schema does not know are refused, not
+    dropped); Kubernetes picks its name, which `info` gets, with the address to see it at."""
+    ns = conn.namespace
+    what = "CronWorkflow" if plural == CRON_WORKFLOWS else "workflow"
+    created: dict[str, Any] = call(
+        conn,
+        f"creating the {what}",
         ns,
         lambda: api.create_namespaced_custom_object(
             GROUP,
             VERSION,
             ns,
-            WORKFLOWS,
-            workflow,
+            plural,
+            body,
             field_validation="Strict",
             _request_timeout=conn.timeouts,
         ),
         api=api,
     )
-    name = str(created["metadata"]["name"])
-    info.run_id = info.name = name
-    info.url = (
-        f"{ui}/workflows/{ns}/{name}"
-        if ui
-        else f"{conn.host}/apis/{GROUP}/{VERSION}/namespaces/{ns}/{WORKFLOWS}/{name}"
-    )
-    info.notes.append(f"created workflow '{name}' in namespace '{ns}'")
-    if isinstance(pipeline, CompiledPipeline):  # its steps are the Workflow's own task names
-        steps = {s.name: s.name for s in pipeline.steps}
-    else:
-        steps = {argo_name(s.name): s.name for s in pipeline.steps}
-    follower = ArgoFollower(
-        api, conn, ns, name, steps, set(pipeline.metrics), watch_seconds or DEFAULT_WATCH_SECONDS
-    )
-    follower.last = created
-    return SubmitHandle(info, [s.name for s in pipeline.steps], follower)
+    info.run_id = info.name = str(created["metadata"]["name"])
+    info.url = object_url(conn, plural, ns, info.name)
+    return created
 
 
 # --- following a workflow
@@ -462,13 +348,15 @@ class ArgoFollower:
         self.watch_seconds = watch_seconds
         self.cancelled = False
         self.last: dict[str, Any] | None = None
+        #: the resourceVersion the next watch starts from
+        self.version = ""
         self.logs = PodLogs(lambda: conn, namespace)
 
     def _quiet_warnings(self) -> bool:
         return threading.current_thread() is threading.main_thread()
 
     def _get(self) -> dict[str, Any]:
-        obj: dict[str, Any] = _call(
+        obj: dict[str, Any] = call(
             self.conn,
             "reading the workflow",
             self.namespace,
@@ -489,62 +377,31 @@ class ArgoFollower:
         self.last = obj
         return workflow_snapshot(obj, self.steps, self.metrics, self.cancelled)
 
-    def snapshots(self, stop: threading.Event) -> Iterator[RunSnapshot]:
-        watch = kubernetes("watch")
-        ApiException = kubernetes("client.exceptions").ApiException
+    def _resume(self, obj: dict[str, Any]) -> RunSnapshot:
+        """The snapshot of a fresh read, the watch going on from its resourceVersion."""
+        self.version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+        return self._snap(obj)
 
+    def snapshots(self, stop: threading.Event) -> Iterator[RunSnapshot]:
+        ApiException = kubernetes("client.exceptions").ApiException
         failures = gone = 0
         # Start from the object as created: the watch then replays every change since, so a
         # follower that starts late still sees each state (the API server keeps some minutes
         # of history; if ours is older, the 410 below falls back to a fresh read).
-        obj = self.last
-        if obj is None:
-            try:
-                obj = self._get()
-            except NotFoundError:
-                raise FollowError(f"the workflow '{self.name}' was deleted") from None
-        yield self._snap(obj)
-        version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+        yield self._resume(self.last if self.last is not None else self._first_read())
         while not stop.is_set():
-            w = watch.Watch()
             try:
-                with quiet(self._quiet_warnings()):
-                    stream = w.stream(
-                        self.api.list_namespaced_custom_object,
-                        GROUP,
-                        VERSION,
-                        self.namespace,
-                        WORKFLOWS,
-                        field_selector=f"metadata.name={self.name}",
-                        resource_version=version,
-                        timeout_seconds=self.watch_seconds,
-                        _request_timeout=(self.conn.timeouts[0], self.watch_seconds + 30),
-                    )
-                    for event in stream:
-                        failures = gone = 0
-                        kind = event.get("type")
-                        raw = event.get("raw_object") or {}
-                        meta = raw.get("metadata") or {}
-                        version = str(meta.get("resourceVersion") or version)
-                        if kind == "DELETED":
-                            raise FollowError(
-                                f"the workflow '{self.name}' was deleted before it ended"
-                            )
-                        if kind in ("ADDED", "MODIFIED") and meta.get("name") == self.name:
-                            yield self._snap(raw)
-                        if stop.is_set():
-                            w.stop()
-                            return
+                for snap in self._watch(stop):
+                    failures = gone = 0
+                    if snap is not None:
+                        yield snap
             except ApiException as e:
-                if e.status == 410:  # our resourceVersion is too old: read the object again
-                    gone += 1
-                    stop.wait(min(5.0, 0.2 * gone))
-                    obj = self._get()
-                    version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
-                    yield self._snap(obj)
-                    continue
-                error = _translate(e, self.conn, "watching the workflow", self.namespace)
-                raise (error or e) from None
+                if e.status != 410:
+                    error = translate_error(e, self.conn, "watching the workflow", self.namespace)
+                    raise (error or e) from None
+                gone += 1  # our resourceVersion is too old: read the object again
+                stop.wait(min(5.0, 0.2 * gone))
+                yield self._resume(self._get())
             except ClusterError:
                 raise
             except json.JSONDecodeError as e:  # a line of the stream that is not a watch event
@@ -556,19 +413,55 @@ class ArgoFollower:
                     raise
                 failures += 1
                 if failures >= MAX_FOLLOW_FAILURES:
-                    raise FollowError(
-                        f"lost the connection while following workflow '{self.name}': "
-                        f"{network_reason(e)}",
-                        fix="the workflow goes on in the cluster; follow it with "
-                        f"`kubectl -n {self.namespace} get workflow {self.name} -w`",
-                    ) from None
+                    raise self._lost(e) from None
                 stop.wait(min(30.0, 0.5 * 2**failures))
                 try:
                     obj = self._get()
                 except UnreachableError:
                     continue
-                version = str((obj.get("metadata") or {}).get("resourceVersion") or "")
-                yield self._snap(obj)
+                yield self._resume(obj)
+
+    def _first_read(self) -> dict[str, Any]:
+        try:
+            return self._get()
+        except NotFoundError:
+            raise FollowError(f"the workflow '{self.name}' was deleted") from None
+
+    def _watch(self, stop: threading.Event) -> Iterator[RunSnapshot | None]:
+        """One watch request from `self.version`: a snapshot for each change of the workflow,
+        None for any other event (each one shows the connection is alive)."""
+        w = kubernetes("watch").Watch()
+        with quiet(self._quiet_warnings()):
+            stream = w.stream(
+                self.api.list_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                self.namespace,
+                WORKFLOWS,
+                field_selector=f"metadata.name={self.name}",
+                resource_version=self.version,
+                timeout_seconds=self.watch_seconds,
+                _request_timeout=(self.conn.timeouts[0], self.watch_seconds + 30),
+            )
+            for event in stream:
+                kind = event.get("type")
+                raw = event.get("raw_object") or {}
+                meta = raw.get("metadata") or {}
+                self.version = str(meta.get("resourceVersion") or self.version)
+                if kind == "DELETED":
+                    raise FollowError(f"the workflow '{self.name}' was deleted before it ended")
+                mine = kind in ("ADDED", "MODIFIED") and meta.get("name") == self.name
+                yield self._snap(raw) if mine else None
+                if stop.is_set():
+                    w.stop()
+                    return
+
+    def _lost(self, e: Exception) -> FollowError:
+        return FollowError(
+            f"lost the connection while following workflow '{self.name}': {network_reason(e)}",
+            fix="the workflow goes on in the cluster; follow it with "
+            f"`kubectl -n {self.namespace} get workflow {self.name} -w`",
+        )
 
     def failure(self, step: str) -> StepFailure:
         """What the failed step's pod logged: the pod is named from its node in status.nodes
@@ -592,7 +485,7 @@ class ArgoFollower:
 
     def cancel(self) -> None:
         self.cancelled = True
-        _call(
+        call(
             self.conn,
             "stopping the workflow",
             self.namespace,

@@ -20,4 +20,4 @@ def resolve_arguments(pipeline: Pipeline, given: Mapping[str, object] | None) ->
     try:
         return resolve_values(pipeline.parameters, given)
     except ParameterError as e:
-        raise InvalidSubmission(str(e)) from None
+        raise InvalidSubmission(str(e), fields=e.problems) from None

@@ -320,7 +320,7 @@ def resolve_compiled_arguments(
     try:
         values = resolve_values(pipeline.parameters, given)
     except ParameterError as e:
-        raise InvalidSubmission(str(e)) from None
+        raise InvalidSubmission(str(e), fields=e.problems) from None
     for p in pipeline.parameters:
         if p.choices and p.name in given and values[p.name] not in p.choices:
             raise InvalidSubmission(

@@ -321,47 +321,8 @@ def resolve_kube(
 ) -> KubeConnection:
     env = os.environ if environ is None else environ
     tok = resolve_token(token, token_env, env)
-    client, config = kubernetes("client"), kubernetes("config")
-
-    cfg = client.Configuration()
-    files = _kubeconfig_files(kubeconfig, env)
-    ns: str | None = None
-    if files:
-        path = files[0] if len(files) == 1 else os.pathsep.join(files)
-        try:
-            config.load_kube_config(
-                config_file=path, context=context, client_configuration=cfg, persist_config=False
-            )
-            contexts, active = config.list_kube_config_contexts(config_file=path)
-            if context:
-                active = next((c for c in contexts if c.get("name") == context), active)
-        except config.ConfigException as e:
-            raise ConfigError(f"cannot use the kubeconfig {path}: {e}") from None
-        except (OSError, ValueError, TypeError, KeyError) as e:
-            raise ConfigError(f"cannot read the kubeconfig {path}: {e}") from None
-        ns = (active or {}).get("context", {}).get("namespace") or None
-        source = f"kubeconfig {path}, context {(active or {}).get('name', '?')}"
-        ns_source = "the kubeconfig context"
-    elif _in_pod(env) and os.path.isfile(POD_TOKEN_FILE):
-        try:
-            config.load_incluster_config(client_configuration=cfg)
-        except config.ConfigException as e:
-            raise ConfigError(f"cannot use the pod's service account: {e}") from None
-        source = "the pod's service account"
-        try:
-            ns = Path(POD_NAMESPACE_FILE).read_text(encoding="utf-8").strip() or None
-        except OSError:
-            ns = None
-        ns_source = "the pod's namespace"
-    elif host:
-        source = "--host"
-        ns_source = ""
-    else:
-        raise ConfigError(
-            "no Kubernetes configuration: no kubeconfig ($KUBECONFIG or ~/.kube/config) and not "
-            "running in a pod",
-            fix="give --kubeconfig PATH, or --host URL with --token-env VAR",
-        )
+    cfg = kubernetes("client").Configuration()
+    source, ns, ns_source = _load_kube_config(cfg, kubeconfig, context, host, env)
     if host:
         cfg.host = _check_url(host, "the Kubernetes API server")
         source += " (server from --host)" if source != "--host" else ""
@@ -384,3 +345,61 @@ def resolve_kube(
         ui_url=argo_ui_url(ui_url, env),
         request_timeout=check_request_timeout(request_timeout),
     )
+
+
+def _load_kube_config(
+    cfg: Any,
+    kubeconfig: str | None,
+    context: str | None,
+    host: str | None,
+    environ: Mapping[str, str],
+) -> tuple[str, str | None, str]:
+    """Fill `cfg` as kubectl would (the kubeconfig, else the pod's service account; --host
+    alone when neither is there): (where the credentials came from, the namespace found there,
+    where that namespace came from)."""
+    files = _kubeconfig_files(kubeconfig, environ)
+    if files:
+        return _from_kubeconfig(cfg, files, context)
+    if _in_pod(environ) and os.path.isfile(POD_TOKEN_FILE):
+        return _from_pod(cfg)
+    if host:
+        return "--host", None, ""
+    raise ConfigError(
+        "no Kubernetes configuration: no kubeconfig ($KUBECONFIG or ~/.kube/config) and not "
+        "running in a pod",
+        fix="give --kubeconfig PATH, or --host URL with --token-env VAR",
+    )
+
+
+def _from_kubeconfig(
+    cfg: Any, files: list[str], context: str | None
+) -> tuple[str, str | None, str]:
+    config = kubernetes("config")
+    path = files[0] if len(files) == 1 else os.pathsep.join(files)
+    try:
+        config.load_kube_config(
+            config_file=path, context=context, client_configuration=cfg, persist_config=False
+        )
+        contexts, active = config.list_kube_config_contexts(config_file=path)
+        if context:
+            active = next((c for c in contexts if c.get("name") == context), active)
+    except config.ConfigException as e:
+        raise ConfigError(f"cannot use the kubeconfig {path}: {e}") from None
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        raise ConfigError(f"cannot read the kubeconfig {path}: {e}") from None
+    ns = (active or {}).get("context", {}).get("namespace") or None
+    source = f"kubeconfig {path}, context {(active or {}).get('name', '?')}"
+    return source, ns, "the kubeconfig context"
+
+
+def _from_pod(cfg: Any) -> tuple[str, str | None, str]:
+    config = kubernetes("config")
+    try:
+        config.load_incluster_config(client_configuration=cfg)
+    except config.ConfigException as e:
+        raise ConfigError(f"cannot use the pod's service account: {e}") from None
+    try:
+        ns = Path(POD_NAMESPACE_FILE).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        ns = None
+    return "the pod's service account", ns, "the pod's namespace"

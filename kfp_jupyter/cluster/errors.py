@@ -5,14 +5,20 @@ Two kinds, because a script needs to tell them apart: what is wrong with the inp
 cluster or the network answered (unreachable, credentials refused, pipeline rejected, namespace or
 experiment missing, a run that could not be followed: exit status 1). Messages never hold a token:
 they are built from the server's answer and our own settings, never from request headers.
+
+`translate` is the one place where a client's exception becomes one of these, for both backends:
+each gives only its own words (Wording) and the 404s it can explain.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import KfpJupyterError
+from .net import is_network_error, is_timeout, network_reason, seconds_text
 
 EXIT_INVALID = 2
 EXIT_FAILED = 1
@@ -36,9 +42,17 @@ class ConfigError(ClusterError):
 
 
 class InvalidSubmission(ClusterError):
-    """Parameters or a schedule that cannot be right, found before anything was sent."""
+    """Parameters or a schedule that cannot be right, found before anything was sent.
+
+    `fields`: the message for each named value that is wrong (as UsageError.fields)."""
 
     exit_code = EXIT_INVALID
+
+    def __init__(
+        self, message: str, *, fix: str | None = None, fields: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message, fix=fix)
+        self.fields = dict(fields or {})
 
 
 class UnreachableError(ClusterError):
@@ -111,3 +125,128 @@ def server_reason(body: Any, fallback: str = "") -> str:
     if text.lower().startswith(("<!doctype", "<html")):
         return "the server answered with a web page (a login page?) instead of an API response"
     return fallback
+
+
+# --- what a failed request means, for both backends
+
+
+@dataclass(frozen=True)
+class Wording:
+    """The parts of a failed request's message that differ between the backends (the API's name,
+    what to check, the fixes); `translate` holds the sentences around them, so both backends say
+    the same thing the same way."""
+
+    api: str
+    host: str
+    #: the host and where its address came from
+    where: str
+    request_timeout: float
+    namespace: str | None
+    #: what to check when the host stays silent
+    check_host: str
+    unreachable_fix: str
+    unauthorized_fix: str
+    forbidden_fix: str
+    #: who refuses a bad request (4xx)
+    rejecter: str
+    #: who fails on the server's side (5xx)
+    failer: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An error response of an API client: status, the human reason, the JSON object ({} if none)."""
+
+    status: int
+    reason: str
+    data: dict[str, Any]
+
+    @property
+    def said(self) -> str:
+        return f": {self.reason}" if self.reason else ""
+
+
+def answer_of(e: Any) -> Answer:
+    """The answer carried by a generated client's ApiException (kfp_server_api and kubernetes
+    make the same kind: `status`, `reason`, `body`)."""
+    return Answer(
+        status=int(e.status or 0),
+        reason=server_reason(e.body, fallback=str(e.reason or "")),
+        data=_json_object(e.body),
+    )
+
+
+def _json_object(body: Any) -> dict[str, Any]:
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    if not isinstance(body, str) or not body.strip():
+        return {}
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def translate(
+    e: BaseException,
+    words: Wording,
+    action: str,
+    *,
+    answered: type[BaseException],
+    not_found: Callable[[Answer, str], ClusterError | None] | None = None,
+) -> ClusterError | None:
+    """One clear ClusterError for what the server or the network did while doing `action`; None
+    for anything else (a bug is reported as one, not as a network problem). `answered` is the
+    client's exception for an HTTP answer; `not_found` words the 404s a backend can explain."""
+    if isinstance(e, ClusterError):
+        return e
+    if is_timeout(e):
+        return RequestTimeout(
+            f"{words.api} at {words.host} did not answer within "
+            f"{seconds_text(words.request_timeout)} s while {action}; {words.check_host}, or "
+            "raise --request-timeout"
+        )
+    if isinstance(e, answered):
+        return _from_answer(answer_of(e), words, action, not_found)
+    if not is_network_error(e):
+        return None
+    return UnreachableError(
+        f"cannot reach {words.api} at {words.where} while {action}: {network_reason(e)}",
+        fix=words.unreachable_fix,
+    )
+
+
+def _from_answer(
+    answer: Answer,
+    words: Wording,
+    action: str,
+    not_found: Callable[[Answer, str], ClusterError | None] | None,
+) -> ClusterError:
+    status, said = answer.status, answer.said
+    if status == 0:
+        return UnreachableError(f"cannot reach {words.api} at {words.where}{said}")
+    if status == 401:
+        return AuthError(
+            f"{words.api} at {words.host} refused the credentials (401 Unauthorized) while "
+            f"{action}{said}",
+            status=401,
+            fix=words.unauthorized_fix,
+        )
+    if status == 403:
+        ns = f" in namespace '{words.namespace}'" if words.namespace else ""
+        return AuthError(
+            f"{words.api} at {words.host} denied permission (403 Forbidden) while {action}{ns}"
+            f"{said}",
+            status=403,
+            fix=words.forbidden_fix,
+        )
+    if status == 404:
+        known = not_found(answer, action) if not_found else None
+        return known or NotFoundError(f"not found while {action}{said}")
+    if 400 <= status < 500:
+        return RejectedError(
+            f"{words.rejecter} rejected the request while {action} ({status}){said}",
+            reason=answer.reason,
+        )
+    return ClusterError(f"{words.failer} failed while {action} ({status}){said}")

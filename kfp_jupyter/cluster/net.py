@@ -158,3 +158,24 @@ def within(seconds: float, fn: Callable[[], T]) -> T:
 def is_timeout(exc: BaseException) -> bool:
     """Whether a failure is the host being too slow (as opposed to refusing, or answering)."""
     return isinstance(exc, DeadlineExceeded) or network_reason(exc) == "timed out"
+
+
+def guarded(
+    seconds: float,
+    fn: Callable[[], T],
+    translate: Callable[[Exception], Exception | None],
+    *,
+    warnings_too: bool = True,
+    bounded: bool = True,
+) -> T:
+    """`fn()` (one client call) quietly within its deadline, its failure raised as what
+    `translate` makes of it (or as it is, when that is None: a bug stays a bug). `bounded=False`
+    for a call that only wraps bounded ones, so that the inner call's deadline and words win."""
+    try:
+        with quiet(warnings_too):
+            return within(seconds, fn) if bounded else fn()
+    except Exception as e:
+        error = translate(e)
+        if error is None:
+            raise
+        raise error from None

@@ -99,7 +99,7 @@ _FRAME = re.compile(r'^  File "(?P<file>[^"]*)", line (?P<line>\d+), in (?P<name
 
 def _cell_map(source: str) -> dict[int, tuple[int, int, str]]:
     """Program line -> (cell, line, section): the step program's own mapping."""
-    from ..packaging.stepruntime import _kfpj_cell_map
+    from ..packaging.stepfailure import _kfpj_cell_map
 
     found: dict[int, tuple[int, int, str]] = _kfpj_cell_map(source.splitlines())
     return found

@@ -28,12 +28,13 @@ from .argo_components import (
     ROOT,
     component_arguments,
     component_template,
+    container,
     resource_template,
     secret_env,
     volume_env,
-    volume_mounts,
     workflow_volumes,
 )
+from .shared import compact, is_python, pod_metadata
 
 API_VERSION = "argoproj.io/v1alpha1"
 
@@ -170,57 +171,30 @@ def _env(step: Step) -> list[dict[str, Any]]:
     return env + secret_env(step)
 
 
-def _resources(step: Step) -> dict[str, Any]:
-    if not step.limits:
-        return {}
-    limits = dict(sorted(step.limits.items()))
-    requests = {k: v for k, v in limits.items() if k in ("cpu", "memory")}
-    out: dict[str, Any] = {"limits": limits}
-    if requests:
-        out["requests"] = requests
-    return {"resources": out}
-
-
 def _step_template(pipeline: Pipeline, step: Step) -> dict[str, Any]:
-    name = argo_name(step.name)
     if step.kind == "resource":
-        body = resource_template(step, name)
-    elif step.kind not in ("python", "notebook"):
-        body = component_template(pipeline, step, name, _resources(step))
+        body = resource_template(step)
+    elif not is_python(step):
+        body = component_template(pipeline, step)
     else:
         body = _python_template(pipeline, step)
-    template: dict[str, Any] = {"name": name}
-    if step.labels or step.annotations:
-        metadata: dict[str, Any] = {}
-        if step.annotations:
-            metadata["annotations"] = dict(sorted(step.annotations.items()))
-        if step.labels:
-            metadata["labels"] = dict(sorted(step.labels.items()))
-        template["metadata"] = metadata
-    for key in ("inputs", "outputs"):
-        if key in body:
-            template[key] = body[key]
-    if step.timeout:
-        template["activeDeadlineSeconds"] = str(step.timeout)
-    if step.retries:
-        template["retryStrategy"] = {"limit": str(step.retries)}
-    for key, value in body.items():
-        if key not in template:
-            template[key] = value
-    return template
+    template = {
+        "name": argo_name(step.name),
+        "metadata": pod_metadata(step),
+        "inputs": body.pop("inputs", None),
+        "outputs": body.pop("outputs", None),
+        "activeDeadlineSeconds": str(step.timeout) if step.timeout else None,
+        "retryStrategy": {"limit": str(step.retries)} if step.retries else None,
+    }
+    return {**compact(template), **body}
 
 
 def _python_template(pipeline: Pipeline, step: Step) -> dict[str, Any]:
     program = build_program(pipeline, step).plain_program(header=pip_header(step.packages))
-    template: dict[str, Any] = {}
-    inputs: dict[str, Any] = {}
-    if step.parameters:
-        inputs["parameters"] = [{"name": p} for p in step.parameters]
-    if step.inputs:
-        inputs["artifacts"] = [{"name": i.name, "path": f"{INPUTS}/{i.name}"} for i in step.inputs]
-    if inputs:
-        template["inputs"] = inputs
-    outputs: dict[str, Any] = {}
+    inputs = {
+        "parameters": [{"name": p} for p in step.parameters],
+        "artifacts": [{"name": i.name, "path": f"{INPUTS}/{i.name}"} for i in step.inputs],
+    }
     parameters = [{"name": m, "valueFrom": {"path": f"{METRICS_DIR}/{m}"}} for m in step.metrics]
     # a value a component takes on its command line is an output parameter as well
     parameters += [
@@ -228,52 +202,37 @@ def _python_template(pipeline: Pipeline, step: Step) -> dict[str, Any]:
         for e in step.exports
         if e.format == "value"
     ]
-    if parameters:
-        outputs["parameters"] = parameters
     artifacts = [{"name": o, "path": f"{OUTPUTS}/{o}"} for o in step.outputs]
     if step.metrics:
         artifacts.append({"name": metrics_artifact(step), "path": METRICS_FILE})
-    if artifacts:
-        outputs["artifacts"] = artifacts
-    if outputs:
-        template["outputs"] = outputs
-    script: dict[str, Any] = {"image": step.image, "command": ["python3"]}
-    env = _env(step) + volume_env(pipeline, step)
-    if env:
-        script["env"] = env
-    script.update(_resources(step))
-    mounts = volume_mounts(pipeline, step)
-    if mounts:
-        script["volumeMounts"] = mounts
+    script = container(pipeline, step, ["python3"], [], _env(step) + volume_env(pipeline, step))
     script["source"] = script_source(program)
-    template["script"] = script
-    return template
+    outputs = {"parameters": parameters, "artifacts": artifacts}
+    return compact({"inputs": compact(inputs), "outputs": compact(outputs), "script": script})
 
 
 def _task(step: Step) -> dict[str, Any]:
-    task: dict[str, Any] = {"name": argo_name(step.name), "template": argo_name(step.name)}
-    if step.after:
-        task["dependencies"] = sorted(argo_name(a) for a in step.after)
-    arguments: dict[str, Any] = {}
-    if step.kind not in ("python", "notebook"):
-        if step.component is not None:
-            arguments = component_arguments(step, argo_name)
+    if not is_python(step):
+        arguments = component_arguments(step, argo_name) if step.component is not None else {}
     else:
-        if step.parameters:
-            arguments["parameters"] = [
-                {"name": p, "value": f"{{{{workflow.parameters.{p}}}}}"} for p in step.parameters
-            ]
-        if step.inputs:
-            arguments["artifacts"] = [
-                {
-                    "name": i.name,
-                    "from": f"{{{{tasks.{argo_name(i.producer)}.outputs.artifacts.{i.name}}}}}",
-                }
-                for i in step.inputs
-            ]
-    if arguments:
-        task["arguments"] = arguments
-    return task
+        parameters = [
+            {"name": p, "value": f"{{{{workflow.parameters.{p}}}}}"} for p in step.parameters
+        ]
+        artifacts = [
+            {
+                "name": i.name,
+                "from": f"{{{{tasks.{argo_name(i.producer)}.outputs.artifacts.{i.name}}}}}",
+            }
+            for i in step.inputs
+        ]
+        arguments = compact({"parameters": parameters, "artifacts": artifacts})
+    task = {
+        "name": argo_name(step.name),
+        "template": argo_name(step.name),
+        "dependencies": sorted(argo_name(a) for a in step.after),
+        "arguments": arguments,
+    }
+    return compact(task)
 
 
 def _dag_name(pipeline: Pipeline) -> str:

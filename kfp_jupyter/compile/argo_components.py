@@ -14,11 +14,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..components.render import Filler, RenderError, render, render_one
+from ..components.render import RenderError, call_filler, render, render_one
 from ..components.spec import walk
 from ..errors import NotebookError, Problem
-from ..model import Pipeline, Step
+from ..model import ComponentCall, Pipeline, Step
 from ..params import value_text
+from .shared import compact
 
 #: The fixed paths the plain step program uses when it runs without an argument file.
 ROOT = "/tmp/kfpj"
@@ -63,7 +64,6 @@ def volume_env(pipeline: Pipeline, step: Step) -> list[dict[str, Any]]:
 
 def workflow_volumes(pipeline: Pipeline) -> dict[str, Any]:
     """volumeClaimTemplates (a claim made for each run) and volumes (existing claims)."""
-    spec: dict[str, Any] = {}
     templates = []
     existing = []
     for v in pipeline.volumes:
@@ -82,22 +82,62 @@ def workflow_volumes(pipeline: Pipeline) -> dict[str, Any]:
                     "persistentVolumeClaim": {"claimName": v.claim},
                 }
             )
-    if templates:
-        spec["volumeClaimTemplates"] = templates
-    if existing:
-        spec["volumes"] = existing
-    return spec
+    return compact({"volumeClaimTemplates": templates, "volumes": existing})
 
 
 def _problem(step: Step, message: str, fix: str) -> NotebookError:
     return NotebookError(Problem(message, step=step.name, fix=fix))
 
 
-def component_template(
-    pipeline: Pipeline, step: Step, name: str, resources: dict[str, Any]
+def resources(step: Step) -> dict[str, Any]:
+    """The container's `resources`: the step's limits, and as requests its cpu and memory."""
+    if not step.limits:
+        return {}
+    limits = dict(sorted(step.limits.items()))
+    requests = {k: v for k, v in limits.items() if k in ("cpu", "memory")}
+    return {"resources": compact({"limits": limits, "requests": requests})}
+
+
+def container(
+    pipeline: Pipeline,
+    step: Step,
+    command: list[str],
+    args: list[str],
+    env: list[dict[str, Any]],
+    scratch: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """A template's container (a script's too): the step's image, resources and volume mounts
+    around the command line and environment given (and a scratch mount, when given)."""
+    fields = {
+        "image": step.image,
+        "command": command,
+        "args": args,
+        "env": env,
+        **resources(step),
+        "volumeMounts": volume_mounts(pipeline, step) + (scratch or []),
+    }
+    return compact(fields)
+
+
+def component_template(pipeline: Pipeline, step: Step) -> dict[str, Any]:
+    """A component's or container cell's template; its outputs are written into an emptyDir,
+    since Argo (unlike KFP) does not make their folders."""
     call = step.component
     assert call is not None
+    _check_expressions(step, call)
+    command, arguments, env = _command_line(step, call)
+    env += volume_env(pipeline, step) + secret_env(step)
+    scratch = outputs_volume(pipeline)
+    mounts = [{"name": scratch, "mountPath": OUTPUTS}] if call.spec.outputs else []
+    template = _template_io(step, call)
+    template["container"] = container(pipeline, step, command, arguments, env, mounts)
+    if call.spec.outputs:
+        template["volumes"] = [{"name": scratch, "emptyDir": {}}]
+    return template
+
+
+def _check_expressions(step: Step, call: ComponentCall) -> None:
+    """Refuse what Argo cannot run: placeholders only KFP fills, and text Argo would rewrite."""
     spec = call.spec
     for text in spec.unsupported():
         raise _problem(
@@ -115,84 +155,52 @@ def component_template(
             "template expressions",
             "compile this notebook with the kfp target",
         )
-    args = {a.input: a for a in call.arguments}
-    kinds = {i.name: i.kind for i in step.inputs}
 
-    def value(key: str) -> str | None:
-        a = args.get(key)
-        if a is None:
-            i = spec.input(key)
-            return value_text(i.default) if i.has_default and i.default is not None else None
-        if a.kind == "literal":
-            return value_text(a.value)
-        return "{{inputs.parameters." + key + "}}"
 
-    def input_path(key: str) -> str | None:
-        a = args.get(key)
-        return f"{INPUTS}/{a.name}" if a is not None and a.kind == "artifact" else None
-
-    fill = Filler(
-        value, input_path, lambda key: f"{OUTPUTS}/{call.variable(key)}", "only KFP can fill it in"
+def _command_line(
+    step: Step, call: ComponentCall
+) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+    """The container's command, args and env, placeholders as Argo's expressions and paths."""
+    spec = call.spec
+    fill = call_filler(
+        call,
+        lambda a: "{{inputs.parameters." + a.input + "}}",
+        lambda a: f"{INPUTS}/{a.name}",
+        lambda variable: f"{OUTPUTS}/{variable}",
+        "only KFP can fill it in",
     )
     try:
-        command = render(spec.container.command, fill)
-        arguments = render(spec.container.args, fill)
-        env: list[dict[str, Any]] = [
-            {"name": k, "value": render_one(v, fill)} for k, v in spec.container.env
-        ]
+        return (
+            render(spec.container.command, fill),
+            render(spec.container.args, fill),
+            [{"name": k, "value": render_one(v, fill)} for k, v in spec.container.env],
+        )
     except RenderError as e:
         raise _problem(step, str(e), "give the component that input") from None
 
-    template: dict[str, Any] = {"name": name}
-    inputs: dict[str, Any] = {}
+
+def _template_io(step: Step, call: ComponentCall) -> dict[str, Any]:
+    """The template's `inputs` and `outputs`: a value travels as a parameter, a file as an
+    artifact; outputs are named after the variables that hold them (a component used twice has
+    the same output keys in both steps; the notebook names them apart)."""
+    kinds = {i.name: i.kind for i in step.inputs}
     params = [
         {"name": a.input}
         for a in call.arguments
         if a.kind == "parameter" or (a.kind == "artifact" and kinds.get(a.name) == "value")
     ]
-    if params:
-        inputs["parameters"] = params
     arts = [
         {"name": a.name, "path": f"{INPUTS}/{a.name}"}
         for a in call.arguments
         if a.kind == "artifact" and kinds.get(a.name) == "path"
     ]
-    if arts:
-        inputs["artifacts"] = list({a["name"]: a for a in arts}.values())
-    if inputs:
-        template["inputs"] = inputs
-    outputs: dict[str, Any] = {}
-    value_outputs = [o for o in spec.outputs if o.passing == "value"]
-    # outputs are named after the variables that hold them (a component used twice has the same
-    # output keys in both steps; the notebook names them apart)
-    if value_outputs:
-        outputs["parameters"] = [
-            {"name": v, "valueFrom": {"path": f"{OUTPUTS}/{v}"}}
-            for v in (call.variable(o.key) for o in value_outputs)
-        ]
-    if spec.outputs:
-        outputs["artifacts"] = [{"name": v, "path": f"{OUTPUTS}/{v}"} for v in call.variables]
-    if outputs:
-        template["outputs"] = outputs
-    container: dict[str, Any] = {"image": step.image}
-    if command:
-        container["command"] = command
-    if arguments:
-        container["args"] = arguments
-    env += volume_env(pipeline, step) + secret_env(step)
-    if env:
-        container["env"] = env
-    container.update(resources)
-    mounts = volume_mounts(pipeline, step)
-    scratch = outputs_volume(pipeline)
-    if spec.outputs:
-        mounts.append({"name": scratch, "mountPath": OUTPUTS})
-    if mounts:
-        container["volumeMounts"] = mounts
-    template["container"] = container
-    if spec.outputs:
-        template["volumes"] = [{"name": scratch, "emptyDir": {}}]
-    return template
+    inputs = {"parameters": params, "artifacts": list({a["name"]: a for a in arts}.values())}
+    value_outputs = [call.variable(o.key) for o in call.spec.outputs if o.passing == "value"]
+    outputs = {
+        "parameters": [{"name": v, "valueFrom": {"path": f"{OUTPUTS}/{v}"}} for v in value_outputs],
+        "artifacts": [{"name": v, "path": f"{OUTPUTS}/{v}"} for v in call.variables],
+    }
+    return compact({"inputs": compact(inputs), "outputs": compact(outputs)})
 
 
 def component_arguments(step: Step, task_name: Any) -> dict[str, Any]:
@@ -216,15 +224,10 @@ def component_arguments(step: Step, task_name: Any) -> dict[str, Any]:
                 arts.append(
                     {"name": a.name, "from": f"{{{{tasks.{task}.outputs.artifacts.{a.name}}}}}"}
                 )
-    out: dict[str, Any] = {}
-    if params:
-        out["parameters"] = params
-    if arts:
-        out["artifacts"] = arts
-    return out
+    return compact({"parameters": params, "artifacts": arts})
 
 
-def resource_template(step: Step, name: str) -> dict[str, Any]:
+def resource_template(step: Step) -> dict[str, Any]:
     r = step.resource
     assert r is not None
-    return {"name": name, "resource": {"action": r.action, "manifest": r.manifest}}
+    return {"resource": {"action": r.action, "manifest": r.manifest}}

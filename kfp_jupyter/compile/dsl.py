@@ -1,7 +1,7 @@
 """The `dsl` target: a readable KFP v2 Python script, one @dsl.component per step and a @dsl.pipeline.
 
 The script is the editable twin of the `kfp` target: run with `python`, it has the kfp SDK write the
-same IR that `compile -t kfp` writes (tests/test_kfp_oracle.py holds the two side by side). The kfp
+same IR that `compile -t kfp` writes (tests/compile/test_kfp_oracle.py holds the two side by side). The kfp
 runtime its steps install is kfp-jupyter's pin, as in the `kfp` target.
 """
 
@@ -14,6 +14,8 @@ from .._version import __version__
 from ..model import Pipeline, Step
 from ..packaging.program import StepProgram, build_program, python_name
 from .kfp_ir.launcher import is_version, runtime_requirement
+from .kfp_ir.platform import create_pvc_arguments
+from .shared import is_python, secrets_by_name, task_arguments
 
 #: module-level names of the script that steps must not take
 SCRIPT_NAMES = frozenset(
@@ -49,40 +51,20 @@ def _call(task: str, function: str, args: list[str]) -> str:
     return call
 
 
-def _output(pipeline: Pipeline, producer: str, name: str, tasks: dict[str, str]) -> str:
-    """The expression of `producer`'s output `name` (a component's output under its own key)."""
-    call = pipeline.step(producer).component
-    key = call.key(name) if call is not None else name
-    return f"{tasks[producer]}.outputs[{key!r}]"
-
-
 def _task_lines(
-    pipeline: Pipeline, step: Step, prog: StepProgram, task: str, tasks: dict[str, str]
+    pipeline: Pipeline, step: Step, prog: StepProgram | None, task: str, tasks: dict[str, str]
 ) -> list[str]:
+    """The call of the step's function (or loaded component) and its settings."""
     args = []
-    for a in prog.args:
-        if a.kind == "parameter":
-            args.append(f"{a.arg}={a.name}")
-        elif a.kind in ("input", "path", "value"):
-            producer = next(i.producer for i in step.inputs if i.name == a.name)
-            args.append(f"{a.arg}={_output(pipeline, producer, a.name, tasks)}")
-    return [_call(task, prog.function, args), *_settings_lines(step, task, tasks)]
-
-
-def _component_task_lines(
-    pipeline: Pipeline, step: Step, task: str, tasks: dict[str, str]
-) -> list[str]:
-    args = []
-    producers = {i.name: i.producer for i in step.inputs}
-    arguments = step.component.arguments if step.component is not None else ()
-    for a in arguments:
-        if a.kind == "literal":
-            args.append(f"{a.input}={a.value!r}")
-        elif a.kind == "parameter":
-            args.append(f"{a.input}={a.name}")
+    for t in task_arguments(pipeline, step, prog):
+        if t.source == "literal":
+            args.append(f"{t.input}={t.value!r}")
+        elif t.source == "parameter":
+            args.append(f"{t.input}={t.value}")
         else:
-            args.append(f"{a.input}={_output(pipeline, producers[a.name], a.name, tasks)}")
-    return [_call(task, python_name(step.name), args), *_settings_lines(step, task, tasks)]
+            args.append(f"{t.input}={tasks[t.producer]}.outputs[{t.key!r}]")
+    function = prog.function if prog is not None else python_name(step.name)
+    return [_call(task, function, args), *_settings_lines(step, task, tasks)]
 
 
 def _settings_lines(step: Step, task: str, tasks: dict[str, str]) -> list[str]:
@@ -104,12 +86,9 @@ def _settings_lines(step: Step, task: str, tasks: dict[str, str]) -> list[str]:
             lines.append(f"{task}.set_accelerator_type({key!r}).set_accelerator_limit({value!r})")
     if step.timeout:
         lines.append(f"kubernetes.set_timeout({task}, {step.timeout})")
-    by_secret: dict[str, dict[str, str]] = {}
-    for s in step.secrets:
-        by_secret.setdefault(s.secret, {})[s.key] = s.env
-    for secret, mapping in sorted(by_secret.items()):
+    for secret, keys in secrets_by_name(step):
         lines.append(
-            f"kubernetes.use_secret_as_env({task}, secret_name={secret!r}, secret_key_to_env={dict(sorted(mapping.items()))!r})"
+            f"kubernetes.use_secret_as_env({task}, secret_name={secret!r}, secret_key_to_env={keys!r})"
         )
     for k, v in sorted(step.labels.items()):
         lines.append(f"kubernetes.add_pod_label({task}, {k!r}, {v!r})")
@@ -200,13 +179,7 @@ def _volume_lines(pipeline: Pipeline, taken: set[str]) -> tuple[list[str], dict[
             claims[v.name] = repr(v.claim)
             continue
         var = _unique(python_name(v.name) + "_pvc", taken)
-        args = [
-            f"pvc_name_suffix={'-' + v.name!r}",
-            f"access_modes={[v.access_mode]!r}",
-            f"size={v.size!r}",
-        ]
-        if v.storage_class:
-            args.append(f"storage_class_name={v.storage_class!r}")
+        args = [f"{k}={value!r}" for k, value in create_pvc_arguments(v).items()]
         lines.append(_call(var, "kubernetes.CreatePVC", args))
         lines.append(f"{var}.set_display_name({'volume-' + v.name!r})")
         lines.append(f"{var}.set_caching_options(False)  # a new claim for each run")
@@ -248,12 +221,46 @@ def _runtime_lines(pipeline: Pipeline) -> list[str]:
 
 
 def compile_dsl(pipeline: Pipeline) -> str:
-    """The script's text."""
-    programs = {
-        s.name: build_program(pipeline, s)
-        for s in pipeline.steps
-        if s.kind in ("python", "notebook")
-    }
+    """The script's text: imports, a component per step, the pipeline, and its `__main__`."""
+    programs = {s.name: build_program(pipeline, s) for s in pipeline.steps if is_python(s)}
+    out = _import_lines(pipeline, programs)
+    if programs:
+        out += _runtime_lines(pipeline)
+    taken = (
+        set(SCRIPT_NAMES)
+        | {python_name(s.name) for s in pipeline.steps}
+        | {p.name for p in pipeline.parameters}
+    )
+    constants: dict[str, str] = {}
+    for step in pipeline.steps:
+        prog = programs.get(step.name)
+        if prog is None:
+            out += _component_lines(step, python_name(step.name), constants, taken)
+        else:
+            out.append(
+                f"@dsl.component(base_image={prog.step.image!r}, "
+                f"packages_to_install={list(prog.step.packages)!r}, kfp_package_path=KFP_RUNTIME)"
+            )
+            out.append(prog.kfp_function().rstrip("\n"))
+        out += ["", ""]
+    func = _unique("pipeline", taken)
+    out += _pipeline_lines(pipeline, programs, func, taken)
+    out += [
+        "",
+        "",
+        'if __name__ == "__main__":',
+        "    import sys",
+        "    from pathlib import Path",
+        "",
+        '    target = sys.argv[1] if len(sys.argv) > 1 else str(Path(__file__).with_suffix(".yaml"))',
+        f"    compiler.Compiler().compile({func}, target)",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def _import_lines(pipeline: Pipeline, programs: dict[str, StepProgram]) -> list[str]:
+    """The script's docstring and imports: only what its steps use."""
     source = Path(pipeline.notebook).name if pipeline.notebook else "a notebook"
     out: list[str] = [
         f'"""Pipeline {pipeline.name!r}, generated from {source} by kfp-jupyter {__version__}.',
@@ -272,61 +279,31 @@ def compile_dsl(pipeline: Pipeline) -> str:
     dsl_names = ["Artifact", "Input", "Metrics", "Output"]
     if any(p.uses_output_path for p in programs.values()):
         dsl_names.append("OutputPath")
-    out += [f"from kfp.dsl import {', '.join(dsl_names)}", "", ""]
-    if programs:
-        out += _runtime_lines(pipeline)
-    taken = (
-        set(SCRIPT_NAMES)
-        | {python_name(s.name) for s in pipeline.steps}
-        | {p.name for p in pipeline.parameters}
-    )
-    constants: dict[str, str] = {}
-    for step in pipeline.steps:
-        prog = programs.get(step.name)
-        if prog is None:
-            out += _component_lines(step, python_name(step.name), constants, taken)
-            out += ["", ""]
-            continue
-        packages = list(prog.step.packages)
-        out.append(
-            f"@dsl.component(base_image={prog.step.image!r}, packages_to_install={packages!r}, "
-            "kfp_package_path=KFP_RUNTIME)"
-        )
-        out.append(prog.kfp_function().rstrip("\n"))
-        out += ["", ""]
-    func = _unique("pipeline", taken)
+    return [*out, f"from kfp.dsl import {', '.join(dsl_names)}", "", ""]
+
+
+def _pipeline_lines(
+    pipeline: Pipeline, programs: dict[str, StepProgram], func: str, taken: set[str]
+) -> list[str]:
+    """The @dsl.pipeline function: a task per step (volumes made per run first)."""
     decorator = [f"name={pipeline.name!r}"]
     if pipeline.description:
         decorator.append(f"description={pipeline.description!r}")
     if pipeline.pipeline_root:
         decorator.append(f"pipeline_root={pipeline.pipeline_root!r}")
-    out.append(f"@dsl.pipeline({', '.join(decorator)})")
     params = [f"{p.name}: {p.type} = {p.default!r}" for p in pipeline.parameters]
     sig = f"def {func}({', '.join(params)}):"
     if len(sig) > 100:
         sig = f"def {func}(\n" + "".join(f"    {p},\n" for p in params) + "):"
-    out.append(sig)
     tasks: dict[str, str] = {}
     body, claims = _volume_lines(pipeline, taken)
     for step in pipeline.steps:
         task = _unique(python_name(step.name) + "_task", taken)
         tasks[step.name] = task
-        prog = programs.get(step.name)
-        if prog is None:
-            body += _component_task_lines(pipeline, step, task, tasks)
-        else:
-            body += _task_lines(pipeline, step, prog, task, tasks)
+        body += _task_lines(pipeline, step, programs.get(step.name), task, tasks)
         body += _mount_lines(step, task, pipeline, claims)
-    out += [f"    {ln}" for ln in (body or ["pass"])]
-    out += [
-        "",
-        "",
-        'if __name__ == "__main__":',
-        "    import sys",
-        "    from pathlib import Path",
-        "",
-        '    target = sys.argv[1] if len(sys.argv) > 1 else str(Path(__file__).with_suffix(".yaml"))',
-        f"    compiler.Compiler().compile({func}, target)",
-        "",
+    return [
+        f"@dsl.pipeline({', '.join(decorator)})",
+        sig,
+        *(f"    {ln}" for ln in (body or ["pass"])),
     ]
-    return "\n".join(out)

@@ -37,8 +37,7 @@ from typing import IO, Any
 from ..model import GPU_RESOURCE, Argument, ComponentCall, Input, Mount, Pipeline, Step, volume_env
 from ..params import value_text
 from .loader import load_component_from_text
-from .render import Filler, RenderError, render, render_one
-from .spec import ComponentSpec
+from .render import Filler, RenderError, call_filler, render, render_one
 from .steps import Resource, kubectl_component
 from .v1yaml import to_v1_yaml
 
@@ -111,38 +110,25 @@ class _Where:
 
 
 def _filler(
-    spec: ComponentSpec,
     call: ComponentCall,
     step: Step,
     parameters: Mapping[str, object],
     in_dirs: Mapping[str, Path],
     where: _Where,
 ) -> Filler:
-    args = {a.input: a for a in call.arguments}
     kinds = {i.name: i for i in step.inputs}
 
-    def value(key: str) -> str | None:
-        a = args.get(key)
-        if a is None:
-            i = spec.input(key)
-            return value_text(i.default) if i.has_default and i.default is not None else None
-        if a.kind == "literal":
-            return value_text(a.value)
+    def passed(a: Argument) -> str:
         if a.kind == "parameter":
             return value_text(parameters[a.name])
-        i2 = kinds.get(a.name)
-        return value_text(_read_value(in_dirs[a.name] / a.name, i2.type if i2 else None))
+        i = kinds.get(a.name)
+        return value_text(_read_value(in_dirs[a.name] / a.name, i.type if i else None))
 
-    def input_path(key: str) -> str | None:
-        a = args.get(key)
-        if a is None or a.kind != "artifact":
-            return None
-        return where.inputs[a.name]
-
-    return Filler(
-        value,
-        input_path,
-        lambda key: where.outputs[call.variable(key)],
+    return call_filler(
+        call,
+        passed,
+        lambda a: where.inputs[a.name],
+        lambda variable: where.outputs[variable],
         "only KFP can fill it in, so this component runs only on KFP",
     )
 
@@ -189,106 +175,151 @@ def run_container_step(
         return _run_resource(step.name, step.resource, apply_resources, log, timeout)
     if step.component is None:
         raise ValueError(f"step {step.name!r} is a Python step; run its step program instead")
-    call = step.component
-    spec = call.spec
-    in_dirs = {name: Path(p) for name, p in inputs.items()}
-    out_dirs = {name: Path(p) for name, p in outputs.items()}
-    vol_dirs = {name: Path(p) for name, p in (volumes or {}).items()}
-    missing_in = [i.name for i in step.inputs if i.name not in in_dirs]
-    missing_out = [o for o in step.outputs if o not in out_dirs]
-    missing_vol = [m.volume for m in step.mounts if m.volume not in vol_dirs]
-    if missing_in or missing_out or missing_vol:
-        raise ValueError(
-            f"step {step.name!r}: no folder given for "
-            + ", ".join(
-                f"{what} {names}"
-                for what, names in (
-                    ("inputs", missing_in),
-                    ("outputs", missing_out),
-                    ("volumes", missing_vol),
-                )
-                if names
-            )
-        )
-    for d in (*out_dirs.values(), *vol_dirs.values(), Path(work_dir)):
-        d.mkdir(parents=True, exist_ok=True)
+    dirs = _Dirs.of(step, inputs, outputs, volumes or {}, Path(work_dir))
     exe = detect_runtime(runtime)
     if exe is None and not host_exec:
-        message = (
+        return _failed(
+            log,
             f"step {step.name!r} runs in the image {step.image}, but neither docker nor podman "
             "is available here; install one, or run with --host-exec to run its command on "
-            "this machine (the image is then ignored)"
+            "this machine (the image is then ignored)",
         )
-        _say(log, message)
-        return StepResult(False, None, "", message)
-    if exe is None:
-        where = _Where(
-            {a: str(in_dirs[a] / a) for a in in_dirs},
-            {o: str(out_dirs[o] / o) for o in out_dirs},
-            {v: str(p) for v, p in vol_dirs.items()},
-        )
-    else:
-        where = _Where(
-            {a: f"{CONTAINER_INPUTS}/{a}/{a}" for a in in_dirs},
-            {o: f"{CONTAINER_OUTPUTS}/{o}/{o}" for o in out_dirs},
-            {m.volume: m.path for m in step.mounts},
-        )
-    fill = _filler(spec, call, step, parameters, in_dirs, where)
+    where = dirs.where(step, in_container=exe is not None)
+    spec = step.component.spec
+    fill = _filler(step.component, step, parameters, dirs.inputs, where)
     try:
         command = render(spec.container.command, fill)
         args = render(spec.container.args, fill)
         env = {k: render_one(v, fill) for k, v in spec.container.env}
     except (RenderError, OSError, ValueError) as e:
-        message = f"step {step.name!r}: cannot build the command line: {e}"
-        _say(log, message)
-        return StepResult(False, None, "", message)
+        return _failed(log, f"step {step.name!r}: cannot build the command line: {e}")
     if step.gpus:
         _say(
             log,
             f"step {step.name!r} asks for {step.gpus} GPU(s); a local run does not reserve them",
         )
-    if exe is None:
-        argv = [_host_path(a, step.mounts, vol_dirs) for a in (*command, *args)]
-        if not argv:
-            message = (
-                f"step {step.name!r}: the component has no command, only args for its image's "
-                "entrypoint, so it cannot run on the host"
-            )
-            _say(log, message)
-            return StepResult(False, None, "", message)
-        _say(
+    if exe is None and not (command or args):
+        return _failed(
             log,
-            f"step {step.name!r}: running its command on this machine (image {step.image} ignored)",
+            f"step {step.name!r}: the component has no command, only args for its image's "
+            "entrypoint, so it cannot run on the host",
         )
-        run_env = dict(os.environ)
-        run_env.update(env)
-        for m in step.mounts:
-            run_env[volume_env(m.volume)] = str(vol_dirs[m.volume])
-        code = _run(argv, run_env, Path(work_dir), log, timeout)
-        ran_with = "host"
+    if exe is None:
+        code = _run_on_host(step, [*command, *args], env, dirs, log, timeout)
     else:
-        argv = _container_argv(exe, step, command, args, env, in_dirs, out_dirs, vol_dirs)
+        argv = _container_argv(exe, step, command, args, env, dirs)
         _say(log, f"step {step.name!r}: running {step.image} with {exe}")
-        code = _run(argv, dict(os.environ), Path(work_dir), log, timeout)
-        ran_with = exe
+        code = _run(argv, dict(os.environ), dirs.work, log, timeout)
+    return _outcome(step, code, exe or "host", dirs, where, log, timeout)
+
+
+def _run_on_host(
+    step: Step,
+    argv: list[str],
+    env: Mapping[str, str],
+    dirs: _Dirs,
+    log: IO[str],
+    timeout: float | None,
+) -> int | None:
+    """Run the command line here, paths under the volumes' mount paths pointed at their folders."""
+    argv = [_host_path(a, step.mounts, dirs.volumes) for a in argv]
+    _say(
+        log, f"step {step.name!r}: running its command on this machine (image {step.image} ignored)"
+    )
+    run_env = {**os.environ, **env}
+    for m in step.mounts:
+        run_env[volume_env(m.volume)] = str(dirs.volumes[m.volume])
+    return _run(argv, run_env, dirs.work, log, timeout)
+
+
+def _failed(log: IO[str], message: str, code: int | None = None, ran_with: str = "") -> StepResult:
+    _say(log, message)
+    return StepResult(False, code, ran_with, message)
+
+
+@dataclass(frozen=True)
+class _Dirs:
+    """The folders on this machine a step's run uses."""
+
+    inputs: Mapping[str, Path]
+    outputs: Mapping[str, Path]
+    volumes: Mapping[str, Path]
+    work: Path
+
+    @classmethod
+    def of(
+        cls,
+        step: Step,
+        inputs: Mapping[str, str | Path],
+        outputs: Mapping[str, str | Path],
+        volumes: Mapping[str, str | Path],
+        work: Path,
+    ) -> _Dirs:
+        """The folders given, checked to be all the step needs, and made where missing."""
+        dirs = cls(
+            {name: Path(p) for name, p in inputs.items()},
+            {name: Path(p) for name, p in outputs.items()},
+            {name: Path(p) for name, p in volumes.items()},
+            work,
+        )
+        missing = (
+            ("inputs", [i.name for i in step.inputs if i.name not in dirs.inputs]),
+            ("outputs", [o for o in step.outputs if o not in dirs.outputs]),
+            ("volumes", [m.volume for m in step.mounts if m.volume not in dirs.volumes]),
+        )
+        if any(names for _, names in missing):
+            raise ValueError(
+                f"step {step.name!r}: no folder given for "
+                + ", ".join(f"{what} {names}" for what, names in missing if names)
+            )
+        for d in (*dirs.outputs.values(), *dirs.volumes.values(), work):
+            d.mkdir(parents=True, exist_ok=True)
+        return dirs
+
+    def where(self, step: Step, in_container: bool) -> _Where:
+        if not in_container:
+            return _Where(
+                {a: str(self.inputs[a] / a) for a in self.inputs},
+                {o: str(self.outputs[o] / o) for o in self.outputs},
+                {v: str(p) for v, p in self.volumes.items()},
+            )
+        return _Where(
+            {a: f"{CONTAINER_INPUTS}/{a}/{a}" for a in self.inputs},
+            {o: f"{CONTAINER_OUTPUTS}/{o}/{o}" for o in self.outputs},
+            {m.volume: m.path for m in step.mounts},
+        )
+
+
+def _outcome(
+    step: Step,
+    code: int | None,
+    ran_with: str,
+    dirs: _Dirs,
+    where: _Where,
+    log: IO[str],
+    timeout: float | None,
+) -> StepResult:
+    """How the run ended: it must have exited with 0 and written every output."""
     if code != 0:
-        message = (
+        return _failed(
+            log,
             f"step {step.name!r} timed out after {timeout:g} s"
             if code is None
-            else f"step {step.name!r}: the command exited with code {code}"
+            else f"step {step.name!r}: the command exited with code {code}",
+            code,
+            ran_with,
         )
-        _say(log, message)
-        return StepResult(False, code, ran_with, message)
     written: dict[str, str] = {}
     for o in step.outputs:
-        path = out_dirs[o] / o
+        path = dirs.outputs[o] / o
         if not path.exists():
-            message = (
+            return _failed(
+                log,
                 f"step {step.name!r}: the component did not write its output {o!r} "
-                f"(expected at {where.outputs[o]})"
+                f"(expected at {where.outputs[o]})",
+                code,
+                ran_with,
             )
-            _say(log, message)
-            return StepResult(False, code, ran_with, message)
         written[o] = str(path)
     return StepResult(True, code, ran_with, outputs=written)
 
@@ -299,20 +330,18 @@ def _container_argv(
     command: list[str],
     args: list[str],
     env: Mapping[str, str],
-    in_dirs: Mapping[str, Path],
-    out_dirs: Mapping[str, Path],
-    vol_dirs: Mapping[str, Path],
+    dirs: _Dirs,
 ) -> list[str]:
     argv = [exe, "run", "--rm"]
     if exe == "docker" and hasattr(os, "getuid"):
         # files the step writes belong to the user who runs the pipeline, not to root
         argv += ["--user", f"{os.getuid()}:{os.getgid()}"]
-    for name, d in in_dirs.items():
+    for name, d in dirs.inputs.items():
         argv += ["-v", f"{d.resolve()}:{CONTAINER_INPUTS}/{name}:ro"]
-    for name, d in out_dirs.items():
+    for name, d in dirs.outputs.items():
         argv += ["-v", f"{d.resolve()}:{CONTAINER_OUTPUTS}/{name}"]
     for m in step.mounts:
-        argv += ["-v", f"{vol_dirs[m.volume].resolve()}:{m.path}"]
+        argv += ["-v", f"{dirs.volumes[m.volume].resolve()}:{m.path}"]
         argv += ["-e", f"{volume_env(m.volume)}={m.path}"]
     for k, v in env.items():
         argv += ["-e", f"{k}={v}"]

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..model import Argument, ComponentCall
+from ..params import value_text
 from .spec import (
     Concat,
     IfPresent,
@@ -34,6 +36,32 @@ class Filler:
     output_path: Callable[[str], str]
     #: what to say where a placeholder only KFP understands is met
     unsupported: str = "only KFP can fill it in"
+
+
+def call_filler(
+    call: ComponentCall,
+    passed: Callable[[Argument], str],
+    input_path: Callable[[Argument], str],
+    output_path: Callable[[str], str],
+    unsupported: str,
+) -> Filler:
+    """How to fill a component call's placeholders, wherever it runs: literals and defaults as
+    their text; `passed` gives the text of an input fed by a parameter or an earlier step,
+    `input_path` the file of an input fed a file, `output_path` the file of an output variable."""
+    args = {a.input: a for a in call.arguments}
+
+    def value(key: str) -> str | None:
+        a = args.get(key)
+        if a is None:
+            i = call.spec.input(key)
+            return value_text(i.default) if i.has_default and i.default is not None else None
+        return value_text(a.value) if a.kind == "literal" else passed(a)
+
+    def path(key: str) -> str | None:
+        a = args.get(key)
+        return input_path(a) if a is not None and a.kind == "artifact" else None
+
+    return Filler(value, path, lambda key: output_path(call.variable(key)), unsupported)
 
 
 def render(parts: tuple[Part, ...], fill: Filler) -> list[str]:

@@ -19,42 +19,53 @@ Passing = Literal["value", "path"]
 #: The Python type of a parameter-like input or output (the pipeline parameter types).
 ValueType = Literal["int", "float", "str", "bool", "list", "dict"]
 
-#: KFP's parameter types (its PARAMETER_TYPES_MAPPING), lower-cased, to Python types.
+#: Each parameter type in the three vocabularies that name it: the Python type (the pipeline
+#: parameter types), the v1 type name written into generated specs, and the IR's parameterType.
+#: The one table every target and reader derives its mappings from.
+VALUE_TYPES: tuple[tuple[ValueType, str, str], ...] = (
+    ("int", "Integer", "NUMBER_INTEGER"),
+    ("float", "Float", "NUMBER_DOUBLE"),
+    ("str", "String", "STRING"),
+    ("bool", "Boolean", "BOOLEAN"),
+    ("list", "JsonArray", "LIST"),
+    ("dict", "JsonObject", "STRUCT"),
+)
+
+#: KFP's parameter types (its PARAMETER_TYPES_MAPPING), lower-cased, to Python types: the v1
+#: names above, the Python names, and KFP's other spellings.
 PARAMETER_TYPES: dict[str, ValueType] = {
-    "integer": "int",
-    "int": "int",
+    **{v1.lower(): py for py, v1, _ in VALUE_TYPES},
+    **{py: py for py, _, _ in VALUE_TYPES},
     "double": "float",
-    "float": "float",
-    "string": "str",
-    "str": "str",
     "text": "str",
-    "bool": "bool",
-    "boolean": "bool",
-    "dict": "dict",
-    "list": "list",
-    "jsonobject": "dict",
-    "jsonarray": "list",
 }
-
-#: v2 IR parameter types to Python types.
-IR_PARAMETER_TYPES: dict[str, ValueType] = {
-    "NUMBER_INTEGER": "int",
-    "NUMBER_DOUBLE": "float",
-    "STRING": "str",
-    "BOOLEAN": "bool",
-    "LIST": "list",
-    "STRUCT": "dict",
-}
-
+#: v2 IR parameter types to Python types, and back.
+IR_PARAMETER_TYPES: dict[str, ValueType] = {ir: py for py, _, ir in VALUE_TYPES}
+IR_TYPE_OF: dict[str, str] = {py: ir for py, _, ir in VALUE_TYPES}
 #: Python types to the v1 type names written into generated specs.
-V1_TYPE_OF: dict[ValueType, str] = {
-    "int": "Integer",
-    "float": "Float",
-    "str": "String",
-    "bool": "Boolean",
-    "list": "JsonArray",
-    "dict": "JsonObject",
+V1_TYPE_OF: dict[ValueType, str] = {py: v1 for py, v1, _ in VALUE_TYPES}
+
+#: v1 type names (lower-cased) that are one of KFP's artifact classes, to their schema titles
+ARTIFACT_SCHEMAS = {
+    "artifact": "system.Artifact",
+    "dataset": "system.Dataset",
+    "model": "system.Model",
+    "metrics": "system.Metrics",
+    "classificationmetrics": "system.ClassificationMetrics",
+    "slicedclassificationmetrics": "system.SlicedClassificationMetrics",
+    "html": "system.HTML",
+    "markdown": "system.Markdown",
 }
+
+
+def artifact_schema(type_name: str | None) -> str:
+    """The schema title of an artifact input or output: a v2 spec names it (`system.Dataset`), a
+    v1 spec names a type that may be one of KFP's artifact classes (`Model`); others are plain."""
+    if not type_name:
+        return "system.Artifact"
+    if "." in type_name:
+        return type_name.split("@")[0]
+    return ARTIFACT_SCHEMAS.get(type_name.lower(), "system.Artifact")
 
 
 def sanitize_name(name: str) -> str:

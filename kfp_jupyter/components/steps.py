@@ -152,6 +152,27 @@ def _parts(doc: dict[str, Any], key: str) -> tuple[Part, ...]:
 
 
 def parse_container_body(text: str) -> ContainerBody:
+    doc = _container_doc(text)
+    command = _parts(doc, "command")
+    if not command:
+        raise StepBodyError("the container cell has no 'command'", fix="add command: [...]")
+    env = _env(doc)
+    file_outputs = _file_outputs(doc)
+    types_doc = doc.get("outputs") or {}
+    if not isinstance(types_doc, dict):
+        raise StepBodyError("'outputs' must be a mapping of VARIABLE: TYPE (e.g. count: Integer)")
+    body = ContainerBody(
+        command=command,
+        args=_parts(doc, "args"),
+        env=env,
+        file_outputs=file_outputs,
+        output_types=tuple((str(k), str(v)) for k, v in types_doc.items()),
+    )
+    _check_uses(body)
+    return body
+
+
+def _container_doc(text: str) -> dict[str, Any]:
     doc = _yaml(text, "container cell")
     if not isinstance(doc, dict):
         raise StepBodyError(
@@ -166,13 +187,17 @@ def parse_container_body(text: str) -> ContainerBody:
                 f"unknown field {key!r} in the container cell; the fields are: "
                 + ", ".join(CONTAINER_KEYS)
             )
-    command = _parts(doc, "command")
-    if not command:
-        raise StepBodyError("the container cell has no 'command'", fix="add command: [...]")
+    return doc
+
+
+def _env(doc: dict[str, Any]) -> tuple[tuple[str, Part], ...]:
     env_doc = doc.get("env") or {}
     if not isinstance(env_doc, dict):
         raise StepBodyError("'env' must be a mapping of NAME: value")
-    env = tuple((str(k), _part(v, f"env.{k}")) for k, v in env_doc.items())
+    return tuple((str(k), _part(v, f"env.{k}")) for k, v in env_doc.items())
+
+
+def _file_outputs(doc: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     files_doc = doc.get("file_outputs") or {}
     if not isinstance(files_doc, dict):
         raise StepBodyError("'file_outputs' must be a mapping of VARIABLE: /path/in/the/container")
@@ -184,16 +209,11 @@ def parse_container_body(text: str) -> ContainerBody:
                 f"file_outputs.{name} must be an absolute path in the container, not {v!r}"
             )
         file_outputs.append((name, v))
-    types_doc = doc.get("outputs") or {}
-    if not isinstance(types_doc, dict):
-        raise StepBodyError("'outputs' must be a mapping of VARIABLE: TYPE (e.g. count: Integer)")
-    body = ContainerBody(
-        command=command,
-        args=_parts(doc, "args"),
-        env=env,
-        file_outputs=tuple(file_outputs),
-        output_types=tuple((str(k), str(v)) for k, v in types_doc.items()),
-    )
+    return tuple(file_outputs)
+
+
+def _check_uses(body: ContainerBody) -> None:
+    """Each declared output type belongs to an output, and no name is both read and written."""
     written = body.outputs()
     body.reads()  # one kind of use per name
     for name, t in body.output_types:
@@ -213,7 +233,6 @@ def parse_container_body(text: str) -> ContainerBody:
             f"{name!r} is both read and written by the container cell",
             fix=f"write the new value under another name, e.g. {{outputPath: {name}_2}}",
         )
-    return body
 
 
 def file_outputs_wrapper(

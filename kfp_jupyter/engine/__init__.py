@@ -4,10 +4,9 @@ Public entry points: `run_local` and `resume_local` (api.py); `open_store` and `
 reading what earlier runs left.
 """
 
-from .api import RunHandle, resume_local, run_local
-from .events import Event, RunEvent, TaskEvent
-from .history import History
-from .store import open_store
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "Event",
@@ -19,3 +18,36 @@ __all__ = [
     "resume_local",
     "run_local",
 ]
+
+if TYPE_CHECKING:
+    from .api import RunHandle as RunHandle
+    from .api import resume_local as resume_local
+    from .api import run_local as run_local
+    from .events import Event as Event
+    from .events import RunEvent as RunEvent
+    from .events import TaskEvent as TaskEvent
+    from .history import History as History
+    from .store import open_store as open_store
+
+# Loaded on first use: a front end that only needs `engine.states` (say, to name a run's state)
+# does not load the runner, the store and the history with it.
+_LAZY = {
+    "Event": "events",
+    "History": "history",
+    "RunEvent": "events",
+    "RunHandle": "api",
+    "TaskEvent": "events",
+    "open_store": "store",
+    "resume_local": "api",
+    "run_local": "api",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,7 +25,8 @@ from .plan import Plan, plan_from_pipeline
 from .procinfo import RunnerId
 from .report import run_summary
 from .runner import Runner, RunOptions
-from .store import Store, open_store
+from .store import open_store
+from .storebase import Store
 
 DEFAULT_EXPERIMENT = "Default"
 
@@ -108,7 +109,7 @@ def resolve_parameters(plan: Plan, given: Mapping[str, object] | None) -> dict[s
     try:
         return resolve_values(plan.parameters, given)
     except ParameterError as e:
-        raise UsageError(str(e)) from None
+        raise UsageError(str(e), fields=e.problems) from None
 
 
 def _options(

@@ -26,7 +26,8 @@ from .launch import Job, Launcher, Proc
 from .plan import PlanStep
 from .procgroup import describe
 from .steperror import ATTEMPT_FILE, StepError, read_error
-from .store import ArtifactRef, Store, text_digest
+from .storebase import Store
+from .storelayout import ArtifactRef, text_digest
 
 if TYPE_CHECKING:
     from .runner import RunOptions
@@ -118,6 +119,15 @@ class _Once:
     leftovers: str | None = None
 
 
+def _why_failed(step: PlanStep, once: _Once) -> str:
+    """How a failed attempt ended, as the next attempt's note and the step's message say it."""
+    if once.timed_out:
+        return f"timed out after {step.timeout} s"
+    if once.code is not None and once.code < 0:
+        return f"was killed by signal {-once.code}"
+    return f"exited with code {once.code}"
+
+
 @dataclass
 class TaskExecutor:
     """What every task of one run shares to execute its attempts."""
@@ -169,53 +179,27 @@ class TaskExecutor:
     ) -> Result:
         """The attempts of a step until one succeeds; `notes` collects what the runner had to
         clean up after them (leftover processes), for the step's record."""
-        try:
-            input_paths = {v: self.store.artifact_path(ref.hex) for v, ref in inputs.items()}
-        except Exception as e:
-            return Result(states.FAILED, None, f"could not fetch the inputs: {e}")
-        changed = self._changed_input(step, inputs)
-        if changed is not None:
-            return Result(states.FAILED, None, changed)
+        ready = self._input_paths(step, inputs)
+        if isinstance(ready, Result):
+            return ready
         previous: str | None = None
         last = Result(states.FAILED, None, "not run")
         for attempt in range(1, step.retries + 2):
             if self.cancelled():
                 return Result(states.CANCELLED, None, "cancelled before it started")
-            self.post("attempt", step.name, (attempt, previous))
-            if attempt > 1:
-                _append(
-                    log,
-                    f"\n=== kfp-jupyter: attempt {attempt} of {step.retries + 1} "
-                    f"(previous attempt {previous}) ===\n",
-                )
+            self._announce(step, log, attempt, previous)
             work = self.run_dir / "work" / f"{safe_name(step.name)}.{self.episode}.{attempt}"
-            once = self._run_once(step, log, input_paths, work, attempt)
-            code, timed_out = once.code, once.timed_out
+            once = self._run_once(step, log, ready, work, attempt)
             if once.leftovers and once.leftovers not in notes:
                 notes.append(once.leftovers)
             if self.cancelled():
-                return Result(states.CANCELLED, code, "stopped: the run was cancelled")
-            if code == 0:
-                try:
-                    outputs, metrics = self._collect(step, work)
-                except Exception as e:
-                    return Result(
-                        states.FAILED,
-                        code,
-                        f"its outputs could not be stored: {e}",
-                        log_tail=log_tail(log),
-                    )
-                note = f"succeeded on attempt {attempt}" if attempt > 1 else None
-                return Result(states.SUCCEEDED, 0, note, outputs, metrics)
-            if timed_out:
-                previous = f"timed out after {step.timeout} s"
-            elif code is not None and code < 0:
-                previous = f"was killed by signal {-code}"
-            else:
-                previous = f"exited with code {code}"
+                return Result(states.CANCELLED, once.code, "stopped: the run was cancelled")
+            if once.code == 0:
+                return self._succeeded(step, log, work, attempt)
+            previous = _why_failed(step, once)
             error = read_error(work / ATTEMPT_FILE)
             last = Result(
-                states.FAILED, code, previous, log_tail=log_tail(log, error=error), error=error
+                states.FAILED, once.code, previous, log_tail=log_tail(log, error=error), error=error
             )
         if step.retries:
             last = Result(
@@ -226,6 +210,40 @@ class TaskExecutor:
                 error=last.error,
             )
         return last
+
+    def _input_paths(
+        self, step: PlanStep, inputs: dict[str, ArtifactRef]
+    ) -> dict[str, Path] | Result:
+        """Where the step reads its inputs, or why it cannot start (a failed Result)."""
+        try:
+            paths = {v: self.store.artifact_path(ref.hex) for v, ref in inputs.items()}
+        except Exception as e:
+            return Result(states.FAILED, None, f"could not fetch the inputs: {e}")
+        changed = self._changed_input(step, inputs)
+        if changed is not None:
+            return Result(states.FAILED, None, changed)
+        return paths
+
+    def _announce(self, step: PlanStep, log: Path, attempt: int, previous: str | None) -> None:
+        """Tell the scheduler an attempt begins, and mark a retry in the step's log."""
+        self.post("attempt", step.name, (attempt, previous))
+        if attempt > 1:
+            _append(
+                log,
+                f"\n=== kfp-jupyter: attempt {attempt} of {step.retries + 1} "
+                f"(previous attempt {previous}) ===\n",
+            )
+
+    def _succeeded(self, step: PlanStep, log: Path, work: Path, attempt: int) -> Result:
+        """The result of an attempt whose process exited 0: its outputs are stored, or it failed."""
+        try:
+            outputs, metrics = self._collect(step, work)
+        except Exception as e:
+            return Result(
+                states.FAILED, 0, f"its outputs could not be stored: {e}", log_tail=log_tail(log)
+            )
+        note = f"succeeded on attempt {attempt}" if attempt > 1 else None
+        return Result(states.SUCCEEDED, 0, note, outputs, metrics)
 
     def _changed_input(self, step: PlanStep, inputs: dict[str, ArtifactRef]) -> str | None:
         """Why an input cannot be handed to the step (its bytes no longer match its digest), or

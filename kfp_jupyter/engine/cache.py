@@ -8,6 +8,10 @@ values and its packages and image. Two differences, both in the user's favour:
   edit leaves its outputs unchanged does not force its downstream to re-run.
 The installed version of each declared package is part of the key: upgrading scikit-learn on
 this machine re-runs the steps that use it.
+
+Keys are BLAKE3 digests of their JSON (format 2). A key of format 1 (sha256, inputs named by
+their sha256) is never computed again: such a step runs once more, then is cached under the new
+key.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from functools import lru_cache
 from importlib import metadata
 from typing import Any
 
+from .digest import ALGORITHM, new_hasher
 from .plan import PlanStep
 
-KEY_FORMAT = 1
+KEY_FORMAT = 2
 
 
 _CELL_MARKER = re.compile(r"^[ \t]*# cell \d+(, line \d+)?[ \t]*$", re.MULTILINE)
@@ -66,4 +71,6 @@ def cache_key(
         **({"how": how} if how else {}),
     }
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=repr)
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    hasher = new_hasher(ALGORITHM)
+    hasher.update(text.encode())
+    return f"{ALGORITHM}:{hasher.hexdigest()}"

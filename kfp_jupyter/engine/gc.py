@@ -17,7 +17,8 @@ from pathlib import Path
 from .history import History, RunRow
 from .plan import Plan
 from .states import ACTIVE
-from .store import SPEC_SUFFIX, Store, text_digest
+from .storebase import Store
+from .storelayout import SPEC_SUFFIX, text_digest
 
 
 @dataclass(frozen=True)

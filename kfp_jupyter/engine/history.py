@@ -1,15 +1,14 @@
 """The run history: one SQLite database per store, safe for several runners at once.
 
-WAL mode lets readers (`runs list`, the widget) work while runners write; every write is a short
-IMMEDIATE transaction, and a busy timeout makes concurrent runners wait for each other instead
-of failing. All state changes of a run go through here, so the database alone tells what
-happened, even after a runner was killed: readers repair runs whose runner is gone
-(see `repair_interrupted`).
+All state changes of a run go through here, so the database alone tells what happened, even
+after a runner was killed: readers repair runs whose runner is gone (see `repair_interrupted`).
+The connection's guarantees (WAL, short IMMEDIATE transactions, a busy timeout, damage reported
+as HistoryDamagedError) are history_db.py's; the rows it hands out are history_rows.py's; a
+run's record, from which a new history indexes the run again, is history_record.py's.
 
-A damaged database (truncated, overwritten) is reported as HistoryDamagedError, which names the
-file and what to do, for every front end alike. The history cannot be rebuilt from the store:
-its runs/ folders keep each run's programs, logs and summary, and the artifacts stay where they
-are, but which step made which artifact (and so the cache) lives only in the database.
+The history cannot be rebuilt from the store: its runs/ folders keep each run's programs, logs
+and summary, and the artifacts stay where they are, but which step made which artifact (and so
+the cache) lives only in the database.
 """
 
 from __future__ import annotations
@@ -17,167 +16,65 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import KfpJupyterError, UsageError
-from . import states
+from ..errors import UsageError
+from . import history_record, states
+from .history_db import HistoryDamagedError, HistoryDatabase, ensure_named, ensure_version
+from .history_rows import (
+    TASK_COLUMNS,
+    ArtifactRow,
+    CacheHit,
+    ExperimentRow,
+    RunRow,
+    TaskRow,
+    artifact_row,
+    experiment_row,
+    run_row,
+    task_row,
+)
 from .procinfo import RunnerId
 from .schema import MIGRATIONS, Migration
-from .store import SPEC_SUFFIX, ArtifactRef, lengthen_record, program_rel
+from .storelayout import ArtifactRef
 
-BUSY_TIMEOUT_S = 60.0
-
-
-@dataclass(frozen=True)
-class RunRow:
-    id: str
-    experiment: str
-    pipeline: str
-    version_id: int
-    version_digest: str
-    notebook: str | None
-    parameters: dict[str, Any]
-    options: dict[str, Any]
-    state: str
-    message: str | None
-    created: float
-    started: float | None
-    finished: float | None
-    runner: RunnerId | None
-
-
-@dataclass(frozen=True)
-class TaskRow:
-    id: int
-    run_id: str
-    name: str
-    position: int
-    state: str
-    attempts: int
-    started: float | None
-    finished: float | None
-    exit_code: int | None
-    cached: bool
-    cache_key: str | None
-    cached_from: int | None
-    log: str | None
-    message: str | None
-
-
-@dataclass(frozen=True)
-class ArtifactRow:
-    run_id: str
-    task_id: int
-    step: str
-    name: str
-    type: str
-    size: int
-    digest: str
-    uri: str
-
-    def ref(self) -> ArtifactRef:
-        return ArtifactRef(self.digest, self.size, self.uri, self.type)
-
-
-@dataclass(frozen=True)
-class CacheHit:
-    task: TaskRow
-    artifacts: dict[str, ArtifactRow]
-    metrics: dict[str, float]
-
-
-@dataclass(frozen=True)
-class ExperimentRow:
-    name: str
-    created: float
-    runs: int
-    last_run: float | None
-
-
-_TASK_COLUMNS = frozenset(
-    {
-        "state",
-        "attempts",
-        "started",
-        "finished",
-        "exit_code",
-        "cached",
-        "cache_key",
-        "cached_from",
-        "log",
-        "message",
-    }
-)
-
-
-class HistoryDamagedError(KfpJupyterError):
-    """The history database is not a readable SQLite database any more."""
-
-    def __init__(self, path: Path, detail: str) -> None:
-        self.path = path
-        aside = path.with_name(path.name + ".damaged")
-        super().__init__(
-            f"the run history {path} is damaged ({detail}). Move it aside "
-            f"(mv {path} {aside}, and {path.name}-wal and {path.name}-shm if present) and run "
-            "again: a new history is started, and every finished run is indexed again from its "
-            f"record in {path.parent / 'runs'} (its tasks, artifacts, metrics and cache); "
-            "artifacts, programs and logs remain in the store"
-        )
-
-
-_DAMAGE = ("malformed", "not a database", "disk image", "corrupt", "database disk")
-
-
-def _is_damage(e: sqlite3.DatabaseError) -> bool:
-    """Damage, as opposed to a lock, a full disk or a bug in our SQL."""
-    return any(word in str(e).lower() for word in _DAMAGE)
-
-
-#: the columns of a task, artifact or metric kept in a run's record (row ids are not: they are
-#: made again when the record is imported; `cached_from` points into other runs, and is dropped)
-_RECORD_TASK_COLUMNS = ("name", "position", *sorted(_TASK_COLUMNS - {"cached_from"}))
-_RECORD_ARTIFACT_COLUMNS = ("step", "name", "type", "size", "digest", "uri")
-_RECORD_METRIC_COLUMNS = ("step", "name", "value")
+__all__ = [
+    "ArtifactRow",
+    "CacheHit",
+    "ExperimentRow",
+    "History",
+    "HistoryDamagedError",
+    "RunRow",
+    "TaskRow",
+    "new_run_id",
+]
 
 
 def new_run_id() -> str:
     return secrets.token_hex(4)
 
 
-class History:
+def _check_columns(fields: dict[str, Any]) -> None:
+    bad = set(fields) - TASK_COLUMNS
+    if bad:
+        raise ValueError(f"unknown task columns {sorted(bad)}")
+
+
+class History(HistoryDatabase):
     """A connection to a store's history database (thread-safe: calls are serialised)."""
 
     def __init__(self, path: Path, migrations: Sequence[Migration] = MIGRATIONS) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
         fresh = not path.exists()
-        self._lock = threading.RLock()
-        self.db = sqlite3.connect(
-            str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-        )
-        self.db.row_factory = sqlite3.Row
+        super().__init__(path, migrations)
+        if not fresh:
+            return
         try:
-            with self._guard():
-                self._retry_locked(lambda: self.db.execute("PRAGMA journal_mode=WAL").fetchone())
-                self.db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-                self.db.execute("PRAGMA synchronous=NORMAL")
-                self.db.execute("PRAGMA foreign_keys=ON")
-                self._migrate(migrations)
-            if fresh:
-                self._reindex(path.parent / "runs")
+            self._reindex(path.parent / "runs")
         except BaseException:
             self.db.close()
             raise
-
-    def close(self) -> None:
-        with self._lock:
-            self.db.close()
 
     def __enter__(self) -> History:
         return self
@@ -185,185 +82,30 @@ class History:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # --- plumbing -----------------------------------------------------------------------------
-
-    @staticmethod
-    def _retry_locked(fn: Any, attempts: int = 50) -> Any:
-        # Switching a new database to WAL needs a moment of exclusive access; several runners
-        # opening a new store at once may see "locked" even with a busy timeout.
-        for i in range(attempts):
-            try:
-                return fn()
-            except sqlite3.OperationalError as e:
-                if "locked" not in str(e) or i == attempts - 1:
-                    raise
-                time.sleep(0.05 + 0.01 * i)
-        return None
-
-    @contextmanager
-    def _guard(self) -> Iterator[None]:
-        """Turn SQLite's word for a damaged file into one a user can act on."""
-        try:
-            yield
-        except sqlite3.DatabaseError as e:
-            if _is_damage(e):
-                raise HistoryDamagedError(self.path, str(e)) from None
-            raise
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._guard():
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.db
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            self.db.execute("COMMIT")
-
-    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock, self._guard():
-            return list(self.db.execute(sql, args).fetchall())
-
-    def schema_version(self) -> int:
-        row = self._read("SELECT version FROM schema_version")
-        return int(row[0][0]) if row else 0
-
-    def _migrate(self, migrations: Sequence[Migration]) -> None:
-        latest = len(migrations)
-        with self._lock:
-            exists = self.db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_version'"
-            ).fetchone()
-            if exists and self.schema_version() == latest:
-                return
-            with self._tx() as db:
-                db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-                row = db.execute("SELECT version FROM schema_version").fetchone()
-                current = int(row[0]) if row else 0
-                if current > latest:
-                    raise UsageError(
-                        f"the run history {self.path} was written by a newer kfp-jupyter "
-                        f"(schema {current}, this one knows {latest}); upgrade kfp-jupyter"
-                    )
-                for migration in migrations[current:]:
-                    migration(db)
-                if row is None:
-                    db.execute("INSERT INTO schema_version (version) VALUES (?)", (latest,))
-                else:
-                    db.execute("UPDATE schema_version SET version = ?", (latest,))
-
     # --- a run's record: the history of one run as a file, to index it again ------------------
 
     def export_run(self, run_id: str) -> dict[str, Any]:
         """Everything the history holds about a run, by name instead of row ids: written next
         to the run's logs when it ends (runs/ID/record.json), so that a new history (after the
         old one was lost or damaged) can index the run again (import_run)."""
-        run = self._read(
-            "SELECT r.*, e.name AS experiment, p.name AS pipeline, v.digest AS version_digest, "
-            "v.spec AS spec FROM runs r JOIN experiments e ON e.id = r.experiment_id "
-            "JOIN pipeline_versions v ON v.id = r.version_id JOIN pipelines p ON p.id = "
-            "v.pipeline_id WHERE r.id = ?",
-            (run_id,),
-        )[0]
-        columns = ("notebook", "parameters", "options", "state", "message", "created")
-        record: dict[str, Any] = {k: run[k] for k in ("id", "experiment", "pipeline", *columns)}
-        record.update(started=run["started"], finished=run["finished"])
-        record["version"] = {"digest": run["version_digest"], "spec": run["spec"]}
-        record["tasks"] = [
-            {k: t[k] for k in _RECORD_TASK_COLUMNS}
-            for t in self._read("SELECT * FROM tasks WHERE run_id = ? ORDER BY position", (run_id,))
-        ]
-        for table, columns_of in (
-            ("artifacts", _RECORD_ARTIFACT_COLUMNS),
-            ("metrics", _RECORD_METRIC_COLUMNS),
-        ):
-            record[table] = [
-                {"task": r["task"], **{k: r[k] for k in columns_of}}
-                for r in self._read(
-                    f"SELECT x.*, t.name AS task FROM {table} x JOIN tasks t ON t.id = x.task_id "
-                    "WHERE x.run_id = ? ORDER BY x.id",
-                    (run_id,),
-                )
-            ]
-        return record
+        with self._lock, self._guard():
+            return history_record.export_run(self.db, run_id)
 
     def import_run(self, record: dict[str, Any]) -> bool:
         """Index a run again from its record (export_run); False if the history has it."""
         with self._tx() as db:
-            if db.execute("SELECT 1 FROM runs WHERE id = ?", (record["id"],)).fetchone():
-                return False
-            exp = self._ensure(db, "experiments", record["experiment"])
-            pid = self._ensure(db, "pipelines", record["pipeline"])
-            version = record["version"]
-            db.execute(
-                "INSERT OR IGNORE INTO pipeline_versions (pipeline_id, digest, spec, created) "
-                "VALUES (?, ?, ?, ?)",
-                (pid, version["digest"], version["spec"], record["created"]),
-            )
-            vid = db.execute(
-                "SELECT id FROM pipeline_versions WHERE pipeline_id = ? AND digest = ?",
-                (pid, version["digest"]),
-            ).fetchone()[0]
-            run_columns = ("notebook", "parameters", "options", "state", "message", "created")
-            db.execute(
-                "INSERT INTO runs (id, experiment_id, version_id, "
-                + ", ".join(run_columns)
-                + ", started, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record["id"],
-                    exp,
-                    vid,
-                    *(record[k] for k in run_columns),
-                    record["started"],
-                    record["finished"],
-                ),
-            )
-            task_ids: dict[str, int] = {}
-            for t in record["tasks"]:
-                cursor = db.execute(
-                    f"INSERT INTO tasks (run_id, {', '.join(_RECORD_TASK_COLUMNS)}) "
-                    f"VALUES (?, {', '.join('?' * len(_RECORD_TASK_COLUMNS))})",
-                    (record["id"], *(t[k] for k in _RECORD_TASK_COLUMNS)),
-                )
-                task_ids[t["name"]] = int(cursor.lastrowid or 0)
-            for table, columns in (
-                ("artifacts", _RECORD_ARTIFACT_COLUMNS),
-                ("metrics", _RECORD_METRIC_COLUMNS),
-            ):
-                db.executemany(
-                    f"INSERT INTO {table} (run_id, task_id, {', '.join(columns)}) "
-                    f"VALUES (?, ?, {', '.join('?' * len(columns))})",
-                    [
-                        (record["id"], task_ids[r["task"]], *(r[k] for k in columns))
-                        for r in record[table]
-                    ],
-                )
-        return True
+            return history_record.import_run(db, record)
 
     def _reindex(self, runs: Path) -> None:
         """A new history in a store that has runs: index again each run that left a record.
         A record that cannot be read is passed over (its run stays out of the history)."""
         for path in sorted(runs.glob("*/record.json")):
             try:
-                record = json.loads(path.read_text(encoding="utf-8"))
-                version = record["version"]
-                if "spec" not in version:  # kept once by content, named by its digest
-                    spec = runs.parent / program_rel(version["spec_sha256"], SPEC_SUFFIX)
-                    version["spec"] = spec.read_text(encoding="utf-8")
-                lengthen_record(record, runs.parent)
-                self.import_run(record)
+                self.import_run(history_record.read_record(path, runs.parent))
             except (OSError, ValueError, KeyError, TypeError, sqlite3.IntegrityError):
                 continue
 
     # --- writing a run ------------------------------------------------------------------------
-
-    def _ensure(self, db: sqlite3.Connection, table: str, name: str) -> int:
-        db.execute(
-            f"INSERT OR IGNORE INTO {table} (name, created) VALUES (?, ?)", (name, time.time())
-        )
-        row = db.execute(f"SELECT id FROM {table} WHERE name = ?", (name,)).fetchone()
-        return int(row[0])
 
     def create_run(
         self,
@@ -381,19 +123,9 @@ class History:
         """Record a new run (RUNNING, owned by `runner`) and its PENDING tasks; return its id."""
         now = time.time()
         with self._tx() as db:
-            exp = self._ensure(db, "experiments", experiment)
-            pid = self._ensure(db, "pipelines", pipeline)
-            db.execute(
-                "INSERT OR IGNORE INTO pipeline_versions (pipeline_id, digest, spec, created) "
-                "VALUES (?, ?, ?, ?)",
-                (pid, digest, spec, now),
-            )
-            version = int(
-                db.execute(
-                    "SELECT id FROM pipeline_versions WHERE pipeline_id = ? AND digest = ?",
-                    (pid, digest),
-                ).fetchone()[0]
-            )
+            exp = ensure_named(db, "experiments", experiment)
+            pid = ensure_named(db, "pipelines", pipeline)
+            version = ensure_version(db, pid, digest, spec, now)
             while True:
                 run_id = new_run_id()
                 if not db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
@@ -445,16 +177,12 @@ class History:
                 ),
             )
             ok = tuple(states.DONE_OK)
-            db.execute(
-                "DELETE FROM artifacts WHERE task_id IN (SELECT id FROM tasks WHERE run_id = ? "
-                f"AND state NOT IN ({','.join('?' * len(ok))}))",
-                (run_id, *ok),
-            )
-            db.execute(
-                "DELETE FROM metrics WHERE task_id IN (SELECT id FROM tasks WHERE run_id = ? "
-                f"AND state NOT IN ({','.join('?' * len(ok))}))",
-                (run_id, *ok),
-            )
+            for table in ("artifacts", "metrics"):
+                db.execute(
+                    f"DELETE FROM {table} WHERE task_id IN (SELECT id FROM tasks WHERE run_id = ? "
+                    f"AND state NOT IN ({','.join('?' * len(ok))}))",
+                    (run_id, *ok),
+                )
             db.execute(
                 "UPDATE tasks SET state = ?, attempts = 0, started = NULL, finished = NULL, "
                 "exit_code = NULL, message = NULL, cached = 0, cached_from = NULL "
@@ -472,9 +200,7 @@ class History:
             )
 
     def update_task(self, task_id: int, **fields: Any) -> None:
-        bad = set(fields) - _TASK_COLUMNS
-        if bad:
-            raise ValueError(f"unknown task columns {sorted(bad)}")
+        _check_columns(fields)
         if not fields:
             return
         cols = ", ".join(f"{k} = ?" for k in fields)
@@ -490,9 +216,7 @@ class History:
     ) -> None:
         """Record a task's end with its outputs in one transaction: a reader never sees a
         SUCCEEDED task without its artifacts."""
-        bad = set(fields) - _TASK_COLUMNS
-        if bad:
-            raise ValueError(f"unknown task columns {sorted(bad)}")
+        _check_columns(fields)
         with self._tx() as db:
             db.execute("DELETE FROM artifacts WHERE task_id = ?", (task.id,))
             db.execute("DELETE FROM metrics WHERE task_id = ?", (task.id,))
@@ -522,11 +246,11 @@ class History:
             (cache_key, states.SUCCEEDED, states.CACHED, exclude_run or ""),
         )
         for row in rows:
-            task = _task(row)
+            task = task_row(row)
             arts = {
                 a.name: a
                 for a in (
-                    _artifact(r)
+                    artifact_row(r)
                     for r in self._read("SELECT * FROM artifacts WHERE task_id = ?", (task.id,))
                 )
             }
@@ -562,30 +286,30 @@ class History:
             runner = RunnerId(
                 row["runner_host"] or "", int(row["runner_pid"] or 0), row["runner_token"]
             )
-            if runner.alive() is not False:
-                continue
-            now = time.time()
-            message = f"the runner (pid {runner.pid} on {runner.host}) stopped before the run ended"
-            with self._tx() as db:
-                cur = db.execute(
-                    "UPDATE runs SET state = ?, message = ?, finished = ? WHERE id = ? AND "
-                    f"state IN ({','.join('?' * len(active))}) AND runner_pid = ? AND runner_host = ?",
-                    (states.INTERRUPTED, message, now, row["id"], *active, runner.pid, runner.host),
-                )
-                if cur.rowcount:
-                    db.execute(
-                        "UPDATE tasks SET state = ?, finished = ?, message = ? "
-                        "WHERE run_id = ? AND state = ?",
-                        (
-                            states.INTERRUPTED,
-                            now,
-                            "interrupted with its runner",
-                            row["id"],
-                            states.RUNNING,
-                        ),
-                    )
-                    repaired.append(str(row["id"]))
+            if runner.alive() is False and self._interrupt(str(row["id"]), runner):
+                repaired.append(str(row["id"]))
         return repaired
+
+    def _interrupt(self, run_id: str, runner: RunnerId) -> bool:
+        """Mark a run INTERRUPTED, with its running tasks, if `runner` still owns it (another
+        reader may have repaired it, or a runner resumed it, since it was read)."""
+        active = tuple(states.ACTIVE)
+        now = time.time()
+        message = f"the runner (pid {runner.pid} on {runner.host}) stopped before the run ended"
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE runs SET state = ?, message = ?, finished = ? WHERE id = ? AND "
+                f"state IN ({','.join('?' * len(active))}) AND runner_pid = ? AND runner_host = ?",
+                (states.INTERRUPTED, message, now, run_id, *active, runner.pid, runner.host),
+            )
+            if not cur.rowcount:
+                return False
+            db.execute(
+                "UPDATE tasks SET state = ?, finished = ?, message = ? "
+                "WHERE run_id = ? AND state = ?",
+                (states.INTERRUPTED, now, "interrupted with its runner", run_id, states.RUNNING),
+            )
+        return True
 
     def resolve_run_id(self, ref: str) -> str:
         """A run id from 'latest', a full id or a unique prefix of one."""
@@ -613,7 +337,7 @@ class History:
             self.repair_interrupted()
         run_id = self.resolve_run_id(ref)
         rows = self._read(self._RUN_SELECT + "WHERE r.id = ?", (run_id,))
-        return _run(rows[0])
+        return run_row(rows[0])
 
     @staticmethod
     def _where(experiment: str | None, states: Sequence[str]) -> tuple[str, list[Any]]:
@@ -635,7 +359,7 @@ class History:
         sql = self._RUN_SELECT + where + "ORDER BY r.created DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [_run(r) for r in self._read(sql, args)]
+        return [run_row(r) for r in self._read(sql, args)]
 
     def count_runs(self, experiment: str | None = None, states: Sequence[str] = ()) -> int:
         where, args = self._where(experiment, states)
@@ -687,7 +411,7 @@ class History:
 
     def tasks(self, run_id: str) -> list[TaskRow]:
         return [
-            _task(r)
+            task_row(r)
             for r in self._read("SELECT * FROM tasks WHERE run_id = ? ORDER BY position", (run_id,))
         ]
 
@@ -696,18 +420,18 @@ class History:
         if not rows:
             names = [t.name for t in self.tasks(run_id)]
             raise UsageError(f"run {run_id} has no step {name!r} (steps: {', '.join(names)})")
-        return _task(rows[0])
+        return task_row(rows[0])
 
     def task_by_id(self, task_id: int) -> TaskRow | None:
         rows = self._read("SELECT * FROM tasks WHERE id = ?", (task_id,))
-        return _task(rows[0]) if rows else None
+        return task_row(rows[0]) if rows else None
 
     def artifacts(self, run_id: str, step: str | None = None) -> list[ArtifactRow]:
         sql, args = "SELECT * FROM artifacts WHERE run_id = ?", [run_id]
         if step is not None:
             sql += " AND step = ?"
             args.append(step)
-        return [_artifact(r) for r in self._read(sql + " ORDER BY id", args)]
+        return [artifact_row(r) for r in self._read(sql + " ORDER BY id", args)]
 
     def metrics(self, run_id: str) -> dict[str, float]:
         rows = self._read(
@@ -727,66 +451,4 @@ class History:
             "FROM experiments e LEFT JOIN runs r ON r.experiment_id = e.id "
             "GROUP BY e.id ORDER BY e.name"
         )
-        return [
-            ExperimentRow(
-                str(r["name"]),
-                float(r["created"]),
-                int(r["runs"]),
-                float(r["last_run"]) if r["last_run"] is not None else None,
-            )
-            for r in rows
-        ]
-
-
-def _run(r: sqlite3.Row) -> RunRow:
-    runner = None
-    if r["runner_pid"] is not None:
-        runner = RunnerId(r["runner_host"] or "", int(r["runner_pid"]), r["runner_token"])
-    return RunRow(
-        id=str(r["id"]),
-        experiment=str(r["experiment"]),
-        pipeline=str(r["pipeline"]),
-        version_id=int(r["version_id"]),
-        version_digest=str(r["version_digest"]),
-        notebook=r["notebook"],
-        parameters=json.loads(r["parameters"]),
-        options=json.loads(r["options"]),
-        state=str(r["state"]),
-        message=r["message"],
-        created=float(r["created"]),
-        started=r["started"],
-        finished=r["finished"],
-        runner=runner,
-    )
-
-
-def _task(r: sqlite3.Row) -> TaskRow:
-    return TaskRow(
-        id=int(r["id"]),
-        run_id=str(r["run_id"]),
-        name=str(r["name"]),
-        position=int(r["position"]),
-        state=str(r["state"]),
-        attempts=int(r["attempts"]),
-        started=r["started"],
-        finished=r["finished"],
-        exit_code=r["exit_code"],
-        cached=bool(r["cached"]),
-        cache_key=r["cache_key"],
-        cached_from=r["cached_from"],
-        log=r["log"],
-        message=r["message"],
-    )
-
-
-def _artifact(r: sqlite3.Row) -> ArtifactRow:
-    return ArtifactRow(
-        run_id=str(r["run_id"]),
-        task_id=int(r["task_id"]),
-        step=str(r["step"]),
-        name=str(r["name"]),
-        type=str(r["type"]),
-        size=int(r["size"]),
-        digest=str(r["digest"]),
-        uri=str(r["uri"]),
-    )
+        return [experiment_row(r) for r in rows]

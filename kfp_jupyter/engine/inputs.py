@@ -20,7 +20,9 @@ from .history import History, RunRow
 from .plan import Plan
 from .report import runs_of_notebook
 from .states import PENDING, SKIPPED
-from .store import ArtifactChangedError, Store, open_store
+from .store import open_store
+from .storebase import Store
+from .storelayout import ArtifactChangedError
 
 #: the step program's own loader (the runtime is shipped as source, so it carries no types)
 _load_value = cast(Callable[[str, str, str], Any], stepruntime._kfpj_load)
@@ -102,14 +104,13 @@ def _load(
                 f"step {producer!r} of run {row.id} stored no {variable!r}, which step "
                 f"{step!r} reads (it did not finish): run the pipeline again, then load the inputs"
             )
-        hex_digest = art.digest.split(":", 1)[1]
-        problem = st.verify_artifact(hex_digest)
+        problem = st.verify_artifact(art.digest)
         if problem is not None:
             raise ArtifactChangedError(
                 f"the stored {variable!r} of step {producer!r} (run {row.id}) does not match "
                 f"its digest: {problem}. Run the pipeline again to compute it afresh"
             )
-        value = _load_value(step, variable, str(st.artifact_path(hex_digest)))
+        value = _load_value(step, variable, str(st.artifact_path(art.digest)))
         out.append(LoadedInput(variable, value, producer))
     return row.id, out
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .history import History, RunRow, TaskRow
+from . import states
+from .history_rows import RunRow, TaskRow
+
+if TYPE_CHECKING:
+    from .history import History
 
 
 def iso(ts: float | None) -> str | None:
@@ -58,9 +62,9 @@ def run_listing(history: History, run: RunRow) -> dict[str, Any]:
         "metrics": history.metrics(run.id),
         "tasks": {
             "total": len(tasks),
-            "succeeded": sum(t.state == "SUCCEEDED" for t in tasks),
-            "cached": sum(t.state == "CACHED" for t in tasks),
-            "failed": sum(t.state == "FAILED" for t in tasks),
+            "succeeded": sum(t.state == states.SUCCEEDED for t in tasks),
+            "cached": sum(t.state == states.CACHED for t in tasks),
+            "failed": sum(t.state == states.FAILED for t in tasks),
         },
         "message": run.message,
     }

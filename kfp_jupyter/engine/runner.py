@@ -1,9 +1,10 @@
 """Execute a Plan: parallel DAG scheduling, caching, retries, timeouts, keep-going, cancel, resume.
 
-One scheduler thread owns all state and every history write; each running task has a worker
-thread (attempt.py) that only launches processes, waits for them and stores their outputs, then
-reports back on a queue. So the history and the events always change in one order, and slow work (a big
-upload, a step that ignores SIGTERM) never blocks scheduling.
+One scheduler thread owns all state and every history write (taskrecord.py writes them for
+it); each running task has a worker thread (attempt.py) that only launches processes, waits for
+them and stores their outputs, then reports back on a queue (typed messages, runtask.py). So the
+history and the events always change in one order, and slow work (a big upload, a step that
+ignores SIGTERM) never blocks scheduling.
 
 Outputs of a step attempt are written to the run's scratch folder and enter the store only when
 the attempt succeeded (content-addressed, atomically); the task row becomes SUCCEEDED in the same
@@ -14,26 +15,28 @@ finished task with all its outputs or an unfinished one, never something in betw
 from __future__ import annotations
 
 import contextlib
-import json
 import queue
 import secrets
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import states
-from .attempt import Result, TaskExecutor, Workers, log_tail, safe_name
+from .attempt import TaskExecutor, Workers, log_tail, safe_name
 from .cache import cache_key
-from .events import EventBus, RunEvent, TaskEvent
+from .events import EventBus, RunEvent
 from .forkserver import make_launcher
-from .history import CacheHit, History, TaskRow
+from .history import CacheHit, History
 from .launch import Launcher, Proc
-from .plan import Plan, PlanStep
-from .steperror import StepError, write_error
-from .store import SPEC_SUFFIX, ArtifactRef, Store, shorten_record
+from .plan import Plan
+from .runtask import AttemptStarted, Done, Message, Note, Task
+from .steperror import StepError
+from .storebase import Store
+from .storelayout import ArtifactRef
+from .taskrecord import TaskRecorder
 
 __all__ = ["RunOptions", "Runner", "log_tail", "safe_name"]
 
@@ -61,30 +64,6 @@ class RunOptions:
         }
 
 
-@dataclass
-class _Task:
-    step: PlanStep
-    row: TaskRow
-    state: str = states.PENDING
-    attempts: int = 0
-    started: float | None = None
-    finished: float | None = None
-    exit_code: int | None = None
-    cached: bool = False
-    cache_key: str | None = None
-    cache_checked: bool = False
-    message: str | None = None
-    outputs: dict[str, ArtifactRef] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-    log: Path | None = None
-    #: what the runner had to do about this task beyond running it (kept in its record)
-    notes: list[str] = field(default_factory=list)
-
-    def with_notes(self, message: str | None) -> str | None:
-        parts = [m for m in (message, *self.notes) if m]
-        return "; ".join(parts) if parts else None
-
-
 class Runner:
     def __init__(
         self,
@@ -107,7 +86,7 @@ class Runner:
         #: where steps run (the notebook's folder): relative paths mean what they mean there
         self.workdir = workdir
         self.run_dir = store.run_dir(run_id)
-        self._queue: queue.SimpleQueue[tuple[str, str, Any]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Message] = queue.SimpleQueue()
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._running: set[str] = set()
@@ -116,7 +95,8 @@ class Runner:
         self._failed_first: str | None = None
         self._launcher: Launcher | None = None
         self._launcher_lock = threading.Lock()
-        self.tasks: dict[str, _Task] = {}
+        self.tasks: dict[str, Task] = {}
+        self._record = TaskRecorder(history, bus, store, run_id, self.run_dir)
         # The episode makes scratch folders per runner: a step left running by a killed runner
         # (possible with cold processes) cannot write into the folder of the step's next attempt.
         self._executor = TaskExecutor(
@@ -188,7 +168,7 @@ class Runner:
         rows = {r.name: r for r in self.history.tasks(self.run_id)}
         for step in self.plan.steps:
             row = rows[step.name]
-            t = _Task(
+            t = Task(
                 step,
                 row,
                 state=row.state,
@@ -229,7 +209,7 @@ class Runner:
                         cached=0,
                     )
             self.tasks[step.name] = t
-            self._publish(t)
+            self._record.publish(t)
 
     def _write_programs(self) -> None:
         """Keep each step's program by content (once per store, not once per run): a resumed
@@ -298,7 +278,7 @@ class Runner:
                 if u.state in (states.FAILED, states.SKIPPED, states.CANCELLED, states.INTERRUPTED)
             ]
             if bad:
-                self._set(
+                self._record.set(
                     t,
                     states.SKIPPED,
                     finished=time.time(),
@@ -326,7 +306,7 @@ class Runner:
                 if self.options.cache and t.step.cache:
                     hit = self.history.find_cached(t.cache_key)
                     if hit is not None and self._usable(hit, t):
-                        self._reuse(t, hit)
+                        self._record.reuse(t, hit)
                         changed = True
                         continue
             if len(self._running) >= max(1, self.options.workers):
@@ -335,7 +315,7 @@ class Runner:
             changed = True
         return changed
 
-    def _usable(self, hit: CacheHit, t: _Task) -> bool:
+    def _usable(self, hit: CacheHit, t: Task) -> bool:
         step = t.step
         if not all(v in hit.artifacts for v in step.outputs):
             return False
@@ -347,16 +327,16 @@ class Runner:
         source = f"run {hit.task.run_id}"
         return all(self._intact(t, v, ref, source) for v, ref in refs.items())
 
-    def _intact(self, t: _Task, name: str, ref: ArtifactRef, source: str) -> bool:
+    def _intact(self, t: Task, name: str, ref: ArtifactRef, source: str) -> bool:
         """Whether a stored output still holds what its digest says, before it is reused.
 
         One that does not (edited or damaged in the store) is discarded, so the step runs again
         and stores it afresh; the run says so (a warning, and the step's record).
         """
-        problem = self.store.verify_artifact(ref.hex)
+        problem = self.store.verify_artifact(ref.digest)
         if problem is None:
             return True
-        self.store.discard_artifact(ref.hex)
+        self.store.discard_artifact(ref.digest)
         note = (
             f"the stored output {name!r} of step {t.step.name!r} ({source}, {ref.digest[:19]}...) "
             f"was not reused: {problem}; the step runs again"
@@ -365,37 +345,7 @@ class Runner:
         t.notes.append(note)
         return False
 
-    def _reuse(self, t: _Task, hit: CacheHit) -> None:
-        now = time.time()
-        t.outputs = {v: hit.artifacts[v].ref() for v in t.step.outputs}
-        t.metrics = {m: hit.metrics[m] for m in t.step.metrics}
-        t.cached = True
-        t.state = states.CACHED
-        t.started = t.finished = now
-        t.exit_code = None
-        t.attempts = 0
-        t.log = Path(hit.task.log) if hit.task.log else None
-        t.message = f"reused from run {hit.task.run_id}"
-        self.history.finish_task(
-            t.row,
-            {
-                "state": t.state,
-                "cached": 1,
-                "cached_from": hit.task.id,
-                "cache_key": t.cache_key,
-                "started": now,
-                "finished": now,
-                "attempts": 0,
-                "exit_code": None,
-                "log": hit.task.log,
-                "message": t.message,
-            },
-            t.outputs,
-            t.metrics,
-        )
-        self._publish(t)
-
-    def _launch(self, t: _Task, inputs: dict[str, ArtifactRef]) -> None:
+    def _launch(self, t: Task, inputs: dict[str, ArtifactRef]) -> None:
         now = time.time()
         t.state = states.RUNNING
         t.started = now
@@ -421,42 +371,24 @@ class Runner:
         self._running.add(t.step.name)
         self._pool.submit(self._work, t, inputs)
 
-    def _handle(self, msg: tuple[str, str, Any]) -> None:
-        kind, name, payload = msg
-        t = self.tasks[name]
-        if kind == "note":
-            t.message = payload
-            self._publish(t)
-        elif kind == "attempt":
-            attempt, previous = payload
-            t.attempts = attempt
-            t.message = previous
-            self.history.update_task(t.row.id, attempts=attempt, message=previous)
-            self._publish(t)
-        elif kind == "done":
-            self._running.discard(name)
-            result: Result = payload
+    def _handle(self, msg: Message) -> None:
+        t = self.tasks[msg.step]
+        if isinstance(msg, Note):
+            t.message = msg.text
+            self._record.publish(t)
+        elif isinstance(msg, AttemptStarted):
+            t.attempts = msg.attempt
+            t.message = msg.previous
+            self.history.update_task(t.row.id, attempts=msg.attempt, message=msg.previous)
+            self._record.publish(t)
+        else:
+            self._running.discard(msg.step)
+            result = msg.result
             t.exit_code = result.exit_code
             if result.state == states.SUCCEEDED:
-                t.outputs, t.metrics = result.outputs, result.metrics
-                t.state, t.finished = states.SUCCEEDED, time.time()
-                t.message = t.with_notes(result.message)
-                self.history.finish_task(
-                    t.row,
-                    {
-                        "state": t.state,
-                        "finished": t.finished,
-                        "exit_code": t.exit_code,
-                        "attempts": t.attempts,
-                        "message": t.message,
-                        "cached": 0,
-                    },
-                    t.outputs,
-                    t.metrics,
-                )
-                self._publish(t)
+                self._record.succeeded(t, result)
             elif result.state == states.CANCELLED:
-                self._set(
+                self._record.set(
                     t,
                     states.CANCELLED,
                     finished=time.time(),
@@ -467,20 +399,11 @@ class Runner:
                 self._fail(
                     t, result.exit_code, t.with_notes(result.message), result.log_tail, result.error
                 )
-            if t.log is not None:
-                self.store.publish(t.log, f"runs/{self.run_id}/logs/{t.log.name}")
-                self._keep_error(t.log, result.error)
-
-    def _keep_error(self, log: Path, error: StepError | None) -> None:
-        """Keep the step's error next to its log, in the run folder and the store, for viewers
-        that come later (an earlier attempt's error goes when the step ends otherwise)."""
-        path = write_error(log, error)
-        if error is not None:
-            self.store.publish(path, f"runs/{self.run_id}/logs/{path.name}")
+            self._record.keep_log(t, result.error)
 
     def _fail(
         self,
-        t: _Task,
+        t: Task,
         exit_code: int | None,
         message: str | None,
         tail: str | None = None,
@@ -488,7 +411,7 @@ class Runner:
     ) -> None:
         if self._failed_first is None:
             self._failed_first = t.step.name
-        self._set(
+        self._record.set(
             t,
             states.FAILED,
             finished=time.time(),
@@ -498,56 +421,17 @@ class Runner:
             error=error,
         )
 
-    def _set(
-        self,
-        t: _Task,
-        state: str,
-        *,
-        finished: float | None = None,
-        exit_code: int | None = None,
-        message: str | None = None,
-        tail: str | None = None,
-        error: StepError | None = None,
-    ) -> None:
-        t.state = state
-        if finished is not None:
-            t.finished = finished
-        if exit_code is not None:
-            t.exit_code = exit_code
-        t.message = message
-        self.history.update_task(
-            t.row.id,
-            state=state,
-            finished=t.finished,
-            exit_code=t.exit_code,
-            message=message,
-            attempts=t.attempts,
-        )
-        self._publish(t, tail, error)
-
-    def _publish(self, t: _Task, tail: str | None = None, error: StepError | None = None) -> None:
-        self.bus.publish(
-            TaskEvent(
-                run_id=self.run_id,
-                step=t.step.name,
-                state=t.state,
-                time=time.time(),
-                attempt=t.attempts,
-                started=t.started,
-                finished=t.finished,
-                cached=t.cached,
-                exit_code=t.exit_code,
-                message=t.message,
-                log_tail=tail,
-                log=str(t.log) if t.log else None,
-                error=error,
-            )
-        )
-
     # --- one task, in a worker thread ------------------------------------------------------------
 
     def _post(self, kind: str, name: str, payload: Any) -> None:
-        self._queue.put((kind, name, payload))
+        """What a worker (attempt.py) says on the way, as a typed message."""
+        if kind == "attempt":
+            attempt, previous = payload
+            self._queue.put(AttemptStarted(name, int(attempt), previous))
+        elif kind == "note":
+            self._queue.put(Note(name, str(payload)))
+        else:
+            raise ValueError(f"unknown message {kind!r} about step {name!r}")
 
     def _track(self, name: str, proc: Proc | None) -> None:
         with self._lock:
@@ -556,9 +440,9 @@ class Runner:
             else:
                 self._procs[name] = proc
 
-    def _work(self, t: _Task, inputs: dict[str, ArtifactRef]) -> None:
+    def _work(self, t: Task, inputs: dict[str, ArtifactRef]) -> None:
         assert t.log is not None
-        self._post("done", t.step.name, self._executor.run(t.step, t.log, inputs))
+        self._queue.put(Done(t.step.name, self._executor.run(t.step, t.log, inputs)))
 
     # --- the end ------------------------------------------------------------------------------
 
@@ -566,16 +450,16 @@ class Runner:
         deadline = time.monotonic() + 30
         while self._running and time.monotonic() < deadline:
             try:
-                kind, name, _ = self._queue.get(timeout=0.5)
+                msg = self._queue.get(timeout=0.5)
             except queue.Empty:
                 continue
-            if kind == "done":
-                self._running.discard(name)
+            if isinstance(msg, Done):
+                self._running.discard(msg.step)
 
     def _mark_unfinished(self, state: str, message: str) -> None:
         for t in self.tasks.values():
             if t.state in (states.PENDING, states.RUNNING):
-                self._set(
+                self._record.set(
                     t,
                     state,
                     finished=time.time() if t.state == states.RUNNING else None,
@@ -602,30 +486,5 @@ class Runner:
             else:
                 final, message = states.FAILED, "some steps did not run"
         self.state = final
-        now = time.time()
-        self.history.set_run_state(self.run_id, final, message=message, finished=now)
-        metrics = self.history.metrics(self.run_id)
-        self._publish_summary()
-        self.bus.publish(RunEvent(self.run_id, final, now, message, metrics))
+        self._record.finish_run(final, message)
         return final
-
-    def _publish_summary(self) -> None:
-        from .report import run_summary
-
-        if self.store.remote:  # the store describes itself there, without the database
-            path = self.run_dir / "run.json"
-            path.write_text(
-                json.dumps(run_summary(self.history, self.run_id), indent=2), encoding="utf-8"
-            )
-            self.store.publish(path, f"runs/{self.run_id}/run.json")
-        # The run as the history holds it: what indexes it again in a new history. Its version's
-        # spec (every step's program) is kept once by content, and named here by its digest.
-        data = self.history.export_run(self.run_id)
-        version = data["version"]
-        spec = version.pop("spec", None)
-        if isinstance(spec, str):
-            version["spec_sha256"] = self.store.keep_program(spec, SPEC_SUFFIX).stem
-        shorten_record(data, self.store)
-        record = self.run_dir / "record.json"
-        record.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
-        self.store.publish(record, f"runs/{self.run_id}/record.json")

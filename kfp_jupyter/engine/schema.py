@@ -20,10 +20,8 @@ def _statements(db: sqlite3.Connection, script: str) -> None:
             db.execute(stmt)
 
 
-def _v1(db: sqlite3.Connection) -> None:
-    _statements(
-        db,
-        """
+#: what runs are grouped by: experiments, pipelines, and each pipeline's versions
+_V1_NAMES = """
         CREATE TABLE experiments (
             id INTEGER PRIMARY KEY,
             name TEXT NOT NULL UNIQUE,
@@ -43,6 +41,10 @@ def _v1(db: sqlite3.Connection) -> None:
             created REAL NOT NULL,
             UNIQUE (pipeline_id, digest)
         );
+"""
+
+#: runs, with the runner that owns one while it is active
+_V1_RUNS = """
         CREATE TABLE runs (
             id TEXT PRIMARY KEY,
             experiment_id INTEGER NOT NULL REFERENCES experiments(id),
@@ -61,6 +63,10 @@ def _v1(db: sqlite3.Connection) -> None:
         );
         CREATE INDEX runs_by_created ON runs (created);
         CREATE INDEX runs_by_experiment ON runs (experiment_id, created);
+"""
+
+#: a run's tasks, one per step, with what the cache looks up
+_V1_TASKS = """
         CREATE TABLE tasks (
             id INTEGER PRIMARY KEY,
             run_id TEXT NOT NULL REFERENCES runs(id),
@@ -79,6 +85,10 @@ def _v1(db: sqlite3.Connection) -> None:
             UNIQUE (run_id, name)
         );
         CREATE INDEX tasks_by_cache_key ON tasks (cache_key, state);
+"""
+
+#: what tasks made: artifacts (by digest; their bytes are in the store) and metrics
+_V1_OUTPUTS = """
         CREATE TABLE artifacts (
             id INTEGER PRIMARY KEY,
             run_id TEXT NOT NULL REFERENCES runs(id),
@@ -102,8 +112,12 @@ def _v1(db: sqlite3.Connection) -> None:
             UNIQUE (task_id, name)
         );
         CREATE INDEX metrics_by_run ON metrics (run_id);
-        """,
-    )
+"""
+
+
+def _v1(db: sqlite3.Connection) -> None:
+    for script in (_V1_NAMES, _V1_RUNS, _V1_TASKS, _V1_OUTPUTS):
+        _statements(db, script)
 
 
 #: migrations[i] takes a database from version i to version i + 1.

@@ -1,6 +1,6 @@
 """A failed step's exception, in the notebook's terms, as the step program reported it.
 
-The step runtime (packaging/stepruntime.py) maps the traceback where the step fails: frames of
+The step runtime (packaging/stepfailure.py) maps the traceback where the step fails: frames of
 cells become `cell N, line M`, library frames stay, its own frames go. It prints that to the log
 and writes it as JSON; the runner keeps the JSON next to the step's log in the run folder, so the
 terminal, `runs logs`, `runs show` and the widget all show the same error, first, without needing
@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .storebase import Store
 
 #: the file the step program writes its error to, in the attempt's scratch folder
 ATTEMPT_FILE = "error.json"
 #: what starts the one line a step program without an error file (a cluster pod) prints to stderr
 #: after its traceback: this, then the error's JSON (`StepError.to_json`). A pod's log is all the
 #: notebook's side gets back from a cluster, so the mapped error travels in it, machine-readable.
-#: packaging/stepruntime.py writes the same text (it cannot import this module).
+#: packaging/stepfailure.py writes the same text (it cannot import this module).
 MARKER = "kfp-jupyter-step-error: "
 
 

@@ -3,15 +3,21 @@ metrics and parameters, from the pipeline and, when the step ran locally, from t
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ..engine import states
 
 if TYPE_CHECKING:
     from ..engine.steperror import StepError
 
 LOG_LINES = 40
 #: states in which a step has received its inputs
-_REACHED = frozenset({"RUNNING", "SUCCEEDED", "CACHED", "FAILED", "CANCELLED", "INTERRUPTED"})
+_REACHED = frozenset(
+    {states.RUNNING, states.SUCCEEDED, states.CACHED, states.FAILED, states.CANCELLED}
+    | {states.INTERRUPTED}
+)
 
 
 def _log_tail(path: str | None, error: StepError | None = None) -> str | None:
@@ -27,7 +33,7 @@ def _log_tail(path: str | None, error: StepError | None = None) -> str | None:
 
 def _step_error(log: str | None, state: str | None) -> StepError | None:
     """The exception a failed step's program reported, kept next to its log by the engine."""
-    if not log or state != "FAILED":
+    if not log or state != states.FAILED:
         return None
     from ..engine.steperror import error_file, read_error
 
@@ -39,6 +45,63 @@ def _with_error(tail: str | None, error: StepError | None) -> str | None:
     if error is None:
         return tail
     return error.render() + (f"\n\nlog:\n{tail}" if tail else "")
+
+
+@dataclasses.dataclass
+class _Known:
+    """What the details show beyond the pipeline's own facts, as far as the run history goes (a
+    history that fails half way keeps what was read before)."""
+
+    values: dict[str, Any]
+    log: str | None
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    note: str | None = None
+
+
+def _variables(step: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The step's inputs (with their producers) and outputs, types and sizes not known yet."""
+    sources: dict[str, str] = dict(step.get("input_sources") or {})
+    inputs = [
+        {"name": v, "producer": sources.get(v), "type": None, "size": None}
+        for v in step.get("inputs") or []
+    ]
+    outputs = [{"name": v, "type": None, "size": None} for v in step.get("outputs") or []]
+    return inputs, outputs
+
+
+def _read_history(
+    known: _Known,
+    history: Any,
+    run_id: str,
+    step: dict[str, Any],
+    variables: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+) -> None:
+    """Artifact types and sizes, metric values, the run's parameter values and the log of a local
+    run; a store that went away must not break the panel, so a failure becomes the note."""
+    name = str(step["name"])
+    inputs, outputs = variables
+    try:
+        arts = {(a.step, a.name): a for a in history.artifacts(run_id)}
+        for item in inputs:
+            a = arts.get((item["producer"], item["name"]))
+            if a is not None:
+                item.update(type=a.type, size=a.size)
+        for item in outputs:
+            a = arts.get((name, item["name"]))
+            if a is not None:
+                item.update(type=a.type, size=a.size)
+        own = set(step.get("metrics") or [])
+        known.metrics = {k: v for k, v in history.metrics(run_id).items() if k in own}
+        known.values = dict(history.get_run(run_id, repair=False).parameters)
+        if not known.log:
+            known.log = history.task(run_id, name).log
+    except Exception as e:
+        known.note = f"could not read the run history: {e}"
+
+
+def _cluster_note(run: dict[str, Any]) -> str:
+    note = "logs and artifacts of cluster runs are in the cluster's UI"
+    return note + (f": {run['url']}" if run.get("url") else "")
 
 
 def step_details(
@@ -55,50 +118,22 @@ def step_details(
     `history` (an engine History) and a local `run` add artifact types and sizes, metric values,
     the run's parameter values and the log; without them the pipeline's own facts are shown.
     """
-    name = str(step["name"])
-    run = run or {}
-    extra = extra or {}
-    sources: dict[str, str] = dict(step.get("input_sources") or {})
-    inputs = [
-        {"name": v, "producer": sources.get(v), "type": None, "size": None}
-        for v in step.get("inputs") or []
-    ]
-    outputs = [{"name": v, "type": None, "size": None} for v in step.get("outputs") or []]
-    metrics: dict[str, float] = {}
-    values = dict(params or {})
-    log = extra.get("log")
-    note: str | None = None
+    run, extra, state = run or {}, extra or {}, state or {}
+    inputs, outputs = _variables(step)
+    known = _Known(values=dict(params or {}), log=extra.get("log"))
     run_id = run.get("id")
     local = run.get("engine", "local") == "local"
     if history is not None and run_id and local:
-        try:
-            arts = {(a.step, a.name): a for a in history.artifacts(run_id)}
-            for item in inputs:
-                a = arts.get((item["producer"], item["name"]))
-                if a is not None:
-                    item.update(type=a.type, size=a.size)
-            for item in outputs:
-                a = arts.get((name, item["name"]))
-                if a is not None:
-                    item.update(type=a.type, size=a.size)
-            own = set(step.get("metrics") or [])
-            metrics = {k: v for k, v in history.metrics(run_id).items() if k in own}
-            values = dict(history.get_run(run_id, repair=False).parameters)
-            if not log:
-                log = history.task(run_id, name).log
-        except Exception as e:  # a store that went away must not break the panel
-            note = f"could not read the run history: {e}"
+        _read_history(known, history, run_id, step, (inputs, outputs))
     elif run_id and not local and not extra.get("log_tail"):
-        note = "logs and artifacts of cluster runs are in the cluster's UI"
-        if run.get("url"):
-            note += f": {run['url']}"
+        known.note = _cluster_note(run)
     elif not run_id:
-        note = "not run yet: types and sizes of the variables appear after a run"
-    error = _step_error(log, (state or {}).get("state"))
-    tail = _log_tail(log, error) or extra.get("log_tail")
-    reached = (state or {}).get("state") in _REACHED
+        known.note = "not run yet: types and sizes of the variables appear after a run"
+    error = _step_error(known.log, state.get("state"))
+    tail = _log_tail(known.log, error) or extra.get("log_tail")
+    reached = state.get("state") in _REACHED
     return {
-        "step": name,
+        "step": str(step["name"]),
         #: a local run whose stored values this step received: `%kfp inputs STEP --run RUN` (and
         #: the details' button) load them into a kernel, to run the step's cell by hand
         "run_id": run_id if local else None,
@@ -108,20 +143,20 @@ def step_details(
         "kind": step.get("kind"),
         #: the step's cells (1-based, every cell counted), to find and mark them in the notebook
         "cells": list(step.get("cells") or []),
-        "state": (state or {}).get("state"),
+        "state": state.get("state"),
         #: the exception first ("TYPE: message" and its cells), as `kfp-jupyter runs logs` shows it
         "error": error.render() if error else None,
         "error_frames": list(error.frames) if error else [],
-        "message": (state or {}).get("message"),
+        "message": state.get("message"),
         "image": step.get("image"),
         "resources": dict(step.get("resources") or {}),
-        "parameters": {p: values.get(p) for p in step.get("parameters") or []},
+        "parameters": {p: known.values.get(p) for p in step.get("parameters") or []},
         "inputs": inputs,
         "outputs": outputs,
-        "metrics": metrics,
+        "metrics": known.metrics,
         "log_tail": _with_error(tail, error),
-        "log": log,
-        "note": note,
+        "log": known.log,
+        "note": known.note,
     }
 
 

@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..engine.states import CANCELLED, FAILED, INTERRUPTED, SUCCEEDED
+from ..engine.states import CANCELLED, FAILED, INTERRUPTED, PENDING, RUNNING, SUCCEEDED
 
 TERMINAL_RUN = frozenset({SUCCEEDED, FAILED, CANCELLED, INTERRUPTED})
 
@@ -83,7 +83,7 @@ class Follower:
     def _begin(self, run: dict[str, Any], steps: Iterable[str]) -> tuple[int, threading.Event]:
         with self._lock:
             self._generation += 1
-            self.states = {s: {"state": "PENDING"} for s in steps}
+            self.states = {s: {"state": PENDING} for s in steps}
             self.run = dict(run)
             self.task_extra = {}
             self.done = threading.Event()
@@ -115,7 +115,7 @@ class Follower:
         run = {
             "id": handle.run_id,
             "engine": engine,
-            "state": "RUNNING",
+            "state": RUNNING,
             "message": None,
             "url": getattr(handle, "url", None),
             "metrics": {},
@@ -183,7 +183,7 @@ class Follower:
                     extra["error"] = ev.error
             elif kind == "run":
                 self.run["state"] = ev.state
-                if ev.state == "RUNNING" and not self._started_seen:
+                if ev.state == RUNNING and not self._started_seen:
                     self.run["started"] = ev.time
                     self._started_seen = True
                 self.run["message"] = ev.message
@@ -200,7 +200,7 @@ class Follower:
                 error = getattr(handle, "error", None)
                 if error is not None:
                     self.run["message"] = f"{type(error).__name__}: {error}"
-                self.run["state"] = state if state in TERMINAL_RUN else "FAILED"
+                self.run["state"] = state if state in TERMINAL_RUN else FAILED
                 self.run["finished"] = self.run.get("finished") or time.time()
         self._emit(gen)
 

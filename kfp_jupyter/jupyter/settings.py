@@ -13,10 +13,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..cluster.targets import ENGINES as CLUSTER_ENGINES
 from ..cluster.targets import config_dir
 from ..fileio import write_atomically
 
-ENGINES = ("local", "kfp", "argo")
+#: where the widget can run a pipeline: this machine, or a cluster engine
+ENGINES = ("local", *CLUSTER_ENGINES)
 FIELDS = ("host", "namespace", "experiment")
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import anywidget
 import traitlets
 
+from ..engine import states
 from ..errors import KfpJupyterError, install_extra
 from ..model import Pipeline
 from . import settings
@@ -67,6 +68,10 @@ class PipelineWidget(anywidget.AnyWidget):
     target = traitlets.Dict().tag(sync=True)
     #: the names of the saved targets (`kfp-jupyter targets add`), for the front end's choice
     targets = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    #: the engines the target menu offers, in order
+    engines = traitlets.List(traitlets.Unicode(), default_value=list(settings.ENGINES)).tag(
+        sync=True
+    )
     selected = traitlets.Unicode("").tag(sync=True)
     details = traitlets.Dict().tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
@@ -427,7 +432,7 @@ def _with_cluster_error(d: dict[str, Any], extra: Mapping[str, Any]) -> dict[str
     """The details of a cluster step that failed, as a local one's: the exception first, then
     its cells, then the log's end (read from the step's pod while the run was followed)."""
     error = extra.get("error")
-    if error is None or d.get("error") or d.get("state") != "FAILED":
+    if error is None or d.get("error") or d.get("state") != states.FAILED:
         return d
     tail = extra.get("log_tail")
     rendered = str(error.render())

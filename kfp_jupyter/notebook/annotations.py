@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import Problem
-from .grammar import (
-    MagicUsageError,
-    Role,
-    SettingsConflict,
-    StepSettings,
-    TagError,
-    is_magic_line,
-    merge_settings,
-    parse_magic_line,
-    parse_tags,
-)
+from .magic_lines import MagicUsageError, is_magic_line, parse_magic_line
 from .reader import Cell
+from .roles import Role
+from .source import statement_starts, to_python
+from .step_settings import SettingsConflict, StepSettings, merge_settings
+from .tags import ParsedTags, TagError, parse_tags
 
 __all__ = ["Annotation", "Role", "StepSettings", "annotate", "magic_line_index"]
 
@@ -55,8 +49,6 @@ def _late_magic_line(source: str, first: int | None) -> int | None:
     """Index of one of our cell magics below the top of a cell, where it means nothing."""
     if "%%" not in source:
         return None
-    from ..analysis.source import statement_starts
-
     lines = source.split("\n")
     for i, starts in enumerate(statement_starts(lines)):
         if starts and i != first and lines[i][:1] == "%" and is_magic_line(lines[i].strip()):
@@ -77,8 +69,6 @@ _DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDe
 
 def _before_first_step(cell: Cell, body: str) -> tuple[Role | None, Problem | None]:
     """The role of an unannotated cell above every annotation: what it plainly is, if anything."""
-    from ..analysis.source import to_python
-
     code = to_python(body).code
     try:
         tree = ast.parse(code)
@@ -102,94 +92,15 @@ def annotate(cells: tuple[Cell, ...]) -> tuple[list[Annotation], list[Problem], 
     out: list[Annotation] = []
     problems: list[Problem] = []
     warnings: list[Problem] = []
+    #: the role and step of the last annotated cell, which unannotated cells below continue
     current: tuple[Role, str | None] | None = None
     for cell in cells:
         if cell.kind != "code":
             continue
-        role: Role | None = None
-        step: str | None = None
-        settings = StepSettings()
-        body = cell.source
-        offset = 0
-        style = "none"
-        try:
-            tags = parse_tags(cell.tags)
-        except TagError as e:
-            problems.append(Problem(str(e), cell=cell.index, fix="correct the cell's tags"))
+        said = _read_cell(cell, problems, warnings)
+        if said is None:
             continue
-        if tags.empty_step is not None and tags.role is None:
-            ignored = "" if tags.settings.is_empty() else "; its other step tags are ignored too"
-            warnings.append(
-                Problem(
-                    f"tag {tags.empty_step!r} names no step; read as if absent (as Kale does), so "
-                    f"this cell continues the cell above{ignored}",
-                    cell=cell.index,
-                    fix=f"remove the tag, or name the step ('{tags.empty_step}NAME')",
-                )
-            )
-            # Kale drops prev/limit/annotation/label tags on such a cell; so do we, so the same
-            # notebook gives the same pipeline.
-            tags.settings = StepSettings()
-        at = magic_line_index(cell.source)
-        late = _late_magic_line(cell.source, at)
-        if late is not None:
-            problems.append(
-                Problem(
-                    f"{cell.source.split(chr(10))[late].strip()!r} is not the first line of the cell, "
-                    "so IPython does not run it as a cell magic",
-                    cell=cell.index,
-                    line=late + 1,
-                    fix="move it to the first line, or split the cell in two",
-                )
-            )
-            continue
-        if at is not None:
-            lines = cell.source.split("\n")
-            first = lines[at].strip()
-            try:
-                m = parse_magic_line(first)
-            except MagicUsageError as e:
-                problems.append(
-                    Problem(
-                        f"bad magic line {first!r}: {e.message}",
-                        cell=cell.index,
-                        line=at + 1,
-                        fix=f"usage: {e.usage}" if e.usage else "correct the magic line",
-                    )
-                )
-                continue
-            role, step, settings = m.role, m.step, m.settings
-            body = "\n".join(lines[at + 1 :])
-            offset = at + 1
-            style = "magic"
-        if tags.role is not None:
-            if role is not None and (role, step) != (tags.role, tags.step):
-                said = f"{role.value}{' ' + step if step else ''}"
-                tagged = f"{tags.role.value}{':' + tags.step if tags.step else ''}"
-                problems.append(
-                    Problem(
-                        f"the magic says {said!r} but the tags say {tagged!r}",
-                        cell=cell.index,
-                        step=step or tags.step,
-                        fix="keep one of the two",
-                    )
-                )
-                continue
-            role, step = tags.role, tags.step
-            style = "both" if style == "magic" else "tags"
-        try:
-            settings = merge_settings(settings, tags.settings)
-        except SettingsConflict as e:
-            problems.append(
-                Problem(
-                    f"the magic and the tags disagree: {e}",
-                    cell=cell.index,
-                    step=step,
-                    fix="say it once, in the magic or in the tags",
-                )
-            )
-            continue
-        if role is None and not settings.is_empty():
+        if said.role is None and not said.settings.is_empty():
             # settings without a role apply to the step the cell continues
             if current is None or current[0] != Role.STEP:
                 problems.append(
@@ -200,41 +111,199 @@ def annotate(cells: tuple[Cell, ...]) -> tuple[list[Annotation], list[Problem], 
                     )
                 )
                 continue
-            style = "tags"
-        if role is None:
-            if current is None:
-                if not body.strip():
-                    continue
-                if tags.empty_step is not None and at is None:
-                    # Kale drops such a cell (there is no step above to continue); so do we.
-                    warnings.append(
-                        Problem(
-                            f"the cell tagged {tags.empty_step!r} comes before any step, so it is "
-                            "not part of the pipeline (Kale leaves it out too)",
-                            cell=cell.index,
-                            fix="name its step, or tag it 'skip'",
-                        )
-                    )
-                    continue
-                # A plain imports or definitions cell is what it looks like; it does not start
-                # a block that later unannotated cells continue.
-                role, problem = _before_first_step(cell, body)
-                if problem is not None:
-                    problems.append(problem)
-                if role is not None:
-                    out.append(
-                        Annotation(cell, role, None, settings, body, style, tuple(tags.other))
-                    )
-                continue
-            else:
-                if not body.strip() and settings.is_empty():
-                    continue  # an empty cell belongs to nothing
-                role, step = current
-                cont = Role.CONTINUE if role == Role.STEP else role
-                out.append(
-                    Annotation(cell, cont, step, settings, body, style, tuple(tags.other), offset)
-                )
-                continue
-        current = (role, step)
-        out.append(Annotation(cell, role, step, settings, body, style, tuple(tags.other), offset))
+            said = replace(said, style="tags")
+        if said.role is None:
+            found = _unannotated(cell, said, current, problems, warnings)
+            if found is not None:
+                out.append(found)
+            continue
+        current = (said.role, said.step)
+        out.append(
+            Annotation(
+                cell,
+                said.role,
+                said.step,
+                said.settings,
+                said.body,
+                said.style,
+                said.other_tags,
+                said.offset,
+            )
+        )
     return out, problems, warnings
+
+
+@dataclass(frozen=True)
+class _CellSays:
+    """What one code cell says about itself (its tags and its magic line), before the cells
+    around it decide what an unannotated cell belongs to."""
+
+    role: Role | None
+    step: str | None
+    settings: StepSettings
+    #: the cell's code without our magic line
+    body: str
+    style: str
+    offset: int = 0
+    other_tags: tuple[str, ...] = ()
+    #: a step tag with no name (`block:`), read as if absent
+    empty_step: str | None = None
+    has_magic: bool = False
+
+
+def _read_cell(cell: Cell, problems: list[Problem], warnings: list[Problem]) -> _CellSays | None:
+    """The cell's tags and magic line read and reconciled; None if a problem was reported."""
+    tags = _cell_tags(cell, problems, warnings)
+    if tags is None:
+        return None
+    said = _cell_magic(cell, problems)
+    if said is None:
+        return None
+    return _with_tags(cell, said, tags, problems)
+
+
+def _cell_tags(cell: Cell, problems: list[Problem], warnings: list[Problem]) -> ParsedTags | None:
+    try:
+        tags = parse_tags(cell.tags)
+    except TagError as e:
+        problems.append(Problem(str(e), cell=cell.index, fix="correct the cell's tags"))
+        return None
+    if tags.empty_step is not None and tags.role is None:
+        ignored = "" if tags.settings.is_empty() else "; its other step tags are ignored too"
+        warnings.append(
+            Problem(
+                f"tag {tags.empty_step!r} names no step; read as if absent (as Kale does), so "
+                f"this cell continues the cell above{ignored}",
+                cell=cell.index,
+                fix=f"remove the tag, or name the step ('{tags.empty_step}NAME')",
+            )
+        )
+        # Kale drops prev/limit/annotation/label tags on such a cell; so do we, so the same
+        # notebook gives the same pipeline.
+        tags.settings = StepSettings()
+    return tags
+
+
+def _cell_magic(cell: Cell, problems: list[Problem]) -> _CellSays | None:
+    """What the cell's magic line says (nothing, if it has none); None if a problem was reported."""
+    at = magic_line_index(cell.source)
+    late = _late_magic_line(cell.source, at)
+    if late is not None:
+        problems.append(
+            Problem(
+                f"{cell.source.split(chr(10))[late].strip()!r} is not the first line of the cell, "
+                "so IPython does not run it as a cell magic",
+                cell=cell.index,
+                line=late + 1,
+                fix="move it to the first line, or split the cell in two",
+            )
+        )
+        return None
+    if at is None:
+        return _CellSays(None, None, StepSettings(), cell.source, "none")
+    lines = cell.source.split("\n")
+    first = lines[at].strip()
+    try:
+        m = parse_magic_line(first)
+    except MagicUsageError as e:
+        problems.append(
+            Problem(
+                f"bad magic line {first!r}: {e.message}",
+                cell=cell.index,
+                line=at + 1,
+                fix=f"usage: {e.usage}" if e.usage else "correct the magic line",
+            )
+        )
+        return None
+    body = "\n".join(lines[at + 1 :])
+    return _CellSays(m.role, m.step, m.settings, body, "magic", at + 1, has_magic=True)
+
+
+def _with_tags(
+    cell: Cell, said: _CellSays, tags: ParsedTags, problems: list[Problem]
+) -> _CellSays | None:
+    """The magic's reading with the tags' added: the two must agree on the role and may not set
+    one setting two ways. None if a problem was reported."""
+    role, step, style = said.role, said.step, said.style
+    if tags.role is not None:
+        if role is not None and (role, step) != (tags.role, tags.step):
+            magic_says = f"{role.value}{' ' + step if step else ''}"
+            tagged = f"{tags.role.value}{':' + tags.step if tags.step else ''}"
+            problems.append(
+                Problem(
+                    f"the magic says {magic_says!r} but the tags say {tagged!r}",
+                    cell=cell.index,
+                    step=step or tags.step,
+                    fix="keep one of the two",
+                )
+            )
+            return None
+        role, step = tags.role, tags.step
+        style = "both" if style == "magic" else "tags"
+    try:
+        settings = merge_settings(said.settings, tags.settings)
+    except SettingsConflict as e:
+        problems.append(
+            Problem(
+                f"the magic and the tags disagree: {e}",
+                cell=cell.index,
+                step=step,
+                fix="say it once, in the magic or in the tags",
+            )
+        )
+        return None
+    return replace(
+        said,
+        role=role,
+        step=step,
+        settings=settings,
+        style=style,
+        other_tags=tuple(tags.other),
+        empty_step=tags.empty_step,
+    )
+
+
+def _unannotated(
+    cell: Cell,
+    said: _CellSays,
+    current: tuple[Role, str | None] | None,
+    problems: list[Problem],
+    warnings: list[Problem],
+) -> Annotation | None:
+    """A cell that names no role: it continues the cell above, or, above every annotation, is
+    what it plainly is. None if it belongs to nothing."""
+    if current is None:
+        return _before_any_step(cell, said, problems, warnings)
+    if not said.body.strip() and said.settings.is_empty():
+        return None  # an empty cell belongs to nothing
+    role, step = current
+    cont = Role.CONTINUE if role == Role.STEP else role
+    return Annotation(
+        cell, cont, step, said.settings, said.body, said.style, said.other_tags, said.offset
+    )
+
+
+def _before_any_step(
+    cell: Cell, said: _CellSays, problems: list[Problem], warnings: list[Problem]
+) -> Annotation | None:
+    if not said.body.strip():
+        return None
+    if said.empty_step is not None and not said.has_magic:
+        # Kale drops such a cell (there is no step above to continue); so do we.
+        warnings.append(
+            Problem(
+                f"the cell tagged {said.empty_step!r} comes before any step, so it is "
+                "not part of the pipeline (Kale leaves it out too)",
+                cell=cell.index,
+                fix="name its step, or tag it 'skip'",
+            )
+        )
+        return None
+    # A plain imports or definitions cell is what it looks like; it does not start a block that
+    # later unannotated cells continue.
+    role, problem = _before_first_step(cell, said.body)
+    if problem is not None:
+        problems.append(problem)
+    if role is None:
+        return None
+    return Annotation(cell, role, None, said.settings, said.body, said.style, said.other_tags)

@@ -14,16 +14,10 @@ from typing import Literal
 from ..errors import NotebookError, Problem
 from ..fileio import write_atomically
 from .annotations import Annotation, annotate, magic_line_index
-from .grammar import (
-    ROLE_TAGS,
-    Role,
-    format_magic_line,
-    is_our_tag,
-    parse_tags,
-    role_tags,
-    settings_to_tags,
-)
+from .magic_lines import format_magic_line
 from .reader import from_nbformat, notebook_json, read_text
+from .roles import ROLE_TAGS, Role
+from .tags import is_our_tag, parse_tags, role_tags, settings_to_tags
 
 Style = Literal["tags", "magics"]
 

@@ -13,7 +13,10 @@ from typing import Any
 
 from ..errors import Problem
 from ..model import DEFAULT_IMAGE, DEFAULT_KFP_RUNTIME, kfp_runtime_problem
-from .grammar import ACCESS_MODES, Role, StepSettings, TagError, VolumeRef, parse_tags, parse_volume
+from .roles import Role
+from .step_settings import StepSettings
+from .tags import TagError, parse_tags
+from .volumes import ACCESS_MODES, VolumeRef, parse_volume
 
 PIPELINE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
 
@@ -344,6 +347,16 @@ def read_settings(
                 fix="use a Python kernel",
             )
         )
+    ours, kale = _sections(metadata, problems)
+    _warn_ignored(ours, kale, warnings)
+    settings = _settings(ours, kale, path, problems, warnings)
+    return settings, problems, warnings
+
+
+def _sections(
+    metadata: dict[str, Any], problems: list[Problem]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Our metadata and Kale's, each an object (empty when absent or, for Kale's, unreadable)."""
     ours = metadata.get("kfp_jupyter")
     kale = metadata.get("kubeflow_notebook")
     if ours is None:
@@ -358,6 +371,11 @@ def read_settings(
         ours = {}
     if not isinstance(kale, dict):
         kale = {}
+    return ours, kale
+
+
+def _warn_ignored(ours: dict[str, Any], kale: dict[str, Any], warnings: list[Problem]) -> None:
+    """Kale settings with no counterpart here, and our keys that are probably typos."""
     for key, why in _KALE_IGNORED.items():
         if kale.get(key):
             warnings.append(
@@ -380,6 +398,16 @@ def read_settings(
                 )
             )
 
+
+def _settings(
+    ours: dict[str, Any],
+    kale: dict[str, Any],
+    path: Path | None,
+    problems: list[Problem],
+    warnings: list[Problem],
+) -> NotebookSettings:
+    """Each setting from our metadata, else from Kale's, else its default."""
+
     def mine(key: str) -> str | None:
         return _text(ours, key, "kfp_jupyter", problems)
 
@@ -388,19 +416,9 @@ def read_settings(
 
     kale_exp = kale.get("experiment")
     kale_exp_name = kale_exp.get("name") if isinstance(kale_exp, dict) else None
-
     name = _first(mine("name"), mine("pipeline_name"), kales("pipeline_name"))
-    if name is None:
-        name = suggest_pipeline_name(path.stem if path else "pipeline")
-    elif not PIPELINE_NAME_RE.match(name):
-        problems.append(
-            Problem(
-                f"invalid pipeline name {name!r} in the notebook metadata",
-                fix=f"use lowercase letters, digits and '-', e.g. {suggest_pipeline_name(name)!r}",
-            )
-        )
-    settings = NotebookSettings(
-        name=name,
+    return NotebookSettings(
+        name=_pipeline_name(name, path, problems),
         description=_first(mine("description"), kales("pipeline_description")) or "",
         experiment=_first(
             mine("experiment"),
@@ -420,4 +438,17 @@ def read_settings(
         kfp_runtime=_kfp_runtime(mine("kfp_runtime"), problems),
         pin_packages=_flag(ours, "pin_packages", True, problems),
     )
-    return settings, problems, warnings
+
+
+def _pipeline_name(name: str | None, path: Path | None, problems: list[Problem]) -> str:
+    """The name the metadata gives, checked; else one made from the notebook's file name."""
+    if name is None:
+        return suggest_pipeline_name(path.stem if path else "pipeline")
+    if not PIPELINE_NAME_RE.match(name):
+        problems.append(
+            Problem(
+                f"invalid pipeline name {name!r} in the notebook metadata",
+                fix=f"use lowercase letters, digits and '-', e.g. {suggest_pipeline_name(name)!r}",
+            )
+        )
+    return name

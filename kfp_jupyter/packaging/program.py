@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
 
-from ..model import NOTEBOOK_OUTPUT, Pipeline, Step, function_name
+from ..model import NOTEBOOK_OUTPUT, NotebookCall, Pipeline, Step, function_name
 
 INDENT = "    "
 
 
 @cache
-def _runtime_section(name: str) -> str:
-    text = resources.files(__package__).joinpath("stepruntime.py").read_text(encoding="utf-8")
+def _runtime_section(name: str, file: str = "stepruntime.py") -> str:
+    text = resources.files(__package__).joinpath(file).read_text(encoding="utf-8")
     start = text.index(f"# --- {name}: start")
     start = text.index("\n", start) + 1
     end = text.index(f"# --- {name}: end")
@@ -54,7 +54,9 @@ def inner_runtime(*parts: str) -> str:
 
 
 def outer_runtime() -> str:
-    return _runtime_section("outer")
+    """The main of a plain step program, then its error reporting: always both, in this order,
+    so each program stands alone and the same notebook compiles to the same bytes."""
+    return _runtime_section("outer") + "\n\n" + _runtime_section("failure", "stepfailure.py")
 
 
 def python_name(step_name: str) -> str:
@@ -168,9 +170,40 @@ def build_program(pipeline: Pipeline, step: Step) -> StepProgram:
             f"step {step.name!r} is a {step.kind} step, not Python: it has no step program "
             "(kfp_jupyter.components.local runs it on this machine)"
         )
+    args = _python_args(pipeline, step)
+    like = _like(pipeline, args)
+    parts = [
+        _capture(args),
+        _runtime(step, like),
+        _section("parameters: numbers in lists and dicts arrive as floats from KFP", like),
+        _section("imports", pipeline.imports),
+        _section("imports from earlier steps", step.extra_imports),
+        _section("kernel builtins outside a kernel", _kernel_shims(pipeline, step)),
+        _section("functions", pipeline.functions),
+        _section("inputs", _loads(step.name, args)),
+        _section(f"step {step.name}", step.source),
+        _section("outputs", _saves(step)),
+    ]
+    return StepProgram(step, python_name(step.name), tuple(args), _function_body(parts))
+
+
+def _parameter_args(pipeline: Pipeline, step: Step) -> list[Arg]:
     types = {p.name: p.type for p in pipeline.parameters}
+    return [Arg("parameter", p, p, types[p]) for p in step.parameters]
+
+
+def _metrics_arg(step: Step, taken: set[str]) -> list[Arg]:
+    """The argument that takes the step's metrics, named apart from every other one."""
+    if not step.metrics:
+        return []
+    return [Arg("metrics", _unique("metrics", taken | set(step.input_names)), "metrics")]
+
+
+def _python_args(pipeline: Pipeline, step: Step) -> list[Arg]:
+    """A Python step's arguments: parameters, inputs (renamed where they clash with a parameter
+    or an output), outputs as the kind of file each is saved as, and metrics."""
     taken: set[str] = set(step.parameters) | set(step.outputs)
-    args: list[Arg] = [Arg("parameter", p, p, types[p]) for p in step.parameters]
+    args = _parameter_args(pipeline, step)
     input_kind = {"variable": "input", "path": "path", "value": "value"}
     for i in step.inputs:
         arg = (
@@ -188,10 +221,12 @@ def build_program(pipeline: Pipeline, step: Step) -> StepProgram:
             args.append(Arg("export_value", o, o, e.type or "str"))
         else:
             args.append(Arg("export", o, o))
-    if step.metrics:
-        args.append(Arg("metrics", _unique("metrics", taken | set(step.input_names)), "metrics"))
-    name = step.name
-    body_parts: list[str] = []
+    return args + _metrics_arg(step, taken)
+
+
+def _capture(args: list[Arg]) -> str:
+    """The body's first lines: the arguments' paths and values, by the names the runtime uses,
+    whatever each argument is called."""
     io_in = ", ".join(f"{a.name!r}: {a.arg}.path" for a in args if a.kind == "input")
     io_out = ", ".join(f"{a.name!r}: {a.arg}.path" for a in args if a.kind == "output")
     io_files = ", ".join(f"{a.name!r}: {a.arg}.path" for a in args if a.kind == "path")
@@ -202,25 +237,33 @@ def build_program(pipeline: Pipeline, step: Step) -> StepProgram:
         if a.kind in ("export", "export_value")
     )
     capture = ""
-    if io_in:
-        capture += f"_kfpj_in = {{{io_in}}}\n"
-    if io_out:
-        capture += f"_kfpj_out = {{{io_out}}}\n"
-    if io_files:
-        capture += f"_kfpj_files = {{{io_files}}}\n"
-    if io_values:
-        capture += f"_kfpj_values = {{{io_values}}}\n"
-    if io_exports:
-        capture += f"_kfpj_exports = {{{io_exports}}}\n"
+    for variable, items in (
+        ("_kfpj_in", io_in),
+        ("_kfpj_out", io_out),
+        ("_kfpj_files", io_files),
+        ("_kfpj_values", io_values),
+        ("_kfpj_exports", io_exports),
+    ):
+        if items:
+            capture += f"{variable} = {{{items}}}\n"
     metrics_arg = next((a.arg for a in args if a.kind == "metrics"), None)
     if metrics_arg:
         capture += f"_kfpj_metrics = {metrics_arg}\n"
-    like = "".join(
+    return capture
+
+
+def _like(pipeline: Pipeline, args: list[Arg]) -> str:
+    """Give list and dict parameters back the number types of their defaults (KFP passes JSON
+    numbers as floats)."""
+    return "".join(
         f"{a.arg} = _kfpj_like({a.arg}, {pipeline.parameter(a.name).default!r})\n"
         for a in args
         if a.kind == "parameter" and a.type in ("list", "dict")
     )
-    body_parts.append(capture)
+
+
+def _runtime(step: Step, like: str) -> str:
+    """The section of the runtime parts the step uses ("" if none)."""
     needed = [
         p
         for p, used in (
@@ -233,29 +276,28 @@ def build_program(pipeline: Pipeline, step: Step) -> StepProgram:
         )
         if used
     ]
-    if needed:
-        body_parts.append(
-            _section(
-                "kfp-jupyter runtime: loads and saves the variables passed between steps",
-                inner_runtime(*needed),
-            )
-        )
-    body_parts.append(
-        _section("parameters: numbers in lists and dicts arrive as floats from KFP", like)
+    if not needed:
+        return ""
+    return _section(
+        "kfp-jupyter runtime: loads and saves the variables passed between steps",
+        inner_runtime(*needed),
     )
-    body_parts.append(_section("imports", pipeline.imports))
-    body_parts.append(_section("imports from earlier steps", step.extra_imports))
-    # Kernel-only builtins: a step is a plain program, so give it stand-ins that behave sensibly.
+
+
+def _kernel_shims(pipeline: Pipeline, step: Step) -> str:
+    """Kernel-only builtins: a step is a plain program, so give it stand-ins that behave
+    sensibly."""
     shims = ""
     if re.search(r"\bdisplay\b", step.source) and "display" not in pipeline.imports:
         shims += "try:\n    from IPython.display import display\nexcept ImportError:\n    display = print\n"
     if re.search(r"\bget_ipython\b", step.source):
         shims += "def get_ipython():\n    return None  # steps run outside a kernel\n"
-    if shims:
-        body_parts.append(_section("kernel builtins outside a kernel", shims))
-    body_parts.append(_section("functions", pipeline.functions))
-    loads = "".join(
-        f"{a.name} = _kfpj_load({name!r}, {a.name!r}, _kfpj_in[{a.name!r}])\n"
+    return shims
+
+
+def _loads(step_name: str, args: list[Arg]) -> str:
+    return "".join(
+        f"{a.name} = _kfpj_load({step_name!r}, {a.name!r}, _kfpj_in[{a.name!r}])\n"
         if a.kind == "input"
         else f"{a.name} = _kfpj_files[{a.name!r}]\n"
         if a.kind == "path"
@@ -263,8 +305,10 @@ def build_program(pipeline: Pipeline, step: Step) -> StepProgram:
         for a in args
         if a.kind in ("input", "path", "value")
     )
-    body_parts.append(_section("inputs", loads))
-    body_parts.append(_section(f"step {name}", step.source))
+
+
+def _saves(step: Step) -> str:
+    name = step.name
     saves = "".join(
         f"_kfpj_save({name!r}, {o!r}, {o}, _kfpj_out[{o!r}])\n"
         for o in step.outputs
@@ -276,16 +320,19 @@ def build_program(pipeline: Pipeline, step: Step) -> StepProgram:
         for e in step.exports
     )
     saves += "".join(f"_kfpj_metric({name!r}, _kfpj_metrics, {m!r}, {m})\n" for m in step.metrics)
-    body_parts.append(_section("outputs", saves))
-    body = "\n".join(indent_code(p) for p in body_parts if p)
+    return saves
+
+
+def _function_body(parts: list[str]) -> str:
+    """The sections (empty ones left out) indented into a function body."""
+    body = "\n".join(indent_code(p) for p in parts if p)
     # End on a statement, not on comments or blank lines: then the function's text is exactly what
     # inspect.getsource finds, so the source the kfp target embeds is the source the kfp SDK would
     # embed for the `dsl` script's component (the two targets' IRs stay equal).
     lines = body.rstrip("\n").split("\n")
     while lines and (not lines[-1].strip() or lines[-1].lstrip().startswith("#")):
         lines.pop()
-    body = "\n".join(lines) + "\n" if lines else INDENT + "pass\n"
-    return StepProgram(step, python_name(name), tuple(args), body)
+    return "\n".join(lines) + "\n" if lines else INDENT + "pass\n"
 
 
 def _notebook_program(pipeline: Pipeline, step: Step) -> StepProgram:
@@ -293,31 +340,49 @@ def _notebook_program(pipeline: Pipeline, step: Step) -> StepProgram:
     variables in and out, metrics), and a body that executes the embedded notebook in a kernel."""
     call = step.notebook
     assert call is not None
-    types = {p.name: p.type for p in pipeline.parameters}
-    args: list[Arg] = [Arg("parameter", p, p, types[p]) for p in step.parameters]
+    args = _notebook_args(pipeline, step)
+    arg_of = {(a.kind, a.name): a.arg for a in args}
+    like = _like(pipeline, args)
+    needed = [p for p, used in (("like", like), ("metric", step.metrics)) if used]
+    parts = [
+        _notebook_capture(step, args, arg_of.get(("metrics", "metrics"))),
+        _section(
+            "kfp-jupyter runtime: executes the notebook in a kernel",
+            inner_runtime("error", *needed) + "\n\n" + notebook_runtime(),
+        ),
+        _section("parameters: numbers in lists and dicts arrive as floats from KFP", like),
+        _section(f"notebook {call.path}", _notebook_run(step, call, arg_of)),
+    ]
+    body = "\n".join(indent_code(p) for p in parts if p).rstrip("\n") + "\n"
+    return StepProgram(step, python_name(step.name), tuple(args), body)
+
+
+def _notebook_args(pipeline: Pipeline, step: Step) -> list[Arg]:
     taken: set[str] = set(step.parameters) | set(step.outputs)
+    args = _parameter_args(pipeline, step)
     for i in step.inputs:
         arg = i.name if i.name not in taken else _unique(i.name + "_in", taken)
         taken.add(arg)
         args.append(Arg("input", arg, i.name))
     args += [Arg("output", o, o) for o in step.outputs]
-    if step.metrics:
-        args.append(Arg("metrics", _unique("metrics", taken | set(step.input_names)), "metrics"))
-    arg_of = {(a.kind, a.name): a.arg for a in args}
+    return args + _metrics_arg(step, taken)
+
+
+def _notebook_capture(step: Step, args: list[Arg], metrics_arg: str | None) -> str:
     capture = ""
     if step.inputs:
         io_in = ", ".join(f"{a.name!r}: {a.arg}.path" for a in args if a.kind == "input")
         capture += f"_kfpj_in = {{{io_in}}}\n"
     io_out = ", ".join(f"{a.name!r}: {a.arg}.path" for a in args if a.kind == "output")
     capture += f"_kfpj_out = {{{io_out}}}\n"
-    metrics_arg = arg_of.get(("metrics", "metrics"))
     if metrics_arg:
         capture += f"_kfpj_metrics = {metrics_arg}\n"
-    like = "".join(
-        f"{a.arg} = _kfpj_like({a.arg}, {pipeline.parameter(a.name).default!r})\n"
-        for a in args
-        if a.kind == "parameter" and a.type in ("list", "dict")
-    )
+    return capture
+
+
+def _notebook_run(step: Step, call: NotebookCall, arg_of: dict[tuple[str, str], str]) -> str:
+    """The call of the notebook runtime: the notebook's text, the values and variables it is
+    given, and the metrics it gives back."""
     code = {
         "load": inner_runtime("load") if step.inputs else "",
         "save": inner_runtime("save") if call.variables or step.metrics else "",
@@ -350,22 +415,10 @@ def _notebook_program(pipeline: Pipeline, step: Step) -> StepProgram:
         f"    _kfpj_code,\n"
         f")\n"
     )
-    run += "".join(
+    return run + "".join(
         f"_kfpj_metric({step.name!r}, _kfpj_metrics, {m!r}, _kfpj_got[{m!r}])\n"
         for m in step.metrics
     )
-    needed = [p for p, used in (("like", like), ("metric", step.metrics)) if used]
-    parts = [
-        capture,
-        _section(
-            "kfp-jupyter runtime: executes the notebook in a kernel",
-            inner_runtime("error", *needed) + "\n\n" + notebook_runtime(),
-        ),
-        _section("parameters: numbers in lists and dicts arrive as floats from KFP", like),
-        _section(f"notebook {call.path}", run),
-    ]
-    body = "\n".join(indent_code(p) for p in parts if p).rstrip("\n") + "\n"
-    return StepProgram(step, python_name(step.name), tuple(args), body)
 
 
 def _string_continuation_lines(code: str) -> set[int]:

@@ -1,6 +1,7 @@
 # The runtime of a step program. This file's text is copied into every generated component,
 # because a component must run in a plain Python image with no kfp-jupyter installed.
 # Keep it dependency-free (standard library at import time), and keep the two marked sections.
+# The outer section goes on in stepfailure.py (the error reporting), copied right after it.
 # ruff: noqa
 # mypy: ignore-errors
 # --- inner: start (copied into each step function, only the parts the step needs)
@@ -25,64 +26,206 @@ def _kfpj_exact_json(value, depth=0):
     return False
 
 
-def _kfpj_save(step, name, value, path):
-    import os, sys, json, pickle
+# The local engine names each output by a digest of its bytes. The step hashes them as they go
+# out (the engine then never reads an output again to hash it) and leaves the digests next to the
+# output's folder, with each file's size, mtime and inode: the engine trusts a digest only for the
+# file as it was hashed. Off where nobody asked for digests (a cluster) or blake3 is missing.
+def _kfpj_hasher():
+    import os
 
-    os.makedirs(path, exist_ok=True)
-    base = os.path.join(path, name)
-    mod, kind = type(value).__module__.split(".")[0], type(value).__name__
+    if os.environ.get("KFPJ_DIGESTS") != "blake3":
+        return None
     try:
-        if mod == "numpy" and kind == "ndarray" and not value.dtype.hasobject:
-            import numpy
+        import blake3
+    except ImportError:
+        return None
+    return blake3.blake3(max_threads=blake3.blake3.AUTO)
 
-            numpy.save(base + ".npy", value, allow_pickle=False)
-            return base + ".npy"
-        # parquet wants a str column name: pickle keeps a Series named otherwise
-        series = (
-            mod == "pandas" and kind == "Series" and (value.name is None or type(value.name) is str)
+
+class _KfpjHashing:
+    """A file being written that hashes what passes through it (for writers that take a file)."""
+
+    def __init__(self, raw, hasher):
+        self.raw, self.hasher = raw, hasher
+
+    def write(self, data):
+        self.hasher.update(data)
+        return self.raw.write(data)
+
+    def tell(self):
+        return self.raw.tell()
+
+    def flush(self):
+        self.raw.flush()
+
+    def writable(self):
+        return True
+
+    def seekable(self):
+        return False
+
+    @property
+    def closed(self):
+        return self.raw.closed
+
+
+def _kfpj_written(file, hasher):
+    """Leave the digest of a finished output file for the engine (when it asked for one)."""
+    import json, os
+
+    if hasher is None:
+        return file
+    folder, rel = os.path.split(file)
+    record = folder.rstrip(os.sep) + ".kfpj-digests.json"
+    try:
+        with open(record, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        data = {"algorithm": "blake3", "files": {}}
+    st = os.stat(file)
+    data["files"][rel] = [hasher.hexdigest(), st.st_size, st.st_mtime_ns, st.st_ino]
+    try:
+        with open(record, "w", encoding="utf-8") as f:
+            json.dump(data, f)
+    except OSError:
+        pass  # the engine hashes the file itself
+    return file
+
+
+def _kfpj_hash_file(file):
+    """Hash a file this step just wrote, while its pages are still in memory: for writers that
+    need a real file of their own."""
+    hasher = _kfpj_hasher()
+    if hasher is not None:
+        chunk = bytearray(1 << 22)
+        with open(file, "rb", buffering=0) as f:
+            while n := f.readinto(chunk):
+                hasher.update(memoryview(chunk)[:n])
+    return _kfpj_written(file, hasher)
+
+
+def _kfpj_save_npy(file, value, hasher):
+    """numpy.save's bytes; with a hasher, the array is hashed in memory while it is written."""
+    import io, numpy
+
+    fmt = numpy.lib.format
+    data = value if value.flags.c_contiguous else value.T if value.flags.f_contiguous else None
+    if hasher is not None and data is not None and value.dtype.names is None:
+        header = io.BytesIO()
+        meta = fmt.header_data_from_array_1_0(value)
+        try:
+            fmt.write_array_header_1_0(header, meta)
+        except ValueError:  # too long for version 1.0: numpy.save writes 2.0 then
+            header = io.BytesIO()
+            fmt.write_array_header_2_0(header, meta)
+        with open(file, "wb") as f:
+            f.write(header.getvalue())
+            hasher.update(header.getvalue())
+            data.tofile(f)
+        if data.nbytes:
+            hasher.update(data.reshape(-1).view(numpy.uint8))
+    elif hasher is not None:
+        with open(file, "wb") as f:
+            fmt.write_array(_KfpjHashing(f, hasher), value, allow_pickle=False)
+    else:
+        numpy.save(file, value, allow_pickle=False)
+    return _kfpj_written(file, hasher)
+
+
+def _kfpj_save_frame(base, value, kind, hasher):
+    """A DataFrame (or a Series, as a one-column frame) as parquet: its file, or None (and no
+    file) when parquet cannot hold it."""
+    import os
+
+    # a Series travels as a one-column frame; its name (or its lack of one) comes back
+    file = base + (".parquet" if kind == "DataFrame" else ".series.parquet")
+    try:
+        import pyarrow  # noqa: F401
+
+        frame = (
+            value
+            if kind == "DataFrame"
+            else value.to_frame("__kfpj_unnamed__" if value.name is None else value.name)
         )
-        if (mod == "pandas" and kind == "DataFrame") or series:
-            # a Series travels as a one-column frame; its name (or its lack of one) comes back
-            file = base + (".parquet" if kind == "DataFrame" else ".series.parquet")
-            try:
-                import pyarrow  # noqa: F401
+        if hasher is None:
+            frame.to_parquet(file)
+            return file
+        with open(file, "wb") as f:
+            frame.to_parquet(_KfpjHashing(f, hasher))
+        return _kfpj_written(file, hasher)
+    except Exception:
+        if os.path.exists(file):
+            os.remove(file)
+        return None
 
-                frame = (
-                    value
-                    if kind == "DataFrame"
-                    else value.to_frame("__kfpj_unnamed__" if value.name is None else value.name)
-                )
-                frame.to_parquet(file)
-                return file
-            except Exception:
-                if os.path.exists(file):
-                    os.remove(file)
-        if "sklearn" in sys.modules:
-            from sklearn.base import BaseEstimator
 
-            if isinstance(value, BaseEstimator):
-                import joblib
+def _kfpj_save_model(base, value, hasher):
+    """A scikit-learn estimator (joblib) or a torch tensor or module (torch.save): its file, or
+    None for any other value. Only libraries the step imported are asked."""
+    import sys
 
+    if "sklearn" in sys.modules:
+        from sklearn.base import BaseEstimator
+
+        if isinstance(value, BaseEstimator):
+            import joblib
+
+            if hasher is None:
                 joblib.dump(value, base + ".joblib")
                 return base + ".joblib"
-        if "torch" in sys.modules:
-            import torch
+            with open(base + ".joblib", "wb") as f:
+                joblib.dump(value, _KfpjHashing(f, hasher))
+            return _kfpj_written(base + ".joblib", hasher)
+    if "torch" in sys.modules:
+        import torch
 
-            if isinstance(value, (torch.Tensor, torch.nn.Module)):
-                torch.save(value, base + ".pt")
-                return base + ".pt"
-        if _kfpj_exact_json(value):
-            with open(base + ".json", "w", encoding="utf-8") as f:
-                json.dump(value, f)
-            return base + ".json"
+        if isinstance(value, (torch.Tensor, torch.nn.Module)):
+            torch.save(value, base + ".pt")  # through torch's own zip writer
+            return _kfpj_hash_file(base + ".pt")
+    return None
+
+
+def _kfpj_save_data(base, value, hasher):
+    """Any other value: JSON when it comes back exactly, else a pickle."""
+    import json, pickle
+
+    if _kfpj_exact_json(value):
+        data = json.dumps(value).encode("utf-8")  # what json.dump writes to a file
+        file = base + ".json"
+    else:
         try:
             import cloudpickle as pickler
         except ImportError:
             pickler = pickle
         data = pickler.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        with open(base + ".pkl", "wb") as f:
-            f.write(data)
-        return base + ".pkl"
+        file = base + ".pkl"
+    with open(file, "wb") as f:
+        f.write(data)
+    if hasher is not None:
+        hasher.update(data)
+    return _kfpj_written(file, hasher)
+
+
+def _kfpj_save(step, name, value, path):
+    import os
+
+    os.makedirs(path, exist_ok=True)
+    base = os.path.join(path, name)
+    mod, kind = type(value).__module__.split(".")[0], type(value).__name__
+    hasher = _kfpj_hasher()
+    try:
+        if mod == "numpy" and kind == "ndarray" and not value.dtype.hasobject:
+            return _kfpj_save_npy(base + ".npy", value, hasher)
+        # parquet wants a str column name: pickle keeps a Series named otherwise
+        series = (
+            mod == "pandas" and kind == "Series" and (value.name is None or type(value.name) is str)
+        )
+        if (mod == "pandas" and kind == "DataFrame") or series:
+            file = _kfpj_save_frame(base, value, kind, hasher)
+            if file is not None:
+                return file
+            hasher = _kfpj_hasher()  # what went into the failed file does not count
+        return _kfpj_save_model(base, value, hasher) or _kfpj_save_data(base, value, hasher)
     except Exception as e:
         for ext in (".npy", ".parquet", ".series.parquet", ".joblib", ".pt", ".json", ".pkl"):
             if os.path.exists(base + ext):
@@ -111,11 +254,22 @@ def _kfpj_load(step, name, path):
     if ext == ".npy":
         import numpy
 
-        return numpy.load(file, allow_pickle=False)
+        if os.path.getsize(file) < 1 << 20:
+            return numpy.load(file, allow_pickle=False)
+        # Mapped, not read: pages come in as the step touches them, from the OS's cache. Copy on
+        # write ("c"): a step that changes its input changes its own copy, never the stored
+        # artifact; asarray makes it a plain ndarray (not a numpy.memmap) like numpy.load's.
+        return numpy.asarray(numpy.load(file, mmap_mode="c", allow_pickle=False))
     if ext == ".parquet":
         import pandas
 
-        frame = pandas.read_parquet(file)
+        try:
+            import pyarrow.parquet  # noqa: F401
+
+            # mapped: pyarrow decodes from the OS's cache instead of a copy of the file
+            frame = pandas.read_parquet(file, engine="pyarrow", memory_map=True)
+        except ImportError:
+            frame = pandas.read_parquet(file)
         if not file.endswith(".series.parquet"):
             return frame
         series = frame.iloc[:, 0]
@@ -138,52 +292,71 @@ def _kfpj_load(step, name, path):
 # --- part: export
 # A variable handed to a component step is written as a plain file in the format the component
 # declares (or that suits the value), or as a parameter value: components are not Python programs.
-def _kfpj_export(step, name, value, fmt, kind, path):
-    import json, os
+def _kfpj_export_fail(step, name, value, fmt, why):
+    raise _KfpjError(
+        f"step {step!r}: variable {name!r} of type {type(value).__module__}.{type(value).__qualname__} "
+        f"cannot be written as {fmt} for a component step ({why}). Fix: convert it to a "
+        "pandas DataFrame, numpy array, str or list/dict before this step ends."
+    ) from None
 
-    def fail(why):
-        raise _KfpjError(
-            f"step {step!r}: variable {name!r} of type {type(value).__module__}.{type(value).__qualname__} "
-            f"cannot be written as {fmt} for a component step ({why}). Fix: convert it to a "
-            "pandas DataFrame, numpy array, str or list/dict before this step ends."
-        ) from None
+
+def _kfpj_export(step, name, value, fmt, kind, path):
+    import os
 
     mod, cls = type(value).__module__.split(".")[0], type(value).__name__
     if hasattr(value, "item") and mod == "numpy" and getattr(value, "ndim", 1) == 0:
         value = value.item()
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     if fmt == "value":
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        fits = {
-            "int": number and isinstance(value, int),
-            "float": number,
-            "str": True,
-            "bool": isinstance(value, bool),
-            "list": isinstance(value, list),
-            "dict": isinstance(value, dict),
-        }
-        if not fits[kind]:
-            fail(f"the component takes a {kind}")
-        if kind == "str" and not isinstance(value, str):
-            text = json.dumps(value) if _kfpj_exact_json(value) else str(value)
-        elif kind == "bool":
-            text = "true" if value else "false"
-        else:
-            text = value if isinstance(value, str) else json.dumps(value)
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
-        return
-    if fmt == "auto":
-        if mod == "pandas" and cls in ("DataFrame", "Series"):
-            fmt = "csv"
-        elif mod == "numpy" and cls == "ndarray" and not value.dtype.hasobject:
-            fmt = "npy"
-        elif isinstance(value, (str, bytes)):
-            fmt = "text"
-        elif _kfpj_exact_json(value):
-            fmt = "json"
-        else:
-            fail("no file format fits it")
+        _kfpj_export_value(step, name, value, kind, path)
+    else:
+        if fmt == "auto":
+            fmt = _kfpj_export_format(step, name, value, mod, cls)
+        _kfpj_export_file(step, name, value, fmt, mod, cls, path)
+
+
+def _kfpj_export_value(step, name, value, kind, path):
+    """A parameter value of type `kind`, as the text KFP reads back."""
+    import json
+
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    fits = {
+        "int": number and isinstance(value, int),
+        "float": number,
+        "str": True,
+        "bool": isinstance(value, bool),
+        "list": isinstance(value, list),
+        "dict": isinstance(value, dict),
+    }
+    if not fits[kind]:
+        _kfpj_export_fail(step, name, value, "value", f"the component takes a {kind}")
+    if kind == "str" and not isinstance(value, str):
+        text = json.dumps(value) if _kfpj_exact_json(value) else str(value)
+    elif kind == "bool":
+        text = "true" if value else "false"
+    else:
+        text = value if isinstance(value, str) else json.dumps(value)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    _kfpj_hash_file(path)
+
+
+def _kfpj_export_format(step, name, value, mod, cls):
+    """The file format that suits a value the component takes in any format."""
+    if mod == "pandas" and cls in ("DataFrame", "Series"):
+        return "csv"
+    if mod == "numpy" and cls == "ndarray" and not value.dtype.hasobject:
+        return "npy"
+    if isinstance(value, (str, bytes)):
+        return "text"
+    if _kfpj_exact_json(value):
+        return "json"
+    _kfpj_export_fail(step, name, value, "auto", "no file format fits it")
+
+
+def _kfpj_export_file(step, name, value, fmt, mod, cls, path):
+    import json, os
+
     try:
         if fmt in ("csv", "tsv"):
             sep = "," if fmt == "csv" else "\t"
@@ -191,14 +364,14 @@ def _kfpj_export(step, name, value, fmt, kind, path):
                 value = value.to_frame()
             if mod == "pandas" and cls in ("DataFrame", "Series"):
                 value.to_csv(path, sep=sep, index=False)
-                return
-            import csv
+            else:
+                import csv
 
-            rows = value.tolist() if mod == "numpy" else value
-            with open(path, "w", newline="", encoding="utf-8") as f:
-                writer = csv.writer(f, delimiter=sep)
-                for row in rows:
-                    writer.writerow(row if isinstance(row, (list, tuple)) else [row])
+                rows = value.tolist() if mod == "numpy" else value
+                with open(path, "w", newline="", encoding="utf-8") as f:
+                    writer = csv.writer(f, delimiter=sep)
+                    for row in rows:
+                        writer.writerow(row if isinstance(row, (list, tuple)) else [row])
         elif fmt == "npy":
             import numpy
 
@@ -206,10 +379,9 @@ def _kfpj_export(step, name, value, fmt, kind, path):
                 numpy.save(f, numpy.asarray(value), allow_pickle=False)
         elif fmt == "parquet":
             value.to_parquet(path)
+        elif fmt == "json" and mod == "pandas":
+            value.to_json(path, orient="records")
         elif fmt == "json":
-            if mod == "pandas":
-                value.to_json(path, orient="records")
-                return
             if mod == "numpy":
                 value = value.tolist()
             with open(path, "w", encoding="utf-8") as f:
@@ -220,12 +392,13 @@ def _kfpj_export(step, name, value, fmt, kind, path):
         else:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(value if isinstance(value, str) else json.dumps(value))
+        _kfpj_hash_file(path)
     except _KfpjError:
         raise
     except Exception as e:
         if os.path.exists(path):
             os.remove(path)
-        fail(f"{type(e).__name__}: {e}")
+        _kfpj_export_fail(step, name, value, fmt, f"{type(e).__name__}: {e}")
 
 
 # --- part: like
@@ -321,6 +494,8 @@ def _kfpj_main(func, parameters, inputs, outputs, metrics, files=None, values=No
     if len(sys.argv) > 1:
         with open(sys.argv[1], encoding="utf-8") as f:
             spec = json.load(f)
+        # the local engine names outputs by digest: hash them as they are written (_kfpj_save)
+        os.environ["KFPJ_DIGESTS"] = "blake3"
         for arg, (name, _kind) in parameters.items():
             kwargs[arg] = spec["parameters"][name]
         for arg, name in inputs.items():
@@ -357,158 +532,6 @@ def _kfpj_main(func, parameters, inputs, outputs, metrics, files=None, values=No
         raise  # their exit codes are the step's, as in any program
     except BaseException as e:
         _kfpj_fail(e, func.__code__.co_filename, func.__code__.co_name, error_file)
-
-
-# A failing step speaks in the notebook's terms: frames of the step's cells (and of the imports and
-# functions cells it embeds) become `cell N, line M`, frames of libraries stay as they are, frames
-# of this runtime go. Mapped here, where the step fails, so the error is written once (to the log
-# and, for the local engine, to a JSON file next to the outputs) and every viewer shows the same.
-def _kfpj_cell_map(lines: "list[str]") -> "dict[int, tuple[int, int, str]]":
-    """Program line -> (cell, line in that cell, section) for the lines that come from cells:
-    build_program heads each section with `# --- NAME` and each cell with `# cell N` (or
-    `# cell N, line K` when the cell's code starts at its line K, after a magic line)."""
-    out = {}
-    section, cell, start = "", None, 0
-    for number, text in enumerate(lines, start=1):
-        stripped = text.strip()
-        head, _, first = stripped[7:].partition(", line ")
-        if text.startswith("    # --- "):
-            section, cell = stripped[6:], None
-        elif (
-            stripped.startswith("# cell ")
-            and head.isdigit()
-            and (not first or first.isdigit())
-            and text[:4] == "    "
-        ):
-            if section in ("imports", "functions") or section.startswith("step "):
-                cell, start = int(head), number - int(first or 1) + 1
-        elif cell is not None:
-            out[number] = (cell, number - start, section)
-    return out
-
-
-def _kfpj_frames(tb, program, func_name):
-    """The frames of a traceback as dicts: mapped to cells, kept (libraries) or left out."""
-    import linecache
-
-    cells = _kfpj_cell_map(linecache.getlines(program))
-    frames = []
-    while tb is not None:
-        code, number = tb.tb_frame.f_code, tb.tb_lineno
-        file, name = code.co_filename, code.co_name
-        tb = tb.tb_next
-        source = linecache.getline(file, number).strip()
-        if file != program:
-            frames.append({"file": file, "line": number, "name": name, "source": source})
-        elif number in cells:
-            cell, line, section = cells[number]
-            if name == func_name:  # the step function's own level: a cell's top-level code
-                name = section if section.startswith("step ") else section + " cell"
-            frames.append({"cell": cell, "line": line, "name": name, "source": source})
-    return frames
-
-
-def _kfpj_format_frames(frames):
-    if not frames:
-        return ""
-    out = ["Traceback (most recent call last):"]
-    for f in frames:
-        if "cell" in f:
-            out.append(f"  cell {f['cell']}, line {f['line']}, in {f['name']}")
-        else:
-            out.append(f'  File "{f["file"]}", line {f["line"]}, in {f["name"]}')
-        if f["source"]:
-            out.append("    " + f["source"])
-    return "\n".join(out)
-
-
-def _kfpj_type_name(e, qualified=True):
-    """The name Python prints for the exception's type; unqualified, a class from a cell is named
-    as the notebook names it (not `train.<locals>.MyError`) and the runtime's own errors `Error`."""
-    kind = type(e)
-    name = kind.__qualname__
-    if not qualified:
-        name = "Error" if kind.__name__.startswith("_Kfpj") else name.rsplit("<locals>.", 1)[-1]
-    if kind.__module__ in ("builtins", "__main__"):
-        return name
-    return f"{kind.__module__}.{name}"
-
-
-def _kfpj_error(e, program, func_name, seen=None):
-    """The error as a dict (type, message, frames, exception, traceback), with its causes."""
-    import traceback
-
-    seen = seen if seen is not None else set()
-    seen.add(id(e))
-    frames = _kfpj_frames(e.__traceback__, program, func_name)
-    cause, why = None, ""
-    if e.__cause__ is not None and id(e.__cause__) not in seen:
-        cause = e.__cause__
-        why = "The above exception was the direct cause of the following exception:"
-    elif e.__context__ is not None and not e.__suppress_context__ and id(e.__context__) not in seen:
-        cause = e.__context__
-        why = "During handling of the above exception, another exception occurred:"
-    text = ""
-    if cause is not None:
-        earlier = _kfpj_error(cause, program, func_name, seen)
-        text = _kfpj_join(earlier["traceback"], earlier["exception"]) + "\n\n" + why + "\n\n"
-    exception = "".join(traceback.format_exception_only(type(e), e)).rstrip("\n")
-    shown = _kfpj_type_name(e, qualified=False)
-    if exception.startswith(_kfpj_type_name(e)):
-        exception = shown + exception[len(_kfpj_type_name(e)) :]
-    return {
-        "type": shown,
-        "message": str(e),
-        "frames": frames,
-        "exception": exception,
-        "traceback": text + _kfpj_format_frames(frames),
-    }
-
-
-def _kfpj_thread_hook(program, func_name):
-    """Map the traceback of an exception that ends a thread too (it does not fail the step, as
-    in any program, but its log should point at cells, not at this program)."""
-    import sys, threading
-
-    def hook(args):
-        try:
-            if args.exc_value is None or issubclass(args.exc_type, SystemExit):
-                raise TypeError("nothing to map")
-            error = _kfpj_error(args.exc_value, program, func_name)
-        except Exception:
-            threading.__excepthook__(args)
-            return
-        name = args.thread.name if args.thread is not None else threading.get_ident()
-        text = _kfpj_join(error["traceback"], error["exception"])
-        print(f"Exception in thread {name}:\n{text}", file=sys.stderr, flush=True)
-
-    threading.excepthook = hook
-
-
-def _kfpj_join(*parts):
-    return "\n".join(p for p in parts if p)
-
-
-def _kfpj_fail(e, program, func_name, error_file):
-    """Report the step's exception in the notebook's terms, then exit 1 as Python would."""
-    import json, sys
-
-    try:
-        error = _kfpj_error(e, program, func_name)
-    except Exception:  # never lose the step's own error to a failure of this report
-        raise e
-    print(_kfpj_join(error["traceback"], error["exception"]), file=sys.stderr, flush=True)
-    if error_file:
-        try:
-            with open(error_file, "w", encoding="utf-8") as f:
-                json.dump(error, f)
-        except OSError:
-            pass
-    else:  # a pod: its log is all that comes back, so the error goes there, machine-readable
-        # (engine/steperror.py MARKER: the notebook's side finds it in the fetched log)
-        marker = json.dumps(error, separators=(",", ":"))
-        print("kfp-jupyter-step-error: " + marker, file=sys.stderr, flush=True)
-    raise SystemExit(1)
 
 
 # --- outer: end

@@ -6,255 +6,36 @@ seconds (the kfp compiler, a cluster's API), and the server's event loop must ke
 kernels meanwhile. Submits have their own bounded pool (pools.py), so clusters that never answer
 cannot delay inspect and compile. Local runs run in the engine's own thread (`run_local` returns
 at once).
+
+What every handler shares (the JSON body, JSON errors) is in base.py; what the server remembers
+between requests (the runs it started and submitted) in registry.py.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import threading
-import time
-from collections.abc import Callable
-from http.client import responses
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
-from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
 from ..engine.history import HistoryDamagedError
 from ..errors import KfpJupyterError, NotebookError
-from .components import ComponentRef, check_refs, component_refs, outline
-from .paths import PathRefused, hide_root, relative_to_root, resolve_inside
+from ..frontends.options import RUN_OPTIONS, SUBMIT_OPTIONS
+from .base import ApiError, BaseHandler
+from .components import outline
+from .paths import PathRefused, relative_to_root, resolve_inside
 from .pools import PoolFull, Pools
+from .registry import RunRegistry
 from .settings import KfpJupyterServer
 
-if TYPE_CHECKING:
-    from ..model import Pipeline
-
-T = TypeVar("T")
 PREFIX = "kfp-jupyter/api"
-
-
-#: how many cluster runs sent through this server are remembered (per server, newest kept)
-SUBMITS_KEPT = 50
-
-
-class Submitted:
-    """A run this server sent to a cluster, for the panel: the history database holds only
-    local runs, so this is how the panel finds and follows a notebook's cluster runs."""
-
-    def __init__(self, notebook: str, handle: Any) -> None:
-        self.notebook = notebook
-        self.handle = handle
-        self.created = time.time()
-
-    def summary(self) -> dict[str, Any]:
-        """The run as `GET runs/ID` shows a local one, as far as the cluster told; following the
-        run (a thread polling the cluster) starts with the first question about it."""
-        from ..errors import KfpJupyterError
-
-        h = self.handle
-        message = None
-        try:
-            h.follow()
-        except KfpJupyterError as e:  # a recurring run: nothing to follow
-            message = str(e)
-        if h.error is not None:
-            message = f"lost track of the run: {h.error}"
-        return {
-            "id": h.run_id,
-            "engine": h.engine,
-            "url": h.url,
-            "state": h.state,
-            "message": message or h.message,
-            "done": bool(h.done),
-            "metrics": {},
-            "tasks": [{"name": name, "state": state} for name, state in h.tasks.items()],
-        }
-
-    def listing(self) -> dict[str, Any]:
-        from ..engine.report import iso
-
-        return {
-            "id": self.handle.run_id,
-            "engine": self.handle.engine,
-            "url": self.handle.url,
-            "state": self.handle.state,
-            "created": iso(self.created),
-            "notebook": self.notebook,
-        }
-
-
-class RunRegistry:
-    """The local runs this server started (their handles stay referenced until they end), and
-    the cluster runs it submitted."""
-
-    def __init__(self) -> None:
-        self.handles: dict[str, Any] = {}
-        self.submits: dict[str, Submitted] = {}
-        self.lock = threading.Lock()
-
-    def add(self, handle: Any) -> None:
-        self.handles = {k: h for k, h in self.handles.items() if not h.done}
-        self.handles[handle.run_id] = handle
-
-    def add_submit(self, notebook: Path, handle: Any) -> None:
-        with self.lock:
-            self.submits[handle.run_id] = Submitted(os.path.realpath(notebook), handle)
-            for old in list(self.submits)[:-SUBMITS_KEPT]:
-                del self.submits[old]
-
-    def submitted(self, run_id: str) -> Submitted | None:
-        with self.lock:
-            return self.submits.get(run_id)
-
-    def submits_of(self, notebook: Path) -> list[Submitted]:
-        real = os.path.realpath(notebook)
-        with self.lock:
-            return [s for s in self.submits.values() if s.notebook == real]
 
 
 def _store() -> str | None:
     """The run store: KFP_JUPYTER_STORE, else the engine's default seen from the server's cwd."""
     return os.environ.get("KFP_JUPYTER_STORE") or None
-
-
-class ApiError(web.HTTPError):
-    """An answer other than 200: `message` goes to the caller as it is, in the JSON body.
-
-    The log line gets it as an argument ("%s"), never as a format: a `%` in a notebook's name
-    must neither break the log nor come back doubled.
-    """
-
-    def __init__(self, status: int, message: str, **extra: object) -> None:
-        super().__init__(status, "%s", message)
-        self.message = message
-        self.extra = extra
-
-
-class BaseHandler(APIHandler):
-    """Errors as JSON: {"message", "problems"?}; a notebook's problems answer 422."""
-
-    def initialize(
-        self, root_dir: str, runs: RunRegistry, settings: KfpJupyterServer, pools: Pools
-    ) -> None:
-        self.root_dir = root_dir
-        self.runs = runs
-        self.kfp_settings = settings
-        self.pools = pools
-
-    def notebook_path(self, relative: str | None) -> Path:
-        path = resolve_inside(self.root_dir, relative or "")
-        if not path.is_file():
-            raise ApiError(404, f"no notebook {relative!r}")
-        return path
-
-    def component_refs(self, path: Path) -> list[ComponentRef]:
-        """The notebook's component tags, refused (400) if they leave the root or name a URL the
-        settings forbid. Blocking (it reads the notebook): call it in a pool."""
-        refs = component_refs(path)
-        check_refs(Path(self.root_dir), path, refs, self.kfp_settings.component_urls)
-        return refs
-
-    def load(self, path: Path) -> Pipeline:
-        """The notebook's pipeline, once its component tags passed (URLs are fetched here)."""
-        from ..loader import load_notebook
-
-        self.component_refs(path)
-        return load_notebook(path)
-
-    def body(self) -> dict[str, Any]:
-        try:
-            data = json.loads(self.request.body or b"{}")
-        except ValueError:
-            raise ApiError(400, "the request body is not JSON") from None
-        except RecursionError:
-            raise ApiError(400, "the request body is nested too deeply") from None
-        if not isinstance(data, dict):
-            raise ApiError(400, "the request body must be a JSON object")
-        return data
-
-    @staticmethod
-    def text(body: dict[str, Any], key: str) -> str | None:
-        """A string field of the body (None if absent or empty); any other type is a 400, not a
-        crash or a `str()` of a list sent on to a cluster."""
-        value = body.get(key)
-        if value is None or value == "":
-            return None
-        if not isinstance(value, str):
-            raise ApiError(400, f"{key!r} must be a string, not {_kind(value)}")
-        return value
-
-    @staticmethod
-    def flag(body: dict[str, Any], key: str) -> bool:
-        value = body.get(key)
-        if value is not None and not isinstance(value, bool):
-            raise ApiError(400, f"{key!r} must be true or false, not {_kind(value)}")
-        return bool(value)
-
-    @staticmethod
-    def params(body: dict[str, Any]) -> dict[str, Any]:
-        params = body.get("params") or {}
-        if not isinstance(params, dict):
-            raise ApiError(400, f"'params' must be an object, not {_kind(params)}")
-        return params
-
-    async def off_loop(self, fn: Callable[[], T]) -> T:
-        """Run quick blocking work (analysis, compilation, the run history) in the quick pool."""
-        return await self.pools.run_quick(fn)
-
-    def reply(self, data: object, status: int = 200) -> None:
-        """Answer JSON; an error answer never shows where the root directory is."""
-        if status >= 400:
-            data = hide_root(data, self.root_dir)
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(data))
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Every error as JSON {"message", ...}: an ApiError's own message, tornado's for the
-        others (403, 405), and for a bug a plain message without traceback or server paths."""
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, HistoryDamagedError):  # the store, not the request: say what to do
-            self.set_status(503)
-            data: dict[str, object] = {"message": str(exc), "kind": "HistoryDamaged"}
-        elif isinstance(exc, ApiError):
-            data = {"message": exc.message, **exc.extra}
-        elif isinstance(exc, web.HTTPError):
-            data = {"message": exc.reason or responses.get(status_code, "error")}
-            if exc.log_message and not exc.args:
-                data["message"] = exc.log_message
-        else:
-            data = {"message": "the kfp-jupyter extension failed; the server's log says why"}
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(hide_root(data, self.root_dir)))
-
-    def fail(self, error: BaseException, form: bool = False) -> None:
-        """Answer an error; `form`: its advice in the terms of a form's fields (the Submit
-        dialog's, like the widget's), not the command line's options."""
-        try:
-            from ..cluster.advice import error_text
-
-            message = error_text(error, form)
-        except ImportError:  # an installation without the cluster part
-            message = str(error)
-        if isinstance(error, PathRefused):
-            self.reply({"message": str(error)}, 403)
-        elif isinstance(error, NotebookError):
-            self.reply(
-                {"message": str(error), "problems": [p.to_json() for p in error.problems]}, 422
-            )
-        elif isinstance(error, HistoryDamagedError):
-            raise error  # answered by write_error, as wherever else it is met
-        elif isinstance(error, KfpJupyterError):
-            status = 502 if type(error).__module__.startswith("kfp_jupyter.cluster") else 400
-            if type(error).__name__ in ("InvalidSubmission", "ConfigError"):
-                status = 400
-            self.reply({"message": message, "kind": type(error).__name__}, status)
-        else:
-            raise error
 
 
 class InspectHandler(BaseHandler):
@@ -287,7 +68,7 @@ class CompileHandler(BaseHandler):
 
     @web.authenticated
     async def post(self) -> None:
-        from ..compile import TARGETS, default_output
+        from ..compile import TARGETS, compile_pipeline, default_output
 
         body = self.body()
         target = self.text(body, "target") or "kfp"
@@ -306,7 +87,7 @@ class CompileHandler(BaseHandler):
                 )
                 self.check_output(out, output)
                 try:
-                    pipeline.compile(target, out, kfp_runtime=runtime)
+                    compile_pipeline(pipeline, target, out, kfp_runtime=runtime)
                 except OSError as e:  # e.g. a file where the output's folder should be
                     name = output or relative_to_root(self.root_dir, out)
                     raise ApiError(400, f"cannot write output {name!r}: {e.strerror}") from None
@@ -365,21 +146,23 @@ class RunsHandler(BaseHandler):
         from ..engine import run_local
 
         body = self.body()
-        params = self.params(body)
-        no_cache, experiment = self.flag(body, "no_cache"), self.text(body, "experiment")
-        keep_going, host_exec = self.flag(body, "keep_going"), self.flag(body, "host_exec")
+        given = self.read_options(body, RUN_OPTIONS, "path")
         try:
             path = self.notebook_path(self.text(body, "path"))
 
             def work() -> dict[str, Any]:
+                pipeline = self.load(path, given["pin_packages"])
                 handle = run_local(
-                    self.load(path),
-                    params,
+                    pipeline,
+                    given["params"],
                     store=_store(),
-                    cache=not no_cache,
-                    keep_going=keep_going,
-                    host_exec=host_exec,
-                    experiment=experiment,
+                    workers=given["workers"],
+                    cache=not given["no_cache"],
+                    keep_going=given["keep_going"],
+                    experiment=given["experiment"],
+                    launcher=given["launcher"],
+                    host_exec=given["host_exec"],
+                    apply_resources=given["apply_resources"],
                 )
                 self.runs.add(handle)
                 return {"id": handle.run_id, "state": handle.state}
@@ -492,37 +275,23 @@ class SubmitHandler(BaseHandler):
 
     @web.authenticated
     async def post(self) -> None:
-        from ..cluster import submit
+        from ..cluster import submit, submittable
         from ..cluster.compiled import kind_of
 
         body = self.body()
-        params = self.params(body)
-        fields = ("engine", "host", "namespace", "experiment", "run_name", "token_env", "ui_url")
-        given = {key: self.text(body, key) for key in (*fields, "kfp_runtime", "path", "target")}
-
-        def opt(key: str) -> str | None:
-            return given[key]
-
-        self.check_token_env(opt("token_env"))
+        given = self.read_options(body, SUBMIT_OPTIONS, "path")
+        pin = given.pop("pin_packages")
+        self.check_token_env(given["token_env"])
         try:
-            path = self.notebook_path(opt("path"))
+            path = self.notebook_path(self.text(body, "path"))
 
             def work() -> dict[str, Any]:
                 # a notebook, or a pipeline compiled already (KFP IR, Argo Workflow, DSL script)
-                what = self.load(path) if kind_of(path) == "notebook" else path
-                handle = submit(
-                    what,
-                    opt("engine"),
-                    target=opt("target"),
-                    host=opt("host"),
-                    namespace=opt("namespace"),
-                    experiment=opt("experiment"),
-                    run_name=opt("run_name"),
-                    params=params,
-                    token_env=opt("token_env"),
-                    ui_url=opt("ui_url"),
-                    kfp_runtime=opt("kfp_runtime"),
-                )
+                notebook = kind_of(path) == "notebook"
+                if pin is not None and not notebook:
+                    submittable(path, pin)  # refused as the CLI refuses it: compiled already
+                what = self.load(path, pin) if notebook else path
+                handle = submit(what, **given)
                 self.runs.add_submit(path, handle)
                 info: dict[str, Any] = handle.info.to_json()
                 return info
@@ -537,33 +306,26 @@ class SubmitHandler(BaseHandler):
 
 class TargetsHandler(BaseHandler):
     """`GET targets`: the saved targets (never a token: only the name of the variable that
-    holds one) and the one submitted to last, for the Submit dialog's choice."""
+    holds one), the one submitted to last, and the engines a submit accepts, for the Submit
+    dialog's choices."""
 
     @web.authenticated
     async def get(self) -> None:
-        from ..cluster.targets import last_target, load_targets
+        from ..cluster.targets import ENGINES, last_target, load_targets
 
         def work() -> dict[str, Any]:
-            targets = load_targets()
-            return {"targets": [t.to_json() for t in targets.values()], "last": last_target()}
+            # the engines are always there: a broken targets file must not stop a submit that
+            # names its cluster by hand
+            answer: dict[str, Any] = {"targets": [], "last": None, "engines": list(ENGINES)}
+            try:
+                targets = load_targets()
+            except KfpJupyterError as e:
+                answer["error"] = str(e)
+            else:
+                answer.update(targets=[t.to_json() for t in targets.values()], last=last_target())
+            return answer
 
-        try:
-            self.reply(await self.off_loop(work))
-        except KfpJupyterError as e:
-            self.fail(e)
-
-
-def _kind(value: object) -> str:
-    """How JSON calls the type of `value`, for messages."""
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    return "a string" if isinstance(value, str) else "null"
+        self.reply(await self.off_loop(work))
 
 
 def _limit(text: str | None) -> int | None:

@@ -6,7 +6,13 @@ import { ServerConnection } from "@jupyterlab/services";
 export class ApiError extends Error {
   constructor(
     readonly status: number,
-    readonly body: { message?: string; problems?: unknown[]; kind?: string },
+    readonly body: {
+      message?: string;
+      problems?: unknown[];
+      kind?: string;
+      /** each refused value's message, by the name of the value (e.g. a parameter) */
+      fields?: Record<string, string>;
+    },
   ) {
     super(body.message ?? `HTTP ${status}`);
   }

@@ -24,11 +24,11 @@ import {
   pipelineSettingsForm,
   readPipelineSettings,
 } from "./metadata";
-import { PipelinePanel, cellSettings, markCell } from "./panel";
+import { cellSettings, markCell } from "./cells";
+import { PipelinePanel } from "./panel";
 import {
   type Form,
   type ParamsJson,
-  type RunRequest,
   initialChoices,
   lastChoices,
   paramSpecs,
@@ -36,8 +36,6 @@ import {
 } from "./runoptions";
 import { saveInTurn, watchSaves } from "./save";
 import { parseParamText } from "./summary";
-
-const ENGINES = ["kfp", "argo"];
 
 const watched = new WeakSet<Cell>();
 
@@ -83,6 +81,7 @@ class SubmitForm extends Widget {
     params: Record<string, unknown>,
     targets: SavedTarget[],
     last: string | null,
+    engines: readonly string[],
     note = "",
   ) {
     super();
@@ -105,7 +104,7 @@ class SubmitForm extends Widget {
     row("saved target", saved);
     const engine = document.createElement("select");
     engine.name = "engine";
-    for (const e of ENGINES) engine.append(new Option(e, e));
+    for (const e of engines) engine.append(new Option(e, e));
     row("engine", engine);
     const fields: Record<string, HTMLInputElement> = {};
     for (const [name, label, hint] of [
@@ -168,13 +167,20 @@ class FormBody<T> extends Widget {
 
 /**
  * A dialog that stays open while its form has something to fix: the form shows what, next to
- * the field. `resolve` is what both the accept button and Enter go through.
+ * the field. `resolve` is what both the accept button and Enter go through. With `send`, the
+ * form's value goes to the server before the dialog closes, so that a value the server refuses
+ * is shown at its field while the user can still fix it.
  */
-class FormDialog<T> extends Dialog<T | null> {
+class FormDialog<T, R> extends Dialog<T | null> {
+  /** what `send` answered, or how it failed; the dialog closed on it */
+  outcome: { answer: R } | { error: unknown } | null = null;
+  private sending = false;
+
   constructor(
     private readonly formBody: FormBody<T>,
     title: string,
     accept: string,
+    private readonly send?: (value: T) => Promise<R | null>,
   ) {
     super({
       title,
@@ -185,15 +191,48 @@ class FormDialog<T> extends Dialog<T | null> {
   }
 
   resolve(index?: number): void {
+    if (this.sending) return; // the server has not answered yet: neither button closes it
     // the accept button is the last one and the default
-    if ((index === undefined || index === 1) && this.formBody.form.read() === null) return;
+    if (index !== undefined && index !== 1) return super.resolve(index);
+    const value = this.formBody.form.read();
+    if (value === null) return;
+    if (!this.send) return super.resolve(index);
+    this.sending = true;
+    this.send(value).then(
+      (answer) => this.settle(index, answer === null ? null : { answer }),
+      (error: unknown) => this.settle(index, { error }),
+    );
+  }
+
+  private settle(index: number | undefined, outcome: FormDialog<T, R>["outcome"]): void {
+    this.sending = false;
+    if (outcome === null || this.isDisposed) return;
+    this.outcome = outcome;
     super.resolve(index);
   }
 }
 
 async function askForm<T>(form: Form<T>, title: string, accept: string): Promise<T | null> {
-  const result = await new FormDialog(new FormBody(form), title, accept).launch();
+  const result = await new FormDialog<T, never>(new FormBody(form), title, accept).launch();
   return result.button.accept ? result.value : null;
+}
+
+/**
+ * A form whose value the server takes before the dialog closes: what `send` answered, null if
+ * the user cancelled; `send` answers null to keep the dialog open, and its errors are thrown here.
+ */
+async function askServer<T, R>(
+  form: Form<T>,
+  title: string,
+  accept: string,
+  send: (value: T) => Promise<R | null>,
+): Promise<R | null> {
+  const dialog = new FormDialog(new FormBody(form), title, accept, send);
+  const result = await dialog.launch();
+  const outcome = dialog.outcome;
+  if (!result.button.accept || outcome === null) return null;
+  if ("error" in outcome) throw outcome.error;
+  return outcome.answer;
 }
 
 class ToolbarExtension implements DocumentRegistry.IWidgetExtension<NotebookPanel, INotebookModel> {
@@ -221,10 +260,20 @@ class ToolbarExtension implements DocumentRegistry.IWidgetExtension<NotebookPane
           const pipeline = await api<ParamsJson>(`inspect?path=${encodeURIComponent(path)}`);
           const specs = paramSpecs(pipeline);
           const form = runOptionsForm(path, specs, initialChoices(specs, lastChoices(path)));
-          const request = await askForm<RunRequest>(form, "Run the pipeline", "Run");
-          if (!request) return;
-          this.sidebar.showMessage("starting the run ...");
-          const started = await post<{ id: string }>("runs", request);
+          const started = await askServer(form, "Run the pipeline", "Run", async (request) => {
+            this.sidebar.showMessage("starting the run ...");
+            try {
+              return await post<{ id: string }>("runs", request);
+            } catch (e) {
+              // a parameter's value the server refused: said at its field, the dialog stays open
+              if (e instanceof ApiError && e.status === 400 && form.refused(e.body.fields)) {
+                this.sidebar.showMessage("");
+                return null;
+              }
+              throw e;
+            }
+          });
+          if (!started) return;
           this.sidebar.followRun(started.id);
         } catch (e) {
           this.sidebar.showMessage(`the run did not start: ${e instanceof Error ? e.message : e}`);
@@ -241,16 +290,17 @@ class ToolbarExtension implements DocumentRegistry.IWidgetExtension<NotebookPane
         await saveInTurn(panel.context);
         await this.sidebar.refresh();
         const params = this.sidebar.parameters;
-        let saved: { targets: SavedTarget[]; last: string | null } = { targets: [], last: null };
-        let note = "";
+        let saved: { targets: SavedTarget[]; last: string | null; engines: string[]; error?: string };
         try {
           saved = await api<typeof saved>("targets");
         } catch (e) {
-          note = `the saved targets could not be read: ${e instanceof Error ? e.message : e}`;
+          this.sidebar.showMessage(`cannot submit: ${e instanceof Error ? e.message : e}`);
+          return;
         }
+        const note = saved.error ? `the saved targets could not be read: ${saved.error}` : "";
         const result = await showDialog({
           title: "Submit the pipeline",
-          body: new SubmitForm(params, saved.targets, saved.last, note),
+          body: new SubmitForm(params, saved.targets, saved.last, saved.engines, note),
           buttons: [Dialog.cancelButton(), Dialog.okButton({ label: "Submit" })],
         });
         if (!result.button.accept || !result.value) return;

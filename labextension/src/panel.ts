@@ -4,7 +4,6 @@
  * its DAG, drawn by the same code as the notebook widget (kfp-jupyter-dag, from js/).
  */
 
-import type { Cell } from "@jupyterlab/cells";
 import type { NotebookPanel } from "@jupyterlab/notebook";
 import type { Message } from "@lumino/messaging";
 import { Widget } from "@lumino/widgets";
@@ -16,85 +15,23 @@ import {
 } from "kfp-jupyter-dag";
 
 import { ApiError, api } from "./api";
+import { cellSettings, clearFailedCells, markFailedCell } from "./cells";
+import { h } from "./dom";
+import { type Draft, type EditorHost, stepEditor } from "./editor";
 import { pipelineIcon } from "./icon";
-import {
-  type InspectJson,
-  type Problem,
-  type RunSummary,
-  cellIndex,
-  cycleEdges,
-  dependents,
-  isFinal,
-  parameterRows,
-  progress,
-  runStates,
-  stepRows,
-  where,
-} from "./summary";
-import {
-  type ErrorFrame,
-  type RunListing,
-  failedCell,
-  problemSteps,
-  runLine,
-  runToFollow,
-} from "./runs";
-import {
-  type CellSettings,
-  ROLES,
-  ROLE_LABELS,
-  parseCell,
-  roleLabel,
-  splitList,
-  stepNameProblem,
-  writeCell,
-} from "./tags";
-import { saveInTurn } from "./save";
+import { loadInputs } from "./inputs";
 import { pipelineSettingsEditor } from "./metadata";
-import { writeCellTags } from "./undo";
-
-function h<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  attrs: Record<string, string> = {},
-  ...children: (Node | string)[]
-): HTMLElementTagNameMap[K] {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
-  for (const c of children) el.append(c);
-  return el;
-}
-
-export function cellTags(cell: Cell): string[] {
-  const tags = cell.model.getMetadata("tags");
-  return Array.isArray(tags) ? tags.map(String) : [];
-}
-
-/** The cell's settings, from its magic line or its tags. */
-export function cellSettings(cell: Cell): CellSettings {
-  return parseCell(cell.model.sharedModel.getSource(), cellTags(cell));
-}
-
-/**
- * Show the cell's role on the cell: a coloured badge (CSS on data-kfp-role), in the flow above
- * the cell's input so that it never covers the cell's toolbar (absolutely placed, top right).
- */
-export function markCell(cell: Cell): void {
-  const label = cell.model.type === "code" ? roleLabel(cellSettings(cell)) : "";
-  let badge = cell.node.querySelector<HTMLElement>(":scope > .kfpj-badge");
-  if (!label) {
-    delete cell.node.dataset.kfpRole;
-    delete cell.node.dataset.kfpLabel;
-    badge?.remove();
-    return;
-  }
-  cell.node.dataset.kfpRole = cellSettings(cell).role;
-  cell.node.dataset.kfpLabel = label;
-  if (!badge) {
-    badge = h("div", { class: "kfpj-badge" });
-    cell.node.prepend(badge);
-  }
-  badge.textContent = label;
-}
+import { type ErrorFrame, type RunListing, failedCell, problemSteps, runToFollow } from "./runs";
+import { saveInTurn } from "./save";
+import {
+  type RunView,
+  type ShownRun,
+  pipelineLists,
+  problemsSection,
+  recentSection,
+  statusSection,
+} from "./sections";
+import { type InspectJson, type Problem, cellIndex, isFinal, runStates } from "./summary";
 
 /** How often the panel asks the server while it is visible: the followed run, then the list. */
 const TICK_MS = 1000;
@@ -102,37 +39,6 @@ const RUNS_EVERY = 2;
 const RECENT_RUNS = 5;
 /** A change to a cell's role is saved (and the view refreshed) once the user paused this long. */
 const SETTLE_MS = 1200;
-
-/** The red mark on the cell a failed step failed in; clicking it opens the step's details. */
-export function markFailedCell(cell: Cell, step: string, open: () => void): void {
-  cell.node.dataset.kfpFailed = step;
-  let mark = cell.node.querySelector<HTMLElement>(":scope > .kfpj-fail-mark");
-  if (!mark) {
-    mark = h("button", { class: "kfpj-fail-mark", type: "button" });
-    cell.node.prepend(mark);
-  }
-  mark.setAttribute("data-kfp-step", step);
-  mark.title = `step ${step} failed here: show its details`;
-  mark.textContent = `✖ step ${step} failed`;
-  mark.onclick = (ev) => {
-    ev.stopPropagation();
-    open();
-  };
-}
-
-export function clearFailedCells(cells: readonly Cell[]): void {
-  for (const cell of cells) {
-    delete cell.node.dataset.kfpFailed;
-    cell.node.querySelector(":scope > .kfpj-fail-mark")?.remove();
-  }
-}
-
-type RunView = RunSummary & {
-  engine?: string;
-  url?: string | null;
-  /** a cluster run the server lost track of (or follows no more) */
-  done?: boolean;
-};
 
 export class PipelinePanel extends Widget {
   private notebook: NotebookPanel | null = null;
@@ -165,7 +71,16 @@ export class PipelinePanel extends Widget {
   private settle: number | null = null;
   private settingsOpen = false;
   /** what the user changed in the editor and has not applied yet, kept over re-renders */
-  private draft: { cell: Cell; from: string; settings: CellSettings } | null = null;
+  private draft: Draft | null = null;
+  private readonly editorHost: EditorHost = {
+    notebook: () => this.notebook,
+    pipeline: () => this.pipeline,
+    draft: () => this.draft,
+    keepDraft: (draft) => {
+      this.draft = draft;
+    },
+    refresh: () => this.refresh(),
+  };
   private readonly body = h("div", { class: "kfpj-body" });
   private readonly titleBox = h("h2", {});
   private readonly editorBox = h("div", {});
@@ -518,7 +433,7 @@ export class PipelinePanel extends Widget {
     else if (this.editorBox.contains(document.activeElement)) return;
     this.editorBox.replaceChildren(
       this.notebook
-        ? this.editor()
+        ? stepEditor(this.editorHost)
         : h("p", { class: "kfpj-empty" }, "Open a notebook to see its pipeline."),
     );
     if (this.notebook) this.editorBox.append(this.settingsBox(this.notebook));
@@ -536,81 +451,32 @@ export class PipelinePanel extends Widget {
     return box;
   }
 
+  private get shown(): ShownRun {
+    return { id: this.runId, run: this.run, title: this.runTitle, link: this.runLink, message: this.message };
+  }
+
   private renderStatus(): void {
     this.statusBox.replaceChildren();
     if (!this.notebook || (!this.runId && !this.message)) return;
-    const run = this.run;
-    const status = h("div", {
-      class: "kfpj-run",
-      "data-kfp-run": this.runId ?? "",
-      "data-kfp-run-state": run?.state ?? "",
-    });
-    if (this.runId) {
-      const text = run ? `${this.runTitle}: ${progress(run)}` : `${this.runTitle} started`;
-      status.append(h("span", {}, text));
-      if (run?.message) status.append(h("div", { class: "kfpj-run-message" }, run.message));
-    }
-    if (this.runLink) {
-      status.append(
-        " ",
-        h("a", { href: this.runLink, target: "_blank", rel: "noopener" }, "open in the KFP UI"),
-      );
-    }
-    if (this.message) status.append(h("div", { class: "kfpj-message" }, this.message));
-    const metrics = Object.entries(run?.metrics ?? {});
-    if (metrics.length) {
-      const text = metrics.map(([k, v]) => `${k} = ${Number(v).toPrecision(4)}`).join(", ");
-      status.append(h("div", { class: "kfpj-metrics" }, text));
-    }
-    this.statusBox.append(status);
+    this.statusBox.append(statusSection(this.shown));
   }
 
   private renderRecent(): void {
     this.recentBox.replaceChildren();
     if (!this.notebook || !this.recent.length) return;
-    const box = h("section", { class: "kfpj-recent" }, h("h3", {}, "Recent runs"));
-    const now = Date.now();
-    for (const r of this.recent) {
-      const shown = r.id === this.runId;
-      const state = shown && this.run ? this.run.state : r.state;
-      const item = h(
-        "a",
-        {
-          href: "#",
-          class: `kfpj-recent-run${shown ? " kfpj-current" : ""}`,
-          "data-kfp-run": r.id,
-          "data-kfp-run-state": state,
-          title: `${r.id}: show this run${r.message ? `\n${r.message}` : ""}`,
-        },
-        runLine({ ...r, state }, now),
-      );
-      item.onclick = (ev) => {
-        ev.preventDefault();
+    this.recentBox.append(
+      recentSection(this.recent, this.shown, (r) => {
         if (r.engine && r.engine !== "local") this.showRun(r.id, `${r.engine} run ${r.id}`, r.url ?? null);
         else this.followRun(r.id);
-      };
-      box.append(item);
-    }
-    this.recentBox.append(box);
+      }),
+    );
   }
 
   private renderProblems(): void {
     this.problemsBox.replaceChildren();
     if (!this.notebook || (!this.problems.length && !this.error)) return;
-    const box = h("section", { class: "kfpj-problems" }, h("h3", {}, "Problems"));
-    if (!this.problems.length) box.append(h("p", {}, this.error));
-    for (const p of this.problems) {
-      const item = h("div", { class: "kfpj-problem" });
-      item.append(this.link(where(p) || "notebook", p.cell), ": ", p.message);
-      if (p.fix) item.append(h("div", { class: "kfpj-fix" }, `fix: ${p.fix}`));
-      box.append(item);
-    }
-    if (this.pipeline) {
-      box.append(
-        h("p", { class: "kfpj-hint-muted" }, "The pipeline below is the notebook as it last could be read."),
-      );
-    }
-    this.problemsBox.append(box);
+    const link = (text: string, cell: number | null): HTMLElement => this.link(text, cell);
+    this.problemsBox.append(problemsSection(this.problems, this.error, Boolean(this.pipeline), link));
   }
 
   private renderDetails(): void {
@@ -624,21 +490,7 @@ export class PipelinePanel extends Widget {
       "data-kfp-details": d.step ?? "",
       "data-kfp-step": d.step ?? "",
     });
-    renderSharedDetails(box, d, () => this.selectStep(null), {
-      loadInputs: (s) => void this.loadInputs(s, box),
-    });
-    const cells = (d as { cells?: number[] }).cells ?? [];
-    if (cells.length) {
-      const links = h("div", { class: "kfpj-details-cells" }, "cells: ");
-      cells.forEach((c, i) => links.append(i ? ", " : "", this.link(String(c), c)));
-      box.append(links);
-    }
-    this.detailsBox.replaceChildren(box);
-  }
-
-  /** `%kfp inputs STEP --run RUN` in the notebook's kernel (the same magic a user would type),
-   * its printed summary shown under the details. */
-  private async loadInputs(d: StepDetails, box: HTMLElement): Promise<void> {
+    // what loading the step's inputs printed, under the details
     const say = (text: string): void => {
       let out = box.querySelector<HTMLElement>("[data-kfp-detail=loaded]");
       if (!out) {
@@ -647,27 +499,16 @@ export class PipelinePanel extends Widget {
       }
       out.textContent = text;
     };
-    const kernel = this.notebook?.sessionContext.session?.kernel;
-    if (!kernel || !d.step || !d.run_id) {
-      say("no kernel: start the notebook's kernel, then load the inputs again");
-      return;
+    renderSharedDetails(box, d, () => this.selectStep(null), {
+      loadInputs: (s) => void loadInputs(this.notebook?.sessionContext.session?.kernel, s, say),
+    });
+    const cells = (d as { cells?: number[] }).cells ?? [];
+    if (cells.length) {
+      const links = h("div", { class: "kfpj-details-cells" }, "cells: ");
+      cells.forEach((c, i) => links.append(i ? ", " : "", this.link(String(c), c)));
+      box.append(links);
     }
-    const store = (d as { store?: string }).store;
-    const quote = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
-    const code =
-      "%load_ext kfp_jupyter\n" +
-      `%kfp inputs ${quote(d.step)} --run ${quote(d.run_id)}` +
-      (store ? ` --store ${quote(store)}` : "");
-    let text = "";
-    const future = kernel.requestExecute({ code, silent: false, store_history: false });
-    future.onIOPub = (msg) => {
-      const c = msg.content as { name?: string; text?: string; ename?: string; evalue?: string };
-      if (msg.header.msg_type === "stream" && c.text) text += c.text;
-      if (msg.header.msg_type === "error") text += `${c.ename}: ${c.evalue}`;
-    };
-    say("loading…");
-    await future.done;
-    say(text.trim() || "done");
+    this.detailsBox.replaceChildren(box);
   }
 
   private renderPipeline(): void {
@@ -693,150 +534,14 @@ export class PipelinePanel extends Widget {
     this.dag?.setProblems(problemSteps(this.problems));
     this.listBox.replaceChildren();
     if (!p) return;
-    const steps = h("section", { class: "kfpj-steps" }, h("h3", {}, `Steps (${p.steps.length})`));
-    for (const r of stepRows(p)) {
-      const item = h("div", {
-        class: "kfpj-step",
-        "data-kfp-step": r.name,
-        "data-kfp-state": states[r.name]?.state ?? "NONE",
-      });
-      const open = h("a", { class: "kfpj-link kfpj-open", href: "#", title: "show its details" }, r.name);
-      open.onclick = (ev) => {
-        ev.preventDefault();
-        this.selectStep(r.name);
-        this.dag?.select(r.name);
-      };
-      item.append(open, " ", this.link(r.cell != null ? `cell ${r.cell}` : "", r.cell));
-      if (states[r.name]) item.append(h("span", { class: "kfpj-state" }, states[r.name].state));
-      if (r.after.length) {
-        item.append(h("div", { class: "kfpj-after" }, `after ${r.after.join(", ")}`));
-      }
-      for (const x of r.receives) {
-        item.append(h("div", { class: "kfpj-var" }, `${x.variable} ← ${x.from}`));
-      }
-      steps.append(item);
-    }
-    this.listBox.append(steps);
-    const params = parameterRows(p);
-    if (params.length) {
-      const box = h("section", { class: "kfpj-params" }, h("h3", {}, "Parameters"));
-      for (const x of params) box.append(h("div", {}, `${x.name}: ${x.type} = ${x.value}`));
-      this.listBox.append(box);
-    }
-    if (p.metrics?.length) {
-      this.listBox.append(
-        h("section", { class: "kfpj-metrics-list" }, h("h3", {}, "Metrics"), p.metrics.join(", ")),
-      );
-    }
-  }
-
-  /**
-   * The active cell's step editor; Apply writes the cell's magic line (a `%%step` cell) or its
-   * tags (any other cell) as one step of the notebook's undo, then saves.
-   */
-  private editor(): HTMLElement {
-    const box = h("section", { class: "kfpj-editor" }, h("h3", {}, "Active cell"));
-    if (!this.notebook) return box;
-    const cell = this.notebook?.content.activeCell;
-    if (!cell || cell.model.type !== "code") {
-      box.append(h("p", { class: "kfpj-empty" }, "Select a code cell to set its role."));
-      return box;
-    }
-    // the cell's settings, or the user's unapplied changes if the cell did not change since
-    const from = JSON.stringify(cellSettings(cell));
-    const draft = this.draft?.cell === cell && this.draft.from === from ? this.draft : null;
-    const s: CellSettings = draft ? draft.settings : JSON.parse(from);
-    const role = h("select", { "data-kfp-field": "role" });
-    for (const r of ROLES) {
-      const o = h("option", { value: r }, ROLE_LABELS[r]);
-      if (r === s.role) o.selected = true;
-      role.append(o);
-    }
-    box.append(h("label", {}, "Role ", role));
-    const stepFields = h("div", { class: "kfpj-step-fields" });
-    const input = (field: keyof CellSettings, label: string, value: string, hint = ""): HTMLInputElement => {
-      const el = h("input", { "data-kfp-field": field, value, placeholder: hint });
-      stepFields.append(h("label", {}, `${label} `, el));
-      return el;
-    };
-    const name = input("name", "Name", s.name, "e.g. train");
-    // only steps that cannot close a cycle: none that already runs after this one
-    const steps = this.pipeline ? stepRows(this.pipeline) : [];
-    const later = dependents(steps, s.name);
-    const others = steps.map((x) => x.name).filter((n) => n !== s.name && !later.has(n));
-    const after = h("select", { "data-kfp-field": "after", multiple: "" });
-    for (const n of new Set([...others, ...s.after])) {
-      const o = h("option", { value: n }, n);
-      if (s.after.includes(n)) o.selected = true;
-      after.append(o);
-    }
-    stepFields.append(h("label", {}, "After ", after));
-    const image = input("image", "Image", s.image, "python:3.11");
-    const packages = input("packages", "Packages", s.packages.join(", "), "numpy, pandas");
-    const cpu = input("cpu", "CPU", s.cpu, "2");
-    const memory = input("memory", "Memory", s.memory, "4Gi");
-    const gpu = input("gpu", "GPU", s.gpu, "1");
-    const retries = input("retries", "Retries", s.retries, "0");
-    const timeout = input("timeout", "Timeout (s)", s.timeout, "");
-    const cache = h("select", { "data-kfp-field": "cache" });
-    for (const [v, t] of [
-      ["", "default"],
-      ["enabled", "enabled"],
-      ["disabled", "disabled"],
-    ]) {
-      const o = h("option", { value: v }, t);
-      if (v === s.cache) o.selected = true;
-      cache.append(o);
-    }
-    stepFields.append(h("label", {}, "Cache ", cache));
-    box.append(stepFields);
-    const hint = h("div", { class: "kfpj-hint" });
-    box.append(hint);
-    const showFields = (): void => {
-      stepFields.style.display = role.value === "step" ? "" : "none";
-    };
-    role.onchange = showFields;
-    showFields();
-    const apply = h("button", { class: "jp-mod-styled jp-mod-accept", "data-kfp-action": "apply" }, "Apply");
-    const read = (): CellSettings => ({
-      role: role.value as CellSettings["role"],
-      name: name.value.trim(),
-      after: Array.from(after.selectedOptions).map((o) => o.value),
-      image: image.value,
-      packages: splitList(packages.value),
-      cpu: cpu.value,
-      memory: memory.value,
-      gpu: gpu.value,
-      retries: retries.value,
-      timeout: timeout.value,
-      cache: cache.value as CellSettings["cache"],
-    });
-    const keepDraft = (): void => {
-      this.draft = { cell, from, settings: read() };
-    };
-    box.addEventListener("input", keepDraft);
-    box.addEventListener("change", keepDraft);
-    apply.onclick = () => {
-      const next = read();
-      let problem = next.role === "step" ? stepNameProblem(next.name) : null;
-      const cycle = next.role === "step" ? cycleEdges(steps, next.name, next.after) : [];
-      if (!problem && cycle.length) problem = `this would close a cycle: ${cycle.join(", ")}`;
-      if (problem) {
-        hint.textContent = problem;
-        return;
-      }
-      hint.textContent = "";
-      const notebook = this.notebook?.content.model?.sharedModel;
-      if (!notebook) return;
-      const written = writeCell(cell.model.sharedModel.getSource(), cellTags(cell), next);
-      writeCellTags(notebook, cell.model.sharedModel, written.tags, written.source);
-      this.draft = null;
-      markCell(cell);
-      apply.blur();
-      const context = this.notebook?.context;
-      if (context) void saveInTurn(context).then(() => this.refresh());
-    };
-    box.append(apply);
-    return box;
+    this.listBox.append(
+      ...pipelineLists(p, states, {
+        link: (text, cell) => this.link(text, cell),
+        open: (step) => {
+          this.selectStep(step);
+          this.dag?.select(step);
+        },
+      }),
+    );
   }
 }

@@ -3,14 +3,18 @@
  * `kfp-jupyter run` has (--no-cache, --keep-going, --host-exec), turned into the body of
  * `POST runs` (the engine's `run_local`, as the CLI calls it).
  *
- * Values are parsed here as kfp_jupyter/params.py parses `-p NAME=VALUE`, so that a typo is
- * caught next to its field while the dialog is still open, not as a 400 after it closed.
+ * Values are sent as typed: the server parses them as the CLI parses `-p NAME=VALUE`
+ * (kfp_jupyter/params.py), so the dialog and the command line accept the same values. The dialog
+ * stays open until the server took the run, and a value it refused is said next to its field.
+ * Only a number that is not one is caught here, as it is typed.
  * Only parameters that differ from their defaults are sent: the run's record then says what the
  * user chose, and a default changed later in the notebook is not overridden by a stale copy.
  *
  * The form is plain DOM and imports nothing from JupyterLab, so everything but its drawing is
  * unit-tested in Node; index.ts puts it in a JupyterLab Dialog.
  */
+
+import { h } from "./dom";
 
 export type ParamType = "int" | "float" | "bool" | "str" | "list" | "dict";
 
@@ -63,43 +67,40 @@ const EXAMPLES: Record<ParamType, string> = {
   dict: 'JSON, e.g. {"a": 1}',
 };
 
-/** A field's text as a value of its type, or why it is not one (said for the user, not a CLI). */
-export function parseParam(type: ParamType, text: string): { value: unknown } | { error: string } {
+/**
+ * What is wrong with a number field's text that needs no parsing to see (said for the user, not
+ * a CLI), or null; everything else is the server's to judge.
+ */
+export function quickProblem(type: ParamType, text: string): string | null {
   const t = text.trim();
-  switch (type) {
-    case "str":
-      return { value: text };
-    case "bool": {
-      const low = t.toLowerCase();
-      if (["true", "1", "yes", "on"].includes(low)) return { value: true };
-      if (["false", "0", "no", "off"].includes(low)) return { value: false };
-      return { error: "tick or untick the box (true or false)" };
-    }
-    case "int":
-      if (!t) return { error: "enter a whole number, e.g. 3" };
-      if (!/^[+-]?\d+$/.test(t)) return { error: `${JSON.stringify(t)} is not a whole number` };
-      if (!Number.isSafeInteger(Number(t))) return { error: `${t} is too large` };
-      return { value: Number(t) };
-    case "float": {
-      const n = Number(t);
-      if (!t || !Number.isFinite(n) || !/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(t)) {
-        return { error: t ? `${JSON.stringify(t)} is not a number` : "enter a number, e.g. 0.5" };
-      }
-      return { value: n };
-    }
-    case "list":
-    case "dict": {
-      let value: unknown;
-      try {
-        value = JSON.parse(t);
-      } catch {
-        return { error: `not valid JSON; write it like ${EXAMPLES[type].slice(9)}` };
-      }
-      const ok = type === "list" ? Array.isArray(value) : isObject(value);
-      if (!ok) return { error: `a ${type} is expected, like ${EXAMPLES[type].slice(9)}` };
-      return { value };
-    }
+  if (type === "int") {
+    if (!t) return "enter a whole number, e.g. 3";
+    if (!/^[+-]?\d+$/.test(t)) return `${JSON.stringify(t)} is not a whole number`;
   }
+  if (type === "float" && !/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(t)) {
+    return t ? `${JSON.stringify(t)} is not a number` : "enter a number, e.g. 0.5";
+  }
+  return null;
+}
+
+/** Whether a field still holds its parameter's default, however it is written ("2" for 2.0). */
+function isDefault(spec: ParamSpec, field: string | boolean): boolean {
+  if (typeof field === "boolean" || spec.type === "str") return field === spec.default;
+  try {
+    return sameValue(JSON.parse(field), spec.default);
+  } catch {
+    return false; // not JSON, so not the default's JSON: the server reads it (a Python literal)
+  }
+}
+
+/** The server's messages for refused values (its answer's `fields`), kept for the parameters this
+ * form has a field for; null if it refused none of them. */
+export function refusedParameters(
+  refused: Record<string, string> | undefined,
+  specs: ParamSpec[],
+): Record<string, string> | null {
+  const ours = Object.entries(refused ?? {}).filter(([name]) => specs.some((s) => s.name === name));
+  return ours.length ? Object.fromEntries(ours) : null;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -135,7 +136,8 @@ export interface RunChoices {
 /** The body of `POST runs`. */
 export interface RunRequest {
   path: string;
-  params: Record<string, unknown>;
+  /** a bool as true or false, any other value as its field's text, for the server to parse */
+  params: Record<string, string | boolean>;
   no_cache: boolean;
   keep_going: boolean;
   host_exec: boolean;
@@ -177,14 +179,13 @@ export function buildRunRequest(
   specs: ParamSpec[],
   choices: RunChoices,
 ): { request: RunRequest; errors: null } | { request: null; errors: Record<string, string> } {
-  const params: Record<string, unknown> = {};
+  const params: Record<string, string | boolean> = {};
   const errors: Record<string, string> = {};
   for (const spec of specs) {
     const field = choices.values[spec.name] ?? defaultField(spec);
-    const parsed =
-      typeof field === "boolean" ? { value: field } : parseParam(spec.type, field);
-    if ("error" in parsed) errors[spec.name] = parsed.error;
-    else if (!sameValue(parsed.value, spec.default)) params[spec.name] = parsed.value;
+    const problem = typeof field === "boolean" ? null : quickProblem(spec.type, field);
+    if (problem) errors[spec.name] = problem;
+    else if (!isDefault(spec, field)) params[spec.name] = field;
   }
   if (Object.keys(errors).length) return { request: null, errors };
   return {
@@ -259,22 +260,17 @@ const STYLE = `
 .kfpj-form .kfpj-form-error { color: var(--jp-error-color1); }
 `;
 
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  attrs: Record<string, string> = {},
-  ...children: (Node | string)[]
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  node.append(...children);
-  return node;
-}
-
 /** A form's node, and its errors shown next to the fields they are about. */
 export interface Form<T> {
   node: HTMLElement;
   /** the form's value, or null after showing what to fix */
   read(): T | null;
+}
+
+/** The run options form: it also shows the server's refusal of a value at the field. */
+export interface RunOptionsForm extends Form<RunRequest> {
+  /** Show `message` at the parameter it names; false if it names none (not the form's to show). */
+  refused(fields: Record<string, string> | undefined): boolean;
 }
 
 /** A labelled field with room for its error below it; `key` names it for the error. */
@@ -286,10 +282,10 @@ export function fieldRow(
 ): { row: HTMLElement; error: HTMLElement } {
   const id = `kfpj-field-${key}-${Math.random().toString(36).slice(2)}`;
   input.id = id;
-  const error = el("div", { class: "kfpj-field-error", "data-kfp-error-for": key, role: "alert" });
-  const name = el("label", { for: id }, label);
-  if (hint) name.append(" ", el("span", { class: "kfpj-type" }, hint));
-  return { row: el("div", { class: "kfpj-field" }, name, input, error), error };
+  const error = h("div", { class: "kfpj-field-error", "data-kfp-error-for": key, role: "alert" });
+  const name = h("label", { for: id }, label);
+  if (hint) name.append(" ", h("span", { class: "kfpj-type" }, hint));
+  return { row: h("div", { class: "kfpj-field" }, name, input, error), error };
 }
 
 /** Show `errors` (by key) next to their fields, clear the others; true if there were none. */
@@ -312,20 +308,20 @@ export function showErrors(
 }
 
 export function formStyle(): HTMLStyleElement {
-  return el("style", {}, STYLE);
+  return h("style", {}, STYLE);
 }
 
 /**
  * The run options form for `specs`, starting from `choices`; `read()` gives the request for
  * `path` and remembers the choices, or shows what to fix and gives null.
  */
-export function runOptionsForm(path: string, specs: ParamSpec[], choices: RunChoices): Form<RunRequest> {
-  const node = el("div", { class: "kfpj-form kfpj-run-options" }, formStyle());
-  const params = el("fieldset", {}, el("legend", {}, "Parameters"));
+export function runOptionsForm(path: string, specs: ParamSpec[], choices: RunChoices): RunOptionsForm {
+  const node = h("div", { class: "kfpj-form kfpj-run-options" }, formStyle());
+  const params = h("fieldset", {}, h("legend", {}, "Parameters"));
   const fields: Record<string, { input: HTMLInputElement; error: HTMLElement }> = {};
   for (const spec of specs) {
     const value = choices.values[spec.name];
-    const input = el("input", { "data-kfp-param": spec.name });
+    const input = h("input", { "data-kfp-param": spec.name });
     if (spec.type === "bool") {
       input.type = "checkbox";
       input.checked = value === true;
@@ -342,16 +338,16 @@ export function runOptionsForm(path: string, specs: ParamSpec[], choices: RunCho
     fields[spec.name] = { input, error };
     params.append(row);
   }
-  if (!specs.length) params.append(el("p", {}, "This pipeline has no parameters."));
-  const switches = el("fieldset", {}, el("legend", {}, "Options"));
+  if (!specs.length) params.append(h("p", {}, "This pipeline has no parameters."));
+  const switches = h("fieldset", {}, h("legend", {}, "Options"));
   const boxes: Partial<Record<(typeof SWITCHES)[number]["key"], HTMLInputElement>> = {};
   for (const s of SWITCHES) {
-    const box = el("input", { type: "checkbox", "data-kfp-option": s.key });
+    const box = h("input", { type: "checkbox", "data-kfp-option": s.key });
     box.checked = choices[s.key];
     boxes[s.key] = box;
-    switches.append(el("label", { class: "kfpj-switch", title: s.title }, box, " ", s.label));
+    switches.append(h("label", { class: "kfpj-switch", title: s.title }, box, " ", s.label));
   }
-  const summary = el("div", { class: "kfpj-form-error", role: "alert" });
+  const summary = h("div", { class: "kfpj-form-error", role: "alert" });
   node.append(params, switches, summary);
 
   const current = (): RunChoices => ({
@@ -365,12 +361,12 @@ export function runOptionsForm(path: string, specs: ParamSpec[], choices: RunCho
     keep_going: boxes.keep_going?.checked ?? false,
     host_exec: boxes.host_exec?.checked ?? false,
   });
-  // a fixed field loses its message as soon as it is right
+  // a field being fixed loses its message as soon as nothing is plainly wrong with it
   node.addEventListener("input", (ev) => {
     const name = (ev.target as HTMLElement).dataset?.kfpParam;
     const spec = specs.find((s) => s.name === name);
     if (!spec || spec.type === "bool" || !fields[spec.name].error.textContent) return;
-    if (!("error" in parseParam(spec.type, fields[spec.name].input.value))) {
+    if (quickProblem(spec.type, fields[spec.name].input.value) === null) {
       fields[spec.name].error.textContent = "";
       fields[spec.name].input.classList.remove("kfpj-invalid");
     }
@@ -383,6 +379,12 @@ export function runOptionsForm(path: string, specs: ParamSpec[], choices: RunCho
       if (!showErrors(fields, built.errors ?? {}, summary)) return null;
       rememberChoices(path, specs, choices);
       return built.request;
+    },
+    refused(refused: Record<string, string> | undefined): boolean {
+      const errors = refusedParameters(refused, specs);
+      if (errors === null) return false;
+      showErrors(fields, errors, summary);
+      return true;
     },
   };
 }

@@ -7,7 +7,8 @@ import {
   initialChoices,
   lastChoices,
   paramSpecs,
-  parseParam,
+  quickProblem,
+  refusedParameters,
   rememberChoices,
   sameValue,
 } from "../src/runoptions";
@@ -63,22 +64,31 @@ test("defaults are shown as the user would type them", () => {
   assert.equal(formatParam("str", "a b"), "a b");
 });
 
-test("values are parsed as the CLI parses -p NAME=VALUE, with a reason when they are not", () => {
-  assert.deepEqual(parseParam("int", " 42 "), { value: 42 });
-  assert.deepEqual(parseParam("int", "-7"), { value: -7 });
-  for (const bad of ["4.5", "abc", "", "1e3"]) assert.ok("error" in parseParam("int", bad), bad);
-  assert.deepEqual(parseParam("float", "1e-3"), { value: 0.001 });
-  assert.deepEqual(parseParam("float", "3"), { value: 3 });
-  for (const bad of ["nan", "inf", "0x10", "", "1.2.3"]) {
-    assert.ok("error" in parseParam("float", bad), bad);
-  }
-  assert.deepEqual(parseParam("str", " keep spaces "), { value: " keep spaces " });
-  assert.deepEqual(parseParam("list", '[1, "a"]'), { value: [1, "a"] });
-  assert.ok("error" in parseParam("list", '{"a": 1}'));
-  assert.ok("error" in parseParam("list", "[1, 2"));
-  assert.deepEqual(parseParam("dict", '{"a": [1]}'), { value: { a: [1] } });
-  assert.ok("error" in parseParam("dict", "[1]"));
-  assert.deepEqual(parseParam("bool", "yes"), { value: true });
+test("only a number that is not one is refused as it is typed; the server judges the rest", () => {
+  assert.equal(quickProblem("int", " 42 "), null);
+  assert.equal(quickProblem("int", "-7"), null);
+  for (const bad of ["4.5", "abc", "", "1e3"]) assert.ok(quickProblem("int", bad), bad);
+  assert.match(quickProblem("int", "five") ?? "", /"five" is not a whole number/);
+  assert.equal(quickProblem("float", "1e-3"), null);
+  assert.equal(quickProblem("float", "3"), null);
+  for (const bad of ["nan", "inf", "0x10", "", "1.2.3"]) assert.ok(quickProblem("float", bad), bad);
+  // lists, dicts and text go to the server as typed (it also reads Python literals)
+  assert.equal(quickProblem("list", "[1, 'a']"), null);
+  assert.equal(quickProblem("dict", "{depth: 2}"), null);
+  assert.equal(quickProblem("str", ""), null);
+});
+
+test("the server's refusals are put at the parameters they name", () => {
+  const specs = paramSpecs(inspect);
+  const said = {
+    layers: "parameter 'layers' (list): '[1' is not a list",
+    rate: "parameter 'rate' is nan, which JSON cannot hold",
+  };
+  assert.deepEqual(refusedParameters(said, specs), said);
+  // a name the form has no field for is left to the message
+  assert.deepEqual(refusedParameters({ other: "unknown parameter 'other'", ...said }, specs), said);
+  assert.equal(refusedParameters({ other: "unknown parameter 'other'" }, specs), null);
+  assert.equal(refusedParameters(undefined, specs), null);
 });
 
 test("only parameters that differ from their defaults are sent, with the switches", () => {
@@ -101,25 +111,30 @@ test("only parameters that differ from their defaults are sent, with the switche
   c.no_cache = true;
   c.host_exec = true;
   const changed = buildRunRequest("nb.ipynb", specs, c);
+  // as typed: the server parses them as the CLI parses -p NAME=VALUE
   assert.deepEqual(changed.request, {
     path: "nb.ipynb",
-    params: { n: 5, verbose: true, layers: [16] },
+    params: { n: "5", verbose: true, layers: "[16]" },
     no_cache: true,
     keep_going: false,
     host_exec: true,
   });
 });
 
-test("bad values stop the request and say which field to fix", () => {
+test("a number that is not one stops the request and says which field to fix", () => {
   const specs = paramSpecs(inspect);
   const c = initialChoices(specs, null);
   c.values.n = "three";
-  c.values.opts = "{depth: 2}";
+  c.values.rate = "";
+  c.values.opts = "{'depth': 3}";
   const built = buildRunRequest("nb.ipynb", specs, c);
   assert.equal(built.request, null);
-  assert.deepEqual(Object.keys(built.errors ?? {}).sort(), ["n", "opts"]);
+  assert.deepEqual(Object.keys(built.errors ?? {}).sort(), ["n", "rate"]);
   assert.match(built.errors?.n ?? "", /"three" is not a whole number/);
-  assert.match(built.errors?.opts ?? "", /JSON/);
+  // fixed, the Python literal goes to the server to read
+  c.values.n = "4";
+  c.values.rate = "0.5";
+  assert.deepEqual(buildRunRequest("nb.ipynb", specs, c).request?.params, { n: "4", opts: "{'depth': 3}" });
 });
 
 test("the last choices come back for the same notebook, not for another", () => {

@@ -254,3 +254,19 @@ def wait_for_kernel_metadata(page: Any) -> None:
         }""",
         timeout=120_000,
     )
+
+
+def select_cell(page: Any, index: int) -> None:
+    """Make cell `index` the active one, and wait until the panel's editor shows that cell (it
+    follows the active cell asynchronously: a change made before would go to the cell before)."""
+    page.evaluate(
+        f"() => {{ window.jupyterapp.shell.currentWidget.content.activeCellIndex = {index}; }}"
+    )
+    page.wait_for_function(
+        """(index) => {
+          const cell = window.jupyterapp.shell.currentWidget.content.widgets[index];
+          const editor = document.querySelector('#kfp-jupyter-panel .kfpj-editor');
+          return editor?.dataset.kfpCell === cell.model.id;
+        }""",
+        arg=index,
+    )

@@ -18,7 +18,7 @@ from typing import Any
 import nbformat
 import pytest
 import yaml
-from harness import ROOT, Lab, screenshot, start_lab
+from harness import ROOT, Lab, screenshot, select_cell, start_lab
 from servers.helpers import KFP_TOKEN, TOKEN_ENV
 from servers.kfp_server import KfpServer
 
@@ -78,12 +78,6 @@ def _wait_saved(path: Path, index: int, tags: list[str] | None) -> None:
         time.sleep(0.3)
 
 
-def _select_cell(page: Any, index: int) -> None:
-    page.evaluate(
-        f"() => {{ window.jupyterapp.shell.currentWidget.content.activeCellIndex = {index}; }}"
-    )
-
-
 def _apply(page: Any, role: str = "step", name: str = "", after: list[str] | None = None,
            cache: str | None = None) -> None:  # fmt: skip
     editor = page.locator(PANEL).locator(".kfpj-editor")
@@ -108,7 +102,7 @@ def test_step_editor_and_run_pipeline(jupyter_lab: Lab, page: Any) -> None:
     assert labels == len(STEPS) - 1
 
     # make the plain cell a step through the editor
-    _select_cell(page, index)
+    select_cell(page, index)
     editor = panel.locator(".kfpj-editor")
     editor.locator("select[data-kfp-field=role]").select_option("step")
     editor.locator("input[data-kfp-field=name]").fill("report")
@@ -176,7 +170,7 @@ def test_editor_changes_are_undone_and_redone_like_any_notebook_change(
 ) -> None:
     nb_path, index = _open_example(jupyter_lab, page)
     editor = page.locator(PANEL).locator(".kfpj-editor")
-    _select_cell(page, index)
+    select_cell(page, index)
     # two editor actions: make the plain cell a step, then turn its cache off
     _apply(page, "step", name="report", after=["evaluate"])
     _wait_saved(nb_path, index, ["step:report", "prev:evaluate"])

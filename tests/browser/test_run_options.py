@@ -124,11 +124,23 @@ def test_run_options_reach_the_run_and_come_back_next_time(jupyter_lab: Lab, pag
     assert "Fix n" in dialog.locator(".kfpj-form-error").inner_text()
     assert page.locator(DIALOG).count() == 1
     screenshot(page, "run-options-bad-value.png")
-    # fixed, the message goes; cancelled, nothing runs
+    # fixed, the message goes
     n.fill("6")
     page.wait_for_function(
         "() => !document.querySelector('.jp-Dialog [data-kfp-error-for=n]').textContent"
     )
+    # a value only the server can judge (a float JSON cannot hold): its answer is said at the
+    # field, and the dialog stays open
+    dialog.locator("input[data-kfp-param=scale]").fill("1e999")
+    dialog.get_by_role("button", name="Run").click()
+    refused = dialog.locator("[data-kfp-error-for=scale]")
+    page.wait_for_function(
+        "() => /JSON cannot hold/.test("
+        "document.querySelector('.jp-Dialog [data-kfp-error-for=scale]')?.textContent ?? '')"
+    )
+    assert "parameter 'scale'" in refused.inner_text()
+    assert page.locator(DIALOG).count() == 1
+    # cancelled, nothing runs
     dialog.get_by_role("button", name="Cancel").click()
     page.locator(DIALOG).wait_for(state="detached")
     assert _run_ids(jupyter_lab) == before

@@ -11,7 +11,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from harness import Lab, open_in_lab, screenshot
+from harness import Lab, open_in_lab, screenshot, select_cell
 
 pytestmark = pytest.mark.browser
 
@@ -37,12 +37,6 @@ def _open(lab: Lab, page: Any) -> Path:
     nbformat.write(nb, str(path))
     open_in_lab(lab, page, "magic.ipynb", len(CELLS), ".kfpj-step[data-kfp-step=report]")
     return path
-
-
-def _select_cell(page: Any, index: int) -> None:
-    page.evaluate(
-        f"() => {{ window.jupyterapp.shell.currentWidget.content.activeCellIndex = {index}; }}"
-    )
 
 
 def _saved_cell(path: Path, index: int) -> tuple[str, list[str]] | None:
@@ -71,7 +65,7 @@ def test_a_step_magic_cell_is_read_and_rewritten_by_the_editor(jupyter_lab: Lab,
         assert _badge(page, i).inner_text() == f"step: {name}"
     assert _badge(page, 4).count() == 0
 
-    _select_cell(page, 1)
+    select_cell(page, 1)
     editor = page.locator(PANEL).locator(".kfpj-editor")
     name = editor.locator("input[data-kfp-field=name]")
     page.wait_for_function(
@@ -125,7 +119,7 @@ def test_badges_stay_clear_of_the_cell_toolbar(jupyter_lab: Lab, page: Any) -> N
 
 def test_two_quick_applies_are_both_saved(jupyter_lab: Lab, page: Any) -> None:
     path = _open(jupyter_lab, page)
-    _select_cell(page, 4)
+    select_cell(page, 4)
     editor = page.locator(PANEL).locator(".kfpj-editor")
     editor.locator("select[data-kfp-field=role]").select_option("step")
     editor.locator("input[data-kfp-field=name]").fill("summary")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from ...components.spec import (
+    IR_TYPE_OF,
     ComponentInput,
     ComponentOutput,
     ComponentSpec,
@@ -20,47 +21,38 @@ from ...components.spec import (
     OutputPath,
     Part,
     Unsupported,
+    artifact_schema,
 )
-from .names import PARAMETER_TYPE, artifact_schema, artifact_type, io_definitions, struct_value
+from .names import artifact_type, io_definitions, struct_value
 
 
-def _input_definition(spec: ComponentSpec, i: ComponentInput) -> dict[str, object]:
+def _definition(spec: ComponentSpec, io: ComponentInput | ComponentOutput) -> dict[str, object]:
+    """An input's or output's definition: a value's parameter type (an input's default too), or
+    a file's artifact type."""
     d: dict[str, object] = {}
-    if i.passing == "value":
-        assert i.value_type is not None
-        d["parameterType"] = PARAMETER_TYPE[i.value_type]
-        if i.has_default and i.default is not None:
-            d["defaultValue"] = struct_value(i.default)
+    if io.passing == "value":
+        assert io.value_type is not None
+        d["parameterType"] = IR_TYPE_OF[io.value_type]
+        if isinstance(io, ComponentInput) and io.has_default and io.default is not None:
+            d["defaultValue"] = struct_value(io.default)
     else:
-        d.update(artifact_type(artifact_schema(i.type)))
-    if i.optional or i.has_default:
+        d.update(artifact_type(artifact_schema(io.type)))
+    if isinstance(io, ComponentInput) and (io.optional or io.has_default):
         d["isOptional"] = True
-    if spec.format == "v2" and i.description:
-        d["description"] = i.description
-    return d
-
-
-def _output_definition(spec: ComponentSpec, o: ComponentOutput) -> dict[str, object]:
-    if o.passing == "value":
-        assert o.value_type is not None
-        d: dict[str, object] = {"parameterType": PARAMETER_TYPE[o.value_type]}
-    else:
-        d = dict(artifact_type(artifact_schema(o.type)))
-    if spec.format == "v2" and o.description:
-        d["description"] = o.description
+    if spec.format == "v2" and io.description:
+        d["description"] = io.description
     return d
 
 
 def definitions(spec: ComponentSpec) -> dict[str, object]:
     """The component's `inputDefinitions` and `outputDefinitions` (only those that are not empty)."""
     inputs: dict[str, dict[str, object]] = {}
-    for i in spec.inputs:
-        group = "parameters" if i.passing == "value" else "artifacts"
-        inputs.setdefault(group, {})[i.key] = _input_definition(spec, i)
     outputs: dict[str, dict[str, object]] = {}
-    for o in spec.outputs:
-        group = "parameters" if o.passing == "value" else "artifacts"
-        outputs.setdefault(group, {})[o.key] = _output_definition(spec, o)
+    both: list[ComponentInput | ComponentOutput] = [*spec.inputs, *spec.outputs]
+    for io in both:
+        side = inputs if isinstance(io, ComponentInput) else outputs
+        group = "parameters" if io.passing == "value" else "artifacts"
+        side.setdefault(group, {})[io.key] = _definition(spec, io)
     return io_definitions(inputs, outputs)
 
 

@@ -1,4 +1,6 @@
-"""What KFP calls things: task, component and executor names, and the IR's type names.
+"""What KFP calls things: task, component and executor names, and the IR's artifact types.
+
+The type tables themselves (Python, v1 and IR names of each type) live in components/spec.py.
 
 The pipeline IR names every task after its component, made fit for Kubernetes (lowercase letters,
 digits and '-'), and numbers repeats (`a-b`, `a-b-2`). The same rules give the same names as the
@@ -9,27 +11,8 @@ from __future__ import annotations
 
 import re
 
-#: pipeline parameter types and value inputs/outputs -> the IR's parameterType
-PARAMETER_TYPE: dict[str, str] = {
-    "int": "NUMBER_INTEGER",
-    "float": "NUMBER_DOUBLE",
-    "str": "STRING",
-    "bool": "BOOLEAN",
-    "list": "LIST",
-    "dict": "STRUCT",
-}
+from ..shared import compact
 
-#: v1 component type names (lowercased) that are one of KFP's artifact classes
-ARTIFACT_SCHEMAS = {
-    "artifact": "system.Artifact",
-    "dataset": "system.Dataset",
-    "model": "system.Model",
-    "metrics": "system.Metrics",
-    "classificationmetrics": "system.ClassificationMetrics",
-    "slicedclassificationmetrics": "system.SlicedClassificationMetrics",
-    "html": "system.HTML",
-    "markdown": "system.Markdown",
-}
 SCHEMA_VERSION = "0.0.1"
 
 
@@ -53,26 +36,11 @@ def artifact_type(schema_title: str) -> dict[str, object]:
     return {"artifactType": {"schemaTitle": schema_title, "schemaVersion": SCHEMA_VERSION}}
 
 
-def artifact_schema(type_name: str | None) -> str:
-    """The schema title of an artifact input or output: a v2 spec names it (`system.Dataset`), a
-    v1 spec names a type that may be one of KFP's artifact classes (`Model`); others are plain."""
-    if not type_name:
-        return "system.Artifact"
-    if "." in type_name:
-        return type_name.split("@")[0]
-    return ARTIFACT_SCHEMAS.get(type_name.lower(), "system.Artifact")
-
-
 def io_definitions(
     inputs: dict[str, dict[str, object]], outputs: dict[str, dict[str, object]]
 ) -> dict[str, object]:
     """A component's `inputDefinitions` and `outputDefinitions`, each only when not empty."""
-    out: dict[str, object] = {}
-    if inputs:
-        out["inputDefinitions"] = inputs
-    if outputs:
-        out["outputDefinitions"] = outputs
-    return out
+    return compact({"inputDefinitions": inputs, "outputDefinitions": outputs})
 
 
 def struct_value(value: object) -> object:

@@ -6,7 +6,8 @@ component that creates a volume for each run (KFP's backend recognises it by its
 
 from __future__ import annotations
 
-from ...model import Pipeline, Step
+from ...model import Pipeline, Step, Volume
+from ..shared import compact, pod_metadata, secrets_by_name
 
 #: KFP's backend runs a component with this image as "create a PersistentVolumeClaim"
 CREATE_PVC_IMAGE = "argostub/createpvc"
@@ -34,6 +35,18 @@ def create_pvc_component() -> dict[str, object]:
         },
         "outputDefinitions": {"parameters": {"name": {"parameterType": "STRING"}}},
     }
+
+
+def create_pvc_arguments(volume: Volume) -> dict[str, object]:
+    """The arguments of the CreatePVC task that makes `volume` for each run (both KFP targets)."""
+    arguments: dict[str, object] = {
+        "pvc_name_suffix": f"-{volume.name}",
+        "access_modes": [volume.access_mode],
+        "size": volume.size,
+    }
+    if volume.storage_class:
+        arguments["storage_class_name"] = volume.storage_class
+    return arguments
 
 
 def _pvc_mount(pipeline: Pipeline, step: Step, volume_tasks: dict[str, str]) -> list[object]:
@@ -64,35 +77,23 @@ def executor_config(
     pipeline: Pipeline, step: Step, volume_tasks: dict[str, str]
 ) -> dict[str, object]:
     """The Kubernetes settings of one step's executor (empty when it has none)."""
-    out: dict[str, object] = {}
-    if step.timeout:
-        out["activeDeadlineSeconds"] = str(step.timeout)
-    if step.labels or step.annotations:
-        metadata: dict[str, object] = {}
-        if step.labels:
-            metadata["labels"] = dict(sorted(step.labels.items()))
-        if step.annotations:
-            metadata["annotations"] = dict(sorted(step.annotations.items()))
-        out["podMetadata"] = metadata
-    if step.secrets:
-        by_secret: dict[str, dict[str, str]] = {}
-        for s in step.secrets:
-            by_secret.setdefault(s.secret, {})[s.key] = s.env
-        out["secretAsEnv"] = [
-            {
-                "secretName": secret,
-                "secretNameParameter": {"runtimeValue": {"constant": secret}},
-                "keyToEnv": [
-                    {"secretKey": key, "envVar": env} for key, env in sorted(mapping.items())
-                ],
-                "optional": False,
-            }
-            for secret, mapping in sorted(by_secret.items())
-        ]
-    mounts = _pvc_mount(pipeline, step, volume_tasks)
-    if mounts:
-        out["pvcMount"] = mounts
-    return out
+    secrets = [
+        {
+            "secretName": secret,
+            "secretNameParameter": {"runtimeValue": {"constant": secret}},
+            "keyToEnv": [{"secretKey": key, "envVar": env} for key, env in keys.items()],
+            "optional": False,
+        }
+        for secret, keys in secrets_by_name(step)
+    ]
+    return compact(
+        {
+            "activeDeadlineSeconds": str(step.timeout) if step.timeout else "",
+            "podMetadata": pod_metadata(step),
+            "secretAsEnv": secrets,
+            "pvcMount": _pvc_mount(pipeline, step, volume_tasks),
+        }
+    )
 
 
 def platform_spec(executors: dict[str, dict[str, object]]) -> dict[str, object]:

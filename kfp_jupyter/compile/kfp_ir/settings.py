@@ -8,20 +8,11 @@ from __future__ import annotations
 
 from ...model import Step
 
-#: bytes in one unit of a Kubernetes quantity
-_UNITS = {
-    "E": 10**18,
-    "Ei": 2**60,
-    "P": 10**15,
-    "Pi": 2**50,
-    "T": 10**12,
-    "Ti": 2**40,
-    "G": 10**9,
-    "Gi": 2**30,
-    "M": 10**6,
-    "Mi": 2**20,
-    "K": 10**3,
-    "Ki": 2**10,
+#: bytes in one unit of a Kubernetes quantity: K, M, G, ... decimal, Ki, Mi, Gi, ... binary
+_UNITS: dict[str, int] = {
+    unit: base**power
+    for power, prefix in enumerate("KMGTPE", start=1)
+    for unit, base in ((prefix, 1000), (prefix + "i", 1024))
 }
 
 

@@ -1,0 +1,360 @@
+"""The walk over the steps in run order: which earlier step hands on each name a step reads.
+
+It follows the notebook run top to bottom (see dataflow.py): a step that reads `x` gets the `x` of
+the nearest step before it that defines (or changes) `x`. The walk's own state (who defined what,
+which step runs after which) is kept apart from the phases of dataflow.py around it, which only
+read what the walk found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..errors import Problem
+from ..model import Input, Parameter
+from .blocks import Blocks
+from .names import BUILTINS, BlockNames, analyse_block
+from .nonpython import Special
+
+RESERVED_PREFIX = "_kfpj"
+
+
+def closure(roots: dict[str, int], function_reads: dict[str, set[str]]) -> dict[str, int]:
+    """Names read by the shared functions that `roots` names, transitively (with the root's line)."""
+    out: dict[str, int] = {}
+    for root, line in roots.items():
+        todo = [root]
+        seen: set[str] = set()
+        while todo:
+            f = todo.pop()
+            if f in seen or f not in function_reads:
+                continue
+            seen.add(f)
+            for n in sorted(function_reads[f]):
+                out.setdefault(n, line)
+                todo.append(n)
+    return out
+
+
+@dataclass
+class Definer:
+    step: str
+    deletes: bool
+    cell: int | None
+    line: int | None
+
+
+@dataclass
+class Change:
+    """A step that changes a parameter or a shared name (which other steps do not see)."""
+
+    step: str
+    cell: int | None
+    line: int | None
+    what: str
+
+
+@dataclass
+class Flow:
+    """The state of the walk over the steps, in run order."""
+
+    order: list[str]
+    position: dict[str, int]
+    problems: list[Problem]
+    definers: dict[str, list[Definer]] = field(default_factory=dict)
+    #: the steps each step runs after, directly or not, as a bit set over `position` (a set of
+    #: names per step would make a long chain quadratic)
+    ancestors: dict[str, int] = field(default_factory=dict)
+
+    def runs_after(self, step: str, other: str) -> bool:
+        return bool(self.ancestors[step] >> self.position[other] & 1)
+
+    def producer(
+        self, var: str, before: int, reader: str, cell: int | None, line: int | None, what: str
+    ) -> str | None:
+        """The step that hands `var` to `reader`; None if none does (or after reporting why not)."""
+        cands = [d for d in self.definers.get(var, []) if self.position[d.step] < before]
+        if not cands:
+            return None
+        steps = {d.step for d in cands}
+        maximal = [
+            d for d in cands if not any(self.runs_after(o, d.step) for o in steps if o != d.step)
+        ]
+        if len(maximal) > 1:
+            names = [d.step for d in maximal]
+            self.problems.append(
+                Problem(
+                    f"{what} {var!r}, which steps {', '.join(repr(m) for m in names)} both define, "
+                    "and neither runs after the other, so which value it gets is ambiguous",
+                    cell=cell,
+                    step=None if reader.startswith("(") else reader,
+                    line=line,
+                    fix=f"order them (e.g. tag '{names[-1]}' with 'prev:{names[0]}') "
+                    "or rename the variable in one of them",
+                )
+            )
+            return None
+        d = maximal[0]
+        if d.deletes:
+            self.problems.append(
+                Problem(
+                    f"{what} {var!r}, but step {d.step!r} deletes it (del {var}, cell {d.cell})",
+                    cell=cell,
+                    step=None if reader.startswith("(") else reader,
+                    line=line,
+                    fix=f"remove 'del {var}' from step {d.step!r}, or define {var!r} again "
+                    "before this step reads it",
+                )
+            )
+            return None
+        return d.step
+
+
+@dataclass(frozen=True)
+class Shared:
+    """The names the imports and functions cells and the parameters cell give every step."""
+
+    params: dict[str, Parameter]
+    #: what the imports and functions cells define
+    names: set[str]
+    #: the values among them (not modules, functions or classes), e.g. `LABELS = [...]`
+    values: set[str]
+    #: the functions cell's functions and the outside names their bodies read
+    function_reads: dict[str, set[str]]
+
+
+class Walk:
+    """The state of the walk, built up step after step in run order."""
+
+    def __init__(
+        self,
+        blocks: Blocks,
+        order: list[str],
+        explicit: dict[str, list[str]],
+        analysed: dict[str, BlockNames],
+        special: Mapping[str, Special],
+        shared: Shared,
+        problems: list[Problem],
+    ) -> None:
+        self.blocks = blocks
+        self.step_blocks = {s.name: s for s in blocks.steps}
+        self.order = order
+        self.explicit = explicit
+        self.analysed = analysed
+        self.special = special
+        self.shared = shared
+        self.problems = problems
+        self.flow = Flow(order, {n: i for i, n in enumerate(order)}, problems)
+        self.after: dict[str, set[str]] = {n: set(explicit[n]) for n in order}
+        self.inputs: dict[str, list[Input]] = {n: [] for n in order}
+        self.used_params: dict[str, set[str]] = {n: set() for n in order}
+        self.extra_imports: dict[str, list[str]] = {n: [] for n in order}
+        self.step_imports: dict[str, str] = {}
+        self.changes: dict[str, Change] = {}
+
+    def run(self) -> None:
+        for name in self.order:
+            from_upstream = self.reads(name)
+            ancestors = 0
+            for p in self.after[name]:
+                ancestors |= self.flow.ancestors[p] | 1 << self.flow.position[p]
+            self.flow.ancestors[name] = ancestors
+            self.hands_on(name, from_upstream)
+
+    # what a step reads ------------------------------------------------------------------------
+    def reads(self, name: str) -> set[str]:
+        """Find where each name the step reads comes from; the names an earlier step hands it."""
+        sb = self.step_blocks[name]
+        bn = self.analysed[name]
+        function_reads = self.shared.function_reads
+        roots = {
+            n: ln for n, ln in bn.reads.items() if n in function_reads and name not in self.special
+        }
+        hard = dict(bn.reads)
+        soft = dict(bn.soft_reads)
+        for var, at in closure(roots, function_reads).items():
+            if var not in hard:
+                (soft if var in bn.defines else hard).setdefault(var, at)
+        from_upstream: set[str] = set()
+        for var, line, required in [
+            *((v, ln, True) for v, ln in hard.items()),
+            *((v, ln, False) for v, ln in soft.items() if v not in hard),
+        ]:
+            cell, ln = sb.code.locate(line) if line else (sb.first_cell, None)
+            if self.read(name, var, cell, ln, required):
+                from_upstream.add(var)
+        return from_upstream
+
+    def read(self, name: str, var: str, cell: int | None, ln: int | None, required: bool) -> bool:
+        """Account for step `name` reading `var`; True if an earlier step hands it on."""
+        if var.startswith(RESERVED_PREFIX):
+            self.problems.append(
+                Problem(
+                    f"names starting with {RESERVED_PREFIX!r} are reserved",
+                    cell=cell,
+                    step=name,
+                    line=ln,
+                    fix="rename the variable",
+                )
+            )
+            return False
+        if var in self.shared.params or var in self.shared.names:
+            self.read_shared(name, var, cell, ln)
+            return False
+        p = self.flow.producer(var, self.flow.position[name], name, cell, ln, "reads")
+        if p is not None:
+            self.inputs[name].append(Input(var, p))
+            self.after[name].add(p)
+            return True
+        position = self.flow.position
+        if any(position[d.step] < position[name] for d in self.flow.definers.get(var, [])):
+            return False  # reported by producer()
+        if var in self.step_imports:
+            self.extra_imports[name].append(self.step_imports[var])
+            return False
+        if var in BUILTINS or not required:
+            return False
+        self.undefined(name, var, cell, ln)
+        return False
+
+    def read_shared(self, name: str, var: str, cell: int | None, ln: int | None) -> None:
+        """A parameter or a shared name: from the pipeline, unless an earlier step changed it."""
+        change = self.changes.get(var)
+        if change is not None:
+            self.problems.append(
+                Problem(
+                    f"reads {change.what} {var!r}, which step {change.step!r} changes "
+                    f"(cell {change.cell}); steps get {change.what}s from the pipeline, "
+                    "not from other steps, so this step would not see the change",
+                    cell=cell,
+                    step=name,
+                    line=ln,
+                    fix=f"in step {change.step!r}, give the changed value a new name "
+                    f"(e.g. {var}_2 = ...) and use that name here",
+                )
+            )
+        elif var in self.shared.params:
+            self.used_params[name].add(var)
+
+    def undefined(self, name: str, var: str, cell: int | None, ln: int | None) -> None:
+        later = self.later_definer(var, name)
+        skipped = _skipped_definer(self.blocks, var)
+        if skipped is not None and not later:
+            fix = (
+                f"cell {skipped}, which defines it, is skipped (tag 'skip' or a cell after one); "
+                "make that cell part of a step"
+            )
+        elif later:
+            fix = (
+                f"step {later!r} defines it later; move that code above this step, "
+                f"or tag this step 'prev:{later}'"
+            )
+        else:
+            fix = (
+                "define it in an earlier step, in the imports or functions cell, "
+                "or in the pipeline-parameters cell"
+            )
+        self.problems.append(
+            Problem(
+                f"name {var!r} is read but nothing before this step defines it",
+                cell=cell,
+                step=name,
+                line=ln,
+                fix=fix,
+            )
+        )
+
+    def later_definer(self, var: str, name: str) -> str | None:
+        for n in self.order[self.flow.position[name] + 1 :]:
+            if var in self.analysed[n].defines:
+                return n
+        return None
+
+    # what a step hands on ---------------------------------------------------------------------
+    def hands_on(self, name: str, from_upstream: set[str]) -> None:
+        """What the step binds (not by import) and what it changes of its inputs."""
+        sb = self.step_blocks[name]
+        bn = self.analysed[name]
+        params, shared = self.shared.params, self.shared.names
+        bound = set(bn.defines) - set(bn.imports)
+        changed = {m for m in bn.mutates if m in from_upstream}
+        for var in sorted((bound | changed) - set(bn.deletes)):
+            if var in params or var in shared:
+                if var in bound or var in params:
+                    line = bn.defines.get(var) or bn.mutates.get(var) or 0
+                    cell, ln = sb.code.locate(line)
+                    what = "parameter" if var in params else "shared name"
+                    self.changes.setdefault(var, Change(name, cell, ln, what))
+                continue
+            line = bn.defines.get(var) or bn.mutates.get(var) or 0
+            cell, ln = sb.code.locate(line)
+            self.flow.definers.setdefault(var, []).append(Definer(name, False, cell, ln))
+        for var in sorted(bn.mutates):
+            if (
+                (var in params or var in self.shared.values)
+                and var in bn.reads
+                and var not in self.changes
+            ):
+                cell, ln = sb.code.locate(bn.mutates[var])
+                self.changes[var] = Change(
+                    name, cell, ln, "parameter" if var in params else "shared name"
+                )
+        for var, line in sorted(bn.deletes.items()):
+            if var in params or var in shared:
+                continue
+            cell, ln = sb.code.locate(line)
+            self.flow.definers.setdefault(var, []).append(Definer(name, True, cell, ln))
+        for var, stmt in bn.imports.items():
+            self.step_imports.setdefault(var, stmt)
+
+    def metrics(self) -> dict[str, list[str]]:
+        """Each metric is logged by the step that holds its final value (as the notebook would)."""
+        blocks, order, flow = self.blocks, self.order, self.flow
+        params, changes, used_params = self.shared.params, self.changes, self.used_params
+        metric_step: dict[str, list[str]] = {n: [] for n in order}
+        for m in blocks.metrics:
+            cell = blocks.metric_cells.get(m)
+            if m in params:
+                # Kale reports a parameter listed as a metric. Pipelines report metrics only from
+                # steps, so a Python step that gets the parameter unchanged logs its run value: the
+                # first that reads it, else the first Python step (which is then given it).
+                changer = changes[m].step if m in changes else None
+                python = [n for n in order if n not in self.special and n != changer]
+                if not python:
+                    flow.problems.append(
+                        Problem(
+                            f"metric {m!r} is a pipeline parameter, and no Python step can report it",
+                            cell=cell,
+                            fix="add a Python step, or remove it from the pipeline-metrics cell",
+                        )
+                    )
+                    continue
+                reporter = next((n for n in python if m in used_params[n]), python[0])
+                used_params[reporter].add(m)
+                metric_step[reporter].append(m)
+                continue
+            p = flow.producer(m, len(order), "(metrics)", cell, None, "the metrics list names")
+            if p is None:
+                if m not in flow.definers:
+                    flow.problems.append(
+                        Problem(
+                            f"metric {m!r} is not defined by any step",
+                            cell=cell,
+                            fix="compute it in a step, or remove it from the pipeline-metrics cell",
+                        )
+                    )
+                continue
+            metric_step[p].append(m)
+        return metric_step
+
+
+def _skipped_definer(blocks: Blocks, var: str) -> int | None:
+    """The first skipped cell that defines `var`, to explain why nothing else does."""
+    for cell, code in blocks.skipped:
+        try:
+            if var in analyse_block(code).defines:
+                return cell
+        except SyntaxError:
+            continue
+    return None

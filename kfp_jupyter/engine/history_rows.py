@@ -1,0 +1,162 @@
+"""The rows the run history hands out, and how a database row becomes one.
+
+Kept apart from the queries (history.py) because every reader of the history (reports, the
+command line, the server, the garbage collector) names these types, while only the history
+itself runs SQL: a reader can import them without the connection, its locking and its schema.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from .procinfo import RunnerId
+from .storelayout import ArtifactRef
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: str
+    experiment: str
+    pipeline: str
+    version_id: int
+    version_digest: str
+    notebook: str | None
+    parameters: dict[str, Any]
+    options: dict[str, Any]
+    state: str
+    message: str | None
+    created: float
+    started: float | None
+    finished: float | None
+    runner: RunnerId | None
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    id: int
+    run_id: str
+    name: str
+    position: int
+    state: str
+    attempts: int
+    started: float | None
+    finished: float | None
+    exit_code: int | None
+    cached: bool
+    cache_key: str | None
+    cached_from: int | None
+    log: str | None
+    message: str | None
+
+
+@dataclass(frozen=True)
+class ArtifactRow:
+    run_id: str
+    task_id: int
+    step: str
+    name: str
+    type: str
+    size: int
+    digest: str
+    uri: str
+
+    def ref(self) -> ArtifactRef:
+        return ArtifactRef(self.digest, self.size, self.uri, self.type)
+
+
+@dataclass(frozen=True)
+class CacheHit:
+    task: TaskRow
+    artifacts: dict[str, ArtifactRow]
+    metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
+class ExperimentRow:
+    name: str
+    created: float
+    runs: int
+    last_run: float | None
+
+
+#: the columns of a task that the runner may change (the others are fixed when the run is made)
+TASK_COLUMNS = frozenset(
+    {
+        "state",
+        "attempts",
+        "started",
+        "finished",
+        "exit_code",
+        "cached",
+        "cache_key",
+        "cached_from",
+        "log",
+        "message",
+    }
+)
+
+
+def run_row(r: sqlite3.Row) -> RunRow:
+    runner = None
+    if r["runner_pid"] is not None:
+        runner = RunnerId(r["runner_host"] or "", int(r["runner_pid"]), r["runner_token"])
+    return RunRow(
+        id=str(r["id"]),
+        experiment=str(r["experiment"]),
+        pipeline=str(r["pipeline"]),
+        version_id=int(r["version_id"]),
+        version_digest=str(r["version_digest"]),
+        notebook=r["notebook"],
+        parameters=json.loads(r["parameters"]),
+        options=json.loads(r["options"]),
+        state=str(r["state"]),
+        message=r["message"],
+        created=float(r["created"]),
+        started=r["started"],
+        finished=r["finished"],
+        runner=runner,
+    )
+
+
+def task_row(r: sqlite3.Row) -> TaskRow:
+    return TaskRow(
+        id=int(r["id"]),
+        run_id=str(r["run_id"]),
+        name=str(r["name"]),
+        position=int(r["position"]),
+        state=str(r["state"]),
+        attempts=int(r["attempts"]),
+        started=r["started"],
+        finished=r["finished"],
+        exit_code=r["exit_code"],
+        cached=bool(r["cached"]),
+        cache_key=r["cache_key"],
+        cached_from=r["cached_from"],
+        log=r["log"],
+        message=r["message"],
+    )
+
+
+def artifact_row(r: sqlite3.Row) -> ArtifactRow:
+    return ArtifactRow(
+        run_id=str(r["run_id"]),
+        task_id=int(r["task_id"]),
+        step=str(r["step"]),
+        name=str(r["name"]),
+        type=str(r["type"]),
+        size=int(r["size"]),
+        digest=str(r["digest"]),
+        uri=str(r["uri"]),
+    )
+
+
+def experiment_row(r: sqlite3.Row) -> ExperimentRow:
+    return ExperimentRow(
+        str(r["name"]),
+        float(r["created"]),
+        int(r["runs"]),
+        float(r["last_run"]) if r["last_run"] is not None else None,
+    )

@@ -1,0 +1,168 @@
+"""How a run's changes are written down: each task's state in the history and on the event bus,
+its log and error in the store, and the run's record when it ends. Apart from the scheduling
+loop (runner.py), which decides what happens and in which order; only its thread calls this, so
+the history and the events always change in that one order.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from . import states
+from .attempt import Result
+from .events import EventBus, RunEvent, TaskEvent
+from .history import CacheHit, History
+from .report import run_summary
+from .runtask import Task
+from .steperror import StepError, write_error
+from .storebase import Store, shorten_record
+from .storelayout import SPEC_SUFFIX
+
+
+class TaskRecorder:
+    """Writes what becomes of the tasks of one run, and of the run itself."""
+
+    def __init__(
+        self, history: History, bus: EventBus, store: Store, run_id: str, run_dir: Path
+    ) -> None:
+        self.history = history
+        self.bus = bus
+        self.store = store
+        self.run_id = run_id
+        self.run_dir = run_dir
+
+    def publish(self, t: Task, tail: str | None = None, error: StepError | None = None) -> None:
+        self.bus.publish(
+            TaskEvent(
+                run_id=self.run_id,
+                step=t.step.name,
+                state=t.state,
+                time=time.time(),
+                attempt=t.attempts,
+                started=t.started,
+                finished=t.finished,
+                cached=t.cached,
+                exit_code=t.exit_code,
+                message=t.message,
+                log_tail=tail,
+                log=str(t.log) if t.log else None,
+                error=error,
+            )
+        )
+
+    def set(
+        self,
+        t: Task,
+        state: str,
+        *,
+        finished: float | None = None,
+        exit_code: int | None = None,
+        message: str | None = None,
+        tail: str | None = None,
+        error: StepError | None = None,
+    ) -> None:
+        t.state = state
+        if finished is not None:
+            t.finished = finished
+        if exit_code is not None:
+            t.exit_code = exit_code
+        t.message = message
+        self.history.update_task(
+            t.row.id,
+            state=state,
+            finished=t.finished,
+            exit_code=t.exit_code,
+            message=message,
+            attempts=t.attempts,
+        )
+        self.publish(t, tail, error)
+
+    def reuse(self, t: Task, hit: CacheHit) -> None:
+        """The task takes the outputs of an earlier run's task instead of running."""
+        now = time.time()
+        t.outputs = {v: hit.artifacts[v].ref() for v in t.step.outputs}
+        t.metrics = {m: hit.metrics[m] for m in t.step.metrics}
+        t.cached = True
+        t.state = states.CACHED
+        t.started = t.finished = now
+        t.exit_code = None
+        t.attempts = 0
+        t.log = Path(hit.task.log) if hit.task.log else None
+        t.message = f"reused from run {hit.task.run_id}"
+        self.history.finish_task(
+            t.row,
+            {
+                "state": t.state,
+                "cached": 1,
+                "cached_from": hit.task.id,
+                "cache_key": t.cache_key,
+                "started": now,
+                "finished": now,
+                "attempts": 0,
+                "exit_code": None,
+                "log": hit.task.log,
+                "message": t.message,
+            },
+            t.outputs,
+            t.metrics,
+        )
+        self.publish(t)
+
+    def succeeded(self, t: Task, result: Result) -> None:
+        """The task's outputs and its SUCCEEDED state, in the one transaction (see runner.py)."""
+        t.outputs, t.metrics = result.outputs, result.metrics
+        t.state, t.finished = states.SUCCEEDED, time.time()
+        t.message = t.with_notes(result.message)
+        self.history.finish_task(
+            t.row,
+            {
+                "state": t.state,
+                "finished": t.finished,
+                "exit_code": t.exit_code,
+                "attempts": t.attempts,
+                "message": t.message,
+                "cached": 0,
+            },
+            t.outputs,
+            t.metrics,
+        )
+        self.publish(t)
+
+    def keep_log(self, t: Task, error: StepError | None) -> None:
+        """Send a finished task's log to the store, with its error next to it."""
+        if t.log is None:
+            return
+        self.store.publish(t.log, f"runs/{self.run_id}/logs/{t.log.name}")
+        # Kept for viewers that come later: an earlier attempt's error goes when the step ends.
+        path = write_error(t.log, error)
+        if error is not None:
+            self.store.publish(path, f"runs/{self.run_id}/logs/{path.name}")
+
+    def finish_run(self, final: str, message: str | None) -> None:
+        """Record how the run ended, leave its record in the store, then tell the listeners."""
+        now = time.time()
+        self.history.set_run_state(self.run_id, final, message=message, finished=now)
+        metrics = self.history.metrics(self.run_id)
+        self._publish_summary()
+        self.bus.publish(RunEvent(self.run_id, final, now, message, metrics))
+
+    def _publish_summary(self) -> None:
+        if self.store.remote:  # the store describes itself there, without the database
+            path = self.run_dir / "run.json"
+            path.write_text(
+                json.dumps(run_summary(self.history, self.run_id), indent=2), encoding="utf-8"
+            )
+            self.store.publish(path, f"runs/{self.run_id}/run.json")
+        # The run as the history holds it: what indexes it again in a new history. Its version's
+        # spec (every step's program) is kept once by content, and named here by its digest.
+        data = self.history.export_run(self.run_id)
+        version = data["version"]
+        spec = version.pop("spec", None)
+        if isinstance(spec, str):
+            version["spec_sha256"] = self.store.keep_program(spec, SPEC_SUFFIX).stem
+        shorten_record(data, self.store)
+        record = self.run_dir / "record.json"
+        record.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+        self.store.publish(record, f"runs/{self.run_id}/record.json")

@@ -1,0 +1,278 @@
+"""The options of `run` and `submit`, once for every front end.
+
+The CLI builds its click options from these tables (cli/common.py), `%kfp` its argparse options
+(jupyter/kfp_args.py), and the server reads the same options as JSON fields (server/base.py), so
+that the three cannot drift apart. An option that makes no sense in a front end says so here, with
+the reason, and that front end refuses it with the reason rather than as unknown.
+
+Every default means "not given": a flag is off, a value is None, so that the notebook's own
+settings (its metadata) still apply whenever an option is left out.
+
+This package sits between cluster/ and the front ends: it may import the engines' names from
+cluster/, and cli/, jupyter/ and server/ import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..cluster.targets import ENGINES
+
+CLI, MAGIC, SERVER = "cli", "magic", "server"
+FRONT_ENDS = (CLI, MAGIC, SERVER)
+
+#: how step processes start; `auto` lets the engine choose (fork on Linux)
+LAUNCHERS = ("auto", "fork", "subprocess")
+
+_TERMINAL = "it prints one JSON object for tools reading the command's output"
+_SERVER_ANSWERS_AT_ONCE = (
+    "the server answers at once with the run's id; the panel follows the run from there"
+)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option as every front end spells it.
+
+    `kind`: "text", "int", "float" (a positive number), "flag" (off unless given), "off" (a
+    `--no-...` flag: None unless given, then False, so a notebook's setting is kept otherwise)
+    or "pairs" (repeatable NAME=VALUE). `dest` is the keyword the front ends pass on; `json` the
+    server's field (the option's name in snake_case unless said otherwise). `not_for` maps a
+    front end to why the option is not one of its options."""
+
+    flag: str
+    help: str
+    kind: str = "text"
+    metavar: str | None = None
+    choices: tuple[str, ...] = ()
+    short: str | None = None
+    dest_name: str | None = None
+    json_name: str | None = None
+    not_for: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def dest(self) -> str:
+        return self.dest_name or self.flag.lstrip("-").replace("-", "_")
+
+    @property
+    def json(self) -> str:
+        return self.json_name or self.flag.lstrip("-").replace("-", "_")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.short, self.flag) if self.short else (self.flag,)
+
+    def applies_to(self, front_end: str) -> bool:
+        return front_end not in self.not_for
+
+
+def _param(help_text: str) -> Option:
+    return Option(
+        "--param",
+        help_text,
+        kind="pairs",
+        metavar="NAME=VALUE",
+        short="-p",
+        dest_name="params",
+        json_name="params",
+    )
+
+
+EXPERIMENT = Option("--experiment", "Record the run under this experiment.", metavar="NAME")
+
+STORE = Option(
+    "--store",
+    "Where runs keep artifacts and history: a folder or an fsspec URL such as "
+    "s3://bucket/prefix. Default: $KFP_JUPYTER_STORE, else the nearest .kfp-jupyter folder from "
+    "here up to the top of the git repository, else a new one at that top (or here, outside a "
+    "repository).",
+    metavar="PATH_OR_URL",
+)
+
+NO_PIN = Option(
+    "--no-pin",
+    "Do not pin the packages found from the steps' imports to the versions installed here. "
+    "Default: the notebook's pin_packages setting, else pinned.",
+    kind="off",
+    dest_name="pin_packages",
+)
+
+KFP_RUNTIME = Option(
+    "--kfp-runtime",
+    "The kfp runtime each Python step installs on KFP: a version ('2.15.0') or a pip "
+    "requirement. Default: the notebook's kfp_runtime setting, else kfp-jupyter's pin.",
+    metavar="VERSION",
+)
+
+RUN_OPTIONS: tuple[Option, ...] = (
+    _param("Set a pipeline parameter (repeatable); the value is parsed as its type."),
+    EXPERIMENT,
+    Option(
+        STORE.flag,
+        STORE.help,
+        metavar=STORE.metavar,
+        not_for={
+            SERVER: "the server's runs are in its own store ($KFP_JUPYTER_STORE when it "
+            "started), where its panel finds them"
+        },
+    ),
+    Option(
+        "--workers",
+        "Steps run at the same time. Default: the number of cores.",
+        kind="int",
+        metavar="N",
+    ),
+    Option(
+        "--no-cache",
+        "Run every step, even if an earlier run has its outputs for the same code, inputs and "
+        "parameters.",
+        kind="flag",
+    ),
+    Option(
+        "--keep-going",
+        "After a step fails, still run the steps that do not depend on it.",
+        kind="flag",
+    ),
+    Option(
+        "--launcher",
+        "How step processes start: from a fork server that has run the notebook's imports "
+        "(fast; default on Linux) or as a cold `python step.py` each.",
+        choices=LAUNCHERS,
+    ),
+    Option(
+        "--host-exec",
+        "Run component and container steps' commands on this machine, without their images "
+        "(for when Docker or Podman is not available).",
+        kind="flag",
+    ),
+    Option(
+        "--apply-resources",
+        "Apply resource steps with kubectl (its current context); by default a local run "
+        "touches no cluster and only reports them.",
+        kind="flag",
+    ),
+    NO_PIN,
+    Option(
+        "--wait",
+        "Block until the run ends (without it the cell returns at once and the widget follows "
+        "the run).",
+        kind="flag",
+        not_for={
+            CLI: "the command always follows the run to its end: its exit status is the run's",
+            SERVER: _SERVER_ANSWERS_AT_ONCE,
+        },
+    ),
+)
+
+SUBMIT_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "--target",
+        "A saved target (kfp-jupyter targets list): its engine, host, namespace, experiment, UI "
+        "address and token variable, each overridden by the option of the same name given here.",
+        metavar="NAME",
+    ),
+    Option(
+        "--engine",
+        "kfp: a Kubeflow Pipelines 2.x deployment; argo: Argo Workflows through the Kubernetes "
+        "API. Default: the --target's engine, else argo for an Argo Workflow YAML, else kfp.",
+        choices=ENGINES,
+    ),
+    Option(
+        "--host",
+        "kfp: the KFP API address (default: $KF_PIPELINES_ENDPOINT, then the host in kfp's "
+        "context file, then the in-cluster service when in a pod). argo: the Kubernetes API "
+        "server (default: from kubeconfig).",
+        metavar="URL",
+    ),
+    Option(
+        "--namespace",
+        "kfp: your profile namespace in multi-user Kubeflow (default: kfp's context file). "
+        "argo: where the Workflow is created (default: the kubeconfig context's, else 'default').",
+        metavar="NS",
+    ),
+    Option(
+        "--experiment",
+        "kfp: the experiment of the run, created if missing (default: the notebook's, else "
+        "'Default'). argo: recorded as an annotation.",
+        metavar="NAME",
+    ),
+    Option("--run-name", "The run's name (argo: the name's prefix).", metavar="NAME"),
+    _param(
+        "Set a pipeline parameter (repeatable); checked against the pipeline's parameters (the "
+        "notebook's, or the compiled file's) and parsed as their type before anything is sent."
+    ),
+    Option(
+        "--schedule",
+        "Create a recurring run instead of one run. kfp: 6 fields, seconds first "
+        "('0 0 9 * * 1-5'); argo: a CronWorkflow, 5 fields ('0 9 * * 1-5').",
+        metavar="CRON",
+    ),
+    Option(
+        "--wait",
+        "Follow the run until it ends (the command exits 1 if it fails).",
+        kind="flag",
+        not_for={SERVER: _SERVER_ANSWERS_AT_ONCE},
+    ),
+    Option(
+        "--timeout",
+        "With --wait: stop following after SECONDS and exit 124 if the run has not ended "
+        "(it is left running in the cluster).",
+        kind="float",
+        metavar="SECONDS",
+        not_for={
+            MAGIC: "it bounds --wait for scripts and CI jobs, with exit status 124; a notebook "
+            "has no exit status: interrupt the kernel to stop waiting",
+            SERVER: "it bounds --wait, and " + _SERVER_ANSWERS_AT_ONCE,
+        },
+    ),
+    Option(
+        "--token-env",
+        "Read the bearer token from the environment variable VAR (never from the command line).",
+        metavar="VAR",
+    ),
+    Option("--kubeconfig", "argo: the kubeconfig to use.", metavar="PATH"),
+    Option("--context", "argo: the kubeconfig context.", metavar="NAME"),
+    Option(
+        "--ui-url",
+        "Where the UI is, for the printed link (kfp default: $KF_PIPELINES_UI_ENDPOINT, else the "
+        "host; argo default: from $ARGO_SERVER).",
+        metavar="URL",
+    ),
+    Option(
+        "--poll-interval",
+        "With --wait: seconds between reads of a KFP run (default 5); argo: length of one watch "
+        "request (default 60).",
+        kind="float",
+        metavar="SECONDS",
+    ),
+    Option(
+        "--request-timeout",
+        "Seconds each request to the server may take in all, retries included (default 30); a "
+        "host that never answers fails after this instead of hanging.",
+        kind="float",
+        metavar="SECONDS",
+    ),
+    Option(
+        "--json",
+        "Print one JSON object (for tools).",
+        kind="flag",
+        dest_name="as_json",
+        not_for={
+            MAGIC: _TERMINAL + "; the cell shows the run instead",
+            SERVER: "the server always answers JSON",
+        },
+    ),
+    KFP_RUNTIME,
+    NO_PIN,
+)
+
+
+def options_for(table: tuple[Option, ...], front_end: str) -> tuple[Option, ...]:
+    """The options of `table` that `front_end` takes."""
+    return tuple(o for o in table if o.applies_to(front_end))
+
+
+def excluded_from(table: tuple[Option, ...], front_end: str) -> tuple[Option, ...]:
+    """The options of `table` that `front_end` refuses, each with its reason in `not_for`."""
+    return tuple(o for o in table if not o.applies_to(front_end))

@@ -1,0 +1,158 @@
+"""The options of `%kfp`, apart from the magics that act on them: the same names as the CLI's
+commands (tests compare the two), and each subcommand's options in a function of its own. Those of
+`run` and `submit` are built from the tables every front end shares (frontends/options.py)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from IPython.core.error import UsageError as IPythonUsageError
+
+from ..cluster.targets import ENGINES
+from ..frontends.options import (
+    KFP_RUNTIME,
+    MAGIC,
+    NO_PIN,
+    RUN_OPTIONS,
+    SUBMIT_OPTIONS,
+    Option,
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise IPythonUsageError(
+            f"{self.prog}: {message} (usage: {self.format_usage().strip()[7:]})"
+        )
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            raise IPythonUsageError(message.strip())
+        raise IPythonUsageError(self.format_help())
+
+
+def param_values(values: list[str]) -> dict[str, str]:
+    """`-p NAME=VALUE` options as the run takes them; a malformed one is a usage error of the
+    magic (the cell fails with one line), not a traceback."""
+    out: dict[str, str] = {}
+    for v in values:
+        name, sep, value = v.partition("=")
+        if not sep or not name.strip():
+            raise IPythonUsageError(f"%kfp: -p expects NAME=VALUE, got {v!r}")
+        out[name.strip()] = value
+    return out
+
+
+def kfp_parser() -> argparse.ArgumentParser:
+    """`%kfp`'s options, the same names as the CLI's commands."""
+    p = _Parser(
+        prog="%kfp", add_help=False, description="Act on the current notebook (or NOTEBOOK)."
+    )
+    sub = p.add_subparsers(dest="command", metavar="show|compile|run|submit", parser_class=_Parser)
+    sub.required = True
+    _show_options(sub.add_parser("show", add_help=False, help="display the pipeline widget"))
+    _compile_options(sub.add_parser("compile", add_help=False, help="compile the pipeline"))
+    _run_options(sub.add_parser("run", add_help=False, help="run the pipeline on this machine"))
+    _inputs_options(
+        sub.add_parser("inputs", add_help=False, help="load a step's inputs into the kernel")
+    )
+    _submit_options(sub.add_parser("submit", add_help=False, help="send the pipeline to a cluster"))
+    return p
+
+
+def _help(option: Option) -> str:
+    return option.help.replace("%", "%%")  # argparse formats help with %
+
+
+def add_option(parser: argparse.ArgumentParser, option: Option) -> None:
+    """`option` as argparse declares it, with the CLI's names; its default means "not given"."""
+    names, dest, helped = option.names, option.dest, _help(option)
+    if not option.applies_to(MAGIC):
+        parser.add_argument(
+            *names,
+            nargs=0,
+            action=_Refused,
+            default=argparse.SUPPRESS,
+            help=argparse.SUPPRESS,
+            reason=option.not_for[MAGIC],
+        )
+    elif option.kind == "flag":
+        parser.add_argument(*names, dest=dest, action="store_true", help=helped)
+    elif option.kind == "off":
+        parser.add_argument(*names, dest=dest, action="store_const", const=False, help=helped)
+    elif option.kind == "pairs":
+        parser.add_argument(
+            *names, dest=dest, action="append", default=[], metavar=option.metavar, help=helped
+        )
+    else:
+        kind: Any = {"int": int, "float": float}.get(option.kind, str)
+        parser.add_argument(
+            *names,
+            dest=dest,
+            type=kind,
+            choices=option.choices or None,
+            metavar=option.metavar,
+            help=helped,
+        )
+
+
+class _Refused(argparse.Action):
+    """An option of another front end: refused with the reason it is not one of `%kfp`'s."""
+
+    def __init__(self, *args: Any, reason: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reason = reason
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        raise IPythonUsageError(
+            f"{parser.prog}: {option_string} is not an option here: {self.reason}"
+        )
+
+
+def _show_options(show: argparse.ArgumentParser) -> None:
+    show.add_argument("notebook", nargs="?")
+    show.add_argument("--run", metavar="RUN_ID", help="re-attach to a run by id")
+    show.add_argument("--store", help="the local store of --run")
+    show.add_argument(
+        "--engine", choices=["local", *ENGINES], default="local", help="where the --run ran"
+    )
+    show.add_argument("--host")
+    show.add_argument("--namespace")
+    show.add_argument("--token-env", metavar="VAR", help="the environment variable holding a token")
+    show.add_argument("--kubeconfig", metavar="PATH")
+    show.add_argument("--context", metavar="NAME")
+
+
+def _compile_options(comp: argparse.ArgumentParser) -> None:
+    comp.add_argument("notebook", nargs="?")
+    comp.add_argument("-t", "--target", choices=["kfp", "argo", "dsl"], default="kfp")
+    comp.add_argument("-o", "--output")
+    add_option(comp, KFP_RUNTIME)
+    add_option(comp, NO_PIN)
+
+
+def _run_options(run: argparse.ArgumentParser) -> None:
+    run.add_argument("notebook", nargs="?")
+    for option in RUN_OPTIONS:
+        add_option(run, option)
+
+
+def _inputs_options(inputs: argparse.ArgumentParser) -> None:
+    inputs.add_argument("step")
+    inputs.add_argument("notebook", nargs="?")
+    inputs.add_argument("--run", metavar="RUN_ID")
+    inputs.add_argument("--store")
+
+
+def _submit_options(subm: argparse.ArgumentParser) -> None:
+    subm.add_argument("notebook", nargs="?")
+    for option in SUBMIT_OPTIONS:
+        add_option(subm, option)

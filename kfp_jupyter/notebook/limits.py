@@ -1,0 +1,73 @@
+"""Resource limits as a step states them: checked here, so that a typo is a notebook error and
+not a compiler crash.
+
+Shared by the tag and magic grammars, and by volume sizes, which are memory-like amounts.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..model import GPU_RESOURCE
+
+#: Other names people use for a GPU limit.
+GPU_ALIASES = frozenset({"gpu", "gpus", "nvidia.com/gpu"})
+#: A Kubernetes memory (or storage) amount in whole units.
+MEMORY_RE = re.compile(r"^[0-9]+(E|Ei|P|Pi|T|Ti|G|Gi|M|Mi|K|Ki)?$")
+_CPU_RE = re.compile(r"^([0-9]*[.])?[0-9]+m?$")
+_COUNT_RE = re.compile(r"^[0-9]+$")
+
+
+_SMALLER_UNIT = {
+    "Ei": ("Pi", 1024),
+    "Pi": ("Ti", 1024),
+    "Ti": ("Gi", 1024),
+    "Gi": ("Mi", 1024),
+    "Mi": ("Ki", 1024),
+    "Ki": ("", 1024),
+    "E": ("P", 1000),
+    "P": ("T", 1000),
+    "T": ("G", 1000),
+    "G": ("M", 1000),
+    "M": ("K", 1000),
+    "K": ("", 1000),
+}
+
+
+def _whole_memory(value: str) -> str:
+    """`1.5Gi` -> `1536Mi`: the same amount in whole units, since the KFP SDK accepts only whole
+    numbers and Kale notebooks write decimals; an amount no unit makes whole (`1.3Gi`) becomes
+    whole bytes, rounded up, as Kubernetes rounds it."""
+    m = re.match(r"^([0-9]+)[.]([0-9]+)([A-Za-z]*)$", value)
+    if not m or (m.group(3) and m.group(3) not in _SMALLER_UNIT):
+        return value
+    digits, unit = m.group(1) + m.group(2), m.group(3)
+    numerator, denominator = int(digits), 10 ** len(m.group(2))
+    while unit:
+        if numerator % denominator == 0:
+            break
+        unit, factor = _SMALLER_UNIT[unit]
+        numerator *= factor
+    return f"{-(-numerator // denominator)}{unit}"
+
+
+def check_limit(resource: str, value: str) -> tuple[str, str]:
+    """The limit as the model stores it (GPU aliases -> nvidia.com/gpu); ValueError if invalid."""
+    key = GPU_RESOURCE if resource.lower() in GPU_ALIASES else resource
+    if key == "cpu":
+        if not _CPU_RE.match(value):
+            raise ValueError(f"cpu limit {value!r} is not a CPU amount (e.g. 2, 0.5 or 500m)")
+    elif key == "memory":
+        value = _whole_memory(value)
+        if not MEMORY_RE.match(value):
+            raise ValueError(
+                f"memory limit {value!r} is not a memory amount (a whole number with an "
+                "optional unit K, M, G, T, Ki, Mi, Gi, Ti, e.g. 4Gi or 512Mi, or a decimal such as "
+                "1.5Gi)"
+            )
+    elif not _COUNT_RE.match(value):
+        raise ValueError(
+            f"limit {key!r} = {value!r}: accelerator limits are whole numbers of devices "
+            "(only 'cpu' and 'memory' take other amounts)"
+        )
+    return key, value

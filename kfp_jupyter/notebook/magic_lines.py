@@ -1,0 +1,261 @@
+"""The cell-magic grammar (`%%step train --after load --gpu 1`), read and written.
+
+The magic spelling of the annotation grammar: parsed with argparse so that a bad line gets the
+magic's usage line, both here (the compiler) and in the IPython magics, which use this parser too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from dataclasses import dataclass
+from typing import NoReturn
+
+from ..model import GPU_RESOURCE
+from .limits import check_limit
+from .roles import MAGIC_OF_ROLE, RESOURCE_ACTIONS, ROLE_MAGICS, Role
+from .step_settings import SettingsConflict, StepSettings, merge_packages, split_packages
+from .volumes import VolumeRef, parse_volume
+
+
+class MagicUsageError(ValueError):
+    """A bad magic line: one line saying what is wrong, and the magic's usage line to fix it."""
+
+    def __init__(self, message: str, usage: str | None = None) -> None:
+        self.message = message
+        self.usage = usage
+        super().__init__(message + (f"\nusage: {usage}" if usage else ""))
+
+
+class _Parser(argparse.ArgumentParser):
+    def usage_line(self) -> str:
+        return " ".join(self.format_usage().split()).removeprefix("usage: ")
+
+    def error(self, message: str) -> NoReturn:
+        raise MagicUsageError(message, self.usage_line())
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise MagicUsageError((message or "invalid arguments").strip(), self.usage_line())
+
+
+def _kv(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key or not value:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _secret(text: str) -> tuple[str, str, str]:
+    parts = text.split(":")
+    if len(parts) != 3 or not all(parts):
+        raise argparse.ArgumentTypeError(f"expected SECRET:KEY:ENV_VAR, got {text!r}")
+    return parts[0], parts[1], parts[2]
+
+
+def _nonneg(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return n
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if not n.isidentifier()]
+    if not names or bad:
+        raise argparse.ArgumentTypeError(
+            f"expected Python variable names separated by ',', got {text!r}"
+        )
+    return names
+
+
+def _volume(text: str) -> VolumeRef:
+    try:
+        return parse_volume(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _step_parser(magic: str = "step") -> _Parser:
+    p = _Parser(prog=f"%%{magic}", add_help=False, allow_abbrev=False)
+    p.add_argument("name")
+    if magic == "component":
+        p.add_argument("source", metavar="PATH_OR_URL")
+    if magic == "notebook":
+        p.add_argument("notebook", metavar="PATH")
+        p.add_argument("--outputs", type=_names, default=[], metavar="a,b")
+    if magic == "resource":
+        p.add_argument("--action", required=True, choices=RESOURCE_ACTIONS)
+    p.add_argument("--after", nargs="+", default=[], metavar="STEP")
+    p.add_argument("--image")
+    p.add_argument("--packages", metavar="a,b==1.2")
+    p.add_argument("--gpu", metavar="N")
+    p.add_argument("--cpu", metavar="N")
+    p.add_argument("--memory", metavar="4Gi")
+    p.add_argument("--limit", action="append", type=_kv, default=[], metavar="RESOURCE=VALUE")
+    p.add_argument("--label", action="append", type=_kv, default=[], metavar="KEY=VALUE")
+    p.add_argument("--annotation", action="append", type=_kv, default=[], metavar="KEY=VALUE")
+    p.add_argument("--secret", action="append", type=_secret, default=[], metavar="SECRET:KEY:ENV")
+    p.add_argument("--retries", type=_nonneg, metavar="N")
+    p.add_argument("--timeout", type=_nonneg, metavar="SECONDS")
+    p.add_argument(
+        "--volume", action="append", type=_volume, default=[], metavar="NAME:PATH[:SIZE]"
+    )
+    cache = p.add_mutually_exclusive_group()
+    cache.add_argument("--no-cache", dest="cache", action="store_false", default=None)
+    cache.add_argument("--cache", dest="cache", action="store_true", default=None)
+    return p
+
+
+def step_usage(magic: str = "step") -> str:
+    """The usage line of %%step, %%component, %%container or %%resource (also printed by the
+    IPython magic)."""
+    return _step_parser(magic).usage_line()
+
+
+@dataclass(frozen=True)
+class MagicLine:
+    role: Role
+    step: str | None
+    settings: StepSettings
+
+
+def magic_name(line: str) -> str | None:
+    """The cell magic a line starts, e.g. 'step' for '%%step train', or None."""
+    text = line.strip()
+    if not text.startswith("%%"):
+        return None
+    words = text[2:].split(None, 1)
+    return words[0] if words else ""
+
+
+def is_magic_line(line: str) -> bool:
+    """Whether `line` starts one of our cell magics (other cell magics, like %%time, are not ours)."""
+    return magic_name(line) in ROLE_MAGICS
+
+
+def parse_magic_line(line: str) -> MagicLine:
+    """Parse the first line of a cell (`%%step train --after load`); raise MagicUsageError if bad."""
+    body = line.strip()[2:]
+    try:
+        words = shlex.split(body)
+    except ValueError as e:
+        raise MagicUsageError(f"cannot split the magic line: {e}") from None
+    if not words or words[0] not in ROLE_MAGICS:
+        raise MagicUsageError(f"unknown magic %%{words[0] if words else ''}")
+    role = ROLE_MAGICS[words[0]]
+    if role != Role.STEP:
+        if len(words) > 1:
+            raise MagicUsageError(f"%%{words[0]} takes no arguments", f"%%{words[0]}")
+        return MagicLine(role, None, StepSettings())
+    parser = _step_parser(words[0])
+    a = parser.parse_args(words[1:])
+    if a.timeout == 0:
+        raise MagicUsageError("--timeout must be at least 1 second", parser.usage_line())
+    return MagicLine(Role.STEP, a.name, _step_settings(words[0], a, parser.usage_line()))
+
+
+def _step_settings(magic: str, a: argparse.Namespace, usage: str) -> StepSettings:
+    """The settings of a step magic's parsed options; what argparse cannot check raises here."""
+    limits = _limits(a, usage)
+    try:
+        packages = merge_packages((), split_packages(a.packages) if a.packages else ())
+    except SettingsConflict as e:
+        raise MagicUsageError(str(e), usage) from None
+    return StepSettings(
+        prev=tuple(dict.fromkeys(a.after)),
+        image=a.image,
+        packages=packages,
+        limits=limits,
+        annotations=tuple(sorted(dict(a.annotation).items())),
+        labels=tuple(sorted(dict(a.label).items())),
+        secrets=tuple(dict.fromkeys(a.secret)),
+        cache=a.cache,
+        retries=a.retries,
+        timeout=a.timeout,
+        component=getattr(a, "source", None),
+        container=True if magic == "container" else None,
+        resource=getattr(a, "action", None),
+        volumes=tuple(dict.fromkeys(a.volume)),
+        notebook=getattr(a, "notebook", None),
+        outputs=tuple(dict.fromkeys(getattr(a, "outputs", []))),
+    )
+
+
+def _limits(a: argparse.Namespace, usage: str) -> tuple[tuple[str, str], ...]:
+    """--limit, --cpu, --memory and --gpu as one set of checked limits; one said twice
+    differently is an error."""
+    limits: dict[str, str] = {}
+    given = [
+        *a.limit,
+        *[(k, v) for k, v in (("cpu", a.cpu), ("memory", a.memory)) if v is not None],
+    ]
+    if a.gpu is not None:
+        given.append((GPU_RESOURCE, a.gpu))
+    for key, value in given:
+        try:
+            key, value = check_limit(key, str(value))
+        except ValueError as e:
+            raise MagicUsageError(str(e), usage) from None
+        if key in limits and limits[key] != value:
+            raise MagicUsageError(
+                f"limit {key!r} is given twice, as {limits[key]!r} and {value!r}", usage
+            )
+        limits[key] = value
+    return tuple(sorted(limits.items()))
+
+
+def settings_to_magic_args(settings: StepSettings) -> list[str]:
+    args: list[str] = []
+    if settings.outputs:
+        args += ["--outputs", ",".join(settings.outputs)]
+    if settings.prev:
+        args += ["--after", *settings.prev]
+    if settings.image:
+        args += ["--image", settings.image]
+    if settings.packages:
+        args += ["--packages", ",".join(settings.packages)]
+    for k, v in settings.limits:
+        if k == GPU_RESOURCE:
+            args += ["--gpu", v]
+        elif k in ("cpu", "memory"):
+            args += [f"--{k}", v]
+        else:
+            args += ["--limit", f"{k}={v}"]
+    for k, v in settings.labels:
+        args += ["--label", f"{k}={v}"]
+    for k, v in settings.annotations:
+        args += ["--annotation", f"{k}={v}"]
+    for a, b, c in settings.secrets:
+        args += ["--secret", f"{a}:{b}:{c}"]
+    if settings.retries is not None:
+        args += ["--retries", str(settings.retries)]
+    if settings.timeout is not None:
+        args += ["--timeout", str(settings.timeout)]
+    for vol in settings.volumes:
+        args += ["--volume", vol.text()]
+    if settings.cache is not None:
+        args.append("--cache" if settings.cache else "--no-cache")
+    return args
+
+
+def format_magic_line(role: Role, step: str | None, settings: StepSettings) -> str:
+    if role == Role.STEP:
+        assert step is not None
+        kind = settings.kind
+        head = [step]
+        if kind == "component":
+            assert settings.component is not None
+            head.append(settings.component)
+        elif kind == "resource":
+            assert settings.resource is not None
+            head += ["--action", settings.resource]
+        elif kind == "notebook":
+            assert settings.notebook is not None
+            head.append(settings.notebook)
+        magic = "step" if kind == "python" else kind
+        return f"%%{magic} " + shlex.join([*head, *settings_to_magic_args(settings)])
+    return "%%" + MAGIC_OF_ROLE[role]

@@ -1,0 +1,160 @@
+"""What a cell says about its step (`StepSettings`), and how the settings of several cells combine.
+
+Tags and magics both produce these, so nothing downstream knows which style a cell used; merging
+lives here so that two cells of one step, or a step and the notebook's defaults, combine the same
+way whichever style said them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TypeVar
+
+from .volumes import VolumeRef
+
+
+@dataclass(frozen=True)
+class StepSettings:
+    """Per-step settings. None (or empty) means "not said here", so cells of one step can be merged."""
+
+    prev: tuple[str, ...] = ()
+    image: str | None = None
+    packages: tuple[str, ...] = ()
+    limits: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    secrets: tuple[tuple[str, str, str], ...] = ()
+    cache: bool | None = None
+    retries: int | None = None
+    timeout: int | None = None
+    #: a component step: the component spec's path (relative to the notebook) or URL
+    component: str | None = None
+    #: a container step (its image is `image`)
+    container: bool | None = None
+    #: a resource step: create, apply or delete
+    resource: str | None = None
+    volumes: tuple[VolumeRef, ...] = ()
+    #: a notebook step: the path of the notebook it executes (relative to this notebook)
+    notebook: str | None = None
+    #: a notebook step: the variables of its notebook handed on to later steps
+    outputs: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        """python, component, container, resource or notebook (the first said, if a cell says
+        several)."""
+        if self.component is not None:
+            return "component"
+        if self.container:
+            return "container"
+        if self.resource is not None:
+            return "resource"
+        if self.notebook is not None:
+            return "notebook"
+        return "python"
+
+    def is_empty(self) -> bool:
+        return self == StepSettings()
+
+
+class SettingsConflict(ValueError):
+    pass
+
+
+def merge_settings(a: StepSettings, b: StepSettings) -> StepSettings:
+    """Combine the settings of two cells of one step; a scalar said twice differently is an error."""
+    limits = _merge_pairs("limit", a.limits, b.limits)
+    annotations = _merge_pairs("annotation", a.annotations, b.annotations)
+    labels = _merge_pairs("label", a.labels, b.labels)
+    return StepSettings(
+        prev=tuple(dict.fromkeys((*a.prev, *b.prev))),
+        image=_merge_scalar("image", a.image, b.image),
+        packages=merge_packages(a.packages, b.packages),
+        limits=limits,
+        annotations=annotations,
+        labels=labels,
+        secrets=tuple(dict.fromkeys((*a.secrets, *b.secrets))),
+        cache=_merge_scalar("cache", a.cache, b.cache),
+        retries=_merge_scalar("retries", a.retries, b.retries),
+        timeout=_merge_scalar("timeout", a.timeout, b.timeout),
+        component=_merge_scalar("component", a.component, b.component),
+        container=_merge_scalar("container", a.container, b.container),
+        resource=_merge_scalar("resource action", a.resource, b.resource),
+        volumes=tuple(dict.fromkeys((*a.volumes, *b.volumes))),
+        notebook=_merge_scalar("notebook", a.notebook, b.notebook),
+        outputs=tuple(dict.fromkeys((*a.outputs, *b.outputs))),
+    )
+
+
+def apply_defaults(defaults: StepSettings, own: StepSettings) -> StepSettings:
+    """A step's settings over notebook-wide defaults: what the step says wins, lists add up."""
+    return StepSettings(
+        prev=own.prev,
+        image=own.image if own.image is not None else defaults.image,
+        packages=merge_packages(defaults.packages, own.packages, override=True),
+        limits=tuple(sorted({**dict(defaults.limits), **dict(own.limits)}.items())),
+        annotations=tuple(sorted({**dict(defaults.annotations), **dict(own.annotations)}.items())),
+        labels=tuple(sorted({**dict(defaults.labels), **dict(own.labels)}.items())),
+        secrets=tuple(dict.fromkeys((*defaults.secrets, *own.secrets))),
+        cache=own.cache if own.cache is not None else defaults.cache,
+        retries=own.retries if own.retries is not None else defaults.retries,
+        timeout=own.timeout if own.timeout is not None else defaults.timeout,
+        component=own.component,
+        container=own.container,
+        resource=own.resource,
+        volumes=tuple(dict.fromkeys((*defaults.volumes, *own.volumes))),
+        notebook=own.notebook,
+        outputs=own.outputs,
+    )
+
+
+T = TypeVar("T")
+
+
+def _merge_scalar(what: str, a: T | None, b: T | None) -> T | None:
+    if a is not None and b is not None and a != b:
+        raise SettingsConflict(f"{what} is set to {show_setting(a)} and to {show_setting(b)}")
+    return a if b is None else b
+
+
+def show_setting(value: object) -> str:
+    """A setting as messages quote it: a flag as the word the tags use, anything else as repr."""
+    if isinstance(value, bool):
+        return "enabled" if value else "disabled"
+    return repr(value)
+
+
+def _merge_pairs(
+    what: str, a: tuple[tuple[str, str], ...], b: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, str], ...]:
+    merged = dict(a)
+    for k, v in b:
+        if k in merged and merged[k] != v:
+            raise SettingsConflict(f"{what} {k!r} is set to {merged[k]!r} and to {v!r}")
+        merged[k] = v
+    return tuple(sorted(merged.items()))
+
+
+def merge_packages(
+    a: tuple[str, ...], b: tuple[str, ...], *, override: bool = False
+) -> tuple[str, ...]:
+    """Requirements of both; one distribution pinned two different ways is a conflict."""
+    merged: dict[str, str] = {}
+    for req in (*a, *b):
+        key = requirement_key(req)
+        if key in merged and merged[key] != req and not override:
+            raise SettingsConflict(f"package {key!r} is required as {merged[key]!r} and as {req!r}")
+        merged[key] = req
+    return tuple(merged.values())
+
+
+def split_packages(text: str) -> tuple[str, ...]:
+    """The requirements of a comma-separated list, as a tag or --packages writes them."""
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+def requirement_key(req: str) -> str:
+    """The normalised distribution name of a requirement (`Scikit_Learn>=1.3` -> `scikit-learn`)."""
+    m = re.match(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)", req)
+    return re.sub(r"[-_.]+", "-", (m.group(1) if m else req)).lower()

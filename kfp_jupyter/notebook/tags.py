@@ -1,0 +1,306 @@
+"""The cell-tag grammar (Kale's style: `step:NAME`, `prev:A`, `limit:cpu:2`, ...), read and written.
+
+Tags and magics are two spellings of one grammar; this is the tag spelling, kept apart from the
+magic one because the two fail differently (a bad tag is a notebook error, a bad magic line a
+usage message) and are written by different front ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from .limits import check_limit
+from .roles import RESOURCE_ACTIONS, ROLE_TAGS, TAG_OF_ROLE, Role
+from .step_settings import (
+    SettingsConflict,
+    StepSettings,
+    merge_packages,
+    show_setting,
+    split_packages,
+)
+from .volumes import VolumeRef, parse_volume
+
+
+class TagError(ValueError):
+    pass
+
+
+@dataclass
+class ParsedTags:
+    role: Role | None = None
+    step: str | None = None
+    settings: StepSettings = field(default_factory=StepSettings)
+    #: tags we do not know; kept so conversion does not lose them
+    other: list[str] = field(default_factory=list)
+    #: a step tag with no name (`block:`), which Kale reads as if it were absent; kept so the
+    #: caller can warn about it
+    empty_step: str | None = None
+
+
+#: Tag heads that take a value after ':'.
+VALUE_TAGS = frozenset(
+    {
+        "step",
+        "block",
+        "prev",
+        "image",
+        "limit",
+        "annotation",
+        "label",
+        "secret",
+        "cache",
+        "retries",
+        "timeout",
+        "packages",
+        "component",
+        "resource",
+        "volume",
+        "notebook",
+        "outputs",
+    }
+)
+#: Tags without a value that set what kind of step a cell is (`container` + `image:REF`).
+KIND_TAGS = frozenset({"container"})
+
+
+def is_our_tag(tag: str) -> bool:
+    """Whether `tag` belongs to our grammar (conversion replaces these and keeps all others)."""
+    tag = tag.strip()
+    return tag in ROLE_TAGS or tag in KIND_TAGS or tag.partition(":")[0] in VALUE_TAGS
+
+
+@dataclass
+class _Said:
+    """The step settings a cell's tags have said so far: gathered tag by tag (a later tag may
+    repeat or contradict an earlier one), frozen into `StepSettings` once all are read."""
+
+    prev: list[str] = field(default_factory=list)
+    packages: list[str] = field(default_factory=list)
+    #: limits, annotations and labels, by tag head
+    pairs: dict[str, dict[str, str]] = field(
+        default_factory=lambda: {"limit": {}, "annotation": {}, "label": {}}
+    )
+    secrets: list[tuple[str, str, str]] = field(default_factory=list)
+    image: str | None = None
+    cache: bool | None = None
+    retries: int | None = None
+    timeout: int | None = None
+    component: str | None = None
+    container: bool | None = None
+    resource: str | None = None
+    volumes: list[VolumeRef] = field(default_factory=list)
+    notebook: str | None = None
+    outputs: list[str] = field(default_factory=list)
+
+    def settings(self) -> StepSettings:
+        try:
+            packages = merge_packages((), tuple(self.packages))
+        except SettingsConflict as e:
+            raise TagError(str(e)) from None
+        return StepSettings(
+            prev=tuple(dict.fromkeys(self.prev)),
+            image=self.image,
+            packages=packages,
+            limits=tuple(sorted(self.pairs["limit"].items())),
+            annotations=tuple(sorted(self.pairs["annotation"].items())),
+            labels=tuple(sorted(self.pairs["label"].items())),
+            secrets=tuple(dict.fromkeys(self.secrets)),
+            cache=self.cache,
+            retries=self.retries,
+            timeout=self.timeout,
+            component=self.component,
+            container=self.container,
+            resource=self.resource,
+            volumes=tuple(dict.fromkeys(self.volumes)),
+            notebook=self.notebook,
+            outputs=tuple(dict.fromkeys(self.outputs)),
+        )
+
+
+def parse_tags(tags: tuple[str, ...] | list[str]) -> ParsedTags:
+    """Parse Kale-style cell tags. Unknown tags are kept aside, never an error (cells carry others' tags too)."""
+    out = ParsedTags()
+    said = _Said()
+    for raw in tags:
+        _read_tag(raw, out, said)
+    out.settings = said.settings()
+    return out
+
+
+def _read_tag(raw: str, out: ParsedTags, said: _Said) -> None:
+    """One tag: a role, the container kind, a step's name or one of its settings; a tag that is
+    not ours is kept in `out.other`."""
+    tag = raw.strip()
+    if tag in ROLE_TAGS:
+        _set_role(out, ROLE_TAGS[tag])
+        return
+    if tag == "container":
+        said.container = True
+        return
+    head, sep, rest = tag.partition(":")
+    if not sep:
+        if head in VALUE_TAGS:
+            raise TagError(f"tag {tag!r} needs a value, e.g. '{head}:...'")
+        out.other.append(raw)
+        return
+    if head in ("step", "block"):
+        if not rest:
+            # Kale's extension leaves a bare 'block:' behind and Kale reads it as no tag, so
+            # the cell continues the step above; reading it the same way keeps such notebooks
+            # compiling.
+            out.empty_step = tag
+            return
+        _set_role(out, Role.STEP, rest)
+    elif head in ("limit", "annotation", "label"):
+        _read_pair(said, head, rest, tag)
+    elif not _read_single(said, head, rest, tag) and not _read_many(said, head, rest, tag):
+        out.other.append(raw)
+
+
+def _set_role(out: ParsedTags, role: Role, step: str | None = None) -> None:
+    if out.role is not None and (out.role, out.step) != (role, step):
+        was = f"step:{out.step}" if out.role == Role.STEP else out.role.value
+        now = f"step:{step}" if role == Role.STEP else role.value
+        raise TagError(f"the cell has two roles, {was!r} and {now!r}; keep one")
+    out.role, out.step = role, step
+
+
+_T = TypeVar("_T")
+
+
+def _once(what: str, old: _T | None, new: _T) -> _T:
+    if old is not None and old != new:
+        raise TagError(f"{what} is set twice, to {show_setting(old)} and to {show_setting(new)}")
+    return new
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise TagError(f"{what} must be a whole number, not {text!r}") from None
+    if n < 0:
+        raise TagError(f"{what} must not be negative")
+    return n
+
+
+def _read_pair(said: _Said, head: str, rest: str, tag: str) -> None:
+    """`limit:KEY:VALUE`, `annotation:KEY:VALUE` or `label:KEY:VALUE`."""
+    key, sep, value = rest.partition(":")
+    # Kubernetes (and Kale) allow an empty annotation or label value; a limit needs one.
+    if not sep or not key or (not value and head == "limit"):
+        raise TagError(f"tag {tag!r} must be '{head}:KEY:VALUE'")
+    if head == "limit":
+        try:
+            key, value = check_limit(key, value)
+        except ValueError as e:
+            raise TagError(f"tag {tag!r}: {e}") from None
+    target = said.pairs[head]
+    if key in target and target[key] != value:
+        raise TagError(f"{head} {key!r} is set twice, to {target[key]!r} and to {value!r}")
+    target[key] = value
+
+
+def _read_single(said: _Said, head: str, rest: str, tag: str) -> bool:
+    """A setting a step has one of (said twice differently, an error); False if `head` is not one."""
+    if head == "image":
+        if not rest:
+            raise TagError("tag 'image:' needs an image reference")
+        said.image = _once("image", said.image, rest)
+    elif head == "cache":
+        if rest not in ("enabled", "disabled"):
+            raise TagError(f"tag {tag!r} must be 'cache:enabled' or 'cache:disabled'")
+        said.cache = _once("cache", said.cache, rest == "enabled")
+    elif head == "retries":
+        said.retries = _once("retries", said.retries, _int(rest, "retries"))
+    elif head == "timeout":
+        n = _int(rest, "timeout")
+        if n == 0:
+            raise TagError("timeout must be at least 1 second")
+        said.timeout = _once("timeout", said.timeout, n)
+    elif head == "component":
+        if not rest.strip():
+            raise TagError("tag 'component:' needs the path or URL of a component spec")
+        said.component = _once("component", said.component, rest.strip())
+    elif head == "resource":
+        if rest not in RESOURCE_ACTIONS:
+            raise TagError(
+                f"tag {tag!r} must be 'resource:ACTION' with ACTION one of "
+                + ", ".join(RESOURCE_ACTIONS)
+            )
+        said.resource = _once("resource action", said.resource, rest)
+    elif head == "notebook":
+        if not rest.strip():
+            raise TagError("tag 'notebook:' needs the path of a notebook")
+        said.notebook = _once("notebook", said.notebook, rest.strip())
+    else:
+        return False
+    return True
+
+
+def _read_many(said: _Said, head: str, rest: str, tag: str) -> bool:
+    """A setting a step may have several of; False if `head` is not one."""
+    if head == "prev":
+        if not rest:
+            raise TagError("tag 'prev:' needs a step name")
+        said.prev.append(rest)
+    elif head == "secret":
+        parts = rest.split(":")
+        if len(parts) != 3 or not all(parts):
+            raise TagError(f"tag {tag!r} must be 'secret:SECRET:KEY:ENV_VAR'")
+        said.secrets.append((parts[0], parts[1], parts[2]))
+    elif head == "packages":
+        said.packages.extend(split_packages(rest))
+    elif head == "volume":
+        try:
+            said.volumes.append(parse_volume(rest))
+        except ValueError as e:
+            raise TagError(f"tag {tag!r}: {e}") from None
+    elif head == "outputs":
+        names = split_packages(rest)
+        bad = [n for n in names if not n.isidentifier()]
+        if not names or bad:
+            raise TagError(f"tag {tag!r} must be 'outputs:NAME' with NAME a Python variable")
+        said.outputs.extend(names)
+    else:
+        return False
+    return True
+
+
+def role_tags(role: Role, step: str | None) -> list[str]:
+    """The tags that give a cell `role`."""
+    if role in (Role.STEP, Role.CONTINUE):
+        assert step is not None
+        return [f"step:{step}"]
+    return [TAG_OF_ROLE[role]]
+
+
+def settings_to_tags(settings: StepSettings) -> list[str]:
+    tags: list[str] = []
+    if settings.component is not None:
+        tags.append(f"component:{settings.component}")
+    if settings.container:
+        tags.append("container")
+    if settings.resource is not None:
+        tags.append(f"resource:{settings.resource}")
+    if settings.notebook is not None:
+        tags.append(f"notebook:{settings.notebook}")
+    tags += [f"outputs:{o}" for o in settings.outputs]
+    tags += [f"prev:{p}" for p in settings.prev]
+    if settings.image:
+        tags.append(f"image:{settings.image}")
+    # one tag per package: the notebook format forbids commas in tags
+    tags += [f"packages:{p}" for p in settings.packages]
+    tags += [f"limit:{k}:{v}" for k, v in settings.limits]
+    tags += [f"annotation:{k}:{v}" for k, v in settings.annotations]
+    tags += [f"label:{k}:{v}" for k, v in settings.labels]
+    tags += [f"secret:{a}:{b}:{c}" for a, b, c in settings.secrets]
+    if settings.cache is not None:
+        tags.append("cache:" + ("enabled" if settings.cache else "disabled"))
+    if settings.retries is not None:
+        tags.append(f"retries:{settings.retries}")
+    if settings.timeout is not None:
+        tags.append(f"timeout:{settings.timeout}")
+    tags += [f"volume:{v.text()}" for v in settings.volumes]
+    return tags

@@ -1,0 +1,228 @@
+"""The handlers' common ground: reading a request's JSON body strictly, answering JSON, and turning
+every error into a JSON answer with the right status that never shows the server's root folder."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from http.client import responses
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from ..engine.history import HistoryDamagedError
+from ..errors import KfpJupyterError, NotebookError
+from ..frontends.options import SERVER, Option
+from .components import ComponentRef, check_refs, component_refs
+from .paths import PathRefused, hide_root, resolve_inside
+from .pools import Pools
+from .registry import RunRegistry
+from .settings import KfpJupyterServer
+
+if TYPE_CHECKING:
+    from ..model import Pipeline
+
+T = TypeVar("T")
+
+
+class ApiError(web.HTTPError):
+    """An answer other than 200: `message` goes to the caller as it is, in the JSON body.
+
+    The log line gets it as an argument ("%s"), never as a format: a `%` in a notebook's name
+    must neither break the log nor come back doubled.
+    """
+
+    def __init__(self, status: int, message: str, **extra: object) -> None:
+        super().__init__(status, "%s", message)
+        self.message = message
+        self.extra = extra
+
+
+class BaseHandler(APIHandler):
+    """Errors as JSON: {"message", "problems"?}; a notebook's problems answer 422."""
+
+    def initialize(
+        self, root_dir: str, runs: RunRegistry, settings: KfpJupyterServer, pools: Pools
+    ) -> None:
+        self.root_dir = root_dir
+        self.runs = runs
+        self.kfp_settings = settings
+        self.pools = pools
+
+    def notebook_path(self, relative: str | None) -> Path:
+        path = resolve_inside(self.root_dir, relative or "")
+        if not path.is_file():
+            raise ApiError(404, f"no notebook {relative!r}")
+        return path
+
+    def component_refs(self, path: Path) -> list[ComponentRef]:
+        """The notebook's component tags, refused (400) if they leave the root or name a URL the
+        settings forbid. Blocking (it reads the notebook): call it in a pool."""
+        refs = component_refs(path)
+        check_refs(Path(self.root_dir), path, refs, self.kfp_settings.component_urls)
+        return refs
+
+    def load(self, path: Path, pin_packages: bool | None = None) -> Pipeline:
+        """The notebook's pipeline, once its component tags passed (URLs are fetched here)."""
+        from ..loader import load_notebook
+
+        self.component_refs(path)
+        return load_notebook(path, pin_packages=pin_packages)
+
+    def body(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise ApiError(400, "the request body is not JSON") from None
+        except RecursionError:
+            raise ApiError(400, "the request body is nested too deeply") from None
+        if not isinstance(data, dict):
+            raise ApiError(400, "the request body must be a JSON object")
+        return data
+
+    @staticmethod
+    def text(body: dict[str, Any], key: str) -> str | None:
+        """A string field of the body (None if absent or empty); any other type is a 400, not a
+        crash or a `str()` of a list sent on to a cluster."""
+        value = body.get(key)
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise ApiError(400, f"{key!r} must be a string, not {json_kind(value)}")
+        return value
+
+    @staticmethod
+    def flag(body: dict[str, Any], key: str) -> bool:
+        value = body.get(key)
+        if value is not None and not isinstance(value, bool):
+            raise ApiError(400, f"{key!r} must be true or false, not {json_kind(value)}")
+        return bool(value)
+
+    @staticmethod
+    def params(body: dict[str, Any]) -> dict[str, Any]:
+        params = body.get("params") or {}
+        if not isinstance(params, dict):
+            raise ApiError(400, f"'params' must be an object, not {json_kind(params)}")
+        return params
+
+    def read_options(
+        self, body: dict[str, Any], table: tuple[Option, ...], *extra: str
+    ) -> dict[str, Any]:
+        """The options of `table` in `body`, by their front ends' names (`dest`), each left out
+        as "not given" (None, or off); besides them only the fields `extra` are accepted.
+
+        An unknown field is refused, not ignored: a misspelt `no_cahce` would otherwise run
+        with the cache the caller meant to skip."""
+        by_field = {o.json: o for o in table}
+        taken = [o.json for o in table if o.applies_to(SERVER)]
+        for key in body:
+            option = by_field.get(key)
+            if option is not None and not option.applies_to(SERVER):
+                raise ApiError(400, f"{key!r} is not an option here: {option.not_for[SERVER]}")
+            if option is None and key not in extra:
+                accepted = ", ".join(sorted((*extra, *taken)))
+                raise ApiError(400, f"unknown field {key!r}; the fields accepted: {accepted}")
+        return {o.dest: _option_value(body, o) for o in table if o.applies_to(SERVER)}
+
+    async def off_loop(self, fn: Callable[[], T]) -> T:
+        """Run quick blocking work (analysis, compilation, the run history) in the quick pool."""
+        return await self.pools.run_quick(fn)
+
+    def reply(self, data: object, status: int = 200) -> None:
+        """Answer JSON; an error answer never shows where the root directory is."""
+        if status >= 400:
+            data = hide_root(data, self.root_dir)
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Every error as JSON {"message", ...}: an ApiError's own message, tornado's for the
+        others (403, 405), and for a bug a plain message without traceback or server paths."""
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, HistoryDamagedError):  # the store, not the request: say what to do
+            self.set_status(503)
+            data: dict[str, object] = {"message": str(exc), "kind": "HistoryDamaged"}
+        elif isinstance(exc, ApiError):
+            data = {"message": exc.message, **exc.extra}
+        elif isinstance(exc, web.HTTPError):
+            data = {"message": exc.reason or responses.get(status_code, "error")}
+            if exc.log_message and not exc.args:
+                data["message"] = exc.log_message
+        else:
+            data = {"message": "the kfp-jupyter extension failed; the server's log says why"}
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(hide_root(data, self.root_dir)))
+
+    def fail(self, error: BaseException, form: bool = False) -> None:
+        """Answer an error; `form`: its advice in the terms of a form's fields (the Submit
+        dialog's, like the widget's), not the command line's options."""
+        try:
+            from ..cluster.advice import error_text
+
+            message = error_text(error, form)
+        except ImportError:  # an installation without the cluster part
+            message = str(error)
+        if isinstance(error, PathRefused):
+            self.reply({"message": str(error)}, 403)
+        elif isinstance(error, NotebookError):
+            self.reply(
+                {"message": str(error), "problems": [p.to_json() for p in error.problems]}, 422
+            )
+        elif isinstance(error, HistoryDamagedError):
+            raise error  # answered by write_error, as wherever else it is met
+        elif isinstance(error, KfpJupyterError):
+            status = 502 if type(error).__module__.startswith("kfp_jupyter.cluster") else 400
+            if type(error).__name__ in ("InvalidSubmission", "ConfigError"):
+                status = 400
+            answer: dict[str, Any] = {"message": message, "kind": type(error).__name__}
+            fields = getattr(error, "fields", None)
+            if fields:  # each bad value's message, for the form field that holds it
+                answer["fields"] = fields
+            self.reply(answer, status)
+        else:
+            raise error
+
+
+def _option_value(body: dict[str, Any], option: Option) -> Any:
+    """One option's value from its JSON field, checked as the CLI checks the option's value."""
+    key = option.json
+    if option.kind == "pairs":  # -p NAME=VALUE ...: one object of the values
+        return BaseHandler.params(body)
+    if option.kind == "flag":
+        return BaseHandler.flag(body, key)
+    if option.kind == "off":  # `no_pin: true` is --no-pin; false or absent: the notebook's say
+        return False if BaseHandler.flag(body, key) else None
+    if option.kind in ("int", "float"):
+        return _number(body.get(key), key, whole=option.kind == "int")
+    value = BaseHandler.text(body, key)
+    if value is not None and option.choices and value not in option.choices:
+        raise ApiError(400, f"{key!r} must be one of {', '.join(option.choices)}, not {value!r}")
+    return value
+
+
+def _number(value: object, key: str, whole: bool) -> int | float | None:
+    """A positive number (a whole one if `whole`), or None when the field is absent or null."""
+    if value is None:
+        return None
+    kind = "a whole number" if whole else "a number"
+    if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
+        raise ApiError(400, f"{key!r} must be {kind}, not {json_kind(value)}")
+    if not 0 < value < float("inf"):
+        raise ApiError(400, f"{key!r} must be {kind} more than 0, not {value}")
+    return value
+
+
+def json_kind(value: object) -> str:
+    """How JSON calls the type of `value`, for messages."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return "a string" if isinstance(value, str) else "null"

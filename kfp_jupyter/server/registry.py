@@ -1,0 +1,89 @@
+"""What the server remembers between requests: the local runs it started (kept referenced until
+they end) and the cluster runs it submitted, which no history database holds, so that the panel
+can find and follow a notebook's cluster runs."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+#: how many cluster runs sent through this server are remembered (per server, newest kept)
+SUBMITS_KEPT = 50
+
+
+class Submitted:
+    """A run this server sent to a cluster, for the panel: the history database holds only
+    local runs, so this is how the panel finds and follows a notebook's cluster runs."""
+
+    def __init__(self, notebook: str, handle: Any) -> None:
+        self.notebook = notebook
+        self.handle = handle
+        self.created = time.time()
+
+    def summary(self) -> dict[str, Any]:
+        """The run as `GET runs/ID` shows a local one, as far as the cluster told; following the
+        run (a thread polling the cluster) starts with the first question about it."""
+        from ..errors import KfpJupyterError
+
+        h = self.handle
+        message = None
+        try:
+            h.follow()
+        except KfpJupyterError as e:  # a recurring run: nothing to follow
+            message = str(e)
+        if h.error is not None:
+            message = f"lost track of the run: {h.error}"
+        return {
+            "id": h.run_id,
+            "engine": h.engine,
+            "url": h.url,
+            "state": h.state,
+            "message": message or h.message,
+            "done": bool(h.done),
+            "metrics": {},
+            "tasks": [{"name": name, "state": state} for name, state in h.tasks.items()],
+        }
+
+    def listing(self) -> dict[str, Any]:
+        from ..engine.report import iso
+
+        return {
+            "id": self.handle.run_id,
+            "engine": self.handle.engine,
+            "url": self.handle.url,
+            "state": self.handle.state,
+            "created": iso(self.created),
+            "notebook": self.notebook,
+        }
+
+
+class RunRegistry:
+    """The local runs this server started (their handles stay referenced until they end), and
+    the cluster runs it submitted."""
+
+    def __init__(self) -> None:
+        self.handles: dict[str, Any] = {}
+        self.submits: dict[str, Submitted] = {}
+        self.lock = threading.Lock()
+
+    def add(self, handle: Any) -> None:
+        self.handles = {k: h for k, h in self.handles.items() if not h.done}
+        self.handles[handle.run_id] = handle
+
+    def add_submit(self, notebook: Path, handle: Any) -> None:
+        with self.lock:
+            self.submits[handle.run_id] = Submitted(os.path.realpath(notebook), handle)
+            for old in list(self.submits)[:-SUBMITS_KEPT]:
+                del self.submits[old]
+
+    def submitted(self, run_id: str) -> Submitted | None:
+        with self.lock:
+            return self.submits.get(run_id)
+
+    def submits_of(self, notebook: Path) -> list[Submitted]:
+        real = os.path.realpath(notebook)
+        with self.lock:
+            return [s for s in self.submits.values() if s.notebook == real]
