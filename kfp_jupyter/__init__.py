@@ -1,9 +1,10 @@
 """kfp-jupyter: turn an annotated Jupyter notebook into a Kubeflow Pipelines pipeline."""
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._version import __version__
 from .errors import KfpJupyterError, NotebookError, Problem, UsageError
+from .lazy import lazy_getattr
 from .loader import load_notebook
 from .model import Input, Parameter, Pipeline, Step
 
@@ -36,23 +37,13 @@ if TYPE_CHECKING:
 # The engine and the cluster clients are imported on first use: `import kfp_jupyter` (and every
 # CLI call) stays cheap, and a missing optional dependency only matters to who uses that part.
 _LAZY = {
-    "run_local": ("kfp_jupyter.engine", "run_local"),
-    "submit": ("kfp_jupyter.cluster", "submit"),
-    "attach": ("kfp_jupyter.cluster", "attach"),
-    "compile_pipeline": ("kfp_jupyter.compile", "compile_pipeline"),
-    "step_inputs": ("kfp_jupyter.engine.inputs", "step_inputs"),
+    "run_local": ".engine",
+    "submit": ".cluster",
+    "attach": ".cluster",
+    "compile_pipeline": ".compile",
+    "step_inputs": ".engine.inputs",
 }
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        module, attr = _LAZY[name]
-        value = getattr(importlib.import_module(module), attr)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'kfp_jupyter' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 def show(source: object = None, **kwargs: object) -> object:

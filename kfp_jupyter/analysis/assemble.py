@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import Problem
 from ..model import NOTEBOOK_OUTPUT, ComponentCall, Export, Input, Mount, Parameter, Step
@@ -33,6 +34,20 @@ class StepPlan:
     outputs: tuple[str, ...]
     parameters: tuple[str, ...]
     mounts: tuple[Mount, ...]
+
+    def placed(self) -> dict[str, Any]:
+        """The Step fields every kind of step takes from the plan: where its code is, what it
+        runs after, what it receives and what it mounts."""
+        return {
+            "name": self.sb.name,
+            "source": self.sb.code.code,
+            "cells": self.sb.code.cells,
+            "after": self.after,
+            "explicit_after": self.explicit,
+            "inputs": self.inputs,
+            "parameters": self.parameters,
+            "mounts": self.mounts,
+        }
 
 
 def python_step(
@@ -67,20 +82,13 @@ def python_step(
     )
     warnings += [u.problem(sb.name) for u in unpinnable]
     return Step(
-        name=sb.name,
-        source=sb.code.code,
-        cells=sb.code.cells,
-        after=plan.after,
-        explicit_after=plan.explicit,
-        inputs=plan.inputs,
+        **plan.placed(),
         outputs=tuple(sorted(plan.outputs)),
-        parameters=plan.parameters,
         metrics=tuple(metrics),
         extra_imports=extra,
         packages=packages,
         **step_fields(st, settings.image),
         exports=tuple(sorted(exports, key=lambda e: e.name)),
-        mounts=plan.mounts,
     )
 
 
@@ -99,19 +107,12 @@ def special_step(sp: Special, call: ComponentCall | None, plan: StepPlan) -> Ste
     if sp.kind == "resource":  # kubectl applies a manifest: the step has no limits or secrets
         fields.update(limits={}, secrets=())
     return Step(
-        name=sb.name,
-        source=sb.code.code,
-        cells=sb.code.cells,
-        after=plan.after,
-        explicit_after=plan.explicit,
-        inputs=plan.inputs,
+        **plan.placed(),
         outputs=plan.outputs,
-        parameters=plan.parameters,
         **fields,
         kind=sp.kind,  # type: ignore[arg-type]
         component=call,
         resource=sp.resource,
-        mounts=plan.mounts,
     )
 
 
@@ -138,20 +139,13 @@ def notebook_step(
         warnings=warnings,
     )
     return Step(
-        name=sb.name,
-        source=sb.code.code,
-        cells=sb.code.cells,
-        after=plan.after,
-        explicit_after=plan.explicit,
-        inputs=plan.inputs,
+        **plan.placed(),
         outputs=(*call.variables, NOTEBOOK_OUTPUT),
-        parameters=plan.parameters,
         metrics=tuple(sp.notebook.child.metrics),
         packages=packages,
         **step_fields(st, settings.image),
         kind="notebook",
         notebook=call,
-        mounts=plan.mounts,
     )
 
 

@@ -9,7 +9,9 @@ so that an invalid submission sends nothing. Then it creates the run and returns
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_getattr
 
 __all__ = [
     "ENGINES",
@@ -61,35 +63,26 @@ if TYPE_CHECKING:
 # Loaded on first use: the clients (kfp, kubernetes) and the compilers load only when a pipeline
 # is submitted or followed, not when a front end starts and reads a name from here.
 _LAZY = {
-    "ENGINES": "targets",
-    "AuthError": "errors",
-    "ClusterError": "errors",
-    "CompiledPipeline": "compiled",
-    "ConfigError": "errors",
-    "FollowError": "errors",
-    "InvalidSubmission": "errors",
-    "NotFoundError": "errors",
-    "RejectedError": "errors",
-    "RequestTimeout": "errors",
-    "SubmitHandle": "handle",
-    "SubmitInfo": "handle",
-    "Target": "targets",
-    "UnexpectedAnswer": "errors",
-    "UnknownRun": "reattach",
-    "UnreachableError": "errors",
-    "attach": "reattach",
-    "get_target": "targets",
-    "load_targets": "targets",
-    "submit": "submission",
-    "submittable": "submission",
+    "ENGINES": ".targets",
+    "AuthError": ".errors",
+    "ClusterError": ".errors",
+    "CompiledPipeline": ".compiled",
+    "ConfigError": ".errors",
+    "FollowError": ".errors",
+    "InvalidSubmission": ".errors",
+    "NotFoundError": ".errors",
+    "RejectedError": ".errors",
+    "RequestTimeout": ".errors",
+    "SubmitHandle": ".handle",
+    "SubmitInfo": ".handle",
+    "Target": ".targets",
+    "UnexpectedAnswer": ".errors",
+    "UnknownRun": ".reattach",
+    "UnreachableError": ".errors",
+    "attach": ".reattach",
+    "get_target": ".targets",
+    "load_targets": ".targets",
+    "submit": ".submission",
+    "submittable": ".submission",
 }
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -6,7 +6,9 @@ reading what earlier runs left.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_getattr
 
 __all__ = [
     "Event",
@@ -32,22 +34,13 @@ if TYPE_CHECKING:
 # Loaded on first use: a front end that only needs `engine.states` (say, to name a run's state)
 # does not load the runner, the store and the history with it.
 _LAZY = {
-    "Event": "events",
-    "History": "history",
-    "RunEvent": "events",
-    "RunHandle": "api",
-    "TaskEvent": "events",
-    "open_store": "store",
-    "resume_local": "api",
-    "run_local": "api",
+    "Event": ".events",
+    "History": ".history",
+    "RunEvent": ".events",
+    "RunHandle": ".api",
+    "TaskEvent": ".events",
+    "open_store": ".store",
+    "resume_local": ".api",
+    "run_local": ".api",
 }
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)
