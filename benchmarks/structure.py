@@ -94,7 +94,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 #: kfp_jupyter's layers, lowest first (docs/architecture.md): a module may import its own layer
 #: and those before it. The package's own `__init__` is the public face and is left out.
 LAYERS = [
-    {"_version", "errors", "params", "fileio", "yamltext"},
+    {"_version", "errors", "params", "fileio", "yamltext", "lazy"},
     {"model"},
     {"notebook"},
     {"components"},
