@@ -16,6 +16,7 @@ import yaml
 from engine_support import kfpj, show, tasks
 from ir_compare import docs
 from nbutil import code, make_notebook, md
+from notebook_steps_util import child, parent, plain
 
 from kfp_jupyter import compile_pipeline, load_notebook
 from kfp_jupyter.errors import NotebookError
@@ -25,58 +26,6 @@ pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
 pytest_plugins = ["servers.fixtures"]
-
-
-def plain(path: Path) -> Path:
-    """A notebook as anyone writes one: papermill's parameters cell, no annotation."""
-    return make_notebook(
-        path,
-        [
-            md("# a plain notebook"),
-            code("n = 3\nscale = 2.0", "parameters"),
-            code(
-                "values = [i * scale for i in range(n)]\ntotal = sum(values)\nprint('total', total)"
-            ),
-            code("total", "pipeline-metrics"),
-        ],
-    )
-
-
-def child(path: Path, body: str = "rows = list(range(count))\nsize = len(rows) * factor") -> Path:
-    return make_notebook(
-        path,
-        [
-            code("import math"),
-            code("count = 2\nfactor = 1\nlabel = 'none'", "parameters"),
-            code(body + "\nprint('child', label, size)"),
-            code("size", "pipeline-metrics"),
-        ],
-    )
-
-
-def parent(folder: Path, *, tags: bool = True) -> Path:
-    """count is a literal, factor passes the pipeline parameter through, rows flows on."""
-    child(folder / "children" / "child.ipynb")
-    cells = [
-        code("factor = 3", "pipeline-parameters"),
-        code(
-            "count = 4\nfactor = factor\nlabel = 'from parent'",
-            "step:run_child",
-            "notebook:children/child.ipynb",
-            "outputs:rows",
-        )
-        if tags
-        else code(
-            "%%notebook run_child children/child.ipynb --outputs rows\n"
-            "count = 4\nfactor = factor\nlabel = 'from parent'"
-        ),
-        code("doubled = [2 * r for r in rows]\ntotal = sum(doubled)", "step:use_rows"),
-        code("total", "pipeline-metrics"),
-    ]
-    return make_notebook(folder / "parent.ipynb", cells)
-
-
-# --- what the notebook means ----------------------------------------------------------------
 
 
 def test_a_plain_notebook_is_one_notebook_step(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,16 @@ def _save(page: Any) -> None:
     save that meets JupyterLab's "file changed on disk" question fails the test, not hangs it."""
     page.evaluate("() => { void window.jupyterapp.shell.currentWidget.context.save(); }")
     page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty")
+
+
+def _shown_box(locator: Any) -> dict[str, float]:
+    """The element's box, once it is attached and shown (None while the drawing is redrawn)."""
+    deadline = time.monotonic() + 60  # a hang guard
+    while (box := locator.bounding_box()) is None:
+        assert time.monotonic() < deadline, "the element was never shown"
+        time.sleep(0.1)
+    found: dict[str, float] = box
+    return found
 
 
 def _overlaps(a: dict[str, float], b: dict[str, float]) -> bool:
@@ -188,8 +199,9 @@ def test_the_dag_stays_while_the_notebook_has_a_problem(jupyter_lab: Lab, page: 
     nodes = panel.locator(".kfpj-dag [data-kfp-step]")
     assert nodes.count() == 3
     # the DAG fits the panel's width and shows every node; the find box is outside the drawing
-    svg = panel.locator(".kfpj-dag svg").bounding_box()
-    find = panel.locator(".kfp-dag-find").bounding_box()
+    # (the drawing is redrawn when the panel settles its width: a box is read once it is shown)
+    svg = _shown_box(panel.locator(".kfpj-dag svg"))
+    find = _shown_box(panel.locator(".kfp-dag-find"))
     assert svg["x"] + svg["width"] <= panel.bounding_box()["x"] + panel.bounding_box()["width"]
     assert not _overlaps(svg, find), (svg, find)
     for box in nodes.evaluate_all("els => els.map(e => e.getBoundingClientRect().toJSON())"):

@@ -101,7 +101,7 @@ def _notebooks(folder: Path) -> dict[str, Path]:
     found["test mixed (tags)"] = mixed_notebook(folder / "mixed-tags", magics=False)
     found["every annotation"] = _every_annotation(folder / "zoo")
     # notebook steps: a function executing the embedded notebook, as a Python step is one
-    from test_notebook_steps import parent, plain
+    from notebook_steps_util import parent, plain
 
     found["notebook steps"] = parent(folder / "notebook-steps")
     found["plain notebook"] = plain(folder / "plain" / "sums.ipynb")
