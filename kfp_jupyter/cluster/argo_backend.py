@@ -18,7 +18,6 @@ import contextlib
 import copy
 import gzip
 import json
-import re
 import threading
 from collections.abc import Iterator
 from datetime import datetime
@@ -26,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from ..compile.argo import argo_name, compile_argo, parameter_value
+from ..compile.argo import argo_name, compile_argo, k8s_name, parameter_value
 from ..engine import states
 from ..model import Parameter, Pipeline
 from ._deps import kubernetes
@@ -59,11 +58,6 @@ ANNOTATION_EXPERIMENT = "kfp-jupyter/experiment"
 #: seconds a watch request stays open before it is renewed
 DEFAULT_WATCH_SECONDS = 60
 MAX_FOLLOW_FAILURES = 5
-
-
-def k8s_name(text: str, limit: int) -> str:
-    name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
-    return name[:limit].rstrip("-")
 
 
 # --- the documents

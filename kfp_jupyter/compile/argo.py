@@ -59,10 +59,11 @@ def argo_name(step_name: str) -> str:
     return step_name.replace("_", "-")
 
 
-def _k8s_name(text: str, limit: int) -> str:
+def k8s_name(text: str, limit: int) -> str:
+    """`text` as a Kubernetes name of at most `limit` characters ("" if it has no letter or
+    digit): for a Workflow's names, whether compiled or given at submit time."""
     name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
-    name = name[:limit].rstrip("-")
-    return name or "pipeline"
+    return name[:limit].rstrip("-")
 
 
 def parameter_value(param: Parameter) -> str:
@@ -269,8 +270,8 @@ def workflow(pipeline: Pipeline) -> dict[str, Any]:
         "apiVersion": API_VERSION,
         "kind": "Workflow",
         "metadata": {
-            "generateName": _k8s_name(pipeline.name, _GENERATE_NAME_MAX - 1) + "-",
-            "labels": {LABEL_PIPELINE: _k8s_name(pipeline.name, 63)},
+            "generateName": (k8s_name(pipeline.name, _GENERATE_NAME_MAX - 1) or "pipeline") + "-",
+            "labels": {LABEL_PIPELINE: k8s_name(pipeline.name, 63) or "pipeline"},
             "annotations": dict(sorted(annotations.items())),
         },
         "spec": spec,

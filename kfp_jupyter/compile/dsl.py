@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .._version import __version__
 from ..model import Pipeline, Step
-from ..packaging.program import StepProgram, build_program, python_name
+from ..packaging.program import StepProgram, build_program, python_name, unique_identifier
 from .kfp_ir.launcher import is_version, runtime_requirement
 from .kfp_ir.platform import create_pvc_arguments
 from .shared import is_python, secrets_by_name, task_arguments
@@ -35,13 +35,6 @@ SCRIPT_NAMES = frozenset(
         "components",
     }
 )
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    while name in taken:
-        name += "_"
-    taken.add(name)
-    return name
 
 
 def _call(task: str, function: str, args: list[str]) -> str:
@@ -144,7 +137,7 @@ def _spec_constant(step: Step, taken: set[str]) -> str:
         base = re.sub(r"[^0-9a-zA-Z]+", "_", step.component.spec.name).strip("_").upper()
     else:
         base = python_name(step.name).upper()
-    return _unique(f"{base or 'COMPONENT'}_SPEC", taken)
+    return unique_identifier(f"{base or 'COMPONENT'}_SPEC", taken)
 
 
 def _component_lines(
@@ -178,7 +171,7 @@ def _volume_lines(pipeline: Pipeline, taken: set[str]) -> tuple[list[str], dict[
         if v.claim is not None:
             claims[v.name] = repr(v.claim)
             continue
-        var = _unique(python_name(v.name) + "_pvc", taken)
+        var = unique_identifier(python_name(v.name) + "_pvc", taken)
         args = [f"{k}={value!r}" for k, value in create_pvc_arguments(v).items()]
         lines.append(_call(var, "kubernetes.CreatePVC", args))
         lines.append(f"{var}.set_display_name({'volume-' + v.name!r})")
@@ -243,7 +236,7 @@ def compile_dsl(pipeline: Pipeline) -> str:
             )
             out.append(prog.kfp_function().rstrip("\n"))
         out += ["", ""]
-    func = _unique("pipeline", taken)
+    func = unique_identifier("pipeline", taken)
     out += _pipeline_lines(pipeline, programs, func, taken)
     out += [
         "",
@@ -298,7 +291,7 @@ def _pipeline_lines(
     tasks: dict[str, str] = {}
     body, claims = _volume_lines(pipeline, taken)
     for step in pipeline.steps:
-        task = _unique(python_name(step.name) + "_task", taken)
+        task = unique_identifier(python_name(step.name) + "_task", taken)
         tasks[step.name] = task
         body += _task_lines(pipeline, step, programs.get(step.name), task, tasks)
         body += _mount_lines(step, task, pipeline, claims)

@@ -148,7 +148,9 @@ def _wrap_signature(function: str, parts: list[str]) -> str:
     return f"def {function}(\n" + "".join(f"{INDENT}{p},\n" for p in parts) + "):\n"
 
 
-def _unique(name: str, taken: set[str]) -> str:
+def unique_identifier(name: str, taken: set[str]) -> str:
+    """`name`, or it with `_` added until it is neither taken nor a Python keyword (it is then
+    taken): for names in generated Python."""
     while name in taken or keyword.iskeyword(name):
         name += "_"
     taken.add(name)
@@ -196,7 +198,7 @@ def _metrics_arg(step: Step, taken: set[str]) -> list[Arg]:
     """The argument that takes the step's metrics, named apart from every other one."""
     if not step.metrics:
         return []
-    return [Arg("metrics", _unique("metrics", taken | set(step.input_names)), "metrics")]
+    return [Arg("metrics", unique_identifier("metrics", taken | set(step.input_names)), "metrics")]
 
 
 def _python_args(pipeline: Pipeline, step: Step) -> list[Arg]:
@@ -209,7 +211,7 @@ def _python_args(pipeline: Pipeline, step: Step) -> list[Arg]:
         arg = (
             i.name
             if i.name not in step.outputs and i.name not in step.parameters
-            else _unique(i.name + "_in", taken)
+            else unique_identifier(i.name + "_in", taken)
         )
         taken.add(arg)
         args.append(Arg(input_kind[i.kind], arg, i.name, i.type or ""))
@@ -361,7 +363,7 @@ def _notebook_args(pipeline: Pipeline, step: Step) -> list[Arg]:
     taken: set[str] = set(step.parameters) | set(step.outputs)
     args = _parameter_args(pipeline, step)
     for i in step.inputs:
-        arg = i.name if i.name not in taken else _unique(i.name + "_in", taken)
+        arg = i.name if i.name not in taken else unique_identifier(i.name + "_in", taken)
         taken.add(arg)
         args.append(Arg("input", arg, i.name))
     args += [Arg("output", o, o) for o in step.outputs]
