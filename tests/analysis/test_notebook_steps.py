@@ -13,6 +13,7 @@ from typing import Any
 import nbformat
 import pytest
 import yaml
+from argo_pods import run_like_argo
 from engine_support import kfpj, show, tasks
 from ir_compare import docs
 from nbutil import code, make_notebook, md
@@ -345,10 +346,8 @@ def test_a_plain_notebook_is_submitted_with_its_parameters(kfp_api: Any, tmp_pat
 
 @pytest.mark.slow
 def test_the_argo_scripts_run_the_notebook(tmp_path: Path) -> None:
-    from test_compile_argo import _run_like_argo
-
     doc = yaml.safe_load(compile_pipeline(load_notebook(parent(tmp_path / "p")), "argo"))
-    metrics = _run_like_argo(doc, tmp_path / "pods")
+    metrics = run_like_argo(doc, tmp_path / "pods")
     assert metrics == {"run-child": {"size": 12.0}, "use-rows": {"total": 12.0}}
 
 

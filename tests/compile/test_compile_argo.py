@@ -9,15 +9,14 @@ import json
 import os
 import random
 import re
-import shutil
 import subprocess
 import sys
-from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from argo_pods import artifact_from, run_like_argo, tasks_by_name, templates_by_name
 from argo_schema import WorkflowSchemaError, validate_workflow
 from nbutil import code, make_notebook, md
 
@@ -112,15 +111,6 @@ def workflow(notebook: Path) -> dict[str, Any]:
     return doc
 
 
-def _templates(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {t["name"]: t for t in doc["spec"]["templates"]}
-
-
-def _tasks(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    dag = _templates(doc)[doc["spec"]["entrypoint"]]
-    return {t["name"]: t for t in dag["dag"]["tasks"]}
-
-
 # --- the schema
 
 
@@ -168,7 +158,7 @@ def test_the_validator_names_the_path_of_a_misspelt_field(workflow: dict[str, An
 
 def test_the_validator_accepts_numbers_where_kubernetes_does(workflow: dict[str, Any]) -> None:
     doc = copy.deepcopy(workflow)
-    train_a = _templates(doc)["train-a"]
+    train_a = templates_by_name(doc)["train-a"]
     train_a["retryStrategy"]["limit"] = 2  # IntOrString
     train_a["script"]["resources"]["limits"]["cpu"] = 1  # Quantity
     train_a["script"]["resources"]["limits"]["memory"] = 0.5
@@ -185,14 +175,14 @@ def test_dag_dependencies_and_artifact_wiring_follow_the_data_flow(
     workflow: dict[str, Any], notebook: Path
 ) -> None:
     pipeline = load_notebook(notebook)
-    tasks = _tasks(workflow)
-    templates = _templates(workflow)
+    tasks = tasks_by_name(workflow)
+    templates = templates_by_name(workflow)
     assert list(tasks) == ["load", "train-a", "train-b", "evaluate", "report-final"]
     for name, task in tasks.items():
         assert task["template"] == name
         assert set(task.get("dependencies", [])) == EDGES[name]
         wired = {
-            a["name"]: _artifact_from(a["from"])
+            a["name"]: artifact_from(a["from"])
             for a in task.get("arguments", {}).get("artifacts", [])
         }
         assert {var: producer for var, (producer, _) in wired.items()} == WIRING[name]
@@ -236,8 +226,8 @@ def test_parameters_are_workflow_arguments_passed_only_to_steps_that_use_them(
         "coefs": "[1.5, -2.0, 0.5]",
         "opts": '{"seed": 7, "scale": 2.0}',
     }
-    templates = _templates(workflow)
-    for name, task in _tasks(workflow).items():
+    templates = templates_by_name(workflow)
+    for name, task in tasks_by_name(workflow).items():
         passed = {p["name"]: p["value"] for p in task.get("arguments", {}).get("parameters", [])}
         assert passed == {p: f"{{{{workflow.parameters.{p}}}}}" for p in PARAMETERS_USED[name]}
         template = templates[name]
@@ -251,7 +241,7 @@ def test_parameters_are_workflow_arguments_passed_only_to_steps_that_use_them(
 
 
 def test_step_settings_map_to_argo_fields(workflow: dict[str, Any]) -> None:
-    t = _templates(workflow)
+    t = templates_by_name(workflow)
     assert t["train-a"]["retryStrategy"] == {"limit": "2"}
     assert t["train-a"]["script"]["resources"] == {
         "limits": {"cpu": "1", "memory": "512Mi"},
@@ -289,7 +279,7 @@ def test_step_settings_map_to_argo_fields(workflow: dict[str, Any]) -> None:
 def test_packages_are_installed_before_the_program_imports_them(
     workflow: dict[str, Any], notebook: Path
 ) -> None:
-    source = _templates(workflow)["train-b"]["script"]["source"]
+    source = templates_by_name(workflow)["train-b"]["script"]["source"]
     install = source.index('"-m", "pip", "install", "--quiet", "--no-warn-script-location"')
     installed = ast.literal_eval(re.search(r"^_kfpj_pip_install\((.*)\)$", source, re.M).group(1))  # type: ignore[union-attr]
     assert "scikit-learn==1.5.2" in installed and "pandas" in installed
@@ -309,11 +299,11 @@ def test_argo_expressions_in_user_code_survive(workflow: dict[str, Any], noteboo
             r"workflow\.parameters\.\w+|inputs\.parameters\.\w+|tasks\.[a-z0-9-]+\.outputs\.artifacts\.\w+",
             expr,
         ), expr
-    evaluate = _templates(workflow)["evaluate"]["script"]["source"]
+    evaluate = templates_by_name(workflow)["evaluate"]["script"]["source"]
     assert "base64" in evaluate and "Argo" in evaluate
     assert "{{" not in evaluate
     # the steps without '{{' keep their program readable
-    assert "import base64" not in _templates(workflow)["load"]["script"]["source"]
+    assert "import base64" not in templates_by_name(workflow)["load"]["script"]["source"]
     assert "\n  - name: load\n" in text and "      source: |\n" in text
 
 
@@ -345,7 +335,7 @@ def test_script_sources_load_back_exactly(tmp_path: Path) -> None:
     text = compile_pipeline(pipeline, "argo")
     doc = yaml.safe_load(text)
     validate_workflow(doc)
-    templates = _templates(doc)
+    templates = templates_by_name(doc)
     for step in pipeline.steps:
         expected = build_program(pipeline, step).plain_program(pip_header(step.packages))
         assert templates[step.name]["script"]["source"] == expected
@@ -398,92 +388,11 @@ def _exec_top_to_bottom(notebook: Path, names: list[str]) -> dict[str, float]:
     return {n: float(namespace[n]) for n in names}
 
 
-def _substitute(text: str, values: dict[str, str]) -> str:
-    def one(m: re.Match[str]) -> str:
-        assert m.group(1) in values, f"unresolved {m.group(0)}"
-        return values[m.group(1)]
-
-    return re.sub(r"\{\{(.*?)\}\}", one, text)
-
-
-def _in_pod(root: Path, path: str) -> str:
-    """Where a fixed /tmp/kfpj path of the pod lies in this test's stand-in for the pod."""
-    return str(root) + path.removeprefix("/tmp/kfpj")
-
-
-def _artifact_from(ref: str) -> tuple[str, str]:
-    m = re.fullmatch(r"\{\{tasks\.(.+)\.outputs\.artifacts\.(.+)\}\}", ref)
-    assert m is not None, ref
-    return m.group(1), m.group(2)
-
-
-def _run_like_argo(doc: dict[str, Any], work: Path) -> dict[str, dict[str, float]]:
-    """Run each task in a fresh process, in DAG order, with what Argo would give its pod: the template's
-    env with parameters substituted, input artifacts copied to the input paths (a separate
-    root per task stands for a separate pod), the script source run with `python3 FILE`."""
-    templates, tasks = _templates(doc), _tasks(doc)
-    workflow_args = {
-        f"workflow.parameters.{p['name']}": p["value"]
-        for p in doc["spec"]["arguments"]["parameters"]
-    }
-    order = TopologicalSorter(
-        {n: t.get("dependencies", []) for n, t in tasks.items()}
-    ).static_order()
-    roots: dict[str, Path] = {}
-    metrics: dict[str, dict[str, float]] = {}
-    for name in order:
-        task, template = tasks[name], templates[tasks[name]["template"]]
-        root = roots[name] = work / name / "kfpj"
-        inputs = {
-            f"inputs.parameters.{p['name']}": _substitute(p["value"], workflow_args)
-            for p in task.get("arguments", {}).get("parameters", [])
-        }
-        for art in task.get("arguments", {}).get("artifacts", []):
-            producer, var = _artifact_from(art["from"])
-            src_path = next(
-                o["path"] for o in templates[producer]["outputs"]["artifacts"] if o["name"] == var
-            )
-            dst_path = next(
-                i["path"] for i in template["inputs"]["artifacts"] if i["name"] == art["name"]
-            )
-            shutil.copytree(_in_pod(roots[producer], src_path), _in_pod(root, dst_path))
-        env = dict(os.environ, KFPJ_SKIP_PIP="1", KFPJ_ROOT=str(root))
-        env.pop("KFPJ_METRICS_DIR", None)
-        for e in template["script"].get("env", []):
-            if "value" in e:
-                value = _substitute(e["value"], inputs)
-                env[e["name"]] = _in_pod(root, value) if value.startswith("/tmp/kfpj") else value
-            else:
-                ref = e["valueFrom"]["secretKeyRef"]
-                env[e["name"]] = SECRETS[(ref["name"], ref["key"])]
-        script = work / name / "script"
-        script.parent.mkdir(parents=True, exist_ok=True)
-        script.write_text(template["script"]["source"], encoding="utf-8")
-        r = subprocess.run(
-            [sys.executable, str(script)],
-            env=env,
-            cwd=work / name,
-            capture_output=True,
-            text=True,
-            timeout=int(template.get("activeDeadlineSeconds", 300)),
-        )
-        assert r.returncode == 0, f"task {name} failed:\n{r.stderr}"
-        for o in template.get("outputs", {}).get("artifacts", []):
-            assert Path(_in_pod(root, o["path"])).exists(), f"task {name} did not write {o['path']}"
-        for p in template.get("outputs", {}).get("parameters", []):
-            text = Path(_in_pod(root, p["valueFrom"]["path"])).read_text(encoding="utf-8")
-            metrics.setdefault(name, {})[p["name"]] = float(text)
-        if template.get("outputs", {}).get("parameters"):
-            logged = json.loads(Path(_in_pod(root, "/tmp/kfpj/outputs/metrics.json")).read_text())
-            assert logged == metrics[name]
-    return metrics
-
-
 @pytest.mark.slow
 def test_generated_scripts_run_like_argo_and_match_the_notebook(
     workflow: dict[str, Any], notebook: Path, tmp_path: Path
 ) -> None:
-    by_task = _run_like_argo(workflow, tmp_path / "pods")
+    by_task = run_like_argo(workflow, tmp_path / "pods", SECRETS)
     got = {m: v for values in by_task.values() for m, v in values.items()}
     expected = _exec_top_to_bottom(notebook, METRICS)
     assert got == pytest.approx(expected, rel=1e-9, abs=1e-12)
@@ -557,7 +466,7 @@ def test_dag_template_name_never_clashes_with_a_step(tmp_path: Path) -> None:
     names = [t["name"] for t in doc["spec"]["templates"]]
     assert len(set(names)) == len(names) == 3
     assert doc["spec"]["entrypoint"] not in ("pipeline", "pipeline-dag")
-    assert [t["name"] for t in _tasks(doc).values()] == ["pipeline", "pipeline-dag"]
+    assert [t["name"] for t in tasks_by_name(doc).values()] == ["pipeline", "pipeline-dag"]
 
 
 def test_long_pipeline_names_fit_kubernetes_limits(tmp_path: Path) -> None:
