@@ -46,8 +46,10 @@ from .names import BlockNames
 from .packages import Unpinnable, resolve_packages
 from .volumes import StepVolumes, resolve_volumes
 
-#: what a notebook step imports besides the notebook's own modules: the kernel and its client
-RUNNER_IMPORTS = "import nbclient\nimport ipykernel\n"
+#: what a notebook step imports besides the notebook's own modules: the kernel, its client, and
+#: nbconvert, without which the executed notebook is kept as .ipynb only: a cluster's UI and a
+#: browser show the HTML, not the .ipynb
+RUNNER_IMPORTS = "import nbclient\nimport ipykernel\nimport nbconvert\n"
 
 
 @dataclass

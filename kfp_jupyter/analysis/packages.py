@@ -46,6 +46,10 @@ DISTRIBUTIONS: dict[str, str] = {
     "mpl_toolkits": "matplotlib",
     "pkg_resources": "setuptools",
     "google.protobuf": "protobuf",
+    "google.oauth2": "google-auth",
+    "google.rpc": "googleapis-common-protos",
+    "google.api": "googleapis-common-protos",
+    "google.type": "googleapis-common-protos",
     "OpenSSL": "pyopenssl",
     "Crypto": "pycryptodome",
     "docx": "python-docx",
@@ -72,8 +76,10 @@ DISTRIBUTIONS: dict[str, str] = {
     "IPython": "ipython",
 }
 
-#: Namespace packages whose distributions are named after the sub-package.
-NAMESPACES = {"google.cloud": "google-cloud-", "azure": "azure-"}
+#: Namespace packages whose distributions are named after the sub-package (the first that
+#: matches; `google.oauth2` and the like, provided by a distribution of another name, are in
+#: DISTRIBUTIONS, which is read first).
+NAMESPACES = {"google.cloud": "google-cloud-", "google": "google-", "azure": "azure-"}
 #: Namespaces that, imported bare, provide nothing of their own to install.
 _BARE_NAMESPACES = frozenset({"google", "google.cloud", "azure", "snowflake", "ruamel"})
 
@@ -114,15 +120,17 @@ def distribution_for(module: str) -> str | None:
     top = module.split(".")[0]
     if top in _STDLIB or module in _BARE_NAMESPACES:
         return None
+    two = ".".join(module.split(".")[:2])
+    if two in DISTRIBUTIONS:
+        return DISTRIBUTIONS[two] or None
     for space, prefix in NAMESPACES.items():
         if module.startswith(space + "."):
             rest = module[len(space) + 1 :].split(".")
             # azure.storage.blob -> azure-storage-blob; google.cloud.storage -> google-cloud-storage
             parts = rest if space == "azure" else rest[:1]
             return prefix + "-".join(p.replace("_", "-").lower() for p in parts)
-    for key in (".".join(module.split(".")[:2]), top):
-        if key in DISTRIBUTIONS:
-            return DISTRIBUTIONS[key] or None
+    if top in DISTRIBUTIONS:
+        return DISTRIBUTIONS[top] or None
     return top.replace("_", "-").lower()
 
 
@@ -152,18 +160,19 @@ class Unpinnable:
 
 
 def _requirement(
-    module: str, static: str, stamp: tuple[int, ...] | None, odd: list[Unpinnable]
+    module: str, static: str, stamp: tuple[int, ...], odd: list[Unpinnable], *, pin: bool
 ) -> tuple[str, str]:
-    """(normalised name, requirement) for the distribution providing `module`; pinned when
-    `stamp` (this environment's, see environment.py) is given."""
-    found = installed(module, (static,), stamp) if stamp is not None else None
+    """(normalised name, requirement) for the distribution providing `module`, named as installed
+    in this environment (`stamp`, see environment.py) where it is, and then pinned when `pin`:
+    not pinning keeps the right name (`markdown_it` is markdown-it-py either way)."""
+    found = installed(module, (static,), stamp)
     if found is None:
         return requirement_name(static), static
     name = requirement_name(found.name)
     if found.origin is not None:
         odd.append(Unpinnable(module, name, found.origin))
         return name, name
-    return name, f"{name}=={found.version}"
+    return name, f"{name}=={found.version}" if pin else name
 
 
 def resolve_packages(
@@ -176,24 +185,25 @@ def resolve_packages(
     unpinnable: list[Unpinnable] | None = None,
 ) -> tuple[str, ...]:
     """Packages the `codes` import, with explicit requirements (notebook, then step) replacing
-    same-named ones; each pinned to the installed version when `pin` (packages installed from a
-    local folder or a VCS are added to `unpinnable` instead).
+    same-named ones; each pinned to the installed version when `pin`. Packages installed from a
+    local folder or a VCS are added to `unpinnable`, pinned or not: a container cannot install
+    them by name.
 
     `local_modules` are modules that are files next to the notebook: not on PyPI under that name.
     """
     odd: list[Unpinnable] = []
     found: dict[str, str] = {}
-    stamp = environment_stamp() if pin else None
+    stamp = environment_stamp()
     for module in (m for code in codes for m in imported_modules(code)):
         if module.split(".")[0] in local_modules:
             continue
         dist = distribution_for(module)
         if dist:
-            name, req = _requirement(module, dist, stamp, odd)
+            name, req = _requirement(module, dist, stamp, odd, pin=pin)
             found.setdefault(name, req)
     extra = [c for req in list(found) for c in COMPANIONS.get(req, ())]
     for module in [*extra, *(["cloudpickle"] if marshalling else [])]:
-        name, req = _requirement(module, module, stamp, odd)
+        name, req = _requirement(module, module, stamp, odd, pin=pin)
         found.setdefault(name, req)
     for req in explicit:
         found[requirement_name(req)] = req

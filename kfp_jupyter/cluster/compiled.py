@@ -388,6 +388,14 @@ def _script_error(
             fix=install_extra("cluster") + " (or submit the YAML of `kfp-jupyter compile -t "
             "kfp` instead)",
         )
+    if problem == "no-kfp-kubernetes":
+        line = result.get("line")
+        return ConfigError(
+            f"compiling the DSL script {path} needs kfp-kubernetes (the script imports it"
+            f"{f' on line {line}' if line else ''}), which the Python running kfp-jupyter "
+            f"({sys.executable}) cannot import: {result.get('error')}",
+            fix=install_extra("cluster"),
+        )
     if problem == "error":
         line = result.get("line")
         where = f", line {line}" if line else ""

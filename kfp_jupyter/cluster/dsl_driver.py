@@ -36,6 +36,18 @@ def _failure(e: BaseException, script: Path) -> dict[str, Any]:
     return {"ok": False, "problem": "error", "error": said, "line": line}
 
 
+def _needs_kfp_kubernetes(e: BaseException) -> bool:
+    """Whether the script failed for want of kfp-kubernetes (`from kfp import kubernetes`, which
+    `compile -t dsl` writes for secrets, volumes, labels and timeouts): a missing package the
+    user installs, not an error in the script."""
+    if not isinstance(e, ImportError):
+        return False
+    name = e.name or ""
+    if name == "kfp.kubernetes" or name.startswith("kfp.kubernetes."):
+        return True
+    return name == "kfp" and "'kubernetes'" in str(e)
+
+
 def main(argv: list[str]) -> int:
     script, out, report = Path(argv[1]).resolve(), Path(argv[2]), Path(argv[3])
     sys.path[0] = str(script.parent)  # as `python script.py`: the script's folder, not ours
@@ -69,7 +81,10 @@ def main(argv: list[str]) -> int:
             _write(report, {"ok": False, "problem": "none", "pipelines": []})
             return 4
     except BaseException as e:  # the script's own error, or kfp's: reported, not raised
-        _write(report, _failure(e, script))
+        failure = _failure(e, script)
+        if _needs_kfp_kubernetes(e):
+            failure["problem"] = "no-kfp-kubernetes"
+        _write(report, failure)
         return 4
     _write(report, {"ok": True})
     return 0

@@ -4,6 +4,7 @@ metrics and parameters, from the pipeline and, when the step ran locally, from t
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -160,6 +161,22 @@ def step_details(
     }
 
 
+def with_cluster_error(d: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """The details of a cluster step that failed, as a local one's: the exception first, then
+    its cells, then the log's end (read from the step's pod while the run was followed)."""
+    error = extra.get("error")
+    if error is None or d.get("error") or d.get("state") != states.FAILED:
+        return d
+    tail = extra.get("log_tail")
+    rendered = str(error.render())
+    return {
+        **d,
+        "error": rendered,
+        "error_frames": list(error.frames),
+        "log_tail": rendered + (f"\n\nlog:\n{tail}" if tail else ""),
+    }
+
+
 def run_step_details(
     pipeline: dict[str, Any] | None,
     name: str,
@@ -172,8 +189,9 @@ def run_step_details(
 
     `pipeline` is the notebook's `Pipeline.to_json()` now (None when the notebook has problems:
     a step of a run is then still shown from the run history). `run_id` of a local run in
-    `history`, or `cluster` = {"id", "engine", "url", "tasks": {step: state}} of a run sent to a
-    cluster. None if neither the notebook nor the run knows the step.
+    `history`, or `cluster` = {"id", "engine", "url", "tasks": {step: state}, "failures": {step:
+    StepFailure}} of a run sent to a cluster. None if neither the notebook nor the run knows the
+    step.
     """
     step = next((s for s in (pipeline or {}).get("steps", []) if s.get("name") == name), None)
     params = dict((pipeline or {}).get("parameters") or {})
@@ -181,9 +199,19 @@ def run_step_details(
         tasks: dict[str, str] = cluster.get("tasks") or {}
         if step is None and name not in tasks:
             return None
-        state = {"state": tasks[name]} if name in tasks else None
         run = {k: cluster.get(k) for k in ("id", "engine", "url")}
-        return step_details(step or {"name": name}, state=state, run=run, params=params)
+        failure = (cluster.get("failures") or {}).get(name)
+        if failure is None:
+            state = {"state": tasks[name]} if name in tasks else None
+            return step_details(step or {"name": name}, state=state, run=run, params=params)
+        # read from the step's pod while the server followed the run: the same words as a
+        # local run's, the exception first
+        extra = {"log_tail": failure.log_tail, "error": failure.error}
+        failed = {"state": tasks.get(name), "message": failure.summary(None)}
+        d = step_details(step or {"name": name}, state=failed, run=run, params=params, extra=extra)
+        if failure.note:
+            d["note"] = failure.note
+        return with_cluster_error(d, extra)
     if history is None or not run_id:
         return None if step is None else step_details(step, params=params)
     from ..errors import KfpJupyterError

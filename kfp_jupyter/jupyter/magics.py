@@ -288,6 +288,7 @@ class KfpMagics(Magics):
                 f"submitting is not available in this installation ({e})"
             ) from None
         from ..cluster import submittable
+        from .submitted import record
 
         nb = self._notebook(args.notebook)
         what = submittable(Path(nb), args.pin_packages)
@@ -309,6 +310,7 @@ class KfpMagics(Magics):
             kfp_runtime=args.kfp_runtime,
             request_timeout=args.request_timeout,
         )
+        record(nb, handle, vars(args))  # for the JupyterLab panel of the notebook
         engine = handle.engine
         url = getattr(handle, "url", None)
         print(f"submitted {engine} run {handle.run_id}" + (f": {url}" if url else ""))

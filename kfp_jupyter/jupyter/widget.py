@@ -22,12 +22,12 @@ from typing import Any
 import anywidget
 import traitlets
 
-from ..engine import states
 from ..errors import KfpJupyterError, install_extra
 from ..model import Pipeline
 from . import settings
-from .details import step_details
+from .details import step_details, with_cluster_error
 from .follow import Follower, live_handle, remember
+from .submitted import record
 
 STATIC = Path(__file__).parent / "static"
 
@@ -226,6 +226,8 @@ class PipelineWidget(anywidget.AnyWidget):
         settings.save_target({**self.target, "engine": engine})
         values = dict(self.params if params is None else params)
         handle = submit(pipeline, engine, params=values, **options)
+        if self._path is not None:  # for the JupyterLab panel of the notebook
+            record(self._path, handle, options)
         self.targets = _saved_names()
         notes = list(getattr(handle, "notes", []) or [])
         url = getattr(handle, "url", None)
@@ -425,23 +427,7 @@ class PipelineWidget(anywidget.AnyWidget):
         except Exception as e:
             d = {"step": name, "note": describe_error(e)}
         d["run_state"] = self.run.get("state")
-        self.details = _with_cluster_error(d, self._follower.task_extra.get(name) or {})
-
-
-def _with_cluster_error(d: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """The details of a cluster step that failed, as a local one's: the exception first, then
-    its cells, then the log's end (read from the step's pod while the run was followed)."""
-    error = extra.get("error")
-    if error is None or d.get("error") or d.get("state") != states.FAILED:
-        return d
-    tail = extra.get("log_tail")
-    rendered = str(error.render())
-    return {
-        **d,
-        "error": rendered,
-        "error_frames": list(error.frames),
-        "log_tail": rendered + (f"\n\nlog:\n{tail}" if tail else ""),
-    }
+        self.details = with_cluster_error(d, self._follower.task_extra.get(name) or {})
 
 
 def _completed_target(old: Mapping[str, Any], new: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, replace
 
 from ..errors import Problem
@@ -67,24 +68,76 @@ def _only(node_types: tuple[type, ...], source: str) -> bool:
 _DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
-def _before_first_step(cell: Cell, body: str) -> tuple[Role | None, Problem | None]:
-    """The role of an unannotated cell above every annotation: what it plainly is, if anything."""
+def _before_first_step(
+    cell: Cell, body: str, cells: tuple[Cell, ...]
+) -> tuple[Role | None, Problem | None, Problem | None]:
+    """The role of an unannotated cell above every annotation: what it plainly is, if anything.
+    Returns (role, problem, warning)."""
     code = to_python(body).code
     try:
         tree = ast.parse(code)
     except SyntaxError:
         tree = None
     if tree is not None and not tree.body:
-        return None, None  # only comments, magics (`%matplotlib inline`) or `!pip install`
+        return None, None, None  # only comments, magics (`%matplotlib inline`) or `!pip install`
     if _only((ast.Import, ast.ImportFrom), code):
-        return Role.IMPORTS, None
+        return Role.IMPORTS, None, None
     if _only(_DEFINITIONS, code):
-        return Role.FUNCTIONS, None
-    return None, Problem(
-        "this code cell comes before any step and is not annotated",
-        cell=cell.index,
-        fix="tag it 'step:NAME' (or 'imports', 'functions', 'skip'), or start it with '%%step NAME'",
+        return Role.FUNCTIONS, None, None
+    fix = "tag it 'step:NAME' (or 'imports', 'functions', 'skip'), or start it with '%%step NAME'"
+    used = sorted(_bound(tree) & _read_after(cells, cell.index)) if tree is not None else []
+    if tree is None or used:
+        why = f": later cells read {', '.join(map(repr, used))} from it" if used else ""
+        return (
+            None,
+            Problem(
+                f"this code cell comes before any step and is not annotated{why}",
+                cell=cell.index,
+                fix=fix,
+            ),
+            None,
+        )
+    # Kale leaves such a cell out of the pipeline; nothing later needs it, so do we
+    return (
+        None,
+        None,
+        Problem(
+            "this code cell comes before any step and is not annotated, and no later cell reads "
+            "what it defines: it is not part of the pipeline (Kale leaves it out too)",
+            cell=cell.index,
+            fix="tag it 'skip' to silence this, or 'step:NAME' to run it in the pipeline",
+        ),
     )
+
+
+def _bound(tree: ast.Module) -> set[str]:
+    """The names a cell's code defines (assigns, imports, functions, classes)."""
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            out.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            out.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return out
+
+
+def _read_after(cells: tuple[Cell, ...], index: int) -> set[str]:
+    """The names the code cells after cell `index` read (a cell that does not parse reads all it
+    mentions, so nothing it might need is thought unused)."""
+    out: set[str] = set()
+    for later in cells:
+        if later.kind != "code" or later.index <= index:
+            continue
+        code = to_python(later.source).code
+        try:
+            nodes = list(ast.walk(ast.parse(code)))
+        except SyntaxError:
+            out.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", code))
+            continue
+        out.update(n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
+    return out
 
 
 def annotate(cells: tuple[Cell, ...]) -> tuple[list[Annotation], list[Problem], list[Problem]]:
@@ -102,6 +155,9 @@ def annotate(cells: tuple[Cell, ...]) -> tuple[list[Annotation], list[Problem], 
             continue
         if said.role is None and not said.settings.is_empty():
             # settings without a role apply to the step the cell continues
+            if not said.has_magic and _KALE_REFERENCE.match(said.settings.notebook or ""):
+                problems.append(_kale_notebook_reference(cell, said.settings.notebook or ""))
+                continue
             if current is None or current[0] != Role.STEP:
                 problems.append(
                     Problem(
@@ -113,7 +169,7 @@ def annotate(cells: tuple[Cell, ...]) -> tuple[list[Annotation], list[Problem], 
                 continue
             said = replace(said, style="tags")
         if said.role is None:
-            found = _unannotated(cell, said, current, problems, warnings)
+            found = _unannotated(cells, cell, said, current, problems, warnings)
             if found is not None:
                 out.append(found)
             continue
@@ -131,6 +187,25 @@ def annotate(cells: tuple[Cell, ...]) -> tuple[list[Annotation], list[Problem], 
             )
         )
     return out, problems, warnings
+
+
+#: A `notebook:` tag value as Kale writes it, a name (ours is a path, `child.ipynb`).
+_KALE_REFERENCE = re.compile(r"^[_a-z][_a-z0-9]*$")
+
+
+def _kale_notebook_reference(cell: Cell, name: str) -> Problem:
+    """`notebook:NAME` with no step: Kale's reference to another notebook, which it splices into
+    this pipeline (that notebook's steps share variables with this one's). A notebook step here
+    runs the whole notebook as one step instead, so the two cannot be read alike."""
+    return Problem(
+        f"tag 'notebook:{name}' with no 'step:' tag is Kale's reference to another notebook (its "
+        "path in the cell's metadata 'notebook_path'), whose steps Kale adds to this pipeline "
+        "and lets share variables with it; kfp-jupyter does not compose notebooks that way",
+        cell=cell.index,
+        fix="to run that notebook as one step, tag the cell 'step:NAME' and 'notebook:PATH.ipynb' "
+        "(its variables reach later steps through 'outputs:' tags), or copy its cells into this "
+        "notebook",
+    )
 
 
 @dataclass(frozen=True)
@@ -168,6 +243,8 @@ def _cell_tags(cell: Cell, problems: list[Problem], warnings: list[Problem]) -> 
     except TagError as e:
         problems.append(Problem(str(e), cell=cell.index, fix="correct the cell's tags"))
         return None
+    for note, fix in tags.notes:
+        warnings.append(Problem(note, cell=cell.index, fix=fix))
     if tags.empty_step is not None and tags.role is None:
         ignored = "" if tags.settings.is_empty() else "; its other step tags are ignored too"
         warnings.append(
@@ -264,6 +341,7 @@ def _with_tags(
 
 
 def _unannotated(
+    cells: tuple[Cell, ...],
     cell: Cell,
     said: _CellSays,
     current: tuple[Role, str | None] | None,
@@ -273,7 +351,7 @@ def _unannotated(
     """A cell that names no role: it continues the cell above, or, above every annotation, is
     what it plainly is. None if it belongs to nothing."""
     if current is None:
-        return _before_any_step(cell, said, problems, warnings)
+        return _before_any_step(cells, cell, said, problems, warnings)
     if not said.body.strip() and said.settings.is_empty():
         return None  # an empty cell belongs to nothing
     role, step = current
@@ -284,7 +362,11 @@ def _unannotated(
 
 
 def _before_any_step(
-    cell: Cell, said: _CellSays, problems: list[Problem], warnings: list[Problem]
+    cells: tuple[Cell, ...],
+    cell: Cell,
+    said: _CellSays,
+    problems: list[Problem],
+    warnings: list[Problem],
 ) -> Annotation | None:
     if not said.body.strip():
         return None
@@ -301,9 +383,11 @@ def _before_any_step(
         return None
     # A plain imports or definitions cell is what it looks like; it does not start a block that
     # later unannotated cells continue.
-    role, problem = _before_first_step(cell, said.body)
+    role, problem, warning = _before_first_step(cell, said.body, cells)
     if problem is not None:
         problems.append(problem)
+    if warning is not None:
+        warnings.append(warning)
     if role is None:
         return None
     return Annotation(cell, role, None, said.settings, said.body, said.style, said.other_tags)

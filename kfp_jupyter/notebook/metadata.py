@@ -13,9 +13,8 @@ from typing import Any
 
 from ..errors import Problem
 from ..model import DEFAULT_IMAGE, DEFAULT_KFP_RUNTIME, kfp_runtime_problem
-from .roles import Role
+from .kale_metadata import kale_step_defaults, warn_ignored, with_kale_volumes
 from .step_settings import StepSettings
-from .tags import TagError, parse_tags
 from .volumes import ACCESS_MODES, VolumeRef, parse_volume
 
 PIPELINE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
@@ -124,78 +123,6 @@ def _volume_text(item: object, where: str) -> str:
     return ":".join(parts)
 
 
-#: Kale's notebook settings that have no counterpart here, and why each is ignored.
-_KALE_IGNORED = {
-    "katib_run": "kfp-jupyter does not start Katib hyperparameter tuning; the pipeline runs once "
-    "with its parameters",
-    "katib_metadata": "kfp-jupyter does not start Katib hyperparameter tuning",
-    "snapshot_volumes": "volume snapshots need Arrikto Rok, which kfp-jupyter does not use",
-    "autosnapshot": "step snapshots need Arrikto Rok, which kfp-jupyter does not use",
-    "abs_working_dir": "steps run in their own working folder here",
-    "marshal_volume": "kfp-jupyter hands data between steps as pipeline artifacts, not on a volume",
-    "marshal_path": "kfp-jupyter hands data between steps as pipeline artifacts, not on a volume",
-    "kfp_host": "the cluster to submit to is chosen with `kfpj submit` or the target settings",
-    "storage_class_name": "set a volume's storage class in the volume itself",
-    "volume_access_mode": "set a volume's access mode in the volume itself",
-}
-
-
-def _kale_volume(item: object, i: int, warnings: list[Problem]) -> VolumeRef | None:
-    """One of Kale's volumes as ours: 'pvc' mounts an existing claim, 'new_pvc' creates one per
-    run. Others (Rok snapshots, 'pv') cannot be expressed, so they are warned about and dropped."""
-    where = f"kubeflow_notebook.volumes[{i}]"
-
-    def skip(why: str) -> None:
-        warnings.append(
-            Problem(
-                f"notebook metadata '{where}' is ignored: {why}",
-                fix="mount the volume with a 'volume:' tag or 'kfp_jupyter.volumes' instead",
-            )
-        )
-
-    if not isinstance(item, dict):
-        skip("a Kale volume is an object")
-        return None
-    kind, name, path = item.get("type"), item.get("name"), item.get("mount_point")
-    if not isinstance(name, str) or not isinstance(path, str) or not name or not path:
-        skip("it needs a 'name' and a 'mount_point'")
-        return None
-    if item.get("snapshot"):
-        skip_snapshot = "its 'snapshot' setting needs Arrikto Rok, which kfp-jupyter does not use"
-        warnings.append(Problem(f"notebook metadata '{where}': {skip_snapshot}; ignored"))
-    size = item.get("size")
-    size_type = item.get("size_type") or "Gi"
-    try:
-        if kind == "pvc":
-            return parse_volume(f"pvc/{name}:{path}")
-        if kind == "new_pvc":
-            if size in (None, ""):
-                skip("a new volume needs a 'size'")
-                return None
-            return parse_volume(f"{name}:{path}:{size}{size_type}")
-    except ValueError as e:
-        skip(str(e))
-        return None
-    skip(f"volume type {kind!r} is not one kfp-jupyter can mount (it mounts 'pvc' and 'new_pvc')")
-    return None
-
-
-def _with_kale_volumes(
-    ours: tuple[VolumeRef, ...], kale: object, warnings: list[Problem]
-) -> tuple[VolumeRef, ...]:
-    """Our volumes plus Kale's, which Kale mounts in every step too; ours win at a mount path."""
-    if not isinstance(kale, list):
-        return ours
-    taken = {v.path for v in ours}
-    out = list(ours)
-    for i, item in enumerate(kale):
-        v = _kale_volume(item, i, warnings)
-        if v is not None and v.path not in taken:
-            taken.add(v.path)
-            out.append(v)
-    return tuple(out)
-
-
 def _text(d: dict[str, Any], key: str, where: str, problems: list[Problem]) -> str | None:
     v = d.get(key)
     if v is None:
@@ -245,70 +172,6 @@ def _flag(ours: dict[str, Any], key: str, default: bool, problems: list[Problem]
         )
     )
     return default
-
-
-def _kale_defaults_dict(raw: dict[str, Any], problems: list[Problem]) -> list[str]:
-    """Kale's other form of steps_defaults, {"annotations": {k: v}, "labels": ..., "limits": ...},
-    as the tags it stands for."""
-    tags: list[str] = []
-    for key, head in (("annotations", "annotation"), ("labels", "label"), ("limits", "limit")):
-        group = raw.get(key)
-        if group is None:
-            continue
-        if not isinstance(group, dict):
-            problems.append(
-                Problem(
-                    f"notebook metadata 'kubeflow_notebook.steps_defaults.{key}' must be an object",
-                    fix='write it like {"KEY": "VALUE"}',
-                )
-            )
-            continue
-        tags += [f"{head}:{k}:{v}" for k, v in group.items()]
-    return tags
-
-
-def _kale_defaults(
-    kale: dict[str, Any], problems: list[Problem], warnings: list[Problem]
-) -> StepSettings:
-    """Kale's steps_defaults: a list of tags (or Kale's parsed dict of them) for every step."""
-    raw = kale.get("steps_defaults")
-    if raw is None:
-        return StepSettings()
-    if isinstance(raw, dict):
-        other = sorted(str(k) for k in raw if k not in ("annotations", "labels", "limits"))
-        if other:
-            warnings.append(
-                Problem(
-                    "notebook metadata 'kubeflow_notebook.steps_defaults' keys "
-                    f"{', '.join(map(repr, other))} are not annotations, labels or limits, the "
-                    "only step defaults Kale applies; ignored",
-                    fix="remove them from steps_defaults to silence this",
-                )
-            )
-        raw = _kale_defaults_dict(raw, problems)
-    if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
-        problems.append(
-            Problem("notebook metadata 'kubeflow_notebook.steps_defaults' must be a list of tags")
-        )
-        return StepSettings()
-    try:
-        parsed = parse_tags(raw)
-    except TagError as e:
-        problems.append(
-            Problem(
-                f"notebook metadata 'kubeflow_notebook.steps_defaults': {e}", fix="correct the tag"
-            )
-        )
-        return StepSettings()
-    if (parsed.role is not None and parsed.role != Role.STEP) or parsed.settings.prev:
-        problems.append(
-            Problem(
-                "notebook metadata 'kubeflow_notebook.steps_defaults' may hold only step settings "
-                "(image, limit, label, annotation, ...), not roles or prev",
-                fix="remove those tags from steps_defaults",
-            )
-        )
-    return parsed.settings
 
 
 def _kfp_runtime(value: str | None, problems: list[Problem]) -> str:
@@ -376,14 +239,7 @@ def _sections(
 
 def _warn_ignored(ours: dict[str, Any], kale: dict[str, Any], warnings: list[Problem]) -> None:
     """Kale settings with no counterpart here, and our keys that are probably typos."""
-    for key, why in _KALE_IGNORED.items():
-        if kale.get(key):
-            warnings.append(
-                Problem(
-                    f"Kale's notebook setting 'kubeflow_notebook.{key}' is ignored: {why}",
-                    fix="remove it from the notebook metadata 'kubeflow_notebook' to silence this",
-                )
-            )
+    warn_ignored(kale, warnings)
     for key in ours:
         if key not in OUR_KEYS:
             close = difflib.get_close_matches(key, OUR_KEYS, n=1)
@@ -431,10 +287,8 @@ def _settings(
         or DEFAULT_IMAGE,
         packages=_packages(ours.get("packages"), problems),
         pipeline_root=mine("pipeline_root"),
-        step_defaults=_kale_defaults(kale, problems, warnings),
-        volumes=_with_kale_volumes(
-            _volumes(ours.get("volumes"), problems), kale.get("volumes"), warnings
-        ),
+        step_defaults=kale_step_defaults(kale, problems, warnings),
+        volumes=with_kale_volumes(_volumes(ours.get("volumes"), problems), kale, warnings),
         kfp_runtime=_kfp_runtime(mine("kfp_runtime"), problems),
         pin_packages=_flag(ours, "pin_packages", True, problems),
     )

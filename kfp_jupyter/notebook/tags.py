@@ -36,6 +36,8 @@ class ParsedTags:
     #: a step tag with no name (`block:`), which Kale reads as if it were absent; kept so the
     #: caller can warn about it
     empty_step: str | None = None
+    #: Kale forms read as Kale reads them, or ignored: (warning, fix) for each
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
 
 #: Tag heads that take a value after ':'.
@@ -62,6 +64,14 @@ VALUE_TAGS = frozenset(
 )
 #: Tags without a value that set what kind of step a cell is (`container` + `image:REF`).
 KIND_TAGS = frozenset({"container"})
+#: Kale's tags that give a cell its role outright: on a cell with other role or step tags, Kale
+#: takes the first of these and ignores every other tag of the cell.
+KALE_ROLE_TAGS = ("skip", "pipeline-parameters", "pipeline-metrics", "imports", "functions")
+#: Step names Kale reads as the role tag of the same name (`step:imports` is `imports`).
+KALE_ROLE_STEP_NAMES = frozenset({"skip", "imports", "functions"})
+#: Limits Kale accepts that no pipeline target can set (KFP's task resources are cpu, memory
+#: and an accelerator).
+UNSETTABLE_LIMITS = frozenset({"ephemeral-storage", "storage"})
 
 
 def is_our_tag(tag: str) -> bool:
@@ -121,10 +131,54 @@ class _Said:
 def parse_tags(tags: tuple[str, ...] | list[str]) -> ParsedTags:
     """Parse Kale-style cell tags. Unknown tags are kept aside, never an error (cells carry others' tags too)."""
     out = ParsedTags()
+    kale_role = _kale_role_wins(tags)
+    if kale_role is not None:
+        return kale_role
     said = _Said()
     for raw in tags:
         _read_tag(raw, out, said)
     out.settings = said.settings()
+    role = out.role
+    if role is not None and role != Role.STEP and not out.settings.is_empty():
+        # `imports` with `limit:cpu:1`: Kale takes the role and ignores the rest; so do we
+        out.settings = StepSettings()
+        out.notes.append(
+            (
+                f"the step settings of this {role.value!r} cell are ignored, as Kale ignores them",
+                "remove them to silence this",
+            )
+        )
+    return out
+
+
+def _kale_role_wins(tags: tuple[str, ...] | list[str]) -> ParsedTags | None:
+    """A cell with one of Kale's role tags and another role or a named step, read as Kale reads
+    it: the first role tag alone (Kale stops reading a cell's tags there). None if the cell has
+    no such mix, so its tags are read one by one."""
+    stripped = [t.strip() for t in tags]
+    first = next((t for t in stripped if t in KALE_ROLE_TAGS), None)
+    if first is None:
+        return None
+    rivals = [
+        t
+        for t in stripped
+        if t != first
+        and (t in ROLE_TAGS or (t.partition(":")[0] in ("step", "block") and t.partition(":")[2]))
+    ]
+    if not rivals:
+        return None
+    ignored = [t for t in stripped if t != first and (is_our_tag(t) or t.startswith("report:"))]
+    out = ParsedTags(role=ROLE_TAGS[first])
+    out.other = [
+        t for t in tags if not is_our_tag(t.strip()) and not t.strip().startswith("report:")
+    ]
+    out.notes.append(
+        (
+            f"the cell is tagged {first!r} and {', '.join(map(repr, ignored))}: read as "
+            f"{first!r} alone, as Kale reads it (its other tags are ignored)",
+            f"keep only the tag {first!r}",
+        )
+    )
     return out
 
 
@@ -145,17 +199,43 @@ def _read_tag(raw: str, out: ParsedTags, said: _Said) -> None:
         out.other.append(raw)
         return
     if head in ("step", "block"):
-        if not rest:
-            # Kale's extension leaves a bare 'block:' behind and Kale reads it as no tag, so
-            # the cell continues the step above; reading it the same way keeps such notebooks
-            # compiling.
-            out.empty_step = tag
-            return
-        _set_role(out, Role.STEP, rest)
+        _read_step(tag, rest, out)
+    elif head == "report":
+        # Kale 2's per-step HTML report; kept among the cell's other tags, so a conversion to
+        # magics leaves it for Kale
+        out.other.append(raw)
+        out.notes.append(
+            (
+                f"tag {tag!r} is ignored: kfp-jupyter writes no per-step HTML report (Kale's "
+                "'report:' setting); the step's output is in its logs",
+                "remove the tag to silence this",
+            )
+        )
     elif head in ("limit", "annotation", "label"):
-        _read_pair(said, head, rest, tag)
+        _read_pair(said, head, rest, tag, out)
     elif not _read_single(said, head, rest, tag) and not _read_many(said, head, rest, tag):
         out.other.append(raw)
+
+
+def _read_step(tag: str, rest: str, out: ParsedTags) -> None:
+    """`step:NAME` or `block:NAME`: a step, or, as Kale reads them, no tag or a role tag."""
+    if not rest:
+        # Kale's extension leaves a bare 'block:' behind and Kale reads it as no tag, so
+        # the cell continues the step above; reading it the same way keeps such notebooks
+        # compiling.
+        out.empty_step = tag
+        return
+    if rest in KALE_ROLE_STEP_NAMES:
+        out.notes.append(
+            (
+                f"tag {tag!r} is read as the tag {rest!r}, as Kale reads it (Kale's own role "
+                "names cannot name a step)",
+                f"tag the cell {rest!r} instead",
+            )
+        )
+        _set_role(out, ROLE_TAGS[rest])
+        return
+    _set_role(out, Role.STEP, rest)
 
 
 def _set_role(out: ParsedTags, role: Role, step: str | None = None) -> None:
@@ -185,12 +265,21 @@ def _int(text: str, what: str) -> int:
     return n
 
 
-def _read_pair(said: _Said, head: str, rest: str, tag: str) -> None:
+def _read_pair(said: _Said, head: str, rest: str, tag: str, out: ParsedTags) -> None:
     """`limit:KEY:VALUE`, `annotation:KEY:VALUE` or `label:KEY:VALUE`."""
     key, sep, value = rest.partition(":")
     # Kubernetes (and Kale) allow an empty annotation or label value; a limit needs one.
     if not sep or not key or (not value and head == "limit"):
         raise TagError(f"tag {tag!r} must be '{head}:KEY:VALUE'")
+    if head == "limit" and key in UNSETTABLE_LIMITS:
+        out.notes.append(
+            (
+                f"tag {tag!r} is ignored: KFP sets only cpu, memory and accelerator limits on a "
+                "step",
+                "remove the tag to silence this",
+            )
+        )
+        return
     if head == "limit":
         try:
             key, value = check_limit(key, value)

@@ -449,21 +449,44 @@ class _KfpjMetrics(_KfpjArtifact):
                 f.write(repr(value))
 
 
-def _kfpj_param(text, kind):
-    import ast, json
+class _KfpjParameterError(ValueError):
+    pass
 
+
+def _kfpj_param(func, name, text, kind):
+    """A parameter's text as Argo passes it, read as `parse_value` reads `-p`: a Workflow can be
+    given any text (the Argo UI, `argo submit -p`, a compiled file submitted as it is), so what
+    is not of the parameter's type fails the step naming the parameter, never as a silent False."""
+    import ast, json, os
+
+    low = text.strip().lower()
+    value = None
     if kind == "str":
         return text
-    if kind == "bool":
-        return text.strip().lower() in ("true", "1", "yes", "on")
-    if kind == "int":
-        return int(text)
-    if kind == "float":
-        return float(text)
+    if kind == "bool" and low in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+        return low in ("true", "1", "yes", "on")
     try:
-        return json.loads(text)
-    except ValueError:
-        return ast.literal_eval(text)
+        if kind == "int":
+            return int(text.strip())
+        if kind == "float":
+            return float(text.strip())
+        if kind in ("list", "dict"):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        pass
+    if isinstance(value, list if kind == "list" else dict):
+        return value
+    a = "an" if kind == "int" else "a"
+    said = " (true or false)" if kind == "bool" else ""
+    error = _KfpjParameterError(
+        f"parameter {name!r} ({kind}) was given {text!r}, which is not {a} {kind}. "
+        f"Fix: run the pipeline with {a} {kind} value{said} for {name!r}"
+    )
+    code = func.__code__
+    _kfpj_fail(error, code.co_filename, code.co_name, os.environ.get("KFPJ_ERROR_FILE"))
 
 
 def _kfpj_value(path, kind):
@@ -509,7 +532,7 @@ def _kfpj_main(func, parameters, inputs, outputs, metrics, files=None, values=No
     else:
         root = os.environ.get("KFPJ_ROOT", "/tmp/kfpj")
         for arg, (name, kind) in parameters.items():
-            kwargs[arg] = _kfpj_param(os.environ["KFPJ_PARAM_" + name.upper()], kind)
+            kwargs[arg] = _kfpj_param(func, name, os.environ["KFPJ_PARAM_" + name.upper()], kind)
         for arg, name in inputs.items():
             kwargs[arg] = _KfpjArtifact(root + "/inputs/" + name)
         for arg, name in outputs.items():

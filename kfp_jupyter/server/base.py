@@ -18,7 +18,7 @@ from ..frontends.options import SERVER, Option
 from .components import ComponentRef, check_refs, component_refs
 from .paths import PathRefused, hide_root, resolve_inside
 from .pools import Pools
-from .registry import RunRegistry
+from .registry import RunRegistry, Submitted, reattach
 from .settings import KfpJupyterServer
 
 if TYPE_CHECKING:
@@ -125,6 +125,34 @@ class BaseHandler(APIHandler):
                 accepted = ", ".join(sorted((*extra, *taken)))
                 raise ApiError(400, f"unknown field {key!r}; the fields accepted: {accepted}")
         return {o.dest: _option_value(body, o) for o in table if o.applies_to(SERVER)}
+
+    async def cluster_run(self, run_id: str) -> Submitted | None:
+        """The cluster run `run_id` this server follows: one it submitted, or one sent from a
+        kernel (the widget, `%kfp submit`), followed on the cluster from now on; None if it is
+        neither. A cluster that cannot be reached or does not know the run raises its error."""
+        submitted = self.runs.submitted(run_id)
+        if submitted is not None:
+            return submitted
+        from ..jupyter.submitted import find
+
+        record = await self.off_loop(lambda: find(run_id))
+        if record is None:
+            return None
+
+        def work() -> Submitted | None:
+            again = self.runs.submitted(run_id)  # followed meanwhile by another request
+            if again is not None:
+                return again
+            handle = reattach(record, self.kfp_settings.token_env_allowed)
+            self.runs.add_submit(Path(str(record["notebook"])), handle)
+            return self.runs.submitted(run_id)
+
+        return await self.pools.cluster.run(work)
+
+    def busy(self, error: BaseException) -> None:
+        """Every cluster thread is waiting on a cluster: ask the client to come back."""
+        self.set_header("Retry-After", "30")
+        self.reply({"message": str(error), "kind": "Busy"}, 503)
 
     async def off_loop(self, fn: Callable[[], T]) -> T:
         """Run quick blocking work (analysis, compilation, the run history) in the quick pool."""

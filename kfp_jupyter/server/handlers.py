@@ -27,7 +27,7 @@ from .base import ApiError, BaseHandler
 from .components import outline
 from .paths import PathRefused, relative_to_root, resolve_inside
 from .pools import PoolFull, Pools
-from .registry import RunRegistry
+from .registry import RunRegistry, listing_of_record
 from .settings import KfpJupyterServer
 
 PREFIX = "kfp-jupyter/api"
@@ -135,10 +135,16 @@ class RunsHandler(BaseHandler):
         self.reply(await self.off_loop(work))
 
     def submits(self, notebook: Path | None, limit: int | None) -> list[dict[str, Any]]:
-        """The cluster runs this server sent for `notebook`, newest first."""
+        """The cluster runs sent for `notebook`, newest first: those this server follows, and
+        those sent from a kernel (the widget, `%kfp submit`) it does not follow yet."""
+        from ..jupyter.submitted import records_of
+
         if notebook is None:
             return []
         runs = [s.listing() for s in reversed(self.runs.submits_of(notebook))]
+        followed = {r["id"] for r in runs}
+        runs += [listing_of_record(r) for r in records_of(notebook) if r["id"] not in followed]
+        runs.sort(key=lambda r: r.get("created") or "", reverse=True)
         return runs[:limit] if limit else runs
 
     @web.authenticated
@@ -179,7 +185,14 @@ class RunHandler(BaseHandler):
         from ..engine.report import run_summary
         from ..engine.store import open_store
 
-        submitted = self.runs.submitted(run_id)
+        try:
+            submitted = await self.cluster_run(run_id)
+        except PoolFull as e:
+            self.busy(e)
+            return
+        except KfpJupyterError as e:  # the cluster of a run sent from a kernel said no
+            self.fail(e, form=True)
+            return
 
         def work() -> dict[str, Any] | None:
             if submitted is not None:
@@ -211,11 +224,14 @@ class StepDetailsHandler(InspectHandler):
         from ..jupyter.details import run_step_details
 
         run_id, step = (None, args[0]) if len(args) == 1 else (args[0], args[1])
-        submitted = self.runs.submitted(run_id) if run_id else None
         try:
             path = self.notebook_path(self.get_query_argument("path", ""))
-        except PathRefused as e:
-            self.fail(e)
+            submitted = await self.cluster_run(run_id) if run_id else None
+        except PoolFull as e:
+            self.busy(e)
+            return
+        except (KfpJupyterError, PathRefused) as e:
+            self.fail(e, form=True)
             return
 
         def pipeline() -> dict[str, Any] | None:
@@ -229,7 +245,10 @@ class StepDetailsHandler(InspectHandler):
             if submitted is not None:
                 s = submitted.summary()
                 tasks = {t["name"]: t["state"] for t in s["tasks"]}
-                return run_step_details(p, step, cluster={**s, "tasks": tasks})
+                failures = submitted.handle.failures  # read from the failed steps' pods
+                return run_step_details(
+                    p, step, cluster={**s, "tasks": tasks, "failures": failures}
+                )
             if not run_id:
                 return run_step_details(p, step)
             try:
@@ -277,6 +296,7 @@ class SubmitHandler(BaseHandler):
     async def post(self) -> None:
         from ..cluster import submit, submittable
         from ..cluster.compiled import kind_of
+        from ..jupyter.submitted import record
 
         body = self.body()
         given = self.read_options(body, SUBMIT_OPTIONS, "path")
@@ -293,13 +313,13 @@ class SubmitHandler(BaseHandler):
                 what = self.load(path, pin) if notebook else path
                 handle = submit(what, **given)
                 self.runs.add_submit(path, handle)
+                record(path, handle, given)  # the server's successor finds it too
                 info: dict[str, Any] = handle.info.to_json()
                 return info
 
             self.reply(await self.pools.cluster.run(work), 201)
         except PoolFull as e:
-            self.set_header("Retry-After", "30")
-            self.reply({"message": str(e), "kind": "Busy"}, 503)
+            self.busy(e)
         except (KfpJupyterError, PathRefused) as e:
             self.fail(e, form=True)
 

@@ -1,12 +1,15 @@
 """What the server remembers between requests: the local runs it started (kept referenced until
-they end) and the cluster runs it submitted, which no history database holds, so that the panel
-can find and follow a notebook's cluster runs."""
+they end) and the cluster runs it follows, which no history database holds, so that the panel
+can find and follow a notebook's cluster runs: those it submitted, and those the widget or
+`%kfp submit` sent from a kernel (jupyter/submitted.py keeps them per user), followed again on
+the cluster by their id once the panel asks about one."""
 
 from __future__ import annotations
 
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +90,40 @@ class RunRegistry:
         real = os.path.realpath(notebook)
         with self.lock:
             return [s for s in self.submits.values() if s.notebook == real]
+
+
+def listing_of_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A cluster run sent from a kernel, as the panel's run list shows it before the server
+    follows it (its state is asked of the cluster then)."""
+    from ..engine.report import iso
+
+    created = record.get("created")
+    return {
+        "id": record["id"],
+        "engine": record["engine"],
+        "url": record.get("url"),
+        "state": "UNKNOWN",
+        "message": "sent from a notebook kernel; its state is read from the cluster when shown",
+        "created": iso(created) if isinstance(created, (int, float)) else None,
+        "notebook": record.get("notebook"),
+    }
+
+
+def reattach(record: dict[str, Any], token_env_allowed: Callable[[str], bool]) -> Any:
+    """A handle following the recorded run on its cluster (blocking: it reads the run once).
+    The token's variable is read only if this server may read it, as for a submit."""
+    from ..cluster.reattach import attach
+
+    token_env = record.get("token_env")
+    if token_env and not token_env_allowed(str(token_env)):
+        token_env = None
+    return attach(
+        str(record["id"]),
+        str(record["engine"]),
+        host=record.get("host"),
+        namespace=record.get("namespace"),
+        token_env=token_env,
+        kubeconfig=record.get("kubeconfig"),
+        context=record.get("context"),
+        ui_url=record.get("ui_url"),
+    )

@@ -9,7 +9,7 @@ import type { NotebookPanel } from "@jupyterlab/notebook";
 import { cellSettings, cellTags, markCell } from "./cells";
 import { h } from "./dom";
 import { saveInTurn } from "./save";
-import { type InspectJson, cycleEdges, dependents, stepRows } from "./summary";
+import { type InspectJson, cycleProblem, dependents, stepRows } from "./summary";
 import { type CellSettings, ROLES, ROLE_LABELS, splitList, stepNameProblem, writeCell } from "./tags";
 import { writeCellTags } from "./undo";
 
@@ -74,13 +74,15 @@ export function stepEditor(host: EditorHost): HTMLElement {
     after.append(o);
   }
   stepFields.append(h("label", {}, "After ", after));
-  const image = input("image", "Image", s.image, "python:3.11");
-  const packages = input("packages", "Packages", s.packages.join(", "), "numpy, pandas");
-  const cpu = input("cpu", "CPU", s.cpu, "2");
-  const memory = input("memory", "Memory", s.memory, "4Gi");
-  const gpu = input("gpu", "GPU", s.gpu, "1");
-  const retries = input("retries", "Retries", s.retries, "0");
-  const timeout = input("timeout", "Timeout (s)", s.timeout, "");
+  // hints say what an empty field means, then an example: never a bare value that could be
+  // taken for the step's setting
+  const image = input("image", "Image", s.image, imageHint(pipeline, s.name, s.image));
+  const packages = input("packages", "Packages", s.packages.join(", "), "extra, e.g. numpy");
+  const cpu = input("cpu", "CPU", s.cpu, "no limit; e.g. 2");
+  const memory = input("memory", "Memory", s.memory, "no limit; e.g. 4Gi");
+  const gpu = input("gpu", "GPU", s.gpu, "none; e.g. 1");
+  const retries = input("retries", "Retries", s.retries, "none; e.g. 3");
+  const timeout = input("timeout", "Timeout (s)", s.timeout, "none; e.g. 600");
   const cache = h("select", { "data-kfp-field": "cache" });
   for (const [v, t] of [
     ["", "default"],
@@ -139,11 +141,17 @@ export function stepEditor(host: EditorHost): HTMLElement {
   return box;
 }
 
+/** The image an empty Image field gives the step: the one the notebook's pipeline uses now. */
+function imageHint(pipeline: InspectJson | null, name: string, own: string): string {
+  // a step with an image of its own shows it in the field; emptied, it gets the pipeline's
+  const image = own ? null : pipeline?.steps.find((x) => x.name === name)?.image;
+  return image ? `default: ${image}` : "the pipeline's default";
+}
+
 /** Why `next` cannot be applied (a bad step name, or `after` closing a cycle), or null. */
 function settingsProblem(next: CellSettings, steps: { name: string; after: string[] }[]): string | null {
   if (next.role !== "step") return null;
   const problem = stepNameProblem(next.name);
   if (problem) return problem;
-  const cycle = cycleEdges(steps, next.name, next.after);
-  return cycle.length ? `this would close a cycle: ${cycle.join(", ")}` : null;
+  return cycleProblem(steps, next.name, next.after);
 }

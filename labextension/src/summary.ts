@@ -164,3 +164,18 @@ export function cycleEdges(
   }
   return [];
 }
+
+/**
+ * Why step `name` cannot run after `after`: the edges of the cycle it would close, the new one
+ * last, and the fix (take that step out of After); null if there is no cycle.
+ */
+export function cycleProblem(
+  steps: { name: string; after: string[] }[],
+  name: string,
+  after: string[],
+): string | null {
+  const cycle = cycleEdges(steps, name, after);
+  if (!cycle.length) return null;
+  const closing = cycle[cycle.length - 1].split(" → ")[0];
+  return `this would close a cycle: ${cycle.join(", ")}; fix: take ${closing} out of After`;
+}

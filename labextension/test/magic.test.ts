@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { cycleEdges, dependents } from "../src/summary";
+import { cycleEdges, cycleProblem, dependents } from "../src/summary";
 import {
   emptySettings,
   formatMagicLine,
@@ -103,4 +103,11 @@ test("After offers no step that depends on this one; a cycle names its edges", (
     "report → train",
   ]);
   assert.deepEqual(cycleEdges(steps, "load", ["load"]), ["load → load"]);
+  // the message names the edge just added last, and the fix takes it away
+  assert.equal(
+    cycleProblem(steps, "train", ["load", "report"]),
+    "this would close a cycle: train → evaluate, evaluate → report, report → train; " +
+      "fix: take report out of After",
+  );
+  assert.equal(cycleProblem(steps, "train", ["load"]), null);
 });

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ def test_a_plain_notebook_is_one_notebook_step(tmp_path: Path) -> None:
     assert p.metrics == ("total",) and step.metrics == ("total",)
     assert any(pkg.startswith("nbclient") for pkg in step.packages)
     assert any(pkg.startswith("ipykernel") for pkg in step.packages)
+    # without nbconvert a cluster's step keeps the executed notebook as .ipynb only
+    assert any(pkg.startswith("nbconvert") for pkg in step.packages)
 
 
 def test_an_annotated_notebook_keeps_todays_rules(tmp_path: Path) -> None:
@@ -320,11 +323,15 @@ def test_every_target_compiles_and_the_same_bytes_twice(tmp_path: Path) -> None:
             artifacts = component["outputDefinitions"]["artifacts"]
             if task["taskInfo"]["name"] in ("run-child", "sums"):
                 assert NOTEBOOK_OUTPUT in artifacts
+        # the step's container installs what keeps the executed notebook as HTML too
+        nbconvert = f"'nbconvert=={version('nbconvert')}'"
+        assert nbconvert in kfp_text
         argo_text = compile_pipeline(p, "argo")
         assert compile_pipeline(load_notebook(nb), "argo") == argo_text
         validate_workflow(yaml.safe_load(argo_text))
         dsl_text = compile_pipeline(p, "dsl")
         assert compile_pipeline(load_notebook(nb), "dsl") == dsl_text
+        assert nbconvert in dsl_text
         compile(dsl_text, "dsl.py", "exec")
 
 
@@ -383,6 +390,74 @@ def test_kfp_local_runs_the_ir_of_notebook_steps(tmp_path: Path) -> None:
                     found.update(a.get("metadata", {}))
     assert found == {"size": 8.0, "total": 12.0}
     assert any(root.rglob(f"{NOTEBOOK_OUTPUT}/{NOTEBOOK_OUTPUT}.ipynb"))
+    (html,) = root.rglob(f"{NOTEBOOK_OUTPUT}/{NOTEBOOK_OUTPUT}.html")
+    assert "child from parent 8" in html.read_text(encoding="utf-8")
+
+
+_KFP_NOTEBOOK_COMPONENT = """
+import sys
+from kfp import components, dsl, local
+
+ir, root, child, theirs = sys.argv[1:]
+local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=root)
+components.load_component_from_file(ir)()
+
+
+@dsl.notebook_component(notebook_path=child, packages_to_install=[], install_kfp_package=False)
+def by_kfp(count: int, factor: int, label: str, out: str):
+    dsl.run_notebook(count=count, factor=factor, label=label, out=out)
+
+
+by_kfp(count=4, factor=3, label="given", out=theirs)
+"""
+
+
+@pytest.mark.slow
+def test_the_kfp_step_of_a_notebook_does_what_kfp_notebook_component_does(tmp_path: Path) -> None:
+    """Where kfp 2.15 or newer is installed, kfp's own `dsl.notebook_component` runs the same
+    notebook with the same values: both, run by kfp.local, leave the notebook with the same
+    state (the values injected after its parameters cell, its cells run in order)."""
+    import dataclasses
+
+    import kfp
+    from kfp import dsl
+
+    if not hasattr(dsl, "notebook_component"):
+        pytest.skip(f"kfp {kfp.__version__} has no dsl.notebook_component (kfp 2.15 or newer)")
+    record = (
+        "import json\nsize = count * factor\n"
+        "json.dump({'count': count, 'factor': factor, 'label': label, 'size': size}, open(out, 'w'))"
+    )
+    child = make_notebook(
+        tmp_path / "child.ipynb",
+        [code("count = 2\nfactor = 1\nlabel = 'none'\nout = ''", "parameters"), code(record)],
+    )
+    ours, theirs = tmp_path / "ours.json", tmp_path / "theirs.json"
+    nb = make_notebook(
+        tmp_path / "parent.ipynb",
+        [
+            code(
+                "%%notebook run_child child.ipynb\n"
+                f"count = 4\nfactor = 3\nlabel = 'given'\nout = {str(ours)!r}"
+            )
+        ],
+    )
+    p = dataclasses.replace(load_notebook(nb), kfp_runtime=kfp.__version__)
+    ir = tmp_path / "pipeline.yaml"
+    compile_pipeline(p, "kfp", ir)
+    script = tmp_path / "by_kfp.py"  # a file: kfp reads the component function's source
+    script.write_text(_KFP_NOTEBOOK_COMPONENT, encoding="utf-8")
+    r = subprocess.run(
+        [sys.executable, str(script), str(ir), str(tmp_path / "root"), str(child), str(theirs)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    expected = {"count": 4, "factor": 3, "label": "given", "size": 12}
+    assert json.loads(ours.read_text()) == expected
+    assert json.loads(theirs.read_text()) == expected
 
 
 def test_a_timeout_stops_the_notebook_step(tmp_path: Path) -> None:

@@ -90,6 +90,41 @@ def test_no_pin_and_the_notebook_setting_turn_pinning_off(tmp_path: Path) -> Non
     assert all("==" not in p for p in packages(inspect(off), "load"))
 
 
+def test_no_pin_keeps_the_names_found_in_this_environment(tmp_path: Path) -> None:
+    """Not pinning drops the versions, not the lookup: `markdown_it` is markdown-it-py (rich,
+    which kfp-jupyter needs, brings it), not the `markdown-it` a guess from its name gives."""
+    nb = make_notebook(
+        tmp_path / "nb.ipynb",
+        [code("import markdown_it\nimport yaml\nx = 1", "step:s")],
+    )
+    assert packages(inspect(nb), "s") == [expected("markdown-it-py"), expected("pyyaml")]
+    assert packages(inspect(nb, "--no-pin"), "s") == ["markdown-it-py", "pyyaml"]
+
+
+def test_google_packages_not_installed_here_get_their_distributions_names(tmp_path: Path) -> None:
+    """Where a module is not installed, the name comes from the rules: google's namespace holds
+    google-X distributions (`google.generativeai`, not the unrelated `google`), and
+    `google.cloud.X` is google-cloud-X."""
+    from importlib.util import find_spec
+
+    modules = {
+        "google.generativeai": "google-generativeai",
+        "google.cloud.bigquery": "google-cloud-bigquery",
+        "google.adk.agents": "google-adk",
+    }
+    for module in modules:
+        try:
+            if find_spec(module) is not None:
+                pytest.skip(f"{module} is installed here: its name comes from its metadata")
+        except ModuleNotFoundError:
+            pass
+    nb = make_notebook(
+        tmp_path / "nb.ipynb",
+        [code("\n".join(f"import {m}" for m in modules) + "\nx = 1", "step:s")],
+    )
+    assert packages(inspect(nb), "s") == sorted(modules.values())
+
+
 def test_packages_a_step_states_win_over_the_pins(tmp_path: Path) -> None:
     nb = make_notebook(
         tmp_path / "nb.ipynb",
@@ -161,3 +196,7 @@ def test_local_and_vcs_installs_are_reported_as_not_reproducible(tmp_path: Path)
     assert "git+https://git.example/me/fromgit" in warnings
     assert "train" in warnings and "packages:fromgit==VERSION" in warnings
     assert "fromindex" not in warnings.replace("'fromindex'", "")
+    # not pinning does not make a folder's package installable by name: still said
+    unpinned = inspect(nb, "--no-pin", env=env)
+    assert packages(unpinned, "train") == ["fromfolder", "fromgit", "fromindex"]
+    assert "/home/me/fromfolder" in unpinned["stderr"] + json.dumps(unpinned.get("warnings", []))

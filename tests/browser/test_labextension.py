@@ -189,10 +189,11 @@ def test_editor_changes_are_undone_and_redone_like_any_notebook_change(
     )
     # nothing else was undone: the example's own tags are all there
     assert page.locator(".jp-Notebook .jp-Cell[data-kfp-role=step]").count() == len(STEPS) - 1
-    page.keyboard.press("Control+s")
-    _wait_saved(nb_path, index, None)  # no tags key at all, as before the editor touched it
-    # the panel shows the saved pipeline: `report` is gone again
+    # the undo refreshes the panel by itself (nobody saves): `report` is gone from its list and
+    # its DAG, and the file has no tags key at all, as before the editor touched it
     page.locator(PANEL).locator(".kfpj-step[data-kfp-step=report]").wait_for(state="detached")
+    page.locator(PANEL).locator(".kfpj-dag [data-kfp-step=report]").wait_for(state="detached")
+    _wait_saved(nb_path, index, None)
     screenshot(page, "labextension-undo.png")
 
     # redo (Shift+Z) brings the first action back
@@ -203,9 +204,10 @@ def test_editor_changes_are_undone_and_redone_like_any_notebook_change(
         f"() => document.querySelector('{PANEL} input[data-kfp-field=name]')?.value === 'report'"
     )
     assert editor.locator("select[data-kfp-field=cache]").input_value() == ""
-    page.keyboard.press("Control+s")
-    _wait_saved(nb_path, index, ["step:report", "prev:evaluate"])
+    # and the redo too: `report` is back in the panel, and in the file
+    page.locator(PANEL).locator(".kfpj-dag [data-kfp-step=report]").wait_for()
     page.locator(PANEL).locator(".kfpj-step[data-kfp-step=report]").wait_for()
+    _wait_saved(nb_path, index, ["step:report", "prev:evaluate"])
     assert not page.errors, page.errors
 
 

@@ -208,7 +208,6 @@ def test_the_dag_stays_while_the_notebook_has_a_problem(jupyter_lab: Lab, page: 
         assert svg["x"] - 1 <= box["x"] and box["x"] + box["width"] <= svg["x"] + svg["width"] + 1
         assert svg["y"] - 1 <= box["y"] and box["y"] + box["height"] <= svg["y"] + svg["height"] + 1
         assert not _overlaps(box, find), (box, find)
-
     # a problem: `report` runs after a step that does not exist
     page.evaluate(
         """() => window.jupyterapp.shell.currentWidget.content.widgets[3]
@@ -235,4 +234,25 @@ def test_the_dag_stays_while_the_notebook_has_a_problem(jupyter_lab: Lab, page: 
     panel.locator(".kfpj-problems").wait_for(state="detached")
     assert panel.locator(".kfpj-dag [data-kfp-problem]").count() == 0
     assert nodes.count() == 3
+
+    # the user widens the sidebar: the drawing refits to the new width, every node still shown
+    handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle").first
+    grip = _shown_box(handle)
+    page.mouse.move(grip["x"] + grip["width"] / 2, grip["y"] + grip["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(grip["x"] + 250, grip["y"] + grip["height"] / 2, steps=5)
+    page.mouse.up()
+    page.wait_for_function(
+        "([sel, w]) => document.querySelector(sel).getBoundingClientRect().width > w + 150",
+        arg=[f"{PANEL} .kfpj-dag svg", svg["width"]],
+    )
+    wide = _shown_box(panel.locator(".kfpj-dag svg"))
+    assert wide["x"] + wide["width"] <= panel.bounding_box()["x"] + panel.bounding_box()["width"]
+    for box in nodes.evaluate_all("els => els.map(e => e.getBoundingClientRect().toJSON())"):
+        assert (
+            wide["x"] - 1 <= box["x"] and box["x"] + box["width"] <= wide["x"] + wide["width"] + 1
+        )
+        assert (
+            wide["y"] - 1 <= box["y"] and box["y"] + box["height"] <= wide["y"] + wide["height"] + 1
+        )
     assert not page.errors, page.errors

@@ -11,7 +11,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from harness import Lab, open_in_lab, screenshot, select_cell
+from harness import ARTIFACTS, Lab, open_in_lab, screenshot, select_cell
 
 pytestmark = pytest.mark.browser
 
@@ -102,8 +102,20 @@ def test_a_step_magic_cell_is_read_and_rewritten_by_the_editor(jupyter_lab: Lab,
     assert not page.errors, page.errors
 
 
+def _box(locator: Any) -> dict[str, float]:
+    box: dict[str, float] = locator.bounding_box()
+    return box
+
+
 def test_badges_stay_clear_of_the_cell_toolbar(jupyter_lab: Lab, page: Any) -> None:
     _open(jupyter_lab, page)
+    # every badge is in the same place: a row above its cell's code, whether the cell was drawn
+    # first or later (the notebook draws cells lazily)
+    for index in range(4):
+        cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
+        badge, code = _box(_badge(page, index)), _box(cell.locator(".jp-InputArea-editor"))
+        assert badge["y"] + badge["height"] <= code["y"] + 1, (index, badge, code)
+        assert code["y"] - (badge["y"] + badge["height"]) < 12, (index, badge, code)
     for index in (0, 3):
         page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-InputPrompt").click()
         toolbar = page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-cell-toolbar")
@@ -115,6 +127,20 @@ def test_badges_stay_clear_of_the_cell_toolbar(jupyter_lab: Lab, page: Any) -> N
         overlap_y = a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
         assert not (overlap_x and overlap_y), (a, b)
     screenshot(page, "step-editor-badges.png")
+
+
+def test_the_panel_tab_shows_its_pipeline_icon(jupyter_lab: Lab, page: Any) -> None:
+    _open(jupyter_lab, page)
+    tab = page.locator('.jp-SideBar .lm-TabBar-tab[data-id="kfp-jupyter-panel"]')
+    icon = tab.locator(".lm-TabBar-tabIcon svg")
+    box = _box(icon)
+    assert box["width"] >= 12 and box["height"] >= 12, box
+    # three steps and two edges, painted (not an empty box)
+    assert icon.locator("rect").count() == 3 and icon.locator("path").count() == 2
+    fills = icon.locator("rect").evaluate_all("els => els.map(e => getComputedStyle(e).fill)")
+    assert all(f not in ("none", "rgba(0, 0, 0, 0)") for f in fills), fills
+    ARTIFACTS.mkdir(exist_ok=True)
+    tab.screenshot(path=str(ARTIFACTS / "panel-tab-icon.png"))
 
 
 def test_two_quick_applies_are_both_saved(jupyter_lab: Lab, page: Any) -> None:

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 from graphs import iris, random_dag
-from harness import screenshot
+from harness import ROOT, screenshot
+
+import kfp_jupyter
 
 pytestmark = pytest.mark.browser
 
@@ -84,6 +86,39 @@ def test_one_node_per_step_with_image_badges_and_labelled_edges(
     assert page.locator("[data-kfp-action=compile]").count() == 1
     assert page.locator("[data-kfp-action=run]").count() == 1
     assert page.locator("[data-kfp-action=submit]").count() == 1
+
+
+def test_steps_that_run_no_notebook_python_are_tagged_and_edges_use_the_notebooks_names(
+    page: Any, widget_page_url: str
+) -> None:
+    graph = kfp_jupyter.load_notebook(ROOT / "examples" / "components_pipeline.ipynb").to_json()
+    mount(page, widget_page_url, graph)
+    kinds = page.locator(".kfp-node").evaluate_all(
+        "els => Object.fromEntries(els.map(e => [e.dataset.kfpStep, e.dataset.kfpKind]))"
+    )
+    assert kinds == {
+        "split": "python",
+        "train_stats": "component",
+        "test_stats": "component",
+        "compare": "python",
+    }, kinds
+    assert node(page, "train_stats").locator(".kfp-node-kind").text_content() == "◆ component"
+    assert node(page, "split").locator(".kfp-node-kind").count() == 0
+    # the component's box is drawn unlike a Python step's (square corners)
+    corners = {n: node(page, n).locator(".kfp-node-box").get_attribute("rx") for n in kinds}
+    assert corners["train_stats"] != corners["split"], corners
+    # the edge into a component carries the notebook's variable, not the file written for it
+    label = page.locator('.kfp-edge-label[data-kfp-source="split"][data-kfp-target="train_stats"]')
+    assert label.locator("text").text_content() == "train_rows"
+    labels = " ".join(page.locator(".kfp-edge-label text").all_text_contents())
+    assert "__csv" not in labels, labels
+    # container and resource steps get their own tags
+    other = iris()
+    for s in other["steps"]:
+        s["kind"] = {"train_forest": "container", "train_logreg": "resource"}.get(s["name"])
+    mount(page, widget_page_url, other)
+    assert node(page, "train_forest").locator(".kfp-node-kind").text_content() == "▣ container"
+    assert node(page, "train_logreg").locator(".kfp-node-kind").text_content() == "☸ resource"
 
 
 def test_gpu_steps_carry_a_gpu_badge(page: Any, widget_page_url: str) -> None:

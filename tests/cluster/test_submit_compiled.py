@@ -295,6 +295,78 @@ def test_dsl_script_without_kfp_says_what_to_install(kfp_api, dsl_file, tmp_path
     assert kfp_api.state.requests == []
 
 
+#: a Python where kfp-kubernetes is not installed: `kfp.kubernetes` cannot be imported
+_NO_KFP_KUBERNETES = """
+import sys
+
+
+class _NoKfpKubernetes:
+    def find_spec(self, name, path=None, target=None):
+        if name == "kfp.kubernetes" or name.startswith("kfp.kubernetes."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _NoKfpKubernetes())
+"""
+
+
+def test_dsl_script_with_a_secret_without_kfp_kubernetes_says_what_to_install(
+    kfp_api, tmp_path, monkeypatch
+):
+    """A secret makes `compile -t dsl` import kfp-kubernetes: where it is missing, the message
+    names it and the extra that installs it, not the script's ImportError alone."""
+    from nbutil import code, make_notebook
+
+    nb = make_notebook(
+        tmp_path / "secret.ipynb",
+        [code("import os\ntoken = os.environ['TOKEN']", "step:use", "secret:creds:token:TOKEN")],
+    )
+    script = compiled(nb, "dsl", tmp_path / "secret_dsl.py")
+    assert "from kfp import kubernetes" in script.read_text()
+    site = tmp_path / "no-kfp-kubernetes"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_NO_KFP_KUBERNETES)
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    result = cli(*kfp_args(kfp_api, script))
+    no_traceback(result)
+    assert result.exit_code == 2, result.output
+    line = 1 + script.read_text().split("\n").index("from kfp import kubernetes")
+    assert (
+        f"compiling the DSL script {script} needs kfp-kubernetes (the script imports it on "
+        f"line {line})" in result.stderr
+    )
+    assert "pip install -e '.[cluster]' in your kfp-jupyter checkout" in result.stderr
+    assert kfp_api.state.requests == []
+    # with kfp-kubernetes importable, the same script is compiled and sent
+    monkeypatch.delenv("PYTHONPATH")
+    assert cli(*kfp_args(kfp_api, script)).exit_code == 0
+
+
+def test_the_cluster_extra_installs_every_client_submitting_imports():
+    """`pip install '.[cluster]'` must bring what submit imports: kfp's client for KFP, the
+    kubernetes client for Argo, and kfp-kubernetes for DSL scripts with secrets or volumes."""
+    import re
+
+    from kfp_jupyter.analysis.environment import installed
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 and newer
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    extras = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]
+
+    def names(reqs: list[str]) -> set[str]:
+        return {
+            re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9._-]+", r).group(0)).lower() for r in reqs
+        }
+
+    cluster = names(extras["cluster"])
+    for module in ("kfp.client", "kfp.kubernetes", "kubernetes.client"):
+        dist = installed(module)
+        assert dist is not None, module
+        assert re.sub(r"[-_.]+", "-", dist.name).lower() in cluster, (module, dist.name)
+    assert "cluster" in extras["all"][0]
+
+
 # --- Argo Workflows
 
 
@@ -395,6 +467,59 @@ def test_argo_bad_parameter_exits_2_and_sends_nothing(k8s_api, kubeconfig_file, 
     assert result.exit_code == 2, result.output
     assert "unknown parameter 'epochs'; the pipeline's parameters: n_rows (str)" in result.stderr
     assert k8s_api.state.requests == []
+
+
+@pytest.mark.parametrize(
+    ("given", "task", "said"),
+    [
+        (
+            {"n_rows": "many"},
+            "load-data",
+            "parameter 'n_rows' (int) was given 'many', which is not an int",
+        ),
+        (
+            {"verbose": "maybe"},
+            "report",
+            "parameter 'verbose' (bool) was given 'maybe', which is not a bool",
+        ),
+        ({"sizes": "1, 2"}, "train", "parameter 'sizes' (list) was given '1, 2'"),
+    ],
+)
+def test_a_workflow_given_a_value_not_of_its_type_fails_the_step_naming_it(
+    argo_file, tmp_path, given, task, said
+):
+    """Argo passes text and checks no type: a Workflow run with a value the step cannot read
+    (from the Argo UI, `argo submit -p`, an edited file) fails that step naming the parameter
+    and its type, in the log the notebook's side reads back, never as a silently wrong value."""
+    from argo_pods import run_like_argo
+
+    doc = yaml.safe_load(argo_file.read_text())
+    for p in doc["spec"]["arguments"]["parameters"]:
+        p["value"] = given.get(p["name"], p["value"])
+    with pytest.raises(AssertionError) as failed:
+        run_like_argo(doc, tmp_path / "pods")
+    log = str(failed.value)
+    assert f"task {task} failed" in log
+    [name] = given
+    assert said in log and "Fix: run the pipeline with a" in log and f"for {name!r}" in log
+    assert "kfp-jupyter-step-error: " in log and "Traceback" not in log
+
+
+def test_a_workflows_values_in_other_spellings_still_run(argo_file, tmp_path):
+    """What `-p` takes for a bool (yes/no, on/off, 1/0) and a Python literal for a list work in
+    the pod as they do on the command line."""
+    from argo_pods import run_like_argo
+
+    doc = yaml.safe_load(argo_file.read_text())
+    values = {"verbose": "No", "sizes": "(1, 2)", "n_rows": " 3 "}
+    for p in doc["spec"]["arguments"]["parameters"]:
+        p["value"] = values.get(p["name"], p["value"])
+    with pytest.raises(AssertionError, match="parameter 'sizes' \\(list\\)"):
+        run_like_argo(doc, tmp_path / "tuple")  # a tuple is not a list, as for -p
+    values["sizes"] = "[1, 2]"
+    for p in doc["spec"]["arguments"]["parameters"]:
+        p["value"] = values.get(p["name"], p["value"])
+    assert run_like_argo(doc, tmp_path / "pods")  # the metrics of a finished run
 
 
 # --- the wrong engine, and files that are no pipeline

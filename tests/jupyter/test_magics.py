@@ -19,6 +19,8 @@ from nbutil import code, make_notebook
 
 from kfp_jupyter.jupyter.notebook_path import NotebookNotFound, find_notebook
 
+pytest_plugins = ["servers.fixtures"]
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 
@@ -275,6 +277,24 @@ def test_kfp_submit_without_a_cluster_says_what_to_configure(
     nb = _small_notebook(tmp_path / "small.ipynb")
     message = usage_error(run(ip, f"%kfp submit {nb} --engine kfp"))
     assert "host" in message.lower()
+
+
+def test_kfp_submit_keeps_the_run_for_the_lab_panel_without_its_token(
+    ip: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kfp_api: Any
+) -> None:
+    from servers.helpers import KFP_TOKEN, TOKEN_ENV
+
+    from kfp_jupyter.jupyter.submitted import records_of
+
+    monkeypatch.setenv("KFP_JUPYTER_CONFIG_DIR", str(tmp_path / "config"))
+    nb = _small_notebook(tmp_path / "small.ipynb")
+    line = f"%kfp submit {nb} --engine kfp --host {kfp_api.url} --token-env {TOKEN_ENV}"
+    widget = run(ip, line).result
+    final = widget.wait(60)
+    [kept] = records_of(nb)
+    assert kept["id"] == final["id"] and kept["engine"] == "kfp"
+    assert kept["host"].startswith(kfp_api.url) and kept["token_env"] == TOKEN_ENV
+    assert KFP_TOKEN not in (tmp_path / "config" / "submitted.jsonl").read_text()
 
 
 # --- the notebook, top to bottom in a real kernel --------------------------------------------------

@@ -180,3 +180,87 @@ def test_a_cluster_run_sent_through_the_server_is_listed_and_followed(
     status, d = server.call("GET", f"runs/{sent['run_id']}/steps/train?path=demo.ipynb")
     assert status == 200 and d["state"] == "SUCCEEDED", d
     assert sent["url"] in d["note"]
+
+
+def _kfp_pod_log(nb: Path, tmp: Path) -> str:
+    """What KFP's executor pod of `load` logs: the component's source run as
+    ephemeral_component.py, its exception left to Python, as kfp's executor_main does."""
+    import kfp_jupyter
+    from kfp_jupyter.cluster.steplogs import kfp_component_source
+
+    ir = kfp_jupyter.compile_pipeline(kfp_jupyter.load_notebook(nb), "kfp")
+    found = kfp_component_source(ir, "load")
+    assert found is not None
+    source, function = found
+    folder = tmp / "program"
+    folder.mkdir()
+    (folder / "ephemeral_component.py").write_text(source, encoding="utf-8")
+    driver = (
+        "import runpy, types\n"
+        "ns = runpy.run_path('ephemeral_component.py')\n"
+        f"ns[{function!r}](n=3, rows=types.SimpleNamespace(path='out/rows'))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", driver], cwd=folder, capture_output=True, text=True)
+    assert r.returncode == 1 and "bad rows: 3" in r.stderr, r.stdout + r.stderr
+    return "I1203 launcher_v2.go:92] started\n" + r.stdout + r.stderr
+
+
+def test_a_run_sent_from_the_widget_is_listed_followed_and_its_failure_mapped(
+    tmp_path: Path, kfp_api: Any, k8s_api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run the notebook widget (in a kernel, not the server) sent to the cluster appears in
+    the notebook's runs; asked about, the server follows it on the cluster, and a failed step's
+    details are in the notebook's terms, read from its pod's log."""
+    from servers.helpers import KFP_TOKEN, TOKEN_ENV
+    from servers.k8s_server import write_kubeconfig
+
+    from kfp_jupyter.jupyter.widget import PipelineWidget
+
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", k8s_api.url, "k8s-token", "default")
+    k8s_api.state.tokens = {"k8s-token"}
+    k8s_api.state.namespaces.add("kubeflow")
+    base = tmp_path / "server"
+    base.mkdir()
+    env = {TOKEN_ENV: KFP_TOKEN, "KUBECONFIG": str(kubeconfig)}
+    with jupyter_server(base, {}, env) as srv:
+        nb = make_notebook(srv.root / "failing.ipynb", FAILING, {"kfp_jupyter": {"name": "f"}})
+        log = _kfp_pod_log(nb, tmp_path)
+
+        def on_pod(task: str, pod: str) -> None:
+            k8s_api.state.pods[("kubeflow", pod)] = log if task == "load" else ""
+
+        kfp_api.state.fail_tasks = {"load"}
+        kfp_api.state.on_pod = on_pod
+        # the kernel: the same user as the server (its config folder), its own process
+        monkeypatch.setenv("KFP_JUPYTER_CONFIG_DIR", str(base / "kfp-config"))
+        w = PipelineWidget(nb)
+        w.target = {"engine": "kfp", "host": kfp_api.url, "token_env": TOKEN_ENV}
+        handle = w.submit()
+        w.wait(60)
+        status, listed = srv.call("GET", "runs?path=failing.ipynb")
+        assert status == 200 and [r["id"] for r in listed] == [handle.run_id], listed
+        assert listed[0]["engine"] == "kfp" and listed[0]["url"] == handle.url, listed
+        while True:  # the server follows the run, and reads the failed step's pod log
+            status, run = srv.call("GET", f"runs/{handle.run_id}")
+            assert status == 200, run
+            if run["done"]:
+                break
+            time.sleep(0.3)
+        assert run["state"] == "FAILED", run
+        assert {t["name"]: t["state"] for t in run["tasks"]}["load"] == "FAILED", run
+        status, d = srv.call("GET", f"runs/{handle.run_id}/steps/load?path=failing.ipynb")
+        status_listed, listed = srv.call("GET", "runs?path=failing.ipynb")
+    assert status_listed == 200 and listed[0]["state"] == "FAILED", listed
+    assert status == 200 and d["state"] == "FAILED", d
+    # the exception first, then the cell and line in the notebook's numbering, then the log
+    text = d["log_tail"]
+    assert text.splitlines()[0] == "ValueError: bad rows: 3", text
+    assert "cell 3, line 2, in step load" in text, text
+    assert text.index("cell 3, line 2") < text.index("launcher_v2.go"), text
+    assert "ephemeral_component.py" not in text and "kfp_jupyter" not in text, text
+    assert d["error"].startswith("ValueError: bad rows: 3"), d
+    assert any(f.get("cell") == 3 and f.get("line") == 2 for f in d["error_frames"]), d
+    assert d["message"].startswith("ValueError: bad rows: 3 (cell 3, line 2)"), d
+    # where to find the run again is kept, never the token
+    kept = (base / "kfp-config" / "submitted.jsonl").read_text()
+    assert TOKEN_ENV in kept and KFP_TOKEN not in kept

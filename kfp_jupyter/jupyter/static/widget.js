@@ -1206,6 +1206,7 @@ var WIDGET_CSS = `
   box-sizing: border-box; }
 .kfp-widget input[type=text], .kfp-widget input[type=number] { padding: 0 6px; width: 110px; }
 .kfp-widget input.kfp-wide { width: 200px; }
+.kfp-widget input::placeholder { color: var(--jp-ui-font-color3, #8c959f); font-style: italic; opacity: 1; }
 .kfp-widget input[type=checkbox] { height: auto; }
 .kfp-widget input.kfp-invalid { border-color: #c62828; background: #ffebee; }
 .kfp-widget button { padding: 0 12px; cursor: pointer; }
@@ -1282,10 +1283,10 @@ function build(doc, engines) {
     class: wide ? "kfp-wide" : "",
     "aria-label": name
   });
-  const host = field("host", "https://kfp.example.com", true);
-  const namespace = field("namespace", "namespace");
-  const experiment = field("experiment", "experiment");
-  const tokenEnv = field("token_env", "e.g. KFP_TOKEN", true);
+  const host = field("host", "e.g. https://kfp.example.com", true);
+  const namespace = field("namespace", "the default");
+  const experiment = field("experiment", "the notebook's");
+  const tokenEnv = field("token_env", "none; e.g. KFP_TOKEN", true);
   tokenEnv.title = "The NAME of the environment variable holding the token (never the token)";
   const saved = h(doc, "select", { "data-kfp-field": "target", "aria-label": "saved target" });
   const hostLabel = h(doc, "label", {}, "host", host);
