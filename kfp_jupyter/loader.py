@@ -10,7 +10,7 @@ from .analysis.dataflow import build
 from .analysis.notebookstep import is_plain, plain_pipeline
 from .errors import NotebookError, Problem
 from .model import Pipeline
-from .notebook.annotations import annotate
+from .notebook.kale_compose import annotate_notebook, composes
 from .notebook.metadata import read_settings
 from .notebook.reader import NotebookFile, read_notebook
 
@@ -25,20 +25,22 @@ def pipeline_from_notebook(nb: NotebookFile, *, pin_packages: bool | None = None
         settings = dataclasses.replace(settings, pin_packages=pin_packages)
     problems += p
     warnings += w
-    if not problems and is_plain(nb):
+    if not problems and is_plain(nb) and not composes(nb):
         # no step annotations at all: the whole notebook is the pipeline's one step
         plain = plain_pipeline(nb, settings, problems, warnings)
         if problems or plain is None:
             raise NotebookError(problems or [Problem("the notebook could not be analysed")])
         return plain
-    annotations, p, w = annotate(nb.cells)
+    # Kale's notebook references splice other notebooks in; `where` locates their cells
+    annotations, p, w, where = annotate_notebook(nb)
     problems += p
     warnings += w
     blocks = group_blocks(annotations, problems, warnings)
     pipeline = build(blocks, settings, str(nb.path) if nb.path else None, problems, warnings)
     if problems or pipeline is None:
-        raise NotebookError(problems or [Problem("the notebook could not be analysed")])
-    return pipeline
+        located = where.locate(problems)
+        raise NotebookError(located or [Problem("the notebook could not be analysed")])
+    return where.finish(pipeline)
 
 
 def load_notebook(path: str | Path, *, pin_packages: bool | None = None) -> Pipeline:

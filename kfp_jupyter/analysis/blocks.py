@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ..errors import Problem
-from ..model import Parameter, Secret
+from ..model import Parameter, Secret, function_name
 from ..notebook.annotations import Annotation
 from ..notebook.metadata import NotebookSettings
 from ..notebook.roles import Role, step_name_problem, suggest_step_name
@@ -293,10 +293,25 @@ def metrics_cell(cell: int, code: str, offset: int, out: Blocks, problems: list[
                 out.metric_cells[n] = cell
 
 
+def unique_step_name(name: str, taken: set[str]) -> str:
+    """`name`, or the first of `name-2`, `name-3`, ... (cut to fit 63 characters) that is not
+    taken, as a step or as the Python name every program gives a step (`a-b` and `a_b` are
+    both `a_b`); it is then taken. Compose names its steps so, and Kale's renamed steps."""
+    python = {function_name(t) for t in taken}
+    candidate, n = name, 2
+    while candidate in taken or function_name(candidate) in python:
+        suffix = f"-{n}"
+        candidate, n = name[: 63 - len(suffix)].rstrip("-_") + suffix, n + 1
+    taken.add(candidate)
+    return candidate
+
+
 def _kale_names(annotations: list[Annotation], warnings: list[Problem]) -> list[Annotation]:
     """Rename the steps Kale accepts but a KFP task or Argo template cannot be called (`_prep`,
     `prep_`, names over 63 characters), in their cells and in `prev:`, so such notebooks compile;
-    each renaming is a warning, as the step shows under its new name."""
+    each renaming is a warning, as the step shows under its new name. A renaming that would meet
+    another step's name (`_prep` beside `prep`) takes a suffix instead (`prep-2`): both are steps
+    in Kale, so both stay steps here."""
     renames: dict[str, str] = {}
     taken = {a.step for a in annotations if a.step is not None}
     for a in annotations:
@@ -305,15 +320,15 @@ def _kale_names(annotations: list[Annotation], warnings: list[Problem]) -> list[
             continue
         if not KALE_STEP_NAME_RE.match(name):
             continue
-        new = suggest_step_name(name)
-        if new in taken or new in renames.values():
-            continue  # the name is reported as invalid, with its fix
+        wanted = suggest_step_name(name)
+        new = unique_step_name(wanted, taken)
         renames[name] = new
+        met = "" if new == wanted else f" (as another step is called {wanted!r})"
         warnings.append(
             Problem(
-                f"step name {name!r} (which Kale accepts) is read as {new!r}: KFP and Argo need "
-                "names that start with a letter, end with a letter or digit and have at most 63 "
-                "characters",
+                f"step name {name!r} (which Kale accepts) is read as {new!r}{met}: KFP and Argo "
+                "need names that start with a letter, end with a letter or digit and have at "
+                "most 63 characters",
                 cell=a.cell.index,
                 step=new,
                 fix=f"rename the step to {new!r} (and its prev: tags) to silence this",

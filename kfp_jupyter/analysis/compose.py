@@ -24,7 +24,7 @@ from ..notebook.reader import NotebookFile, read_notebook
 from ..notebook.roles import Role, suggest_step_name
 from ..notebook.source import to_python
 from ..notebook.step_settings import StepSettings
-from .blocks import name_assignment
+from .blocks import name_assignment, unique_step_name
 from .notebookstep import cell_role, read_child
 
 #: the standard python3 kernel, for a pipeline notebook whose notebooks name none
@@ -44,14 +44,8 @@ class Composed:
 
 
 def _step_names(paths: Sequence[Path]) -> list[str]:
-    names: list[str] = []
-    for p in paths:
-        base = suggest_step_name(p.stem)
-        name, n = base, 2
-        while name in names:
-            name, n = f"{base}-{n}", n + 1
-        names.append(name)
-    return names
+    taken: set[str] = set()
+    return [unique_step_name(suggest_step_name(p.stem), taken) for p in paths]
 
 
 def compose(

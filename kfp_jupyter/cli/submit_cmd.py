@@ -194,28 +194,29 @@ def submit_cmd(
     kfp-jupyter submit workflow.yaml --engine argo   # compiled with -t argo
     """
     from ..cluster import submit
+    from ..cluster.submitted import record
 
     _check_options(schedule, wait, poll_interval, timeout)
     what, values = _prepared(path, params, pin_packages)
+    options: dict[str, Any] = {
+        "target": target,
+        "host": host,
+        "namespace": namespace,
+        "experiment": experiment,
+        "run_name": run_name,
+        "schedule": schedule,
+        "token_env": token_env,
+        "kubeconfig": kubeconfig,
+        "context": context,
+        "ui_url": ui_url,
+        "poll_interval": poll_interval,
+        "kfp_runtime": kfp_runtime,
+        "request_timeout": request_timeout,
+    }
     with _cluster_errors():
-        handle = submit(
-            what,
-            engine,
-            target=target,
-            host=host,
-            namespace=namespace,
-            experiment=experiment,
-            run_name=run_name,
-            params=values,
-            schedule=schedule,
-            token_env=token_env,
-            kubeconfig=kubeconfig,
-            context=context,
-            ui_url=ui_url,
-            poll_interval=poll_interval,
-            kfp_runtime=kfp_runtime,
-            request_timeout=request_timeout,
-        )
+        handle = submit(what, engine, params=values, **options)
+        if not isinstance(what, Path):  # a notebook's pipeline: for the JupyterLab panel
+            record(path, handle, options)
         _report(handle, wait, as_json, timeout)
 
 

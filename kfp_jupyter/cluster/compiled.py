@@ -14,6 +14,7 @@ at import; a failure there must not take this process with it), see `dsl_driver.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -22,12 +23,19 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import yaml
 
 from ..errors import install_extra
-from ..params import ParameterError, resolve_values, value_text
+from ..params import (
+    PARAM_TYPES,
+    ParameterError,
+    ParamType,
+    parse_value,
+    resolve_values,
+    value_text,
+)
 from .errors import ClusterError, ConfigError, InvalidSubmission
 
 Kind = Literal["notebook", "kfp", "argo", "dsl"]
@@ -47,6 +55,8 @@ ARGO_API_GROUP = "argoproj.io/"
 #: the annotation kfp-jupyter's Argo compiler names the pipeline with (compile/argo.py)
 _ARGO_PIPELINE = "kfp-jupyter/pipeline"
 _ARGO_DESCRIPTION = "workflows.argoproj.io/description"
+#: the annotation with the parameters' types that kfp-jupyter's Argo compiler writes
+_ARGO_PARAMETERS = "kfp-jupyter/parameters"
 
 
 @dataclass(frozen=True)
@@ -230,7 +240,8 @@ def _ir_parameter(name: str, p: Mapping[str, Any]) -> DeclaredParameter:
 
 def read_workflow(docs: list[dict[str, Any]], path: Path) -> CompiledPipeline:
     """An Argo Workflow. Its parameters are text (Argo has no types): names are checked, and a
-    parameter's `enum`, when it has one."""
+    parameter's `enum`, when it has one; those typed by the `kfp-jupyter/parameters` annotation
+    (what `kfp-jupyter compile -t argo` writes) are checked as a notebook's are."""
     doc = docs[0]
     kind = doc.get("kind")
     if kind != "Workflow":
@@ -259,20 +270,7 @@ def read_workflow(docs: list[dict[str, Any]], path: Path) -> CompiledPipeline:
             f"{path}: the Workflow has neither metadata.generateName nor metadata.name",
             fix="add `generateName: my-pipeline-` under metadata",
         )
-    params: list[DeclaredParameter] = []
-    for p in (spec.get("arguments") or {}).get("parameters") or []:
-        if not isinstance(p, dict) or not p.get("name"):
-            raise InvalidSubmission(f"{path}: spec.arguments.parameters has an entry without name")
-        value = p.get("value", p.get("default"))
-        params.append(
-            DeclaredParameter(
-                str(p["name"]),
-                "str",
-                None if value is None else value_text(value),
-                required=value is None,
-                choices=tuple(value_text(v) for v in p.get("enum") or ()),
-            )
-        )
+    types = _workflow_types(annotations, path)
     return CompiledPipeline(
         kind="argo",
         path=path,
@@ -280,10 +278,58 @@ def read_workflow(docs: list[dict[str, Any]], path: Path) -> CompiledPipeline:
         text=path.read_text(encoding="utf-8"),
         description=str(annotations.get(_ARGO_DESCRIPTION) or ""),
         steps=tuple(CompiledStep(t) for t in _entry_tasks(spec)),
-        parameters=tuple(params),
+        parameters=_workflow_parameters(spec, types, path),
         document=doc,
         source=str(path),
     )
+
+
+def _workflow_types(annotations: Mapping[str, Any], path: Path) -> dict[str, ParamType]:
+    """The parameters' types the `kfp-jupyter/parameters` annotation gives ({} without it: a
+    hand-written Workflow's parameters are text)."""
+    said = annotations.get(_ARGO_PARAMETERS)
+    if said is None:
+        return {}
+    try:
+        types = json.loads(str(said))
+    except ValueError:
+        types = None
+    if not isinstance(types, dict) or not all(t in PARAM_TYPES for t in types.values()):
+        raise InvalidSubmission(
+            f"{path}: the annotation {_ARGO_PARAMETERS} is {str(said)!r}, not a JSON object of "
+            f"parameter types ({', '.join(PARAM_TYPES)})",
+            fix="compile the Workflow again with `kfp-jupyter compile -t argo`, or remove the "
+            "annotation (its parameters are then taken as text)",
+        )
+    return {str(k): cast(ParamType, v) for k, v in types.items()}
+
+
+def _workflow_parameters(
+    spec: Mapping[str, Any], types: Mapping[str, ParamType], path: Path
+) -> tuple[DeclaredParameter, ...]:
+    """The Workflow's arguments, typed as `types` says (text otherwise); a default that does not
+    read as its type (an edited file) is kept as the text it is, as Argo would pass it on."""
+    params: list[DeclaredParameter] = []
+    for p in (spec.get("arguments") or {}).get("parameters") or []:
+        if not isinstance(p, dict) or not p.get("name"):
+            raise InvalidSubmission(f"{path}: spec.arguments.parameters has an entry without name")
+        name = str(p["name"])
+        value = p.get("value", p.get("default"))
+        default: object = None if value is None else value_text(value)
+        type_ = types.get(name, "str")
+        if type_ != "str" and default is not None:
+            with contextlib.suppress(ValueError):
+                default = parse_value(type_, str(default))
+        params.append(
+            DeclaredParameter(
+                name,
+                type_,
+                default,
+                required=value is None,
+                choices=tuple(value_text(v) for v in p.get("enum") or ()),
+            )
+        )
+    return tuple(params)
 
 
 def _entry_tasks(spec: Mapping[str, Any]) -> list[str]:
@@ -315,12 +361,15 @@ def resolve_compiled_arguments(
     unknown names and values of the wrong type raise InvalidSubmission (nothing was sent)."""
     given = dict(given or {})
     if pipeline.kind == "argo":
-        known = {p.name for p in pipeline.parameters}
-        given = {k: v if k not in known else value_text(v) for k, v in given.items()}
+        text = {p.name for p in pipeline.parameters if p.type == "str"}
+        given = {k: v if k not in text else value_text(v) for k, v in given.items()}
     try:
         values = resolve_values(pipeline.parameters, given)
     except ParameterError as e:
         raise InvalidSubmission(str(e), fields=e.problems) from None
+    if pipeline.kind == "argo":
+        # Argo's values are text: the typed ones as the compiled program reads them back
+        values = {k: v if v is None else value_text(v) for k, v in values.items()}
     for p in pipeline.parameters:
         if p.choices and p.name in given and values[p.name] not in p.choices:
             raise InvalidSubmission(

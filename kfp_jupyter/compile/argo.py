@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
 import re
 import textwrap
 from collections.abc import Iterable
@@ -47,6 +48,10 @@ LABEL_PIPELINE = "kfp-jupyter/pipeline"
 ANNOTATION_VERSION = "kfp-jupyter/version"
 ANNOTATION_NOTEBOOK = "kfp-jupyter/notebook"
 ANNOTATION_DESCRIPTION = "workflows.argoproj.io/description"
+#: The parameters' types, which Argo does not have (its values are text): compact JSON
+#: {"name": "int", ...} in parameter order, so submitting the file checks `-p` values as a
+#: notebook's are (cluster/compiled.py reads it).
+ANNOTATION_PARAMETERS = "kfp-jupyter/parameters"
 
 #: Argo names parameters and artifacts with `[-a-zA-Z0-9_]+`; Python allows non-ASCII identifiers.
 _ARGO_FIELD_NAME = re.compile(r"^[-a-zA-Z0-9_]+$")
@@ -256,6 +261,9 @@ def workflow(pipeline: Pipeline) -> dict[str, Any]:
         annotations[ANNOTATION_NOTEBOOK] = re.split(r"[\\/]", pipeline.notebook)[-1]
     if pipeline.description:
         annotations[ANNOTATION_DESCRIPTION] = pipeline.description
+    if pipeline.parameters:
+        types = {p.name: p.type for p in pipeline.parameters}
+        annotations[ANNOTATION_PARAMETERS] = json.dumps(types, separators=(",", ":"))
     spec: dict[str, Any] = {"entrypoint": entry}
     if pipeline.parameters:
         spec["arguments"] = {

@@ -288,7 +288,7 @@ class KfpMagics(Magics):
                 f"submitting is not available in this installation ({e})"
             ) from None
         from ..cluster import submittable
-        from .submitted import record
+        from ..cluster.submitted import record
 
         nb = self._notebook(args.notebook)
         what = submittable(Path(nb), args.pin_packages)

@@ -22,12 +22,12 @@ from typing import Any
 import anywidget
 import traitlets
 
+from ..cluster.submitted import record
 from ..errors import KfpJupyterError, install_extra
 from ..model import Pipeline
 from . import settings
 from .details import step_details, with_cluster_error
 from .follow import Follower, live_handle, remember
-from .submitted import record
 
 STATIC = Path(__file__).parent / "static"
 
@@ -44,7 +44,7 @@ def describe_error(e: BaseException) -> str:
             from ..cluster.advice import error_text
         except ImportError:  # pragma: no cover - an installation without the cluster part
             return str(e)
-        return error_text(e, form=True)
+        return error_text(e, "widget")
     if isinstance(e, ImportError):
         return f"{e} (is the optional part installed? e.g. {install_extra('all')})"
     return f"internal error: {type(e).__name__}: {e}"

@@ -148,8 +148,8 @@ def annotate(cells: tuple[Cell, ...]) -> tuple[list[Annotation], list[Problem], 
     #: the role and step of the last annotated cell, which unannotated cells below continue
     current: tuple[Role, str | None] | None = None
     for cell in cells:
-        if cell.kind != "code":
-            continue
+        if cell.kind != "code" or kale_reference(cell) is not None:
+            continue  # Kale's notebook references are spliced in by kale_compose.py
         said = _read_cell(cell, problems, warnings)
         if said is None:
             continue
@@ -193,18 +193,30 @@ def annotate(cells: tuple[Cell, ...]) -> tuple[list[Annotation], list[Problem], 
 _KALE_REFERENCE = re.compile(r"^[_a-z][_a-z0-9]*$")
 
 
+def kale_reference(cell: Cell) -> str | None:
+    """The name of the notebook a cell references as Kale 2 does (`notebook:NAME`, the path in the
+    cell's metadata 'notebook_path'), or None if the cell is no such reference. The metadata tells
+    it from our own `notebook:PATH` step, which keeps its path in the tag."""
+    if cell.kind != "code" or cell.notebook_path is None:
+        return None
+    for tag in cell.tags:
+        head, sep, name = tag.strip().partition(":")
+        if head == "notebook" and sep:
+            return name
+    return None
+
+
 def _kale_notebook_reference(cell: Cell, name: str) -> Problem:
-    """`notebook:NAME` with no step: Kale's reference to another notebook, which it splices into
-    this pipeline (that notebook's steps share variables with this one's). A notebook step here
-    runs the whole notebook as one step instead, so the two cannot be read alike."""
+    """`notebook:NAME` with no step and no path: Kale's reference to another notebook without the
+    cell metadata that says which notebook (Kale refuses it too)."""
     return Problem(
-        f"tag 'notebook:{name}' with no 'step:' tag is Kale's reference to another notebook (its "
-        "path in the cell's metadata 'notebook_path'), whose steps Kale adds to this pipeline "
-        "and lets share variables with it; kfp-jupyter does not compose notebooks that way",
+        f"tag 'notebook:{name}' with no 'step:' tag is Kale's reference to another notebook, but "
+        "the cell has no 'notebook_path' in its metadata to say which notebook (Kale refuses it "
+        "too)",
         cell=cell.index,
-        fix="to run that notebook as one step, tag the cell 'step:NAME' and 'notebook:PATH.ipynb' "
-        "(its variables reach later steps through 'outputs:' tags), or copy its cells into this "
-        "notebook",
+        fix="set the cell's metadata 'notebook_path' to the notebook's path (e.g. "
+        f"'./{name}.ipynb'), as Kale's editor does; or, to run a notebook whole as one step, tag "
+        "the cell 'step:NAME' and 'notebook:PATH.ipynb'",
     )
 
 

@@ -28,6 +28,9 @@ class Cell:
     kind: str
     source: str
     tags: tuple[str, ...]
+    #: the cell's metadata 'notebook_path', where Kale's notebook reference keeps the path of the
+    #: notebook it composes (notebook/kale_compose.py); None if the cell has none
+    notebook_path: str | None = None
 
     @property
     def first_line(self) -> str:
@@ -180,6 +183,16 @@ def from_nbformat(nb: Any, path: Path | None = None) -> NotebookFile:
         src = c.get("source", "")
         if isinstance(src, list):
             src = "".join(src)
-        tags = tuple(str(t) for t in c.get("metadata", {}).get("tags", []) or [])
-        cells.append(Cell(index=i, kind=str(c.get("cell_type", "code")), source=src, tags=tags))
+        meta = c.get("metadata", {}) or {}
+        tags = tuple(str(t) for t in meta.get("tags", []) or [])
+        ref = meta.get("notebook_path")
+        cells.append(
+            Cell(
+                index=i,
+                kind=str(c.get("cell_type", "code")),
+                source=src,
+                tags=tags,
+                notebook_path=None if ref is None else (ref if isinstance(ref, str) else ""),
+            )
+        )
     return NotebookFile(path=path, cells=tuple(cells), metadata=dict(nb.get("metadata", {})))

@@ -47,6 +47,7 @@ def _kfpj_run_notebook(step, path, source, values, inputs, outputs, metrics, kee
         nb.cells.insert(at, cell)
     work = tempfile.mkdtemp(prefix="notebook-")
     found = os.path.join(work, "metrics.json")
+    here = _kfpj_notebook_folder(path, work)
     if outputs or metrics:
         saves = [code["save"]]
         for name in (*outputs, *metrics):
@@ -66,7 +67,7 @@ def _kfpj_run_notebook(step, path, source, values, inputs, outputs, metrics, kee
         cell.metadata["tags"] = ["kfp-jupyter-outputs"]
         nb.cells.append(cell)
     client = NotebookClient(
-        nb, kernel_name="python3", timeout=None, resources={"metadata": {"path": work}}
+        nb, kernel_name="python3", timeout=None, resources={"metadata": {"path": here}}
     )
     print(f"kfp-jupyter: executing notebook {path} in a python3 kernel", flush=True)
     failed = None
@@ -93,6 +94,17 @@ def _kfpj_run_notebook(step, path, source, values, inputs, outputs, metrics, kee
         return {}
     with open(found, encoding="utf-8") as f:
         return json.load(f)
+
+
+def _kfpj_notebook_folder(path, scratch):
+    """The folder the kernel starts in. Where the notebook is beside the step (a local run works
+    in its pipeline notebook's folder, and a child's `path` is relative to that), its own folder,
+    as Jupyter opens it: relative paths and modules next to it work as they did there. Elsewhere
+    (a cluster's container has only the notebook embedded in the program) the step's scratch."""
+    import os
+
+    here = os.path.abspath(os.path.expanduser(path))
+    return os.path.dirname(here) if os.path.isfile(here) else scratch
 
 
 def _kfpj_notebook_failure(nb, step, path):

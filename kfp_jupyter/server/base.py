@@ -133,7 +133,7 @@ class BaseHandler(APIHandler):
         submitted = self.runs.submitted(run_id)
         if submitted is not None:
             return submitted
-        from ..jupyter.submitted import find
+        from ..cluster.submitted import find
 
         record = await self.off_loop(lambda: find(run_id))
         if record is None:
@@ -185,12 +185,12 @@ class BaseHandler(APIHandler):
         self.finish(json.dumps(hide_root(data, self.root_dir)))
 
     def fail(self, error: BaseException, form: bool = False) -> None:
-        """Answer an error; `form`: its advice in the terms of a form's fields (the Submit
-        dialog's, like the widget's), not the command line's options."""
+        """Answer an error; `form`: its advice in the terms of the Submit dialog's fields (the
+        form the panel's user has), not the command line's options."""
         try:
             from ..cluster.advice import error_text
 
-            message = error_text(error, form)
+            message = error_text(error, "dialog" if form else "cli")
         except ImportError:  # an installation without the cluster part
             message = str(error)
         if isinstance(error, PathRefused):

@@ -137,7 +137,7 @@ class RunsHandler(BaseHandler):
     def submits(self, notebook: Path | None, limit: int | None) -> list[dict[str, Any]]:
         """The cluster runs sent for `notebook`, newest first: those this server follows, and
         those sent from a kernel (the widget, `%kfp submit`) it does not follow yet."""
-        from ..jupyter.submitted import records_of
+        from ..cluster.submitted import records_of
 
         if notebook is None:
             return []
@@ -296,7 +296,7 @@ class SubmitHandler(BaseHandler):
     async def post(self) -> None:
         from ..cluster import submit, submittable
         from ..cluster.compiled import kind_of
-        from ..jupyter.submitted import record
+        from ..cluster.submitted import record
 
         body = self.body()
         given = self.read_options(body, SUBMIT_OPTIONS, "path")
@@ -313,7 +313,8 @@ class SubmitHandler(BaseHandler):
                 what = self.load(path, pin) if notebook else path
                 handle = submit(what, **given)
                 self.runs.add_submit(path, handle)
-                record(path, handle, given)  # the server's successor finds it too
+                if notebook:  # the server's successor finds it too
+                    record(path, handle, given)
                 info: dict[str, Any] = handle.info.to_json()
                 return info
 

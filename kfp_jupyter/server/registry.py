@@ -1,8 +1,8 @@
 """What the server remembers between requests: the local runs it started (kept referenced until
 they end) and the cluster runs it follows, which no history database holds, so that the panel
-can find and follow a notebook's cluster runs: those it submitted, and those the widget or
-`%kfp submit` sent from a kernel (jupyter/submitted.py keeps them per user), followed again on
-the cluster by their id once the panel asks about one."""
+can find and follow a notebook's cluster runs: those it submitted, and those sent by the widget
+or `%kfp submit` from a kernel or by `kfp-jupyter submit` from a terminal (cluster/submitted.py
+keeps them per user), followed again on the cluster by their id once the panel asks about one."""
 
 from __future__ import annotations
 

@@ -188,6 +188,42 @@ def test_a_notebook_step_runs_and_hands_on_its_variables(tmp_path: Path) -> None
     assert "child from parent 20" in printed
 
 
+def test_a_plain_notebook_reads_the_data_file_beside_it(tmp_path: Path) -> None:
+    """As in Jupyter, the kernel starts in the notebook's folder, whatever folder `run` is typed
+    in: `pd.read_csv("data.csv")` finds the file next to the notebook."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "data.csv").write_text("x,y\n1,2\n3,4\n5,6\n", encoding="utf-8")
+    nb = make_notebook(
+        project / "load.ipynb",
+        [
+            code("import pandas as pd"),
+            code("column = 'x'", "parameters"),
+            code("frame = pd.read_csv('data.csv')\ntotal = float(frame[column].sum())"),
+            code("total", "pipeline-metrics"),
+        ],
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    store = tmp_path / "store"
+    r = kfpj("run", nb, "-p", "column=y", store=store, cwd=elsewhere)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert show(store)["metrics"] == {"total": 12.0}
+
+
+def test_a_child_notebook_reads_relative_paths_from_its_own_folder(tmp_path: Path) -> None:
+    """A child notebook's relative paths mean what they mean when it is opened in Jupyter (or
+    run by papermill with --cwd at it): its own folder, not the pipeline notebook's."""
+    child(tmp_path / "children" / "child.ipynb", body="size = int(open('size.txt').read())")
+    (tmp_path / "children" / "size.txt").write_text("7\n", encoding="utf-8")
+    (tmp_path / "size.txt").write_text("1\n", encoding="utf-8")  # the parent's: not this one
+    nb = make_notebook(tmp_path / "p.ipynb", [code("%%notebook sized children/child.ipynb")])
+    store = tmp_path / "store"
+    r = kfpj("run", nb, store=store)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert show(store)["metrics"] == {"size": 7.0}
+
+
 def test_a_failure_in_the_notebook_names_its_cell_line_and_exception(tmp_path: Path) -> None:
     child(tmp_path / "bad.ipynb", body="rows = [1]\nsize = 1\nsize = rows[5]")
     nb = make_notebook(tmp_path / "p.ipynb", [code("%%notebook boom bad.ipynb\ncount = 1")])

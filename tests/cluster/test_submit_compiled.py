@@ -465,7 +465,57 @@ def test_argo_bad_parameter_exits_2_and_sends_nothing(k8s_api, kubeconfig_file, 
     result = cli("submit", str(argo_file), "-p", "epochs=3")
     no_traceback(result)
     assert result.exit_code == 2, result.output
-    assert "unknown parameter 'epochs'; the pipeline's parameters: n_rows (str)" in result.stderr
+    assert "unknown parameter 'epochs'; the pipeline's parameters: n_rows (int)" in result.stderr
+    assert k8s_api.state.requests == []
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("n_rows=x", "parameter 'n_rows' (int): 'x' is not an int"),
+        ("verbose=maybe", "parameter 'verbose' (bool): 'maybe' is not a bool"),
+        ("sizes=1, 2", "parameter 'sizes' (list): '1, 2' is not a list"),
+    ],
+)
+def test_argo_value_not_of_its_type_exits_2_and_sends_nothing(
+    k8s_api, kubeconfig_file, argo_file, option, message
+):
+    """The compiled Workflow says its parameters' types (Argo has none), so a value the step
+    could not read is refused here, as for the notebook, rather than failing the step later."""
+    result = cli("submit", str(argo_file), "-p", option)
+    no_traceback(result)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert k8s_api.state.requests == []
+
+
+def test_argo_values_are_converted_as_their_types_are_read(k8s_api, kubeconfig_file, argo_file):
+    """`-p` takes what it takes for a notebook (yes, spaces, a Python literal); the Workflow is
+    sent the value in the spelling the compiled step reads back."""
+    options = ["-p", "n_rows= 12 ", "-p", "verbose=yes", "-p", "rate=2", "-p", "opts={'k': 2}"]
+    result = cli("submit", str(argo_file), *options)
+    no_traceback(result)
+    assert result.exit_code == 0, result.output
+    params = {p["name"]: p["value"] for p in created(k8s_api)["spec"]["arguments"]["parameters"]}
+    assert params == {
+        "n_rows": "12",
+        "rate": "2.0",
+        "label": "demo",
+        "verbose": "true",
+        "sizes": "[1, 2]",
+        "opts": '{"k": 2}',
+    }
+
+
+def test_argo_workflow_with_a_broken_types_annotation_says_so(k8s_api, kubeconfig_file, argo_file):
+    doc = yaml.safe_load(argo_file.read_text())
+    doc["metadata"]["annotations"]["kfp-jupyter/parameters"] = '{"n_rows": "integer"}'
+    argo_file.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    result = cli("submit", str(argo_file), "-p", "n_rows=3")
+    no_traceback(result)
+    assert result.exit_code == 2, result.output
+    assert "the annotation kfp-jupyter/parameters is" in result.stderr
+    assert "kfp-jupyter compile -t argo" in result.stderr
     assert k8s_api.state.requests == []
 
 

@@ -137,7 +137,9 @@ def test_the_file_is_replaced_whole_and_never_holds_a_token(
     assert cli("submit", str(make_notebook(config.parent / "n.ipynb", CELLS)), "--target", "prod")
     text = (config / "targets.json").read_text()
     assert KFP_TOKEN not in text
-    assert [p.name for p in config.iterdir()] == ["targets.json"]  # no temporary file left over
+    # no temporary file left over; the run is kept for the JupyterLab panel, without its token
+    assert sorted(p.name for p in config.iterdir()) == ["submitted.jsonl", "targets.json"]
+    assert KFP_TOKEN not in (config / "submitted.jsonl").read_text()
 
 
 # --- submit --target ----------------------------------------------------------------------------

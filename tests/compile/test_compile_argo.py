@@ -124,6 +124,12 @@ def test_workflow_is_valid_under_the_strict_official_schema(workflow: dict[str, 
     assert notes["kfp-jupyter/pipeline"] == "regression-demo"
     assert notes["kfp-jupyter/notebook"] == "regression.ipynb"
     assert notes["workflows.argoproj.io/description"] == "two models, one winner"
+    # Argo has no parameter types: the annotation keeps them (compact JSON, in parameter order)
+    # for `kfp-jupyter submit` to check -p values with
+    assert notes["kfp-jupyter/parameters"] == (
+        '{"n_rows":"int","noise":"float","label":"str","fit_intercept":"bool",'
+        '"coefs":"list","opts":"dict"}'
+    )
 
 
 @pytest.mark.parametrize(

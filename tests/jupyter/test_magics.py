@@ -284,7 +284,7 @@ def test_kfp_submit_keeps_the_run_for_the_lab_panel_without_its_token(
 ) -> None:
     from servers.helpers import KFP_TOKEN, TOKEN_ENV
 
-    from kfp_jupyter.jupyter.submitted import records_of
+    from kfp_jupyter.cluster.submitted import records_of
 
     monkeypatch.setenv("KFP_JUPYTER_CONFIG_DIR", str(tmp_path / "config"))
     nb = _small_notebook(tmp_path / "small.ipynb")

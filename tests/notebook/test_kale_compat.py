@@ -12,7 +12,7 @@ import pytest
 import yaml
 from argo_schema import validate_workflow
 from engine_support import kfpj, show, states
-from ir_compare import assert_same_ir
+from every_target import same_ir_from_dsl
 from nbutil import code, make_notebook, md
 from topdown import run_top_to_bottom
 
@@ -233,17 +233,7 @@ def test_argo_workflow_is_valid_and_reports_the_parameter_metric(tmp_path: Path)
 
 
 def test_dsl_script_writes_the_same_ir(tmp_path: Path) -> None:
-    pipeline = load_notebook(_kale(tmp_path))
-    script = tmp_path / "kale_dsl.py"
-    compile_pipeline(pipeline, "dsl", script)
-    r = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "from_dsl.yaml")],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
-    assert r.returncode == 0, r.stderr
-    assert_same_ir(compile_pipeline(pipeline, "kfp"), (tmp_path / "from_dsl.yaml").read_text())
+    same_ir_from_dsl(load_notebook(_kale(tmp_path)), tmp_path)
 
 
 # --- runs

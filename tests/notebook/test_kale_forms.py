@@ -4,56 +4,20 @@ above every step, `report:` tags, limits KFP cannot set, Kale 2's notebook setti
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from argo_schema import validate_workflow
 from engine_support import kfpj, show, states
-from google.protobuf import json_format
-from ir_compare import assert_same_ir
-from kfp.pipeline_spec import pipeline_spec_pb2
+from every_target import on_every_target
 from nbutil import code, make_notebook
 
-from kfp_jupyter import NotebookError, compile_pipeline, load_notebook
+from kfp_jupyter import NotebookError, load_notebook
 from kfp_jupyter.model import Pipeline
 
 
 def _warned(pipeline: Pipeline) -> str:
     return "\n".join(f"cell {w.cell}: {w.message}" for w in pipeline.warnings)
-
-
-def _ir(pipeline: Pipeline) -> list[dict[str, Any]]:
-    """The KFP IR of the pipeline, each document parsed strictly by KFP's own protobuf types."""
-    docs = list(yaml.safe_load_all(compile_pipeline(pipeline, "kfp")))
-    json_format.ParseDict(docs[0], pipeline_spec_pb2.PipelineSpec(), ignore_unknown_fields=False)
-    for platform in docs[1:]:
-        json_format.ParseDict(
-            platform, pipeline_spec_pb2.PlatformSpec(), ignore_unknown_fields=False
-        )
-    return docs
-
-
-def _all_targets(pipeline: Pipeline, tmp_path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The pipeline on every target: the KFP IR (strict), the Argo Workflow (schema-checked) and
-    the DSL script, which run with the kfp SDK must write the same IR."""
-    docs = _ir(pipeline)
-    argo = yaml.safe_load(compile_pipeline(pipeline, "argo"))
-    validate_workflow(argo)
-    script = tmp_path / "pipeline_dsl.py"
-    compile_pipeline(pipeline, "dsl", script)
-    r = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "from_dsl.yaml")],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-    )
-    assert r.returncode == 0, r.stderr
-    assert_same_ir(compile_pipeline(pipeline, "kfp"), (tmp_path / "from_dsl.yaml").read_text())
-    return docs, argo
 
 
 # --- the tag language
@@ -83,7 +47,7 @@ def test_a_kale_role_tag_beside_a_step_tag_wins_as_in_kale(
     assert f"cell 2: the cell is tagged {kept!r}" in _warned(pipeline)
     if kept == "pipeline-metrics":
         assert pipeline.metrics == ("x",)
-    _all_targets(pipeline, tmp_path)
+    on_every_target(pipeline, tmp_path)
 
 
 def test_kale_role_names_used_as_step_names_are_those_roles(tmp_path: Path) -> None:
@@ -126,6 +90,39 @@ def test_step_settings_on_a_kale_role_cell_are_ignored_as_in_kale(
     assert "cell 2: the step settings of this 'imports' cell are ignored" in _warned(pipeline)
 
 
+def test_a_kale_name_whose_renaming_meets_another_step_gets_a_suffix(tmp_path: Path) -> None:
+    """`_prep` and `prep` are two steps in Kale; `_prep` cannot be a KFP task name, and `prep`
+    is taken, so it becomes `prep-2` (with a warning naming both) and both run."""
+    nb = make_notebook(
+        tmp_path / "clash.ipynb",
+        [
+            code("a = 1", "step:_prep"),
+            code("b = a + 10", "step:prep", "prev:_prep"),
+            code("c = b * 2", "step:prep_2", "prev:prep"),
+            code("c", "pipeline-metrics"),
+        ],
+    )
+    two = make_notebook(
+        tmp_path / "two.ipynb", [code("a = 1", "step:_prep"), code("b = a", "step:prep")]
+    )
+    assert [s.name for s in load_notebook(two).steps] == ["prep-2", "prep"]
+    pipeline = load_notebook(nb)
+    steps = {s.name: s for s in pipeline.steps}
+    # `prep-2` would share the Python name `prep_2` with the third step: the next suffix
+    assert list(steps) == ["prep-3", "prep", "prep_2"]
+    assert steps["prep"].after == ("prep-3",) and steps["prep_2"].after == ("prep",)
+    assert (
+        "cell 1: step name '_prep' (which Kale accepts) is read as 'prep-3' "
+        "(as another step is called 'prep')"
+    ) in _warned(pipeline)
+    on_every_target(pipeline, tmp_path)
+    store = tmp_path / "store"
+    r = kfpj("run", nb, store=store)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "'prep-3'" in r.stderr
+    assert show(store)["metrics"] == {"c": 22}
+
+
 def test_untagged_code_above_every_step_is_left_out_as_in_kale(tmp_path: Path) -> None:
     nb = make_notebook(
         tmp_path / "top.ipynb",
@@ -166,22 +163,20 @@ def test_report_tags_and_limits_kfp_cannot_set_are_warned_and_ignored(tmp_path: 
     assert "cell 1: tag 'report:disabled' is ignored" in warned
     assert "cell 2: tag 'report:enabled' is ignored" in warned
     assert "cell 1: tag 'limit:ephemeral-storage:10Gi' is ignored" in warned
-    docs, argo = _all_targets(pipeline, tmp_path)
+    docs, argo = on_every_target(pipeline, tmp_path)
     assert "ephemeral-storage" not in yaml.safe_dump(docs) + yaml.safe_dump(argo)
 
 
-def test_kales_notebook_reference_is_refused_with_the_reason(tmp_path: Path) -> None:
+def test_kales_notebook_reference_composes_the_notebook_it_names(tmp_path: Path) -> None:
     """Kale 2's composition (`notebook:NAME`, the path in the cell's metadata) splices another
-    notebook's steps into this pipeline; kfp-jupyter has no such thing, and says so."""
+    notebook's steps into this pipeline (tests/notebook/test_kale_composition.py has the rest)."""
+    make_notebook(tmp_path / "prepare.ipynb", [code("prediction = 41 + 1", "step:predict")])
     cell = code("", "notebook:prepare")
     cell.metadata["notebook_path"] = "./prepare.ipynb"
     nb = make_notebook(tmp_path / "main.ipynb", [cell, code("print(prediction)", "step:final")])
-    with pytest.raises(NotebookError) as e:
-        load_notebook(nb)
-    first = e.value.problems[0]
-    assert first.cell == 1
-    assert "Kale's reference to another notebook" in first.message
-    assert first.fix and "notebook:PATH.ipynb" in first.fix
+    steps = {s.name: s for s in load_notebook(nb).steps}
+    assert list(steps) == ["predict", "final"]
+    assert steps["final"].input_names == ("prediction",)
 
 
 # --- Kale's notebook settings
@@ -225,7 +220,7 @@ def test_kales_enable_caching_false_turns_caching_off_unless_a_step_turns_it_on(
         "sum_matrix": False,
     }
     assert pipeline.metrics == ("d1", "d2", "sum_result")
-    docs, _ = _all_targets(pipeline, tmp_path)
+    docs, _ = on_every_target(pipeline, tmp_path)
     tasks = docs[0]["root"]["dag"]["tasks"]
     assert tasks["create-matrix"]["cachingOptions"] == {"enableCache": True}
     assert tasks["sum-matrix"]["cachingOptions"] == {}
@@ -278,7 +273,7 @@ def test_kale_2_steps_defaults_object_is_read(tmp_path: Path) -> None:
         ]
         assert dict(step.labels) == {"tier": "batch"}
     assert "steps_defaults.generate_html_report' is ignored" in _warned(pipeline)
-    _all_targets(pipeline, tmp_path)
+    on_every_target(pipeline, tmp_path)
 
 
 def test_kale_2_steps_defaults_list_with_report_is_read_and_warned(tmp_path: Path) -> None:
@@ -338,7 +333,7 @@ def test_kale_volume_storage_class_and_access_mode_are_kept(tmp_path: Path) -> N
     assert "environment variable KFPJ_VOLUME_RAW_DATA here" in warned
     assert "KALE_VOLUME_RAW_DATA" in warned
     assert "storage_class_name' is ignored" not in warned
-    docs, argo = _all_targets(pipeline, tmp_path)
+    docs, argo = on_every_target(pipeline, tmp_path)
     # KFP makes each new volume in a CreatePVC task, given its class and modes as constants
     ir = yaml.safe_dump(docs[0])
     assert "- ReadOnlyMany" in ir and "constant: slow" in ir

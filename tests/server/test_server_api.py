@@ -233,6 +233,34 @@ def test_submit_advice_names_the_forms_fields(server: Server) -> None:
     assert "--host" not in data["message"]
 
 
+def test_submit_advice_names_the_dialogs_own_labels_and_keeps_commands_as_typed(
+    server: Server,
+) -> None:
+    """The dialog's engine choice is labelled "engine" (the widget's is "target"), its saved
+    targets "saved target"; a command the advice quotes is typed in a terminal, so it keeps its
+    options."""
+    config = server.root.parent / "kfp-config"  # the server's KFP_JUPYTER_CONFIG_DIR
+    subprocess.run(
+        [sys.executable, "-m", "kfp_jupyter.cli.main", "targets", "add", "advice-kfp",
+         "--engine", "kfp", "--host", "http://127.0.0.1:9"],
+        env={**os.environ, "KFP_JUPYTER_CONFIG_DIR": str(config)},
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    status, data = server.call(
+        "POST", "submit", {"path": "demo.ipynb", "target": "advice-kfp", "engine": "argo"}
+    )
+    assert status == 400, data
+    assert data["message"].startswith('the "engine" field (argo) does not match'), data
+    assert "--engine" not in data["message"] and '"target" field' not in data["message"], data
+
+    status, data = server.call("POST", "submit", {"path": "demo.ipynb", "target": "nosuch"})
+    assert status == 400, data
+    assert "add it: kfp-jupyter targets add nosuch --engine kfp --host URL" in data["message"]
+    assert "`kfp-jupyter targets list`" in data["message"], data
+    assert " field" not in data["message"], data
+
+
 def test_targets_lists_the_saved_ones_and_submit_uses_one(tmp_path: Path, kfp_api: Any) -> None:
     from servers.helpers import KFP_TOKEN, TOKEN_ENV
 

@@ -264,3 +264,46 @@ def test_a_run_sent_from_the_widget_is_listed_followed_and_its_failure_mapped(
     # where to find the run again is kept, never the token
     kept = (base / "kfp-config" / "submitted.jsonl").read_text()
     assert TOKEN_ENV in kept and KFP_TOKEN not in kept
+
+
+def test_a_run_sent_by_kfp_jupyter_submit_in_a_terminal_is_listed_and_followed(
+    tmp_path: Path, kfp_api: Any
+) -> None:
+    """`kfp-jupyter submit` in a terminal (the same user as the server, its own process) keeps
+    its run for the panel: the server lists it among the notebook's runs and follows it on the
+    cluster; the record keeps the token's variable, never the token."""
+    import json
+
+    from servers.helpers import KFP_TOKEN, TOKEN_ENV
+
+    base = tmp_path / "server"
+    base.mkdir()
+    with jupyter_server(base, {}, {TOKEN_ENV: KFP_TOKEN}) as srv:
+        make_notebook(srv.root / "small.ipynb", [*FAILING[:2], code("x = n", "step:only")])
+        make_notebook(srv.root / "other.ipynb", [*FAILING[:2], code("y = n", "step:only")])
+        terminal = {
+            **os.environ,
+            "KFP_JUPYTER_CONFIG_DIR": str(base / "kfp-config"),
+            TOKEN_ENV: KFP_TOKEN,
+        }
+        sent = subprocess.run(
+            [sys.executable, "-m", "kfp_jupyter.cli.main", "submit", "small.ipynb",
+             "--host", kfp_api.url, "--token-env", TOKEN_ENV, "--json"],
+            capture_output=True, text=True, cwd=srv.root, env=terminal,
+        )  # fmt: skip
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        run_id = json.loads(sent.stdout)["run_id"]
+        status, listed = srv.call("GET", "runs?path=small.ipynb")
+        assert status == 200 and [r["id"] for r in listed] == [run_id], listed
+        assert listed[0]["engine"] == "kfp", listed
+        status, others = srv.call("GET", "runs?path=other.ipynb")
+        assert status == 200 and others == [], others
+        while True:  # the server follows it on the cluster
+            status, run = srv.call("GET", f"runs/{run_id}")
+            assert status == 200, run
+            if run["done"]:
+                break
+            time.sleep(0.3)
+    assert run["state"] == "SUCCEEDED" and run["engine"] == "kfp", run
+    kept = (base / "kfp-config" / "submitted.jsonl").read_text()
+    assert TOKEN_ENV in kept and KFP_TOKEN not in kept

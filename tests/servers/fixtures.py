@@ -7,6 +7,7 @@ unless the test took the violations it expected out of `server.state.violations`
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,8 @@ _ISOLATE = (
     "KUBERNETES_SERVICE_HOST",
     "KUBERNETES_SERVICE_PORT",
     "KUBECONFIG",
+    # the per-user config folder is under the test's HOME (or a folder of the test's own, below)
+    "XDG_CONFIG_HOME",
     "ARGO_SERVER",
     "ARGO_BASE_HREF",
     "ARGO_SECURE",
@@ -58,6 +61,11 @@ def cluster_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     context = tmp_path / "kfp-home" / "context.json"
     monkeypatch.setattr(Client, "_LOCAL_KFP_CONTEXT", str(context))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    # saved targets and submitted runs: never the developer's own config folder (a test that
+    # set a folder of its own under tmp_path keeps it)
+    own = os.environ.get("KFP_JUPYTER_CONFIG_DIR", "")
+    if not own.startswith(str(tmp_path)):
+        monkeypatch.setenv("KFP_JUPYTER_CONFIG_DIR", str(tmp_path / "home" / "kfp-config"))
     monkeypatch.setenv(TOKEN_ENV, KFP_TOKEN)
     return context
 

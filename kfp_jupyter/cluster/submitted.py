@@ -1,11 +1,13 @@
-"""The cluster runs sent for a notebook from a kernel or the Jupyter server (the widget, `%kfp
-submit`, the panel's Submit), kept per user next to the saved targets.
+"""The cluster runs sent for a notebook, from any front end (`kfp-jupyter submit`, the widget,
+`%kfp submit`, the panel's Submit), kept per user next to the saved targets.
 
-Why a file: the run history holds local runs only, and a run submitted from a kernel lives in
-that kernel's memory. The JupyterLab panel follows every run of its notebook wherever it started,
-so the server lists a notebook's cluster runs from here and follows one on the cluster (by its id,
-with the connection it was sent with) when the panel asks about it. Only where to connect is kept:
-the host, the namespace, the name of the token's variable, a kubeconfig path, never a token.
+Why a file: the run history holds local runs only, and a run submitted from a kernel or a
+terminal lives in that process's memory. The JupyterLab panel follows every run of its notebook
+wherever it started, so the server lists a notebook's cluster runs from here and follows one on
+the cluster (by its id, with the connection it was sent with) when the panel asks about it. Every
+front end calls `record` after a notebook's submit, so none can be left out of the panel. Only
+where to connect is kept: the host, the namespace, the name of the token's variable, a kubeconfig
+path, never a token.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..fileio import write_atomically
+
 FILE = "submitted.jsonl"
 #: records kept: the file is cut back to these once it holds twice as many
 KEPT = 200
@@ -25,7 +29,7 @@ CONNECTION = ("host", "namespace", "token_env", "kubeconfig", "context", "ui_url
 
 
 def records_path() -> Path:
-    from ..cluster.targets import config_dir
+    from .targets import config_dir
 
     return config_dir() / FILE
 
@@ -37,7 +41,7 @@ def _connection(handle: Any, options: Mapping[str, Any]) -> dict[str, Any]:
     given = {k: options.get(k) for k in CONNECTION}
     target = options.get("target")
     if target:
-        from ..cluster.targets import load_targets
+        from .targets import load_targets
 
         saved = load_targets().get(str(target))
         if saved is not None:
@@ -81,9 +85,7 @@ def _trim(path: Path) -> None:
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     if len(lines) <= 2 * KEPT:
         return
-    tmp = path.with_name(f".{FILE}.{os.getpid()}")
-    tmp.write_text("".join(lines[-KEPT:]), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomically(path, "".join(lines[-KEPT:]), mode=0o600, keep_mode=True)
 
 
 def _read() -> list[dict[str, Any]]:
