@@ -200,7 +200,8 @@ def _write(
         settings = StepSettings(prev=c.after, notebook=c.path, outputs=c.outputs)
         line = format_magic_line(Role.STEP, c.step, settings)
         body = "".join(f"\n{param} = {given}" for param, given in c.bindings)
-        cells.append(_code(line + body))
+        # IPython runs no cell magic with an empty body, so Run All would stop at this cell
+        cells.append(_code(line + (body or "\n# the notebook's own parameter values")))
     for i, cell in enumerate(cells, start=1):
         cell["id"] = f"cell-{i:02d}"
     metadata: dict[str, Any] = {

@@ -85,19 +85,26 @@ def version_name(pipeline: Pipeline | CompiledPipeline, ir_text: str) -> str:
 # --- submission
 
 
-def _find_pipeline(client: Any, conn: KfpConnection, name: str, ns: str | None) -> str | None:
+def _named(
+    client: Any, conn: KfpConnection, what: str, name: str, ns: str | None, lister: Any
+) -> list[Any]:
+    """The objects (pipelines, experiments) named exactly `name`: the server's filter matches
+    display names, and two are enough to tell one from several."""
     kwargs: dict[str, Any] = {"filter": name_filter("display_name", name), "page_size": 2}
     if ns:
         kwargs["namespace"] = ns
     result = call(
         conn,
-        "looking up the pipeline",
-        lambda: client.pipelines.pipeline_service_list_pipelines(
-            _request_timeout=conn.timeouts, **kwargs
-        ),
+        f"looking up the {what}",
+        lambda: lister(_request_timeout=conn.timeouts, **kwargs),
         api=client,
     )
-    found = [p for p in (result.pipelines or []) if p.display_name == name]
+    return [x for x in (getattr(result, what + "s") or []) if x.display_name == name]
+
+
+def _find_pipeline(client: Any, conn: KfpConnection, name: str, ns: str | None) -> str | None:
+    lister = client.pipelines.pipeline_service_list_pipelines
+    found = _named(client, conn, "pipeline", name, ns, lister)
     if len(found) > 1:
         raise RejectedError(
             f"the KFP server has {len(found)} pipelines named '{name}'",
@@ -262,18 +269,8 @@ def _experiment(
 
 
 def _find_experiment(client: Any, conn: KfpConnection, name: str, ns: str | None) -> str | None:
-    kwargs: dict[str, Any] = {"filter": name_filter("display_name", name), "page_size": 2}
-    if ns:
-        kwargs["namespace"] = ns
-    result = call(
-        conn,
-        "looking up the experiment",
-        lambda: client.experiments.experiment_service_list_experiments(
-            _request_timeout=conn.timeouts, **kwargs
-        ),
-        api=client,
-    )
-    found = [x for x in (result.experiments or []) if x.display_name == name]
+    lister = client.experiments.experiment_service_list_experiments
+    found = _named(client, conn, "experiment", name, ns, lister)
     if not found:
         return None
     if str(found[0].storage_state or "") == "ARCHIVED":

@@ -97,11 +97,11 @@ def tail(text: str, lines: int = LOG_LINES) -> str | None:
 _FRAME = re.compile(r'^  File "(?P<file>[^"]*)", line (?P<line>\d+), in (?P<name>.*)$')
 
 
-def _cell_map(source: str) -> dict[int, tuple[int, int, str]]:
-    """Program line -> (cell, line, section): the step program's own mapping."""
+def _cell_map(source: str) -> dict[int, tuple[int, int, str, str]]:
+    """Program line -> (cell, line, section, notebook): the step program's own mapping."""
     from ..packaging.stepfailure import _kfpj_cell_map
 
-    found: dict[int, tuple[int, int, str]] = _kfpj_cell_map(source.splitlines())
+    found: dict[int, tuple[int, int, str, str]] = _kfpj_cell_map(source.splitlines())
     return found
 
 
@@ -109,6 +109,8 @@ def mapped_traceback(log: str, program: str, function: str) -> tuple[StepError, 
     """The last Python traceback in `log`, its frames in `program` (a KFP component's source)
     mapped to cells, frames before the first of them (KFP's executor) left out; and the log
     without that traceback (the error, shown first, replaces it)."""
+    from ..packaging.stepfailure import _kfpj_cell_frame
+
     lines = log.splitlines()
     starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call")]
     if not starts:
@@ -131,10 +133,7 @@ def mapped_traceback(log: str, program: str, function: str) -> tuple[StepError, 
         if not ours:
             frames.append({"file": file, "line": number, "name": name, "source": source})
         elif number in cells:
-            cell, line, section = cells[number]
-            if name == function:
-                name = section if section.startswith("step ") else section + " cell"
-            frames.append({"cell": cell, "line": line, "name": name, "source": source})
+            frames.append(_kfpj_cell_frame(cells[number], name, function, source))
     if i >= len(lines) or not lines[i].strip():
         return None
     exception = lines[i].rstrip()

@@ -30,7 +30,7 @@ from .plan import PlanStep
 KEY_FORMAT = 2
 
 
-_CELL_MARKER = re.compile(r"^[ \t]*# cell \d+(, line \d+)?[ \t]*$", re.MULTILINE)
+_CELL_MARKER = re.compile(r"^[ \t]*# cell \d+(, line \d+)?( of .+)?[ \t]*$", re.MULTILINE)
 
 
 @lru_cache(maxsize=1024)

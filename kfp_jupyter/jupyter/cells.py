@@ -187,18 +187,24 @@ def run_notebook_cell(shell: InteractiveShell, parsed: MagicLine, body: str) -> 
     values: dict[str, Any] = {}
     code = shell.transform_cell(body)  # type: ignore[no-untyped-call]
     exec(compile(code, "<%%notebook cell>", "exec", dont_inherit=True), shell.user_ns, values)
-    for i in range(len(cells) + 1):
-        if i == at:
-            shell.user_ns.update(values)
-        if i == len(cells):
-            break
-        result = shell.run_cell(cells[i].source, store_history=False)  # type: ignore[no-untyped-call]
-        if not result.success:
-            error = result.error_in_exec or result.error_before_exec
-            raise KfpJupyterError(
-                f"notebook {parsed.settings.notebook}, cell {cells[i].index} failed"
-                + (f": {type(error).__name__}: {error}" if error is not None else "")
-            )
+    # in the child's own folder, as the step's kernel starts there: its relative paths work alike
+    back = os.getcwd()
+    os.chdir(path.parent)
+    try:
+        for i in range(len(cells) + 1):
+            if i == at:
+                shell.user_ns.update(values)
+            if i == len(cells):
+                break
+            result = shell.run_cell(cells[i].source, store_history=False)  # type: ignore[no-untyped-call]
+            if not result.success:
+                error = result.error_in_exec or result.error_before_exec
+                raise KfpJupyterError(
+                    f"notebook {parsed.settings.notebook}, cell {cells[i].index} failed"
+                    + (f": {type(error).__name__}: {error}" if error is not None else "")
+                )
+    finally:
+        os.chdir(back)
 
 
 def _write_inputs(

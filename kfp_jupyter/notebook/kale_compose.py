@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,6 +30,9 @@ from .reader import Cell, NotebookFile, read_notebook
 from .roles import Role
 from .source import to_python
 from .tags import TagError, parse_tags
+
+#: the marker build_program's cell map reads (analysis/blocks.py writes it)
+_MARKER = re.compile(r"^# cell (?P<cell>\d+)(?P<line>, line \d+)?$", re.MULTILINE)
 
 __all__ = ["Composition", "annotate_notebook", "composes"]
 
@@ -60,10 +64,32 @@ class Composition:
         if not self.origins:
             return pipeline
         steps = tuple(
-            replace(s, cells=tuple(c for c in s.cells if c not in self.origins))
+            replace(
+                s,
+                cells=tuple(c for c in s.cells if c not in self.origins),
+                source=self._relabel(s.source),
+            )
             for s in pipeline.steps
         )
-        return replace(pipeline, steps=steps, warnings=tuple(self.locate(pipeline.warnings)))
+        return replace(
+            pipeline,
+            steps=steps,
+            imports=self._relabel(pipeline.imports),
+            functions=self._relabel(pipeline.functions),
+            warnings=tuple(self.locate(pipeline.warnings)),
+        )
+
+    def _relabel(self, code: str) -> str:
+        """`code` with the `# cell N` markers of spliced cells naming their own notebook and
+        cell (`# cell 3 of parts/prep.ipynb`), so a step failing there says where it failed."""
+
+        def one(m: re.Match[str]) -> str:
+            origin = self.origins.get(int(m["cell"]))
+            if origin is None:
+                return m[0]
+            return f"# cell {origin.cell}{m['line'] or ''} of {origin.notebook}"
+
+        return _MARKER.sub(one, code)
 
 
 def located(p: Problem, notebook: str, cell: int | None) -> Problem:

@@ -10,15 +10,17 @@
 # functions cells it embeds) become `cell N, line M`, frames of libraries stay as they are, frames
 # of this runtime go. Mapped here, where the step fails, so the error is written once (to the log
 # and, for the local engine, to a JSON file next to the outputs) and every viewer shows the same.
-def _kfpj_cell_map(lines: "list[str]") -> "dict[int, tuple[int, int, str]]":
-    """Program line -> (cell, line in that cell, section) for the lines that come from cells:
-    build_program heads each section with `# --- NAME` and each cell with `# cell N` (or
-    `# cell N, line K` when the cell's code starts at its line K, after a magic line)."""
+def _kfpj_cell_map(lines: "list[str]") -> "dict[int, tuple[int, int, str, str]]":
+    """Program line -> (cell, line in that cell, section, notebook) for the lines that come from
+    cells: build_program heads each section with `# --- NAME` and each cell with `# cell N` (or
+    `# cell N, line K` when the cell's code starts at its line K, after a magic line), followed by
+    ` of PATH` for a cell of another notebook (one Kale's composition spliced in; else "")."""
     out = {}
-    section, cell, start = "", None, 0
+    section, cell, start, notebook = "", None, 0, ""
     for number, text in enumerate(lines, start=1):
         stripped = text.strip()
-        head, _, first = stripped[7:].partition(", line ")
+        where, _, of = stripped[7:].partition(" of ")
+        head, _, first = where.partition(", line ")
         if text.startswith("    # --- "):
             section, cell = stripped[6:], None
         elif (
@@ -28,10 +30,30 @@ def _kfpj_cell_map(lines: "list[str]") -> "dict[int, tuple[int, int, str]]":
             and text[:4] == "    "
         ):
             if section in ("imports", "functions") or section.startswith("step "):
-                cell, start = int(head), number - int(first or 1) + 1
+                cell, start, notebook = int(head), number - int(first or 1) + 1, of
         elif cell is not None:
-            out[number] = (cell, number - start, section)
+            out[number] = (cell, number - start, section, notebook)
     return out
+
+
+def _kfpj_cell_frame(
+    entry: "tuple[int, int, str, str]", name: str, func_name: str, source: str
+) -> "dict[str, object]":
+    """A frame in a cell, as every viewer reads it: `cell` is a cell of the pipeline's own
+    notebook; a cell of another notebook is `notebook_cell` with its `notebook` (so nothing marks
+    the composing notebook's cell of that number)."""
+    cell, line, section, notebook = entry
+    if name == func_name:  # the step function's own level: a cell's top-level code
+        name = section if section.startswith("step ") else section + " cell"
+    if notebook:
+        return {
+            "notebook": notebook,
+            "notebook_cell": cell,
+            "line": line,
+            "name": name,
+            "source": source,
+        }
+    return {"cell": cell, "line": line, "name": name, "source": source}
 
 
 def _kfpj_frames(tb, program, func_name):
@@ -48,10 +70,7 @@ def _kfpj_frames(tb, program, func_name):
         if file != program:
             frames.append({"file": file, "line": number, "name": name, "source": source})
         elif number in cells:
-            cell, line, section = cells[number]
-            if name == func_name:  # the step function's own level: a cell's top-level code
-                name = section if section.startswith("step ") else section + " cell"
-            frames.append({"cell": cell, "line": line, "name": name, "source": source})
+            frames.append(_kfpj_cell_frame(cells[number], name, func_name, source))
     return frames
 
 
@@ -62,6 +81,10 @@ def _kfpj_format_frames(frames):
     for f in frames:
         if "cell" in f:
             out.append(f"  cell {f['cell']}, line {f['line']}, in {f['name']}")
+        elif "notebook" in f:
+            out.append(
+                f"  {f['notebook']}, cell {f['notebook_cell']}, line {f['line']}, in {f['name']}"
+            )
         else:
             out.append(f'  File "{f["file"]}", line {f["line"]}, in {f["name"]}')
         if f["source"]:

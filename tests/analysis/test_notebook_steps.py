@@ -19,6 +19,7 @@ from engine_support import kfpj, show, tasks
 from ir_compare import docs
 from nbutil import code, make_notebook, md
 from notebook_steps_util import child, parent, plain
+from topdown import run_top_to_bottom
 
 from kfp_jupyter import compile_pipeline, load_notebook
 from kfp_jupyter.errors import NotebookError
@@ -222,6 +223,27 @@ def test_a_child_notebook_reads_relative_paths_from_its_own_folder(tmp_path: Pat
     r = kfpj("run", nb, store=store)
     assert r.returncode == 0, r.stdout + r.stderr
     assert show(store)["metrics"] == {"size": 7.0}
+
+
+def test_run_all_in_a_kernel_reads_the_childs_relative_paths_from_its_folder_too(
+    tmp_path: Path,
+) -> None:
+    """Run top to bottom in a kernel, a %%notebook cell runs its child where the step's kernel
+    would start (the child's folder), then gives the kernel its own folder back."""
+    child(tmp_path / "children" / "child.ipynb", body="size = int(open('size.txt').read())")
+    (tmp_path / "children" / "size.txt").write_text("7\n", encoding="utf-8")
+    (tmp_path / "size.txt").write_text("1\n", encoding="utf-8")  # the parent's: not this one
+    nb = make_notebook(
+        tmp_path / "p.ipynb",
+        [
+            code("%load_ext kfp_jupyter"),
+            # IPython runs no cell magic with an empty body: a comment will do
+            code("%%notebook sized children/child.ipynb\n# the child's defaults"),
+            code("parent_size = int(open('size.txt').read())"),
+        ],
+    )
+    got = run_top_to_bottom(nb, ["size", "parent_size"])
+    assert got == {"size": 7.0, "parent_size": 1.0}
 
 
 def test_a_failure_in_the_notebook_names_its_cell_line_and_exception(tmp_path: Path) -> None:

@@ -117,6 +117,31 @@ def test_a_composition_runs_with_variables_flowing_between_notebooks(tmp_path: P
     assert summary["metrics"]["total"] == 18
 
 
+def test_a_step_of_a_referenced_notebook_fails_in_that_notebooks_terms(tmp_path: Path) -> None:
+    """The traceback names the referenced notebook and its own cell and line, not a number the
+    composing notebook does not have; nothing marks a cell of the composing notebook."""
+    (tmp_path / "parts").mkdir()
+    make_notebook(
+        tmp_path / "parts" / "fit.ipynb",
+        [
+            md("# Fit"),
+            code("rows = [1, 2]", "step:load"),
+            code("total = sum(rows)\nratio = total / (len(rows) - 2)", "step:fit"),
+        ],
+    )
+    nb = make_notebook(tmp_path / "main.ipynb", [ref("fit", "parts/fit.ipynb")])
+    store = tmp_path / "store"
+    r = kfpj("run", nb, store=store)
+    assert r.returncode != 0
+    out = r.stdout + r.stderr
+    assert "ZeroDivisionError: division by zero" in out
+    assert "parts/fit.ipynb, cell 3, line 2, in step fit" in out
+    assert "ratio = total / (len(rows) - 2)" in out
+    assert "cell 100" not in out  # the pipeline's internal numbers for spliced cells
+    logs = kfpj("runs", "logs", "latest", "fit", store=store)
+    assert "parts/fit.ipynb, cell 3, line 2, in step fit" in logs.stdout + logs.stderr
+
+
 def test_kfp_jupyters_own_notebook_step_is_unchanged(tmp_path: Path) -> None:
     """`notebook:PATH` with a step tag and no 'notebook_path' metadata runs a notebook whole."""
     make_notebook(tmp_path / "child.ipynb", [code("x = 1")])
