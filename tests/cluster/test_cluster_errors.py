@@ -18,11 +18,10 @@ from pathlib import Path
 import pytest
 import yaml
 from nbutil import code, make_notebook, md
-from servers.helpers import KFP_TOKEN, TOKEN_ENV, cli, no_traceback
+from servers.helpers import KFP_TOKEN, TOKEN_ENV, cli, kfp_pod_log, no_traceback
 from servers.k8s_server import write_kubeconfig
 
 import kfp_jupyter
-from kfp_jupyter.cluster.steplogs import kfp_component_source
 from kfp_jupyter.engine.events import TaskEvent
 from kfp_jupyter.engine.steperror import MARKER
 
@@ -64,27 +63,6 @@ def _argo_log(nb: Path, tmp: Path) -> str:
     )
     assert r.returncode == 1, r.stdout + r.stderr
     return r.stdout + r.stderr
-
-
-def _kfp_log(nb: Path, tmp: Path) -> str:
-    """What KFP's executor pod of `prepare` logs: the component's source run as
-    ephemeral_component.py, its exception left to Python, as kfp's executor_main does."""
-    ir = kfp_jupyter.compile_pipeline(kfp_jupyter.load_notebook(nb), "kfp")
-    found = kfp_component_source(ir, "prepare")
-    assert found is not None
-    source, function = found
-    folder = tmp / "program"
-    folder.mkdir()
-    (folder / "ephemeral_component.py").write_text(source, encoding="utf-8")
-    driver = (
-        "import runpy, types\n"
-        f"ns = runpy.run_path('ephemeral_component.py')\n"
-        f"ns[{function!r}](n_rows=3, y=types.SimpleNamespace(path='out/y'))\n"
-    )
-    r = subprocess.run([sys.executable, "-c", driver], cwd=folder, capture_output=True, text=True)
-    assert r.returncode == 1, r.stdout + r.stderr
-    assert "ephemeral_component.py" in r.stderr, r.stderr
-    return "I1203 launcher_v2.go:92] started\n" + r.stdout + r.stderr
 
 
 def _block(out: str, step: str) -> str:
@@ -181,7 +159,9 @@ def test_kfp_failed_step_shows_the_exception_cell_and_log(
     k8s_api.state.tokens = {"k8s-token"}
     k8s_api.state.namespaces.add("kubeflow")
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
-    log = _kfp_log(failing_nb, tmp_path)
+    log = kfp_pod_log(
+        failing_nb, "prepare", "n_rows=3, y=types.SimpleNamespace(path='out/y')", tmp_path
+    )
 
     def on_pod(task: str, pod: str) -> None:
         k8s_api.state.pods[("kubeflow", pod)] = log if task == "prepare" else ""

@@ -182,36 +182,13 @@ def test_a_cluster_run_sent_through_the_server_is_listed_and_followed(
     assert sent["url"] in d["note"]
 
 
-def _kfp_pod_log(nb: Path, tmp: Path) -> str:
-    """What KFP's executor pod of `load` logs: the component's source run as
-    ephemeral_component.py, its exception left to Python, as kfp's executor_main does."""
-    import kfp_jupyter
-    from kfp_jupyter.cluster.steplogs import kfp_component_source
-
-    ir = kfp_jupyter.compile_pipeline(kfp_jupyter.load_notebook(nb), "kfp")
-    found = kfp_component_source(ir, "load")
-    assert found is not None
-    source, function = found
-    folder = tmp / "program"
-    folder.mkdir()
-    (folder / "ephemeral_component.py").write_text(source, encoding="utf-8")
-    driver = (
-        "import runpy, types\n"
-        "ns = runpy.run_path('ephemeral_component.py')\n"
-        f"ns[{function!r}](n=3, rows=types.SimpleNamespace(path='out/rows'))\n"
-    )
-    r = subprocess.run([sys.executable, "-c", driver], cwd=folder, capture_output=True, text=True)
-    assert r.returncode == 1 and "bad rows: 3" in r.stderr, r.stdout + r.stderr
-    return "I1203 launcher_v2.go:92] started\n" + r.stdout + r.stderr
-
-
 def test_a_run_sent_from_the_widget_is_listed_followed_and_its_failure_mapped(
     tmp_path: Path, kfp_api: Any, k8s_api: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A run the notebook widget (in a kernel, not the server) sent to the cluster appears in
     the notebook's runs; asked about, the server follows it on the cluster, and a failed step's
     details are in the notebook's terms, read from its pod's log."""
-    from servers.helpers import KFP_TOKEN, TOKEN_ENV
+    from servers.helpers import KFP_TOKEN, TOKEN_ENV, kfp_pod_log
     from servers.k8s_server import write_kubeconfig
 
     from kfp_jupyter.jupyter.widget import PipelineWidget
@@ -224,7 +201,8 @@ def test_a_run_sent_from_the_widget_is_listed_followed_and_its_failure_mapped(
     env = {TOKEN_ENV: KFP_TOKEN, "KUBECONFIG": str(kubeconfig)}
     with jupyter_server(base, {}, env) as srv:
         nb = make_notebook(srv.root / "failing.ipynb", FAILING, {"kfp_jupyter": {"name": "f"}})
-        log = _kfp_pod_log(nb, tmp_path)
+        log = kfp_pod_log(nb, "load", "n=3, rows=types.SimpleNamespace(path='out/rows')", tmp_path)
+        assert "bad rows: 3" in log
 
         def on_pod(task: str, pod: str) -> None:
             k8s_api.state.pods[("kubeflow", pod)] = log if task == "load" else ""
