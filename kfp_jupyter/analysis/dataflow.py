@@ -11,6 +11,7 @@ step reads) it is an error with a fix, never a silent difference.
 from __future__ import annotations
 
 import difflib
+import itertools
 
 from ..errors import Problem
 from ..model import Mount, Parameter, Pipeline, Step, Volume, function_name
@@ -255,6 +256,17 @@ def _explicit_edges(
     return explicit
 
 
+def _closing_edge(
+    cycle: list[str], order: list[str], step_blocks: dict[str, StepBlock]
+) -> tuple[str, StepBlock]:
+    """The edge of `cycle` (`a -> b`: b is tagged to run after a) to point at: one that makes a
+    step wait for a step further down the notebook, as the notebook's order never does, and of
+    those the one tagged in the latest cell (most likely the edge just added)."""
+    edges = [(a, step_blocks[b]) for a, b in itertools.pairwise(cycle)]
+    upward = [(a, s) for a, s in edges if order.index(s.name) < order.index(a)] or edges
+    return max(upward, key=lambda e: e[1].prev_cells.get(e[0], e[1].first_cell))
+
+
 def _run_order(
     steps: list[StepBlock],
     step_blocks: dict[str, StepBlock],
@@ -265,15 +277,14 @@ def _run_order(
     names_in_order = [s.name for s in steps]
     cycle = find_cycle(names_in_order, explicit)
     if cycle:
-        # `a -> b` in the message: b is tagged to run after a; point at that tag
-        closing = step_blocks[cycle[1]]
+        before, closing = _closing_edge(cycle, names_in_order, step_blocks)
         problems.append(
             Problem(
                 "dependency cycle: " + " -> ".join(cycle),
-                cell=closing.prev_cells.get(cycle[0], closing.first_cell),
+                cell=closing.prev_cells.get(before, closing.first_cell),
                 step=closing.name,
-                fix=f"remove one of the prev:/--after edges between these steps, e.g. "
-                f"'prev:{cycle[0]}' from step {closing.name!r}",
+                fix=f"remove one of the prev:/--after edges between these steps, most likely "
+                f"'prev:{before}' from step {closing.name!r}",
             )
         )
         return None

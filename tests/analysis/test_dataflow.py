@@ -430,11 +430,28 @@ def test_dependency_cycle(tmp_path: Path) -> None:
     assert "cycle" in prob.message
     for name in ("one", "two", "three"):
         assert f"{name}" in prob.message
-    # it points at a prev: tag that closes the cycle, in the step that carries it
-    tags = {1: "prev:three", 2: "prev:one", 3: "prev:two"}
-    names = {1: "one", 2: "two", 3: "three"}
-    assert prob.cell in tags and prob.step == names[prob.cell]
-    assert tags[prob.cell] in (prob.fix or "")
+    # it points at the tag that makes a step wait for one further down (the notebook's order
+    # never does), in the step that carries it
+    assert (prob.cell, prob.step) == (1, "one")
+    assert "'prev:three' from step 'one'" in (prob.fix or "")
+
+
+@pytest.mark.parametrize("first", ["one", "two", "three"])
+def test_a_cycle_points_at_the_edge_just_added_wherever_it_is_found(
+    tmp_path: Path, first: str
+) -> None:
+    """A chain one -> two -> three -> four, then `prev:four` added to step two: whichever step
+    the search starts from, the fix removes the new tag, not one of the chain's."""
+    cells = {
+        "one": code("a = 1", "step:one"),
+        "two": code("b = a", "step:two", "prev:one", "prev:four"),
+        "three": code("c = b", "step:three", "prev:two"),
+        "four": code("d = c", "step:four", "prev:three"),
+    }
+    order = [first] + [n for n in cells if n != first]
+    prob = one_problem(tmp_path, [cells[n] for n in order])
+    assert prob.step == "two" and prob.cell == order.index("two") + 1
+    assert "'prev:four' from step 'two'" in (prob.fix or "")
 
 
 def test_a_step_after_itself(tmp_path: Path) -> None:

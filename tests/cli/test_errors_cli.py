@@ -25,7 +25,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 CASES: dict[str, tuple[list[Any], list[str]]] = {
     "cycle": (
         [code("a = 1", "step:one", "prev:two"), code("b = 2", "step:two", "prev:one")],
-        ["cell 2", "step 'two'", "dependency cycle: one -> two -> one", "'prev:one'"],
+        ["cell 1", "step 'one'", "dependency cycle: one -> two -> one", "'prev:two'"],
     ),
     "unknown-prev": (
         [code("a = 1", "step:train"), md("x"), code("b = a", "step:evaluate", "prev:trian")],
