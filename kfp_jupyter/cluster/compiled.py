@@ -27,6 +27,7 @@ from typing import Any, Literal, cast
 
 import yaml
 
+from ..compile.argo import ANNOTATION_DESCRIPTION, ANNOTATION_PARAMETERS, LABEL_PIPELINE
 from ..errors import install_extra
 from ..params import (
     PARAM_TYPES,
@@ -52,11 +53,6 @@ IR_TYPES = {
 #: the first IR versions' `type` (PrimitiveType), still read by KFP
 _OLD_IR_TYPES = {"INT": "int", "DOUBLE": "float", "STRING": "str"}
 ARGO_API_GROUP = "argoproj.io/"
-#: the annotation kfp-jupyter's Argo compiler names the pipeline with (compile/argo.py)
-_ARGO_PIPELINE = "kfp-jupyter/pipeline"
-_ARGO_DESCRIPTION = "workflows.argoproj.io/description"
-#: the annotation with the parameters' types that kfp-jupyter's Argo compiler writes
-_ARGO_PARAMETERS = "kfp-jupyter/parameters"
 
 
 @dataclass(frozen=True)
@@ -264,7 +260,7 @@ def read_workflow(docs: list[dict[str, Any]], path: Path) -> CompiledPipeline:
         raise InvalidSubmission(f"{path}: the Workflow's metadata and spec must be mappings")
     annotations = meta.get("annotations") or {}
     generated = str(meta.get("generateName") or "").rstrip("-")
-    name = str(annotations.get(_ARGO_PIPELINE) or generated or meta.get("name") or "").strip()
+    name = str(annotations.get(LABEL_PIPELINE) or generated or meta.get("name") or "").strip()
     if not name:
         raise InvalidSubmission(
             f"{path}: the Workflow has neither metadata.generateName nor metadata.name",
@@ -276,7 +272,7 @@ def read_workflow(docs: list[dict[str, Any]], path: Path) -> CompiledPipeline:
         path=path,
         name=name,
         text=path.read_text(encoding="utf-8"),
-        description=str(annotations.get(_ARGO_DESCRIPTION) or ""),
+        description=str(annotations.get(ANNOTATION_DESCRIPTION) or ""),
         steps=tuple(CompiledStep(t) for t in _entry_tasks(spec)),
         parameters=_workflow_parameters(spec, types, path),
         document=doc,
@@ -287,7 +283,7 @@ def read_workflow(docs: list[dict[str, Any]], path: Path) -> CompiledPipeline:
 def _workflow_types(annotations: Mapping[str, Any], path: Path) -> dict[str, ParamType]:
     """The parameters' types the `kfp-jupyter/parameters` annotation gives ({} without it: a
     hand-written Workflow's parameters are text)."""
-    said = annotations.get(_ARGO_PARAMETERS)
+    said = annotations.get(ANNOTATION_PARAMETERS)
     if said is None:
         return {}
     try:
@@ -296,7 +292,7 @@ def _workflow_types(annotations: Mapping[str, Any], path: Path) -> dict[str, Par
         types = None
     if not isinstance(types, dict) or not all(t in PARAM_TYPES for t in types.values()):
         raise InvalidSubmission(
-            f"{path}: the annotation {_ARGO_PARAMETERS} is {str(said)!r}, not a JSON object of "
+            f"{path}: the annotation {ANNOTATION_PARAMETERS} is {str(said)!r}, not a JSON object of "
             f"parameter types ({', '.join(PARAM_TYPES)})",
             fix="compile the Workflow again with `kfp-jupyter compile -t argo`, or remove the "
             "annotation (its parameters are then taken as text)",
