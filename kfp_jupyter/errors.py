@@ -7,7 +7,7 @@ one message and exit status 2; anything else that escapes is an internal failure
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True)
@@ -32,13 +32,7 @@ class Problem:
         return text
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "message": self.message,
-            "cell": self.cell,
-            "step": self.step,
-            "line": self.line,
-            "fix": self.fix,
-        }
+        return asdict(self)
 
 
 def install_extra(extra: str) -> str:

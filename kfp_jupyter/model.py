@@ -11,7 +11,7 @@ import functools
 import keyword
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from .errors import Problem
@@ -194,13 +194,7 @@ class Volume:
         return volume_env(self.name)
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "size": self.size,
-            "storage_class": self.storage_class,
-            "access_mode": self.access_mode,
-            "claim": self.claim,
-        }
+        return asdict(self)
 
 
 #: Names a step's function cannot take: Python's keywords, and the modules the generated programs

@@ -65,6 +65,19 @@ class StepBlock:
     #: cell where each prev was said, to point at it in errors
     prev_cells: dict[str, int] = field(default_factory=dict)
 
+    def problem(
+        self,
+        message: str,
+        *,
+        fix: str | None = None,
+        at: tuple[int | None, int | None] | None = None,
+    ) -> Problem:
+        """A problem of this step, shown at `at` (a cell and a line in it) or, when it is about
+        the step as a whole, at the step's first cell: the one place that says how a step's
+        problems are located."""
+        cell, line = at if at is not None else (self.first_cell, None)
+        return Problem(message, cell=cell, step=self.name, line=line, fix=fix)
+
 
 @dataclass
 class Blocks:
@@ -97,7 +110,7 @@ def bound_value(
     value: ast.expr,
     what: str,
     at: tuple[int | None, int | None],
-    step: str,
+    sb: StepBlock,
     problems: list[Problem],
 ) -> tuple[Literal["name", "literal"], Any] | None:
     """The value of a `KEY = value` line of a component or notebook step's cell: ("name", the
@@ -109,13 +122,11 @@ def bound_value(
         return "literal", ast.literal_eval(value)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         problems.append(
-            Problem(
+            sb.problem(
                 f"{what} must be given a literal, a pipeline parameter or a variable of an "
                 f"earlier step, not {ast.unparse(value)!r}",
-                cell=at[0],
-                step=step,
-                line=at[1],
                 fix="compute the value in a Python step before this one and pass its name",
+                at=at,
             )
         )
         return None

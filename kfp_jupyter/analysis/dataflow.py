@@ -204,20 +204,16 @@ def _check_step_names(
         pn = function_name(s.name)
         if pn in py_names:
             problems.append(
-                Problem(
+                s.problem(
                     f"steps {py_names[pn]!r} and {s.name!r} differ only by '-' and '_'",
-                    cell=s.first_cell,
-                    step=s.name,
                     fix="rename one of them",
                 )
             )
         py_names[pn] = s.name
         if pn in params:
             problems.append(
-                Problem(
+                s.problem(
                     f"step {s.name!r} has the same name as parameter {pn!r}",
-                    cell=s.first_cell,
-                    step=s.name,
                     fix="rename the step or the parameter",
                 )
             )
@@ -312,11 +308,9 @@ def _analyse_steps(
             continue
         if sb.settings.outputs:
             problems.append(
-                Problem(
+                sb.problem(
                     "outputs: and --outputs name what a notebook step hands on; a Python step "
                     "hands on what later steps read",
-                    cell=sb.first_cell,
-                    step=name,
                     fix="remove the outputs tag, or make the step a notebook step "
                     "(notebook:PATH or %%notebook NAME PATH)",
                 )
@@ -357,11 +351,9 @@ def _check_notebook_metrics(
     for m in step.metrics:
         if m in metrics:
             problems.append(
-                Problem(
+                sb.problem(
                     f"metric {m!r} of notebook step {sb.name!r} is also a metric of "
                     "another step; a run has one value per metric name",
-                    cell=sb.first_cell,
-                    step=sb.name,
                     fix="rename the metric in one of the notebooks",
                 )
             )

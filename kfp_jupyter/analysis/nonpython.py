@@ -93,10 +93,8 @@ def prepare(
     ]
     if len(kinds) > 1:
         problems.append(
-            Problem(
+            sb.problem(
                 f"the step is said to be a {' and a '.join(kinds)} step",
-                cell=sb.first_cell,
-                step=sb.name,
                 fix="keep one of the annotations",
             )
         )
@@ -104,11 +102,9 @@ def prepare(
     kind = kinds[0]
     if s.outputs and kind != "notebook":
         problems.append(
-            Problem(
+            sb.problem(
                 f"outputs: and --outputs name what a notebook step hands on; a {kind} step's "
                 "outputs are its component's",
-                cell=sb.first_cell,
-                step=sb.name,
                 fix="remove the outputs tag or --outputs",
             )
         )
@@ -121,10 +117,8 @@ def prepare(
         return Special("notebook", names=read.names, image=s.image, notebook=read)
     if s.packages:
         problems.append(
-            Problem(
+            sb.problem(
                 f"packages have no meaning for a {kind} step (it runs its own image)",
-                cell=sb.first_cell,
-                step=sb.name,
                 fix="remove the packages tag or --packages",
             )
         )
@@ -137,8 +131,8 @@ def prepare(
 
 
 def _body_problem(sb: StepBlock, e: StepBodyError, what: str) -> Problem:
-    cell, line = sb.code.locate(e.line) if e.line else (sb.first_cell, None)
-    return Problem(f"{what}: {e.message}", cell=cell, step=sb.name, line=line, fix=e.fix)
+    at = sb.code.locate(e.line) if e.line else None
+    return sb.problem(f"{what}: {e.message}", fix=e.fix, at=at)
 
 
 def _component(
@@ -177,10 +171,8 @@ def _load(
     except ComponentSpecError as e:
         unreachable = any(w in str(e) for w in ("does not exist", "cannot", "is a folder"))
         problems.append(
-            Problem(
+            sb.problem(
                 str(e),
-                cell=sb.first_cell,
-                step=sb.name,
                 fix="check the component's path (relative to the notebook's folder) or URL"
                 if unreachable
                 else "correct the component spec where the message says, or use another one",
@@ -194,17 +186,15 @@ def _read_line(
 ) -> bool:
     """One line of a component cell into `sp`: an input's value, or a name for an output. False
     once a problem says why it cannot be."""
-    cell, line = sb.code.locate(node.lineno)
+    at = sb.code.locate(node.lineno)
     target, value = name_assignment(node)
     if target is None or value is None:
         problems.append(
-            Problem(
+            sb.problem(
                 "a component cell holds only 'input_name = value' lines, "
                 f"not {ast.unparse(node)!r}",
-                cell=cell,
-                step=sb.name,
-                line=line,
                 fix="compute values in a Python step before this one",
+                at=at,
             )
         )
         return False
@@ -212,15 +202,12 @@ def _read_line(
     keys = {i.key: i for i in spec.inputs}
     out_keys = {o.key for o in spec.outputs}
     if key not in keys and isinstance(value, ast.Name) and value.id in out_keys:
-        return _name_output(sb, sp, key, value.id, (cell, line), problems)
+        return _name_output(sb, sp, key, value.id, at, problems)
     if key not in keys:
         close = difflib.get_close_matches(key, list(keys), n=1)
         problems.append(
-            Problem(
+            sb.problem(
                 f"component {spec.name!r} has no input {key!r}",
-                cell=cell,
-                step=sb.name,
-                line=line,
                 fix=(f"did you mean {close[0]!r}? " if close else "")
                 + (f"its inputs are: {', '.join(keys)}" if keys else "it takes no inputs")
                 + (
@@ -229,15 +216,14 @@ def _read_line(
                     if out_keys
                     else ""
                 ),
+                at=at,
             )
         )
         return False
     if key in sp.bindings:
-        problems.append(
-            Problem(f"input {key!r} is given twice", cell=cell, step=sb.name, line=line)
-        )
+        problems.append(sb.problem(f"input {key!r} is given twice", at=at))
         return False
-    bound = bound_value(value, f"input {key!r}", (cell, line), sb.name, problems)
+    bound = bound_value(value, f"input {key!r}", at, sb, problems)
     if bound is None:
         return False
     if bound[0] == "name":
@@ -258,13 +244,11 @@ def _name_output(
     """`train_stats = stats`: the output `stats` becomes the variable `train_stats`."""
     if output in sp.renames.values() or variable in sp.renames:
         problems.append(
-            Problem(
+            sb.problem(
                 f"output {output!r} is given two names"
                 if output in sp.renames.values()
                 else f"{variable!r} names two outputs",
-                cell=at[0],
-                step=sb.name,
-                line=at[1],
+                at=at,
             )
         )
         return False
@@ -281,11 +265,9 @@ def _all_inputs_given(
     if not missing:
         return True
     problems.append(
-        Problem(
+        sb.problem(
             f"component {spec.name!r} needs the input{'s' if len(missing) > 1 else ''} "
             + ", ".join(repr(m) for m in missing),
-            cell=sb.first_cell,
-            step=sb.name,
             fix="assign "
             + ", ".join(f"{m} = ..." for m in missing)
             + " in the cell (a literal, a parameter or a variable of an earlier step)",
@@ -306,7 +288,7 @@ def _check_bindings(
     ok = True
     for b in bindings.values():
         i = spec.input(b.input)
-        cell, line = sb.code.locate(b.line)
+        at = sb.code.locate(b.line)
         if b.kind == "literal":
             why = (
                 _literal_problem(b.value, i.value_type)
@@ -315,21 +297,19 @@ def _check_bindings(
             )
             if why:
                 problems.append(
-                    Problem(
+                    sb.problem(
                         why,
-                        cell=cell,
-                        step=sb.name,
-                        line=line,
                         fix="give a value of the input's type"
                         if i.passing == "value"
                         else "give it a variable that an earlier step defines",
+                        at=at,
                     )
                 )
                 ok = False
         elif b.name in params:
             unfit = _parameter_problem(b, i, params[b.name])
             if unfit:
-                problems.append(Problem(unfit[0], cell=cell, step=sb.name, line=line, fix=unfit[1]))
+                problems.append(sb.problem(unfit[0], fix=unfit[1], at=at))
                 ok = False
     return ok
 
@@ -379,10 +359,8 @@ def _container(sb: StepBlock, problems: list[Problem]) -> Special | None:
     image = sb.settings.image
     if not image:
         problems.append(
-            Problem(
+            sb.problem(
                 "a container step needs an image",
-                cell=sb.first_cell,
-                step=sb.name,
                 fix=f"%%container {sb.name} --image REF, or tag the cell 'image:REF'",
             )
         )
@@ -406,10 +384,8 @@ def _resource(sb: StepBlock, problems: list[Problem]) -> Special | None:
     ):
         if said:
             problems.append(
-                Problem(
+                sb.problem(
                     f"{what} have no meaning for a resource step (it runs no step container)",
-                    cell=sb.first_cell,
-                    step=sb.name,
                     fix=f"remove the {what}",
                 )
             )

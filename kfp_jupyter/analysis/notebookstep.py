@@ -247,10 +247,8 @@ def prepare_notebook_step(
     for name in s.outputs:
         if name == NOTEBOOK_OUTPUT:
             problems.append(
-                Problem(
+                sb.problem(
                     f"{NOTEBOOK_OUTPUT!r} is the name of the executed notebook the step keeps",
-                    cell=sb.first_cell,
-                    step=sb.name,
                     fix="rename that variable in the notebook",
                 )
             )
@@ -267,12 +265,10 @@ def _read_step_notebook(
     path = resolve_child_path(said, notebook)
     if not path.is_file():
         problems.append(
-            Problem(
+            sb.problem(
                 f"notebook {said!r} does not exist (looked for {path})"
                 if not path.exists()
                 else f"{said!r} is a folder, not a notebook",
-                cell=sb.first_cell,
-                step=sb.name,
                 fix="give the path of an .ipynb file, relative to this notebook's folder",
             )
         )
@@ -280,20 +276,15 @@ def _read_step_notebook(
     try:
         nb = read_notebook(path)
     except NotebookError as e:
-        problems += [
-            Problem(f"in notebook {said!r}: {p}", cell=sb.first_cell, step=sb.name, fix=p.fix)
-            for p in e.problems
-        ]
+        problems += [sb.problem(f"in notebook {said!r}: {p}", fix=p.fix) for p in e.problems]
         return None
     child_problems: list[Problem] = []
     child = read_child(nb, child_problems, strict=False)
     for p in child_problems:
         where = f"cell {p.cell}" + (f", line {p.line}" if p.line else "") if p.cell else ""
         problems.append(
-            Problem(
+            sb.problem(
                 f"notebook {said!r}{', ' + where if where else ''}: {p.message}",
-                cell=sb.first_cell,
-                step=sb.name,
                 fix=p.fix,
             )
         )
@@ -304,28 +295,22 @@ def _notebook_bindings(sb: StepBlock, problems: list[Problem]) -> list[NotebookB
     """The values a notebook step's cell gives the notebook's parameters."""
     bindings: list[NotebookBinding] = []
     for node in ast.parse(sb.code.code).body:
-        cell, line = sb.code.locate(node.lineno)
+        at = sb.code.locate(node.lineno)
         target, value = name_assignment(node)
         if target is None or value is None:
             problems.append(
-                Problem(
+                sb.problem(
                     "a notebook step's cell holds only 'name = value' lines (the notebook's "
                     f"parameters), not {ast.unparse(node)!r}",
-                    cell=cell,
-                    step=sb.name,
-                    line=line,
                     fix="compute values in a Python step before this one and pass their names",
+                    at=at,
                 )
             )
             continue
         if any(b.name == target.id for b in bindings):
-            problems.append(
-                Problem(
-                    f"parameter {target.id!r} is given twice", cell=cell, step=sb.name, line=line
-                )
-            )
+            problems.append(sb.problem(f"parameter {target.id!r} is given twice", at=at))
             continue
-        bound = bound_value(value, f"parameter {target.id!r}", (cell, line), sb.name, problems)
+        bound = bound_value(value, f"parameter {target.id!r}", at, sb, problems)
         if bound is None:
             continue
         if bound[0] == "name":

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import ast
 import functools
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import Problem
+from ..notebook.step_settings import requirement_key
 from .environment import environment_stamp, installed
 
 #: import name -> distribution name, where they differ
@@ -134,12 +134,6 @@ def distribution_for(module: str) -> str | None:
     return top.replace("_", "-").lower()
 
 
-def requirement_name(req: str) -> str:
-    """`scikit-learn>=1.3` -> `scikit-learn` (normalised), to match explicit pins to detected names."""
-    m = re.match(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)", req)
-    return re.sub(r"[-_.]+", "-", (m.group(1) if m else req)).lower()
-
-
 @dataclass(frozen=True)
 class Unpinnable:
     """A package installed here from somewhere a cluster cannot fetch it by name and version."""
@@ -167,8 +161,8 @@ def _requirement(
     not pinning keeps the right name (`markdown_it` is markdown-it-py either way)."""
     found = installed(module, (static,), stamp)
     if found is None:
-        return requirement_name(static), static
-    name = requirement_name(found.name)
+        return requirement_key(static), static
+    name = requirement_key(found.name)
     if found.origin is not None:
         odd.append(Unpinnable(module, name, found.origin))
         return name, name
@@ -206,8 +200,8 @@ def resolve_packages(
         name, req = _requirement(module, module, stamp, odd, pin=pin)
         found.setdefault(name, req)
     for req in explicit:
-        found[requirement_name(req)] = req
+        found[requirement_key(req)] = req
     if unpinnable is not None:  # a requirement the notebook states settles it
-        named = {requirement_name(r) for r in explicit}
+        named = {requirement_key(r) for r in explicit}
         unpinnable += [u for u in odd if u.distribution not in named]
     return tuple(found[k] for k in sorted(found))

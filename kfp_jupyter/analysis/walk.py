@@ -81,34 +81,35 @@ class Flow:
         maximal = [
             d for d in cands if not any(self.runs_after(o, d.step) for o in steps if o != d.step)
         ]
-        if len(maximal) > 1:
-            names = [d.step for d in maximal]
-            self.problems.append(
-                Problem(
-                    f"{what} {var!r}, which steps {', '.join(repr(m) for m in names)} both define, "
-                    "and neither runs after the other, so which value it gets is ambiguous",
-                    cell=cell,
-                    step=None if reader.startswith("(") else reader,
-                    line=line,
-                    fix=f"order them (e.g. tag '{names[-1]}' with 'prev:{names[0]}') "
-                    "or rename the variable in one of them",
-                )
-            )
-            return None
-        d = maximal[0]
-        if d.deletes:
-            self.problems.append(
-                Problem(
-                    f"{what} {var!r}, but step {d.step!r} deletes it (del {var}, cell {d.cell})",
-                    cell=cell,
-                    step=None if reader.startswith("(") else reader,
-                    line=line,
-                    fix=f"remove 'del {var}' from step {d.step!r}, or define {var!r} again "
-                    "before this step reads it",
-                )
-            )
-            return None
-        return d.step
+        why = _no_single_producer(maximal, var, what)
+        if why is None:
+            return maximal[0].step
+        message, fix = why
+        step = None if reader.startswith("(") else reader
+        self.problems.append(Problem(message, cell=cell, step=step, line=line, fix=fix))
+        return None
+
+
+def _no_single_producer(maximal: list[Definer], var: str, what: str) -> tuple[str, str] | None:
+    """Why no one step hands `var` on, and the fix; None if one does. `maximal` are the last steps
+    before the reader that define or delete `var` (none of them runs after another). Only the
+    reasons live here: `Flow.producer` reports either at the reader's cell and line."""
+    if len(maximal) > 1:
+        names = [d.step for d in maximal]
+        return (
+            f"{what} {var!r}, which steps {', '.join(repr(m) for m in names)} both define, "
+            "and neither runs after the other, so which value it gets is ambiguous",
+            f"order them (e.g. tag '{names[-1]}' with 'prev:{names[0]}') "
+            "or rename the variable in one of them",
+        )
+    d = maximal[0]
+    if d.deletes:
+        return (
+            f"{what} {var!r}, but step {d.step!r} deletes it (del {var}, cell {d.cell})",
+            f"remove 'del {var}' from step {d.step!r}, or define {var!r} again "
+            "before this step reads it",
+        )
+    return None
 
 
 @dataclass(frozen=True)

@@ -118,12 +118,10 @@ class _Wirer:
         step); None (after reporting why, unless the walk has) if `var` cannot reach a step."""
         if var in self.shared and var not in found:
             self.problems.append(
-                Problem(
+                sb.problem(
                     f"{var!r} is defined in the imports or functions cells; a {kind} step "
                     "can be given only literals, pipeline parameters and variables of earlier "
                     "steps",
-                    cell=sb.first_cell,
-                    step=sb.name,
                     fix=f"assign {var!r} in an earlier Python step",
                 )
             )
@@ -134,11 +132,9 @@ class _Wirer:
         up = self.special.get(src.producer)
         if up is not None and up.kind == "notebook":
             self.problems.append(
-                Problem(
+                sb.problem(
                     f"{var!r} is a variable of notebook step {src.producer!r}; a {kind} step "
                     "takes files and values, which Python steps write",
-                    cell=sb.first_cell,
-                    step=sb.name,
                     fix=f"read {var!r} in a Python step after {src.producer!r} and give this "
                     "step what that step computes from it",
                 )
@@ -181,11 +177,9 @@ class _Wirer:
             said = "a file" if up_passing == "path" else "a value"
             wants = "a file" if passing == "path" else "a value"
             self.problems.append(
-                Problem(
+                sb.problem(
                     f"{var!r} is {said} written by step {src.producer!r}, but this step "
                     f"takes it as {wants}",
-                    cell=sb.first_cell,
-                    step=sb.name,
                     fix="use {inputPath: ...} for files and {inputValue: ...} for values"
                     if kind == "container"
                     else "give this input a value of the matching kind",
@@ -194,10 +188,8 @@ class _Wirer:
             return None
         if vt is not None and up_vt is not None and not compatible(up_vt, vt):
             self.problems.append(
-                Problem(
+                sb.problem(
                     f"{var!r} is a {up_vt} (from step {src.producer!r}) but the input takes a {vt}",
-                    cell=sb.first_cell,
-                    step=sb.name,
                     fix="give the input a value of its type",
                 )
             )
@@ -235,10 +227,8 @@ class _Wirer:
             if var in params:
                 if passing == "path":
                     self.problems.append(
-                        Problem(
+                        sb.problem(
                             f"{{inputPath: {var}}}: {var!r} is a pipeline parameter, a value",
-                            cell=sb.first_cell,
-                            step=sb.name,
                             fix=f"use {{inputValue: {var}}}",
                         )
                     )
@@ -286,11 +276,9 @@ def finish(
                     w.add(name, i)
                 else:
                     problems.append(
-                        Problem(
+                        step_cells[name].problem(
                             f"{i.name!r} is written by {up.kind} step {i.producer!r}; a notebook "
                             "step is given variables of Python and notebook steps",
-                            cell=step_cells[name].first_cell,
-                            step=name,
                             fix=f"read {i.name!r} in a Python step and pass what it computes",
                         )
                     )

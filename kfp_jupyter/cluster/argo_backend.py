@@ -64,37 +64,28 @@ MAX_FOLLOW_FAILURES = 5
 
 
 def workflow_for(
-    pipeline: Pipeline,
+    pipeline: Pipeline | CompiledPipeline,
     arguments: dict[str, Any],
     *,
     namespace: str,
     run_name: str | None = None,
     experiment: str | None = None,
 ) -> dict[str, Any]:
-    """The compiled Workflow with this run's parameter values, namespace and name prefix."""
-    doc: dict[str, Any] = yaml.safe_load(compile_argo(pipeline))
-    types = {p.name: p.type for p in pipeline.parameters}
-    values = {
-        name: parameter_value(Parameter(name, types[name], value))
-        for name, value in arguments.items()
-        if name in types
-    }
-    return _for_run(doc, values, namespace=namespace, run_name=run_name, experiment=experiment)
-
-
-def workflow_from_file(
-    pipeline: CompiledPipeline,
-    arguments: dict[str, Any],
-    *,
-    namespace: str,
-    run_name: str | None = None,
-    experiment: str | None = None,
-) -> dict[str, Any]:
-    """A Workflow read from a file (compiled.py), with this run's parameter values (text, as
-    Argo's are), namespace, name prefix and experiment; everything else as the file has it."""
-    doc = copy.deepcopy(dict(pipeline.document))
-    doc.setdefault("metadata", {})
-    values = {k: str(v) for k, v in arguments.items()}
+    """The Workflow of this run: the notebook's pipeline compiled, or the one read from a file
+    (compiled.py) with everything but the run's settings as the file has it; with this run's
+    parameter values, namespace, name prefix and experiment."""
+    if isinstance(pipeline, CompiledPipeline):
+        doc = copy.deepcopy(dict(pipeline.document))
+        doc.setdefault("metadata", {})
+        values = {k: str(v) for k, v in arguments.items()}  # Argo's values are text
+    else:
+        doc = yaml.safe_load(compile_argo(pipeline))
+        types = {p.name: p.type for p in pipeline.parameters}
+        values = {
+            name: parameter_value(Parameter(name, types[name], value))
+            for name, value in arguments.items()
+            if name in types
+        }
     return _for_run(doc, values, namespace=namespace, run_name=run_name, experiment=experiment)
 
 

@@ -139,6 +139,37 @@ def _check_url(url: str, what: str) -> str:
     return url
 
 
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Where and how to connect, as a call, a command line or a saved target gives it (None: not
+    given): made once by `submit` or `attach`, completed the way kfp and kubectl would by
+    `kfp_connection` (Kubeflow Pipelines) or `kube_connection` (the Kubernetes API, for Argo)."""
+
+    host: str | None = None
+    namespace: str | None = None
+    token: str | None = None
+    token_env: str | None = None
+    #: the kubeconfig and its context: Kubernetes only (Argo, and a KFP run's pod logs)
+    kubeconfig: str | None = None
+    context: str | None = None
+    ui_url: str | None = None
+    #: the environment variables read (None: this process's)
+    environ: Mapping[str, str] | None = None
+    request_timeout: float | None = None
+
+    def pod_logs(self) -> KubeConnection:
+        """The Kubernetes API a KFP run's pod logs are read from: the kubeconfig's (or the pod's
+        service account), never the KFP host or its token."""
+        return kube_connection(
+            ConnectionSettings(
+                kubeconfig=self.kubeconfig,
+                context=self.context,
+                environ=self.environ,
+                request_timeout=self.request_timeout,
+            )
+        )
+
+
 # --- Kubeflow Pipelines
 
 
@@ -194,22 +225,15 @@ class KfpConnection:
         return timeouts(self.request_timeout)
 
 
-def resolve_kfp(
-    host: str | None = None,
-    *,
-    namespace: str | None = None,
-    token: str | None = None,
-    token_env: str | None = None,
-    ui_url: str | None = None,
-    environ: Mapping[str, str] | None = None,
-    request_timeout: float | None = None,
-) -> KfpConnection:
-    env = os.environ if environ is None else environ
-    tok = resolve_token(token, token_env, env)
+def kfp_connection(given: ConnectionSettings) -> KfpConnection:
+    """The KFP API to use, each part resolved as kfp itself would (see above), or a ConfigError
+    that says where it can be set."""
+    env = os.environ if given.environ is None else given.environ
+    tok = resolve_token(given.token, given.token_env, env)
     context_file = kfp_context_path()
     context = read_kfp_context(context_file)
-    if host:
-        url, source = host, "--host"
+    if given.host:
+        url, source = given.host, "--host"
     elif env.get(ENV_HOST, "").strip():
         url, source = env[ENV_HOST], f"${ENV_HOST}"
     elif isinstance(context.get("host"), str) and context["host"].strip():
@@ -226,8 +250,8 @@ def resolve_kfp(
             ),
         )
     url = _check_url(url, "the KFP host")
-    ui = _check_url(ui_url or env.get(ENV_UI, "") or url, "the KFP UI address")
-    ns = namespace or (
+    ui = _check_url(given.ui_url or env.get(ENV_UI, "") or url, "the KFP UI address")
+    ns = given.namespace or (
         context.get("namespace") if isinstance(context.get("namespace"), str) else None
     )
     sa_path: str | None = None
@@ -242,7 +266,7 @@ def resolve_kfp(
         namespace=ns or None,
         token=tok,
         sa_token_path=sa_path,
-        request_timeout=check_request_timeout(request_timeout),
+        request_timeout=check_request_timeout(given.request_timeout),
     )
 
 
@@ -307,24 +331,15 @@ def _retries() -> Any:
     return urllib3.util.Retry(total=2, connect=2, read=0, status=0, other=0, backoff_factor=0.2)
 
 
-def resolve_kube(
-    host: str | None = None,
-    *,
-    namespace: str | None = None,
-    token: str | None = None,
-    token_env: str | None = None,
-    kubeconfig: str | None = None,
-    context: str | None = None,
-    ui_url: str | None = None,
-    environ: Mapping[str, str] | None = None,
-    request_timeout: float | None = None,
-) -> KubeConnection:
-    env = os.environ if environ is None else environ
-    tok = resolve_token(token, token_env, env)
+def kube_connection(given: ConnectionSettings) -> KubeConnection:
+    """The Kubernetes API to use, resolved as kubectl would (see above), or a ConfigError that
+    says where it can be set."""
+    env = os.environ if given.environ is None else given.environ
+    tok = resolve_token(given.token, given.token_env, env)
     cfg = kubernetes("client").Configuration()
-    source, ns, ns_source = _load_kube_config(cfg, kubeconfig, context, host, env)
-    if host:
-        cfg.host = _check_url(host, "the Kubernetes API server")
+    source, ns, ns_source = _load_kube_config(cfg, given, env)
+    if given.host:
+        cfg.host = _check_url(given.host, "the Kubernetes API server")
         source += " (server from --host)" if source != "--host" else ""
     if tok is not None:
         cfg.api_key = {"authorization": "Bearer " + tok.reveal()}
@@ -332,8 +347,8 @@ def resolve_kube(
         cfg.refresh_api_key_hook = None  # kubeconfig's hook would put its own token back
         source += f", token from {tok.source}"
     cfg.retries = _retries()
-    if namespace:
-        ns, ns_source = namespace, "--namespace"
+    if given.namespace:
+        ns, ns_source = given.namespace, "--namespace"
     elif not ns:
         ns, ns_source = "default", "the Kubernetes default"
     return KubeConnection(
@@ -342,27 +357,23 @@ def resolve_kube(
         source=source,
         namespace=ns,
         namespace_source=ns_source,
-        ui_url=argo_ui_url(ui_url, env),
-        request_timeout=check_request_timeout(request_timeout),
+        ui_url=argo_ui_url(given.ui_url, env),
+        request_timeout=check_request_timeout(given.request_timeout),
     )
 
 
 def _load_kube_config(
-    cfg: Any,
-    kubeconfig: str | None,
-    context: str | None,
-    host: str | None,
-    environ: Mapping[str, str],
+    cfg: Any, given: ConnectionSettings, environ: Mapping[str, str]
 ) -> tuple[str, str | None, str]:
     """Fill `cfg` as kubectl would (the kubeconfig, else the pod's service account; --host
     alone when neither is there): (where the credentials came from, the namespace found there,
     where that namespace came from)."""
-    files = _kubeconfig_files(kubeconfig, environ)
+    files = _kubeconfig_files(given.kubeconfig, environ)
     if files:
-        return _from_kubeconfig(cfg, files, context)
+        return _from_kubeconfig(cfg, files, given.context)
     if _in_pod(environ) and os.path.isfile(POD_TOKEN_FILE):
         return _from_pod(cfg)
-    if host:
+    if given.host:
         return "--host", None, ""
     raise ConfigError(
         "no Kubernetes configuration: no kubeconfig ($KUBECONFIG or ~/.kube/config) and not "

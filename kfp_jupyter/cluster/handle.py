@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from ..engine import states
@@ -33,7 +33,8 @@ class Follower(Protocol):
 
 @dataclass
 class SubmitInfo:
-    """What was created where; `to_json` is what `kfp-jupyter submit --json` prints."""
+    """What was created where; `to_json` is what `kfp-jupyter submit --json` prints, its keys in
+    the order of these fields."""
 
     engine: str
     kind: str  # "run" | "recurring"
@@ -43,34 +44,19 @@ class SubmitInfo:
     host: str
     namespace: str | None
     pipeline: str
-    experiment: str | None = None
-    experiment_id: str | None = None
     pipeline_id: str | None = None
     version_id: str | None = None
     version_name: str | None = None
+    experiment: str | None = None
+    experiment_id: str | None = None
     schedule: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     #: what happened on the way, in words ("created experiment 'x'", "uploaded a new version")
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "engine": self.engine,
-            "kind": self.kind,
-            "run_id": self.run_id,
-            "name": self.name,
-            "url": self.url,
-            "host": self.host,
-            "namespace": self.namespace,
-            "pipeline": self.pipeline,
-            "pipeline_id": self.pipeline_id,
-            "version_id": self.version_id,
-            "version_name": self.version_name,
-            "experiment": self.experiment,
-            "experiment_id": self.experiment_id,
-            "schedule": self.schedule,
-            "parameters": self.parameters,
-        }
+        """Without the notes: they are words for the reader, printed to stderr apart."""
+        return {k: v for k, v in asdict(self).items() if k != "notes"}
 
 
 class SubmitHandle:

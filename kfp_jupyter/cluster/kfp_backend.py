@@ -18,6 +18,7 @@ import hashlib
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -194,27 +195,18 @@ def _upload_pipeline(
 ) -> tuple[str, str]:
     """The first upload: the server makes the pipeline and its first version from the file."""
     name = pipeline.name
-    kwargs: dict[str, Any] = {"name": name}
-    if pipeline.description:
-        kwargs["description"] = pipeline.description
-    if ns:
-        kwargs["namespace"] = ns
-    try:
-        uploaded = call(
-            conn,
-            "uploading the pipeline",
-            lambda: client.pipeline_uploads.upload_pipeline(
-                str(package), _request_timeout=conn.timeouts, **kwargs
-            ),
-            api=client,
-        )
-    except RejectedError as e:
-        raise RejectedError(
-            f"the KFP server rejected the pipeline '{name}': {e.reason}",
-            reason=e.reason,
-            fix="compile it with `kfp-jupyter compile` and look at the part the server "
-            "names; if the server's KFP is older than the SDK, install a matching kfp",
-        ) from None
+    uploaded = _send_file(
+        client,
+        conn,
+        pipeline,
+        package,
+        client.pipeline_uploads.upload_pipeline,
+        {"name": name, "namespace": ns},
+        action="uploading the pipeline",
+        refused=f"the pipeline '{name}'",
+        fix="compile it with `kfp-jupyter compile` and look at the part the server names; if the "
+        "server's KFP is older than the SDK, install a matching kfp",
+    )
     pid = str(uploaded.pipeline_id)
     version = _latest_version(client, conn, pid)
     if version is None:
@@ -238,26 +230,49 @@ def _upload_version(
 ) -> tuple[str, str]:
     """A changed pipeline: a new version of the one the server has, named after its content."""
     name = pipeline.name
-    kwargs: dict[str, Any] = {"name": vname, "pipelineid": pid}
+    version = _send_file(
+        client,
+        conn,
+        pipeline,
+        package,
+        client.pipeline_uploads.upload_pipeline_version,
+        {"name": vname, "pipelineid": pid},
+        action="uploading a new version of the pipeline",
+        refused=f"the new version of pipeline '{name}'",
+    )
+    info.notes.append(f"uploaded pipeline '{name}' as a new version '{vname}'")
+    info.version_name = vname
+    return pid, str(version.pipeline_version_id)
+
+
+def _send_file(
+    client: Any,
+    conn: KfpConnection,
+    pipeline: Pipeline | CompiledPipeline,
+    package: Path,
+    upload: Callable[..., Any],
+    fields: dict[str, Any],
+    *,
+    action: str,
+    refused: str,
+    fix: str | None = None,
+) -> Any:
+    """Send the compiled file through `upload` (a new pipeline, or a new version of one) with the
+    pipeline's description; a refusal says what was `refused`, and the server's reason."""
+    query = {k: v for k, v in fields.items() if v}
     if pipeline.description:
-        kwargs["description"] = pipeline.description
+        query["description"] = pipeline.description
     try:
-        version = call(
+        return call(
             conn,
-            "uploading a new version of the pipeline",
-            lambda: client.pipeline_uploads.upload_pipeline_version(
-                str(package), _request_timeout=conn.timeouts, **kwargs
-            ),
+            action,
+            lambda: upload(str(package), _request_timeout=conn.timeouts, **query),
             api=client,
         )
     except RejectedError as e:
         raise RejectedError(
-            f"the KFP server rejected the new version of pipeline '{name}': {e.reason}",
-            reason=e.reason,
+            f"the KFP server rejected {refused}: {e.reason}", reason=e.reason, fix=fix
         ) from None
-    info.notes.append(f"uploaded pipeline '{name}' as a new version '{vname}'")
-    info.version_name = vname
-    return pid, str(version.pipeline_version_id)
 
 
 def _experiment(

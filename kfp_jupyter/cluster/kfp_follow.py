@@ -5,7 +5,7 @@ the tracker compares (states, times, messages); read a failed step's pod log on 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -121,16 +121,19 @@ class KfpFollower:
         self.logs = logs
         self.last: Any = None
 
-    def _get(self) -> Any:
+    def _on_run(self, action: str, method: Callable[..., Any]) -> Any:
+        """`method` of the runs API, called for this run; kfp's warnings are muted from the main
+        thread only (`warnings.catch_warnings` is not thread-safe, see net.quiet)."""
         return call(
             self.conn,
-            "reading the run",
-            lambda: self.client.runs.run_service_get_run(
-                run_id=self.run_id, _request_timeout=self.conn.timeouts
-            ),
+            action,
+            lambda: method(run_id=self.run_id, _request_timeout=self.conn.timeouts),
             warnings_too=threading.current_thread() is threading.main_thread(),
             api=self.client,
         )
+
+    def _get(self) -> Any:
+        return self._on_run("reading the run", self.client.runs.run_service_get_run)
 
     def snapshots(self, stop: threading.Event) -> Iterator[RunSnapshot]:
         failures = 0
@@ -176,12 +179,4 @@ class KfpFollower:
         return fetch_failure(step, lambda: logs.read(pods), program=program, function=function)
 
     def cancel(self) -> None:
-        call(
-            self.conn,
-            "terminating the run",
-            lambda: self.client.runs.run_service_terminate_run(
-                run_id=self.run_id, _request_timeout=self.conn.timeouts
-            ),
-            warnings_too=threading.current_thread() is threading.main_thread(),
-            api=self.client,
-        )
+        self._on_run("terminating the run", self.client.runs.run_service_terminate_run)

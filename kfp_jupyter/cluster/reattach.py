@@ -16,7 +16,13 @@ from typing import Any
 
 import yaml
 
-from .config import KfpConnection, KubeConnection, resolve_kfp, resolve_kube
+from .config import (
+    ConnectionSettings,
+    KfpConnection,
+    KubeConnection,
+    kfp_connection,
+    kube_connection,
+)
 from .errors import ClusterError, InvalidSubmission, NotFoundError
 from .handle import SubmitHandle, SubmitInfo
 from .kfp_client import call, make_client
@@ -59,22 +65,8 @@ def attach(
     run_id = (run_id or "").strip()
     if not run_id:
         raise InvalidSubmission("give the id of the run to follow")
-    if engine == "kfp":
-        conn = resolve_kfp(
-            host,
-            namespace=namespace,
-            token=token,
-            token_env=token_env,
-            ui_url=ui_url,
-            environ=environ,
-        )
-        logs = PodLogs(
-            lambda: resolve_kube(None, kubeconfig=kubeconfig, context=context, environ=environ),
-            namespace=conn.namespace or KFP_NAMESPACE,
-        )
-        return _attach_kfp(run_id, conn, poll_interval, logs)
-    kube = resolve_kube(
-        host,
+    settings = ConnectionSettings(
+        host=host,
         namespace=namespace,
         token=token,
         token_env=token_env,
@@ -83,6 +75,11 @@ def attach(
         ui_url=ui_url,
         environ=environ,
     )
+    if engine == "kfp":
+        conn = kfp_connection(settings)
+        logs = PodLogs(settings.pod_logs, namespace=conn.namespace or KFP_NAMESPACE)
+        return _attach_kfp(run_id, conn, poll_interval, logs)
+    kube = kube_connection(settings)
     watch = max(1, round(poll_interval)) if poll_interval else None
     return _attach_argo(run_id, kube, watch)
 

@@ -16,7 +16,7 @@ from ..compile import compile_pipeline
 from ..model import Pipeline
 from .arguments import resolve_arguments
 from .compiled import CompiledPipeline, Kind, kind_of, load_compiled, resolve_compiled_arguments
-from .config import KfpConnection, KubeConnection, resolve_kfp, resolve_kube
+from .config import ConnectionSettings, kfp_connection, kube_connection
 from .errors import (
     InvalidSubmission,
 )
@@ -110,7 +110,7 @@ def submit(
     pipeline = _load(pipeline_or_path, kind, engine, target, kfp_runtime)
     arguments = _arguments(pipeline, params)
     cron = check_cron(schedule, engine) if schedule is not None else None
-    connect = _Connect(
+    connect = ConnectionSettings(
         host=given["host"],
         namespace=given["namespace"],
         token=token,
@@ -125,57 +125,6 @@ def submit(
     if engine == "kfp":
         return _remembered(_to_kfp(pipeline, connect, run, kfp_runtime), target)
     return _remembered(_to_argo(pipeline, connect, run), target)
-
-
-@dataclass(frozen=True)
-class _Connect:
-    """Where and how to connect, as the call and the target give it; config.py resolves it the
-    way kfp and kubectl would."""
-
-    host: str | None
-    namespace: str | None
-    token: str | None
-    token_env: str | None
-    kubeconfig: str | None
-    context: str | None
-    ui_url: str | None
-    environ: Mapping[str, str] | None
-    request_timeout: float | None
-
-    def kfp(self) -> KfpConnection:
-        return resolve_kfp(
-            self.host,
-            namespace=self.namespace,
-            token=self.token,
-            token_env=self.token_env,
-            ui_url=self.ui_url,
-            environ=self.environ,
-            request_timeout=self.request_timeout,
-        )
-
-    def kube(self) -> KubeConnection:
-        return resolve_kube(
-            self.host,
-            namespace=self.namespace,
-            token=self.token,
-            token_env=self.token_env,
-            kubeconfig=self.kubeconfig,
-            context=self.context,
-            ui_url=self.ui_url,
-            environ=self.environ,
-            request_timeout=self.request_timeout,
-        )
-
-    def pod_logs(self) -> KubeConnection:
-        """The Kubernetes API a KFP run's pod logs are read from: the kubeconfig's (or the
-        pod's service account), never the KFP host or its token."""
-        return resolve_kube(
-            None,
-            kubeconfig=self.kubeconfig,
-            context=self.context,
-            environ=self.environ,
-            request_timeout=self.request_timeout,
-        )
 
 
 @dataclass(frozen=True)
@@ -230,11 +179,14 @@ def _load(
 
 
 def _to_kfp(
-    pipeline: Pipeline | CompiledPipeline, connect: _Connect, run: _Run, kfp_runtime: str | None
+    pipeline: Pipeline | CompiledPipeline,
+    connect: ConnectionSettings,
+    run: _Run,
+    kfp_runtime: str | None,
 ) -> SubmitHandle:
     from .kfp_backend import submit_kfp
 
-    conn = connect.kfp()
+    conn = kfp_connection(connect)
     if isinstance(pipeline, Pipeline):
         ir_text = compile_pipeline(pipeline, "kfp", kfp_runtime=kfp_runtime)
     else:
@@ -254,27 +206,20 @@ def _to_kfp(
     )
 
 
-def _to_argo(pipeline: Pipeline | CompiledPipeline, connect: _Connect, run: _Run) -> SubmitHandle:
-    from .argo_backend import submit_argo, workflow_for, workflow_from_file
+def _to_argo(
+    pipeline: Pipeline | CompiledPipeline, connect: ConnectionSettings, run: _Run
+) -> SubmitHandle:
+    from .argo_backend import submit_argo, workflow_for
 
-    kube = connect.kube()
+    kube = kube_connection(connect)
     experiment = run.experiment or pipeline.experiment
-    if isinstance(pipeline, Pipeline):
-        workflow = workflow_for(
-            pipeline,
-            run.arguments,
-            namespace=kube.namespace,
-            run_name=run.name,
-            experiment=experiment,
-        )
-    else:
-        workflow = workflow_from_file(
-            pipeline,
-            run.arguments,
-            namespace=kube.namespace,
-            run_name=run.name,
-            experiment=run.experiment,
-        )
+    workflow = workflow_for(
+        pipeline,
+        run.arguments,
+        namespace=kube.namespace,
+        run_name=run.name,
+        experiment=experiment,
+    )
     return submit_argo(
         pipeline,
         workflow,

@@ -478,8 +478,7 @@ def _step_from_json(spec_text: str, task_text: str) -> Step:
     resource = None
     call = None
     if t["resource"] is not None:
-        r = t["resource"]
-        resource = Resource(r["action"], r["manifest"], r["kind"], r["name"], r["image"])
+        resource = Resource(**t["resource"])
     else:
         spec = load_component_from_text(spec_text, f"of step {t['name']!r}")
         call = ComponentCall(

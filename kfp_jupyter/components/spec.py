@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 #: How a value travels: `value` as a parameter (text on the command line), `path` as a file.
 Passing = Literal["value", "path"]
@@ -155,13 +155,22 @@ def walk(parts: tuple[Part, ...]) -> list[Part]:
 
 
 @dataclass(frozen=True)
-class ComponentInput:
+class ComponentIO:
+    """What an input and an output share, so that both are declared and looked up one way.
+
+    `description` is declared by each kind after its own fields, keeping the order in which
+    positional arguments have always been given."""
+
     name: str
     key: str
     passing: Passing
     #: the type as written (v1), or the parameter type / artifact schema title (v2)
     type: str | None = None
     value_type: ValueType | None = None
+
+
+@dataclass(frozen=True)
+class ComponentInput(ComponentIO):
     optional: bool = False
     #: the default (typed for value inputs); only meaningful when `has_default`
     default: object = None
@@ -170,13 +179,18 @@ class ComponentInput:
 
 
 @dataclass(frozen=True)
-class ComponentOutput:
-    name: str
-    key: str
-    passing: Passing
-    type: str | None = None
-    value_type: ValueType | None = None
+class ComponentOutput(ComponentIO):
     description: str = ""
+
+
+_IO = TypeVar("_IO", bound=ComponentIO)
+
+
+def _by_key(ios: tuple[_IO, ...], key: str) -> _IO:
+    for io in ios:
+        if io.key == key:
+            return io
+    raise KeyError(key)
 
 
 @dataclass(frozen=True)
@@ -202,16 +216,10 @@ class ComponentSpec:
     text: str = ""
 
     def input(self, key: str) -> ComponentInput:
-        for i in self.inputs:
-            if i.key == key:
-                return i
-        raise KeyError(key)
+        return _by_key(self.inputs, key)
 
     def output(self, key: str) -> ComponentOutput:
-        for o in self.outputs:
-            if o.key == key:
-                return o
-        raise KeyError(key)
+        return _by_key(self.outputs, key)
 
     @property
     def parts(self) -> tuple[Part, ...]:

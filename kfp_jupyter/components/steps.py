@@ -13,7 +13,7 @@ from __future__ import annotations
 import keyword
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import yaml
@@ -310,21 +310,16 @@ def container_component(
 class Resource:
     """A Kubernetes object a step creates, applies or deletes."""
 
+    # The fields' order is the key order of `to_json` (what `inspect --json` prints).
     action: str
-    manifest: str
     kind: str
     name: str
+    manifest: str
     #: the image that runs kubectl on KFP
     image: str = KUBECTL_IMAGE
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "action": self.action,
-            "kind": self.kind,
-            "name": self.name,
-            "manifest": self.manifest,
-            "image": self.image,
-        }
+        return asdict(self)
 
 
 _DNS_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from .fields import (
@@ -56,20 +57,17 @@ def read_v2(doc: dict[str, Any], source_text: str) -> ComponentSpec:
     image = required_text(cont, "image", where)
     inputs = _inputs(root.get("inputDefinitions"), "root.inputDefinitions")
     outputs = _outputs(root.get("outputDefinitions"), "root.outputDefinitions")
-    by_key_in = {i.key: i for i in inputs}
-    by_key_out = {o.key: o for o in outputs}
+    declared = _Declared({i.key: i for i in inputs}, {o.key: o for o in outputs})
 
     def parts(key: str) -> tuple[Part, ...]:
         items = listing(cont.get(key) or [], f"{where}.{key}")
-        return tuple(
-            _part(v, f"{where}.{key}[{i}]", by_key_in, by_key_out) for i, v in enumerate(items)
-        )
+        return tuple(_part(v, f"{where}.{key}[{i}]", declared) for i, v in enumerate(items))
 
     env: list[tuple[str, Part]] = []
     for i, item in enumerate(listing(cont.get("env") or [], f"{where}.env")):
         m = mapping(item, f"{where}.env[{i}]")
         n = required_text(m, "name", f"{where}.env[{i}]")
-        env.append((n, _part(m.get("value", ""), f"{where}.env[{i}].value", by_key_in, by_key_out)))
+        env.append((n, _part(m.get("value", ""), f"{where}.env[{i}].value", declared)))
     command, args = parts("command"), parts("args")
     if not command and not args:
         raise Invalid(f"{where}.command", "is missing (nothing to run)")
@@ -211,12 +209,15 @@ def _schema_title(m: Mapping[str, Any], where: str) -> str:
     return required_text(t, "schemaTitle", f"{where}.artifactType")
 
 
-def _part(
-    value: object,
-    where: str,
-    inputs: Mapping[str, ComponentInput],
-    outputs: Mapping[str, ComponentOutput],
-) -> Part:
+@dataclass(frozen=True)
+class _Declared:
+    """The component's inputs and outputs by key, which every placeholder is checked against."""
+
+    inputs: Mapping[str, ComponentInput]
+    outputs: Mapping[str, ComponentOutput]
+
+
+def _part(value: object, where: str, declared: _Declared) -> Part:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, str):
@@ -228,13 +229,13 @@ def _part(
         except ValueError:
             structure = None
         if isinstance(structure, dict) and len(structure) == 1:
-            return _structure(structure, where, inputs, outputs)
+            return _structure(structure, where, declared)
     pieces: list[Part] = []
     pos = 0
     for m in _PLACEHOLDER.finditer(value):
         if m.start() > pos:
             pieces.append(value[pos : m.start()])
-        pieces.append(_placeholder(m.group(0), where, inputs, outputs))
+        pieces.append(_placeholder(m.group(0), where, declared))
         pos = m.end()
     if pos < len(value):
         pieces.append(value[pos:])
@@ -243,50 +244,41 @@ def _part(
     return Concat(tuple(pieces)) if pieces else ""
 
 
-def _placeholder(
-    placeholder: str,
-    where: str,
-    inputs: Mapping[str, ComponentInput],
-    outputs: Mapping[str, ComponentOutput],
-) -> Part:
+def _placeholder(placeholder: str, where: str, declared: _Declared) -> Part:
     for pattern, form in _FORMS:
         m = pattern.match(placeholder)
         if not m:
             continue
         name = m.group(1)
         if form == "out":
-            if name not in outputs:
-                raise Invalid(where, f"{placeholder} names no output{choices(outputs)}")
+            if name not in declared.outputs:
+                raise Invalid(where, f"{placeholder} names no output{choices(declared.outputs)}")
             return OutputPath(name)
-        if name not in inputs:
-            raise Invalid(where, f"{placeholder} names no input{choices(inputs)}")
-        if (form == "value") != (inputs[name].passing == "value"):
+        if name not in declared.inputs:
+            raise Invalid(where, f"{placeholder} names no input{choices(declared.inputs)}")
+        if (form == "value") != (declared.inputs[name].passing == "value"):
             raise Invalid(where, f"{placeholder} does not match the kind of input {name!r}")
         return InputValue(name) if form == "value" else InputPath(name)
     return Unsupported(placeholder)
 
 
-def _structure(
-    structure: dict[str, Any],
-    where: str,
-    inputs: Mapping[str, ComponentInput],
-    outputs: Mapping[str, ComponentOutput],
-) -> Part:
+def _structure(structure: dict[str, Any], where: str, declared: _Declared) -> Part:
     ((name, body),) = structure.items()
 
     def many(value: object, at: str) -> tuple[Part, ...]:
         if value is None:
             return ()
         items = value if isinstance(value, list) else [value]
-        return tuple(_part(v, f"{at}[{i}]", inputs, outputs) for i, v in enumerate(items))
+        return tuple(_part(v, f"{at}[{i}]", declared) for i, v in enumerate(items))
 
     if name == "Concat":
         return Concat(many(listing(body, f"{where}.Concat"), f"{where}.Concat"))
     b = mapping(body, f"{where}.IfPresent")
     input_name = b.get("InputName")
-    if not isinstance(input_name, str) or input_name not in inputs:
+    if not isinstance(input_name, str) or input_name not in declared.inputs:
         raise Invalid(
-            f"{where}.IfPresent.InputName", f"{input_name!r} names no input{choices(inputs)}"
+            f"{where}.IfPresent.InputName",
+            f"{input_name!r} names no input{choices(declared.inputs)}",
         )
     return IfPresent(
         input_name,

@@ -20,7 +20,7 @@ import secrets
 import shutil
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,14 +54,8 @@ class RunOptions:
     apply_resources: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "workers": self.workers,
-            "cache": self.cache,
-            "keep_going": self.keep_going,
-            "launcher": self.launcher,
-            "host_exec": self.host_exec,
-            "apply_resources": self.apply_resources,
-        }
+        """The options kept in the run's record; not the interpreter, which is this machine's."""
+        return {k: v for k, v in asdict(self).items() if k != "python"}
 
 
 class Runner:

@@ -10,7 +10,7 @@ the notebook or the program again.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,13 +66,7 @@ class StepError:
         return log
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "message": self.message,
-            "exception": self.exception,
-            "traceback": self.traceback,
-            "frames": list(self.frames),
-        }
+        return asdict(self)
 
     @classmethod
     def from_json(cls, data: Any) -> StepError | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import states
@@ -21,17 +22,15 @@ from .storebase import Store, shorten_record
 from .storelayout import SPEC_SUFFIX
 
 
+@dataclass(eq=False)
 class TaskRecorder:
     """Writes what becomes of the tasks of one run, and of the run itself."""
 
-    def __init__(
-        self, history: History, bus: EventBus, store: Store, run_id: str, run_dir: Path
-    ) -> None:
-        self.history = history
-        self.bus = bus
-        self.store = store
-        self.run_id = run_id
-        self.run_dir = run_dir
+    history: History
+    bus: EventBus
+    store: Store
+    run_id: str
+    run_dir: Path
 
     def publish(self, t: Task, tail: str | None = None, error: StepError | None = None) -> None:
         self.bus.publish(

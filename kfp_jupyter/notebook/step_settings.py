@@ -155,6 +155,8 @@ def split_packages(text: str) -> tuple[str, ...]:
 
 
 def requirement_key(req: str) -> str:
-    """The normalised distribution name of a requirement (`Scikit_Learn>=1.3` -> `scikit-learn`)."""
+    """The normalised distribution name of a requirement (`Scikit_Learn>=1.3` -> `scikit-learn`),
+    so that two spellings of one distribution meet: in a step's own requirements, and where the
+    analysis matches explicit pins to the packages it detects."""
     m = re.match(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)", req)
     return re.sub(r"[-_.]+", "-", (m.group(1) if m else req)).lower()

@@ -7,7 +7,7 @@ usage message) and are written by different front ends.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from .limits import check_limit
@@ -83,8 +83,12 @@ def is_our_tag(tag: str) -> bool:
 @dataclass
 class _Said:
     """The step settings a cell's tags have said so far: gathered tag by tag (a later tag may
-    repeat or contradict an earlier one), frozen into `StepSettings` once all are read."""
+    repeat or contradict an earlier one), frozen into `StepSettings` once all are read. A setting
+    a step has one of needs no gathering, so it goes into `single` as its tag is read (once
+    `_once` has checked it against an earlier tag); only the lists and pairs are gathered here."""
 
+    #: image, cache, retries, timeout, component, container, resource action and notebook
+    single: StepSettings = field(default_factory=StepSettings)
     prev: list[str] = field(default_factory=list)
     packages: list[str] = field(default_factory=list)
     #: limits, annotations and labels, by tag head
@@ -92,15 +96,7 @@ class _Said:
         default_factory=lambda: {"limit": {}, "annotation": {}, "label": {}}
     )
     secrets: list[tuple[str, str, str]] = field(default_factory=list)
-    image: str | None = None
-    cache: bool | None = None
-    retries: int | None = None
-    timeout: int | None = None
-    component: str | None = None
-    container: bool | None = None
-    resource: str | None = None
     volumes: list[VolumeRef] = field(default_factory=list)
-    notebook: str | None = None
     outputs: list[str] = field(default_factory=list)
 
     def settings(self) -> StepSettings:
@@ -108,22 +104,15 @@ class _Said:
             packages = merge_packages((), tuple(self.packages))
         except SettingsConflict as e:
             raise TagError(str(e)) from None
-        return StepSettings(
+        return replace(
+            self.single,
             prev=tuple(dict.fromkeys(self.prev)),
-            image=self.image,
             packages=packages,
             limits=tuple(sorted(self.pairs["limit"].items())),
             annotations=tuple(sorted(self.pairs["annotation"].items())),
             labels=tuple(sorted(self.pairs["label"].items())),
             secrets=tuple(dict.fromkeys(self.secrets)),
-            cache=self.cache,
-            retries=self.retries,
-            timeout=self.timeout,
-            component=self.component,
-            container=self.container,
-            resource=self.resource,
             volumes=tuple(dict.fromkeys(self.volumes)),
-            notebook=self.notebook,
             outputs=tuple(dict.fromkeys(self.outputs)),
         )
 
@@ -190,7 +179,7 @@ def _read_tag(raw: str, out: ParsedTags, said: _Said) -> None:
         _set_role(out, ROLE_TAGS[tag])
         return
     if tag == "container":
-        said.container = True
+        said.single = replace(said.single, container=True)
         return
     head, sep, rest = tag.partition(":")
     if not sep:
@@ -293,38 +282,40 @@ def _read_pair(said: _Said, head: str, rest: str, tag: str, out: ParsedTags) -> 
 
 def _read_single(said: _Said, head: str, rest: str, tag: str) -> bool:
     """A setting a step has one of (said twice differently, an error); False if `head` is not one."""
+    s = said.single
     if head == "image":
         if not rest:
             raise TagError("tag 'image:' needs an image reference")
-        said.image = _once("image", said.image, rest)
+        s = replace(s, image=_once("image", s.image, rest))
     elif head == "cache":
         if rest not in ("enabled", "disabled"):
             raise TagError(f"tag {tag!r} must be 'cache:enabled' or 'cache:disabled'")
-        said.cache = _once("cache", said.cache, rest == "enabled")
+        s = replace(s, cache=_once("cache", s.cache, rest == "enabled"))
     elif head == "retries":
-        said.retries = _once("retries", said.retries, _int(rest, "retries"))
+        s = replace(s, retries=_once("retries", s.retries, _int(rest, "retries")))
     elif head == "timeout":
         n = _int(rest, "timeout")
         if n == 0:
             raise TagError("timeout must be at least 1 second")
-        said.timeout = _once("timeout", said.timeout, n)
+        s = replace(s, timeout=_once("timeout", s.timeout, n))
     elif head == "component":
         if not rest.strip():
             raise TagError("tag 'component:' needs the path or URL of a component spec")
-        said.component = _once("component", said.component, rest.strip())
+        s = replace(s, component=_once("component", s.component, rest.strip()))
     elif head == "resource":
         if rest not in RESOURCE_ACTIONS:
             raise TagError(
                 f"tag {tag!r} must be 'resource:ACTION' with ACTION one of "
                 + ", ".join(RESOURCE_ACTIONS)
             )
-        said.resource = _once("resource action", said.resource, rest)
+        s = replace(s, resource=_once("resource action", s.resource, rest))
     elif head == "notebook":
         if not rest.strip():
             raise TagError("tag 'notebook:' needs the path of a notebook")
-        said.notebook = _once("notebook", said.notebook, rest.strip())
+        s = replace(s, notebook=_once("notebook", s.notebook, rest.strip()))
     else:
         return False
+    said.single = s
     return True
 
 

@@ -333,10 +333,10 @@ def test_a_rejected_workflow_shows_the_servers_reason(k8s_api, kubeconfig_file, 
     from kfp_jupyter import load_notebook
     from kfp_jupyter.cluster import RejectedError
     from kfp_jupyter.cluster.argo_backend import submit_argo, workflow_for
-    from kfp_jupyter.cluster.config import resolve_kube
+    from kfp_jupyter.cluster.config import ConnectionSettings, kube_connection
 
     pipeline = load_notebook(demo_nb)
-    conn = resolve_kube()
+    conn = kube_connection(ConnectionSettings())
     doc = workflow_for(pipeline, {}, namespace="argo")
     doc["spec"]["templates"][1]["retryStratgy"] = {"limit": "1"}  # misspelt
     with pytest.raises(RejectedError) as info:

@@ -9,14 +9,25 @@ from servers.k8s_server import write_kubeconfig
 
 from kfp_jupyter.cluster.config import (
     IN_CLUSTER_KFP,
+    ConnectionSettings,
+    KfpConnection,
+    KubeConnection,
     Token,
     argo_ui_url,
-    resolve_kfp,
-    resolve_kube,
+    kfp_connection,
+    kube_connection,
 )
 from kfp_jupyter.cluster.errors import ConfigError
 
 pytest_plugins = ["servers.fixtures"]
+
+
+def resolve_kfp(host=None, **settings) -> KfpConnection:
+    return kfp_connection(ConnectionSettings(host, **settings))
+
+
+def resolve_kube(host=None, **settings) -> KubeConnection:
+    return kube_connection(ConnectionSettings(host, **settings))
 
 
 def write_context(path, **data) -> None:
