@@ -20,6 +20,7 @@ import gzip
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -311,31 +312,26 @@ def workflow_snapshot(
     return RunSnapshot(state, tasks, message, values)
 
 
+@dataclass(eq=False)
 class ArgoFollower:
     """Watches one Workflow until its phase is final."""
 
-    def __init__(
-        self,
-        api: Any,
-        conn: KubeConnection,
-        namespace: str,
-        name: str,
-        steps: dict[str, str],
-        metrics: set[str],
-        watch_seconds: int,
-    ) -> None:
-        self.api = api
-        self.conn = conn
-        self.namespace = namespace
-        self.name = name
-        self.steps = steps
-        self.metrics = metrics
-        self.watch_seconds = watch_seconds
-        self.cancelled = False
-        self.last: dict[str, Any] | None = None
-        #: the resourceVersion the next watch starts from
-        self.version = ""
-        self.logs = PodLogs(lambda: conn, namespace)
+    api: Any
+    conn: KubeConnection
+    namespace: str
+    name: str
+    steps: dict[str, str]
+    metrics: set[str]
+    watch_seconds: int
+    cancelled: bool = field(default=False, init=False)
+    #: the Workflow as last read
+    last: dict[str, Any] | None = field(default=None, init=False)
+    #: the resourceVersion the next watch starts from
+    version: str = field(default="", init=False)
+    logs: PodLogs = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.logs = PodLogs(lambda: self.conn, self.namespace)
 
     def _quiet_warnings(self) -> bool:
         return threading.current_thread() is threading.main_thread()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -98,28 +99,20 @@ def run_snapshot(run: Any, tasks_by_name: dict[str, str]) -> RunSnapshot:
     return RunSnapshot(state, {s: t for s, (_, t) in chosen.items()}, message)
 
 
+@dataclass(eq=False)
 class KfpFollower:
     """Reads the run every `interval` seconds until it ends."""
 
-    def __init__(
-        self,
-        client: Any,
-        conn: KfpConnection,
-        run_id: str,
-        tasks_by_name: dict[str, str],
-        interval: float,
-        *,
-        ir_text: str | None = None,
-        logs: PodLogs | None = None,
-    ) -> None:
-        self.client = client
-        self.conn = conn
-        self.run_id = run_id
-        self.tasks_by_name = tasks_by_name
-        self.interval = interval
-        self.ir_text = ir_text
-        self.logs = logs
-        self.last: Any = None
+    client: Any
+    conn: KfpConnection
+    run_id: str
+    tasks_by_name: dict[str, str]
+    interval: float
+    _: KW_ONLY
+    ir_text: str | None = None
+    logs: PodLogs | None = None
+    #: the run as last read
+    last: Any = field(default=None, init=False)
 
     def _on_run(self, action: str, method: Callable[..., Any]) -> Any:
         """`method` of the runs API, called for this run; kfp's warnings are muted from the main
