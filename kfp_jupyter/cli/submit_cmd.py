@@ -216,7 +216,7 @@ def submit_cmd(
     with _cluster_errors():
         handle = submit(what, engine, params=values, **options)
         if not isinstance(what, Path):  # a notebook's pipeline: for the JupyterLab panel
-            record(path, handle, options)
+            record(path, handle)
         _report(handle, wait, as_json, timeout)
 
 

@@ -133,18 +133,10 @@ def for_form(text: str, where: str) -> str:
     return "".join(out)
 
 
-def for_widget(text: str) -> str:
-    """`text` as the notebook widget shows it."""
-    return for_form(text, "widget")
-
-
-def worded(text: str, where: str) -> str:
-    """`text` for the front end `where`: "cli" keeps it as written, a form ("widget",
-    "dialog") names its own fields."""
-    return for_form(text, where) if where in FORMS else text
-
-
 def error_text(e: BaseException, where: str) -> str:
     """An error's message as the front end `where` ("cli", "widget", "dialog") shows it: a
-    cluster error's advice names the fields of that front end's form; others as written."""
-    return worded(str(e), where) if isinstance(e, ClusterError) else str(e)
+    cluster error's advice names the fields of that front end's form; the command line, and
+    errors of other kinds, keep it as written."""
+    if where in FORMS and isinstance(e, ClusterError):
+        return for_form(str(e), where)
+    return str(e)

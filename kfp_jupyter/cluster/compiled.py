@@ -143,8 +143,12 @@ def _what_it_is(doc: Mapping[str, Any]) -> str:
 
 def _yaml_documents(path: Path) -> list[dict[str, Any]]:
     """The YAML documents of `path` (at least one, each a mapping), or InvalidSubmission."""
+    return _parsed(_text_of(path), path)
+
+
+def _text_of(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InvalidSubmission(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -153,6 +157,9 @@ def _yaml_documents(path: Path) -> list[dict[str, Any]]:
         raise InvalidSubmission(f"{path} is not a text file (not YAML, not a notebook)") from None
     except OSError as e:
         raise InvalidSubmission(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def _parsed(text: str, path: Path) -> list[dict[str, Any]]:
     try:
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as e:
@@ -182,7 +189,8 @@ def load_compiled(path: Path, kind: Kind) -> CompiledPipeline:
     if kind == "kfp":
         return read_ir(path.read_text(encoding="utf-8"), path, source=str(path))
     if kind == "argo":
-        return read_workflow(_yaml_documents(path), path)
+        text = _text_of(path)
+        return read_workflow(_parsed(text, path), path, text)
     raise ValueError(kind)
 
 
@@ -234,10 +242,11 @@ def _ir_parameter(name: str, p: Mapping[str, Any]) -> DeclaredParameter:
     )
 
 
-def read_workflow(docs: list[dict[str, Any]], path: Path) -> CompiledPipeline:
-    """An Argo Workflow. Its parameters are text (Argo has no types): names are checked, and a
-    parameter's `enum`, when it has one; those typed by the `kfp-jupyter/parameters` annotation
-    (what `kfp-jupyter compile -t argo` writes) are checked as a notebook's are."""
+def read_workflow(docs: list[dict[str, Any]], path: Path, text: str) -> CompiledPipeline:
+    """An Argo Workflow (`docs`, parsed from `text`). Its parameters are text (Argo has no
+    types): names are checked, and a parameter's `enum`, when it has one; those typed by the
+    `kfp-jupyter/parameters` annotation (what `kfp-jupyter compile -t argo` writes) are checked
+    as a notebook's are."""
     doc = docs[0]
     kind = doc.get("kind")
     if kind != "Workflow":
@@ -271,7 +280,7 @@ def read_workflow(docs: list[dict[str, Any]], path: Path) -> CompiledPipeline:
         kind="argo",
         path=path,
         name=name,
-        text=path.read_text(encoding="utf-8"),
+        text=text,
         description=str(annotations.get(ANNOTATION_DESCRIPTION) or ""),
         steps=tuple(CompiledStep(t) for t in _entry_tasks(spec)),
         parameters=_workflow_parameters(spec, types, path),

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from ..engine import states
 from ..engine.events import Event, EventBus
+from .config import ConnectionSettings
 from .errors import FollowError, InvalidSubmission
 from .steplogs import StepFailure
 from .tracker import RunSnapshot, Tracker
@@ -72,6 +73,9 @@ class SubmitHandle:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
+        #: where the run was sent (given, or from the saved target), set by `submit`: how the
+        #: JupyterLab server finds the run again (cluster/submitted.py keeps it, token aside)
+        self.connection: ConnectionSettings | None = None
 
     # --- what was submitted
 

@@ -105,6 +105,15 @@ def _cell_map(source: str) -> dict[int, tuple[int, int, str, str]]:
     return found
 
 
+def _format_frames(frames: list[dict[str, Any]]) -> str:
+    """The frames as the step program prints them, so a cluster step's traceback reads as a local
+    one (a cell, a cell of a referenced notebook, a library's file)."""
+    from ..packaging.stepfailure import _kfpj_format_frames
+
+    text: str = _kfpj_format_frames(frames)  # type: ignore[no-untyped-call]
+    return text
+
+
 def mapped_traceback(log: str, program: str, function: str) -> tuple[StepError, str] | None:
     """The last Python traceback in `log`, its frames in `program` (a KFP component's source)
     mapped to cells, frames before the first of them (KFP's executor) left out; and the log
@@ -141,23 +150,11 @@ def mapped_traceback(log: str, program: str, function: str) -> tuple[StepError, 
     kind = kind.rsplit("<locals>.", 1)[-1]
     if kind.split(".")[0] == "_KfpjError" or kind.endswith("._KfpjError"):
         kind = "Error"
-    text = [
-        "Traceback (most recent call last):",
-        *(
-            (
-                f"  cell {f['cell']}, line {f['line']}, in {f['name']}"
-                if "cell" in f
-                else f'  File "{f["file"]}", line {f["line"]}, in {f["name"]}'
-            )
-            + (f"\n    {f['source']}" if f["source"] else "")
-            for f in frames
-        ),
-    ]
     error = StepError(
         type=kind,
         message=message,
         exception=f"{kind}: {message}" if message else kind,
-        traceback="\n".join(text) if frames else "",
+        traceback=_format_frames(frames),
         frames=tuple(frames),
     )
     rest = lines[: starts[-1]] + lines[i + 1 :]

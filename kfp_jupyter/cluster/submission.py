@@ -123,8 +123,11 @@ def submit(
     )
     run = _Run(arguments, cron, given["experiment"], run_name, poll_interval)
     if engine == "kfp":
-        return _remembered(_to_kfp(pipeline, connect, run, kfp_runtime), target)
-    return _remembered(_to_argo(pipeline, connect, run), target)
+        handle = _to_kfp(pipeline, connect, run, kfp_runtime)
+    else:
+        handle = _to_argo(pipeline, connect, run)
+    handle.connection = connect
+    return _remembered(handle, target)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,26 +33,19 @@ def records_path() -> Path:
     return config_dir() / FILE
 
 
-def _connection(handle: Any, options: Mapping[str, Any]) -> dict[str, Any]:
-    """Where to find the run again: what the submit was given, the saved target's settings for
-    what it was not, and the KFP host as it was resolved (a kernel's environment may name a host
-    the server's does not)."""
-    given = {k: options.get(k) for k in CONNECTION}
-    target = options.get("target")
-    if target:
-        from .targets import load_targets
-
-        saved = load_targets().get(str(target))
-        if saved is not None:
-            for key in CONNECTION:
-                given[key] = given[key] or getattr(saved, key, None)
+def _connection(handle: Any) -> dict[str, Any]:
+    """Where to find the run again: what the submit was given or took from its saved target
+    (`handle.connection`), and the KFP host as it was resolved (a kernel's environment may name
+    a host the server's does not)."""
+    sent = getattr(handle, "connection", None)
+    given = {k: getattr(sent, k, None) for k in CONNECTION}
     if handle.engine == "kfp":
         given["host"] = handle.info.host
     given["namespace"] = given["namespace"] or handle.info.namespace
     return {k: str(v) for k, v in given.items() if v}
 
 
-def record(notebook: str | os.PathLike[str], handle: Any, options: Mapping[str, Any]) -> None:
+def record(notebook: str | os.PathLike[str], handle: Any) -> None:
     """Keep the run `handle` sent for `notebook` (best effort: a read-only home must not turn a
     submission that went through into a failure). A recurring run has nothing to follow."""
     info = getattr(handle, "info", None)
@@ -65,7 +57,7 @@ def record(notebook: str | os.PathLike[str], handle: Any, options: Mapping[str, 
         "url": handle.url,
         "notebook": os.path.realpath(notebook),
         "created": time.time(),
-        **_connection(handle, options),
+        **_connection(handle),
     }
     path = records_path()
     try:

@@ -36,7 +36,8 @@ class StepError:
     exception: str
     #: the mapped traceback (with the exceptions it was raised from), "" if no frame was kept
     traceback: str
-    #: each {cell, line, name, source} (a cell) or {file, line, name, source} (a library)
+    #: each {cell, line, name, source} (a cell), {notebook, notebook_cell, line, name, source} (a
+    #: cell of a notebook Kale's composition spliced in) or {file, line, name, source} (a library)
     frames: tuple[dict[str, Any], ...] = field(default_factory=tuple)
 
     @property

@@ -4,7 +4,6 @@ metrics and parameters, from the pipeline and, when the step ran locally, from t
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -131,6 +130,10 @@ def step_details(
     elif not run_id:
         known.note = "not run yet: types and sizes of the variables appear after a run"
     error = _step_error(known.log, state.get("state"))
+    if error is None and state.get("state") == states.FAILED:
+        # a cluster step's exception, read from its pod while the run was followed: there is no
+        # run folder to read it from
+        error = extra.get("error")
     tail = _log_tail(known.log, error) or extra.get("log_tail")
     reached = state.get("state") in _REACHED
     return {
@@ -158,22 +161,6 @@ def step_details(
         "log_tail": _with_error(tail, error),
         "log": known.log,
         "note": known.note,
-    }
-
-
-def with_cluster_error(d: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """The details of a cluster step that failed, as a local one's: the exception first, then
-    its cells, then the log's end (read from the step's pod while the run was followed)."""
-    error = extra.get("error")
-    if error is None or d.get("error") or d.get("state") != states.FAILED:
-        return d
-    tail = extra.get("log_tail")
-    rendered = str(error.render())
-    return {
-        **d,
-        "error": rendered,
-        "error_frames": list(error.frames),
-        "log_tail": rendered + (f"\n\nlog:\n{tail}" if tail else ""),
     }
 
 
@@ -211,7 +198,7 @@ def run_step_details(
         d = step_details(step or {"name": name}, state=failed, run=run, params=params, extra=extra)
         if failure.note:
             d["note"] = failure.note
-        return with_cluster_error(d, extra)
+        return d
     if history is None or not run_id:
         return None if step is None else step_details(step, params=params)
     from ..errors import KfpJupyterError

@@ -310,7 +310,7 @@ class KfpMagics(Magics):
             kfp_runtime=args.kfp_runtime,
             request_timeout=args.request_timeout,
         )
-        record(nb, handle, vars(args))  # for the JupyterLab panel of the notebook
+        record(nb, handle)  # for the JupyterLab panel of the notebook
         engine = handle.engine
         url = getattr(handle, "url", None)
         print(f"submitted {engine} run {handle.run_id}" + (f": {url}" if url else ""))

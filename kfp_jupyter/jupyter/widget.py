@@ -26,7 +26,7 @@ from ..cluster.submitted import record
 from ..errors import KfpJupyterError, install_extra
 from ..model import Pipeline
 from . import settings
-from .details import step_details, with_cluster_error
+from .details import step_details
 from .follow import Follower, live_handle, remember
 
 STATIC = Path(__file__).parent / "static"
@@ -227,7 +227,7 @@ class PipelineWidget(anywidget.AnyWidget):
         values = dict(self.params if params is None else params)
         handle = submit(pipeline, engine, params=values, **options)
         if self._path is not None:  # for the JupyterLab panel of the notebook
-            record(self._path, handle, options)
+            record(self._path, handle)
         self.targets = _saved_names()
         notes = list(getattr(handle, "notes", []) or [])
         url = getattr(handle, "url", None)
@@ -427,7 +427,7 @@ class PipelineWidget(anywidget.AnyWidget):
         except Exception as e:
             d = {"step": name, "note": describe_error(e)}
         d["run_state"] = self.run.get("state")
-        self.details = with_cluster_error(d, self._follower.task_extra.get(name) or {})
+        self.details = d
 
 
 def _completed_target(old: Mapping[str, Any], new: dict[str, Any]) -> dict[str, Any]:

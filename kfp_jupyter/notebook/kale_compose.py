@@ -15,7 +15,6 @@ they come from in every message.
 from __future__ import annotations
 
 import ast
-import dataclasses
 import os
 import re
 from collections.abc import Iterable
@@ -469,7 +468,7 @@ def _after(annotations: list[Annotation], prev: list[str]) -> list[Annotation]:
     if not prev:
         return annotations
     return [
-        dataclasses.replace(
+        replace(
             a, settings=replace(a.settings, prev=tuple(dict.fromkeys((*a.settings.prev, *prev))))
         )
         if a.role == Role.STEP

@@ -314,7 +314,7 @@ class SubmitHandler(BaseHandler):
                 handle = submit(what, **given)
                 self.runs.add_submit(path, handle)
                 if notebook:  # the server's successor finds it too
-                    record(path, handle, given)
+                    record(path, handle)
                 info: dict[str, Any] = handle.info.to_json()
                 return info
 

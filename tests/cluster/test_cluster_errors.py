@@ -301,3 +301,43 @@ def test_a_local_run_prints_no_marker(failing_nb, tmp_path):
     assert MARKER not in p.stdout + p.stderr
     logs = list((tmp_path / "store").rglob("prepare*.log"))
     assert logs and all(MARKER not in f.read_text() for f in logs)
+
+
+def test_kfp_failed_step_of_a_referenced_notebook_is_shown_in_that_notebooks_terms(
+    kfp_api, k8s_api, cluster_env, tmp_path, monkeypatch
+):
+    """A step Kale's composition spliced in from another notebook fails on KFP: its traceback
+    names that notebook, cell and line, as a local run does."""
+    (tmp_path / "parts").mkdir()
+    make_notebook(
+        tmp_path / "parts" / "fit.ipynb",
+        [md("# fit"), code("print('fitting')\nscore = 1 / 0", "step:fit")],
+    )
+    ref = code("", "notebook:fit_part")
+    ref.metadata["notebook_path"] = "./parts/fit.ipynb"
+    nb = make_notebook(
+        tmp_path / "main.ipynb",
+        [code("n = 1", "step:start"), ref],
+        metadata={"kfp_jupyter": {"name": "composed"}},
+    )
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", k8s_api.url, "k8s-token", "default")
+    k8s_api.state.tokens = {"k8s-token"}
+    k8s_api.state.namespaces.add("kubeflow")
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    log = kfp_pod_log(nb, "fit", "", tmp_path)
+
+    def on_pod(task: str, pod: str) -> None:
+        k8s_api.state.pods[("kubeflow", pod)] = log if task == "fit" else ""
+
+    kfp_api.state.fail_tasks = {"fit"}
+    kfp_api.state.on_pod = on_pod
+    result = cli(
+        "submit", str(nb), "--host", kfp_api.url, "--token-env", TOKEN_ENV,
+        "--wait", "--poll-interval", "0.05",
+    )  # fmt: skip
+    _no_crash(result.output)
+    assert result.exit_code == 1, result.output
+    block = _block(result.stdout, "fit")
+    assert block.splitlines()[0] == "ZeroDivisionError: division by zero", block
+    assert "parts/fit.ipynb, cell 2, line 2, in step fit" in block, block
+    assert "score = 1 / 0" in block and "fitting" in block

@@ -346,24 +346,18 @@ def test_dsl_script_with_a_secret_without_kfp_kubernetes_says_what_to_install(
 def test_the_cluster_extra_installs_every_client_submitting_imports():
     """`pip install '.[cluster]'` must bring what submit imports: kfp's client for KFP, the
     kubernetes client for Argo, and kfp-kubernetes for DSL scripts with secrets or volumes."""
-    import re
-
     from kfp_jupyter.analysis.environment import installed
+    from kfp_jupyter.notebook.step_settings import requirement_key
 
     tomllib = pytest.importorskip("tomllib")  # Python 3.11 and newer
     pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
     extras = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]
 
-    def names(reqs: list[str]) -> set[str]:
-        return {
-            re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9._-]+", r).group(0)).lower() for r in reqs
-        }
-
-    cluster = names(extras["cluster"])
+    cluster = {requirement_key(r) for r in extras["cluster"]}
     for module in ("kfp.client", "kfp.kubernetes", "kubernetes.client"):
         dist = installed(module)
         assert dist is not None, module
-        assert re.sub(r"[-_.]+", "-", dist.name).lower() in cluster, (module, dist.name)
+        assert requirement_key(dist.name) in cluster, (module, dist.name)
     assert "cluster" in extras["all"][0]
 
 

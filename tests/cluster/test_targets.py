@@ -133,13 +133,19 @@ def test_a_token_or_credentials_are_refused_and_nothing_is_written(
 def test_the_file_is_replaced_whole_and_never_holds_a_token(
     kfp_api: KfpServer, config: Path
 ) -> None:
+    from kfp_jupyter.cluster.submitted import records_of
+
     add_prod(kfp_api)
-    assert cli("submit", str(make_notebook(config.parent / "n.ipynb", CELLS)), "--target", "prod")
+    nb = make_notebook(config.parent / "n.ipynb", CELLS)
+    assert cli("submit", str(nb), "--target", "prod")
     text = (config / "targets.json").read_text()
     assert KFP_TOKEN not in text
-    # no temporary file left over; the run is kept for the JupyterLab panel, without its token
+    # no temporary file left over; the run is kept for the JupyterLab panel, without its token,
+    # with where the target sent it
     assert sorted(p.name for p in config.iterdir()) == ["submitted.jsonl", "targets.json"]
     assert KFP_TOKEN not in (config / "submitted.jsonl").read_text()
+    [kept] = records_of(nb)
+    assert (kept["namespace"], kept["token_env"]) == ("team-a", TOKEN_ENV), kept
 
 
 # --- submit --target ----------------------------------------------------------------------------

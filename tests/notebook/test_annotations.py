@@ -447,11 +447,8 @@ def test_conflicting_settings_between_cells_of_one_step(
 
 def test_settings_on_a_non_step_cell_are_ignored_with_a_warning(tmp_path: Path) -> None:
     # Kale takes the role tag and ignores the rest of the cell's tags; so does kfp-jupyter
-    pipeline = load_notebook(
-        make_notebook(
-            tmp_path / "n.ipynb",
-            [code("import os", "imports", "limit:cpu:1"), code("x = os.sep", "step:a")],
-        )
+    pipeline = load(
+        tmp_path, [code("import os", "imports", "limit:cpu:1"), code("x = os.sep", "step:a")]
     )
     assert dict(pipeline.steps[0].limits) == {}
     (warning,) = pipeline.warnings

@@ -12,6 +12,7 @@ from every_target import on_every_target
 from nbutil import code, make_notebook, md
 
 from kfp_jupyter import NotebookError, load_notebook
+from kfp_jupyter.errors import Problem
 from kfp_jupyter.model import Pipeline
 
 
@@ -20,6 +21,13 @@ def ref(name: str, path: str, source: str = "") -> Any:
     cell = code(source, f"notebook:{name}")
     cell.metadata["notebook_path"] = path
     return cell
+
+
+def _problems(nb: Path) -> list[Problem]:
+    """The problems loading `nb` is refused with."""
+    with pytest.raises(NotebookError) as e:
+        load_notebook(nb)
+    return e.value.problems
 
 
 def _warned(pipeline: Pipeline) -> str:
@@ -168,9 +176,7 @@ def test_a_reference_that_cannot_be_read_is_one_error_naming_cell_and_path(
 ) -> None:
     (tmp_path / "broken.ipynb").write_text("{not json")
     nb = _main(tmp_path, code("x = 1", "step:a"), ref("part", path))
-    with pytest.raises(NotebookError) as e:
-        load_notebook(nb)
-    (problem,) = e.value.problems
+    (problem,) = _problems(nb)
     assert problem.cell == 2
     assert f"'notebook:part' to {path!r}" in problem.message
     assert said in problem.message
@@ -180,9 +186,7 @@ def test_a_reference_that_cannot_be_read_is_one_error_naming_cell_and_path(
 def test_a_cycle_through_a_referenced_notebook_is_an_error(tmp_path: Path) -> None:
     make_notebook(tmp_path / "part.ipynb", [ref("main", "./main.ipynb")])
     nb = _main(tmp_path, ref("part", "./part.ipynb"), code("x = 1", "step:a"))
-    with pytest.raises(NotebookError) as e:
-        load_notebook(nb)
-    (problem,) = e.value.problems
+    (problem,) = _problems(nb)
     assert problem.cell == 1
     assert "references this one back (its cell 1), a reference cycle" in problem.message
 
@@ -193,9 +197,7 @@ def test_nested_references_and_code_in_a_reference_are_refused_as_kale_refuses_t
     make_notebook(tmp_path / "leaf.ipynb", [code("y = 2", "step:leaf")])
     make_notebook(tmp_path / "mid.ipynb", [ref("leaf", "./leaf.ipynb")])
     nb = _main(tmp_path, ref("mid", "./mid.ipynb"), ref("leaf", "./leaf.ipynb", "z = 1"))
-    with pytest.raises(NotebookError) as e:
-        load_notebook(nb)
-    first, second = e.value.problems
+    first, second = _problems(nb)
     assert (first.cell, second.cell) == (1, 2)
     assert "references do not nest" in first.message
     assert "the cell holds code" in second.message
@@ -207,9 +209,7 @@ def test_errors_in_a_referenced_notebook_name_its_notebook_and_cell(tmp_path: Pa
         [md("intro"), code("a = 1", "step:one"), code("b = (", "step:two")],
     )
     nb = _main(tmp_path, ref("part", "./part.ipynb"), code("print(a)", "step:after"))
-    with pytest.raises(NotebookError) as e:
-        load_notebook(nb)
-    (problem,) = e.value.problems
+    (problem,) = _problems(nb)
     assert problem.cell is None
     assert problem.message.startswith("in part.ipynb, cell 3, line 1: syntax error")
 
@@ -217,18 +217,14 @@ def test_errors_in_a_referenced_notebook_name_its_notebook_and_cell(tmp_path: Pa
 def test_untagged_code_after_a_reference_with_no_step_below_is_an_error(tmp_path: Path) -> None:
     make_notebook(tmp_path / "part.ipynb", [code("a = 1", "step:one")])
     nb = _main(tmp_path, ref("part", "./part.ipynb"), code("print(a)"))
-    with pytest.raises(NotebookError) as e:
-        load_notebook(nb)
-    (problem,) = e.value.problems
+    (problem,) = _problems(nb)
     assert problem.cell == 2
     assert "belongs to the next 'step:' cell" in problem.message
 
 
 def test_a_reference_without_notebook_path_says_what_is_missing(tmp_path: Path) -> None:
     nb = _main(tmp_path, code("", "notebook:prepare"), code("x = 1", "step:a"))
-    with pytest.raises(NotebookError) as e:
-        load_notebook(nb)
-    (problem,) = e.value.problems
+    (problem,) = _problems(nb)
     assert problem.cell == 1
     assert "no 'notebook_path' in its metadata" in problem.message
     assert problem.fix and "'notebook_path'" in problem.fix

@@ -59,6 +59,17 @@ def run_via_server(server: Server, notebook: str) -> dict[str, Any]:
         time.sleep(0.3)
 
 
+def _until_done(server: Server, run_id: str) -> dict[str, Any]:
+    """The cluster run `run_id` once the server has followed it to its end (and read the pod
+    logs of its failed steps)."""
+    while True:
+        status, run = server.call("GET", f"runs/{run_id}")
+        assert status == 200, run
+        if run["done"]:
+            return dict(run)
+        time.sleep(0.3)
+
+
 @pytest.fixture(scope="module")
 def runs(server: Server) -> dict[str, str]:
     """One run of demo.ipynb from the server, one from the command line, one failing run."""
@@ -167,12 +178,7 @@ def test_a_cluster_run_sent_through_the_server_is_listed_and_followed(
     assert listed[0]["url"] == sent["url"]
     assert [r["id"] for r in listed[1:]] == [runs["cli"], runs["server"]]
     # the server follows it on the cluster until it ends, as the widget does
-    while True:
-        status, run = server.call("GET", f"runs/{sent['run_id']}")
-        assert status == 200, run
-        if run["state"] not in ("PENDING", "RUNNING") or run["done"]:
-            break
-        time.sleep(0.5)
+    run = _until_done(server, sent["run_id"])
     assert run["state"] == "SUCCEEDED", run
     assert {t["name"]: t["state"] for t in run["tasks"]} == dict.fromkeys(
         ["load", "train", "report"], "SUCCEEDED"
@@ -218,12 +224,8 @@ def test_a_run_sent_from_the_widget_is_listed_followed_and_its_failure_mapped(
         status, listed = srv.call("GET", "runs?path=failing.ipynb")
         assert status == 200 and [r["id"] for r in listed] == [handle.run_id], listed
         assert listed[0]["engine"] == "kfp" and listed[0]["url"] == handle.url, listed
-        while True:  # the server follows the run, and reads the failed step's pod log
-            status, run = srv.call("GET", f"runs/{handle.run_id}")
-            assert status == 200, run
-            if run["done"]:
-                break
-            time.sleep(0.3)
+        # the server follows the run, and reads the failed step's pod log
+        run = _until_done(srv, handle.run_id)
         assert run["state"] == "FAILED", run
         assert {t["name"]: t["state"] for t in run["tasks"]}["load"] == "FAILED", run
         status, d = srv.call("GET", f"runs/{handle.run_id}/steps/load?path=failing.ipynb")
@@ -276,12 +278,7 @@ def test_a_run_sent_by_kfp_jupyter_submit_in_a_terminal_is_listed_and_followed(
         assert listed[0]["engine"] == "kfp", listed
         status, others = srv.call("GET", "runs?path=other.ipynb")
         assert status == 200 and others == [], others
-        while True:  # the server follows it on the cluster
-            status, run = srv.call("GET", f"runs/{run_id}")
-            assert status == 200, run
-            if run["done"]:
-                break
-            time.sleep(0.3)
+        run = _until_done(srv, run_id)  # the server follows it on the cluster
     assert run["state"] == "SUCCEEDED" and run["engine"] == "kfp", run
     kept = (base / "kfp-config" / "submitted.jsonl").read_text()
     assert TOKEN_ENV in kept and KFP_TOKEN not in kept
