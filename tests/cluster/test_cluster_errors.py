@@ -152,26 +152,34 @@ def test_argo_pod_gone_is_said(k8s_api, kubeconfig_file, failing_nb):
     assert "Traceback" not in (handle.message or "")
 
 
-def test_kfp_failed_step_shows_the_exception_cell_and_log(
-    kfp_api, k8s_api, cluster_env, failing_nb, tmp_path, monkeypatch
-):
+def _submit_failing_on_kfp(kfp_api, k8s_api, nb, step, log, tmp_path, monkeypatch):
+    """`submit --wait` of `nb` to the test KFP server, where task `step` fails and its pod
+    (read through the kubeconfig's Kubernetes API) logs `log`."""
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", k8s_api.url, "k8s-token", "default")
     k8s_api.state.tokens = {"k8s-token"}
     k8s_api.state.namespaces.add("kubeflow")
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+
+    def on_pod(task: str, pod: str) -> None:
+        k8s_api.state.pods[("kubeflow", pod)] = log if task == step else ""
+
+    kfp_api.state.fail_tasks = {step}
+    kfp_api.state.on_pod = on_pod
+    return cli(
+        "submit", str(nb), "--host", kfp_api.url, "--token-env", TOKEN_ENV,
+        "--wait", "--poll-interval", "0.05",
+    )  # fmt: skip
+
+
+def test_kfp_failed_step_shows_the_exception_cell_and_log(
+    kfp_api, k8s_api, cluster_env, failing_nb, tmp_path, monkeypatch
+):
     log = kfp_pod_log(
         failing_nb, "prepare", "n_rows=3, y=types.SimpleNamespace(path='out/y')", tmp_path
     )
-
-    def on_pod(task: str, pod: str) -> None:
-        k8s_api.state.pods[("kubeflow", pod)] = log if task == "prepare" else ""
-
-    kfp_api.state.fail_tasks = {"prepare"}
-    kfp_api.state.on_pod = on_pod
-    result = cli(
-        "submit", str(failing_nb), "--host", kfp_api.url, "--token-env", TOKEN_ENV,
-        "--wait", "--poll-interval", "0.05",
-    )  # fmt: skip
+    result = _submit_failing_on_kfp(
+        kfp_api, k8s_api, failing_nb, "prepare", log, tmp_path, monkeypatch
+    )
     _no_crash(result.output)
     assert result.exit_code == 1, result.output
     _assert_in_notebook_terms(_block(result.stdout, "prepare"))
@@ -320,21 +328,8 @@ def test_kfp_failed_step_of_a_referenced_notebook_is_shown_in_that_notebooks_ter
         [code("n = 1", "step:start"), ref],
         metadata={"kfp_jupyter": {"name": "composed"}},
     )
-    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", k8s_api.url, "k8s-token", "default")
-    k8s_api.state.tokens = {"k8s-token"}
-    k8s_api.state.namespaces.add("kubeflow")
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     log = kfp_pod_log(nb, "fit", "", tmp_path)
-
-    def on_pod(task: str, pod: str) -> None:
-        k8s_api.state.pods[("kubeflow", pod)] = log if task == "fit" else ""
-
-    kfp_api.state.fail_tasks = {"fit"}
-    kfp_api.state.on_pod = on_pod
-    result = cli(
-        "submit", str(nb), "--host", kfp_api.url, "--token-env", TOKEN_ENV,
-        "--wait", "--poll-interval", "0.05",
-    )  # fmt: skip
+    result = _submit_failing_on_kfp(kfp_api, k8s_api, nb, "fit", log, tmp_path, monkeypatch)
     _no_crash(result.output)
     assert result.exit_code == 1, result.output
     block = _block(result.stdout, "fit")
