@@ -36,6 +36,8 @@ def pipeline_from_notebook(nb: NotebookFile, *, pin_packages: bool | None = None
     problems += p
     warnings += w
     blocks = group_blocks(annotations, problems, warnings)
+    for sb in blocks.steps:  # a referenced notebook's steps take its metadata's settings
+        sb.defaults = where.step_defaults(sb.first_cell, sb.settings.kind)
     pipeline = build(blocks, settings, str(nb.path) if nb.path else None, problems, warnings)
     if problems or pipeline is None:
         located = where.locate(problems)

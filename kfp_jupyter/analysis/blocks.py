@@ -13,7 +13,12 @@ from ..notebook.annotations import Annotation
 from ..notebook.metadata import NotebookSettings
 from ..notebook.roles import Role, step_name_problem, suggest_step_name
 from ..notebook.source import to_python
-from ..notebook.step_settings import SettingsConflict, StepSettings, merge_settings
+from ..notebook.step_settings import (
+    SettingsConflict,
+    StepSettings,
+    apply_defaults,
+    merge_settings,
+)
 from ..params import json_problem, type_of_literal
 
 #: the step names Kale accepts (its `step:`/`block:`/`prev:` tags)
@@ -64,6 +69,13 @@ class StepBlock:
     settings: StepSettings = field(default_factory=StepSettings)
     #: cell where each prev was said, to point at it in errors
     prev_cells: dict[str, int] = field(default_factory=dict)
+    #: what the metadata of the notebook the step comes from gives it, when that is a notebook
+    #: another one composes (Kale): under the step's own settings, over the pipeline's defaults
+    defaults: StepSettings = field(default_factory=StepSettings)
+
+    def settings_over(self, defaults: StepSettings) -> StepSettings:
+        """The step's settings: its own, then its notebook's, then the pipeline's `defaults`."""
+        return apply_defaults(defaults, apply_defaults(self.defaults, self.settings))
 
     def problem(
         self,

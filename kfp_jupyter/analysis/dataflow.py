@@ -16,7 +16,6 @@ import itertools
 from ..errors import Problem
 from ..model import Mount, Parameter, Pipeline, Step, Volume, function_name
 from ..notebook.metadata import NotebookSettings
-from ..notebook.step_settings import apply_defaults
 from ..notebook.volumes import VolumeRef
 from .assemble import StepPlan, local_modules, notebook_step, python_step, special_step
 from .blocks import Blocks, CodeBlock, StepBlock, pipeline_fields
@@ -104,7 +103,7 @@ def _assemble(
         sb = walk.step_blocks[name]
         plan = StepPlan(
             sb,
-            apply_defaults(settings.step_defaults, sb.settings),
+            sb.settings_over(settings.step_defaults),
             after=tuple(sorted(walk.after[name], key=walk.flow.position.__getitem__)),
             explicit=tuple(walk.explicit[name]),
             inputs=tuple(sorted(wiring.inputs[name], key=lambda i: i.name)),
@@ -385,7 +384,8 @@ def _volumes(
 
 def _refs(settings: NotebookSettings, sb: StepBlock) -> tuple[VolumeRef, ...]:
     """The step's own volumes and those of Kale-style step defaults (notebook-wide ones apart)."""
-    return tuple(dict.fromkeys((*settings.step_defaults.volumes, *sb.settings.volumes)))
+    refs = (*settings.step_defaults.volumes, *sb.defaults.volumes, *sb.settings.volumes)
+    return tuple(dict.fromkeys(refs))
 
 
 def _outputs(order: list[str], wiring: Wiring) -> dict[str, list[str]]:

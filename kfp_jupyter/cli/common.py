@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from ..errors import KfpJupyterError, NotebookError
-from ..frontends.options import CLI, KFP_RUNTIME, NO_PIN, Option
+from ..frontends.options import CLI, KFP_RUNTIME, NO_PIN, Option, parse_pairs
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -129,10 +129,7 @@ def no_pin_option(func: F) -> F:
 
 def parse_param_options(values: tuple[str, ...]) -> dict[str, str]:
     """`-p NAME=VALUE` options to a dict of raw strings (typed later against the pipeline)."""
-    out: dict[str, str] = {}
-    for v in values:
-        name, sep, value = v.partition("=")
-        if not sep or not name:
-            raise click.BadParameter(f"expected NAME=VALUE, got {v!r}", param_hint="-p/--param")
-        out[name.strip()] = value
-    return out
+    try:
+        return parse_pairs(values)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="-p/--param") from None

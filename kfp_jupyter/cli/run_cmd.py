@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from ..frontends.options import RUN_OPTIONS
+from ..frontends.options import RUN_OPTIONS, api_keywords
 from .artifacts_cmd import artifacts_group, experiments_group
 from .common import click_options, handle_errors, parse_param_options, warn
 from .local_common import follow_run
@@ -25,17 +26,7 @@ from .runs_cmd import runs_group
 @click_options(RUN_OPTIONS)
 @handle_errors
 def run_cmd(
-    notebook: Path,
-    params: tuple[str, ...],
-    experiment: str | None,
-    store: str | None,
-    workers: int | None,
-    no_cache: bool,
-    keep_going: bool,
-    launcher: str | None,
-    host_exec: bool,
-    apply_resources: bool,
-    pin_packages: bool | None,
+    notebook: Path, params: tuple[str, ...], pin_packages: bool | None, **options: Any
 ) -> None:
     """Run NOTEBOOK's pipeline on this machine: each step in its own process, independent
     steps in parallel, unchanged steps reused from earlier runs."""
@@ -52,18 +43,7 @@ def run_cmd(
             f"steps read secrets from {', '.join(unset)}, which {'is' if len(unset) == 1 else 'are'}"
             " not set here: on this machine, secrets come from the environment"
         )
-    handle = run_local(
-        pipeline,
-        values,
-        store=store,
-        workers=workers,
-        cache=not no_cache,
-        keep_going=keep_going,
-        experiment=experiment,
-        launcher=launcher,
-        host_exec=host_exec,
-        apply_resources=apply_resources,
-    )
+    handle = run_local(pipeline, values, **api_keywords(RUN_OPTIONS, options))
     sys.exit(follow_run(handle))
 
 

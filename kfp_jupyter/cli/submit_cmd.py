@@ -22,7 +22,7 @@ from typing import Any
 import click
 
 from ..engine import states
-from ..frontends.options import SUBMIT_OPTIONS
+from ..frontends.options import SUBMIT_OPTIONS, api_keywords
 from .common import (
     EXIT_FAILED,
     EXIT_INVALID,
@@ -160,25 +160,12 @@ def _check_timeout(timeout: float | None, wait: bool) -> None:
 @handle_errors
 def submit_cmd(
     path: Path,
-    target: str | None,
-    engine: str | None,
-    host: str | None,
-    namespace: str | None,
-    experiment: str | None,
-    run_name: str | None,
     params: tuple[str, ...],
-    schedule: str | None,
     wait: bool,
     timeout: float | None,
-    token_env: str | None,
-    kubeconfig: str | None,
-    context: str | None,
-    ui_url: str | None,
-    poll_interval: float | None,
-    request_timeout: float | None,
     as_json: bool,
-    kfp_runtime: str | None,
     pin_packages: bool | None,
+    **options: Any,
 ) -> None:
     """Send a pipeline to a cluster and print the run's URL.
 
@@ -196,25 +183,10 @@ def submit_cmd(
     from ..cluster import submit
     from ..cluster.submitted import record
 
-    _check_options(schedule, wait, poll_interval, timeout)
+    _check_options(options["schedule"], wait, options["poll_interval"], timeout)
     what, values = _prepared(path, params, pin_packages)
-    options: dict[str, Any] = {
-        "target": target,
-        "host": host,
-        "namespace": namespace,
-        "experiment": experiment,
-        "run_name": run_name,
-        "schedule": schedule,
-        "token_env": token_env,
-        "kubeconfig": kubeconfig,
-        "context": context,
-        "ui_url": ui_url,
-        "poll_interval": poll_interval,
-        "kfp_runtime": kfp_runtime,
-        "request_timeout": request_timeout,
-    }
     with _cluster_errors():
-        handle = submit(what, engine, params=values, **options)
+        handle = submit(what, params=values, **api_keywords(SUBMIT_OPTIONS, options))
         if not isinstance(what, Path):  # a notebook's pipeline: for the JupyterLab panel
             record(path, handle)
         _report(handle, wait, as_json, timeout)

@@ -6,7 +6,9 @@ that the three cannot drift apart. An option that makes no sense in a front end 
 the reason, and that front end refuses it with the reason rather than as unknown.
 
 Every default means "not given": a flag is off, a value is None, so that the notebook's own
-settings (its metadata) still apply whenever an option is left out.
+settings (its metadata) still apply whenever an option is left out. What a front end read goes on
+to `run_local` and `submit` through `api_keywords`, so a new option is added here and in the
+function that takes it, never at each front end's call.
 
 This package sits between cluster/ and the front ends: it may import the engines' names from
 cluster/, and cli/, jupyter/ and server/ import it.
@@ -14,8 +16,9 @@ cluster/, and cli/, jupyter/ and server/ import it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..cluster.targets import ENGINES
 
@@ -39,7 +42,9 @@ class Option:
     `--no-...` flag: None unless given, then False, so a notebook's setting is kept otherwise)
     or "pairs" (repeatable NAME=VALUE). `dest` is the keyword the front ends pass on; `json` the
     server's field (the option's name in snake_case unless said otherwise). `not_for` maps a
-    front end to why the option is not one of its options."""
+    front end to why the option is not one of its options. `own`: the front end uses the value
+    itself (parameters are parsed first, --no-pin applies as the notebook is loaded, --wait says
+    how the run is followed) instead of passing it on under `dest` (see `api_keywords`)."""
 
     flag: str
     help: str
@@ -50,6 +55,7 @@ class Option:
     dest_name: str | None = None
     json_name: str | None = None
     not_for: Mapping[str, str] = field(default_factory=dict)
+    own: bool = False
 
     @property
     def dest(self) -> str:
@@ -76,7 +82,20 @@ def _param(help_text: str) -> Option:
         short="-p",
         dest_name="params",
         json_name="params",
+        own=True,
     )
+
+
+def parse_pairs(values: Iterable[str]) -> dict[str, str]:
+    """`-p NAME=VALUE` options as text by name (typed later, against the pipeline's parameters);
+    a malformed one raises ValueError, which each front end reports in its own way."""
+    out: dict[str, str] = {}
+    for v in values:
+        name, sep, value = v.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"expected NAME=VALUE, got {v!r}")
+        out[name.strip()] = value
+    return out
 
 
 EXPERIMENT = Option("--experiment", "Record the run under this experiment.", metavar="NAME")
@@ -96,6 +115,7 @@ NO_PIN = Option(
     "Default: the notebook's pin_packages setting, else pinned.",
     kind="off",
     dest_name="pin_packages",
+    own=True,
 )
 
 KFP_RUNTIME = Option(
@@ -127,7 +147,9 @@ RUN_OPTIONS: tuple[Option, ...] = (
         "--no-cache",
         "Run every step, even if an earlier run has its outputs for the same code, inputs and "
         "parameters.",
-        kind="flag",
+        kind="off",
+        dest_name="cache",
+        json_name="no_cache",
     ),
     Option(
         "--keep-going",
@@ -158,6 +180,7 @@ RUN_OPTIONS: tuple[Option, ...] = (
         "Block until the run ends (without it the cell returns at once and the widget follows "
         "the run).",
         kind="flag",
+        own=True,
         not_for={
             CLI: "the command always follows the run to its end: its exit status is the run's",
             SERVER: _SERVER_ANSWERS_AT_ONCE,
@@ -212,6 +235,7 @@ SUBMIT_OPTIONS: tuple[Option, ...] = (
         "--wait",
         "Follow the run until it ends (the command exits 1 if it fails).",
         kind="flag",
+        own=True,
         not_for={SERVER: _SERVER_ANSWERS_AT_ONCE},
     ),
     Option(
@@ -220,6 +244,7 @@ SUBMIT_OPTIONS: tuple[Option, ...] = (
         "(it is left running in the cluster).",
         kind="float",
         metavar="SECONDS",
+        own=True,
         not_for={
             MAGIC: "it bounds --wait for scripts and CI jobs, with exit status 124; a notebook "
             "has no exit status: interrupt the kernel to stop waiting",
@@ -258,6 +283,7 @@ SUBMIT_OPTIONS: tuple[Option, ...] = (
         "Print one JSON object (for tools).",
         kind="flag",
         dest_name="as_json",
+        own=True,
         not_for={
             MAGIC: _TERMINAL + "; the cell shows the run instead",
             SERVER: "the server always answers JSON",
@@ -268,11 +294,23 @@ SUBMIT_OPTIONS: tuple[Option, ...] = (
 )
 
 
-def options_for(table: tuple[Option, ...], front_end: str) -> tuple[Option, ...]:
-    """The options of `table` that `front_end` takes."""
-    return tuple(o for o in table if o.applies_to(front_end))
+#: the options of `submit` that say where the cluster is: what following a run sent earlier needs
+CONNECTION_OPTIONS: tuple[Option, ...] = tuple(
+    o
+    for o in SUBMIT_OPTIONS
+    if o.dest in ("host", "namespace", "token_env", "kubeconfig", "context", "ui_url")
+)
 
 
-def excluded_from(table: tuple[Option, ...], front_end: str) -> tuple[Option, ...]:
-    """The options of `table` that `front_end` refuses, each with its reason in `not_for`."""
-    return tuple(o for o in table if not o.applies_to(front_end))
+def api_keywords(table: tuple[Option, ...], given: Mapping[str, Any]) -> dict[str, Any]:
+    """The keywords for `run_local` (RUN_OPTIONS), `submit` (SUBMIT_OPTIONS) or `attach`
+    (CONNECTION_OPTIONS) from the options a front end read, by `dest`: each option given and not
+    the front end's own. One left out, or not given (None, or a flag that is off), is not passed,
+    so the function's own default (and the notebook's settings) apply."""
+    out: dict[str, Any] = {}
+    for o in table:
+        value = given.get(o.dest)
+        if o.own or value is None or (o.kind == "flag" and value is False):
+            continue
+        out[o.dest] = value
+    return out

@@ -12,12 +12,14 @@ from IPython.core.error import UsageError as IPythonUsageError
 
 from ..cluster.targets import ENGINES
 from ..frontends.options import (
+    CONNECTION_OPTIONS,
     KFP_RUNTIME,
     MAGIC,
     NO_PIN,
     RUN_OPTIONS,
     SUBMIT_OPTIONS,
     Option,
+    parse_pairs,
 )
 
 
@@ -36,13 +38,10 @@ class _Parser(argparse.ArgumentParser):
 def param_values(values: list[str]) -> dict[str, str]:
     """`-p NAME=VALUE` options as the run takes them; a malformed one is a usage error of the
     magic (the cell fails with one line), not a traceback."""
-    out: dict[str, str] = {}
-    for v in values:
-        name, sep, value = v.partition("=")
-        if not sep or not name.strip():
-            raise IPythonUsageError(f"%kfp: -p expects NAME=VALUE, got {v!r}")
-        out[name.strip()] = value
-    return out
+    try:
+        return parse_pairs(values)
+    except ValueError as e:
+        raise IPythonUsageError(f"%kfp: -p {e}") from None
 
 
 def kfp_parser() -> argparse.ArgumentParser:
@@ -124,11 +123,8 @@ def _show_options(show: argparse.ArgumentParser) -> None:
     show.add_argument(
         "--engine", choices=["local", *ENGINES], default="local", help="where the --run ran"
     )
-    show.add_argument("--host")
-    show.add_argument("--namespace")
-    show.add_argument("--token-env", metavar="VAR", help="the environment variable holding a token")
-    show.add_argument("--kubeconfig", metavar="PATH")
-    show.add_argument("--context", metavar="NAME")
+    for option in CONNECTION_OPTIONS:
+        add_option(show, option)
 
 
 def _compile_options(comp: argparse.ArgumentParser) -> None:

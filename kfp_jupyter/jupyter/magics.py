@@ -28,6 +28,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
 from ..errors import KfpJupyterError, NotebookError, install_extra
+from ..frontends.options import CONNECTION_OPTIONS, RUN_OPTIONS, SUBMIT_OPTIONS, api_keywords
 from ..notebook.magic_lines import MagicUsageError, parse_magic_line, step_usage
 from ..notebook.roles import step_name_problem
 from .cells import resource_note, run_cell_body, run_notebook_cell, run_step_cell
@@ -225,15 +226,7 @@ class KfpMagics(Magics):
         if args.run and args.engine == "local":
             w.attach(args.run, store=args.store)
         elif args.run:
-            w.attach(
-                args.run,
-                engine=args.engine,
-                host=args.host,
-                namespace=args.namespace,
-                token_env=args.token_env,
-                kubeconfig=args.kubeconfig,
-                context=args.context,
-            )
+            w.attach(args.run, engine=args.engine, **api_keywords(CONNECTION_OPTIONS, vars(args)))
         return w
 
     def _kfp_inputs(self, args: argparse.Namespace) -> None:
@@ -266,50 +259,18 @@ class KfpMagics(Magics):
 
         nb = self._notebook(args.notebook)
         pipeline = load_notebook(nb, pin_packages=args.pin_packages)
-        handle = run_local(
-            pipeline,
-            param_values(args.params),
-            store=args.store,
-            workers=args.workers,
-            cache=not args.no_cache,
-            keep_going=args.keep_going,
-            experiment=args.experiment,
-            launcher=args.launcher,
-            host_exec=args.host_exec,
-            apply_resources=args.apply_resources,
-        )
+        options = api_keywords(RUN_OPTIONS, vars(args))
+        handle = run_local(pipeline, param_values(args.params), **options)
         return self._follow(nb, handle, args.wait, args.store)
 
     def _kfp_submit(self, args: argparse.Namespace) -> Any:
-        try:
-            from ..cluster import submit
-        except ImportError as e:
-            raise KfpJupyterError(
-                f"submitting is not available in this installation ({e})"
-            ) from None
-        from ..cluster import submittable
+        from ..cluster import submit, submittable
         from ..cluster.submitted import record
 
         nb = self._notebook(args.notebook)
         what = submittable(Path(nb), args.pin_packages)
-        handle = submit(
-            what,
-            args.engine,
-            target=args.target,
-            host=args.host,
-            namespace=args.namespace,
-            experiment=args.experiment,
-            run_name=args.run_name,
-            params=param_values(args.params),
-            schedule=args.schedule,
-            token_env=args.token_env,
-            kubeconfig=args.kubeconfig,
-            context=args.context,
-            ui_url=args.ui_url,
-            poll_interval=args.poll_interval,
-            kfp_runtime=args.kfp_runtime,
-            request_timeout=args.request_timeout,
-        )
+        options = api_keywords(SUBMIT_OPTIONS, vars(args))
+        handle = submit(what, params=param_values(args.params), **options)
         record(nb, handle)  # for the JupyterLab panel of the notebook
         engine = handle.engine
         url = getattr(handle, "url", None)

@@ -208,12 +208,8 @@ class PipelineWidget(anywidget.AnyWidget):
         The form's fields (host, namespace, experiment, token_env) and its saved target go to
         `kfp_jupyter.cluster.submit` as the CLI's options do; `options` override them.
         """
-        try:
-            from ..cluster import submit
-        except ImportError as e:
-            raise KfpJupyterError(
-                f"submitting to a cluster is not available in this installation ({e})"
-            ) from None
+        from ..cluster import submit
+
         engine = engine or self.target.get("engine") or "kfp"
         if engine == "local":
             raise KfpJupyterError(
@@ -257,18 +253,9 @@ class PipelineWidget(anywidget.AnyWidget):
             self.follow(handle)
             return
         if engine != "local":
-            try:
-                from .. import cluster as cluster_api
-            except ImportError:
-                cluster_api = None  # type: ignore[assignment]
-            # kfp_jupyter.cluster.attach(run_id, engine, host=..., ...) -> a SubmitHandle
-            cluster_attach = getattr(cluster_api, "attach", None)
-            if cluster_attach is None:
-                raise KfpJupyterError(
-                    "re-attaching to a cluster run from another session is not available in this "
-                    "installation; open the run in the cluster's UI"
-                )
-            self.follow(cluster_attach(run_id, engine, **cluster), engine=engine)
+            from ..cluster import attach
+
+            self.follow(attach(run_id, engine, **cluster), engine=engine)
             return
         if store is not None:
             self.store = store

@@ -22,13 +22,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import NotebookError, Problem
-from ..model import Pipeline
+from ..model import DEFAULT_IMAGE, Pipeline
 from .annotations import Annotation, annotate, kale_reference, magic_line_index
 from .magic_lines import MagicUsageError, parse_magic_line
+from .metadata import NotebookSettings, read_settings
 from .reader import Cell, NotebookFile, read_notebook
 from .roles import Role
 from .source import to_python
+from .step_settings import StepSettings, merge_packages
 from .tags import TagError, parse_tags
+from .volumes import VolumeRef
 
 #: the marker build_program's cell map reads (analysis/blocks.py writes it)
 _MARKER = re.compile(r"^# cell (?P<cell>\d+)(?P<line>, line \d+)?$", re.MULTILINE)
@@ -38,15 +41,51 @@ __all__ = ["Composition", "annotate_notebook", "composes"]
 
 @dataclass(frozen=True)
 class Origin:
+    """A spliced cell's own place, for messages: its notebook as the reference writes the path
+    (relative to the composing notebook), and its number there."""
+
     notebook: str
     cell: int
 
 
+@dataclass(frozen=True)
+class NotebookDefaults:
+    """What a referenced notebook's metadata gives each of its steps (Kale applies it to the
+    steps of its sub-pipeline): its steps' defaults and image, and its volumes, which every step
+    running a container mounts."""
+
+    step: StepSettings
+    volumes: tuple[VolumeRef, ...]
+
+    def for_step(self, kind: str) -> StepSettings:
+        """The defaults of one step of the notebook: a resource step runs no container, so it
+        mounts no notebook-wide volume."""
+        volumes = self.volumes if kind != "resource" else ()
+        return replace(self.step, volumes=tuple(dict.fromkeys((*volumes, *self.step.volumes))))
+
+
+def notebook_defaults(settings: NotebookSettings) -> NotebookDefaults:
+    d = settings.step_defaults
+    image = d.image or (settings.image if settings.image != DEFAULT_IMAGE else None)
+    packages = merge_packages(settings.packages, d.packages, override=True)
+    step = replace(d, image=image, packages=packages)
+    return NotebookDefaults(step, settings.volumes)
+
+
 @dataclass
 class Composition:
-    """Where each spliced cell comes from: its index in the pipeline -> its notebook and cell."""
+    """Where each spliced cell comes from: its index in the pipeline -> its notebook and cell;
+    and what each referenced notebook's metadata gives its steps, by the notebook as shown."""
 
     origins: dict[int, Origin] = field(default_factory=dict)
+    defaults: dict[str, NotebookDefaults] = field(default_factory=dict)
+
+    def step_defaults(self, first_cell: int, kind: str) -> StepSettings:
+        """The defaults of the step starting at `first_cell` that its own notebook's metadata
+        gives: none for a step of the composing notebook (its notebook's apply to every step)."""
+        origin = self.origins.get(first_cell)
+        defaults = self.defaults.get(origin.notebook) if origin is not None else None
+        return defaults.for_step(kind) if defaults is not None else StepSettings()
 
     def locate(self, problems: Iterable[Problem]) -> list[Problem]:
         return [self._locate(p) for p in problems]
@@ -106,6 +145,7 @@ class _Ref:
     name: str
     shown: str
     annotations: list[Annotation] = field(default_factory=list)
+    defaults: NotebookDefaults = field(default_factory=lambda: NotebookDefaults(StepSettings(), ()))
     #: the step names of its notebook, as they are called in the pipeline
     steps: list[str] = field(default_factory=list)
 
@@ -147,6 +187,7 @@ def annotate_notebook(
             base *= 10
         _rename_steps(ref, taken, warnings)
         ref.annotations = _shared_parameters(ref, params, warnings)
+        composition.defaults[ref.shown] = ref.defaults
         for ann in ref.annotations:
             composition.origins[i * base + ann.cell.index] = Origin(ref.shown, ann.cell.index)
         ref.annotations = [
@@ -269,9 +310,9 @@ def _read_reference(
         problems.append(_nested_problem(cell, name, rel, nb, folder, path, nested[0]))
         return None
     annotations, p, w = annotate(child.cells)
-    problems += [located(q, shown, q.cell) for q in p]
-    warnings += [located(q, shown, q.cell) for q in w]
-    _warn_ignored_metadata(child, cell, shown, warnings)
+    settings, sp, sw = read_settings(child.metadata, path)
+    problems += [located(q, shown, q.cell) for q in (*sp, *p)]
+    warnings += [located(q, shown, q.cell) for q in (*sw, *w)]
     warnings.append(
         Problem(
             f"the steps of {shown} join this pipeline as steps of its own, where Kale nests them "
@@ -281,7 +322,7 @@ def _read_reference(
             fix="nothing to do; the graph of the run shows them beside this notebook's steps",
         )
     )
-    return _Ref(cell, name or Path(shown).stem, shown, annotations)
+    return _Ref(cell, name or Path(shown).stem, shown, annotations, notebook_defaults(settings))
 
 
 def _nested_problem(
@@ -302,24 +343,6 @@ def _nested_problem(
         why,
         "reference every notebook from this notebook, and remove the reference from the other",
     )
-
-
-def _warn_ignored_metadata(child: NotebookFile, cell: Cell, shown: str, out: list[Problem]) -> None:
-    """Notebook settings of a referenced notebook that its steps do not take here."""
-    kale = child.metadata.get("kubeflow_notebook")
-    if not isinstance(kale, dict):
-        return
-    keys = [k for k in ("steps_defaults", "base_image", "docker_image", "volumes") if kale.get(k)]
-    if keys:
-        out.append(
-            Problem(
-                f"the notebook settings of {shown} ({', '.join(keys)} in 'kubeflow_notebook') "
-                "are not applied to its steps: this notebook's settings apply to every step, "
-                "where Kale applies both",
-                cell=cell.index,
-                fix="set them in this notebook's metadata, or as tags on the steps",
-            )
-        )
 
 
 def _rename_steps(ref: _Ref, taken: set[str], warnings: list[Problem]) -> None:

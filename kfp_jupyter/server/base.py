@@ -18,7 +18,7 @@ from ..frontends.options import SERVER, Option
 from .components import ComponentRef, check_refs, component_refs
 from .paths import PathRefused, hide_root, resolve_inside
 from .pools import Pools
-from .registry import RunRegistry, Submitted, reattach
+from .registry import RunRegistry, Submitted, reattach, record_created
 from .settings import KfpJupyterServer
 
 if TYPE_CHECKING:
@@ -144,7 +144,8 @@ class BaseHandler(APIHandler):
             if again is not None:
                 return again
             handle = reattach(record, self.kfp_settings.token_env_allowed)
-            self.runs.add_submit(Path(str(record["notebook"])), handle)
+            notebook = Path(str(record["notebook"]))
+            self.runs.add_submit(notebook, handle, record_created(record))
             return self.runs.submitted(run_id)
 
         return await self.pools.cluster.run(work)

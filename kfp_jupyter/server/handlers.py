@@ -22,7 +22,7 @@ from tornado import web
 
 from ..engine.history import HistoryDamagedError
 from ..errors import KfpJupyterError, NotebookError
-from ..frontends.options import RUN_OPTIONS, SUBMIT_OPTIONS
+from ..frontends.options import RUN_OPTIONS, SUBMIT_OPTIONS, api_keywords
 from .base import ApiError, BaseHandler
 from .components import outline
 from .paths import PathRefused, relative_to_root, resolve_inside
@@ -158,18 +158,8 @@ class RunsHandler(BaseHandler):
 
             def work() -> dict[str, Any]:
                 pipeline = self.load(path, given["pin_packages"])
-                handle = run_local(
-                    pipeline,
-                    given["params"],
-                    store=_store(),
-                    workers=given["workers"],
-                    cache=not given["no_cache"],
-                    keep_going=given["keep_going"],
-                    experiment=given["experiment"],
-                    launcher=given["launcher"],
-                    host_exec=given["host_exec"],
-                    apply_resources=given["apply_resources"],
-                )
+                options = api_keywords(RUN_OPTIONS, given)
+                handle = run_local(pipeline, given["params"], store=_store(), **options)
                 self.runs.add(handle)
                 return {"id": handle.run_id, "state": handle.state}
 
@@ -300,7 +290,7 @@ class SubmitHandler(BaseHandler):
 
         body = self.body()
         given = self.read_options(body, SUBMIT_OPTIONS, "path")
-        pin = given.pop("pin_packages")
+        pin = given["pin_packages"]
         self.check_token_env(given["token_env"])
         try:
             path = self.notebook_path(self.text(body, "path"))
@@ -311,7 +301,7 @@ class SubmitHandler(BaseHandler):
                 if pin is not None and not notebook:
                     submittable(path, pin)  # refused as the CLI refuses it: compiled already
                 what = self.load(path, pin) if notebook else path
-                handle = submit(what, **given)
+                handle = submit(what, params=given["params"], **api_keywords(SUBMIT_OPTIONS, given))
                 self.runs.add_submit(path, handle)
                 if notebook:  # the server's successor finds it too
                     record(path, handle)

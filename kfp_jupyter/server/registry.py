@@ -21,10 +21,12 @@ class Submitted:
     """A run this server sent to a cluster, for the panel: the history database holds only
     local runs, so this is how the panel finds and follows a notebook's cluster runs."""
 
-    def __init__(self, notebook: str, handle: Any) -> None:
+    def __init__(self, notebook: str, handle: Any, created: float | None = None) -> None:
         self.notebook = notebook
         self.handle = handle
-        self.created = time.time()
+        #: when the run was sent (a run sent from a kernel: as its record says, not when the
+        #: server began to follow it), so the panel lists it in its place among the others
+        self.created = time.time() if created is None else created
 
     def summary(self) -> dict[str, Any]:
         """The run as `GET runs/ID` shows a local one, as far as the cluster told; following the
@@ -76,9 +78,10 @@ class RunRegistry:
         self.handles = {k: h for k, h in self.handles.items() if not h.done}
         self.handles[handle.run_id] = handle
 
-    def add_submit(self, notebook: Path, handle: Any) -> None:
+    def add_submit(self, notebook: Path, handle: Any, created: float | None = None) -> None:
         with self.lock:
-            self.submits[handle.run_id] = Submitted(os.path.realpath(notebook), handle)
+            real = os.path.realpath(notebook)
+            self.submits[handle.run_id] = Submitted(real, handle, created)
             for old in list(self.submits)[:-SUBMITS_KEPT]:
                 del self.submits[old]
 
@@ -97,16 +100,22 @@ def listing_of_record(record: dict[str, Any]) -> dict[str, Any]:
     follows it (its state is asked of the cluster then)."""
     from ..engine.report import iso
 
-    created = record.get("created")
+    created = record_created(record)
     return {
         "id": record["id"],
         "engine": record["engine"],
         "url": record.get("url"),
         "state": "UNKNOWN",
         "message": "sent from a notebook kernel; its state is read from the cluster when shown",
-        "created": iso(created) if isinstance(created, (int, float)) else None,
+        "created": iso(created) if created is not None else None,
         "notebook": record.get("notebook"),
     }
+
+
+def record_created(record: dict[str, Any]) -> float | None:
+    """When a recorded run was sent (None in a record without a usable time)."""
+    created = record.get("created")
+    return float(created) if isinstance(created, (int, float)) else None
 
 
 def reattach(record: dict[str, Any], token_env_allowed: Callable[[str], bool]) -> Any:

@@ -9,6 +9,7 @@ posted for real and their effect checked in the run, or on the test cluster."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -29,7 +30,16 @@ from servers.kfp_server import KfpServer
 
 from kfp_jupyter import compile_pipeline
 from kfp_jupyter.cli.main import cli
-from kfp_jupyter.jupyter.kfp_args import kfp_parser
+from kfp_jupyter.cluster import attach, submit
+from kfp_jupyter.engine import run_local
+from kfp_jupyter.frontends.options import (
+    CONNECTION_OPTIONS,
+    RUN_OPTIONS,
+    SUBMIT_OPTIONS,
+    Option,
+    api_keywords,
+)
+from kfp_jupyter.jupyter.kfp_args import kfp_parser, param_values
 
 pytest_plugins = ["servers.fixtures"]
 
@@ -148,6 +158,47 @@ def test_the_magic_passes_its_options_on_as_the_command_does(tmp_path: Path) -> 
     assert (left_out.pin_packages, left_out.launcher, left_out.workers) == (None, None, None)
     with pytest.raises(UsageError, match="invalid choice"):
         kfp_parser().parse_args(["run", "--launcher", "thread"])
+
+
+@pytest.mark.parametrize(
+    ("table", "function"),
+    [(RUN_OPTIONS, run_local), (SUBMIT_OPTIONS, submit), (CONNECTION_OPTIONS, attach)],
+)
+def test_every_option_passed_on_is_a_keyword_of_the_function_that_takes_it(
+    table: tuple[Option, ...], function: Any
+) -> None:
+    """A front end passes what it read straight on: an option added to a table without its
+    keyword in the API would fail at every front end's first use of it."""
+    every = {o.dest: "x" if o.kind != "flag" else True for o in table}
+    passed = api_keywords(table, every)
+    assert passed, "nothing is passed on"
+    assert set(passed) <= set(inspect.signature(function).parameters), function.__name__
+    assert "params" not in passed and "pin_packages" not in passed  # the front end's own
+
+
+def test_an_option_left_out_leaves_the_function_its_default(tmp_path: Path) -> None:
+    """Not given means the notebook's settings and the API's defaults apply: nothing is passed;
+    --no-cache is passed as cache=False."""
+    left_out = kfp_parser().parse_args(["run", "nb.ipynb"])
+    assert api_keywords(RUN_OPTIONS, vars(left_out)) == {}
+    given = kfp_parser().parse_args(["run", "nb.ipynb", "--no-cache", "--keep-going", "--wait"])
+    assert api_keywords(RUN_OPTIONS, vars(given)) == {"cache": False, "keep_going": True}
+    show = kfp_parser().parse_args(
+        ["show", "--run", "r1", "--engine", "kfp", "--host", "h", "--ui-url", "u"]
+    )
+    assert api_keywords(CONNECTION_OPTIONS, vars(show)) == {"host": "h", "ui_url": "u"}
+
+
+@pytest.mark.parametrize("pair", ["oops", "=5", " =5"])
+def test_a_parameter_without_a_name_is_refused_by_the_command_and_the_magic(
+    tmp_path: Path, pair: str
+) -> None:
+    nb = make_notebook(tmp_path / "n.ipynb", [code("n = 1", "pipeline-parameters")])
+    result = CliRunner().invoke(cli, ["run", str(nb), "-p", pair])
+    assert result.exit_code == 2, result.output
+    assert f"expected NAME=VALUE, got {pair!r}" in result.output
+    with pytest.raises(UsageError, match=f"-p expected NAME=VALUE, got {re.escape(repr(pair))}"):
+        param_values(kfp_parser().parse_args(["run", str(nb), "-p", pair]).params)
 
 
 # --- the server honours what it takes ---------------------------------------------------------

@@ -125,6 +125,87 @@ def test_a_composition_runs_with_variables_flowing_between_notebooks(tmp_path: P
     assert summary["metrics"]["total"] == 18
 
 
+def _with_settings(tmp_path: Path, child_metadata: dict[str, Any]) -> Path:
+    """A composing notebook with settings of its own, over a notebook with `child_metadata`."""
+    make_notebook(
+        tmp_path / "prep.ipynb",
+        [
+            code("rows = [1, 2]", "step:load"),
+            code("total = sum(rows)", "step:fit", "limit:cpu:4"),
+            code(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: s",
+                "step:cfg",
+                "resource:apply",
+            ),
+        ],
+        child_metadata,
+    )
+    parent = {
+        "kubeflow_notebook": {
+            "base_image": "main:1",
+            "steps_defaults": ["label:team:main", "label:owner:ann", "limit:memory:1Gi"],
+        }
+    }
+    return make_notebook(
+        tmp_path / "main.ipynb",
+        [ref("prep", "./prep.ipynb"), code("print(total)", "step:report")],
+        parent,
+    )
+
+
+def test_a_referenced_notebooks_own_settings_apply_to_its_steps(tmp_path: Path) -> None:
+    """As in Kale, a referenced notebook's metadata applies to its steps: a step's own settings
+    first, then its notebook's (steps_defaults, caching, base image, volumes), then the composing
+    notebook's; the composing notebook's steps take only their notebook's."""
+    child = {
+        "kubeflow_notebook": {
+            "base_image": "prep:2",
+            "enable_caching": False,
+            "steps_defaults": ["label:team:prep", "limit:cpu:2"],
+            "volumes": [
+                {
+                    "type": "new_pvc",
+                    "name": "work",
+                    "mount_point": "/work",
+                    "size": 1,
+                    "size_type": "Gi",
+                    "storage_class_name": "standard",
+                },
+            ],
+        },
+        "kfp_jupyter": {"packages": ["tabulate==0.9.0"]},
+    }
+    pipeline = load_notebook(_with_settings(tmp_path, child))
+    steps = {s.name: s for s in pipeline.steps}
+    for name in ("load", "fit"):
+        s = steps[name]
+        assert s.image == "prep:2", name
+        assert s.labels == {"team": "prep", "owner": "ann"}, name
+        assert s.cache is False, name
+        assert [m.path for m in s.mounts] == ["/work"], name
+        assert "tabulate==0.9.0" in s.packages, name
+    assert steps["load"].limits == {"cpu": "2", "memory": "1Gi"}
+    assert steps["fit"].limits == {"cpu": "4", "memory": "1Gi"}  # the step's own wins
+    # the notebook's volumes go where its containers run, not into its resource step
+    assert steps["cfg"].mounts == ()
+    report = steps["report"]
+    assert (report.image, report.cache) == ("main:1", True)
+    assert report.labels == {"team": "main", "owner": "ann"}
+    assert report.mounts == () and report.limits == {"memory": "1Gi"}
+    assert [v.name for v in pipeline.volumes] == ["work"]
+    assert "not applied" not in _warned(pipeline)
+    on_every_target(pipeline, tmp_path)
+
+
+def test_a_problem_in_a_referenced_notebooks_settings_names_that_notebook(tmp_path: Path) -> None:
+    child = {"kubeflow_notebook": {"steps_defaults": "label:team:prep"}}
+    (problem,) = _problems(_with_settings(tmp_path, child))
+    assert problem.message.startswith(
+        "in prep.ipynb: notebook metadata 'kubeflow_notebook.steps_defaults' must be a list"
+    ), problem.message
+    assert problem.fix
+
+
 def test_a_step_of_a_referenced_notebook_fails_in_that_notebooks_terms(tmp_path: Path) -> None:
     """The traceback names the referenced notebook and its own cell and line, not a number the
     composing notebook does not have; nothing marks a cell of the composing notebook."""

@@ -279,6 +279,11 @@ def test_a_run_sent_by_kfp_jupyter_submit_in_a_terminal_is_listed_and_followed(
         status, others = srv.call("GET", "runs?path=other.ipynb")
         assert status == 200 and others == [], others
         run = _until_done(srv, run_id)  # the server follows it on the cluster
+        status, followed = srv.call("GET", "runs?path=small.ipynb")
     assert run["state"] == "SUCCEEDED" and run["engine"] == "kfp", run
+    # listed in its place: sent when the terminal sent it, not when the server began to follow
+    assert status == 200 and [r["id"] for r in followed] == [run_id], followed
+    assert followed[0]["state"] == "SUCCEEDED", followed
+    assert followed[0]["created"] == listed[0]["created"], (followed, listed)
     kept = (base / "kfp-config" / "submitted.jsonl").read_text()
     assert TOKEN_ENV in kept and KFP_TOKEN not in kept
