@@ -185,6 +185,30 @@ def _check_syntax(
         return False
 
 
+def _check_globals(
+    cell: int, code: str, offset: int, step: str | None, problems: list[Problem]
+) -> None:
+    """Refuse `global`: a step's code runs inside the one function KFP calls, where `global`
+    reaches the step program's module instead of the notebook's variables, so a value set that
+    way would silently not arrive (or the read would fail)."""
+    tree = ast.parse(code)
+    top = {id(n) for n in tree.body}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Global):
+            continue
+        said = f"'global {', '.join(node.names)}'"
+        if id(node) in top:
+            message = f"{said} at the top of a cell: a step runs as a function, where it would "
+            message += "make the names the step program's own instead of the notebook's"
+            fix = "remove it: at the top of a cell it does nothing in the notebook either"
+        else:
+            message = f"{said} in a function: a step runs as a function, where it reaches the "
+            message += "step program's module, not the notebook's variables, so the value "
+            message += "would not arrive"
+            fix = "return the value and assign it in the cell instead (e.g. config = load_config())"
+        problems.append(Problem(message, cell=cell, step=step, line=node.lineno + offset, fix=fix))
+
+
 def parameters_cell(
     cell: int, code: str, offset: int, out: Blocks, problems: list[Problem]
 ) -> None:
@@ -402,6 +426,8 @@ def group_blocks(
             warnings.append(Problem(note, cell=a.cell.index, step=step))
         if not _check_syntax(a.cell.index, py.code, a.offset, step, problems):
             continue
+        if a.role not in (Role.PARAMETERS, Role.METRICS):
+            _check_globals(a.cell.index, py.code, a.offset, step, problems)
         if a.role == Role.IMPORTS:
             out.imports.add(a.cell.index, py.code, a.offset)
         elif a.role == Role.FUNCTIONS:

@@ -17,7 +17,8 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-#: Methods that do not change the object they are called on.
+#: Methods that do not change the object they are called on (a logger's, a path's and a storage
+#: client's act on the world outside: their object is the same afterwards).
 PURE_METHODS = _words(
     """
     head tail describe info copy mean median mode sum min max std var sem count nunique unique
@@ -42,6 +43,9 @@ PURE_METHODS = _words(
     save savefig save_model save_pretrained save_weights show dump dumps tobytes tofile
     to_numpy to_list tolist to_dict to_json to_csv to_parquet to_pickle to_string to_frame
     to_markdown to_html to_records to_excel to_sql to_latex to_xarray to_period to_timestamp
+    debug warning warn error exception critical log
+    mkdir touch write_text write_bytes unlink rmdir chmod
+    upload_file download_file put_object get_object
     """
 )
 #: Methods that change their object even on a part of a variable (`obj.items.append(1)`).

@@ -51,8 +51,13 @@ class BlockNames:
     reads: dict[str, int] = field(default_factory=dict)
     #: the part of `reads` read only inside function or lambda bodies (they run when called)
     late_reads: set[str] = field(default_factory=set)
-    #: read by a function body before the block binds them: from upstream only if upstream has them
+    #: read where the block may or may not have bound them yet (by a function body before the
+    #: block binds them, or after a binding on some paths only, as under an `if`): from upstream
+    #: only if upstream has them, which is the value the notebook would have on the other paths
     soft_reads: dict[str, int] = field(default_factory=dict)
+    #: names the block binds on some paths only (under an `if`, in a loop, in a `try`), so that
+    #: at its end they may still hold the value they had before it
+    maybe_bound: set[str] = field(default_factory=set)
     #: names bound at the top level, in order
     defines: dict[str, int] = field(default_factory=dict)
     #: names of objects this block changes in place (from outside, or its own)
@@ -87,8 +92,25 @@ class _ModuleWalker:
 
     # reads and writes -------------------------------------------------------------------------
     def read(self, name: str, line: int) -> None:
-        if name not in self.defined and name not in self.r.reads:
+        if name in self.defined or name in self.r.reads:
+            return
+        if name in self.r.defines and name not in self.r.deletes:
+            self.r.soft_reads.setdefault(name, line)  # bound on some paths only, so far
+        else:
             self.r.reads[name] = line
+
+    def paths(self, before: set[str], *bodies: list[ast.stmt]) -> None:
+        """Walk alternative bodies, each from `before`: afterwards a name is defined if every
+        body that goes on to the next statement defines it (one that ends in raise, return,
+        break or continue does not go on)."""
+        after: set[str] | None = None
+        for body in bodies:
+            self.defined = set(before)
+            self.stmts(body)
+            if _leaves(body):
+                continue
+            after = self.defined if after is None else after & self.defined
+        self.defined = after if after is not None else set(before)
 
     def write(self, name: str, line: int) -> None:
         self.defined.add(name)
@@ -208,8 +230,10 @@ class _ModuleWalker:
                 self.target(s.target)
         elif isinstance(s, (ast.For, ast.AsyncFor)):
             self.expr(s.iter)
+            before = set(self.defined)
             self.target(s.target)
             self.stmts(s.body)
+            self.defined = before  # the loop may not run at all
             self.stmts(s.orelse)
         elif isinstance(s, (ast.With, ast.AsyncWith)):
             for item in s.items:
@@ -223,9 +247,14 @@ class _ModuleWalker:
             self.import_(s)
         elif isinstance(s, ast.Delete):
             self.delete(s)
-        elif isinstance(s, (ast.If, ast.While)):
+        elif isinstance(s, ast.If):
             self.expr(s.test)
+            self.paths(set(self.defined), s.body, s.orelse)
+        elif isinstance(s, ast.While):
+            self.expr(s.test)
+            before = set(self.defined)
             self.stmts(s.body)
+            self.defined = before  # the loop may not run at all
             self.stmts(s.orelse)
         elif isinstance(s, (ast.Try, getattr(ast, "TryStar", ast.Try))):
             self.try_(s)  # type: ignore[arg-type]
@@ -278,9 +307,14 @@ class _ModuleWalker:
                 self.mutate(t)
 
     def try_(self, s: ast.Try) -> None:
-        """`try` and `try*`: the handlers' names end with their handlers."""
+        """`try` and `try*`: the handlers' names end with their handlers. A handler may run after
+        any part of the body, so it starts from what was defined before the `try`."""
+        before = set(self.defined)
         self.stmts(s.body)
+        self.stmts(s.orelse)
+        after = None if _leaves(s.orelse or s.body) else self.defined
         for h in s.handlers:
+            self.defined = set(before)
             self.expr(h.type)
             if h.name:
                 self.write(h.name, h.lineno)
@@ -289,7 +323,9 @@ class _ModuleWalker:
                 self.defined.discard(h.name)
                 if self.r.defines.get(h.name) == h.lineno:
                     del self.r.defines[h.name]
-        self.stmts(s.orelse)
+            if not _leaves(h.body):
+                after = self.defined if after is None else after & self.defined
+        self.defined = after if after is not None else before
         self.stmts(s.finalbody)
 
     def match(self, s: ast.Match) -> None:
@@ -340,6 +376,9 @@ class _ModuleWalker:
             self.r.functions[s.name] = effects
 
     def finish(self) -> BlockNames:
+        self.r.maybe_bound = {
+            n for n in self.r.defines if n not in self.defined and n not in self.r.deletes
+        }
         # Code in function bodies runs later: a free name there is read from outside if the block
         # never binds it, and maybe read from outside if the block binds it only afterwards.
         for name, (line, bound_then) in self.deferred.items():
@@ -351,6 +390,12 @@ class _ModuleWalker:
                 self.r.reads[name] = line
                 self.r.late_reads.add(name)
         return self.r
+
+
+def _leaves(body: list[ast.stmt]) -> bool:
+    """Whether a body never goes on to the statement after it (it ends in raise, return, break
+    or continue)."""
+    return bool(body) and isinstance(body[-1], (ast.Raise, ast.Return, ast.Break, ast.Continue))
 
 
 def analyse_block(

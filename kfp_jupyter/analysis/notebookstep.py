@@ -24,7 +24,7 @@ from ..model import (
     Step,
     function_name,
 )
-from ..notebook.annotations import magic_line_index
+from ..notebook.annotations import late_magic_line, magic_line_index
 from ..notebook.magic_lines import parse_magic_line
 from ..notebook.metadata import NotebookSettings
 from ..notebook.reader import Cell, NotebookFile, read_notebook
@@ -158,6 +158,8 @@ def is_plain(nb: NotebookFile) -> bool:
         if not tags.settings.is_empty() or tags.role not in (None, Role.PARAMETERS, Role.METRICS):
             return False
         at = magic_line_index(cell.source)
+        if late_magic_line(cell.source, at) is not None:
+            return False  # a magic of ours below the top: annotated, and told where it went wrong
         if at is not None:
             try:
                 m = parse_magic_line(cell.source.split("\n")[at].strip())

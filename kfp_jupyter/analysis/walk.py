@@ -174,6 +174,10 @@ class Walk:
         }
         hard = dict(bn.reads)
         soft = dict(bn.soft_reads)
+        # a name the step binds on some paths only, which a later step reads: on the other paths
+        # it keeps its value from before the step, so that value comes in too (if one does)
+        for var in sorted(bn.maybe_bound & self.read_after(name)):
+            soft.setdefault(var, bn.defines[var])
         for var, at in closure(roots, function_reads).items():
             if var not in hard:
                 (soft if var in bn.defines else hard).setdefault(var, at)
@@ -186,6 +190,11 @@ class Walk:
             if self.read(name, var, cell, ln, required):
                 from_upstream.add(var)
         return from_upstream
+
+    def read_after(self, name: str) -> set[str]:
+        """The names the steps after `name` read."""
+        later = self.order[self.flow.position[name] + 1 :]
+        return {v for n in later for v in (*self.analysed[n].reads, *self.analysed[n].soft_reads)}
 
     def read(self, name: str, var: str, cell: int | None, ln: int | None, required: bool) -> bool:
         """Account for step `name` reading `var`; True if an earlier step hands it on."""

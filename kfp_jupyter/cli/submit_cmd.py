@@ -43,7 +43,7 @@ def _summary(handle: Any, view: Any, began: float) -> None:
     from rich.console import Console
     from rich.text import Text
 
-    from ..engine.progress import STYLES, fmt_seconds
+    from ..engine.progress import STYLES, counted, fmt_seconds
 
     console = Console(highlight=False, soft_wrap=True)
     counts = view.counts()
@@ -54,7 +54,8 @@ def _summary(handle: Any, view: Any, began: float) -> None:
             (handle.run_id, "bold"),
             " ",
             (handle.state, STYLES.get(handle.state, "")),
-            f" after {fmt_seconds(time.time() - began)}: {len(view.rows)} steps ({', '.join(parts)})",
+            f" after {fmt_seconds(time.time() - began)}: {counted(len(view.rows), 'step')} "
+            f"({', '.join(parts)})",
         )
     )
     if handle.state != states.SUCCEEDED and handle.message:

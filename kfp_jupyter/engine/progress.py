@@ -33,6 +33,11 @@ STYLES = {
 }
 
 
+def counted(n: int, noun: str) -> str:
+    """`1 step`, `3 steps`."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def fmt_seconds(s: float) -> str:
     if s < 60:
         return f"{s:.1f}s"
@@ -217,7 +222,8 @@ def summary_lines(view: RunView, store: str, tails: bool) -> list[tuple[str, str
     lines = [
         (
             STYLES.get(view.state, ""),
-            f"run {rid} {view.state} in {took}: {len(view.rows)} steps ({', '.join(parts)})",
+            f"run {rid} {view.state} in {took}: {counted(len(view.rows), 'step')} "
+            f"({', '.join(parts)})",
         )
     ]
     if view.message and view.state != states.SUCCEEDED:

@@ -14,7 +14,7 @@ from .source import statement_starts, to_python
 from .step_settings import SettingsConflict, StepSettings, merge_settings
 from .tags import ParsedTags, TagError, parse_tags
 
-__all__ = ["Annotation", "Role", "StepSettings", "annotate", "magic_line_index"]
+__all__ = ["Annotation", "Role", "StepSettings", "annotate", "late_magic_line", "magic_line_index"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def magic_line_index(source: str) -> int | None:
     return None
 
 
-def _late_magic_line(source: str, first: int | None) -> int | None:
+def late_magic_line(source: str, first: int | None) -> int | None:
     """Index of one of our cell magics below the top of a cell, where it means nothing."""
     if "%%" not in source:
         return None
@@ -276,7 +276,7 @@ def _cell_tags(cell: Cell, problems: list[Problem], warnings: list[Problem]) -> 
 def _cell_magic(cell: Cell, problems: list[Problem]) -> _CellSays | None:
     """What the cell's magic line says (nothing, if it has none); None if a problem was reported."""
     at = magic_line_index(cell.source)
-    late = _late_magic_line(cell.source, at)
+    late = late_magic_line(cell.source, at)
     if late is not None:
         problems.append(
             Problem(

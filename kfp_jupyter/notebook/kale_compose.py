@@ -177,6 +177,7 @@ def annotate_notebook(
     composition = Composition()
     taken = {a.step for a in root if a.step is not None}
     params = _parameter_values(root)
+    shared = _shared_definitions(root, "this notebook")
     spliced: list[_Ref] = []
     for i, cell in enumerate(refs, start=1):
         ref = _read_reference(nb, cell, problems, warnings)
@@ -185,6 +186,7 @@ def annotate_notebook(
         top = max((a.cell.index for a in ref.annotations), default=0)
         while base <= top:
             base *= 10
+        problems += _clashing_definitions(ref, shared)
         _rename_steps(ref, taken, warnings)
         ref.annotations = _shared_parameters(ref, params, warnings)
         composition.defaults[ref.shown] = ref.defaults
@@ -382,6 +384,73 @@ def _rename_steps(ref: _Ref, taken: set[str], warnings: list[Problem]) -> None:
         )
         for a in ref.annotations
     ]
+
+
+def _definitions(a: Annotation) -> list[tuple[str, str, int]]:
+    """(name, code, line) of what an imports or functions cell binds at its top level."""
+    try:
+        tree = ast.parse(to_python(a.body).code)
+    except SyntaxError:
+        return []  # reported where the cell is analysed
+    out: list[tuple[str, str, int]] = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out.append((node.name, ast.unparse(node), node.lineno))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:  # each name by what binds it alone, wherever it is listed
+                one = (
+                    ast.Import([alias])
+                    if isinstance(node, ast.Import)
+                    else ast.ImportFrom(node.module, [alias], node.level)
+                )
+                out.append(
+                    (alias.asname or alias.name.split(".")[0], ast.unparse(one), node.lineno)
+                )
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                if isinstance(t, ast.Name):
+                    out.append((t.id, ast.unparse(node), node.lineno))
+    return out
+
+
+def _shared_definitions(annotations: list[Annotation], whose: str) -> dict[str, tuple[str, str]]:
+    """What the imports and functions cells bind: name -> (code, whose cell it is)."""
+    return {
+        name: (text, whose)
+        for a in annotations
+        if a.role in (Role.IMPORTS, Role.FUNCTIONS)
+        for name, text, _ in _definitions(a)
+    }
+
+
+def _clashing_definitions(ref: _Ref, shared: dict[str, tuple[str, str]]) -> list[Problem]:
+    """A name the referenced notebook's imports or functions cells bind differently from an
+    earlier notebook's: the pipeline has one imports and one functions block for all its steps
+    (Kale keeps each notebook's apart), so one would silently replace the other in every step."""
+    problems: list[Problem] = []
+    for a in ref.annotations:
+        if a.role not in (Role.IMPORTS, Role.FUNCTIONS):
+            continue
+        for name, text, line in _definitions(a):
+            given = shared.setdefault(name, (text, ref.shown))
+            if given[0] == text or given[1] == ref.shown:
+                continue
+            problems.append(
+                located(
+                    Problem(
+                        f"{name!r} is defined here and, differently, in {given[1]}'s "
+                        f"{a.role.value} cell; the composed pipeline has one {a.role.value} "
+                        "block for every step, so one would replace the other",
+                        cell=a.cell.index,
+                        line=line + a.offset,
+                        fix="give one of the two another name (Kale keeps each notebook's apart)",
+                    ),
+                    ref.shown,
+                    a.cell.index,
+                )
+            )
+    return problems
 
 
 def _assignments(a: Annotation) -> list[tuple[str, str, ast.stmt]]:

@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import Problem
 from ..model import DEFAULT_IMAGE, DEFAULT_KFP_RUNTIME, kfp_runtime_problem
 from .kale_metadata import kale_step_defaults, warn_ignored, with_kale_volumes
-from .step_settings import StepSettings
+from .step_settings import StepSettings, split_packages
 from .volumes import ACCESS_MODES, VolumeRef, parse_volume
 
 PIPELINE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
@@ -149,7 +149,7 @@ def _packages(value: object, problems: list[Problem]) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
-        value = [p for p in value.split(",")]
+        return split_packages(value)
     if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
         problems.append(
             Problem(

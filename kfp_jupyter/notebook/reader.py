@@ -9,6 +9,7 @@ and a compiler that runs on every save must start fast.
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,13 +163,16 @@ def _check(raw: dict[str, Any], name: str) -> list[Problem]:
 def _comma_tag(tag: str, cell: int) -> Problem:
     """The notebook format forbids commas in tags: say so plainly, with the fix."""
     head, _, rest = tag.partition(":")
+    message = f"tag {tag!r} contains ',', which notebook tags cannot hold"
+    if head == "packages" and re.search(r",\s*[<>=!~]", rest):
+        fix = (
+            "a version range cannot be one tag: pin one version (e.g. 'packages:pandas==2.2.3'), "
+            'or give the range on the magic line: %%step NAME --packages "pandas>=2,<3"'
+        )
+        return Problem(message, cell=cell, fix=fix)
     parts = [p.strip() for p in rest.split(",") if p.strip()]
     example = " and ".join(f"'{head}:{p}'" for p in parts[:2]) if parts else "one tag per value"
-    return Problem(
-        f"tag {tag!r} contains ',', which notebook tags cannot hold",
-        cell=cell,
-        fix=f"use one tag per value: {example}",
-    )
+    return Problem(message, cell=cell, fix=f"use one tag per value: {example}")
 
 
 def parse_notebook_text(text: str, path: Path | None = None) -> NotebookFile:

@@ -150,8 +150,17 @@ def merge_packages(
 
 
 def split_packages(text: str) -> tuple[str, ...]:
-    """The requirements of a comma-separated list, as a tag or --packages writes them."""
-    return tuple(p.strip() for p in text.split(",") if p.strip())
+    """The requirements of a comma-separated list, as --packages or a settings list writes them.
+    A piece that starts with a version operator goes on the requirement before it, so that a
+    range stays one requirement: `pandas>=2,<3,numpy` is `pandas>=2,<3` and `numpy`."""
+    out: list[str] = []
+    for piece in text.split(","):
+        p = piece.strip()
+        if p and out and p[0] in "<>=!~":
+            out[-1] += "," + p
+        elif p:
+            out.append(p)
+    return tuple(out)
 
 
 def requirement_key(req: str) -> str:

@@ -290,9 +290,11 @@ def _kernel_shims(pipeline: Pipeline, step: Step) -> str:
     """Kernel-only builtins: a step is a plain program, so give it stand-ins that behave
     sensibly."""
     shims = ""
-    if re.search(r"\bdisplay\b", step.source) and "display" not in pipeline.imports:
+    # the functions cell runs in every step, so a helper there may call them too
+    code = f"{step.source}\n{pipeline.functions}"
+    if re.search(r"\bdisplay\b", code) and "display" not in pipeline.imports:
         shims += "try:\n    from IPython.display import display\nexcept ImportError:\n    display = print\n"
-    if re.search(r"\bget_ipython\b", step.source):
+    if re.search(r"\bget_ipython\b", code):
         shims += "def get_ipython():\n    return None  # steps run outside a kernel\n"
     return shims
 

@@ -209,6 +209,12 @@ def _kfpj_save_data(base, value, hasher):
 def _kfpj_save(step, name, value, path):
     import os
 
+    if getattr(value, "path", None) == path:  # the output's own placeholder: never set
+        raise _KfpjError(
+            f"step {step!r} did not set {name!r}: its code sets it only on some paths (under an "
+            f"if, in a loop or a try), this run took none of them, and no step before it sets "
+            f"{name!r}; give it a value on every path (e.g. {name} = None before the if)"
+        )
     os.makedirs(path, exist_ok=True)
     base = os.path.join(path, name)
     mod, kind = type(value).__module__.split(".")[0], type(value).__name__

@@ -206,6 +206,32 @@ def test_a_problem_in_a_referenced_notebooks_settings_names_that_notebook(tmp_pa
     assert problem.fix
 
 
+def test_a_function_two_notebooks_define_differently_is_an_error_naming_both(
+    tmp_path: Path,
+) -> None:
+    """The composed pipeline has one functions block for every step: a referenced notebook's
+    `clean` would silently replace this notebook's in this notebook's steps too."""
+    make_notebook(
+        tmp_path / "child.ipynb",
+        [
+            code("import numpy as np\nimport json", "imports"),
+            code("def clean(x):\n    return x * 100", "functions"),
+            code("b = clean(2)", "step:two"),
+        ],
+    )
+    nb = _main(
+        tmp_path,
+        code("import numpy as np", "imports"),
+        code("def clean(x):\n    return x + 1", "functions"),
+        code("a = clean(1)", "step:one"),
+        ref("child", "./child.ipynb"),
+    )
+    (problem,) = _problems(nb)  # numpy, imported alike in both, is no clash
+    assert problem.message.startswith("in child.ipynb, cell 2, line 1: 'clean' is defined here")
+    assert "this notebook's functions cell" in problem.message
+    assert problem.fix
+
+
 def test_a_step_of_a_referenced_notebook_fails_in_that_notebooks_terms(tmp_path: Path) -> None:
     """The traceback names the referenced notebook and its own cell and line, not a number the
     composing notebook does not have; nothing marks a cell of the composing notebook."""
