@@ -297,6 +297,9 @@ def _analyse_steps(
     """What each step does with names; the non-Python steps as read."""
     analysed: dict[str, BlockNames] = {}
     special: dict[str, Special] = {}
+    # what calling a function does, for the functions cell's and for those a step defines (a
+    # later step calling `add_features(df)` changes `df` as a call in the same step would)
+    known = dict(functions.functions)
     for name in order:
         sb = step_blocks[name]
         if sb.settings.kind != "python":
@@ -314,9 +317,12 @@ def _analyse_steps(
                     "(notebook:PATH or %%notebook NAME PATH)",
                 )
             )
-        bn = _analyse(sb.code, name, problems, functions.functions)
+        bn = _analyse(sb.code, name, problems, known)
         _star_imports(sb.code, bn, name, problems)
         analysed[name] = bn
+        for n in bn.defines:
+            known.pop(n, None)
+        known.update(bn.functions)
     return analysed, special
 
 

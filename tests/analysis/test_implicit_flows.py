@@ -1,7 +1,9 @@
-"""A variable a step sets on some paths only (under an `if`, in a loop, in a `try`) keeps, on
-the other paths, the value it had before the step, as in the notebook: the step takes that value
-in too. With no value before it, a run that takes none of the paths fails naming the variable,
-never handing on something else."""
+"""Data a step takes in that no plain read shows. A variable a step sets on some paths only
+(under an `if`, in a loop, in a `try`) keeps, on the other paths, the value it had before the
+step, as in the notebook: the step takes that value in too; with no value before it, a run that
+takes none of the paths fails naming the variable, never handing on something else. And a helper
+an earlier step defines changes what a later step passes it.
+"""
 
 from __future__ import annotations
 
@@ -85,3 +87,29 @@ def test_with_no_value_before_a_run_that_sets_nothing_fails_naming_it(tmp_path: 
         "train": "FAILED",
         "serve": "SKIPPED",
     }
+
+
+def test_a_helper_an_earlier_step_defines_changes_what_a_later_step_passes_it(
+    tmp_path: Path,
+) -> None:
+    """`add_features(df)` in a later step changes `df` as it would in the step defining the
+    helper: the changed `df` is what the step after it gets."""
+    nb = make_notebook(
+        tmp_path / "nb.ipynb",
+        [
+            code(
+                "df = {'price': [1, 2]}\n"
+                "def add_features(frame):\n"
+                "    frame['double'] = [p * 2 for p in frame['price']]",
+                "step:load",
+            ),
+            code("add_features(df)", "step:features"),
+            code("print('COLUMNS', sorted(df))", "step:train"),
+        ],
+    )
+    assert _flows(nb)["train"] == {"df": "features"}
+    store = tmp_path / "store"
+    r = kfpj("run", nb, store=store)
+    assert r.returncode == 0, r.stdout + r.stderr
+    logs = kfpj("runs", "logs", "latest", "train", store=store)
+    assert "COLUMNS ['double', 'price']" in logs.stdout, logs.stdout + logs.stderr
