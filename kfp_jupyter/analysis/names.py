@@ -58,6 +58,8 @@ class BlockNames:
     #: names the block binds on some paths only (under an `if`, in a loop, in a `try`), so that
     #: at its end they may still hold the value they had before it
     maybe_bound: set[str] = field(default_factory=set)
+    #: objects the block builds around others (`opt = SGD(weights)`): name -> those, at its end
+    aliases: dict[str, frozenset[str]] = field(default_factory=dict)
     #: names bound at the top level, in order
     defines: dict[str, int] = field(default_factory=dict)
     #: names of objects this block changes in place (from outside, or its own)
@@ -376,6 +378,7 @@ class _ModuleWalker:
             self.r.functions[s.name] = effects
 
     def finish(self) -> BlockNames:
+        self.r.aliases = dict(self.aliases)
         self.r.maybe_bound = {
             n for n in self.r.defines if n not in self.defined and n not in self.r.deletes
         }

@@ -153,6 +153,11 @@ class Walk:
         self.extra_imports: dict[str, list[str]] = {n: [] for n in order}
         self.step_imports: dict[str, str] = {}
         self.changes: dict[str, Change] = {}
+        #: objects built around others, by the step that made them: name -> (step, those)
+        self.built_around: dict[str, tuple[str, frozenset[str]]] = {}
+        #: a variable a later step changed through an object built around it:
+        #: name -> (that step, the object, the step that built the object)
+        self.changed_through: dict[str, tuple[str, str, str]] = {}
 
     def run(self) -> None:
         for name in self.order:
@@ -214,6 +219,7 @@ class Walk:
             return False
         p = self.flow.producer(var, self.flow.position[name], name, cell, ln, "reads")
         if p is not None:
+            self.check_changed_through(name, var, p, cell, ln)
             self.inputs[name].append(Input(var, p))
             self.after[name].add(p)
             return True
@@ -227,6 +233,32 @@ class Walk:
             return False
         self.undefined(name, var, cell, ln)
         return False
+
+    def check_changed_through(
+        self, name: str, var: str, producer: str, cell: int | None, ln: int | None
+    ) -> None:
+        """`var` comes from `producer`, but a step after it changed `var` through an object built
+        around it (`opt.step()` changes `weights`): each variable travels on its own, so this
+        step would get `var` as `producer` left it, without the change."""
+        through = self.changed_through.get(var)
+        position = self.flow.position
+        if through is None or position[through[0]] <= position[producer]:
+            return
+        changer, obj, builder = through
+        if position[changer] >= position[name]:
+            return
+        self.problems.append(
+            Problem(
+                f"reads {var!r}, which step {changer!r} changes through {obj!r} (built around "
+                f"{var!r} in step {builder!r}); variables travel between steps "
+                f"one by one, so this step would get {var!r} without that change",
+                cell=cell,
+                step=name,
+                line=ln,
+                fix=f"read it through {obj!r} here, or make {obj!r} and change it in the step "
+                f"that uses {var!r}",
+            )
+        )
 
     def read_shared(self, name: str, var: str, cell: int | None, ln: int | None) -> None:
         """A parameter or a shared name: from the pipeline, unless an earlier step changed it."""
@@ -289,6 +321,15 @@ class Walk:
         params, shared = self.shared.params, self.shared.names
         bound = set(bn.defines) - set(bn.imports)
         changed = {m for m in bn.mutates if m in from_upstream}
+        for var in sorted(changed):
+            builder, inners = self.built_around.get(var, ("", frozenset()))
+            for inner in sorted(inners):
+                self.changed_through[inner] = (name, var, builder)
+        for var in sorted(bound):
+            if var in bn.aliases:
+                self.built_around[var] = (name, bn.aliases[var])
+            else:
+                self.built_around.pop(var, None)
         for var in sorted((bound | changed) - set(bn.deletes)):
             if var in params or var in shared:
                 if var in bound or var in params:

@@ -14,7 +14,7 @@ import pytest
 from engine_support import kfpj, show, states
 from nbutil import code, make_notebook
 
-from kfp_jupyter import load_notebook
+from kfp_jupyter import NotebookError, load_notebook
 
 
 def _flows(nb: Path) -> dict[str, dict[str, str]]:
@@ -113,3 +113,30 @@ def test_a_helper_an_earlier_step_defines_changes_what_a_later_step_passes_it(
     assert r.returncode == 0, r.stdout + r.stderr
     logs = kfpj("runs", "logs", "latest", "train", store=store)
     assert "COLUMNS ['double', 'price']" in logs.stdout, logs.stdout + logs.stderr
+
+
+def test_a_variable_changed_through_an_object_built_around_it_is_refused_where_read(
+    tmp_path: Path,
+) -> None:
+    """`opt = Optimizer(weights)` in one step, `opt.step()` in the next: in the notebook that
+    changes `weights`; between steps each variable travels alone, so a later step reading
+    `weights` would not see the change. Said with the step, cell and line, and what to do."""
+    nb = make_notebook(
+        tmp_path / "nb.ipynb",
+        [
+            code(
+                "class Optimizer:\n    def __init__(self, w):\n        self.w = w\n"
+                "    def step(self):\n        self.w[0] += 1",
+                "functions",
+            ),
+            code("weights = [0.0, 0.0]\nopt = Optimizer(weights)", "step:setup"),
+            code("for _ in range(10):\n    opt.step()", "step:train"),
+            code("print('ok')\nscore = sum(weights)", "step:evaluate"),
+        ],
+    )
+    with pytest.raises(NotebookError) as e:
+        load_notebook(nb)
+    (p,) = e.value.problems
+    assert (p.step, p.cell, p.line) == ("evaluate", 4, 2)
+    assert "which step 'train' changes through 'opt'" in p.message
+    assert p.fix and "'opt'" in p.fix
