@@ -3,14 +3,17 @@ stored, copied out to a file."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import secrets
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import UsageError
+from ..errors import KfpJupyterError, UsageError
 from .common import handle_errors
 from .local_common import history_of, rich_console, store_option, timestamp
 
@@ -73,16 +76,20 @@ def artifacts_group() -> None:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
+    # a str, not a click.Path: a Path drops the trailing "/" that says "a folder to write into"
+    type=str,
     default=None,
-    help="The file to write (or a folder to write into). Default: ./VARIABLE.EXT",
+    metavar="PATH",
+    help="The file to write, or a folder to write into (one that exists, or a path ending in "
+    "'/'). Default: the stored file's name (VARIABLE.EXT, or VARIABLE) in the current folder.",
 )
 @store_option
 @handle_errors
 def artifacts_get(
-    run_id: str, step: str, variable: str, output: Path | None, store: str | None
+    run_id: str, step: str, variable: str, output: str | None, store: str | None
 ) -> None:
-    """Copy VARIABLE as saved by STEP in a run to a file (.npy, .parquet, .joblib, .json, ...)."""
+    """Copy VARIABLE as saved by STEP in a run to a file (.npy, .parquet, .joblib, .json, ...;
+    a component's or container's output file as it wrote it)."""
     st, history = history_of(store)
     run = history.get_run(run_id)
     history.task(run.id, step)  # a clear error for an unknown step
@@ -93,25 +100,83 @@ def artifacts_get(
             f"step {step!r} of run {run.id} has no output {variable!r} (its outputs: {have})"
         )
     art = arts[variable]
-    folder = st.artifact_path(art.digest.split(":", 1)[1])
-    _check_intact(st, art)
-    files = sorted(p for p in folder.iterdir() if p.name.startswith(variable + "."))
-    if not files:
-        raise UsageError(f"the artifact {art.uri} holds no file for {variable!r}")
-    source = files[0]
-    if output is None:
-        target = Path.cwd() / source.name
-    elif output.is_dir() or str(output).endswith(("/", "\\")):
-        output.mkdir(parents=True, exist_ok=True)
-        target = output / source.name
-    else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        target = output
-    shutil.copyfile(source, target)
+    source = _stored_file(st, art)
+    target = _target(output, source.name)
+    _copy(source, target)
     click.echo(
         f"wrote {target} ({art.type}, {source.stat().st_size} bytes, {art.digest[:19]}...)",
         err=True,
     )
+
+
+def _stored_file(st: Store, art: ArtifactRow) -> Path:
+    """The file of the artifact to hand out: a Python step saves VARIABLE.EXT, a component,
+    container or export output is the bare file VARIABLE, as the step wrote it."""
+    hex_digest = art.digest.split(":", 1)[1]
+    try:
+        folder = st.artifact_path(hex_digest)  # a remote store fetches it first
+    except FileNotFoundError as e:
+        raise _missing(st, art) from e
+    if not folder.is_dir():
+        raise _missing(st, art)
+    _check_intact(st, art)
+    entries = sorted(folder.iterdir())
+    files = [p for p in entries if p.is_file()]
+    named = [p for p in files if p.name.startswith(art.name + ".")]
+    exact = [p for p in files if p.name == art.name]
+    chosen = named or exact or (files if len(entries) == 1 else [])
+    if not chosen:
+        what = ", ".join(p.name + ("/" if p.is_dir() else "") for p in entries) or "nothing"
+        raise UsageError(
+            f"the artifact {art.step}/{art.name} of run {art.run_id} is not one file to copy "
+            f"(it holds: {what}); its files are in {folder}"
+        )
+    return chosen[0]
+
+
+def _missing(st: Store, art: ArtifactRow) -> KfpJupyterError:
+    """Bytes deleted from the store by hand (a kept run's are never removed by `runs gc`)."""
+    return KfpJupyterError(
+        f"the output {art.name!r} of step {art.step!r} in run {art.run_id} is no longer in the "
+        f"store: its files ({st.artifact_uri(art.digest.split(':', 1)[1])}) are gone. Run the "
+        f"notebook again: step {art.step!r} runs again (the cache cannot reuse what is gone), "
+        f"then `kfp-jupyter artifacts get latest {art.step} {art.name}`"
+    )
+
+
+def _target(output: str | None, name: str) -> Path:
+    """Where to write: `output` is a folder to write into when it exists as one or ends in a
+    path separator (as typed: `-o results/`), else the file to write."""
+    if output is None:
+        return Path.cwd() / name
+    if output.endswith(("/", os.sep)) or Path(output).is_dir():
+        return Path(output) / name
+    return Path(output)
+
+
+def _copy(source: Path, target: Path) -> None:
+    """Copy through a temporary file beside `target`, so that a failed or interrupted copy
+    leaves no half-written file."""
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except OSError as e:
+        _remove(tmp)
+        where = f"{e.filename}: " if e.filename and e.filename != str(tmp) else ""
+        raise UsageError(
+            f"cannot write {target} ({where}{e.strerror or e}); give -o a file or folder you "
+            "can write"
+        ) from e
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):  # e.g. never made: its folder could not be
+        path.unlink()
 
 
 def _check_intact(st: Store, art: ArtifactRow) -> None:

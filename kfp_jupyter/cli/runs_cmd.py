@@ -360,9 +360,10 @@ def _step_error(st: Store, task: Any) -> StepError | None:
 @store_option
 @click.option("--workers", type=int, metavar="N", help="Steps run at the same time.")
 @click.option(
-    "--no-cache",
-    is_flag=True,
-    help="Do not reuse outputs of other runs (the run's own completed steps are always kept).",
+    "--cache/--no-cache",
+    default=None,
+    help="Reuse outputs of other runs or not (default: as the run was started); the run's own "
+    "completed steps are always kept.",
 )
 @click.option(
     "--keep-going/--no-keep-going",
@@ -380,7 +381,7 @@ def runs_resume(
     run_id: str,
     store: str | None,
     workers: int | None,
-    no_cache: bool,
+    cache: bool | None,
     keep_going: bool | None,
     launcher: str | None,
 ) -> None:
@@ -393,7 +394,7 @@ def runs_resume(
         run_id,
         store=store,
         workers=workers,
-        cache=not no_cache,
+        cache=cache,
         keep_going=keep_going,
         launcher=launcher,
     )

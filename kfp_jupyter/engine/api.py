@@ -204,7 +204,7 @@ def resume_local(
     *,
     store: str | os.PathLike[str] | Store | None = None,
     workers: int | None = None,
-    cache: bool = True,
+    cache: bool | None = None,
     keep_going: bool | None = None,
     launcher: str | None = None,
     python: str | None = None,
@@ -214,7 +214,9 @@ def resume_local(
     """Finish an interrupted, failed or cancelled run, reusing every task that had completed.
 
     The run executes the programs it was started with (kept in the history), not the notebook
-    as it is now.
+    as it is now. `workers`, `cache`, `keep_going`, `host_exec` and `apply_resources` left as None
+    are as the run was started: a run started without the cache is resumed without it, so its
+    steps run rather than take an older run's outputs.
     """
     st = open_store(store)
     st.check()
@@ -226,7 +228,7 @@ def resume_local(
     old = run.options
     options = _options(
         workers if workers is not None else int(old.get("workers") or 0) or None,
-        cache,
+        bool(old.get("cache", True)) if cache is None else cache,
         bool(old.get("keep_going")) if keep_going is None else keep_going,
         launcher,
         python,

@@ -9,6 +9,7 @@ scheduler on the way (an attempt begins, a note) goes through `post`.
 from __future__ import annotations
 
 import json
+import math
 import os
 import queue
 import re
@@ -33,6 +34,10 @@ if TYPE_CHECKING:
     from .runner import RunOptions
 
 LOG_TAIL_LINES = 15
+#: how often a step waiting for the notebook's imports looks whether the run was cancelled
+IMPORTS_POLL_S = 0.1
+#: the message of a step cancelled while it waited for the notebook's imports
+NOT_STARTED = "cancelled before it started (while waiting for the notebook's imports)"
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,8 @@ class _Once:
     timed_out: bool = False
     #: e.g. "ended 1 leftover process: sleep (pid 1234)", if the step left processes running
     leftovers: str | None = None
+    #: False: the run was cancelled before the process could start
+    started: bool = True
 
 
 def _why_failed(step: PlanStep, once: _Once) -> str:
@@ -193,7 +200,8 @@ class TaskExecutor:
             if once.leftovers and once.leftovers not in notes:
                 notes.append(once.leftovers)
             if self.cancelled():
-                return Result(states.CANCELLED, once.code, "stopped: the run was cancelled")
+                why = "stopped: the run was cancelled" if once.started else NOT_STARTED
+                return Result(states.CANCELLED, once.code, why)
             if once.code == 0:
                 return self._succeeded(step, log, work, attempt)
             previous = _why_failed(step, once)
@@ -235,9 +243,15 @@ class TaskExecutor:
             )
 
     def _succeeded(self, step: PlanStep, log: Path, work: Path, attempt: int) -> Result:
-        """The result of an attempt whose process exited 0: its outputs are stored, or it failed."""
+        """The result of an attempt whose process exited 0: its outputs are stored, or it failed.
+
+        Its metrics are checked first, so a step whose metrics the history cannot hold fails
+        with the reason, before anything of it enters the store."""
+        metrics = _read_metrics(step, work / "metrics.json")
+        if isinstance(metrics, str):
+            return Result(states.FAILED, 0, metrics, log_tail=log_tail(log))
         try:
-            outputs, metrics = self._collect(step, work)
+            outputs = self._store_outputs(step, work)
         except Exception as e:
             return Result(
                 states.FAILED, 0, f"its outputs could not be stored: {e}", log_tail=log_tail(log)
@@ -291,6 +305,8 @@ class TaskExecutor:
         launcher = self.launcher()
         if isinstance(launcher, AutoLauncher) and launcher.warming_up():
             self.post("note", step.name, "waiting for the notebook's imports (once per run)")
+            if not self._await_imports(launcher):
+                return _Once(None, started=False)
         try:
             proc = launcher.start(job)
         except OSError as e:
@@ -305,6 +321,18 @@ class TaskExecutor:
         finally:
             self.track(step.name, None)
         return _Once(code, timed_out, self._end_leftovers(log, proc))
+
+    def _await_imports(self, launcher: AutoLauncher) -> bool:
+        """Wait for the fork server's imports; False if the run was cancelled meanwhile.
+
+        In slices, since a slow or hung import (a big library, a stuck network call) must not
+        hold a cancel: until the step has a process, the runner has nothing to stop. A cancel
+        arriving once the server is ready is seen by _wait, after the step's process is tracked.
+        The server itself is stopped when the run ends (ForkServer.close)."""
+        while not launcher.wait_ready(IMPORTS_POLL_S):
+            if self.cancelled():
+                return False
+        return not self.cancelled()
 
     def _wait(self, step: PlanStep, log: Path, proc: Proc) -> tuple[int | None, bool]:
         """The step's exit code, stopping it at its timeout or when the run is cancelled."""
@@ -345,21 +373,52 @@ class TaskExecutor:
         env["KFPJ_APPLY_RESOURCES"] = "1" if self.options.apply_resources else "0"
         return env
 
-    def _collect(
-        self, step: PlanStep, work: Path
-    ) -> tuple[dict[str, ArtifactRef], dict[str, float]]:
+    def _store_outputs(self, step: PlanStep, work: Path) -> dict[str, ArtifactRef]:
         outputs: dict[str, ArtifactRef] = {}
         for v in step.outputs:
             folder = work / "outputs" / v
             if not folder.is_dir() or not any(folder.iterdir()):
                 raise RuntimeError(f"the step did not save its output {v!r}")
             outputs[v] = self.store.commit_artifact(folder, v)
-        metrics: dict[str, float] = {}
-        if step.metrics:
-            path = work / "metrics.json"
-            data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-            missing = [m for m in step.metrics if m not in data]
-            if missing:
-                raise RuntimeError(f"the step did not log the metrics {missing}")
-            metrics = {m: float(data[m]) for m in step.metrics}
-        return outputs, metrics
+        return outputs
+
+
+def _read_metrics(step: PlanStep, path: Path) -> dict[str, float] | str:
+    """The pipeline metrics a step logged, or why they cannot be recorded (its failure message).
+
+    Only finite numbers: the history holds a metric as a number (SQLite keeps NaN as NULL), and a
+    NaN or infinite score compares with nothing, so it would mislead whoever reads the run."""
+    if not step.metrics:
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, ValueError) as e:
+        return f"the metrics of step {step.name!r} could not be read: {e}"
+    missing = [m for m in step.metrics if m not in data]
+    if missing:
+        return f"step {step.name!r} did not log the metrics {missing}"
+    metrics: dict[str, float] = {}
+    for name in step.metrics:
+        problem = _metric_problem(step.name, name, data[name])
+        if problem is not None:
+            return problem
+        metrics[name] = float(data[name])
+    return metrics
+
+
+def _metric_problem(step: str, name: str, value: Any) -> str | None:
+    """Why a logged metric value cannot be recorded, or None."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return (
+            f"metric {name!r} of step {step!r} is {value!r}, not a number: a pipeline metric "
+            f"must be a finite number; list only numeric variables in the pipeline-metrics cell"
+        )
+    if math.isfinite(number):
+        return None
+    return (
+        f"metric {name!r} of step {step!r} is {number!r}: a pipeline metric must be a finite "
+        f"number; give {name!r} a finite value before the step ends, or leave it out of the "
+        f"pipeline-metrics cell"
+    )

@@ -16,13 +16,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
 from typing import IO, Any
 
-from .launch import Job, Launcher, Proc, SubprocessLauncher, job_env
+from .launch import Job, Launcher, Proc, SubprocessLauncher, job_env, kill_group
+from .procgroup import end_leftovers
 
 SERVER_SCRIPT = Path(__file__).with_name("_forkserver_main.py")
 LAUNCHER_ENV = "KFP_JUPYTER_LAUNCHER"
@@ -146,9 +148,13 @@ class ForkServer(Launcher):
                     f.write("\nkfp-jupyter: the fork server stopped unexpectedly under this step\n")
             proc._finished(LOST)
 
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Whether the server is done with the imports (ready, or dead) within `timeout`."""
+        return self._ready.wait(timeout)
+
     def usable(self, timeout: float | None = None) -> bool:
         """Wait until the server has run the imports; False if it cannot serve steps."""
-        self._ready.wait(timeout)
+        self.wait_ready(timeout)
         return self._ready.is_set() and not self.dead and self.unusable_reason is None
 
     def start(self, job: Job) -> Proc:
@@ -178,6 +184,8 @@ class ForkServer(Launcher):
         return proc
 
     def close(self) -> None:
+        if not self._ready.is_set():
+            self._stop_warming()
         with contextlib.suppress(OSError):
             self._stdin.close()
         try:
@@ -188,6 +196,16 @@ class ForkServer(Launcher):
         if self.popen.stdout is not None:
             self.popen.stdout.close()
         self._log.close()
+
+    def _stop_warming(self) -> None:
+        """Kill a server still running the imports, with whatever they started: no step will
+        use it (the run ended first, e.g. it was cancelled), and a slow or hung import would
+        keep the run from ending. Nothing of value is lost; it has forked no step yet."""
+        kill_group(self.popen.pid, signal.SIGKILL)  # its own session: pid is the group's id
+        self.popen.wait()
+        end_leftovers(self.popen.pid)  # those of its session that left its group
+        with contextlib.suppress(OSError):
+            self._log.write(b"\nkfp-jupyter: the run ended during the imports; they were stopped\n")
 
 
 class AutoLauncher(Launcher):
@@ -206,6 +224,12 @@ class AutoLauncher(Launcher):
         """True while the fork server is still running the notebook's imports."""
         fork = self.fork
         return fork is not None and not fork._ready.is_set()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Whether start() no longer waits for the notebook's imports, within `timeout`: a
+        step waits in slices of this, so that a cancel ends the wait (attempt.py)."""
+        fork = self.fork
+        return fork is None or fork.wait_ready(timeout)
 
     def start(self, job: Job) -> Proc:
         if self.fork is not None:

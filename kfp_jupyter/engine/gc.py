@@ -5,20 +5,28 @@ Artifacts are stored once by content and shared: a run taken from the cache refe
 artifacts of the run it came from. So an artifact is removed only when no kept run refers to it;
 removing a run never takes from another what it shows or what a resume needs. A run that is still
 going (PENDING or RUNNING) is never removed.
+
+A remote store may be shared by several machines, each with its own history, and this history
+knows only its own runs. The others are known by the records their runs left in the store
+(`runs/ID/record.json`): nothing any of them refers to is removed, and when a record cannot be
+read, no artifact (or program) is removed at all.
 """
 
 from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from .digest import split_digest
 from .history import History, RunRow
 from .plan import Plan
 from .states import ACTIVE
 from .storebase import Store
-from .storelayout import SPEC_SUFFIX, text_digest
+from .storelayout import SPEC_SUFFIX, program_rel, text_digest
 
 
 @dataclass(frozen=True)
@@ -42,32 +50,93 @@ def _group(run: RunRow) -> str:
     return "pipeline:" + run.pipeline
 
 
-def _programs_of(history: History, runs: list[RunRow]) -> set[str]:
-    """The names under `programs/` that `runs` refer to: their versions' specs and programs."""
+def _spec_names(spec: str | None) -> set[str] | None:
+    """The names under `programs/` a version's spec refers to (itself and its steps' programs),
+    or None if they cannot be told (no spec, or one of another format): then all are kept."""
+    if spec is None:
+        return None
+    try:
+        steps = Plan.from_json(spec).steps
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return {text_digest(spec) + SPEC_SUFFIX} | {text_digest(s.program) + ".py" for s in steps}
+
+
+def _programs_of(history: History, runs: list[RunRow]) -> set[str] | None:
+    """The names under `programs/` that `runs` refer to (None: see `_spec_names`)."""
     names: set[str] = set()
     for version in {r.version_id for r in runs}:
-        spec = history.version_spec(version)
-        names.add(text_digest(spec) + SPEC_SUFFIX)
-        try:
-            names |= {text_digest(s.program) + ".py" for s in Plan.from_json(spec).steps}
-        except (ValueError, KeyError):  # a version of another format: keep what is there
-            return set()
+        found = _spec_names(history.version_spec(version))
+        if found is None:
+            return None
+        names |= found
     return names
 
 
-def plan_gc(
-    history: History,
-    *,
-    keep: int | None = None,
-    before: float | None = None,
-    store: Store | None = None,
-) -> GcPlan:
-    """Which runs go: beyond the newest `keep` of each notebook and (when `before` is given)
-    created before that time; both conditions hold for a removed run when both are given."""
-    runs = history.list_runs()
+def _union(a: set[str] | None, b: set[str] | None) -> set[str] | None:
+    return None if a is None or b is None else a | b
+
+
+@dataclass
+class _SharedUses:
+    """What the runs recorded in the store refer to, beyond this history: artifacts by hex
+    digest, programs by name; None for a kind when some record could not be read."""
+
+    artifacts: set[str] | None = field(default_factory=set)
+    programs: set[str] | None = field(default_factory=set)
+
+    def frees_artifact(self, digest: str) -> bool:
+        return self.artifacts is not None and split_digest(digest)[1] not in self.artifacts
+
+    def frees_program(self, name: str) -> bool:
+        return self.programs is not None and name not in self.programs
+
+
+def _record_artifacts(record: dict[str, Any] | None) -> set[str] | None:
+    if record is None:
+        return None
+    try:
+        return {split_digest(str(a["digest"]))[1] for a in record["artifacts"]}
+    except (TypeError, KeyError):
+        return None
+
+
+def _record_programs(
+    store: Store, record: dict[str, Any] | None, specs: dict[str, set[str] | None]
+) -> set[str] | None:
+    """The programs a record's version refers to; `specs` remembers each spec read."""
+    version = record.get("version") if record is not None else None
+    if not isinstance(version, dict):
+        return None
+    if isinstance(version.get("spec"), str):  # a record that holds its spec
+        return _spec_names(version["spec"])
+    sha = version.get("spec_sha256")
+    if not isinstance(sha, str):
+        return None
+    if sha not in specs:
+        specs[sha] = _spec_names(store.read_text(program_rel(sha, SPEC_SUFFIX)))
+    return specs[sha]
+
+
+def _shared_uses(store: Store | None, skip: Collection[str]) -> _SharedUses:
+    """What the runs recorded in the store (but those in `skip`) refer to."""
+    uses = _SharedUses()
+    if store is None:
+        return uses
+    specs: dict[str, set[str] | None] = {}
+    for record in store.shared_records(skip).values():
+        uses.artifacts = _union(uses.artifacts, _record_artifacts(record))
+        uses.programs = _union(uses.programs, _record_programs(store, record, specs))
+    return uses
+
+
+def _split(
+    runs: list[RunRow], keep: int | None, before: float | None
+) -> tuple[list[RunRow], list[RunRow]]:
+    """(removed, kept) of `runs` (newest first), by the rule `plan_gc` states."""
     seen: dict[str, int] = defaultdict(int)
     remove, kept = [], []
-    for run in runs:  # newest first
+    for run in runs:
         if run.state in ACTIVE:  # kept, and not counted: --keep N keeps N runs that ended
             kept.append(run)
             continue
@@ -78,14 +147,30 @@ def plan_gc(
             remove.append(run)
         else:
             kept.append(run)
+    return remove, kept
+
+
+def plan_gc(
+    history: History,
+    *,
+    keep: int | None = None,
+    before: float | None = None,
+    store: Store | None = None,
+) -> GcPlan:
+    """Which runs go: beyond the newest `keep` of each notebook and (when `before` is given)
+    created before that time; both conditions hold for a removed run when both are given.
+    With a `store`, what the runs recorded in it refer to stays too."""
+    remove, kept = _split(history.list_runs(), keep, before)
+    if not remove:
+        return GcPlan(remove, kept)
+    shared = _shared_uses(store, {r.id for r in remove})
     still_used = set(history.artifact_sizes([r.id for r in kept])) if kept else set()
     gone = history.artifact_sizes([r.id for r in remove])
-    artifacts = {d: n for d, n in gone.items() if d not in still_used}
+    artifacts = {d: n for d, n in gone.items() if d not in still_used and shared.frees_artifact(d)}
     programs: list[str] = []
-    if store is not None and remove:
-        used = _programs_of(history, kept)
-        if used or not kept:
-            programs = sorted(store.program_names() - used)
+    used = _programs_of(history, kept)
+    if store is not None and used is not None:
+        programs = sorted(n for n in store.program_names() - used if shared.frees_program(n))
     return GcPlan(remove, kept, artifacts, programs)
 
 
@@ -95,14 +180,17 @@ def run_gc(store: Store, history: History, plan: GcPlan) -> None:
     history.delete_runs([r.id for r in plan.remove])
     for run in plan.remove:
         store.remove_run_files(run.id)
-    # asked again now: a run that started meanwhile may have taken one from the cache
+    if not plan.artifacts and not plan.programs:
+        return
+    # asked again now: a run that started meanwhile (here or elsewhere) may have taken one
+    shared = _shared_uses(store, {r.id for r in plan.remove})
     used = set(history.artifact_sizes())
     for digest in plan.artifacts:
-        if digest not in used:
+        if digest not in used and shared.frees_artifact(digest):
             store.remove_artifact(digest.split(":", 1)[-1])
     still = _programs_of(history, history.list_runs())
     for name in plan.programs:
-        if name not in still:
+        if still is not None and name not in still and shared.frees_program(name):
             store.remove_program(name)
 
 

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,12 @@ CACHE_ENV = "KFP_JUPYTER_CACHE_DIR"
 
 #: how much of a remote file is read at a time when it is fetched
 _DOWNLOAD_CHUNK = 1 << 23
+
+#: file systems of keys rather than folders: a write needs no parent folder, and their makedirs
+#: could create a bucket (for a misspelt one, say) instead of failing
+_OBJECT_STORES = frozenset(
+    {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "oss", "memory"}
+)
 
 
 class FsspecStore(Store):
@@ -87,6 +94,18 @@ class FsspecStore(Store):
         self.fs  # noqa: B018  (sets self.base)
         return f"{self.base}/{rel}"
 
+    def _parent_for(self, rel: str) -> str:
+        """The path of `rel` in the store, its parent folder made first where the file system
+        has real folders (local://, sftp://, ...), which a write does not create."""
+        remote = self._remote(rel)
+        protocol = self.fs.protocol
+        if not ({protocol} if isinstance(protocol, str) else set(protocol)) & _OBJECT_STORES:
+            self.fs.makedirs(remote.rsplit("/", 1)[0], exist_ok=True)
+        return remote
+
+    def _put(self, local: Path, rel: str) -> None:
+        self.fs.put_file(str(local), self._parent_for(rel))
+
     def artifact_uri(self, hex_digest: str) -> str:
         return f"{self.url}/{artifact_rel(hex_digest)}"
 
@@ -100,8 +119,8 @@ class FsspecStore(Store):
         rel = artifact_rel(d.hex)
         if not self.has_artifact(d.hex):
             for file_rel, _ in d.files:
-                self.fs.put_file(str(folder / file_rel), self._remote(f"{rel}/{file_rel}"))
-            with self.fs.open(self._remote(rel + ".json"), "w") as f:
+                self._put(folder / file_rel, f"{rel}/{file_rel}")
+            with self.fs.open(self._parent_for(rel + ".json"), "w") as f:
                 f.write(manifest_json(d, variable))
         # Keep the bytes in the local read cache: the next step on this machine reads them there.
         cached = self.local_root / rel
@@ -188,7 +207,7 @@ class FsspecStore(Store):
 
     def publish(self, local: Path, rel: str) -> None:
         if local.is_file():
-            self.fs.put_file(str(local), self._remote(rel))
+            self._put(local, rel)
 
     def program_names(self) -> set[str]:
         remote = {p.rsplit("/", 1)[-1] for p in self.fs.glob(self._remote("programs/*"))}
@@ -200,14 +219,30 @@ class FsspecStore(Store):
             self.fs.rm(self._remote(f"programs/{name}"))
 
     def keep_program(self, text: str, suffix: str = ".py") -> Path:
-        # The local copy is a cache here: a program another machine kept is not sent again.
+        # The local copy is only a cache: the store's own may be gone (removed by a `runs gc`
+        # elsewhere while no record named it), and a run must leave what it needs in the store.
         path = self.program_path(text_digest(text), suffix)
         if not path.is_file():
             write_atomically(path, text)
-            remote = self._remote(program_rel(path.stem, suffix))
-            if not self.fs.exists(remote):
-                self.fs.put_file(str(path), remote)
+        rel = program_rel(path.stem, suffix)
+        self.fs.invalidate_cache(self._remote(rel))
+        if not self.fs.exists(self._remote(rel)):
+            self._put(path, rel)
         return path
+
+    def shared_records(self, skip: Collection[str] = ()) -> dict[str, dict[str, Any] | None]:
+        self.fs.invalidate_cache()  # runs' folders listed before (records come at their end)
+        found = self.fs.glob(self._remote("runs/*/record.json"))
+        paths = [p for p in found if p.rsplit("/", 2)[-2] not in skip]
+        if not paths:
+            return {}
+        texts = self.fs.cat(paths, on_error="return")
+        records: dict[str, dict[str, Any] | None] = {}
+        for path, data in texts.items():
+            if isinstance(data, FileNotFoundError):  # its run was removed meanwhile
+                continue
+            records[path.rsplit("/", 2)[-2]] = _parse_record(data)
+        return records
 
     def read_text(self, rel: str) -> str | None:
         local = super().read_text(rel)
@@ -233,6 +268,17 @@ class FsspecStore(Store):
 
     def describe(self) -> str:
         return f"{self.url} (history: {self.db_path})"
+
+
+def _parse_record(data: object) -> dict[str, Any] | None:
+    """A run's record as `fs.cat` returned it (its bytes, or the error reading it), or None."""
+    if not isinstance(data, bytes):
+        return None
+    try:
+        record = json.loads(data)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def cache_dir() -> Path:

@@ -138,14 +138,7 @@ class Runner:
             # then let the caller see the original error.
             self.cancel()
             self.state = states.FAILED
-            message = f"internal error: {type(e).__name__}: {e}"
-            with contextlib.suppress(Exception):
-                self._drain_running()
-                self._mark_unfinished(states.CANCELLED, message)
-                self.history.set_run_state(
-                    self.run_id, states.FAILED, message=message, finished=time.time()
-                )
-            self.bus.publish(RunEvent(self.run_id, states.FAILED, time.time(), message))
+            self._end_after_error(f"internal error: {type(e).__name__}: {e}")
             raise
         finally:
             if self._pool is not None:
@@ -450,15 +443,33 @@ class Runner:
             if isinstance(msg, Done):
                 self._running.discard(msg.step)
 
-    def _mark_unfinished(self, state: str, message: str) -> None:
+    def _mark_unfinished(self, state: str, message: str, *, best_effort: bool = False) -> None:
+        """End every task that has not ended; `best_effort`: one that cannot be written down
+        does not keep the others (or the run) from being so."""
         for t in self.tasks.values():
-            if t.state in (states.PENDING, states.RUNNING):
-                self._record.set(
-                    t,
-                    state,
-                    finished=time.time() if t.state == states.RUNNING else None,
-                    message=message,
+            if t.state not in (states.PENDING, states.RUNNING):
+                continue
+            finished = time.time() if t.state == states.RUNNING else None
+            try:
+                self._record.set(t, state, finished=finished, message=message)
+            except Exception:
+                if not best_effort:
+                    raise
+
+    def _end_after_error(self, message: str) -> None:
+        """After an internal error: stop what runs and record the run as FAILED (no task left
+        RUNNING in it, its record in the store) as far as the history can still be written."""
+        with contextlib.suppress(Exception):
+            self._drain_running()
+        self._mark_unfinished(states.CANCELLED, message, best_effort=True)
+        try:
+            self._record.finish_run(states.FAILED, message)
+        except Exception:
+            with contextlib.suppress(Exception):
+                self.history.set_run_state(
+                    self.run_id, states.FAILED, message=message, finished=time.time()
                 )
+            self.bus.publish(RunEvent(self.run_id, states.FAILED, time.time(), message))
 
     def _finish(self) -> str:
         if self.cancelled:

@@ -17,6 +17,7 @@ import os
 import shutil
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,12 @@ class Store(ABC):
         """Delete a kept program or spec that no run refers to any more (`runs gc`)."""
         with contextlib.suppress(OSError):
             (self.local_root / "programs" / name).unlink()
+
+    def shared_records(self, skip: Collection[str] = ()) -> dict[str, dict[str, Any] | None]:
+        """The records (`runs/ID/record.json`) in the store of every run not in `skip`, by run id,
+        None for one that cannot be read: what other machines' runs refer to, since several
+        histories may share a remote store. A local folder has one history, which knows it all."""
+        return {}
 
     def describe(self) -> str:
         return self.url

@@ -62,38 +62,32 @@ class TaskRecorder:
         tail: str | None = None,
         error: StepError | None = None,
     ) -> None:
-        t.state = state
-        if finished is not None:
-            t.finished = finished
-        if exit_code is not None:
-            t.exit_code = exit_code
-        t.message = message
+        """A task's new state: in the history first, then in memory and on the bus, so that a
+        write that fails leaves the task as the history has it (and the runner's error path
+        still sees it unfinished)."""
+        finished = t.finished if finished is None else finished
+        exit_code = t.exit_code if exit_code is None else exit_code
         self.history.update_task(
             t.row.id,
             state=state,
-            finished=t.finished,
-            exit_code=t.exit_code,
+            finished=finished,
+            exit_code=exit_code,
             message=message,
             attempts=t.attempts,
         )
+        t.state, t.finished, t.exit_code, t.message = state, finished, exit_code, message
         self.publish(t, tail, error)
 
     def reuse(self, t: Task, hit: CacheHit) -> None:
         """The task takes the outputs of an earlier run's task instead of running."""
         now = time.time()
-        t.outputs = {v: hit.artifacts[v].ref() for v in t.step.outputs}
-        t.metrics = {m: hit.metrics[m] for m in t.step.metrics}
-        t.cached = True
-        t.state = states.CACHED
-        t.started = t.finished = now
-        t.exit_code = None
-        t.attempts = 0
-        t.log = Path(hit.task.log) if hit.task.log else None
-        t.message = f"reused from run {hit.task.run_id}"
+        outputs = {v: hit.artifacts[v].ref() for v in t.step.outputs}
+        metrics = {m: hit.metrics[m] for m in t.step.metrics}
+        message = f"reused from run {hit.task.run_id}"
         self.history.finish_task(
             t.row,
             {
-                "state": t.state,
+                "state": states.CACHED,
                 "cached": 1,
                 "cached_from": hit.task.id,
                 "cache_key": t.cache_key,
@@ -102,31 +96,37 @@ class TaskRecorder:
                 "attempts": 0,
                 "exit_code": None,
                 "log": hit.task.log,
-                "message": t.message,
+                "message": message,
             },
-            t.outputs,
-            t.metrics,
+            outputs,
+            metrics,
         )
+        t.outputs, t.metrics, t.cached, t.state = outputs, metrics, True, states.CACHED
+        t.started = t.finished = now
+        t.exit_code, t.attempts, t.message = None, 0, message
+        t.log = Path(hit.task.log) if hit.task.log else None
         self.publish(t)
 
     def succeeded(self, t: Task, result: Result) -> None:
-        """The task's outputs and its SUCCEEDED state, in the one transaction (see runner.py)."""
-        t.outputs, t.metrics = result.outputs, result.metrics
-        t.state, t.finished = states.SUCCEEDED, time.time()
-        t.message = t.with_notes(result.message)
+        """The task's outputs and its SUCCEEDED state, in the one transaction (see runner.py);
+        the task changes in memory only once that transaction is committed."""
+        finished = time.time()
+        message = t.with_notes(result.message)
         self.history.finish_task(
             t.row,
             {
-                "state": t.state,
-                "finished": t.finished,
+                "state": states.SUCCEEDED,
+                "finished": finished,
                 "exit_code": t.exit_code,
                 "attempts": t.attempts,
-                "message": t.message,
+                "message": message,
                 "cached": 0,
             },
-            t.outputs,
-            t.metrics,
+            result.outputs,
+            result.metrics,
         )
+        t.outputs, t.metrics = result.outputs, result.metrics
+        t.state, t.finished, t.message = states.SUCCEEDED, finished, message
         self.publish(t)
 
     def keep_log(self, t: Task, error: StepError | None) -> None:
