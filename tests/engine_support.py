@@ -6,12 +6,14 @@ given explicitly, so each test sees exactly what a user at a terminal would.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -82,6 +84,50 @@ def wait_for(cond: Callable[[], bool], timeout: float = 60, every: float = 0.2) 
             return
         time.sleep(every)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+def interrupt_when(
+    runner: subprocess.Popen[str], ready: Callable[[], bool], patience: float = 90
+) -> str:
+    """Ctrl-C to `runner` once `ready()` holds, as a user at the terminal would; its output once
+    it has exited (it is killed if it does not exit)."""
+    try:
+        wait_for(ready, patience)
+        runner.send_signal(signal.SIGINT)
+        out, _ = runner.communicate(timeout=30)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    return out
+
+
+@contextlib.contextmanager
+def s3_server(bucket: str) -> Iterator[dict[str, str]]:
+    """A real S3-compatible server (moto's server mode) on 127.0.0.1 holding `bucket`, and the
+    environment that points AWS tools (and so s3fs, and the engine) at it."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+    }
+    try:
+        boto3.client(
+            "s3",
+            endpoint_url=env["AWS_ENDPOINT_URL"],
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        ).create_bucket(Bucket=bucket)
+        yield env
+    finally:
+        server.stop()
 
 
 def pid_alive(pid: int) -> bool:

@@ -11,6 +11,7 @@ from pathlib import Path
 from engine_support import (
     CLI,
     fan_out_notebook,
+    interrupt_when,
     kfpj,
     pid_alive,
     show,
@@ -126,13 +127,7 @@ def test_ctrl_c_cancels_the_run_and_stops_its_steps(tmp_path: Path) -> None:
         ],
     )
     runner = start_kfpj("run", nb, store=store)
-    try:
-        wait_for(lambda: pidfile.exists() and _running(store, "long"), 90)
-        runner.send_signal(signal.SIGINT)
-        out, _ = runner.communicate(timeout=30)
-    finally:
-        if runner.poll() is None:
-            runner.kill()
+    out = interrupt_when(runner, lambda: pidfile.exists() and _running(store, "long"), 90)
     assert runner.returncode == 130, out
     assert "CANCELLED" in out
     s = show(store)

@@ -3,12 +3,11 @@ started with --no-cache: each ends as the user would expect, with a consistent h
 
 from __future__ import annotations
 
-import signal
 import sqlite3
 from pathlib import Path
 
 import pytest
-from engine_support import kfpj, show, start_kfpj, states, tasks, wait_for
+from engine_support import interrupt_when, kfpj, show, start_kfpj, states, tasks
 from nbutil import code, make_notebook
 
 
@@ -117,16 +116,11 @@ def test_resume_of_a_run_started_without_the_cache_does_not_use_it(tmp_path: Pat
     (tmp_path / "data.txt").write_text("three")
     (tmp_path / "hang").touch()
     runner = start_kfpj("run", nb, "--no-cache", store=store)
-    try:
-        wait_for(
-            lambda: (tmp_path / "hung").exists() and tasks(show(store))["a"]["state"] == "RUNNING",
-            90,
-        )
-        runner.send_signal(signal.SIGINT)
-        out, _ = runner.communicate(timeout=30)
-    finally:
-        if runner.poll() is None:
-            runner.kill()
+    out = interrupt_when(
+        runner,
+        lambda: (tmp_path / "hung").exists() and tasks(show(store))["a"]["state"] == "RUNNING",
+        90,
+    )
     assert runner.returncode == 130, out
     cancelled = show(store)
     assert cancelled["state"] == "CANCELLED"

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from engine_support import fan_out_notebook, kfpj, show, states
+from engine_support import fan_out_notebook, kfpj, s3_server, show, states
 
 moto_server = pytest.importorskip("moto.server")
 pytest.importorskip("s3fs")
@@ -23,28 +23,8 @@ BUCKET = "kfpj-test-bucket"
 
 @pytest.fixture(scope="module")
 def s3_env() -> Iterator[dict[str, str]]:
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-    }
-    import boto3
-
-    boto3.client(
-        "s3",
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    ).create_bucket(Bucket=BUCKET)
-    try:
+    with s3_server(BUCKET) as env:
         yield env
-    finally:
-        server.stop()
 
 
 def _s3(env: dict[str, str]):  # type: ignore[no-untyped-def]

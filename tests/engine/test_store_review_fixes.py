@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_support import kfpj, show
+from engine_support import kfpj, s3_server, show
 from nbutil import code, make_notebook
 
 BUCKET = "kfpj-shared-bucket"
@@ -26,30 +26,10 @@ BUCKET = "kfpj-shared-bucket"
 
 @pytest.fixture(scope="module")
 def s3_env() -> Iterator[dict[str, str]]:
-    moto_server = pytest.importorskip("moto.server")
+    pytest.importorskip("moto.server")
     pytest.importorskip("s3fs")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-    }
-    import boto3
-
-    boto3.client(
-        "s3",
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    ).create_bucket(Bucket=BUCKET)
-    try:
+    with s3_server(BUCKET) as env:
         yield env
-    finally:
-        server.stop()
 
 
 def _s3(env: dict[str, str]) -> Any:
