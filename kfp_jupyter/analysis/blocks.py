@@ -191,6 +191,8 @@ def _check_globals(
     """Refuse `global`: a step's code runs inside the one function KFP calls, where `global`
     reaches the step program's module instead of the notebook's variables, so a value set that
     way would silently not arrive (or the read would fail)."""
+    if "global" not in code:  # most cells: no second parse
+        return
     tree = ast.parse(code)
     top = {id(n) for n in tree.body}
     for node in ast.walk(tree):

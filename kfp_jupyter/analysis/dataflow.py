@@ -390,8 +390,7 @@ def _volumes(
 
 def _refs(settings: NotebookSettings, sb: StepBlock) -> tuple[VolumeRef, ...]:
     """The step's own volumes and those of Kale-style step defaults (notebook-wide ones apart)."""
-    refs = (*settings.step_defaults.volumes, *sb.defaults.volumes, *sb.settings.volumes)
-    return tuple(dict.fromkeys(refs))
+    return sb.settings_over(settings.step_defaults).volumes
 
 
 def _outputs(order: list[str], wiring: Wiring) -> dict[str, list[str]]:

@@ -158,6 +158,10 @@ class Walk:
         #: a variable a later step changed through an object built around it:
         #: name -> (that step, the object, the step that built the object)
         self.changed_through: dict[str, tuple[str, str, str]] = {}
+        #: each name read by a step: the position of the last step that reads it
+        self.last_read: dict[str, int] = {
+            v: i for i, n in enumerate(order) for v in (*analysed[n].reads, *analysed[n].soft_reads)
+        }
 
     def run(self) -> None:
         for name in self.order:
@@ -181,7 +185,8 @@ class Walk:
         soft = dict(bn.soft_reads)
         # a name the step binds on some paths only, which a later step reads: on the other paths
         # it keeps its value from before the step, so that value comes in too (if one does)
-        for var in sorted(bn.maybe_bound & self.read_after(name)):
+        here = self.flow.position[name]
+        for var in sorted(v for v in bn.maybe_bound if self.last_read.get(v, -1) > here):
             soft.setdefault(var, bn.defines[var])
         for var, at in closure(roots, function_reads).items():
             if var not in hard:
@@ -195,11 +200,6 @@ class Walk:
             if self.read(name, var, cell, ln, required):
                 from_upstream.add(var)
         return from_upstream
-
-    def read_after(self, name: str) -> set[str]:
-        """The names the steps after `name` read."""
-        later = self.order[self.flow.position[name] + 1 :]
-        return {v for n in later for v in (*self.analysed[n].reads, *self.analysed[n].soft_reads)}
 
     def read(self, name: str, var: str, cell: int | None, ln: int | None, required: bool) -> bool:
         """Account for step `name` reading `var`; True if an earlier step hands it on."""

@@ -3,17 +3,15 @@ stored, copied out to a file."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import secrets
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import KfpJupyterError, UsageError
+from ..fileio import copy_atomically
 from .common import handle_errors
 from .local_common import history_of, rich_console, store_option, timestamp
 
@@ -157,26 +155,16 @@ def _target(output: str | None, name: str) -> Path:
 def _copy(source: Path, target: Path) -> None:
     """Copy through a temporary file beside `target`, so that a failed or interrupted copy
     leaves no half-written file."""
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
+        copy_atomically(source, target)
     except OSError as e:
-        _remove(tmp)
-        where = f"{e.filename}: " if e.filename and e.filename != str(tmp) else ""
+        where = (
+            f"{e.filename}: " if e.filename and not Path(e.filename).name.endswith(".tmp") else ""
+        )
         raise UsageError(
             f"cannot write {target} ({where}{e.strerror or e}); give -o a file or folder you "
             "can write"
         ) from e
-    except BaseException:
-        _remove(tmp)
-        raise
-
-
-def _remove(path: Path) -> None:
-    with contextlib.suppress(OSError):  # e.g. never made: its folder could not be
-        path.unlink()
 
 
 def _check_intact(st: Store, art: ArtifactRow) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from .digest import split_digest
 from .history import History, RunRow
+from .history_record import record_digests, record_spec
 from .plan import Plan
 from .states import ACTIVE
 from .storebase import Store
@@ -93,29 +94,22 @@ class _SharedUses:
 
 
 def _record_artifacts(record: dict[str, Any] | None) -> set[str] | None:
-    if record is None:
-        return None
-    try:
-        return {split_digest(str(a["digest"]))[1] for a in record["artifacts"]}
-    except (TypeError, KeyError):
-        return None
+    digests = record_digests(record) if record is not None else None
+    return None if digests is None else {split_digest(d)[1] for d in digests}
 
 
 def _record_programs(
     store: Store, record: dict[str, Any] | None, specs: dict[str, set[str] | None]
 ) -> set[str] | None:
     """The programs a record's version refers to; `specs` remembers each spec read."""
-    version = record.get("version") if record is not None else None
-    if not isinstance(version, dict):
+    spec = record_spec(record) if record is not None else None
+    if spec is None:
         return None
-    if isinstance(version.get("spec"), str):  # a record that holds its spec
-        return _spec_names(version["spec"])
-    sha = version.get("spec_sha256")
-    if not isinstance(sha, str):
-        return None
-    if sha not in specs:
-        specs[sha] = _spec_names(store.read_text(program_rel(sha, SPEC_SUFFIX)))
-    return specs[sha]
+    if spec.text is not None:  # a record that holds its spec
+        return _spec_names(spec.text)
+    if spec.sha256 not in specs:
+        specs[spec.sha256] = _spec_names(store.read_text(program_rel(spec.sha256, SPEC_SUFFIX)))
+    return specs[spec.sha256]
 
 
 def _shared_uses(store: Store | None, skip: Collection[str]) -> _SharedUses:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +110,32 @@ def read_record(path: Path, store_root: Path) -> dict[str, Any]:
         version["spec"] = spec.read_text(encoding="utf-8")
     lengthen_record(record, store_root)
     return record
+
+
+@dataclass(frozen=True)
+class SpecRef:
+    """Where a record's version spec is: in the record (`text`), or kept once in the store by
+    content (`sha256`)."""
+
+    text: str | None = None
+    sha256: str = ""
+
+
+def record_spec(record: dict[str, Any]) -> SpecRef | None:
+    """Where the spec of a record's version is (None: a record this cannot tell of), without
+    reading the store: what `runs gc` needs to know of another machine's run."""
+    version = record.get("version")
+    if not isinstance(version, dict):
+        return None
+    if isinstance(version.get("spec"), str):
+        return SpecRef(text=version["spec"])
+    sha = version.get("spec_sha256")
+    return SpecRef(sha256=sha) if isinstance(sha, str) else None
+
+
+def record_digests(record: dict[str, Any]) -> set[str] | None:
+    """The digests of the artifacts a record refers to (None: a record this cannot tell of)."""
+    try:
+        return {str(a["digest"]) for a in record["artifacts"]}
+    except (TypeError, KeyError):
+        return None

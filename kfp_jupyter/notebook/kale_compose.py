@@ -386,14 +386,19 @@ def _rename_steps(ref: _Ref, taken: set[str], warnings: list[Problem]) -> None:
     ]
 
 
+def _statements(a: Annotation) -> list[ast.stmt]:
+    """The top-level statements of a cell (none for a syntax error: reported where the cell is
+    analysed)."""
+    try:
+        return ast.parse(to_python(a.body).code).body
+    except SyntaxError:
+        return []
+
+
 def _definitions(a: Annotation) -> list[tuple[str, str, int]]:
     """(name, code, line) of what an imports or functions cell binds at its top level."""
-    try:
-        tree = ast.parse(to_python(a.body).code)
-    except SyntaxError:
-        return []  # reported where the cell is analysed
     out: list[tuple[str, str, int]] = []
-    for node in tree.body:
+    for node in _statements(a):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             out.append((node.name, ast.unparse(node), node.lineno))
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -455,12 +460,8 @@ def _clashing_definitions(ref: _Ref, shared: dict[str, tuple[str, str]]) -> list
 
 def _assignments(a: Annotation) -> list[tuple[str, str, ast.stmt]]:
     """(name, value as written, statement) of each `name = value` line of a parameters cell."""
-    try:
-        tree = ast.parse(to_python(a.body).code)
-    except SyntaxError:
-        return []
     out: list[tuple[str, str, ast.stmt]] = []
-    for node in tree.body:
+    for node in _statements(a):
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             target, value = node.targets[0], node.value
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
