@@ -51,8 +51,16 @@ def show(source: object = None, **kwargs: object) -> object:
 
     Imported on use: the widget needs anywidget (the `widget` extra).
     """
-    from .jupyter.widget import show as _show
+    try:
+        from .jupyter.widget import show as _show
+    except ModuleNotFoundError as e:
+        if e.name not in ("anywidget", "traitlets"):
+            raise
+        from .errors import KfpJupyterError, install_extra
 
+        raise KfpJupyterError(
+            f"kfp_jupyter.show() needs {e.name}: {install_extra('widget')}"
+        ) from None
     return _show(source, **kwargs)  # type: ignore[arg-type]
 
 

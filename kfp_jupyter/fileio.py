@@ -44,3 +44,12 @@ def copy_atomically(source: Path, path: Path) -> None:
     """Copy `source` to a fresh file beside `path`, then rename it over `path`."""
     with _replacing(path) as tmp:
         shutil.copyfile(source, tmp)
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (symlinks and other spellings included): an output must
+    never be written over one of the inputs it is made from."""
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False

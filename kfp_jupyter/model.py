@@ -7,6 +7,7 @@ The model is frozen: a Pipeline is a value, and two equal notebooks give two equ
 
 from __future__ import annotations
 
+import builtins
 import functools
 import keyword
 import re
@@ -197,22 +198,24 @@ class Volume:
         return asdict(self)
 
 
-#: Names a step's function cannot take: Python's keywords, and the modules the generated programs
-#: and the `dsl` script import at module level (a step named `dsl` would hide kfp's `dsl`).
-_RESERVED_FUNCTION_NAMES = frozenset(keyword.kwlist) | {
-    "compiler",
-    "components",
-    "dsl",
-    "kfp",
-    "kubernetes",
-    "sys",
-}
+#: Names a step's function cannot take: Python's keywords; the builtins, since the function is
+#: defined at the top of each generated program and would hide the builtin from every step's code
+#: (a step named `print` or `open`); and the modules the generated programs and the `dsl` script
+#: import at module level (a step named `dsl` would hide kfp's `dsl`). `site` adds a few builtins
+#: (`exit`, `help`, ...), listed as well so that `python -S` compiles to the same bytes.
+_RESERVED_FUNCTION_NAMES = (
+    frozenset(keyword.kwlist)
+    | frozenset(dir(builtins))
+    | {"copyright", "credits", "exit", "help", "license", "quit"}
+    | {"compiler", "components", "dsl", "kfp", "kubernetes", "sys"}
+)
 
 
 def function_name(step_name: str) -> str:
     """The Python name of a step's function in every generated program: the step's name with
     each character Python does not allow as `_`, and a `_` after a reserved name (`class` ->
-    `class_`). KFP names the task after the step all the same (`class_` -> task `class`)."""
+    `class_`, `print` -> `print_`). KFP names the task after the step all the same (`class_` ->
+    task `class`)."""
     name = re.sub(r"[^0-9a-zA-Z_]", "_", step_name)
     return name + "_" if name in _RESERVED_FUNCTION_NAMES else name
 

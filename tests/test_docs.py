@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,3 +27,14 @@ def test_the_readme_is_a_front_door_that_links_every_page_of_the_manual() -> Non
     assert len(readme.encode()) < 20_000
     pages = sorted(p.name for p in (ROOT / "docs").glob("*.md") if p.name != "index.md")
     assert pages and all(f"(docs/{page})" in readme for page in pages)
+
+
+def test_every_local_link_and_image_of_the_readme_exists() -> None:
+    """The front door's screenshot and its links into docs/ and examples/ resolve in a checkout
+    (mkdocs checks the manual's own links; nothing checks the README's)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme)
+    local = [t for t in targets if "://" not in t]
+    assert any(t.endswith(".png") for t in local), "the README shows no screenshot"
+    missing = [t for t in local if not (ROOT / t).exists()]
+    assert not missing, missing

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import NotebookError, Problem
+from ..errors import NotebookError, Problem, UsageError
+from ..fileio import same_file, write_atomically
 from ..model import Parameter
 from ..notebook.magic_lines import format_magic_line
 from ..notebook.reader import NotebookFile, read_notebook
@@ -59,11 +60,13 @@ def compose(
     """The pipeline notebook (version-4 JSON) composing `notebooks`, with paths relative to
     `output`'s folder. `after` maps a step to the steps it runs after (replacing "after the one
     before it"; an empty list: after none); `outputs` maps a step to the variables it hands on.
-    Raises NotebookError naming what is wrong."""
+    An `output` that is one of `notebooks` is refused (UsageError). Raises NotebookError naming
+    what is wrong in the notebooks."""
     after = dict(after or {})
     outputs = dict(outputs or {})
     if not notebooks:
         raise NotebookError(Problem("no notebooks to compose", fix="name at least one notebook"))
+    refuse_an_input(notebooks, output)
     steps = _step_names(notebooks)
     _check_steps_said(steps, after, outputs)
     folder = output.resolve().parent
@@ -81,6 +84,17 @@ def compose(
         composed.append(Composed(step, rel, prev, tuple(outputs.get(step, ())), tuple(bindings)))
         handed |= set(outputs.get(step, ()))
     return _write(composed, list(parameters.values()), output, first_meta, name)
+
+
+def refuse_an_input(notebooks: Sequence[Path], output: Path) -> None:
+    """Refuse to write over a notebook being composed: it would be lost, and the pipeline would
+    run itself without end."""
+    if any(same_file(output, nb) for nb in notebooks):
+        raise UsageError(
+            f"refusing to write the pipeline notebook to {str(output)!r}: it is one of the "
+            "notebooks composed; give another output path with -o, such as "
+            f"{str(output.with_name(output.stem + '_pipeline.ipynb'))!r}"
+        )
 
 
 def _check_steps_said(
@@ -219,9 +233,17 @@ def _write(
 
 
 def write_composed(nb: Mapping[str, Any], output: Path) -> None:
-    """Write the notebook as Jupyter does (nbformat's writer), checked against the format."""
+    """Write the notebook as Jupyter does (nbformat's JSON), checked against the format, in one
+    step: missing folders are made, and a failure leaves no half-written notebook."""
     import nbformat
 
     node = nbformat.from_dict(json.loads(json.dumps(nb)))  # type: ignore[no-untyped-call]
     nbformat.validate(node)
-    nbformat.write(node, str(output))  # type: ignore[no-untyped-call]
+    text = nbformat.writes(node)  # type: ignore[no-untyped-call]
+    try:
+        write_atomically(output, text if text.endswith("\n") else text + "\n", keep_mode=True)
+    except OSError as e:
+        raise UsageError(
+            f"cannot write {str(output)!r} ({e.strerror or e}); give -o a file in a folder you "
+            "can write"
+        ) from e

@@ -24,7 +24,7 @@ from ..model import (
     Step,
     function_name,
 )
-from ..notebook.annotations import late_magic_line, magic_line_index
+from ..notebook.annotations import annotate, late_magic_line, magic_line_index
 from ..notebook.magic_lines import parse_magic_line
 from ..notebook.metadata import NotebookSettings
 from ..notebook.reader import Cell, NotebookFile, read_notebook
@@ -275,6 +275,16 @@ def _read_step_notebook(
             )
         )
         return None
+    loop = reference_loop(path, notebook)
+    if loop is not None:
+        problems.append(
+            sb.problem(
+                f"notebook {said!r} {loop}: running it would never end",
+                fix="run another notebook in this step, or remove the notebook step that "
+                "leads back",
+            )
+        )
+        return None
     try:
         nb = read_notebook(path)
     except NotebookError as e:
@@ -291,6 +301,50 @@ def _read_step_notebook(
             )
         )
     return child
+
+
+def reference_loop(path: Path, notebook: str | None) -> str | None:
+    """How running the notebook `path` as a step of `notebook` comes back to a notebook already
+    running (`is this notebook itself`, `runs b.ipynb, which runs this notebook`), or None when
+    it does not: each would start a kernel running the next, without end. Notebooks that cannot
+    be read end the walk (their own problems are told where they are read)."""
+    root = Path(notebook).resolve() if notebook is not None else None
+    first = path.resolve()
+    if first == root:
+        return "is this notebook itself"
+    running = [first] if root is None else [root, first]
+    chain = _loop_from(first, running, set())
+    if chain is None:
+        return None
+    names = [p.name for p in chain[len(running) : -1]]
+    names.append("this notebook" if chain[-1] == root else f"{chain[-1].name} again")
+    return "runs " + ", which runs ".join(names)
+
+
+def _loop_from(at: Path, running: list[Path], done: set[Path]) -> list[Path] | None:
+    """`running` and the notebooks on from `at` to one that runs a notebook of `running` again,
+    or None: a depth-first walk of the notebooks `at` runs as steps (`done`: walked, no loop)."""
+    for ref in notebook_references(at):
+        if ref in running:
+            return [*running, ref]
+        if ref in done:
+            continue
+        found = _loop_from(ref, [*running, ref], done)
+        if found is not None:
+            return found
+    done.add(at)
+    return None
+
+
+def notebook_references(path: Path) -> list[Path]:
+    """The notebooks `path`'s notebook steps run, resolved against its folder (none when it
+    cannot be read)."""
+    try:
+        cells = read_notebook(path).cells
+    except NotebookError:
+        return []
+    said = [a.settings.notebook for a in annotate(cells)[0] if a.settings.notebook]
+    return list(dict.fromkeys(resolve_child_path(s, str(path)).resolve() for s in said))
 
 
 def _notebook_bindings(sb: StepBlock, problems: list[Problem]) -> list[NotebookBinding]:

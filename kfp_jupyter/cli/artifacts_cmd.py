@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -87,29 +88,52 @@ def artifacts_get(
     run_id: str, step: str, variable: str, output: str | None, store: str | None
 ) -> None:
     """Copy VARIABLE as saved by STEP in a run to a file (.npy, .parquet, .joblib, .json, ...;
-    a component's or container's output file as it wrote it)."""
+    a component's or container's output file as it wrote it; a notebook step's executed notebook
+    as .ipynb or .html, as -o's suffix says, or both into a folder)."""
     st, history = history_of(store)
     run = history.get_run(run_id)
     history.task(run.id, step)  # a clear error for an unknown step
     arts = {a.name: a for a in history.artifacts(run.id, step)}
-    if variable not in arts:
-        have = ", ".join(arts) or "none (it has not finished, or hands nothing on)"
-        raise UsageError(
-            f"step {step!r} of run {run.id} has no output {variable!r} (its outputs: {have})"
+    art = arts[_output_name(arts, variable, step, run.id)]
+    sources = _stored_files(st, art)
+    for source, target in _targets(output, sources):
+        _copy(source, target)
+        kind = art.type if len(sources) == 1 else source.suffix.lstrip(".")
+        click.echo(
+            f"wrote {target} ({kind}, {source.stat().st_size} bytes, {art.digest[:19]}...)",
+            err=True,
         )
-    art = arts[variable]
-    source = _stored_file(st, art)
-    target = _target(output, source.name)
-    _copy(source, target)
-    click.echo(
-        f"wrote {target} ({art.type}, {source.stat().st_size} bytes, {art.digest[:19]}...)",
-        err=True,
+
+
+#: how an output is named when a Python step writes VARIABLE as a file for a component
+#: (analysis/wiring.py): VARIABLE__FORMAT, e.g. rows__csv
+_EXPORT_MARK = "__"
+
+
+def _output_name(arts: Mapping[str, object], variable: str, step: str, run_id: str) -> str:
+    """The stored output `variable` names: itself, or the one file a Python step wrote of that
+    variable for a component (`rows` for `rows__csv`), which is what the notebook calls it."""
+    if variable in arts:
+        return variable
+    exported = [n for n in arts if n.startswith(variable + _EXPORT_MARK)]
+    if len(exported) == 1:
+        return exported[0]
+    have = ", ".join(arts) or "none (it has not finished, or hands nothing on)"
+    note = (
+        f"; an output named VARIABLE{_EXPORT_MARK}FORMAT is VARIABLE written as a file for a "
+        "component: give its whole name"
+        if any(_EXPORT_MARK in n for n in arts)
+        else ""
+    )
+    raise UsageError(
+        f"step {step!r} of run {run_id} has no output {variable!r} (its outputs: {have}){note}"
     )
 
 
-def _stored_file(st: Store, art: ArtifactRow) -> Path:
-    """The file of the artifact to hand out: a Python step saves VARIABLE.EXT, a component,
-    container or export output is the bare file VARIABLE, as the step wrote it."""
+def _stored_files(st: Store, art: ArtifactRow) -> list[Path]:
+    """The files of the artifact to hand out: a Python step saves VARIABLE.EXT, a component,
+    container or export output is the bare file VARIABLE, as the step wrote it, and a notebook
+    step's executed notebook is VARIABLE.ipynb and VARIABLE.html."""
     hex_digest = art.digest.split(":", 1)[1]
     try:
         folder = st.artifact_path(hex_digest)  # a remote store fetches it first
@@ -129,7 +153,7 @@ def _stored_file(st: Store, art: ArtifactRow) -> Path:
             f"the artifact {art.step}/{art.name} of run {art.run_id} is not one file to copy "
             f"(it holds: {what}); its files are in {folder}"
         )
-    return chosen[0]
+    return chosen
 
 
 def _missing(st: Store, art: ArtifactRow) -> KfpJupyterError:
@@ -142,14 +166,28 @@ def _missing(st: Store, art: ArtifactRow) -> KfpJupyterError:
     )
 
 
-def _target(output: str | None, name: str) -> Path:
-    """Where to write: `output` is a folder to write into when it exists as one or ends in a
-    path separator (as typed: `-o results/`), else the file to write."""
+def _targets(output: str | None, sources: list[Path]) -> list[tuple[Path, Path]]:
+    """Each stored file to copy and where to: into `output` when it is a folder (it exists as
+    one or ends in a path separator, as typed: `-o results/`; the current folder without -o),
+    else to the file `output`, which, when the output is stored as several files (an executed
+    notebook's .ipynb and .html), is the one with its suffix."""
     if output is None:
-        return Path.cwd() / name
+        return [(s, Path.cwd() / s.name) for s in sources]
     if output.endswith(("/", os.sep)) or Path(output).is_dir():
-        return Path(output) / name
-    return Path(output)
+        return [(s, Path(output) / s.name) for s in sources]
+    target = Path(output)
+    if len(sources) == 1:
+        return [(sources[0], target)]
+    suffix = target.suffix.lower()
+    same = [s for s in sources if s.suffix.lower() == suffix]
+    if len(same) != 1:
+        kinds = " or ".join(s.suffix for s in sources)
+        raise UsageError(
+            f"-o {output}: this output is stored as {', '.join(s.name for s in sources)}; give "
+            f"-o a file name ending in {kinds} for one of them, or a folder (ending in '/') "
+            "for all"
+        )
+    return [(same[0], target)]
 
 
 def _copy(source: Path, target: Path) -> None:

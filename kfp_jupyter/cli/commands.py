@@ -8,14 +8,28 @@ from pathlib import Path
 
 import click
 
-from ..compile import TARGETS, compile_pipeline, default_output
+from ..compile import TARGETS
+from ..errors import NotebookError, UsageError
+from ..frontends.options import compile_output, compiled_summary, notebook_warnings
 from ..loader import load_notebook
 from .common import handle_errors, kfp_runtime_option, no_pin_option, warn
 
 
 def _show_warnings(pipeline: object) -> None:
-    for w in getattr(pipeline, "warnings", ()):
-        warn(str(w))
+    for w in notebook_warnings(pipeline):
+        warn(w)
+
+
+def _inspected(notebook: Path, pin_packages: bool | None) -> dict[str, object]:
+    """The pipeline as `inspect --json` prints it. A notebook that cannot become one still
+    prints one JSON object for the tool reading stdout, its problems as the JupyterLab server
+    answers them (`message`, `problems`), before the error goes on to stderr and exit 2."""
+    try:
+        return load_notebook(notebook, pin_packages=pin_packages).to_json()
+    except NotebookError as e:
+        answer = {"message": str(e), "problems": [p.to_json() for p in e.problems]}
+        click.echo(json.dumps(answer, indent=2))
+        raise
 
 
 @click.command("inspect")
@@ -25,10 +39,10 @@ def _show_warnings(pipeline: object) -> None:
 @handle_errors
 def inspect_cmd(notebook: Path, as_json: bool, pin_packages: bool | None) -> None:
     """Show the pipeline as kfp-jupyter understands NOTEBOOK."""
-    pipeline = load_notebook(notebook, pin_packages=pin_packages)
     if as_json:
-        click.echo(json.dumps(pipeline.to_json(), indent=2))
+        click.echo(json.dumps(_inspected(notebook, pin_packages), indent=2))
         return
+    pipeline = load_notebook(notebook, pin_packages=pin_packages)
     _show_warnings(pipeline)
     from rich.console import Console
     from rich.table import Table
@@ -75,7 +89,7 @@ def inspect_cmd(notebook: Path, as_json: bool, pin_packages: bool | None) -> Non
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(),  # as given: '-', and a trailing '/' that names a folder
     help="Where to write ('-' for standard output). Default: next to the notebook.",
 )
 @kfp_runtime_option
@@ -84,20 +98,18 @@ def inspect_cmd(notebook: Path, as_json: bool, pin_packages: bool | None) -> Non
 def compile_cmd(
     notebook: Path,
     target: str,
-    output: Path | None,
+    output: str | None,
     kfp_runtime: str | None,
     pin_packages: bool | None,
 ) -> None:
     """Compile NOTEBOOK to a pipeline file. Nothing is written if compilation fails."""
     pipeline = load_notebook(notebook, pin_packages=pin_packages)
     _show_warnings(pipeline)
-    if output is not None and str(output) == "-":
-        sys.stdout.write(compile_pipeline(pipeline, target, kfp_runtime=kfp_runtime))
+    text, path = compile_output(pipeline, target, output, notebook, kfp_runtime)
+    if path is None:
+        sys.stdout.write(text)
         return
-    path = output or default_output(notebook, pipeline, target)
-    compile_pipeline(pipeline, target, path, kfp_runtime=kfp_runtime)
-    n = len(pipeline.steps)
-    click.echo(f"wrote {path} ({target}, {n} step{'' if n == 1 else 's'})", err=True)
+    click.echo(compiled_summary(path, target, pipeline), err=True)
 
 
 @click.command("convert")
@@ -165,6 +177,7 @@ def _step_lists(values: tuple[str, ...], option: str) -> dict[str, list[str]]:
     help="The pipeline notebook to write.",
 )
 @click.option("--name", help="The pipeline's name (default: from the output's file name).")
+@click.option("--replace", is_flag=True, help="Overwrite the output if it exists.")
 @handle_errors
 def compose_cmd(
     notebooks: tuple[Path, ...],
@@ -172,11 +185,19 @@ def compose_cmd(
     outputs: tuple[str, ...],
     output: Path,
     name: str | None,
+    replace: bool,
 ) -> None:
     """Write a pipeline notebook running each of NOTEBOOKS whole, as one step each (in the order
-    given, each after the one before it unless --after says otherwise)."""
-    from ..analysis.compose import compose, write_composed
+    given, each after the one before it unless --after says otherwise). An existing output is
+    kept unless --replace is given; one of NOTEBOOKS never is overwritten."""
+    from ..analysis.compose import compose, refuse_an_input, write_composed
 
+    refuse_an_input(notebooks, output)  # said first: --replace does not make it right
+    if output.exists() and not replace:
+        raise UsageError(
+            f"refusing to overwrite {str(output)!r}: it exists; add --replace to overwrite it, "
+            "or give another output path with -o"
+        )
     nb = compose(
         list(notebooks),
         output,

@@ -83,7 +83,26 @@ def click_option(option: Option) -> Callable[[F], F]:
     kind: Any = {"int": int, "float": float}.get(option.kind)
     if option.choices:
         kind = click.Choice(list(option.choices))
-    return click.option(*names, type=kind, default=None, metavar=option.metavar, help=option.help)
+    return click.option(
+        *names,
+        type=kind,
+        default=None,
+        metavar=option.metavar,
+        help=option.help,
+        callback=_checked(option) if option.positive else None,
+    )
+
+
+def _checked(option: Option) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """The table's check of a number, refused in its words as a usage error (exit 2)."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        problem = None if value is None else option.number_problem(value)
+        if problem:
+            raise click.UsageError(problem, ctx)
+        return value
+
+    return check
 
 
 def _refused(option: Option) -> Callable[[F], F]:

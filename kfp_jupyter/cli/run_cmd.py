@@ -7,14 +7,13 @@ Exit status of `run` and `runs resume`: 0 the run succeeded, 1 a step failed, 2 
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..frontends.options import RUN_OPTIONS, api_keywords
+from ..frontends.options import RUN_OPTIONS, api_keywords, run_warnings
 from .artifacts_cmd import artifacts_group, experiments_group
 from .common import click_options, handle_errors, parse_param_options, warn
 from .local_common import follow_run
@@ -35,14 +34,8 @@ def run_cmd(
 
     values = parse_param_options(params)
     pipeline = load_notebook(notebook, pin_packages=pin_packages)
-    for w in pipeline.warnings:
-        warn(str(w))
-    unset = sorted({s.env for st in pipeline.steps for s in st.secrets} - set(os.environ))
-    if unset:
-        warn(
-            f"steps read secrets from {', '.join(unset)}, which {'is' if len(unset) == 1 else 'are'}"
-            " not set here: on this machine, secrets come from the environment"
-        )
+    for w in run_warnings(pipeline):
+        warn(w)
     handle = run_local(pipeline, values, **api_keywords(RUN_OPTIONS, options))
     sys.exit(follow_run(handle))
 

@@ -389,10 +389,11 @@ def runs_resume(
 
     The run's own step programs are executed, as they were when it started."""
     from ..engine import resume_local
+    from ..engine.store import open_store
 
     handle = resume_local(
         run_id,
-        store=store,
+        store=open_store(store, create=False),  # a misspelt --store is not a new, empty store
         workers=workers,
         cache=cache,
         keep_going=keep_going,

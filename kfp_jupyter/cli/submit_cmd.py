@@ -22,7 +22,7 @@ from typing import Any
 import click
 
 from ..engine import states
-from ..frontends.options import SUBMIT_OPTIONS, api_keywords
+from ..frontends.options import SUBMIT_OPTIONS, api_keywords, notebook_warnings
 from .common import (
     EXIT_FAILED,
     EXIT_INVALID,
@@ -184,7 +184,7 @@ def submit_cmd(
     from ..cluster import submit
     from ..cluster.submitted import record
 
-    _check_options(options["schedule"], wait, options["poll_interval"], timeout)
+    _check_options(options["schedule"], wait, timeout)
     what, values = _prepared(path, params, pin_packages)
     with _cluster_errors():
         handle = submit(what, params=values, **api_keywords(SUBMIT_OPTIONS, options))
@@ -199,8 +199,8 @@ def _prepared(path: Path, params: tuple[str, ...], pin_packages: bool | None) ->
 
     values = parse_param_options(params)
     what = submittable(path, pin_packages)
-    for w in getattr(what, "warnings", ()):
-        warn(str(w))
+    for w in notebook_warnings(what):
+        warn(w)
     return what, values
 
 
@@ -216,15 +216,11 @@ def _cluster_errors() -> Iterator[None]:
         sys.exit(e.exit_code)
 
 
-def _check_options(
-    schedule: str | None, wait: bool, poll_interval: float | None, timeout: float | None
-) -> None:
-    """Options that contradict each other are refused before anything is sent (exit 2)."""
+def _check_options(schedule: str | None, wait: bool, timeout: float | None) -> None:
+    """Options that contradict each other are refused before anything is sent (exit 2); a
+    number out of range was refused as the option was read (frontends/options.py)."""
     if schedule is not None and wait:
         error("--wait follows one run; a recurring run (--schedule) starts many: drop one of them")
-        sys.exit(EXIT_INVALID)
-    if poll_interval is not None and poll_interval <= 0:
-        error("--poll-interval must be more than 0 seconds")
         sys.exit(EXIT_INVALID)
     _check_timeout(timeout, wait)
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..cluster.targets import ENGINES
 from .common import handle_errors
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ def targets_group() -> None:
 
 @targets_group.command("add")
 @click.argument("name")
-@click.option("--engine", type=click.Choice(["kfp", "argo"]), required=True, help=_ENGINE_HELP)
+@click.option("--engine", type=click.Choice(list(ENGINES)), required=True, help=_ENGINE_HELP)
 @click.option(
     "--host",
     metavar="URL",

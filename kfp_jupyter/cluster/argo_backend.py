@@ -26,7 +26,8 @@ from typing import Any
 
 import yaml
 
-from ..compile.argo import argo_name, compile_argo, k8s_name, parameter_value
+from ..compile.argo import argo_name, compile_argo, parameter_value
+from ..compile.shared import k8s_name
 from ..engine import states
 from ..model import Parameter, Pipeline
 from ._deps import kubernetes

@@ -26,8 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ._deps import kubernetes
-from .errors import ConfigError
+from .errors import ConfigError, http_url
 from .net import DEFAULT_REQUEST_TIMEOUT, timeouts
 
 ENV_HOST = "KF_PIPELINES_ENDPOINT"
@@ -122,21 +124,6 @@ def check_token_env(name: str) -> str:
             fix="export KFP_TOKEN=... in your shell, then give --token-env KFP_TOKEN",
         )
     return name
-
-
-def check_url(url: str, what: str) -> str:
-    """`url` without a trailing slash, if it has an http(s) scheme; else a ConfigError."""
-    return _check_url(url, what)
-
-
-def _check_url(url: str, what: str) -> str:
-    url = url.strip().rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"{what} {url!r} has no scheme",
-            fix=f"write it as http://{url} or https://{url}",
-        )
-    return url
 
 
 @dataclass(frozen=True)
@@ -249,8 +236,8 @@ def kfp_connection(given: ConnectionSettings) -> KfpConnection:
                 f'"host": URL in {context_file}'
             ),
         )
-    url = _check_url(url, "the KFP host")
-    ui = _check_url(given.ui_url or env.get(ENV_UI, "") or url, "the KFP UI address")
+    url = http_url(url, "the KFP host")
+    ui = http_url(given.ui_url or env.get(ENV_UI, "") or url, "the KFP UI address")
     ns = given.namespace or (
         context.get("namespace") if isinstance(context.get("namespace"), str) else None
     )
@@ -310,7 +297,7 @@ def _kubeconfig_files(kubeconfig: str | None, environ: Mapping[str, str]) -> lis
 def argo_ui_url(ui_url: str | None, environ: Mapping[str, str]) -> str | None:
     """The Argo UI: --ui-url, else the Argo CLI's $ARGO_SERVER (+ $ARGO_BASE_HREF, $ARGO_SECURE)."""
     if ui_url:
-        return _check_url(ui_url, "the Argo UI address")
+        return http_url(ui_url, "the Argo UI address")
     server = environ.get("ARGO_SERVER", "").strip()
     if not server:
         return None
@@ -339,7 +326,7 @@ def kube_connection(given: ConnectionSettings) -> KubeConnection:
     cfg = kubernetes("client").Configuration()
     source, ns, ns_source = _load_kube_config(cfg, given, env)
     if given.host:
-        cfg.host = _check_url(given.host, "the Kubernetes API server")
+        cfg.host = http_url(given.host, "the Kubernetes API server")
         source += " (server from --host)" if source != "--host" else ""
     if tok is not None:
         cfg.api_key = {"authorization": "Bearer " + tok.reveal()}
@@ -396,11 +383,32 @@ def _from_kubeconfig(
             active = next((c for c in contexts if c.get("name") == context), active)
     except config.ConfigException as e:
         raise ConfigError(f"cannot use the kubeconfig {path}: {e}") from None
-    except (OSError, ValueError, TypeError, KeyError) as e:
-        raise ConfigError(f"cannot read the kubeconfig {path}: {e}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(
+            f"cannot read the kubeconfig {path}: it is not valid YAML{_yaml_where(e)}",
+            fix=_KUBECONFIG_FIX,
+        ) from None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+        raise ConfigError(f"cannot read the kubeconfig {path}: {e}", fix=_KUBECONFIG_FIX) from None
     ns = (active or {}).get("context", {}).get("namespace") or None
     source = f"kubeconfig {path}, context {(active or {}).get('name', '?')}"
     return source, ns, "the kubeconfig context"
+
+
+#: what to do about a kubeconfig that cannot be read
+_KUBECONFIG_FIX = (
+    "correct the file (`kubectl config view --kubeconfig PATH` shows what kubectl makes of it), "
+    "or give another with --kubeconfig PATH"
+)
+
+
+def _yaml_where(error: yaml.YAMLError) -> str:
+    """Where in the file YAML gave up and why (" (line 3, column 3: expected ...)"), as far as
+    the error says."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f" ({at}{problem})"
 
 
 def _from_pod(cfg: Any) -> tuple[str, str | None, str]:

@@ -13,6 +13,7 @@ each gives only its own words (Wording) and the 404s it can explain.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,30 @@ class ConfigError(ClusterError):
     """The settings on this machine do not say where or how to connect (nothing was sent)."""
 
     exit_code = EXIT_INVALID
+
+
+#: the schemes both clients speak: kfp's and the kubernetes client's requests are HTTP(S) only
+HTTP_SCHEMES = ("http://", "https://")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://(.*)")
+
+
+def http_url(url: str, what: str) -> str:
+    """`url` without a trailing slash when it is an http(s) address, else a ConfigError naming
+    `what`: another scheme (ftp://) is said to be unsupported, not taken for a missing one."""
+    given = url.strip()
+    url = given.rstrip("/")
+    if url.startswith(HTTP_SCHEMES):
+        return url
+    other = _SCHEME.fullmatch(given)
+    if other:
+        raise ConfigError(
+            f"{what} {given!r}: only http:// and https:// addresses are supported, "
+            f"not {other[1]}://",
+            fix=f"give an http(s) address, e.g. https://{other[2].rstrip('/') or 'HOST'}",
+        )
+    raise ConfigError(
+        f"{what} {url!r} has no scheme", fix=f"write it as http://{url} or https://{url}"
+    )
 
 
 class InvalidSubmission(ClusterError):

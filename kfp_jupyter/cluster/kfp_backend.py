@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from ..compile.kfp_ir.names import unique
+from ..compile.shared import k8s_name
 from ..model import Pipeline
 from ._deps import kfp_server_api
 from .compiled import CompiledPipeline
@@ -44,35 +46,46 @@ def task_names(pipeline: Pipeline | CompiledPipeline, ir_text: str) -> dict[str,
     """KFP task name (the display name of its task details) -> step name."""
     if isinstance(pipeline, CompiledPipeline):  # its steps are the IR's own task names
         return {s.name: s.name for s in pipeline.steps}
-    from kfp.dsl.utils import maybe_rename_for_k8s
-
-    from ..packaging.program import python_name
-
     doc = next(iter(yaml.safe_load_all(ir_text)))
     tasks = doc.get("root", {}).get("dag", {}).get("tasks", {})
-    names = {key: (spec or {}).get("taskInfo", {}).get("name", key) for key, spec in tasks.items()}
     out: dict[str, str] = {}
-    norm = {re.sub(r"[^a-z0-9]", "", n.lower()): n for n in names.values()}
-    for step in pipeline.steps:
-        key = maybe_rename_for_k8s(python_name(step.name))
-        name = names.get(key) or norm.get(re.sub(r"[^a-z0-9]", "", step.name.lower()))
-        if name:
-            out[name] = step.name
+    for step, key in step_tasks(pipeline).items():
+        if key in tasks:
+            out[(tasks[key] or {}).get("taskInfo", {}).get("name", key)] = step
     return out
 
 
-def same_spec(served: Any, ir_text: str) -> bool:
-    """Whether a version's pipeline_spec, as the server returns it, is this IR. KFP returns the
-    pipeline spec alone, or {pipeline_spec, platform_spec} when the YAML has a platform part."""
-    if not isinstance(served, dict) or not served:
-        return False
-    docs = [d for d in yaml.safe_load_all(ir_text) if d is not None]
-    if served == docs[0]:
-        return True
+def step_tasks(pipeline: Pipeline) -> dict[str, str]:
+    """Step name -> its task in the IR's root DAG, named by the compiler's own rules in its order
+    (compile/kfp_ir/pipeline_spec.py): the volumes made per run take `createpvc`, `createpvc-2`,
+    ... first, then each step its Kubernetes name, numbered when taken. So a step named
+    `createpvc` is `createpvc-2` when there is a volume, never the volume's task."""
+    taken: set[str] = set()
+    for volume in pipeline.volumes:
+        if volume.claim is None:
+            unique("createpvc", taken)
+    return {step.name: unique(k8s_name(step.name), taken) for step in pipeline.steps}
+
+
+def served_spec(ir_text: str) -> dict[str, Any]:
+    """The IR as KFP's API returns a version's `pipeline_spec`: the PipelineSpec alone, or
+    {pipeline_spec, platform_spec} when the YAML has a Kubernetes platform part (secrets,
+    volumes, labels, annotations, timeouts), as KFP's YamlStringToPipelineSpecStruct makes it."""
+    docs = [d for d in yaml.safe_load_all(ir_text) if isinstance(d, dict)]
     platform: dict[str, Any] = {}
     for d in docs[1:]:
-        platform.update(d)
-    return served == {"pipeline_spec": docs[0], "platform_spec": platform}
+        platforms = d.get("platforms")
+        if isinstance(platforms, dict) and "kubernetes" in platforms:
+            platform = d
+    if not platform:
+        return docs[0] if docs else {}
+    return {"pipeline_spec": docs[0], "platform_spec": platform}
+
+
+def same_spec(served: Any, ir_text: str) -> bool:
+    """Whether a version's pipeline_spec, as the server returns it, is this IR: both documents,
+    so that a version without this IR's secrets or timeouts is never taken for it."""
+    return isinstance(served, dict) and bool(served) and served == served_spec(ir_text)
 
 
 def version_name(pipeline: Pipeline | CompiledPipeline, ir_text: str) -> str:

@@ -10,8 +10,16 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ._deps import kfp_server_api
-from .config import KfpConnection
-from .errors import Answer, ClusterError, NotFoundError, Wording, not_the_api, translate
+from .config import KfpConnection, kfp_context_path, read_kfp_context
+from .errors import (
+    Answer,
+    ClusterError,
+    ConfigError,
+    NotFoundError,
+    Wording,
+    not_the_api,
+    translate,
+)
 from .net import guarded
 
 T = TypeVar("T")
@@ -155,9 +163,26 @@ def make_client(conn: KfpConnection) -> Any:
         from kfp.client.set_volume_credentials import ServiceAccountTokenVolumeCredentials
 
         kwargs["credentials"] = ServiceAccountTokenVolumeCredentials(conn.sa_token_path)
-    if conn.namespace:
-        kwargs["namespace"] = conn.namespace
+    kwargs["namespace"] = _client_namespace(conn)
     return call(conn, "connecting to the KFP API", lambda: _Client(**kwargs), bounded=False)
+
+
+def _client_namespace(conn: KfpConnection) -> str:
+    """The `namespace` to give kfp.Client. Always given: kfp reads the namespace from its context
+    file only when the argument is its default, 'kubeflow', and then fails with KeyError on a
+    file without that key (`{"host": URL}`, as our docs show). An empty namespace is what kfp
+    itself uses without a context file (multi-user Kubeflow: it asks healthz). 'kubeflow' cannot
+    be told to kfp apart from its default, so a file without the key is refused for it."""
+    if conn.namespace != "kubeflow":
+        return conn.namespace or ""
+    path = kfp_context_path()
+    if path.exists() and not isinstance(read_kfp_context(path).get("namespace"), str):
+        raise ConfigError(
+            f'kfp\'s context file {path} has no "namespace" key, which kfp.Client needs for '
+            "the namespace 'kubeflow'",
+            fix=f'add "namespace": "kubeflow" to {path}',
+        )
+    return conn.namespace
 
 
 def name_filter(key: str, value: str) -> str:

@@ -28,7 +28,7 @@ from .handle import SubmitHandle, SubmitInfo
 from .kfp_client import call, make_client
 from .kfp_follow import DEFAULT_POLL, KfpFollower
 from .steplogs import KFP_NAMESPACE, PodLogs
-from .targets import ENGINES
+from .targets import ENGINES, checked_urls
 
 #: the section title each step program puts before the notebook's code of the step
 _STEP_SECTION = re.compile(r"^[ \t]*# --- step (.+?)[ \t]*$", re.MULTILINE)
@@ -65,14 +65,15 @@ def attach(
     run_id = (run_id or "").strip()
     if not run_id:
         raise InvalidSubmission("give the id of the run to follow")
+    urls = checked_urls({"host": host, "ui_url": ui_url})
     settings = ConnectionSettings(
-        host=host,
+        host=urls["host"],
         namespace=namespace,
         token=token,
         token_env=token_env,
         kubeconfig=kubeconfig,
         context=context,
-        ui_url=ui_url,
+        ui_url=urls["ui_url"],
         environ=environ,
     )
     if engine == "kfp":
@@ -138,7 +139,8 @@ def _as_dict(value: Any) -> dict[str, Any]:
 
 
 def _pipeline_part(served: Any) -> dict[str, Any]:
-    """KFP serves the pipeline spec alone, or {pipeline_spec, platform_spec} (see same_spec)."""
+    """KFP serves the pipeline spec alone, or {pipeline_spec, platform_spec} (see
+    kfp_backend.served_spec)."""
     spec = _as_dict(served)
     inner = spec.get("pipeline_spec")
     return inner if isinstance(inner, dict) else spec

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..engine.steperror import StepError, split_marker
+from .argo_client import api_client
 from .config import KubeConnection
 from .errors import ClusterError, server_reason
 from .net import is_network_error, is_timeout, network_reason, quiet, within
@@ -237,8 +238,7 @@ class PodLogs:
                 conn = self._connect()
             except ClusterError as e:
                 raise LogUnavailable(f"no Kubernetes API to read it from ({e.message})") from None
-            client = kubernetes("client")
-            self._api = client.CoreV1Api(client.ApiClient(conn.configuration))
+            self._api = kubernetes("client").CoreV1Api(api_client(conn))
             self._conn = conn
         return self._conn, self._api
 

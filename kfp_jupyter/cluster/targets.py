@@ -14,14 +14,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from .config import check_token_env, check_url, read_json_object
-from .errors import ConfigError
+from ..fileio import write_atomically
+from .config import check_token_env, read_json_object
+from .errors import ConfigError, http_url
 
 CONFIG_ENV = "KFP_JUPYTER_CONFIG_DIR"
 ENGINES = ("kfp", "argo")
@@ -71,19 +71,11 @@ def _read() -> dict[str, Any]:
 
 
 def _write(data: Mapping[str, Any]) -> None:
-    """Replace the file in one step (a temporary file renamed over it), readable by the user only."""
+    """Replace the file in one step, readable by the user only (0600: it names clusters and
+    the variables holding their tokens)."""
     path = targets_path()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".targets.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=2, sort_keys=True)
-                f.write("\n")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(path, json.dumps(data, indent=2, sort_keys=True) + "\n", mode=0o600)
     except OSError as e:
         raise ConfigError(
             f"cannot write the saved targets {path}: {e}",
@@ -151,7 +143,7 @@ def _url(value: str | None, what: str) -> str | None:
     """An http(s) address without credentials in it (a target file holds no secret)."""
     if not value or not value.strip():
         return None
-    url = check_url(value, what)
+    url = http_url(value, what)
     if "@" in url.split("://", 1)[1].split("/", 1)[0]:
         raise ConfigError(
             f"{what}: the address holds a user name or password, and a target stores no "
@@ -217,13 +209,41 @@ def with_target(
     """The engine and options of a submission: what was `given` explicitly wins, then the saved
     target `name`'s values; a given engine that is not the target's is refused (its host would
     be the wrong kind of server)."""
+    given = checked_urls(given)
     if not name:
-        return engine or "kfp", dict(given)
+        return engine or "kfp", given
     target = get_target(name)
     if engine and engine != target.engine:
         raise ConfigError(
             f"--engine {engine} does not match the target {name!r}, which is {target.engine}",
             fix=f"drop --engine, or choose a {engine} target (kfp-jupyter targets list)",
         )
-    merged = {k: given.get(k) or v for k, v in target.options().items()}
+    unset = {k: v for k, v in target.options().items() if not given.get(k)}
+    try:
+        saved = checked_urls(unset, target=name)
+    except ConfigError as e:
+        raise ConfigError(
+            e.message,
+            fix=f"save the target again with an http(s) address: kfp-jupyter targets add {name} "
+            f"--engine {target.engine} --host URL --replace",
+        ) from None
+    merged = {k: given.get(k) or saved.get(k) for k in target.options()}
     return target.engine, {**given, **merged}
+
+
+#: the options that are addresses: the command line option each is given with, what it is
+URL_OPTIONS = {"host": ("--host", "host"), "ui_url": ("--ui-url", "UI address")}
+
+
+def checked_urls(
+    options: Mapping[str, str | None], *, target: str | None = None
+) -> dict[str, str | None]:
+    """`options` with their addresses checked before anything is sent, named where they came
+    from: an option, or the saved `target` (its file may have been edited by hand)."""
+    out = dict(options)
+    for key, (option, what) in URL_OPTIONS.items():
+        value = out.get(key)
+        if value and value.strip():
+            named = f"the {what} of the saved target {target!r}," if target else option
+            out[key] = http_url(value, named)
+    return out

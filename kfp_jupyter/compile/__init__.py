@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import UsageError
-from ..fileio import write_atomically
+from ..fileio import same_file, write_atomically
 from ..model import Pipeline, kfp_runtime_problem
 
 #: target name -> (module, function, default file suffix)
@@ -63,17 +63,10 @@ def compile_pipeline(
 
 def refuse_notebook_output(path: Path, pipeline: Pipeline) -> None:
     """A compiled pipeline never overwrites a notebook: not the compiled one, not any `.ipynb`."""
-    is_source = pipeline.notebook is not None and _same_file(path, Path(pipeline.notebook))
+    is_source = pipeline.notebook is not None and same_file(path, Path(pipeline.notebook))
     if is_source or path.suffix.lower() == ".ipynb":
         raise UsageError(
             f"refusing to write the compiled pipeline to {str(path)!r}: it is "
             + ("the notebook itself" if is_source else "a notebook (.ipynb)")
             + f"; give an output path such as {path.with_suffix('.yaml').name!r}"
         )
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
-    except OSError:
-        return False

@@ -35,7 +35,7 @@ from .argo_components import (
     volume_env,
     workflow_volumes,
 )
-from .shared import compact, is_python, pod_metadata
+from .shared import compact, is_python, k8s_name, pod_metadata
 
 API_VERSION = "argoproj.io/v1alpha1"
 
@@ -62,13 +62,6 @@ _GENERATE_NAME_MAX = 63 - 5
 def argo_name(step_name: str) -> str:
     """A step's template and task name: Argo allows only letters, digits and '-' there."""
     return step_name.replace("_", "-")
-
-
-def k8s_name(text: str, limit: int) -> str:
-    """`text` as a Kubernetes name of at most `limit` characters ("" if it has no letter or
-    digit): for a Workflow's names, whether compiled or given at submit time."""
-    name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
-    return name[:limit].rstrip("-")
 
 
 def parameter_value(param: Parameter) -> str:

@@ -29,26 +29,45 @@ OUTPUTS = f"{ROOT}/outputs"
 
 def outputs_volume(pipeline: Pipeline) -> str:
     """The emptyDir's name: one no volume of the pipeline has."""
-    taken = {volume_name(v.name, v.claim) for v in pipeline.volumes}
+    taken = set(pod_volume_names(pipeline).values())
     name = "kfpj-outputs"
     while name in taken:
         name += "-x"
     return name
 
 
-def volume_name(name: str, claim: str | None) -> str:
-    """The pod volume's name (a DNS label) for a pipeline volume."""
-    if claim is None:
-        return name
+def pod_volume_names(pipeline: Pipeline) -> dict[str, str]:
+    """Each pipeline volume's pod volume name (a DNS label), distinct from every other one.
+
+    A volume made for each run keeps its own name (already a DNS label, and the name Argo gives
+    its claim); an existing claim's name is made one (`team.claim` -> `team-claim`), numbered
+    when that is taken (`-2`, `-3`, ...), in the order the pipeline lists its volumes, so that
+    claims `data.v1` and `data-v1` get two volumes, and the same notebook the same names."""
+    names = {v.name: v.name for v in pipeline.volumes if v.claim is None}
+    taken = set(names.values())
+    for v in pipeline.volumes:
+        if v.claim is not None:
+            names[v.name] = _unique_label(_claim_label(v.claim), taken)
+    return names
+
+
+def _claim_label(claim: str) -> str:
     return re.sub(r"[^a-z0-9-]", "-", claim)[:63].strip("-") or "claim"
 
 
+def _unique_label(label: str, taken: set[str]) -> str:
+    """`label`, or the first of `label-2`, `label-3`, ... (cut to fit 63 characters) not taken."""
+    candidate, n = label, 2
+    while candidate in taken:
+        suffix = f"-{n}"
+        candidate, n = label[: 63 - len(suffix)].rstrip("-") + suffix, n + 1
+    taken.add(candidate)
+    return candidate
+
+
 def volume_mounts(pipeline: Pipeline, step: Step) -> list[dict[str, Any]]:
-    out = []
-    for m in step.mounts:
-        v = pipeline.volume(m.volume)
-        out.append({"name": volume_name(v.name, v.claim), "mountPath": m.path})
-    return out
+    names = pod_volume_names(pipeline)
+    return [{"name": names[m.volume], "mountPath": m.path} for m in step.mounts]
 
 
 def secret_env(step: Step) -> list[dict[str, Any]]:
@@ -66,6 +85,7 @@ def workflow_volumes(pipeline: Pipeline) -> dict[str, Any]:
     """volumeClaimTemplates (a claim made for each run) and volumes (existing claims)."""
     templates = []
     existing = []
+    names = pod_volume_names(pipeline)
     for v in pipeline.volumes:
         if v.claim is None:
             claim_spec: dict[str, Any] = {
@@ -77,10 +97,7 @@ def workflow_volumes(pipeline: Pipeline) -> dict[str, Any]:
             templates.append({"metadata": {"name": v.name}, "spec": claim_spec})
         else:
             existing.append(
-                {
-                    "name": volume_name(v.name, v.claim),
-                    "persistentVolumeClaim": {"claimName": v.claim},
-                }
+                {"name": names[v.name], "persistentVolumeClaim": {"claimName": v.claim}}
             )
     return compact({"volumeClaimTemplates": templates, "volumes": existing})
 

@@ -8,14 +8,16 @@ runtime its steps install is kfp-jupyter's pin, as in the `kfp` target.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._version import __version__
-from ..model import Pipeline, Step
-from ..packaging.program import StepProgram, build_program, python_name, unique_identifier
+from ..model import Parameter, Pipeline, Step
+from ..packaging.program import StepProgram, python_name, unique_identifier
 from .kfp_ir.launcher import is_version, runtime_requirement
 from .kfp_ir.platform import create_pvc_arguments
-from .shared import is_python, secrets_by_name, task_arguments
+from .kfp_shared import check_kfp, kfp_call, kfp_programs, task_arguments
+from .shared import secrets_by_name
 
 #: module-level names of the script that steps must not take
 SCRIPT_NAMES = frozenset(
@@ -44,12 +46,42 @@ def _call(task: str, function: str, args: list[str]) -> str:
     return call
 
 
+@dataclass
+class _Names:
+    """The script's module-level names: those taken, and what the kfp modules are imported as
+    (`kubernetes`, unless a pipeline parameter has that name and would hide it in the pipeline's
+    function)."""
+
+    taken: set[str]
+    kubernetes: str = "kubernetes"
+    json_format: str = "json_format"
+    #: step name -> the variable of its task
+    tasks: dict[str, str] = field(default_factory=dict)
+
+
+def _names(pipeline: Pipeline) -> _Names:
+    params = {p.name for p in pipeline.parameters}
+    taken = set(SCRIPT_NAMES) | {python_name(s.name) for s in pipeline.steps} | params
+    names = _Names(taken)
+    if "kubernetes" in params:
+        names.kubernetes = unique_identifier("kfp_kubernetes", taken)
+    if any(_holds_none(p.default) for p in pipeline.parameters):
+        names.json_format = unique_identifier("json_format", taken)
+    return names
+
+
 def _task_lines(
-    pipeline: Pipeline, step: Step, prog: StepProgram | None, task: str, tasks: dict[str, str]
+    pipeline: Pipeline,
+    step: Step,
+    programs: dict[str, StepProgram],
+    task: str,
+    names: _Names,
 ) -> list[str]:
     """The call of the step's function (or loaded component) and its settings."""
+    tasks = names.tasks
+    prog = programs.get(step.name)
     args = []
-    for t in task_arguments(pipeline, step, prog):
+    for t in task_arguments(pipeline, step, programs):
         if t.source == "literal":
             args.append(f"{t.input}={t.value!r}")
         elif t.source == "parameter":
@@ -57,10 +89,11 @@ def _task_lines(
         else:
             args.append(f"{t.input}={tasks[t.producer]}.outputs[{t.key!r}]")
     function = prog.function if prog is not None else python_name(step.name)
-    return [_call(task, function, args), *_settings_lines(step, task, tasks)]
+    return [_call(task, function, args), *_settings_lines(step, task, names)]
 
 
-def _settings_lines(step: Step, task: str, tasks: dict[str, str]) -> list[str]:
+def _settings_lines(step: Step, task: str, names: _Names) -> list[str]:
+    tasks, kubernetes = names.tasks, names.kubernetes
     lines: list[str] = []
     data_producers = {i.producer for i in step.inputs}
     order_only = [a for a in step.after if a not in data_producers]
@@ -78,15 +111,15 @@ def _settings_lines(step: Step, task: str, tasks: dict[str, str]) -> list[str]:
         else:
             lines.append(f"{task}.set_accelerator_type({key!r}).set_accelerator_limit({value!r})")
     if step.timeout:
-        lines.append(f"kubernetes.set_timeout({task}, {step.timeout})")
+        lines.append(f"{kubernetes}.set_timeout({task}, {step.timeout})")
     for secret, keys in secrets_by_name(step):
         lines.append(
-            f"kubernetes.use_secret_as_env({task}, secret_name={secret!r}, secret_key_to_env={keys!r})"
+            f"{kubernetes}.use_secret_as_env({task}, secret_name={secret!r}, secret_key_to_env={keys!r})"
         )
     for k, v in sorted(step.labels.items()):
-        lines.append(f"kubernetes.add_pod_label({task}, {k!r}, {v!r})")
+        lines.append(f"{kubernetes}.add_pod_label({task}, {k!r}, {v!r})")
     for k, v in sorted(step.annotations.items()):
-        lines.append(f"kubernetes.add_pod_annotation({task}, {k!r}, {v!r})")
+        lines.append(f"{kubernetes}.add_pod_annotation({task}, {k!r}, {v!r})")
     return lines
 
 
@@ -98,7 +131,8 @@ def uses_kubernetes(pipeline: Pipeline) -> bool:
 
 def spec_text(step: Step) -> str:
     """The component spec a non-Python step runs, as the YAML text the script embeds: a reusable
-    component's own file, or a v1-style spec written for a container or resource cell."""
+    component's own file, or a v1-style spec written for a container or resource cell (as KFP
+    runs it: kfp_shared.kfp_call)."""
     from ..components.steps import kubectl_component
     from ..components.v1yaml import to_v1_yaml
 
@@ -106,7 +140,7 @@ def spec_text(step: Step) -> str:
         return to_v1_yaml(kubectl_component(step.name, step.resource))
     assert step.component is not None
     spec = step.component.spec
-    return spec.text if spec.text else to_v1_yaml(spec)
+    return spec.text if spec.text else to_v1_yaml(kfp_call(step.component).spec)
 
 
 def _py_text(text: str) -> str:
@@ -163,7 +197,7 @@ def _component_lines(
     return lines
 
 
-def _volume_lines(pipeline: Pipeline, taken: set[str]) -> tuple[list[str], dict[str, str]]:
+def _volume_lines(pipeline: Pipeline, names: _Names) -> tuple[list[str], dict[str, str]]:
     """CreatePVC tasks for the volumes made per run; each name -> the expression of its claim."""
     lines: list[str] = []
     claims: dict[str, str] = {}
@@ -171,23 +205,27 @@ def _volume_lines(pipeline: Pipeline, taken: set[str]) -> tuple[list[str], dict[
         if v.claim is not None:
             claims[v.name] = repr(v.claim)
             continue
-        var = unique_identifier(python_name(v.name) + "_pvc", taken)
+        var = unique_identifier(python_name(v.name) + "_pvc", names.taken)
         args = [f"{k}={value!r}" for k, value in create_pvc_arguments(v).items()]
-        lines.append(_call(var, "kubernetes.CreatePVC", args))
+        lines.append(_call(var, f"{names.kubernetes}.CreatePVC", args))
         lines.append(f"{var}.set_display_name({'volume-' + v.name!r})")
         lines.append(f"{var}.set_caching_options(False)  # a new claim for each run")
         claims[v.name] = f"{var}.outputs['name']"
     return lines, claims
 
 
-def _mount_lines(step: Step, task: str, pipeline: Pipeline, claims: dict[str, str]) -> list[str]:
+def _mount_lines(
+    step: Step, task: str, pipeline: Pipeline, claims: dict[str, str], kubernetes: str
+) -> list[str]:
     lines: list[str] = []
     for m in step.mounts:
         volume = pipeline.volume(m.volume)
-        mount = f"kubernetes.mount_pvc({task}, pvc_name={claims[m.volume]}, mount_path={m.path!r})"
+        mount = (
+            f"{kubernetes}.mount_pvc({task}, pvc_name={claims[m.volume]}, mount_path={m.path!r})"
+        )
         if len(mount) > 96:
             mount = (
-                f"kubernetes.mount_pvc(\n        {task},\n        pvc_name={claims[m.volume]},\n"
+                f"{kubernetes}.mount_pvc(\n        {task},\n        pvc_name={claims[m.volume]},\n"
                 f"        mount_path={m.path!r},\n    )"
             )
         lines.append(mount)
@@ -215,20 +253,17 @@ def _runtime_lines(pipeline: Pipeline) -> list[str]:
 
 def compile_dsl(pipeline: Pipeline) -> str:
     """The script's text: imports, a component per step, the pipeline, and its `__main__`."""
-    programs = {s.name: build_program(pipeline, s) for s in pipeline.steps if is_python(s)}
-    out = _import_lines(pipeline, programs)
+    check_kfp(pipeline)
+    programs = kfp_programs(pipeline)
+    names = _names(pipeline)
+    out = _import_lines(pipeline, programs, names)
     if programs:
         out += _runtime_lines(pipeline)
-    taken = (
-        set(SCRIPT_NAMES)
-        | {python_name(s.name) for s in pipeline.steps}
-        | {p.name for p in pipeline.parameters}
-    )
     constants: dict[str, str] = {}
     for step in pipeline.steps:
         prog = programs.get(step.name)
         if prog is None:
-            out += _component_lines(step, python_name(step.name), constants, taken)
+            out += _component_lines(step, python_name(step.name), constants, names.taken)
         else:
             out.append(
                 f"@dsl.component(base_image={prog.step.image!r}, "
@@ -236,8 +271,9 @@ def compile_dsl(pipeline: Pipeline) -> str:
             )
             out.append(prog.kfp_function().rstrip("\n"))
         out += ["", ""]
-    func = unique_identifier("pipeline", taken)
-    out += _pipeline_lines(pipeline, programs, func, taken)
+    func = unique_identifier("pipeline", names.taken)
+    out += _pipeline_lines(pipeline, programs, func, names)
+    out += _default_lines(pipeline, func, names.json_format)
     out += [
         "",
         "",
@@ -252,7 +288,7 @@ def compile_dsl(pipeline: Pipeline) -> str:
     return "\n".join(out)
 
 
-def _import_lines(pipeline: Pipeline, programs: dict[str, StepProgram]) -> list[str]:
+def _import_lines(pipeline: Pipeline, programs: dict[str, StepProgram], names: _Names) -> list[str]:
     """The script's docstring and imports: only what its steps use."""
     source = Path(pipeline.notebook).name if pipeline.notebook else "a notebook"
     out: list[str] = [
@@ -262,21 +298,61 @@ def _import_lines(pipeline: Pipeline, programs: dict[str, StepProgram]) -> list[
         "Run `python THIS_FILE [OUTPUT.yaml]` to write the KFP pipeline IR (default: next to this file).",
         '"""',
         "",
+    ]
+    if any(_holds_none(p.default) for p in pipeline.parameters):
+        out.append(_import("google.protobuf", "json_format", names.json_format))
+    out += [
         "import kfp",
         "from kfp import compiler, components, dsl"
         if len(programs) < len(pipeline.steps)
         else "from kfp import compiler, dsl",
     ]
     if uses_kubernetes(pipeline) or pipeline.volumes:
-        out.append("from kfp import kubernetes")
+        out.append(_import("kfp", "kubernetes", names.kubernetes))
     dsl_names = ["Artifact", "Input", "Metrics", "Output"]
     if any(p.uses_output_path for p in programs.values()):
         dsl_names.append("OutputPath")
     return [*out, f"from kfp.dsl import {', '.join(dsl_names)}", "", ""]
 
 
+def _import(package: str, module: str, alias: str) -> str:
+    return f"from {package} import {module}" + (f" as {alias}" if alias != module else "")
+
+
+def _holds_none(value: object) -> bool:
+    """Whether a list or dict default holds None somewhere inside."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list | tuple):
+        return any(v is None or _holds_none(v) for v in value)
+    return False
+
+
+def _signature_default(p: Parameter) -> str:
+    return "None" if _holds_none(p.default) else repr(p.default)
+
+
+def _default_lines(pipeline: Pipeline, func: str, json_format: str) -> list[str]:
+    """Defaults that hold None, set in the IR after the kfp SDK wrote it: the SDK takes no None
+    inside a default, the IR holds it (JSON null), as the `kfp` target writes it."""
+    held = [p for p in pipeline.parameters if _holds_none(p.default)]
+    if not held:
+        return []
+    listed = ", ".join(p.name for p in held)
+    lines = [
+        "",
+        "",
+        f"# The kfp SDK takes no None inside a default, the IR does: the default of {listed}",
+        "# (None in the signature above) is set here, in the IR the SDK wrote.",
+        f"_defaults = {func}.pipeline_spec.root.input_definitions.parameters",
+    ]
+    for p in held:
+        lines.append(f"{json_format}.ParseDict({p.default!r}, _defaults[{p.name!r}].default_value)")
+    return lines
+
+
 def _pipeline_lines(
-    pipeline: Pipeline, programs: dict[str, StepProgram], func: str, taken: set[str]
+    pipeline: Pipeline, programs: dict[str, StepProgram], func: str, names: _Names
 ) -> list[str]:
     """The @dsl.pipeline function: a task per step (volumes made per run first)."""
     decorator = [f"name={pipeline.name!r}"]
@@ -284,17 +360,16 @@ def _pipeline_lines(
         decorator.append(f"description={pipeline.description!r}")
     if pipeline.pipeline_root:
         decorator.append(f"pipeline_root={pipeline.pipeline_root!r}")
-    params = [f"{p.name}: {p.type} = {p.default!r}" for p in pipeline.parameters]
+    params = [f"{p.name}: {p.type} = {_signature_default(p)}" for p in pipeline.parameters]
     sig = f"def {func}({', '.join(params)}):"
     if len(sig) > 100:
         sig = f"def {func}(\n" + "".join(f"    {p},\n" for p in params) + "):"
-    tasks: dict[str, str] = {}
-    body, claims = _volume_lines(pipeline, taken)
+    body, claims = _volume_lines(pipeline, names)
     for step in pipeline.steps:
-        task = unique_identifier(python_name(step.name) + "_task", taken)
-        tasks[step.name] = task
-        body += _task_lines(pipeline, step, programs.get(step.name), task, tasks)
-        body += _mount_lines(step, task, pipeline, claims)
+        task = unique_identifier(python_name(step.name) + "_task", names.taken)
+        names.tasks[step.name] = task
+        body += _task_lines(pipeline, step, programs, task, names)
+        body += _mount_lines(step, task, pipeline, claims, names.kubernetes)
     return [
         f"@dsl.pipeline({', '.join(decorator)})",
         sig,

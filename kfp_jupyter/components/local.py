@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -38,7 +39,7 @@ from ..model import GPU_RESOURCE, Argument, ComponentCall, Input, Mount, Pipelin
 from ..params import value_text
 from .loader import load_component_from_text
 from .render import Filler, RenderError, call_filler, render, render_one
-from .steps import Resource, kubectl_component
+from .steps import Resource, kubectl_component, wrapped_file_outputs
 from .v1yaml import to_v1_yaml
 
 RUNTIMES = ("docker", "podman")
@@ -205,7 +206,8 @@ def run_container_step(
             "entrypoint, so it cannot run on the host",
         )
     if exe is None:
-        code = _run_on_host(step, [*command, *args], env, dirs, log, timeout)
+        argv, env = _file_outputs_in_scratch(step.name, [*command, *args], env, dirs.work, log)
+        code = _run_on_host(step, argv, env, dirs, log, timeout)
     else:
         argv = _container_argv(exe, step, command, args, env, dirs)
         _say(log, f"step {step.name!r}: running {step.image} with {exe}")
@@ -230,6 +232,40 @@ def _run_on_host(
     for m in step.mounts:
         run_env[volume_env(m.volume)] = str(dirs.volumes[m.volume])
     return _run(argv, run_env, dirs.work, log, timeout)
+
+
+#: characters a shell takes literally wherever they stand, quoted or not
+_SHELL_SAFE = re.compile(r"[\w@%+=:,./-]+", re.ASCII)
+
+
+def _file_outputs_in_scratch(
+    name: str, argv: list[str], env: Mapping[str, str], work: Path, log: IO[str]
+) -> tuple[list[str], dict[str, str]]:
+    """A command run on the host writes its file_outputs under the step's own scratch folder
+    (`/tmp/copy.csv` -> WORK/file-outputs/tmp/copy.csv), not at the fixed paths, which are the
+    container's own: there two users or two parallel steps would write the same file. Each
+    mention of a fixed path (or a path below it) in the command line and env is rewritten."""
+    paths = wrapped_file_outputs(argv)
+    if not paths:
+        return argv, dict(env)
+    root = str(work.absolute() / "file-outputs")
+    if not _SHELL_SAFE.fullmatch(root):
+        _say(
+            log,
+            f"step {name!r}: its file_outputs are written at their fixed paths on this machine: "
+            f"the scratch folder {root} holds characters a shell command would split on",
+        )
+        return argv, dict(env)
+    for p in paths:
+        Path(root + p).parent.mkdir(parents=True, exist_ok=True)
+    alternatives = "|".join(re.escape(p) for p in sorted(paths, key=len, reverse=True))
+    mention = re.compile(rf"(?<![\w./-])(?:{alternatives})(?![\w.-])")
+
+    def moved(text: str) -> str:
+        return mention.sub(lambda m: root + m.group(0), text)
+
+    _say(log, f"step {name!r}: its file_outputs ({', '.join(paths)}) are written under {root}")
+    return [moved(a) for a in argv], {k: moved(v) for k, v in env.items()}
 
 
 def _failed(log: IO[str], message: str, code: int | None = None, ran_with: str = "") -> StepResult:

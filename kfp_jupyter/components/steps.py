@@ -235,6 +235,11 @@ def _check_uses(body: ContainerBody) -> None:
         )
 
 
+#: $0 of the wrapper's `sh -c` script: marks a command as wrapped (see wrapped_file_outputs)
+_WRAPPER_NAME = "kfpj-file-outputs"
+_COPY = re.compile(r'cp -R (.+?) "\$o\d+" \|\| ')
+
+
 def file_outputs_wrapper(
     command: tuple[Part, ...], args: tuple[Part, ...], file_outputs: tuple[tuple[str, str], ...]
 ) -> tuple[Part, ...]:
@@ -255,11 +260,20 @@ def file_outputs_wrapper(
         "sh",
         "-c",
         script,
-        "kfpj-file-outputs",
+        _WRAPPER_NAME,
         *(OutputPath(name) for name, _ in file_outputs),
         *command,
         *args,
     )
+
+
+def wrapped_file_outputs(argv: list[str]) -> list[str]:
+    """The fixed paths of the file_outputs a command was wrapped for by `file_outputs_wrapper`
+    (none for any other command): a run on the host moves them into the step's scratch."""
+    if len(argv) < 4 or argv[:2] != ["sh", "-c"] or argv[3] != _WRAPPER_NAME:
+        return []
+    found = (shlex.split(m.group(1)) for m in _COPY.finditer(argv[2]))
+    return [p[0].rstrip("/") for p in found if len(p) == 1 and p[0].rstrip("/")]
 
 
 def container_component(

@@ -135,6 +135,23 @@ def _why_failed(step: PlanStep, once: _Once) -> str:
     return f"exited with code {once.code}"
 
 
+@dataclass(frozen=True)
+class Note:
+    """A worker's word about its task, shown as the task's message (e.g. waiting for imports)."""
+
+    step: str
+    text: str
+
+
+@dataclass(frozen=True)
+class AttemptStarted:
+    """A worker starts attempt `attempt` of its task; `previous` says how the last one ended."""
+
+    step: str
+    attempt: int
+    previous: str | None
+
+
 @dataclass
 class TaskExecutor:
     """What every task of one run shares to execute its attempts."""
@@ -150,8 +167,8 @@ class TaskExecutor:
     episode: str
     launcher: Callable[[], Launcher]
     cancelled: Callable[[], bool]
-    #: (kind, step, payload) to the scheduler: ("attempt", (n, previous)) or ("note", text)
-    post: Callable[[str, str, Any], None]
+    #: what the worker says to the scheduler on the way
+    post: Callable[[AttemptStarted | Note], None]
     #: (step, process or None): the scheduler stops tracked processes when the run is cancelled
     track: Callable[[str, Proc | None], None]
 
@@ -234,7 +251,7 @@ class TaskExecutor:
 
     def _announce(self, step: PlanStep, log: Path, attempt: int, previous: str | None) -> None:
         """Tell the scheduler an attempt begins, and mark a retry in the step's log."""
-        self.post("attempt", step.name, (attempt, previous))
+        self.post(AttemptStarted(step.name, attempt, previous))
         if attempt > 1:
             _append(
                 log,
@@ -304,7 +321,7 @@ class TaskExecutor:
         )
         launcher = self.launcher()
         if isinstance(launcher, AutoLauncher) and launcher.warming_up():
-            self.post("note", step.name, "waiting for the notebook's imports (once per run)")
+            self.post(Note(step.name, "waiting for the notebook's imports (once per run)"))
             if not self._await_imports(launcher):
                 return _Once(None, started=False)
         try:

@@ -64,13 +64,20 @@ class RunView:
         self.state = states.RUNNING
         self.message: str | None = None
         self.metrics: dict[str, float] = {}
+        #: when the run started, by the clock that stamps its events: the view is often made
+        #: after that (a fast run's events are replayed), and its own clock would then make the
+        #: run end before it began (`SUCCEEDED in -0.0s`)
         self.began = time.time()
+        self._run_started = False
         self.ended: float | None = None
         self.failures: list[TaskEvent] = []
 
     def apply(self, e: Event) -> None:
         self.run_id = e.run_id
         if isinstance(e, RunEvent):
+            if e.state == states.RUNNING and not self._run_started:
+                self._run_started = True
+                self.began = e.time
             self.state = e.state
             self.message = e.message
             if e.state in states.TERMINAL:
@@ -91,6 +98,11 @@ class RunView:
             return ""
         end = row.finished or (time.time() if row.state == states.RUNNING else row.started)
         return fmt_seconds(max(0.0, end - row.started))
+
+    def took(self) -> float:
+        """Seconds from the run's start to its end (or now), never below zero (a wall clock set
+        back while it ran)."""
+        return max(0.0, (self.ended or time.time()) - self.began)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -118,8 +130,7 @@ def _table(view: RunView) -> RenderableType:
         )
     done = sum(1 for r in view.rows.values() if r.state in states.TERMINAL)
     head = Text(
-        f"run {view.run_id} · {done}/{len(view.rows)} steps done · "
-        f"{fmt_seconds((view.ended or time.time()) - view.began)}",
+        f"run {view.run_id} · {done}/{len(view.rows)} steps done · {fmt_seconds(view.took())}",
         style="bold",
     )
     return Group(head, table)
@@ -214,7 +225,7 @@ def summary_lines(view: RunView, store: str, tails: bool) -> list[tuple[str, str
     what to type next. `tails`: repeat the failing steps' log tails (the live table hid them)."""
     rid = view.run_id or "?"
     counts = view.counts()
-    took = fmt_seconds((view.ended or time.time()) - view.began)
+    took = fmt_seconds(view.took())
     parts = [f"{counts.get(states.SUCCEEDED, 0)} ran", f"{counts.get(states.CACHED, 0)} cached"]
     for s in (states.FAILED, states.SKIPPED, states.CANCELLED):
         if counts.get(s):

@@ -25,14 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from . import states
-from .attempt import TaskExecutor, Workers, log_tail, safe_name
+from .attempt import AttemptStarted, Note, TaskExecutor, Workers, log_tail, safe_name
 from .cache import cache_key
 from .events import EventBus, RunEvent
 from .forkserver import make_launcher
 from .history import CacheHit, History
 from .launch import Launcher, Proc
 from .plan import Plan
-from .runtask import AttemptStarted, Done, Message, Note, Task
+from .runtask import Done, Message, Task
 from .steperror import StepError
 from .storebase import Store
 from .storelayout import ArtifactRef
@@ -86,7 +86,9 @@ class Runner:
         self._running: set[str] = set()
         self._pool: Workers | None = None
         self._procs: dict[str, Proc] = {}
-        self._failed_first: str | None = None
+        #: the steps that failed, in the order they failed (the run's message and the summary's
+        #: `runs logs` hint both name the first)
+        self._failed: list[str] = []
         self._launcher: Launcher | None = None
         self._launcher_lock = threading.Lock()
         self.tasks: dict[str, Task] = {}
@@ -103,7 +105,7 @@ class Runner:
             episode=secrets.token_hex(3),
             launcher=self._get_launcher,
             cancelled=self._cancel.is_set,
-            post=self._post,
+            post=self._queue.put,
             track=self._track,
         )
         self.state = states.RUNNING
@@ -248,7 +250,7 @@ class Runner:
             self._handle(msg)
 
     def _stopping(self) -> bool:
-        return self.cancelled or (self._failed_first is not None and not self.options.keep_going)
+        return self.cancelled or (bool(self._failed) and not self.options.keep_going)
 
     def _schedule(self) -> bool:
         changed = False
@@ -396,8 +398,7 @@ class Runner:
         tail: str | None = None,
         error: StepError | None = None,
     ) -> None:
-        if self._failed_first is None:
-            self._failed_first = t.step.name
+        self._failed.append(t.step.name)
         self._record.set(
             t,
             states.FAILED,
@@ -409,16 +410,6 @@ class Runner:
         )
 
     # --- one task, in a worker thread ------------------------------------------------------------
-
-    def _post(self, kind: str, name: str, payload: Any) -> None:
-        """What a worker (attempt.py) says on the way, as a typed message."""
-        if kind == "attempt":
-            attempt, previous = payload
-            self._queue.put(AttemptStarted(name, int(attempt), previous))
-        elif kind == "note":
-            self._queue.put(Note(name, str(payload)))
-        else:
-            raise ValueError(f"unknown message {kind!r} about step {name!r}")
 
     def _track(self, name: str, proc: Proc | None) -> None:
         with self._lock:
@@ -477,15 +468,16 @@ class Runner:
             final = states.CANCELLED
             message = "cancelled"
         else:
-            if self._failed_first is not None:
+            if self._failed:
                 self._mark_unfinished(
                     states.SKIPPED,
-                    f"not started: step {self._failed_first!r} failed (use --keep-going to run "
+                    f"not started: step {self._failed[0]!r} failed (use --keep-going to run "
                     "independent steps anyway)",
                 )
             failed = [t.step.name for t in self.tasks.values() if t.state == states.FAILED]
             if failed:
-                final, message = states.FAILED, f"step {failed[0]!r} failed"
+                order = list(dict.fromkeys(n for n in (*self._failed, *failed) if n in failed))
+                final, message = states.FAILED, failed_message(order)
             elif all(t.state in states.DONE_OK for t in self.tasks.values()):
                 final, message = states.SUCCEEDED, None
             else:
@@ -493,3 +485,12 @@ class Runner:
         self.state = final
         self._record.finish_run(final, message)
         return final
+
+
+def failed_message(failed: list[str]) -> str:
+    """`step 'a' failed`, `steps 'a' and 'b' failed`: in the order they failed, so the first
+    named is the one the summary's `runs logs` hint points at."""
+    names = [repr(n) for n in failed]
+    if len(names) == 1:
+        return f"step {names[0]} failed"
+    return f"steps {', '.join(names[:-1])} and {names[-1]} failed"

@@ -9,27 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import states
-from .attempt import Result
+from .attempt import AttemptStarted, Note, Result
 from .history import TaskRow
 from .plan import PlanStep
 from .storelayout import ArtifactRef
-
-
-@dataclass(frozen=True)
-class Note:
-    """A worker's word about its task, shown as the task's message (e.g. waiting for imports)."""
-
-    step: str
-    text: str
-
-
-@dataclass(frozen=True)
-class AttemptStarted:
-    """A worker starts attempt `attempt` of its task; `previous` says how the last one ended."""
-
-    step: str
-    attempt: int
-    previous: str | None
 
 
 @dataclass(frozen=True)

@@ -106,19 +106,27 @@ def is_url(text: str) -> bool:
 
 
 def default_store_location(cwd: Path | None = None) -> Path:
-    """The nearest existing `.kfp-jupyter` folder from cwd up to the top of its git repository;
-    else one at the top of the repository; else one in cwd.
+    """Inside a git repository: the nearest existing `.kfp-jupyter` folder from cwd up to the top
+    of the repository, else one at its top; outside a repository: the one in cwd.
 
     So the CLI at a repository's root and a kernel whose cwd is a notebook's folder below it
-    share one history.
+    share one history. Outside a repository nothing marks where a project ends: a walk up (even
+    one that stops below $HOME) would let a stray `.kfp-jupyter` in a shared parent folder
+    silently collect unrelated projects' runs, so only cwd is looked at.
     """
     here = (cwd or Path.cwd()).absolute()
+    top = _repository_top(here)
+    if top is None:
+        return here / STORE_DIRNAME
     for d in (here, *here.parents):
-        if (d / STORE_DIRNAME).is_dir():
+        if (d / STORE_DIRNAME).is_dir() or d == top:
             return d / STORE_DIRNAME
-        if (d / ".git").exists():
-            return d / STORE_DIRNAME
-    return here / STORE_DIRNAME
+    return top / STORE_DIRNAME
+
+
+def _repository_top(here: Path) -> Path | None:
+    """The nearest folder from `here` up that holds `.git` (a folder, or a worktree's file)."""
+    return next((d for d in (here, *here.parents) if (d / ".git").exists()), None)
 
 
 def resolve_store_url(store: str | os.PathLike[str] | None) -> str:

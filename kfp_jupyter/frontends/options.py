@@ -10,17 +10,27 @@ settings (its metadata) still apply whenever an option is left out. What a front
 to `run_local` and `submit` through `api_keywords`, so a new option is added here and in the
 function that takes it, never at each front end's call.
 
+What the front ends then do alike with what they read is here too, so that each shows the same
+warnings and errors: the notebook's warnings before a run, and `compile -o`.
+
 This package sits between cluster/ and the front ends: it may import the engines' names from
 cluster/, and cli/, jupyter/ and server/ import it.
 """
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..cluster.targets import ENGINES
+from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from ..model import Pipeline
 
 CLI, MAGIC, SERVER = "cli", "magic", "server"
 FRONT_ENDS = (CLI, MAGIC, SERVER)
@@ -44,7 +54,10 @@ class Option:
     server's field (the option's name in snake_case unless said otherwise). `not_for` maps a
     front end to why the option is not one of its options. `own`: the front end uses the value
     itself (parameters are parsed first, --no-pin applies as the notebook is loaded, --wait says
-    how the run is followed) instead of passing it on under `dest` (see `api_keywords`)."""
+    how the run is followed) instead of passing it on under `dest` (see `api_keywords`).
+    `positive`: a number that means nothing unless it is more than 0 (a poll interval of 0 would
+    ask the cluster without pause); each front end refuses another as it reads the option, with
+    the words of `number_problem`."""
 
     flag: str
     help: str
@@ -56,6 +69,7 @@ class Option:
     json_name: str | None = None
     not_for: Mapping[str, str] = field(default_factory=dict)
     own: bool = False
+    positive: bool = False
 
     @property
     def dest(self) -> str:
@@ -71,6 +85,17 @@ class Option:
 
     def applies_to(self, front_end: str) -> bool:
         return front_end not in self.not_for
+
+    def number_problem(self, value: float) -> str | None:
+        """Why `value` cannot be given to this option (None when it can), as every front end
+        says it."""
+        if not self.positive or 0 < value < math.inf:
+            return None
+        if self.kind == "int":
+            kind = "a whole number"
+        else:
+            kind = "a number of seconds" if self.metavar == "SECONDS" else "a number"
+        return f"{self.flag} {value:g}: give {kind} more than 0"
 
 
 def _param(help_text: str) -> Option:
@@ -142,6 +167,7 @@ RUN_OPTIONS: tuple[Option, ...] = (
         "Steps run at the same time. Default: the number of cores.",
         kind="int",
         metavar="N",
+        positive=True,
     ),
     Option(
         "--no-cache",
@@ -270,6 +296,7 @@ SUBMIT_OPTIONS: tuple[Option, ...] = (
         "request (default 60).",
         kind="float",
         metavar="SECONDS",
+        positive=True,
     ),
     Option(
         "--request-timeout",
@@ -314,3 +341,81 @@ def api_keywords(table: tuple[Option, ...], given: Mapping[str, Any]) -> dict[st
             continue
         out[o.dest] = value
     return out
+
+
+# --- what every front end does alike with what it read ------------------------------------------
+
+#: `compile -o -`: the compiled pipeline goes to standard output and no file is written
+STDOUT = "-"
+
+
+def notebook_warnings(what: object) -> list[str]:
+    """The warnings of a notebook's pipeline (a compiled file has none), which every front end
+    shows before it acts on the pipeline."""
+    return [str(w) for w in getattr(what, "warnings", ())]
+
+
+def run_warnings(pipeline: Pipeline) -> list[str]:
+    """What a local run warns about before it starts: the notebook's warnings, and the secrets
+    its steps read that are not set here (on this machine they come from the environment)."""
+    unset = sorted({s.env for st in pipeline.steps for s in st.secrets} - set(os.environ))
+    if not unset:
+        return notebook_warnings(pipeline)
+    verb = "is" if len(unset) == 1 else "are"
+    secrets = (
+        f"steps read secrets from {', '.join(unset)}, which {verb} not set here: on this "
+        "machine, secrets come from the environment"
+    )
+    return [*notebook_warnings(pipeline), secrets]
+
+
+def compile_output(
+    pipeline: Pipeline,
+    target: str,
+    output: str | None,
+    notebook: str | Path | None,
+    kfp_runtime: str | None = None,
+) -> tuple[str, Path | None]:
+    """Compile as `compile [-o OUTPUT]` does in every front end: the text, and the file written
+    (None for `-o -`, standard output, where the front end writes the text). Without -o the file
+    goes next to the notebook. An output that cannot be written is a UsageError naming it (bad
+    input, not a failure of ours), and leaves no file, whole or partial."""
+    from ..compile import compile_pipeline, default_output
+
+    if output == STDOUT:
+        return compile_pipeline(pipeline, target, kfp_runtime=kfp_runtime), None
+    default = default_output(notebook, pipeline, target)
+    path = default if output is None else _output_file(output, default.name)
+    try:
+        return compile_pipeline(pipeline, target, path, kfp_runtime=kfp_runtime), path
+    except OSError as e:
+        raise UsageError(
+            f"cannot write {str(path)!r}: {_unwritable(path, e)}; give -o a file in a folder you "
+            f"can write (or -o {STDOUT} for standard output)"
+        ) from None
+
+
+def compiled_summary(path: Path, target: str, pipeline: Pipeline) -> str:
+    n = len(pipeline.steps)
+    return f"wrote {path} ({target}, {n} step{'' if n == 1 else 's'})"
+
+
+def _output_file(output: str, name: str) -> Path:
+    """The file `-o OUTPUT` names, refused when it names nothing or a folder."""
+    path = Path(output)
+    if not output.strip():
+        raise UsageError(f"-o '': give a file name (or -o {STDOUT} for standard output)")
+    if output.endswith(("/", os.sep)) or os.path.isdir(path):
+        raise UsageError(
+            f"-o {output!r} is a folder; name a file in it, such as {str(path / name)!r}"
+        )
+    return path
+
+
+def _unwritable(path: Path, error: OSError) -> str:
+    """Why `path` could not be written, in the terms of the path given (not of a temporary
+    file's name)."""
+    existing = next((p for p in path.parents if os.path.lexists(p)), None)
+    if existing is not None and not os.path.isdir(existing):
+        return f"{str(existing)!r} is a file, not a folder"
+    return error.strerror or str(error)

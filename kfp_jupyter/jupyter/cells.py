@@ -27,33 +27,55 @@ from ..notebook.magic_lines import MagicLine, format_magic_line
 from ..notebook.roles import Role
 
 
-def run_cell_body(shell: InteractiveShell | None, body: str) -> Any:
+class CellSyntaxError(Exception):
+    """A syntax error in an annotated cell's body, shown as a plain cell shows one: the cell's
+    line, no frames. (IPython shows a SyntaxError raised inside a magic with the magic's own
+    frames, so the error is carried by this exception, which renders itself.)"""
+
+    def __init__(self, shell: InteractiveShell, error: SyntaxError) -> None:
+        super().__init__(f"{error.msg} (line {error.lineno} of the cell)")
+        self.shell = shell
+        self.error = error
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython's protocol for an exception that formats its own traceback."""
+        stb: list[str] = self.shell.SyntaxTB.structured_traceback(
+            type(self.error), self.error, None
+        )
+        return stb
+
+
+def run_cell_body(shell: InteractiveShell | None, body: str, magic_line: str) -> Any:
     """Execute `body` in the user namespace as IPython would run it as a cell of its own.
 
     Other magics and `!commands` inside are transformed as usual; the last expression's value is
     returned (so IPython displays it as the cell's result, unless it ends with ';'); an exception
-    propagates, so the cell fails as it would have without the magic line.
+    propagates, so the cell fails as it would have without the magic line, and a syntax error
+    fails it before any of it runs (CellSyntaxError). Errors name the lines of the cell, the
+    `magic_line` above the body being its first.
     """
     __tracebackhide__ = True
     if shell is None:
         raise IPythonUsageError("kfp-jupyter magics need an IPython shell")
-    code = shell.transform_cell(body)  # type: ignore[no-untyped-call]
-    tree = ast.parse(code)
-    last: ast.expr | None = None
-    if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = tree.body.pop().value
-    filename = _register_source(shell, code, body)
+    code = "\n" + shell.transform_cell(body)  # type: ignore[no-untyped-call]
+    filename = _register_source(shell, magic_line + code, magic_line + "\n" + body)
     flags = getattr(shell.compile, "flags", 0)
+    try:
+        tree = ast.parse(code, filename)
+        last: ast.expr | None = None
+        if tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = tree.body.pop().value
+        program = compile(tree, filename, "exec", flags=flags, dont_inherit=True)
+        result = None
+        if last is not None:
+            result = compile(ast.Expression(last), filename, "eval", flags=flags, dont_inherit=True)
+    except SyntaxError as e:
+        raise CellSyntaxError(shell, e) from None
     ns_globals, ns_locals = shell.user_global_ns, shell.user_ns
-    if tree.body:
-        exec(compile(tree, filename, "exec", flags=flags, dont_inherit=True), ns_globals, ns_locals)
-    if last is None:
+    exec(program, ns_globals, ns_locals)
+    if result is None:
         return None
-    value = eval(
-        compile(ast.Expression(last), filename, "eval", flags=flags, dont_inherit=True),
-        ns_globals,
-        ns_locals,
-    )
+    value = eval(result, ns_globals, ns_locals)
     if body.rstrip().endswith(";"):
         return None
     return value

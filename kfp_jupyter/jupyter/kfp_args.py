@@ -23,7 +23,19 @@ from ..frontends.options import (
 )
 
 
+class HelpPrinted(Exception):
+    """`%kfp [COMMAND] --help` printed the usage: the magic is done, and did not fail (as a
+    command's --help exits 0)."""
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["add_help"] = False
+        super().__init__(*args, **kwargs)
+        # --help prints the usage (argparse's own action), left out of the usage line, which
+        # lists the options the command line's --help lists (tests compare the two)
+        self.add_argument("-h", "--help", action="help", help=argparse.SUPPRESS)
+
     def error(self, message: str) -> NoReturn:
         raise IPythonUsageError(
             f"{self.prog}: {message} (usage: {self.format_usage().strip()[7:]})"
@@ -32,7 +44,7 @@ class _Parser(argparse.ArgumentParser):
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         if message:
             raise IPythonUsageError(message.strip())
-        raise IPythonUsageError(self.format_help())
+        raise HelpPrinted()  # only --help exits without a message: error() is ours
 
 
 def param_values(values: list[str]) -> dict[str, str]:
@@ -46,18 +58,14 @@ def param_values(values: list[str]) -> dict[str, str]:
 
 def kfp_parser() -> argparse.ArgumentParser:
     """`%kfp`'s options, the same names as the CLI's commands."""
-    p = _Parser(
-        prog="%kfp", add_help=False, description="Act on the current notebook (or NOTEBOOK)."
-    )
+    p = _Parser(prog="%kfp", description="Act on the current notebook (or NOTEBOOK).")
     sub = p.add_subparsers(dest="command", metavar="show|compile|run|submit", parser_class=_Parser)
     sub.required = True
-    _show_options(sub.add_parser("show", add_help=False, help="display the pipeline widget"))
-    _compile_options(sub.add_parser("compile", add_help=False, help="compile the pipeline"))
-    _run_options(sub.add_parser("run", add_help=False, help="run the pipeline on this machine"))
-    _inputs_options(
-        sub.add_parser("inputs", add_help=False, help="load a step's inputs into the kernel")
-    )
-    _submit_options(sub.add_parser("submit", add_help=False, help="send the pipeline to a cluster"))
+    _show_options(sub.add_parser("show", help="display the pipeline widget"))
+    _compile_options(sub.add_parser("compile", help="compile the pipeline"))
+    _run_options(sub.add_parser("run", help="run the pipeline on this machine"))
+    _inputs_options(sub.add_parser("inputs", help="load a step's inputs into the kernel"))
+    _submit_options(sub.add_parser("submit", help="send the pipeline to a cluster"))
     return p
 
 
@@ -87,6 +95,7 @@ def add_option(parser: argparse.ArgumentParser, option: Option) -> None:
         )
     else:
         kind: Any = {"int": int, "float": float}.get(option.kind, str)
+        checked: dict[str, Any] = {"action": _Checked, "option": option} if option.positive else {}
         parser.add_argument(
             *names,
             dest=dest,
@@ -94,6 +103,7 @@ def add_option(parser: argparse.ArgumentParser, option: Option) -> None:
             choices=option.choices or None,
             metavar=option.metavar,
             help=helped,
+            **checked,
         )
 
 
@@ -114,6 +124,26 @@ class _Refused(argparse.Action):
         raise IPythonUsageError(
             f"{parser.prog}: {option_string} is not an option here: {self.reason}"
         )
+
+
+class _Checked(argparse.Action):
+    """A number the table checks (frontends/options.py), refused in the table's words."""
+
+    def __init__(self, *args: Any, option: Option, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.option = option
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        problem = self.option.number_problem(values)  # type: ignore[arg-type]
+        if problem:
+            raise IPythonUsageError(f"{parser.prog}: {problem}")
+        setattr(namespace, self.dest, values)
 
 
 def _show_options(show: argparse.ArgumentParser) -> None:

@@ -28,11 +28,20 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
 from ..errors import KfpJupyterError, NotebookError, install_extra
-from ..frontends.options import CONNECTION_OPTIONS, RUN_OPTIONS, SUBMIT_OPTIONS, api_keywords
+from ..frontends.options import (
+    CONNECTION_OPTIONS,
+    RUN_OPTIONS,
+    SUBMIT_OPTIONS,
+    api_keywords,
+    compile_output,
+    compiled_summary,
+    notebook_warnings,
+    run_warnings,
+)
 from ..notebook.magic_lines import MagicUsageError, parse_magic_line, step_usage
 from ..notebook.roles import step_name_problem
 from .cells import resource_note, run_cell_body, run_notebook_cell, run_step_cell
-from .kfp_args import kfp_parser, param_values
+from .kfp_args import HelpPrinted, kfp_parser, param_values
 
 __all__ = ["KfpMagics", "kfp_parser", "load_ipython_extension", "unload_ipython_extension"]
 
@@ -79,7 +88,7 @@ class KfpMagics(Magics):
         if self._help(magic, line):
             return None
         self._checked(magic, line)
-        return run_cell_body(self.shell, cell or "")
+        return run_cell_body(self.shell, cell or "", f"%%{magic} {line}".rstrip())
 
     @cell_magic
     def step(self, line: str, cell: str | None = None) -> Any:
@@ -194,14 +203,18 @@ class KfpMagics(Magics):
                     [--token-env VAR] [--kubeconfig PATH] [--context NAME] [--ui-url URL]
                     [--poll-interval SECONDS] [--request-timeout SECONDS] [--kfp-runtime V]
                     [--no-pin]
+        %kfp [COMMAND] --help: the usage (of COMMAND), as the command line's --help
         """
         try:
             words = shlex.split(line)
         except ValueError as e:
             raise IPythonUsageError(f"%kfp: {e}") from None
-        if not words or words[0] in ("-h", "--help", "help"):
+        if not words:
             raise IPythonUsageError(kfp_parser().format_help())
-        args = kfp_parser().parse_args(words)
+        try:
+            args = kfp_parser().parse_args(["--help"] if words == ["help"] else words)
+        except HelpPrinted:
+            return None
         try:
             return getattr(self, f"_kfp_{args.command}")(args)
         except NotebookError as e:
@@ -220,11 +233,14 @@ class KfpMagics(Magics):
     def _kfp_show(self, args: argparse.Namespace) -> Any:
         if not _widget_available():
             raise KfpJupyterError(f"%kfp show needs anywidget: {install_extra('widget')}")
+        from ..engine.store import open_store
         from .widget import PipelineWidget
 
-        w = PipelineWidget(self._notebook(args.notebook), store=args.store)
+        # --store names runs to show: one without a history is a mistake, never a new store
+        store = None if args.store is None else open_store(args.store, create=False)
+        w = PipelineWidget(self._notebook(args.notebook), store=store)
         if args.run and args.engine == "local":
-            w.attach(args.run, store=args.store)
+            w.attach(args.run, store=store)
         elif args.run:
             w.attach(args.run, engine=args.engine, **api_keywords(CONNECTION_OPTIONS, vars(args)))
         return w
@@ -242,25 +258,28 @@ class KfpMagics(Magics):
             print(f"  {i.summary()}")
 
     def _kfp_compile(self, args: argparse.Namespace) -> None:
-        from ..compile import compile_pipeline, default_output
+        """As `kfp-jupyter compile`, by the same code: `-o -` prints the pipeline."""
         from ..loader import load_notebook
 
         nb = self._notebook(args.notebook)
         pipeline = load_notebook(nb, pin_packages=args.pin_packages)
-        for w in pipeline.warnings:
-            print(f"warning: {w}", file=sys.stderr)
-        out = args.output or default_output(nb, pipeline, args.target)
-        compile_pipeline(pipeline, args.target, out, kfp_runtime=args.kfp_runtime)
-        print(f"wrote {out} ({args.target}, {len(pipeline.steps)} steps)")
+        _warn(notebook_warnings(pipeline))
+        text, path = compile_output(pipeline, args.target, args.output, nb, args.kfp_runtime)
+        if path is None:
+            sys.stdout.write(text)
+        else:
+            print(compiled_summary(path, args.target, pipeline))
 
     def _kfp_run(self, args: argparse.Namespace) -> Any:
         from ..engine.api import run_local
         from ..loader import load_notebook
 
+        values = param_values(args.params)
         nb = self._notebook(args.notebook)
         pipeline = load_notebook(nb, pin_packages=args.pin_packages)
+        _warn(run_warnings(pipeline))
         options = api_keywords(RUN_OPTIONS, vars(args))
-        handle = run_local(pipeline, param_values(args.params), **options)
+        handle = run_local(pipeline, values, **options)
         return self._follow(nb, handle, args.wait, args.store)
 
     def _kfp_submit(self, args: argparse.Namespace) -> Any:
@@ -269,6 +288,7 @@ class KfpMagics(Magics):
 
         nb = self._notebook(args.notebook)
         what = submittable(Path(nb), args.pin_packages)
+        _warn(notebook_warnings(what))
         options = api_keywords(SUBMIT_OPTIONS, vars(args))
         handle = submit(what, params=param_values(args.params), **options)
         record(nb, handle)  # for the JupyterLab panel of the notebook
@@ -306,6 +326,12 @@ class KfpMagics(Magics):
             + (f" ({run['message']})" if run.get("message") else "")
         )
         return None
+
+
+def _warn(warnings: list[str]) -> None:
+    """Warnings as the command line shows them: on stderr, before anything is done."""
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
 
 
 def _print_progress(handle: Any) -> None:

@@ -7,6 +7,7 @@ usage message) and are written by different front ends.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
@@ -185,7 +186,7 @@ def _read_tag(raw: str, out: ParsedTags, said: _Said) -> None:
     if not sep:
         if head in VALUE_TAGS:
             raise TagError(f"tag {tag!r} needs a value, e.g. '{head}:...'")
-        out.other.append(raw)
+        _other(raw, out)
         return
     if head in ("step", "block"):
         _read_step(tag, rest, out)
@@ -203,7 +204,61 @@ def _read_tag(raw: str, out: ParsedTags, said: _Said) -> None:
     elif head in ("limit", "annotation", "label"):
         _read_pair(said, head, rest, tag, out)
     elif not _read_single(said, head, rest, tag) and not _read_many(said, head, rest, tag):
-        out.other.append(raw)
+        _other(raw, out)
+
+
+def _other(raw: str, out: ParsedTags) -> None:
+    """A tag that is not ours: kept, with a warning when it looks like a misspelt one of ours
+    (`timout:30`, `Step:b`), which would otherwise be ignored without a word."""
+    out.other.append(raw)
+    meant = near_miss(raw.strip())
+    if meant is not None:
+        out.notes.append(
+            (
+                f"tag {raw.strip()!r} is not a kfp-jupyter tag, so it is ignored; did you mean "
+                f"{meant!r}?",
+                f"write it as {meant!r} (or, if it is a tag of your own, rename it so that it "
+                "does not look like one of kfp-jupyter's)",
+            )
+        )
+
+
+#: what a tag's head (before ':') may be: ours, and Kale's `report` (read to say it is ignored)
+_HEADS = tuple(sorted(VALUE_TAGS | {"report"}))
+#: the tags that stand alone
+_BARE = tuple(sorted({*ROLE_TAGS, *KIND_TAGS}))
+
+
+def near_miss(tag: str) -> str | None:
+    """The tag of ours that `tag` (not one of ours) was probably meant to be, or None.
+
+    A near miss differs only in case, or is very close (difflib's ratio), or, for a tag with a
+    value, shares the first four letters with a head about as long (`retry:3`, `comp:x.yaml`).
+    Tags that are only loosely alike (`injected-parameters`, `imports-only`, `export`) are left
+    alone: cells carry tags of other tools and of their authors."""
+    head, sep, rest = tag.partition(":")
+    low = head.lower()
+    if not sep:
+        if low in _BARE:
+            return low
+        if low in VALUE_TAGS:
+            return f"{low}:..."
+        close = difflib.get_close_matches(low, _BARE, n=1, cutoff=0.85)
+        return close[0] if close else None
+    if not low or not (low[0].isalpha() and low.replace("-", "").isalnum()):
+        return None
+    meant = low if low in _HEADS else _close_head(low)
+    return f"{meant}:{rest}" if meant is not None and meant != head else None
+
+
+def _close_head(word: str) -> str | None:
+    close = difflib.get_close_matches(word, _HEADS, n=1, cutoff=0.8)
+    if close:
+        return close[0]
+    for known in _HEADS:
+        if len(word) >= 4 and known.startswith(word[:4]) and len(word) <= len(known) + 2:
+            return known
+    return None
 
 
 def _read_step(tag: str, rest: str, out: ParsedTags) -> None:

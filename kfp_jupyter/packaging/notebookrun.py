@@ -33,8 +33,7 @@ def _kfpj_run_notebook(step, path, source, values, inputs, outputs, metrics, kee
             lines.append(f"{name} = _kfpj_load({step!r}, {variable!r}, {folder!r})")
     lines += [f"{name} = {value!r}" for name, value in values.items()]
     if lines:
-        cell = nbformat.v4.new_code_cell("\n".join(lines) + "\n")
-        cell.metadata["tags"] = ["injected-parameters"]
+        cell = _kfpj_new_cell(nb, lines, "injected-parameters")
         at = 0
         for i, c in enumerate(nb.cells):
             tags = set(c.metadata.get("tags", []))
@@ -63,9 +62,7 @@ def _kfpj_run_notebook(step, path, source, values, inputs, outputs, metrics, kee
             saves.append(
                 f"import json as _kfpj_json\n_kfpj_json.dump({{{numbers}}}, open({found!r}, 'w'))"
             )
-        cell = nbformat.v4.new_code_cell("\n".join(saves) + "\n")
-        cell.metadata["tags"] = ["kfp-jupyter-outputs"]
-        nb.cells.append(cell)
+        nb.cells.append(_kfpj_new_cell(nb, saves, "kfp-jupyter-outputs"))
     client = NotebookClient(
         nb, kernel_name="python3", timeout=None, resources={"metadata": {"path": here}}
     )
@@ -94,6 +91,18 @@ def _kfpj_run_notebook(step, path, source, values, inputs, outputs, metrics, kee
         return {}
     with open(found, encoding="utf-8") as f:
         return json.load(f)
+
+
+def _kfpj_new_cell(nb, lines, tag):
+    """A code cell of ours, tagged `tag`, valid in `nb`'s format: cell ids exist from nbformat
+    4.5 on, and the kept notebook must still open (and validate) as the user's did."""
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell("\n".join(lines) + "\n")
+    cell.metadata["tags"] = [tag]
+    if nb.nbformat_minor < 5:
+        cell.pop("id", None)
+    return cell
 
 
 def _kfpj_notebook_folder(path, scratch):

@@ -3,7 +3,9 @@ every error into a JSON answer with the right status that never shows the server
 
 from __future__ import annotations
 
+import asyncio
 import json
+import stat
 from collections.abc import Callable
 from http.client import responses
 from pathlib import Path
@@ -15,8 +17,8 @@ from tornado import web
 from ..engine.history import HistoryDamagedError
 from ..errors import KfpJupyterError, NotebookError
 from ..frontends.options import SERVER, Option
-from .components import ComponentRef, check_refs, component_refs
-from .paths import PathRefused, hide_root, resolve_inside
+from .components import Reference, references
+from .paths import PathRefused, hide_root, resolve_inside, stat_of
 from .pools import Pools
 from .registry import RunRegistry, Submitted, reattach, record_created
 from .settings import KfpJupyterServer
@@ -52,24 +54,34 @@ class BaseHandler(APIHandler):
         self.pools = pools
 
     def notebook_path(self, relative: str | None) -> Path:
+        """The notebook (or compiled pipeline) file a request names; a path the system cannot
+        look up (a name too long) is a 400 saying so, not an OSError answered 500."""
         path = resolve_inside(self.root_dir, relative or "")
-        if not path.is_file():
+        found = stat_of(path, relative or "")
+        if found is None or not stat.S_ISREG(found.st_mode):
             raise ApiError(404, f"no notebook {relative!r}")
         return path
 
-    def component_refs(self, path: Path) -> list[ComponentRef]:
-        """The notebook's component tags, refused (400) if they leave the root or name a URL the
-        settings forbid. Blocking (it reads the notebook): call it in a pool."""
-        refs = component_refs(path)
-        check_refs(Path(self.root_dir), path, refs, self.kfp_settings.component_urls)
-        return refs
+    def reach(self, path: Path) -> list[Reference]:
+        """Every file and URL the notebook makes the analysis read (component tags, `notebook:`
+        steps, Kale's references and what their notebooks name), refused (400) if one leaves
+        the root or is a URL the settings forbid. Blocking (it reads notebooks): call it in a
+        pool."""
+        return references(path, Path(self.root_dir), self.kfp_settings.component_urls)
 
     def load(self, path: Path, pin_packages: bool | None = None) -> Pipeline:
-        """The notebook's pipeline, once its component tags passed (URLs are fetched here)."""
+        """The notebook's pipeline, once everything it names passed (URLs are fetched here)."""
         from ..loader import load_notebook
 
-        self.component_refs(path)
+        self.reach(path)
         return load_notebook(path, pin_packages=pin_packages)
+
+    def request_file(self, value: str | None, field: str) -> str | None:
+        """The absolute path of a file a request's `field` names (relative to the root, like
+        every path of the API), refused (403) outside the root."""
+        if value is None:
+            return None
+        return str(resolve_inside(self.root_dir, value, field))
 
     def body(self) -> dict[str, Any]:
         try:
@@ -116,23 +128,32 @@ class BaseHandler(APIHandler):
         An unknown field is refused, not ignored: a misspelt `no_cahce` would otherwise run
         with the cache the caller meant to skip."""
         by_field = {o.json: o for o in table}
-        taken = [o.json for o in table if o.applies_to(SERVER)]
         for key in body:
             option = by_field.get(key)
             if option is not None and not option.applies_to(SERVER):
                 raise ApiError(400, f"{key!r} is not an option here: {option.not_for[SERVER]}")
-            if option is None and key not in extra:
-                accepted = ", ".join(sorted((*extra, *taken)))
-                raise ApiError(400, f"unknown field {key!r}; the fields accepted: {accepted}")
+        only_fields(body, *extra, *(o.json for o in table if o.applies_to(SERVER)))
         return {o.dest: _option_value(body, o) for o in table if o.applies_to(SERVER)}
 
     async def cluster_run(self, run_id: str) -> Submitted | None:
         """The cluster run `run_id` this server follows: one it submitted, or one sent from a
         kernel (the widget, `%kfp submit`), followed on the cluster from now on; None if it is
-        neither. A cluster that cannot be reached or does not know the run raises its error."""
+        neither. A cluster that cannot be reached or does not know the run raises its error.
+
+        Requests that ask at once about a run not followed yet (the panel's poll and a click on
+        a step) wait for the one that finds it: the run is attached once, never followed twice."""
         submitted = self.runs.submitted(run_id)
         if submitted is not None:
             return submitted
+        finding, joined = self.runs.find_once(run_id, lambda: self._follow(run_id))
+        if joined:
+            self.log.info(
+                "kfp-jupyter: another request is looking up run %s; this one waits for it", run_id
+            )
+        return await asyncio.shield(finding)
+
+    async def _follow(self, run_id: str) -> Submitted | None:
+        """Start following the run `run_id` sent from a kernel, if one was (its record)."""
         from ..cluster.submitted import find
 
         record = await self.off_loop(lambda: find(run_id))
@@ -140,14 +161,12 @@ class BaseHandler(APIHandler):
             return None
 
         def work() -> Submitted | None:
-            again = self.runs.submitted(run_id)  # followed meanwhile by another request
-            if again is not None:
-                return again
             handle = reattach(record, self.kfp_settings.token_env_allowed)
             notebook = Path(str(record["notebook"]))
             self.runs.add_submit(notebook, handle, record_created(record))
             return self.runs.submitted(run_id)
 
+        self.log.info("kfp-jupyter: following run %s (sent from a kernel) on its cluster", run_id)
         return await self.pools.cluster.run(work)
 
     def busy(self, error: BaseException) -> None:
@@ -213,6 +232,16 @@ class BaseHandler(APIHandler):
             self.reply(answer, status)
         else:
             raise error
+
+
+def only_fields(body: dict[str, Any], *accepted: str) -> None:
+    """Refuse a field of `body` not in `accepted` (400 naming it and the accepted ones): a
+    misspelt `no_cahce` or `ouput` would otherwise be ignored, and the request do what the
+    caller meant to change."""
+    for key in body:
+        if key not in accepted:
+            known = ", ".join(sorted(accepted))
+            raise ApiError(400, f"unknown field {key!r}; the fields accepted: {known}")
 
 
 def _option_value(body: dict[str, Any], option: Option) -> Any:

@@ -14,8 +14,9 @@ between requests (the runs it started and submitted) in registry.py.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from jupyter_server.utils import url_path_join
 from tornado import web
@@ -23,9 +24,9 @@ from tornado import web
 from ..engine.history import HistoryDamagedError
 from ..errors import KfpJupyterError, NotebookError
 from ..frontends.options import RUN_OPTIONS, SUBMIT_OPTIONS, api_keywords
-from .base import ApiError, BaseHandler
-from .components import outline
-from .paths import PathRefused, relative_to_root, resolve_inside
+from .base import ApiError, BaseHandler, only_fields
+from .components import outline, outline_steps
+from .paths import PathRefused, hide_root, relative_to_root, resolve_inside, stat_of
 from .pools import PoolFull, Pools
 from .registry import RunRegistry, listing_of_record
 from .settings import KfpJupyterServer
@@ -44,7 +45,7 @@ class InspectHandler(BaseHandler):
         fetching a component URL (inspect runs on every save: it must not reach the network)."""
         from ..loader import load_notebook
 
-        refs = self.component_refs(path)
+        refs = self.reach(path)
         if any(r.is_url for r in refs):
             return outline(path, refs, Path(self.root_dir))
         return load_notebook(path).to_json()
@@ -60,10 +61,11 @@ class InspectHandler(BaseHandler):
 
 class CompileHandler(BaseHandler):
     def check_output(self, out: Path, said: str | None) -> None:
-        """Refuse to write over a folder (a 400 naming the output, not an OSError from the
-        compiler)."""
-        if out.is_dir():
-            name = said or relative_to_root(self.root_dir, out)
+        """Refuse to write over a folder, or to a path the system cannot take (a 400 naming the
+        output, not an OSError from the compiler)."""
+        name = said or relative_to_root(self.root_dir, out)
+        found = stat_of(out, name)
+        if found is not None and stat.S_ISDIR(found.st_mode):
             raise ApiError(400, f"output {name!r} is a folder; name a file in it")
 
     @web.authenticated
@@ -71,6 +73,7 @@ class CompileHandler(BaseHandler):
         from ..compile import TARGETS, compile_pipeline, default_output
 
         body = self.body()
+        only_fields(body, "path", "target", "output", "kfp_runtime")
         target = self.text(body, "target") or "kfp"
         if target not in TARGETS:
             raise ApiError(400, f"unknown target {target!r}; choose one of {list(TARGETS)}")
@@ -81,7 +84,7 @@ class CompileHandler(BaseHandler):
             def work() -> Path:
                 pipeline = self.load(path)
                 out = (
-                    resolve_inside(self.root_dir, output)
+                    resolve_inside(self.root_dir, output, "output")
                     if output
                     else default_output(path, pipeline, target)
                 )
@@ -111,7 +114,7 @@ class RunsHandler(BaseHandler):
         relative = self.get_query_argument("path", None)
         try:
             notebook = self.notebook_path(relative) if relative else None
-        except PathRefused as e:
+        except KfpJupyterError as e:  # outside the root, or a path too long to look up
             self.fail(e)
             return
 
@@ -205,12 +208,74 @@ class RunHandler(BaseHandler):
 
 class StepDetailsHandler(InspectHandler):
     """`GET runs/ID/steps/STEP?path=NB` (or `GET steps/STEP?path=NB`, before any run): what the
-    widget shows for a clicked step, from the same function (jupyter/details.py)."""
+    widget shows for a clicked step, from the same function (jupyter/details.py).
+
+    The panel keeps drawing the pipeline while the notebook has a problem (one being typed, in
+    one step), and a click on any step asks here: a problem elsewhere must not make the step
+    unknown. So the step is then shown as its cells say it, with the problems of that step, or
+    a note that the others have some."""
+
+    def sketch(self, path: Path) -> dict[str, Any] | None:
+        """The steps as the notebook's cells say them, without the analysis; None if the
+        notebook cannot even be read."""
+        try:
+            return {"steps": outline_steps(path, [])}
+        except NotebookError:
+            return None
+
+    def problems_of(self, step: str, cells: list[int], error: NotebookError) -> dict[str, Any]:
+        """The `note` and `problems` of step details while the notebook has `error`: the
+        step's own problems, or which steps have them."""
+        own = [p for p in error.problems if p.step == step or p.cell in cells]
+        if own:
+            note = "this step has problems: " + "; ".join(p.message for p in own)
+        else:
+            others = sorted({p.step for p in error.problems if p.step})
+            where = f" (step {', '.join(map(repr, others))})" if others else ""
+            note = (
+                f"the notebook has problems elsewhere{where}; this step's inputs and outputs "
+                "show once they are fixed"
+            )
+        answer = {"note": note, "problems": [p.to_json() for p in own]}
+        return cast("dict[str, Any]", hide_root(answer, self.root_dir))  # a 200: hide it here
+
+    def pipeline(self, path: Path) -> tuple[dict[str, Any] | None, NotebookError | None]:
+        """The notebook's pipeline; while it has problems, its steps as its cells say them (a
+        run still has its steps), and the problems."""
+        try:
+            return self.inspect(path), None
+        except NotebookError as e:
+            return self.sketch(path), e
+
+    def local_details(
+        self, p: dict[str, Any] | None, step: str, run_id: str
+    ) -> dict[str, Any] | None:
+        """The details of `step` in the local run `run_id` of the server's store (404 for a run
+        it does not have)."""
+        from ..engine.history import History
+        from ..engine.store import open_store
+        from ..jupyter.details import run_step_details
+
+        try:
+            st = open_store(_store(), create=False)
+        except HistoryDamagedError:
+            raise
+        except KfpJupyterError:
+            raise ApiError(404, f"no run {run_id!r}") from None
+        with History(st.db_path) as history:
+            try:
+                rid = history.get_run(run_id, repair=False).id
+            except HistoryDamagedError:
+                raise
+            except KfpJupyterError:
+                raise ApiError(404, f"no run {run_id!r}") from None
+            found = run_step_details(p, step, history=history, run_id=rid)
+        if found is not None:  # where the panel's "load inputs" finds the run
+            found["store"] = st.url
+        return found
 
     @web.authenticated
     async def get(self, *args: str) -> None:
-        from ..engine.history import History
-        from ..engine.store import open_store
         from ..jupyter.details import run_step_details
 
         run_id, step = (None, args[0]) if len(args) == 1 else (args[0], args[1])
@@ -224,14 +289,8 @@ class StepDetailsHandler(InspectHandler):
             self.fail(e, form=True)
             return
 
-        def pipeline() -> dict[str, Any] | None:
-            try:
-                return self.inspect(path)
-            except NotebookError:  # the notebook has problems now: the run still has its steps
-                return None
-
         def work() -> dict[str, Any] | None:
-            p = pipeline()
+            p, problems = self.pipeline(path)
             if submitted is not None:
                 s = submitted.summary()
                 tasks = {t["name"]: t["state"] for t in s["tasks"]}
@@ -239,24 +298,11 @@ class StepDetailsHandler(InspectHandler):
                 return run_step_details(
                     p, step, cluster={**s, "tasks": tasks, "failures": failures}
                 )
-            if not run_id:
-                return run_step_details(p, step)
-            try:
-                st = open_store(_store(), create=False)
-            except HistoryDamagedError:
-                raise
-            except KfpJupyterError:
-                raise ApiError(404, f"no run {run_id!r}") from None
-            with History(st.db_path) as history:
-                try:
-                    rid = history.get_run(run_id, repair=False).id
-                except HistoryDamagedError:
-                    raise
-                except KfpJupyterError:
-                    raise ApiError(404, f"no run {run_id!r}") from None
-                found = run_step_details(p, step, history=history, run_id=rid)
-            if found is not None:  # where the panel's "load inputs" finds the run
-                found["store"] = st.url
+            if run_id:
+                return self.local_details(p, step, run_id)
+            found = run_step_details(p, step)
+            if found is not None and problems is not None:
+                found.update(self.problems_of(step, found["cells"], problems))
             return found
 
         try:
@@ -270,17 +316,60 @@ class StepDetailsHandler(InspectHandler):
 
 
 class SubmitHandler(BaseHandler):
+    """`POST submit`. A token reaches a cluster only through a variable `token_envs` allows,
+    whether the request names it or its saved target does, and a target's token goes only where
+    the target points (see `check_target`)."""
+
     def check_token_env(self, name: str | None) -> None:
         """Refuse a `token_env` the settings do not name: the server would read any variable of
         its environment (a cloud key, a password) and send it to the host the caller chose."""
         if name is None or self.kfp_settings.token_env_allowed(name):
             return
-        patterns = ", ".join(self.kfp_settings.token_envs) or "none"
         raise ApiError(
             400,
             f"token_env {name!r} is not a token variable this server may read "
-            f"(allowed: {patterns}; set c.KfpJupyterServer.token_envs to change)",
+            f"(allowed: {self.allowed()}; set c.KfpJupyterServer.token_envs to change)",
         )
+
+    def allowed(self) -> str:
+        return ", ".join(self.kfp_settings.token_envs) or "none"
+
+    def check_target(self, given: dict[str, Any]) -> None:
+        """Refuse the saved target's token when the server may not read it, or when the request
+        would send it somewhere the target does not point.
+
+        A target keeps the name of the variable holding its cluster's token, and the server
+        reads it for any request naming the target. So the variable must pass `token_envs` as
+        one a request names must (else a target saved with a cloud key's variable would make
+        the server read it); and a request that changes where to connect (`host`; for Argo,
+        whose token goes to the kubeconfig's cluster, also `kubeconfig` or `context`) must name
+        the token variable for that place itself, which passes the same check: the target's
+        token never follows a host the request chose. Blocking (it reads the targets file)."""
+        from ..cluster.targets import get_target
+
+        if not given["target"] or given["token_env"]:
+            return  # no target, or the request's own variable (checked already) wins
+        target = get_target(given["target"])  # an unknown name: the advice submit gives
+        if target.token_env is None:
+            return
+        if not self.kfp_settings.token_env_allowed(target.token_env):
+            raise ApiError(
+                400,
+                f"the saved target {target.name!r} reads its token from {target.token_env!r}, "
+                f"which is not a token variable this server may read (allowed: "
+                f"{self.allowed()}); give the target a token variable that is (kfp-jupyter "
+                "targets add --replace), or set c.KfpJupyterServer.token_envs",
+            )
+        elsewhere = _redirected(target, given)
+        if elsewhere:
+            said = " and ".join(f'"{f}"' for f in elsewhere)
+            raise ApiError(
+                400,
+                f"the saved target {target.name!r} sends its token (${target.token_env}) only "
+                f"to its own cluster, and the request's {said} would send it elsewhere; to "
+                'send a token there, name its variable in the "token variable" field '
+                f"(token_env), or leave {said} empty to use the target's",
+            )
 
     @web.authenticated
     async def post(self) -> None:
@@ -294,6 +383,8 @@ class SubmitHandler(BaseHandler):
         self.check_token_env(given["token_env"])
         try:
             path = self.notebook_path(self.text(body, "path"))
+            given["kubeconfig"] = self.request_file(given["kubeconfig"], "kubeconfig")
+            await self.off_loop(lambda: self.check_target(given))
 
             def work() -> dict[str, Any]:
                 # a notebook, or a pipeline compiled already (KFP IR, Argo Workflow, DSL script)
@@ -337,6 +428,19 @@ class TargetsHandler(BaseHandler):
             return answer
 
         self.reply(await self.off_loop(work))
+
+
+def _redirected(target: Any, given: dict[str, Any]) -> list[str]:
+    """The fields of a submit that send it somewhere else than the saved `target` points: a
+    host other than the target's; for Argo a kubeconfig or context (the target has neither, so
+    any given changes the cluster its token goes to)."""
+    fields = []
+    host = (given["host"] or "").strip().rstrip("/")
+    if host and host != (target.host or "").rstrip("/"):
+        fields.append("host")
+    if target.engine == "argo":
+        fields += [f for f in ("kubeconfig", "context") if given[f]]
+    return fields
 
 
 def _limit(text: str | None) -> int | None:

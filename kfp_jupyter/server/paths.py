@@ -6,27 +6,73 @@ a compiled pipeline to) anything outside the directory the user opened JupyterLa
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 from pathlib import Path
 
 from ..errors import KfpJupyterError
+
+#: how much of a path a message repeats: a name of thousands of characters is not read anyway
+SHOWN = 80
 
 
 class PathRefused(KfpJupyterError):
     """The path is absolute, empty or leads outside the server's root directory."""
 
 
-def resolve_inside(root_dir: str | Path, relative: str) -> Path:
-    """The absolute path of `relative` (an API path, '/'-separated) inside `root_dir`."""
+class PathUnusable(KfpJupyterError):
+    """The path cannot name a file here: a name longer than the file system takes, a loop of
+    symbolic links. Said as bad input (400), not left to fail as a server error."""
+
+
+def shown(path: str) -> str:
+    """`path` quoted for a message, cut short when it is very long."""
+    return repr(path if len(path) <= SHOWN else path[:SHOWN] + "...")
+
+
+def resolve_inside(root_dir: str | Path, relative: str, what: str = "notebook") -> Path:
+    """The absolute path of `relative` (an API path, '/'-separated) inside `root_dir`; `what`
+    names the field in messages."""
     if not relative or not relative.strip("/"):
-        raise PathRefused("no notebook path given")
+        raise PathRefused(f"no {what} path given")
     if "\x00" in relative:
-        raise PathRefused("the path holds a NUL character")
+        raise PathRefused(f"the {what} path holds a NUL character")
     root = Path(root_dir).resolve()
-    candidate = (root / relative.lstrip("/")).resolve()
-    if candidate != root and root not in candidate.parents:
-        raise PathRefused(f"{relative!r} is outside the server's root directory")
+    candidate = real_path(root / relative.lstrip("/"), relative)
+    if not is_inside(root, candidate):
+        raise PathRefused(f"{what} {shown(relative)} is outside the server's root directory")
     return candidate
+
+
+def is_inside(root: Path, resolved: Path) -> bool:
+    """Whether `resolved` (symbolic links followed) is `root` (resolved) or inside it."""
+    return resolved == root or root in resolved.parents
+
+
+def real_path(path: Path, said: str) -> Path:
+    """`path` with symbolic links followed; a loop of links is PathUnusable naming `said`."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as e:  # RuntimeError: Python's "Symlink loop"
+        raise PathUnusable(f"{shown(said)} cannot be used: {_reason(e)}") from None
+
+
+def stat_of(path: Path, said: str) -> os.stat_result | None:
+    """`path`'s status, None if nothing is there; a path the system cannot look up (a name too
+    long, a loop of links) is PathUnusable naming `said` (what the caller wrote)."""
+    try:
+        return path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        raise PathUnusable(f"{shown(said)} cannot be used: {_reason(e)}") from None
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, RuntimeError) or getattr(error, "errno", None) == errno.ELOOP:
+        return "it is a loop of symbolic links"
+    return str(getattr(error, "strerror", None) or error)
 
 
 def relative_to_root(root_dir: str | Path, path: Path) -> str:

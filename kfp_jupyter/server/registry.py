@@ -6,10 +6,11 @@ keeps them per user), followed again on the cluster by their id once the panel a
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,23 @@ class RunRegistry:
         self.handles: dict[str, Any] = {}
         self.submits: dict[str, Submitted] = {}
         self.lock = threading.Lock()
+        #: runs sent from a kernel being found on their clusters now, by id (event loop only)
+        self.finding: dict[str, asyncio.Future[Submitted | None]] = {}
+
+    def find_once(
+        self, run_id: str, find: Callable[[], Coroutine[Any, Any, Submitted | None]]
+    ) -> tuple[asyncio.Future[Submitted | None], bool]:
+        """The one search for the run `run_id` (`find()`, started by the first caller) and
+        whether it was already under way: requests that come meanwhile wait for it rather than
+        attach to the run a second time (two followers polling the cluster, one of them lost).
+        Called on the event loop only, so no lock: nothing runs between the look and the start."""
+        running = self.finding.get(run_id)
+        if running is not None:
+            return running, True
+        task = asyncio.ensure_future(find())
+        self.finding[run_id] = task
+        task.add_done_callback(lambda _: self.finding.pop(run_id, None))
+        return task, False
 
     def add(self, handle: Any) -> None:
         self.handles = {k: h for k, h in self.handles.items() if not h.done}

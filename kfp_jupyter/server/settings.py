@@ -24,9 +24,10 @@ class KfpJupyterServer(Configurable):
     token_envs = List(
         Unicode(),
         default_value=["*_TOKEN"],
-        help="Environment variables a submit may name as `token_env` (shell-style patterns). "
-        "The token is sent to the host the request names, so only variables meant to hold "
-        "cluster tokens belong here.",
+        help="Environment variables a submit may read a token from (shell-style patterns), "
+        "whether the request names one as `token_env` or its saved target does. The token is "
+        "sent to the host the request names, so only variables meant to hold cluster tokens "
+        "belong here (a saved target's own token goes only to the target's host).",
     ).tag(config=True)
 
     component_urls = Bool(

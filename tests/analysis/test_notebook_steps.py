@@ -16,7 +16,7 @@ import pytest
 import yaml
 from argo_pods import run_like_argo
 from engine_support import kfpj, show, tasks
-from ir_compare import docs
+from ir_compare import docs, kfp_local_metrics
 from nbutil import code, make_notebook, md
 from notebook_steps_util import child, parent, plain
 from topdown import run_top_to_bottom
@@ -338,7 +338,7 @@ def test_compose_writes_the_same_bytes_twice(tmp_path: Path) -> None:
     b = child(tmp_path / "b.ipynb")
     written = []
     for _ in range(2):
-        assert kfpj("compose", a, b, "-o", tmp_path / "p.ipynb").returncode == 0
+        assert kfpj("compose", a, b, "-o", tmp_path / "p.ipynb", "--replace").returncode == 0
         written.append((tmp_path / "p.ipynb").read_bytes())
     assert written[0] == written[1]
 
@@ -426,26 +426,8 @@ def test_kfp_local_runs_the_ir_of_notebook_steps(tmp_path: Path) -> None:
     p = dataclasses.replace(load_notebook(parent(tmp_path / "p")), kfp_runtime=kfp.__version__)
     ir = tmp_path / "pipeline.yaml"
     compile_pipeline(p, "kfp", ir)
-    runner = (
-        "import sys\nfrom kfp import local, components\n"
-        "local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=sys.argv[2])\n"
-        "components.load_component_from_file(sys.argv[1])(factor=2)\n"
-    )
     root = tmp_path / "kfp-local"
-    r = subprocess.run(
-        [sys.executable, "-c", runner, str(ir), str(root)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=tmp_path,
-    )
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    found: dict[str, Any] = {}
-    for f in root.rglob("executor_output.json"):
-        for out in json.loads(f.read_text()).get("artifacts", {}).values():
-            for a in out["artifacts"]:
-                if a["name"] == "metrics":
-                    found.update(a.get("metadata", {}))
+    found = kfp_local_metrics(ir, root, factor=2)
     assert found == {"size": 8.0, "total": 12.0}
     assert any(root.rglob(f"{NOTEBOOK_OUTPUT}/{NOTEBOOK_OUTPUT}.ipynb"))
     (html,) = root.rglob(f"{NOTEBOOK_OUTPUT}/{NOTEBOOK_OUTPUT}.html")

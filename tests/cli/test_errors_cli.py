@@ -3,6 +3,7 @@ cell and the step on stderr, no Python traceback, and no file written by `compil
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -101,13 +102,16 @@ def test_compile_refuses_and_writes_nothing(tmp_path: Path, case: str) -> None:
 
 
 @pytest.mark.parametrize("case", ["cycle", "undefined", "bad-magic"])
-def test_inspect_refuses_with_nothing_on_stdout(tmp_path: Path, case: str) -> None:
+def test_inspect_refuses_and_json_gets_only_the_problems(tmp_path: Path, case: str) -> None:
     cells, words = CASES[case]
     nb = make_notebook(tmp_path / "nb.ipynb", cells)
-    for args in (["inspect", str(nb)], ["inspect", str(nb), "--json"]):
-        r = run_cli(*args)
-        check_refused(r, words)
-        assert r.stdout == ""
+    r = run_cli("inspect", str(nb))
+    check_refused(r, words)
+    assert r.stdout == ""
+    # --json promises one JSON object on stdout: the problems, as the server's 422 gives them
+    r = run_cli("inspect", str(nb), "--json")
+    check_refused(r, words)
+    assert json.loads(r.stdout)["problems"], r.stdout
 
 
 @pytest.mark.parametrize(

@@ -328,8 +328,9 @@ def test_the_server_submits_to_argo_with_the_kubeconfig_and_context_given(
 ) -> None:
     from servers.helpers import K8S_TOKEN
 
-    config = write_kubeconfig(tmp_path / "kc", k8s_api.url, K8S_TOKEN, "argo", context="lab")
-    body = {"path": "demo.ipynb", "engine": "argo", "kubeconfig": str(config), "context": "lab"}
+    # like every path the API takes, a kubeconfig is named relative to the server's root
+    write_kubeconfig(server.root / "kc", k8s_api.url, K8S_TOKEN, "argo", context="lab")
+    body = {"path": "demo.ipynb", "engine": "argo", "kubeconfig": "kc", "context": "lab"}
     status, info = server.call("POST", "submit", body)
     assert status == 201, info
     assert any(kind == "workflows" for kind, _, _ in k8s_api.state.objects), "no workflow made"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ir_compare import assert_same_ir
+from ir_compare import assert_same_ir, kfp_local_metrics
 from nbutil import code, make_notebook, md
 from topdown import run_top_to_bottom
 
@@ -250,36 +250,13 @@ def test_failed_compile_writes_nothing(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".bad.yaml*"))
 
 
-def _metrics_from_kfp_local(root: Path) -> dict[str, float]:
-    found: dict[str, float] = {}
-    for f in root.rglob("executor_output.json"):
-        for out in json.loads(f.read_text()).get("artifacts", {}).values():
-            for a in out["artifacts"]:
-                if a["name"] == "metrics":
-                    found.update(a.get("metadata", {}))
-    return found
-
-
 @pytest.mark.slow
 def test_ir_runs_under_kfp_local_with_the_notebooks_metric_values(
     ml_notebook: Path, tmp_path: Path
 ) -> None:
     yaml_path = tmp_path / "ml.yaml"
     compile_pipeline(load_notebook(ml_notebook), "kfp", yaml_path)
-    root = tmp_path / "kfp-local"
-    runner = (
-        "import sys\nfrom kfp import local, components\n"
-        "local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=sys.argv[2])\n"
-        "components.load_component_from_file(sys.argv[1])(seed=5, depth=2)\n"
-    )
-    r = subprocess.run(
-        [sys.executable, "-c", runner, str(yaml_path), str(root)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    got = _metrics_from_kfp_local(root)
+    got = kfp_local_metrics(yaml_path, tmp_path / "kfp-local", seed=5, depth=2)
     # the same notebook, top to bottom, with the same parameter values
     nb_params = tmp_path / "topdown.ipynb"
     cells = list(ML_CELLS)

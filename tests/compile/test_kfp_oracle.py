@@ -11,14 +11,12 @@ claims to support (a second environment, see .ci/run).
 from __future__ import annotations
 
 import dataclasses
-import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from components_util import mixed_notebook
-from ir_compare import assert_same_ir, docs, ir_from_dsl_script
+from ir_compare import assert_same_ir, docs, ir_from_dsl_script, kfp_local_metrics
 from nbutil import code, make_notebook, md
 from test_compile_kfp import ML_CELLS
 
@@ -194,16 +192,6 @@ def test_the_pinned_runtime_is_what_steps_install_whatever_kfp_is_installed(
     }
 
 
-def _metrics_from_kfp_local(root: Path) -> dict[str, float]:
-    found: dict[str, float] = {}
-    for f in root.rglob("executor_output.json"):
-        for out in json.loads(f.read_text()).get("artifacts", {}).values():
-            for a in out["artifacts"]:
-                if a.get("metadata") and a["name"] == "metrics":
-                    found.update(a["metadata"])
-    return found
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("example", ["iris_classifier", "magics_pipeline"])
 def test_kfp_local_runs_the_example_with_the_notebooks_metric_values(
@@ -219,21 +207,7 @@ def test_kfp_local_runs_the_example_with_the_notebooks_metric_values(
     pipeline = _pinned(load_notebook(nb))
     ir = tmp_path / "pipeline.yaml"
     compile_pipeline(pipeline, "kfp", ir)
-    runner = (
-        "import sys\nfrom kfp import local, components\n"
-        "local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=sys.argv[2])\n"
-        "components.load_component_from_file(sys.argv[1])()\n"
-    )
-    root = tmp_path / "kfp-local"
-    r = subprocess.run(
-        [sys.executable, "-c", runner, str(ir), str(root)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=tmp_path,
-    )
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    got = _metrics_from_kfp_local(root)
+    got = kfp_local_metrics(ir, tmp_path / "kfp-local")
     expected = run_top_to_bottom(nb, list(pipeline.metrics))
     assert set(got) == set(pipeline.metrics)
     assert got == pytest.approx(expected, abs=0, rel=1e-12)

@@ -25,18 +25,6 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 
 
-@pytest.fixture
-def ip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("KFP_JUPYTER_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("KFP_JUPYTER_STORE", str(tmp_path / "store"))
-    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
-    shell = InteractiveShell.instance()
-    shell.extension_manager.load_extension("kfp_jupyter")
-    yield shell
-    shell.reset(new_session=False)
-
-
 def run(ip: Any, source: str) -> Any:
     return ip.run_cell(source, store_history=True)
 

@@ -461,3 +461,22 @@ def test_a_failing_cluster_task_is_drawn_failed_and_the_rest_skipped(
         "train": "FAILED",
         "report": "SKIPPED",
     }
+
+
+def test_show_without_anywidget_says_how_to_install_it() -> None:
+    """`kfp_jupyter.show()` in an environment without the widget extra: one message with the
+    install command, as `%kfp show` gives, not a bare ModuleNotFoundError."""
+    code = (
+        "import sys\n"
+        "sys.modules['anywidget'] = None  # as if it were not installed\n"
+        "import kfp_jupyter\n"
+        "from kfp_jupyter.errors import KfpJupyterError\n"
+        "try:\n"
+        "    kfp_jupyter.show()\n"
+        "except KfpJupyterError as e:\n"
+        "    print('said:', e)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "said: kfp_jupyter.show() needs anywidget" in r.stdout, r.stdout
+    assert "pip install" in r.stdout, r.stdout

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +10,7 @@ import yaml
 from argo_schema import validate_workflow
 from engine_support import kfpj, show, states
 from every_target import same_ir_from_dsl
+from ir_compare import kfp_local_metrics
 from nbutil import code, make_notebook, md
 from topdown import run_top_to_bottom
 
@@ -265,25 +263,7 @@ def test_ir_run_under_kfp_local_reports_the_parameter_metric(tmp_path: Path) -> 
     meta = {"kubeflow_notebook": {"pipeline_name": "kale-local"}}
     yaml_path = tmp_path / "kale.yaml"
     compile_pipeline(load_notebook(_kale(tmp_path, meta)), "kfp", yaml_path)
-    root = tmp_path / "kfp-local"
-    runner = (
-        "import sys\nfrom kfp import local, components\n"
-        "local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=sys.argv[2])\n"
-        "components.load_component_from_file(sys.argv[1])(rate=0.75)\n"
-    )
-    r = subprocess.run(
-        [sys.executable, "-c", runner, str(yaml_path), str(root)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    got: dict[str, float] = {}
-    for f in root.rglob("executor_output.json"):
-        for out in json.loads(f.read_text()).get("artifacts", {}).values():
-            for a in out["artifacts"]:
-                if a["name"] == "metrics":
-                    got.update(a.get("metadata", {}))
+    got = kfp_local_metrics(yaml_path, tmp_path / "kfp-local", rate=0.75)
     assert got == _expected(tmp_path, 0.75)
 
 

@@ -18,13 +18,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from jupyter_server_util import Server, jupyter_server
 from nbutil import code, make_notebook
+from servers.spec_host import SpecHost
+from servers.spec_host import spec_host as serving
 
 pytest_plugins = ["servers.fixtures"]
 
@@ -171,42 +172,10 @@ def component_notebook(path: Path, source: str) -> Path:
     )
 
 
-class SpecHost(ThreadingHTTPServer):
-    """A loopback HTTP server that serves ECHO_SPEC at any path and counts the requests."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        self.requests: list[str] = []
-        host = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                host.requests.append(self.path)
-                data = ECHO_SPEC.encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/{name}"
-
-
 @pytest.fixture
 def spec_host() -> Iterator[SpecHost]:
-    host = SpecHost()
-    try:
+    with serving(ECHO_SPEC) as host:
         yield host
-    finally:
-        host.shutdown()
-        host.server_close()
 
 
 def test_inspect_never_fetches_a_component_url_compile_does(

@@ -8,7 +8,9 @@ the KFP backend as the kfp SDK sees it:
   one of `forbidden_tokens`), as Kubeflow's auth proxy answers;
 - `namespaces`: known namespaces; another one in a request is answered 404 NOT_FOUND;
 - an uploaded pipeline must be KFP pipeline IR (else 400 with the reason), `reject_upload` makes
-  every upload fail with that reason;
+  every upload fail with that reason; a version keeps the whole upload and serves its
+  `pipeline_spec` as KFP does: the PipelineSpec alone, or {pipeline_spec, platform_spec} when the
+  upload has a Kubernetes platform part;
 - runs progress one step each time they are read (GET /runs/{id}), task by task along the
   pipeline's DAG: PENDING, RUNNING, SUCCEEDED (FAILED for tasks in `fail_tasks`); downstream of a
   failure never starts; the run ends SUCCEEDED or FAILED. The task details look like a real KFP 2.x
@@ -108,10 +110,43 @@ class SimRun:
     cancel: bool = False
 
 
+def _is_platform_spec(doc: Any) -> bool:
+    """Whether a YAML document is a PlatformSpec with a Kubernetes part (KFP's
+    IsPlatformSpecWithKubernetesConfig: PlatformSpec has no other field than `platforms`)."""
+    return (
+        isinstance(doc, dict)
+        and set(doc) == {"platforms"}
+        and isinstance(doc["platforms"], dict)
+        and "kubernetes" in doc["platforms"]
+    )
+
+
+def served_spec(docs: list[Any]) -> dict[str, Any]:
+    """A version's `pipeline_spec` as KFP's API returns it (YamlStringToPipelineSpecStruct): the
+    PipelineSpec alone, or {pipeline_spec, platform_spec} when the upload had a platform part."""
+    platforms = [d for d in docs if _is_platform_spec(d)]
+    pipeline = next(d for d in docs if not _is_platform_spec(d))
+    if not platforms:
+        return dict(pipeline)
+    return {"pipeline_spec": pipeline, "platform_spec": platforms[-1]}
+
+
+def pipeline_doc(version: dict[str, Any]) -> dict[str, Any]:
+    """The PipelineSpec of a stored version, whichever form its `pipeline_spec` has."""
+    served: dict[str, Any] = version["pipeline_spec"]
+    if set(served) == {"pipeline_spec", "platform_spec"}:
+        inner: dict[str, Any] = served["pipeline_spec"]
+        return inner
+    return served
+
+
 def _dag(pipeline_spec: dict[str, Any]) -> list[SimTask]:
+    """The root DAG's tasks under their display names (`taskInfo.name`, what task details show),
+    each with the display names of the tasks it waits for (`dependentTasks` names DAG keys)."""
     tasks = (pipeline_spec.get("root") or {}).get("dag", {}).get("tasks", {})
+    shown = {key: (t.get("taskInfo") or {}).get("name", key) for key, t in tasks.items()}
     return [
-        SimTask((t.get("taskInfo") or {}).get("name", key), list(t.get("dependentTasks") or []))
+        SimTask(shown[key], [shown.get(d, d) for d in t.get("dependentTasks") or []])
         for key, t in tasks.items()
     ]
 
@@ -173,9 +208,10 @@ class KfpState:
         size = int((query.get("page_size") or ["0"])[0] or 0)
         return items[:size] if size > 0 else items
 
-    def check_ir(self, content: bytes) -> dict[str, Any]:
+    def check_ir(self, content: bytes) -> list[Any]:
+        """The uploaded YAML's documents, when the first is a KFP pipeline spec."""
         try:
-            docs = list(yaml.safe_load_all(content.decode("utf-8")))
+            docs = [d for d in yaml.safe_load_all(content.decode("utf-8")) if d is not None]
         except (yaml.YAMLError, UnicodeDecodeError) as e:
             raise ApiError(400, 3, f"Failed to upload a pipeline: invalid YAML: {e}") from None
         doc = docs[0] if docs else None
@@ -188,7 +224,7 @@ class KfpState:
             )
         if self.reject_upload:
             raise ApiError(400, 3, self.reject_upload)
-        return doc
+        return docs
 
     # --- operations (operationId -> method)
 
@@ -203,7 +239,7 @@ class KfpState:
         return {"pipelines": found, "total_size": len(found)} if found else {}
 
     def _version(self, pid: str, name: str, content: bytes, description: str | None) -> Any:
-        doc = self.check_ir(content)
+        docs = self.check_ir(content)
         self.uploads.append(content)
         v: dict[str, Any] = {
             "pipeline_id": pid,
@@ -211,7 +247,8 @@ class KfpState:
             "display_name": name,
             "name": name,
             "created_at": now_rfc3339(),
-            "pipeline_spec": doc,
+            # the whole upload, as KFP keeps it: the platform part too
+            "pipeline_spec": served_spec(docs),
         }
         if description:
             v["description"] = description
@@ -304,10 +341,7 @@ class KfpState:
         if exp["storage_state"] == "ARCHIVED":
             raise ApiError(400, 9, "Failed to create a run: experiment is archived")
         declared = (
-            version["pipeline_spec"]
-            .get("root", {})
-            .get("inputDefinitions", {})
-            .get("parameters", {})
+            pipeline_doc(version).get("root", {}).get("inputDefinitions", {}).get("parameters", {})
         )
         for name in (body.get("runtime_config") or {}).get("parameters", {}):
             if name not in declared:
@@ -330,7 +364,7 @@ class KfpState:
             "state": "PENDING",
             "state_history": [{"update_time": now_rfc3339(), "state": "PENDING"}],
         }
-        self.runs[run["run_id"]] = SimRun(run, _dag(version["pipeline_spec"]))
+        self.runs[run["run_id"]] = SimRun(run, _dag(pipeline_doc(version)))
         return run
 
     def RunService_GetRun(self, req: dict[str, Any]) -> Any:

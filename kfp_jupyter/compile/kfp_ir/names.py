@@ -9,16 +9,9 @@ kfp SDK gives to the `dsl` script's tasks, so both targets name a step's task al
 
 from __future__ import annotations
 
-import re
-
 from ..shared import compact
 
 SCHEMA_VERSION = "0.0.1"
-
-
-def k8s_name(name: str) -> str:
-    """A name as Kubernetes allows it: `Train_Model 2` -> `train-model-2`."""
-    return re.sub("-+", "-", re.sub("[^-0-9a-z]+", "-", name.lower())).strip("-")
 
 
 def unique(name: str, taken: set[str]) -> str:

@@ -14,10 +14,11 @@ from ..._version import __version__
 from ...components.spec import IR_TYPE_OF, ComponentSpec
 from ...components.steps import kubectl_component
 from ...model import Pipeline, Step
-from ...packaging.program import StepProgram, build_program
-from ..shared import TaskArgument, compact, is_python, task_arguments
+from ...packaging.program import StepProgram
+from ..kfp_shared import TaskArgument, check_kfp, kfp_call, kfp_programs, task_arguments
+from ..shared import compact, k8s_name
 from . import containers, launcher, platform, settings
-from .names import artifact_type, io_definitions, k8s_name, struct_value, unique
+from .names import artifact_type, io_definitions, struct_value, unique
 
 SCHEMA_VERSION = "2.1.0"
 
@@ -30,6 +31,8 @@ class _Ir:
     executors: dict[str, object] = field(default_factory=dict)
     tasks: dict[str, dict[str, object]] = field(default_factory=dict)
     platform: dict[str, dict[str, object]] = field(default_factory=dict)
+    #: each Python step's program (shared.kfp_programs)
+    programs: dict[str, StepProgram] = field(default_factory=dict)
     #: step name -> task name; volume name -> the task that creates it
     step_tasks: dict[str, str] = field(default_factory=dict)
     volume_tasks: dict[str, str] = field(default_factory=dict)
@@ -110,13 +113,13 @@ def _component_spec(step: Step) -> tuple[ComponentSpec, str]:
         spec = kubectl_component(step.name, step.resource)
         return spec, spec.container.image
     assert step.component is not None
-    return step.component.spec, step.image
+    return kfp_call(step.component).spec, step.image
 
 
 def _step_task(pipeline: Pipeline, ir: _Ir, step: Step, runtime: str) -> None:
     name = unique(k8s_name(step.name), ir.taken)
     ir.step_tasks[step.name] = name
-    prog = build_program(pipeline, step) if is_python(step) else None
+    prog = ir.programs.get(step.name)
     if prog is not None:
         packages = tuple(step.packages)
         container = launcher.python_container(
@@ -136,7 +139,7 @@ def _step_task(pipeline: Pipeline, ir: _Ir, step: Step, runtime: str) -> None:
         ir.step_tasks[i.producer] for i in step.inputs
     }
     dependencies |= {ir.volume_tasks[m.volume] for m in step.mounts if m.volume in ir.volume_tasks}
-    inputs = _task_inputs(ir, task_arguments(pipeline, step, prog))
+    inputs = _task_inputs(ir, task_arguments(pipeline, step, ir.programs))
     task.update(compact({"inputs": inputs, "dependentTasks": sorted(dependencies)}))
     task.update(settings.task_options(step))
     k8s = platform.executor_config(pipeline, step, ir.volume_tasks)
@@ -160,7 +163,8 @@ def _root_inputs(pipeline: Pipeline) -> dict[str, object]:
 def build(pipeline: Pipeline, runtime: str) -> list[dict[str, object]]:
     """The IR's documents: the PipelineSpec, and a PlatformSpec when any step has Kubernetes
     settings. `runtime` is the kfp runtime each Python step installs (a version or a requirement)."""
-    ir = _Ir()
+    check_kfp(pipeline)
+    ir = _Ir(programs=kfp_programs(pipeline))
     _volume_tasks(pipeline, ir)
     for step in pipeline.steps:
         _step_task(pipeline, ir, step, runtime)
