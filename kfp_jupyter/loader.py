@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .analysis.blocks import group_blocks
 from .analysis.dataflow import build
 from .analysis.notebookstep import is_plain, plain_pipeline
 from .errors import NotebookError, Problem
-from .model import Pipeline
 from .notebook.kale_compose import annotate_notebook, composes
 from .notebook.metadata import read_settings
 from .notebook.reader import NotebookFile, read_notebook
+
+if TYPE_CHECKING:
+    from .model import Pipeline
 
 
 def pipeline_from_notebook(nb: NotebookFile, *, pin_packages: bool | None = None) -> Pipeline:

@@ -15,12 +15,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from .errors import Problem
 from .params import ParamType, parse_value
 
 if TYPE_CHECKING:
     from .components.spec import ComponentSpec
     from .components.steps import Resource
+    from .errors import Problem
 
 
 #: The resource key that means "GPUs" when no other accelerator is named.

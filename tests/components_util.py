@@ -11,13 +11,15 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbutil import code, make_notebook
 
-from kfp_jupyter import Pipeline
 from kfp_jupyter.components.local import StepResult, local_program, run_container_step
 from kfp_jupyter.packaging.program import build_program
+
+if TYPE_CHECKING:
+    from kfp_jupyter import Pipeline
 
 DATA = Path(__file__).parent / "data" / "components"
 V1_SPEC = DATA / "scale_rows.yaml"

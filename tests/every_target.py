@@ -5,7 +5,7 @@ script run with the kfp SDK, which must write the same IR."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from argo_schema import validate_workflow
@@ -14,7 +14,9 @@ from ir_compare import assert_same_ir, ir_from_dsl_script
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from kfp_jupyter import compile_pipeline
-from kfp_jupyter.model import Pipeline
+
+if TYPE_CHECKING:
+    from kfp_jupyter.model import Pipeline
 
 
 def strict_ir(pipeline: Pipeline) -> list[dict[str, Any]]:

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Problem
 from ..model import NOTEBOOK_OUTPUT, ComponentCall, Export, Input, Mount, Parameter, Step
-from ..notebook.metadata import NotebookSettings
-from ..notebook.step_settings import StepSettings
 from .blocks import Blocks, StepBlock, step_fields
-from .nonpython import Special
 from .packages import Unpinnable, imported_modules, resolve_packages
+
+if TYPE_CHECKING:
+    from ..notebook.metadata import NotebookSettings
+    from ..notebook.step_settings import StepSettings
+    from .nonpython import Special
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,10 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import Problem
 from ..model import Parameter, Secret, function_name
-from ..notebook.annotations import Annotation
-from ..notebook.metadata import NotebookSettings
 from ..notebook.roles import Role, step_name_problem, suggest_step_name
 from ..notebook.source import to_python
 from ..notebook.step_settings import (
@@ -20,6 +18,10 @@ from ..notebook.step_settings import (
     merge_settings,
 )
 from ..params import json_problem, type_of_literal
+
+if TYPE_CHECKING:
+    from ..notebook.annotations import Annotation
+    from ..notebook.metadata import NotebookSettings
 
 #: the step names Kale accepts (its `step:`/`block:`/`prev:` tags)
 KALE_STEP_NAME_RE = re.compile(r"^[_a-z][_a-z0-9]*$")

@@ -12,20 +12,23 @@ from __future__ import annotations
 
 import difflib
 import itertools
+from typing import TYPE_CHECKING
 
 from ..errors import Problem
 from ..model import Mount, Parameter, Pipeline, Step, Volume, function_name
-from ..notebook.metadata import NotebookSettings
-from ..notebook.volumes import VolumeRef
 from .assemble import StepPlan, local_modules, notebook_step, python_step, special_step
 from .blocks import Blocks, CodeBlock, StepBlock, pipeline_fields
-from .effects import FunctionEffects
 from .graph import find_cycle, stable_topological_order
 from .names import BUILTINS, BlockNames, analyse_block
 from .nonpython import Special, prepare
 from .volumes import StepVolumes, resolve_volumes
 from .walk import Shared, Walk
 from .wiring import Wiring, finish
+
+if TYPE_CHECKING:
+    from ..notebook.metadata import NotebookSettings
+    from ..notebook.volumes import VolumeRef
+    from .effects import FunctionEffects
 
 
 def build(

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from ..errors import Problem
-from ..model import Parameter
 from .blocks import StepBlock, bound_value, name_assignment
 from .names import BlockNames
 
@@ -25,6 +23,8 @@ from .names import BlockNames
 if TYPE_CHECKING:
     from ..components.spec import ComponentInput, ComponentSpec, ValueType
     from ..components.steps import ContainerBody, Resource, StepBodyError
+    from ..errors import Problem
+    from ..model import Parameter
     from .notebookstep import NotebookStepRead
 
 

@@ -13,6 +13,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import NotebookError, Problem
 from ..model import (
@@ -26,7 +27,6 @@ from ..model import (
 )
 from ..notebook.annotations import annotate, late_magic_line, magic_line_index
 from ..notebook.magic_lines import parse_magic_line
-from ..notebook.metadata import NotebookSettings
 from ..notebook.reader import Cell, NotebookFile, read_notebook
 from ..notebook.roles import Role, suggest_step_name
 from ..notebook.source import to_python
@@ -45,6 +45,9 @@ from .blocks import (
 from .names import BlockNames
 from .packages import Unpinnable, resolve_packages
 from .volumes import StepVolumes, resolve_volumes
+
+if TYPE_CHECKING:
+    from ..notebook.metadata import NotebookSettings
 
 #: what a notebook step imports besides the notebook's own modules: the kernel, its client, and
 #: nbconvert, without which the executed notebook is kept as .ipynb only: a cluster's UI and a

@@ -8,10 +8,13 @@ Notebook-level volumes are mounted in every step that runs a container (not in r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import Problem
 from ..model import Mount, Volume
-from ..notebook.volumes import VolumeRef
+
+if TYPE_CHECKING:
+    from ..notebook.volumes import VolumeRef
 
 
 @dataclass(frozen=True)

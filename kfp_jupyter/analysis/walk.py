@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..errors import Problem
 from ..model import Input, Parameter
-from .blocks import Blocks
 from .names import BUILTINS, BlockNames, analyse_block
-from .nonpython import Special
+
+if TYPE_CHECKING:
+    from .blocks import Blocks
+    from .nonpython import Special
 
 RESERVED_PREFIX = "_kfpj"
 

@@ -17,14 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import Problem
 from ..model import Argument, ComponentCall, Export, Input, InputKind, Parameter
-from .blocks import StepBlock
 from .nonpython import Special, compatible
 
 # kfp_jupyter.components is imported where a component or container step needs it (nonpython.py)
 if TYPE_CHECKING:
     from ..components.spec import ValueType
+    from ..errors import Problem
+    from .blocks import StepBlock
 
 #: component input types (lower-cased) that say which file format a Python value is written in
 FORMAT_OF_TYPE = {

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -42,7 +42,6 @@ from .argo_client import (
     translate_error,
 )
 from .compiled import CompiledPipeline
-from .config import KubeConnection
 from .errors import (
     ClusterError,
     FollowError,
@@ -55,6 +54,9 @@ from .handle import SubmitHandle, SubmitInfo
 from .net import is_network_error, network_reason, quiet
 from .steplogs import PodLogs, StepFailure, argo_pod_names, fetch_failure
 from .tracker import RunSnapshot, TaskSnapshot
+
+if TYPE_CHECKING:
+    from .config import KubeConnection
 
 ANNOTATION_EXPERIMENT = "kfp-jupyter/experiment"
 #: seconds a watch request stays open before it is renewed

@@ -7,12 +7,14 @@ workflow (attach) all go through `call`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._deps import kubernetes
-from .config import KubeConnection
 from .errors import Answer, ClusterError, NotFoundError, Wording, not_the_api, translate
 from .net import guarded
+
+if TYPE_CHECKING:
+    from .config import KubeConnection
 
 T = TypeVar("T")
 

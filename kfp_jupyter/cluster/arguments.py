@@ -8,11 +8,13 @@ parameter list in the message. The checking itself is shared with local runs (pa
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..model import Pipeline
 from ..params import ParameterError, resolve_values
 from .errors import InvalidSubmission
+
+if TYPE_CHECKING:
+    from ..model import Pipeline
 
 
 def resolve_arguments(pipeline: Pipeline, given: Mapping[str, object] | None) -> dict[str, Any]:

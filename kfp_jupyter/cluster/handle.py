@@ -11,14 +11,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..engine import states
 from ..engine.events import Event, EventBus
-from .config import ConnectionSettings
 from .errors import FollowError, InvalidSubmission
-from .steplogs import StepFailure
 from .tracker import RunSnapshot, Tracker
+
+if TYPE_CHECKING:
+    from .config import ConnectionSettings
+    from .steplogs import StepFailure
 
 
 class Follower(Protocol):

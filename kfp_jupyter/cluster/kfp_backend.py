@@ -20,21 +20,23 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from ..compile.kfp_ir.names import unique
 from ..compile.shared import k8s_name
-from ..model import Pipeline
 from ._deps import kfp_server_api
 from .compiled import CompiledPipeline
-from .config import KfpConnection
 from .errors import AuthError, ClusterError, NotFoundError, RejectedError
 from .handle import SubmitHandle, SubmitInfo
 from .kfp_client import call, make_client, name_filter
 from .kfp_follow import DEFAULT_POLL, KfpFollower
 from .steplogs import KFP_NAMESPACE, PodLogs
+
+if TYPE_CHECKING:
+    from ..model import Pipeline
+    from .config import KfpConnection
 
 DEFAULT_EXPERIMENT = "Default"
 

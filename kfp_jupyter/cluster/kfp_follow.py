@@ -8,14 +8,16 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..engine import states
-from .config import KfpConnection
 from .errors import FollowError, UnreachableError
 from .kfp_client import call
 from .steplogs import PodLogs, StepFailure, fetch_failure, first_pod, kfp_component_source
 from .tracker import RunSnapshot, TaskSnapshot
+
+if TYPE_CHECKING:
+    from .config import KfpConnection
 
 #: seconds between two reads of a run while following it (kfp's own wait uses 5)
 DEFAULT_POLL = 5.0

@@ -17,13 +17,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..engine.steperror import StepError, split_marker
 from .argo_client import api_client
-from .config import KubeConnection
 from .errors import ClusterError, server_reason
 from .net import is_network_error, is_timeout, network_reason, quiet, within
+
+if TYPE_CHECKING:
+    from .config import KubeConnection
 
 #: lines of the log the panel and the terminal show after the error
 LOG_LINES = 40

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..compile import compile_pipeline
 from ..model import Pipeline
@@ -20,10 +21,12 @@ from .config import ConnectionSettings, kfp_connection, kube_connection
 from .errors import (
     InvalidSubmission,
 )
-from .handle import SubmitHandle
 from .schedule import check_cron
 from .steplogs import PodLogs
 from .targets import ENGINES, remember_last, with_target
+
+if TYPE_CHECKING:
+    from .handle import SubmitHandle
 
 
 def submittable(path: Path, pin_packages: bool | None = None) -> Pipeline | Path:

@@ -12,10 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from ..engine import states
 from ..engine.events import EventBus, RunEvent, TaskEvent
-from .steplogs import StepFailure
+
+if TYPE_CHECKING:
+    from .steplogs import StepFailure
 
 
 @dataclass(frozen=True)

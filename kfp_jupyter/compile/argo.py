@@ -15,11 +15,10 @@ import json
 import re
 import textwrap
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
 from ..errors import NotebookError, Problem
-from ..model import Parameter, Pipeline, Step
 from ..packaging.program import build_program
 from ..params import value_text
 from ..yamltext import dump_yaml
@@ -36,6 +35,9 @@ from .argo_components import (
     workflow_volumes,
 )
 from .shared import compact, is_python, k8s_name, pod_metadata
+
+if TYPE_CHECKING:
+    from ..model import Parameter, Pipeline, Step
 
 API_VERSION = "argoproj.io/v1alpha1"
 

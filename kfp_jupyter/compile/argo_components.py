@@ -12,14 +12,16 @@ the Python steps that read it.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..components.render import RenderError, call_filler, render, render_one
 from ..components.spec import walk
 from ..errors import NotebookError, Problem
-from ..model import ComponentCall, Pipeline, Step
 from ..params import value_text
 from .shared import compact
+
+if TYPE_CHECKING:
+    from ..model import ComponentCall, Pipeline, Step
 
 #: The fixed paths the plain step program uses when it runs without an argument file.
 ROOT = "/tmp/kfpj"

@@ -10,14 +10,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._version import __version__
-from ..model import Parameter, Pipeline, Step
 from ..packaging.program import StepProgram, python_name, unique_identifier
 from .kfp_ir.launcher import is_version, runtime_requirement
 from .kfp_ir.platform import create_pvc_arguments
 from .kfp_shared import check_kfp, kfp_call, kfp_programs, task_arguments
 from .shared import secrets_by_name
+
+if TYPE_CHECKING:
+    from ..model import Parameter, Pipeline, Step
 
 #: module-level names of the script that steps must not take
 SCRIPT_NAMES = frozenset(

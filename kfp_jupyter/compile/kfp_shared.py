@@ -17,7 +17,7 @@ import shlex
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..components.spec import (
     ComponentSpec,
@@ -30,9 +30,11 @@ from ..components.spec import (
     sanitize_name,
 )
 from ..errors import NotebookError, Problem
-from ..model import ComponentCall, Pipeline, Step
 from ..packaging.program import INDENT, StepProgram, build_program, unique_identifier
 from .shared import is_python
+
+if TYPE_CHECKING:
+    from ..model import ComponentCall, Pipeline, Step
 
 # --- what KFP cannot hold ---------------------------------------------------------------------
 

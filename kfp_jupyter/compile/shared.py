@@ -7,9 +7,10 @@ its own language. What only the two KFP targets share is in kfp_shared.py.
 from __future__ import annotations
 
 import re
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from ..model import Step
+if TYPE_CHECKING:
+    from ..model import Step
 
 _T = TypeVar("_T")
 

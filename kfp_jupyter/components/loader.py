@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from ..errors import KfpJupyterError
 from .fields import Invalid, kind
-from .spec import ComponentSpec
 from .v1spec import read_v1
 from .v2spec import read_v2
+
+if TYPE_CHECKING:
+    from .spec import ComponentSpec
 
 #: A component file larger than this is not a component (and is not read into memory whole).
 MAX_BYTES = 5 * 1024 * 1024

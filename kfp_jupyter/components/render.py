@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ..model import Argument, ComponentCall
 from ..params import value_text
 from .spec import (
     Concat,
@@ -21,6 +21,9 @@ from .spec import (
     Part,
     Unsupported,
 )
+
+if TYPE_CHECKING:
+    from ..model import Argument, ComponentCall
 
 
 class RenderError(ValueError):

@@ -12,7 +12,7 @@ import os
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from ..model import Pipeline
@@ -26,7 +26,9 @@ from .procinfo import RunnerId
 from .report import run_summary
 from .runner import Runner, RunOptions
 from .store import open_store
-from .storebase import Store
+
+if TYPE_CHECKING:
+    from .storebase import Store
 
 DEFAULT_EXPERIMENT = "Default"
 

@@ -24,14 +24,14 @@ from ..model import volume_env
 from . import states
 from .forkserver import AutoLauncher
 from .launch import Job, Launcher, Proc
-from .plan import PlanStep
 from .procgroup import describe
 from .steperror import ATTEMPT_FILE, StepError, read_error
-from .storebase import Store
 from .storelayout import ArtifactRef, text_digest
 
 if TYPE_CHECKING:
+    from .plan import PlanStep
     from .runner import RunOptions
+    from .storebase import Store
 
 LOG_TAIL_LINES = 15
 #: how often a step waiting for the notebook's imports looks whether the run was cancelled

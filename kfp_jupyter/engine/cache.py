@@ -22,10 +22,12 @@ import re
 import sys
 from functools import lru_cache
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .digest import ALGORITHM, new_hasher
-from .plan import PlanStep
+
+if TYPE_CHECKING:
+    from .plan import PlanStep
 
 KEY_FORMAT = 2
 

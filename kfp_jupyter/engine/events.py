@@ -11,8 +11,10 @@ import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from .steperror import StepError
+if TYPE_CHECKING:
+    from .steperror import StepError
 
 
 @dataclass(frozen=True)

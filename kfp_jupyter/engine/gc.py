@@ -19,15 +19,17 @@ from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .digest import split_digest
-from .history import History, RunRow
 from .history_record import record_digests, record_spec
 from .plan import Plan
 from .states import ACTIVE
-from .storebase import Store
 from .storelayout import SPEC_SUFFIX, program_rel, text_digest
+
+if TYPE_CHECKING:
+    from .history import History, RunRow
+    from .storebase import Store
 
 
 @dataclass(frozen=True)

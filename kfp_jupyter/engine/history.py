@@ -19,7 +19,7 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from . import history_record, states
@@ -38,7 +38,9 @@ from .history_rows import (
 )
 from .procinfo import RunnerId
 from .schema import MIGRATIONS, Migration
-from .storelayout import ArtifactRef
+
+if TYPE_CHECKING:
+    from .storelayout import ArtifactRef
 
 __all__ = [
     "ArtifactRow",

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import UsageError
 from ..packaging import stepruntime
@@ -21,8 +21,10 @@ from .plan import Plan
 from .report import runs_of_notebook
 from .states import PENDING, SKIPPED
 from .store import open_store
-from .storebase import Store
 from .storelayout import ArtifactChangedError
+
+if TYPE_CHECKING:
+    from .storebase import Store
 
 #: the step program's own loader (the runtime is shipped as source, so it carries no types)
 _load_value = cast(Callable[[str, str, str], Any], stepruntime._kfpj_load)

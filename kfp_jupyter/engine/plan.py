@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..model import Pipeline, Step
 from ..packaging.program import build_program
+
+if TYPE_CHECKING:
+    from ..model import Pipeline, Step
 
 PLAN_FORMAT = 1
 

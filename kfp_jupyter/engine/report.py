@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import states
-from .history_rows import RunRow, TaskRow
 
 if TYPE_CHECKING:
     from .history import History
+    from .history_rows import RunRow, TaskRow
 
 
 def iso(ts: float | None) -> str | None:

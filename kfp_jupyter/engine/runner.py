@@ -22,21 +22,23 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import states
 from .attempt import AttemptStarted, Note, TaskExecutor, Workers, log_tail, safe_name
 from .cache import cache_key
 from .events import EventBus, RunEvent
 from .forkserver import make_launcher
-from .history import CacheHit, History
-from .launch import Launcher, Proc
-from .plan import Plan
 from .runtask import Done, Message, Task
-from .steperror import StepError
-from .storebase import Store
-from .storelayout import ArtifactRef
 from .taskrecord import TaskRecorder
+
+if TYPE_CHECKING:
+    from .history import CacheHit, History
+    from .launch import Launcher, Proc
+    from .plan import Plan
+    from .steperror import StepError
+    from .storebase import Store
+    from .storelayout import ArtifactRef
 
 __all__ = ["RunOptions", "Runner", "log_tail", "safe_name"]
 

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import states
 from .attempt import AttemptStarted, Note, Result
-from .history import TaskRow
-from .plan import PlanStep
-from .storelayout import ArtifactRef
+
+if TYPE_CHECKING:
+    from .history import TaskRow
+    from .plan import PlanStep
+    from .storelayout import ArtifactRef
 
 
 @dataclass(frozen=True)

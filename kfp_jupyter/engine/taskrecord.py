@@ -10,16 +10,19 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import states
-from .attempt import Result
 from .events import EventBus, RunEvent, TaskEvent
-from .history import CacheHit, History
 from .report import run_summary
-from .runtask import Task
 from .steperror import StepError, write_error
 from .storebase import Store, shorten_record
 from .storelayout import SPEC_SUFFIX
+
+if TYPE_CHECKING:
+    from .attempt import Result
+    from .history import CacheHit, History
+    from .runtask import Task
 
 
 @dataclass(eq=False)

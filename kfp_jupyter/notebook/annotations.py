@@ -5,14 +5,17 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from ..errors import Problem
 from .magic_lines import MagicUsageError, is_magic_line, parse_magic_line
-from .reader import Cell
 from .roles import Role
 from .source import statement_starts, to_python
 from .step_settings import SettingsConflict, StepSettings, merge_settings
 from .tags import ParsedTags, TagError, parse_tags
+
+if TYPE_CHECKING:
+    from .reader import Cell
 
 __all__ = ["Annotation", "Role", "StepSettings", "annotate", "late_magic_line", "magic_line_index"]
 

@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import NotebookError, Problem
 from ..model import DEFAULT_IMAGE, Pipeline
@@ -31,7 +32,9 @@ from .roles import Role
 from .source import to_python
 from .step_settings import StepSettings, merge_packages
 from .tags import TagError, parse_tags
-from .volumes import VolumeRef
+
+if TYPE_CHECKING:
+    from .volumes import VolumeRef
 
 #: the marker build_program's cell map reads (analysis/blocks.py writes it)
 _MARKER = re.compile(r"^# cell (?P<cell>\d+)(?P<line>, line \d+)?$", re.MULTILINE)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from .volumes import VolumeRef
+if TYPE_CHECKING:
+    from .volumes import VolumeRef
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,12 @@ from ..errors import KfpJupyterError, NotebookError
 from ..frontends.options import SERVER, Option
 from .components import Reference, references
 from .paths import PathRefused, hide_root, resolve_inside, stat_of
-from .pools import Pools
 from .registry import RunRegistry, Submitted, reattach, record_created
-from .settings import KfpJupyterServer
 
 if TYPE_CHECKING:
     from ..model import Pipeline
+    from .pools import Pools
+    from .settings import KfpJupyterServer
 
 T = TypeVar("T")
 

@@ -9,13 +9,15 @@ import subprocess
 import sys
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from nbutil import code, make_notebook, md
 
 from kfp_jupyter import NotebookError, Pipeline, load_notebook
-from kfp_jupyter.errors import Problem
+
+if TYPE_CHECKING:
+    from kfp_jupyter.errors import Problem
 
 
 def load(tmp_path: Path, cells: list[Any], metadata: dict[str, Any] | None = None) -> Pipeline:

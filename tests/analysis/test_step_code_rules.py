@@ -6,14 +6,16 @@ version range stays one requirement. Each refusal names the cell and line and sa
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from engine_support import kfpj
 from nbutil import code, make_notebook
 
 from kfp_jupyter import NotebookError, load_notebook
-from kfp_jupyter.errors import Problem
+
+if TYPE_CHECKING:
+    from kfp_jupyter.errors import Problem
 
 
 def _problems(tmp_path: Path, cells: list[Any]) -> list[Problem]:

@@ -8,18 +8,20 @@ import re
 import shutil
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from components_util import V1_SPEC, V2_SPEC, mixed_notebook
 from nbutil import code, make_notebook
 
 from kfp_jupyter import NotebookError, Pipeline, compile_pipeline, load_notebook
-from kfp_jupyter.errors import Problem
 from kfp_jupyter.notebook.convert import convert_notebook
 from kfp_jupyter.notebook.magic_lines import MagicUsageError, parse_magic_line
 from kfp_jupyter.notebook.tags import TagError, parse_tags
 from kfp_jupyter.notebook.volumes import VolumeRef
+
+if TYPE_CHECKING:
+    from kfp_jupyter.errors import Problem
 
 
 def _nb(tmp_path: Path, cells: list[Any], metadata: dict[str, Any] | None = None) -> Path:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from engine_support import kfpj, show, states
@@ -12,8 +12,10 @@ from every_target import on_every_target
 from nbutil import code, make_notebook, md
 
 from kfp_jupyter import NotebookError, load_notebook
-from kfp_jupyter.errors import Problem
-from kfp_jupyter.model import Pipeline
+
+if TYPE_CHECKING:
+    from kfp_jupyter.errors import Problem
+    from kfp_jupyter.model import Pipeline
 
 
 def ref(name: str, path: str, source: str = "") -> Any:

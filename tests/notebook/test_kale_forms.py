@@ -5,6 +5,7 @@ above every step, `report:` tags, limits KFP cannot set, Kale 2's notebook setti
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
@@ -13,7 +14,9 @@ from every_target import on_every_target
 from nbutil import code, make_notebook
 
 from kfp_jupyter import NotebookError, load_notebook
-from kfp_jupyter.model import Pipeline
+
+if TYPE_CHECKING:
+    from kfp_jupyter.model import Pipeline
 
 
 def _warned(pipeline: Pipeline) -> str:

@@ -4,12 +4,15 @@ names the cell and the tag that was meant; tags that are only loosely alike stay
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from nbutil import code, make_notebook
 
 from kfp_jupyter import load_notebook
-from kfp_jupyter.errors import Problem
+
+if TYPE_CHECKING:
+    from kfp_jupyter.errors import Problem
 
 
 def warnings_of(tmp_path: Path, *tags: str) -> list[Problem]:

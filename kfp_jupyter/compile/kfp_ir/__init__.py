@@ -15,10 +15,14 @@ of the same notebook, run by `python`, writes the same IR.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import yaml
 
-from ...model import Pipeline
 from .pipeline_spec import build
+
+if TYPE_CHECKING:
+    from ...model import Pipeline
 
 #: libyaml's writer where PyYAML has it, PyYAML's own where not
 DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)

@@ -9,16 +9,19 @@ made per run come first, as tasks of their own (`createpvc`, `createpvc-2`, ...)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..._version import __version__
 from ...components.spec import IR_TYPE_OF, ComponentSpec
 from ...components.steps import kubectl_component
-from ...model import Pipeline, Step
-from ...packaging.program import StepProgram
 from ..kfp_shared import TaskArgument, check_kfp, kfp_call, kfp_programs, task_arguments
 from ..shared import compact, k8s_name
 from . import containers, launcher, platform, settings
 from .names import artifact_type, io_definitions, struct_value, unique
+
+if TYPE_CHECKING:
+    from ...model import Pipeline, Step
+    from ...packaging.program import StepProgram
 
 SCHEMA_VERSION = "2.1.0"
 

@@ -6,8 +6,12 @@ component that creates a volume for each run (KFP's backend recognises it by its
 
 from __future__ import annotations
 
-from ...model import Pipeline, Step, Volume
+from typing import TYPE_CHECKING
+
 from ..shared import compact, pod_metadata, secrets_by_name
+
+if TYPE_CHECKING:
+    from ...model import Pipeline, Step, Volume
 
 #: KFP's backend runs a component with this image as "create a PersistentVolumeClaim"
 CREATE_PVC_IMAGE = "argostub/createpvc"

@@ -6,7 +6,10 @@ into the second document, the PlatformSpec (platform.py).
 
 from __future__ import annotations
 
-from ...model import Step
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ...model import Step
 
 #: bytes in one unit of a Kubernetes quantity: K, M, G, ... decimal, Ki, Mi, Gi, ... binary
 _UNITS: dict[str, int] = {
