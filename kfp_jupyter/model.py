@@ -7,7 +7,6 @@ The model is frozen: a Pipeline is a value, and two equal notebooks give two equ
 
 from __future__ import annotations
 
-import builtins
 import functools
 import keyword
 import re
@@ -198,15 +197,44 @@ class Volume:
         return asdict(self)
 
 
+#: Python's builtins in every version the package supports (3.10 to 3.13), those `site` adds
+#: (`exit`, `help`, ...) and those IPython adds (`display`, `get_ipython`). Written out, not read
+#: from `builtins`, which differs by version, under `python -S` and inside IPython: the names
+#: generated code avoids are the same everywhere, so a notebook compiles to the same bytes from
+#: the CLI and from `%kfp compile`, on any Python.
+_BUILTIN_NAMES = """
+    ArithmeticError AssertionError AttributeError BaseException BaseExceptionGroup
+    BlockingIOError BrokenPipeError BufferError BytesWarning ChildProcessError
+    ConnectionAbortedError ConnectionError ConnectionRefusedError ConnectionResetError
+    DeprecationWarning EOFError Ellipsis EncodingWarning EnvironmentError Exception
+    ExceptionGroup False FileExistsError FileNotFoundError FloatingPointError FutureWarning
+    GeneratorExit IOError ImportError ImportWarning IndentationError IndexError InterruptedError
+    IsADirectoryError KeyError KeyboardInterrupt LookupError MemoryError ModuleNotFoundError
+    NameError None NotADirectoryError NotImplemented NotImplementedError OSError OverflowError
+    PendingDeprecationWarning PermissionError ProcessLookupError PythonFinalizationError
+    RecursionError ReferenceError ResourceWarning RuntimeError RuntimeWarning StopAsyncIteration
+    StopIteration SyntaxError SyntaxWarning SystemError SystemExit TabError TimeoutError True
+    TypeError UnboundLocalError UnicodeDecodeError UnicodeEncodeError UnicodeError
+    UnicodeTranslateError UnicodeWarning UserWarning ValueError Warning ZeroDivisionError
+    _IncompleteInputError __build_class__ __debug__ __doc__ __import__ __loader__ __name__
+    __package__ __spec__ abs aiter all anext any ascii bin bool breakpoint bytearray bytes
+    callable chr classmethod compile complex delattr dict dir divmod enumerate eval exec filter
+    float format frozenset getattr globals hasattr hash hex id input int isinstance issubclass
+    iter len list locals map max memoryview min next object oct open ord pow print property
+    range repr reversed round set setattr slice sorted staticmethod str sum super tuple type
+    vars zip
+    copyright credits exit help license quit
+    display get_ipython
+"""
+PYTHON_BUILTINS = frozenset(_BUILTIN_NAMES.split())
+
 #: Names a step's function cannot take: Python's keywords; the builtins, since the function is
 #: defined at the top of each generated program and would hide the builtin from every step's code
 #: (a step named `print` or `open`); and the modules the generated programs and the `dsl` script
-#: import at module level (a step named `dsl` would hide kfp's `dsl`). `site` adds a few builtins
-#: (`exit`, `help`, ...), listed as well so that `python -S` compiles to the same bytes.
+#: import at module level (a step named `dsl` would hide kfp's `dsl`).
 _RESERVED_FUNCTION_NAMES = (
     frozenset(keyword.kwlist)
-    | frozenset(dir(builtins))
-    | {"copyright", "credits", "exit", "help", "license", "quit"}
+    | PYTHON_BUILTINS
     | {"compiler", "components", "dsl", "kfp", "kubernetes", "sys"}
 )
 

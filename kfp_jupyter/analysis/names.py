@@ -17,10 +17,10 @@ only when they are known to (`.append`, `.fit`, `inplace=True`).
 from __future__ import annotations
 
 import ast
-import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ..model import PYTHON_BUILTINS
 from .effects import FunctionEffects, built_around, changed_by_call, root_name
 from .scopes import (
     COMPREHENSIONS,
@@ -33,14 +33,10 @@ from .scopes import (
     target_names,
 )
 
-#: Names that exist in every kernel (and in every step program) without being defined.
-BUILTINS = frozenset(dir(builtins)) | {
-    "__file__",
-    "__name__",
-    "__builtins__",
-    "display",
-    "get_ipython",
-}
+#: Names that exist in every kernel (and in every step program) without being defined: the one
+#: fixed list, so that the analysis (and so the bytes compiled) is the same on every Python and
+#: inside IPython, whose `builtins` holds more.
+BUILTINS = PYTHON_BUILTINS | {"__file__", "__builtins__"}
 
 
 @dataclass

@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +29,7 @@ from ..model import (
 )
 from ..notebook.annotations import annotate, late_magic_line, magic_line_index
 from ..notebook.magic_lines import parse_magic_line
-from ..notebook.reader import Cell, NotebookFile, read_notebook
+from ..notebook.reader import Cell, NotebookFile, parse_notebook_text
 from ..notebook.roles import Role, suggest_step_name
 from ..notebook.source import to_python
 from ..notebook.step_settings import StepSettings, apply_defaults
@@ -53,6 +55,18 @@ if TYPE_CHECKING:
 #: nbconvert, without which the executed notebook is kept as .ipynb only: a cluster's UI and a
 #: browser show the HTML, not the .ipynb
 RUNNER_IMPORTS = "import nbclient\nimport ipykernel\nimport nbconvert\n"
+#: the largest notebook a notebook step reads (to run it, or to follow its own notebook steps):
+#: far more than a notebook's code and outputs, so a larger file is most likely a wrong path (a
+#: data file), which would otherwise be read whole into memory
+MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
+#: how many notebook steps deep the look for a loop follows notebooks running notebooks
+MAX_NOTEBOOK_DEPTH = 20
+#: what a loop of notebook steps would do, and what to do about it (said alike by the pipeline's
+#: analysis and by a %%notebook cell run in a kernel)
+LOOP_ENDS = "running it would never end"
+LOOP_FIX = "run another notebook in this step, or remove the notebook step that leads back"
+#: the loop of a notebook step running the notebook it is in
+ITSELF = "is this notebook itself"
 
 
 @dataclass
@@ -273,25 +287,23 @@ def _read_step_notebook(
             sb.problem(
                 f"notebook {said!r} does not exist (looked for {path})"
                 if not path.exists()
-                else f"{said!r} is a folder, not a notebook",
+                else f"{said!r} is a folder, not a notebook"
+                if path.is_dir()
+                else f"{said!r} is not a file but a device, pipe or socket ({path})",
                 fix="give the path of an .ipynb file, relative to this notebook's folder",
             )
         )
         return None
-    loop = reference_loop(path, notebook)
-    if loop is not None:
-        problems.append(
-            sb.problem(
-                f"notebook {said!r} {loop}: running it would never end",
-                fix="run another notebook in this step, or remove the notebook step that "
-                "leads back",
-            )
-        )
-        return None
     try:
-        nb = read_notebook(path)
+        nb = read_bounded(path)
     except NotebookError as e:
-        problems += [sb.problem(f"in notebook {said!r}: {p}", fix=p.fix) for p in e.problems]
+        problems += [
+            sb.problem(f"in notebook {said!r}: {p.message}", fix=p.fix) for p in e.problems
+        ]
+        return None
+    loop = reference_loop(path, notebook, nb)
+    if loop is not None:
+        problems.append(sb.problem(f"notebook {said!r} {loop}: {LOOP_ENDS}", fix=LOOP_FIX))
         return None
     child_problems: list[Problem] = []
     child = read_child(nb, child_problems, strict=False)
@@ -306,33 +318,82 @@ def _read_step_notebook(
     return child
 
 
-def reference_loop(path: Path, notebook: str | None) -> str | None:
-    """How running the notebook `path` as a step of `notebook` comes back to a notebook already
-    running (`is this notebook itself`, `runs b.ipynb, which runs this notebook`), or None when
-    it does not: each would start a kernel running the next, without end. Notebooks that cannot
-    be read end the walk (their own problems are told where they are read)."""
-    root = Path(notebook).resolve() if notebook is not None else None
-    first = path.resolve()
+def read_bounded(path: Path) -> NotebookFile:
+    """The notebook at `path`, read only if it is a regular file of at most MAX_NOTEBOOK_BYTES:
+    a FIFO (opened without waiting for a writer, then refused) would never end, a device like
+    /dev/zero or a huge file would fill the memory. NotebookError otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise NotebookError(
+                    Problem(
+                        f"{str(path)!r} is not a file but a device, pipe or socket",
+                        fix="give the path of an .ipynb file",
+                    )
+                )
+            data = b"" if info.st_size > MAX_NOTEBOOK_BYTES else f.read(MAX_NOTEBOOK_BYTES + 1)
+    except OSError as e:
+        raise NotebookError(Problem(f"cannot read {str(path)!r}: {e.strerror or e}")) from None
+    if info.st_size > MAX_NOTEBOOK_BYTES or len(data) > MAX_NOTEBOOK_BYTES:
+        raise NotebookError(
+            Problem(
+                f"{str(path)!r} is larger than {MAX_NOTEBOOK_BYTES // (1024 * 1024)} MB: too "
+                "large to be a notebook to run",
+                fix="check the path (it may name a data file), or clear the notebook's outputs "
+                "(Jupyter: Edit > Clear Outputs of All Cells) and save it",
+            )
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise NotebookError(Problem(f"cannot read {str(path)!r}: {e}")) from None
+    return parse_notebook_text(text, path)
+
+
+def reference_loop(path: Path, notebook: str | None, nb: NotebookFile) -> str | None:
+    """How running the notebook `path` (read: `nb`) as a step of `notebook` comes back to a
+    notebook already running (`is this notebook itself`, `runs b.ipynb, which runs this
+    notebook`), or None when it does not: each would start a kernel running the next, without
+    end. The walk reads each notebook once, only regular files of a bounded size, and follows
+    MAX_NOTEBOOK_DEPTH steps deep at most; notebooks that cannot be read end it (their own
+    problems are told where they are read)."""
+    root = resolved(Path(notebook)) if notebook is not None else None
+    first = resolved(path)
     if first == root:
-        return "is this notebook itself"
+        return ITSELF
     running = [first] if root is None else [root, first]
-    chain = _loop_from(first, running, set())
+    chain = _loop_from(first, running, set(), {first: _references(nb.cells, first)})
     if chain is None:
         return None
-    names = [p.name for p in chain[len(running) : -1]]
-    names.append("this notebook" if chain[-1] == root else f"{chain[-1].name} again")
+    return way_back(chain[len(running) : -1], None if chain[-1] == root else chain[-1])
+
+
+def way_back(between: list[Path], back_to: Path | None) -> str:
+    """How the notebook a step runs comes back: through the notebooks `between`, to this notebook
+    (`back_to` None) or to `back_to` running once more."""
+    names = [p.name for p in between]
+    names.append("this notebook" if back_to is None else f"{back_to.name} again")
     return "runs " + ", which runs ".join(names)
 
 
-def _loop_from(at: Path, running: list[Path], done: set[Path]) -> list[Path] | None:
+def _loop_from(
+    at: Path, running: list[Path], done: set[Path], known: dict[Path, list[Path]]
+) -> list[Path] | None:
     """`running` and the notebooks on from `at` to one that runs a notebook of `running` again,
-    or None: a depth-first walk of the notebooks `at` runs as steps (`done`: walked, no loop)."""
-    for ref in notebook_references(at):
+    or None: a depth-first walk of the notebooks `at` runs as steps (`done`: walked, no loop;
+    `known`: the notebooks each notebook read so far runs, so none is read twice)."""
+    if len(running) > MAX_NOTEBOOK_DEPTH:
+        return None
+    if at not in known:
+        known[at] = notebook_references(at)
+    for ref in known[at]:
         if ref in running:
             return [*running, ref]
         if ref in done:
             continue
-        found = _loop_from(ref, [*running, ref], done)
+        found = _loop_from(ref, [*running, ref], done, known)
         if found is not None:
             return found
     done.add(at)
@@ -341,13 +402,26 @@ def _loop_from(at: Path, running: list[Path], done: set[Path]) -> list[Path] | N
 
 def notebook_references(path: Path) -> list[Path]:
     """The notebooks `path`'s notebook steps run, resolved against its folder (none when it
-    cannot be read)."""
+    cannot be read, or is not a regular file of a bounded size)."""
     try:
-        cells = read_notebook(path).cells
+        cells = read_bounded(path).cells
     except NotebookError:
         return []
+    return _references(cells, path)
+
+
+def _references(cells: tuple[Cell, ...], path: Path) -> list[Path]:
     said = [a.settings.notebook for a in annotate(cells)[0] if a.settings.notebook]
-    return list(dict.fromkeys(resolve_child_path(s, str(path)).resolve() for s in said))
+    return list(dict.fromkeys(resolved(resolve_child_path(s, str(path))) for s in said))
+
+
+def resolved(path: Path) -> Path:
+    """`path` made absolute, its symbolic links followed (as far as they go: a loop of links
+    stays as it is, and cannot be read later)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
 
 
 def _notebook_bindings(sb: StepBlock, problems: list[Problem]) -> list[NotebookBinding]:

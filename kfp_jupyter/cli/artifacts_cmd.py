@@ -7,10 +7,12 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 import click
 
+from ..analysis.wiring import FORMAT_OF_TYPE
+from ..components.spec import ValueType
 from ..errors import KfpJupyterError, UsageError
 from ..fileio import copy_atomically
 from .common import handle_errors
@@ -105,29 +107,39 @@ def artifacts_get(
         )
 
 
-#: how an output is named when a Python step writes VARIABLE as a file for a component
-#: (analysis/wiring.py): VARIABLE__FORMAT, e.g. rows__csv
-_EXPORT_MARK = "__"
+#: the formats a Python step writes a variable in for a component (analysis/wiring.py names
+#: that output VARIABLE__FORMAT, `rows__csv`, or VARIABLE__TYPE for a value, `n__int`, with `_`s
+#: after it while the name is taken)
+_EXPORT_SUFFIXES = frozenset({"auto", *FORMAT_OF_TYPE.values(), *get_args(ValueType)})
 
 
-def _output_name(arts: Mapping[str, object], variable: str, step: str, run_id: str) -> str:
+def _output_name(arts: Mapping[str, ArtifactRow], variable: str, step: str, run_id: str) -> str:
     """The stored output `variable` names: itself, or the one file a Python step wrote of that
     variable for a component (`rows` for `rows__csv`), which is what the notebook calls it."""
     if variable in arts:
         return variable
-    exported = [n for n in arts if n.startswith(variable + _EXPORT_MARK)]
+    exported = [n for n, a in arts.items() if _is_export_of(n, a, variable)]
     if len(exported) == 1:
         return exported[0]
+    if exported:
+        raise UsageError(
+            f"step {step!r} of run {run_id} wrote {variable!r} for components in several "
+            f"formats ({', '.join(exported)}): give the output's whole name, one of those"
+        )
     have = ", ".join(arts) or "none (it has not finished, or hands nothing on)"
-    note = (
-        f"; an output named VARIABLE{_EXPORT_MARK}FORMAT is VARIABLE written as a file for a "
-        "component: give its whole name"
-        if any(_EXPORT_MARK in n for n in arts)
-        else ""
-    )
     raise UsageError(
-        f"step {step!r} of run {run_id} has no output {variable!r} (its outputs: {have}){note}"
+        f"step {step!r} of run {run_id} has no output {variable!r} (its outputs: {have})"
     )
+
+
+def _is_export_of(name: str, art: ArtifactRow, variable: str) -> bool:
+    """Whether output `name` is `variable` written for a component: named as the wiring names
+    such a file, and recorded as the bare file it is (a variable of the notebook's own named
+    `data__raw` or `data__csv` is saved as VARIABLE.EXT: never taken for an export of `data`)."""
+    prefix = variable + "__"
+    if not name.startswith(prefix) or art.type != "file":
+        return False
+    return name[len(prefix) :].rstrip("_") in _EXPORT_SUFFIXES
 
 
 def _stored_files(st: Store, art: ArtifactRow) -> list[Path]:

@@ -10,7 +10,6 @@ accelerator types on one step) is refused with a fix.
 
 from __future__ import annotations
 
-import builtins
 import dataclasses
 import re
 import shlex
@@ -30,6 +29,8 @@ from ..components.spec import (
     sanitize_name,
 )
 from ..errors import NotebookError, Problem
+from ..model import PYTHON_BUILTINS
+from ..notebook.limits import UNSETTABLE_LIMITS
 from ..packaging.program import INDENT, StepProgram, build_program, unique_identifier
 from .shared import is_python
 
@@ -54,20 +55,35 @@ def _cell(step: Step) -> int | None:
 
 def _accelerator_problems(step: Step) -> list[Problem]:
     """KFP gives a task one accelerator type (`set_accelerator_type`): a step asking for two
-    would silently get one of them."""
-    accelerators = sorted(k for k in step.limits if k not in ("cpu", "memory"))
-    if len(accelerators) < 2:
-        return []
-    return [
+    would silently get one of them. Storage limits are no accelerators: KFP cannot set them at
+    all (the tag path drops them with a warning; a magic line's --limit keeps them for Argo)."""
+    unsettable = sorted(k for k in step.limits if k in UNSETTABLE_LIMITS)
+    accelerators = sorted(
+        k for k in step.limits if k not in ("cpu", "memory") and k not in UNSETTABLE_LIMITS
+    )
+    problems = [
         Problem(
-            f"the step asks for {len(accelerators)} kinds of accelerator "
-            f"({', '.join(accelerators)}); KFP gives a step one accelerator type",
+            f"the step's limit {key!r} cannot be set by KFP, which sets cpu, memory and one "
+            "accelerator on a step",
             cell=_cell(step),
             step=step.name,
-            fix="keep one limit:RESOURCE:N tag (or --gpu/--limit option) for an accelerator, "
-            "or compile this notebook with the argo target",
+            fix=f"remove --limit {key}={step.limits[key]}, or compile this notebook with the "
+            "argo target, which sets it",
         )
+        for key in unsettable
     ]
+    if len(accelerators) > 1:
+        problems.append(
+            Problem(
+                f"the step asks for {len(accelerators)} kinds of accelerator "
+                f"({', '.join(accelerators)}); KFP gives a step one accelerator type",
+                cell=_cell(step),
+                step=step.name,
+                fix="keep one limit:RESOURCE:N tag (or --gpu/--limit option) for an "
+                "accelerator, or compile this notebook with the argo target",
+            )
+        )
+    return problems
 
 
 def _env_problems(step: Step) -> list[Problem]:
@@ -122,7 +138,7 @@ def kfp_program(pipeline: Pipeline, step: Step) -> StepProgram:
     if not bad:
         return prog
     code = "\n".join((pipeline.imports, pipeline.functions, step.extra_imports, step.source))
-    taken = {a.arg for a in prog.args} | {a.name for a in prog.args} | set(dir(builtins))
+    taken = {a.arg for a in prog.args} | {a.name for a in prog.args} | PYTHON_BUILTINS
     taken |= set(re.findall(r"\w+", code))
     renamed = {arg: unique_identifier(_ascii_name(arg), taken) for arg in bad}
     args = tuple(dataclasses.replace(a, arg=renamed.get(a.arg, a.arg)) for a in prog.args)

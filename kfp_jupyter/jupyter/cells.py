@@ -183,15 +183,18 @@ def _named_variables(body: str, user_ns: dict[str, Any]) -> list[str]:
 def run_notebook_cell(shell: InteractiveShell, parsed: MagicLine, body: str) -> None:
     """Run the code cells of the step's notebook in the kernel, the cell's values set right after
     the notebook's parameters cell (at the top when it has none), as the step injects them."""
-    from ..analysis.notebookstep import resolve_child_path
-    from ..notebook.reader import read_notebook
+    from ..analysis.notebookstep import read_bounded, resolve_child_path, resolved
 
     assert parsed.settings.notebook is not None
     path = resolve_child_path(parsed.settings.notebook, str(Path.cwd() / "notebook.ipynb"))
     if not path.is_file():
         raise KfpJupyterError(f"notebook {parsed.settings.notebook!r} does not exist ({path})")
+    target, depth = resolved(path), len(_RUNNING)
+    # the outermost %%notebook cell is in the kernel's own notebook, when the front end says which
+    running = _RUNNING[:] if depth else _own_notebook(shell)
+    _refuse_a_loop(running, parsed.settings.notebook, target)
     try:
-        child = read_notebook(path)
+        child = read_bounded(path)
     except NotebookError as e:
         raise KfpJupyterError(f"notebook {parsed.settings.notebook!r}: {e}") from None
     cells = [c for c in child.cells if c.kind == "code"]
@@ -212,6 +215,7 @@ def run_notebook_cell(shell: InteractiveShell, parsed: MagicLine, body: str) -> 
     # in the child's own folder, as the step's kernel starts there: its relative paths work alike
     back = os.getcwd()
     os.chdir(path.parent)
+    _RUNNING[:] = [*running, target]
     try:
         for i in range(len(cells) + 1):
             if i == at:
@@ -226,7 +230,38 @@ def run_notebook_cell(shell: InteractiveShell, parsed: MagicLine, body: str) -> 
                     + (f": {type(error).__name__}: {error}" if error is not None else "")
                 )
     finally:
+        del _RUNNING[depth:]
         os.chdir(back)
+
+
+#: the notebooks %%notebook cells are running in this kernel, the outermost first (after the
+#: kernel's own notebook, when known): a cell of theirs running one again would never end
+_RUNNING: list[Path] = []
+
+
+def _refuse_a_loop(chain: list[Path], said: str, path: Path) -> None:
+    """Refuse to run `path` when it is one of the notebooks running (`chain`: the kernel's own,
+    then those its %%notebook cells run), saying so as the pipeline says it (the notebook of the
+    refused cell being "this notebook"): it would run again and again, to Python's recursion
+    limit."""
+    from ..analysis.notebookstep import ITSELF, LOOP_ENDS, LOOP_FIX, way_back
+
+    if path not in chain:
+        return
+    at = len(chain) - 1 - chain[::-1].index(path)
+    loop = ITSELF if at == len(chain) - 1 else way_back(chain[at + 1 : -1], None)
+    raise KfpJupyterError(f"notebook {said!r} {loop}: {LOOP_ENDS} (fix: {LOOP_FIX})")
+
+
+def _own_notebook(shell: InteractiveShell) -> list[Path]:
+    """The kernel's notebook, when the front end says which it is (no server is asked: a cell
+    waits for none), read before any %%notebook cell moves to its notebook's folder."""
+    from .notebook_path import NotebookNotFound, find_notebook
+
+    try:
+        return [find_notebook(shell.user_ns, use_server=False)]
+    except NotebookNotFound:
+        return []
 
 
 def _write_inputs(

@@ -51,23 +51,29 @@ def _whole_memory(value: str) -> str:
     return f"{-(-numerator // denominator)}{unit}"
 
 
+#: Limits KFP cannot set on a task (its task resources are cpu, memory and an accelerator): a
+#: Kale tag naming one is ignored with a warning; a `%%step --limit` keeps it for Argo, which sets
+#: it, and the KFP targets refuse it.
+UNSETTABLE_LIMITS = frozenset({"ephemeral-storage", "storage"})
+
+
 def check_limit(resource: str, value: str) -> tuple[str, str]:
     """The limit as the model stores it (GPU aliases -> nvidia.com/gpu); ValueError if invalid."""
     key = GPU_RESOURCE if resource.lower() in GPU_ALIASES else resource
     if key == "cpu":
         if not _CPU_RE.match(value):
             raise ValueError(f"cpu limit {value!r} is not a CPU amount (e.g. 2, 0.5 or 500m)")
-    elif key == "memory":
+    elif key == "memory" or key in UNSETTABLE_LIMITS:
         value = _whole_memory(value)
         if not MEMORY_RE.match(value):
             raise ValueError(
-                f"memory limit {value!r} is not a memory amount (a whole number with an "
+                f"{key} limit {value!r} is not a memory amount (a whole number with an "
                 "optional unit K, M, G, T, Ki, Mi, Gi, Ti, e.g. 4Gi or 512Mi, or a decimal such as "
                 "1.5Gi)"
             )
     elif not _COUNT_RE.match(value):
         raise ValueError(
             f"limit {key!r} = {value!r}: accelerator limits are whole numbers of devices "
-            "(only 'cpu' and 'memory' take other amounts)"
+            "(only cpu, memory and storage limits take other amounts)"
         )
     return key, value

@@ -8,10 +8,11 @@ usage message) and are written by different front ends.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
-from .limits import check_limit
+from .limits import UNSETTABLE_LIMITS, check_limit
 from .roles import RESOURCE_ACTIONS, ROLE_TAGS, TAG_OF_ROLE, Role
 from .step_settings import (
     SettingsConflict,
@@ -70,9 +71,6 @@ KIND_TAGS = frozenset({"container"})
 KALE_ROLE_TAGS = ("skip", "pipeline-parameters", "pipeline-metrics", "imports", "functions")
 #: Step names Kale reads as the role tag of the same name (`step:imports` is `imports`).
 KALE_ROLE_STEP_NAMES = frozenset({"skip", "imports", "functions"})
-#: Limits Kale accepts that no pipeline target can set (KFP's task resources are cpu, memory
-#: and an accelerator).
-UNSETTABLE_LIMITS = frozenset({"ephemeral-storage", "storage"})
 
 
 def is_our_tag(tag: str) -> bool:
@@ -233,9 +231,12 @@ def near_miss(tag: str) -> str | None:
     """The tag of ours that `tag` (not one of ours) was probably meant to be, or None.
 
     A near miss differs only in case, or is very close (difflib's ratio), or, for a tag with a
-    value, shares the first four letters with a head about as long (`retry:3`, `comp:x.yaml`).
-    Tags that are only loosely alike (`injected-parameters`, `imports-only`, `export`) are left
-    alone: cells carry tags of other tools and of their authors."""
+    value, shares its first four letters with a head of about its length (`retry:3`). A tag with
+    a value is suggested only when the value is one the meant tag takes (`timeout:` a number of
+    seconds, `notebook:` an .ipynb path, `resource:` an action): users' own tags look like ours
+    (`time:5min`, `note:see below`, `repo:x`). Tags that are only loosely alike
+    (`injected-parameters`, `imports-only`, `export`) are left alone: cells carry tags of other
+    tools and of their authors."""
     head, sep, rest = tag.partition(":")
     low = head.lower()
     if not sep:
@@ -247,18 +248,52 @@ def near_miss(tag: str) -> str | None:
         return close[0] if close else None
     if not low or not (low[0].isalpha() and low.replace("-", "").isalnum()):
         return None
-    meant = low if low in _HEADS else _close_head(low)
-    return f"{meant}:{rest}" if meant is not None and meant != head else None
-
-
-def _close_head(word: str) -> str | None:
-    close = difflib.get_close_matches(word, _HEADS, n=1, cutoff=0.8)
-    if close:
-        return close[0]
-    for known in _HEADS:
-        if len(word) >= 4 and known.startswith(word[:4]) and len(word) <= len(known) + 2:
-            return known
+    for meant in [low] if low in _HEADS else _close_heads(low):
+        if meant != head and _takes(meant, rest):
+            return f"{meant}:{rest}"
     return None
+
+
+def _close_heads(word: str) -> list[str]:
+    """Our tag heads `word` may be a misspelling of, the closest first."""
+    close = difflib.get_close_matches(word, _HEADS, n=3, cutoff=0.8)
+    alike = [
+        known
+        for known in _HEADS
+        if len(word) >= 4 and known.startswith(word[:4]) and abs(len(word) - len(known)) <= 2
+    ]
+    return list(dict.fromkeys([*close, *alike]))
+
+
+#: what the value of a tag whose parser takes any text looks like, for a misspelt head to be
+#: suggested (`packages:` a requirement, `component:` a spec file or URL, ...)
+_LOOKS_TAKEN = {
+    "step": re.compile(r"[\w.-]+"),
+    "block": re.compile(r"[\w.-]+"),
+    "prev": re.compile(r"[\w.-]+"),
+    "image": re.compile(r"[\w./:@-]+"),
+    "packages": re.compile(r"[A-Za-z0-9][\w.\[\]<>=!~,*+-]*"),
+    "component": re.compile(r"\S+\.ya?ml|https?://\S+"),
+    "notebook": re.compile(r".+\.ipynb"),
+    "annotation": re.compile(r"[\w./-]+:.*"),
+    "label": re.compile(r"[\w./-]+:.*"),
+    "report": re.compile(r"enabled|disabled"),
+}
+
+
+def _takes(head: str, value: str) -> bool:
+    """Whether `head:value` is a tag of ours that reads without an error, its value one such a
+    tag takes."""
+    looks = _LOOKS_TAKEN.get(head)
+    if looks is not None and not looks.fullmatch(value):
+        return False
+    said = _Said()
+    try:
+        _read_tag(f"{head}:{value}", ParsedTags(), said)
+        said.settings()
+    except TagError:
+        return False
+    return True
 
 
 def _read_step(tag: str, rest: str, out: ParsedTags) -> None:
