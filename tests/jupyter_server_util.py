@@ -129,3 +129,14 @@ def jupyter_server(
             raise AssertionError("the server did not stop within 20 s") from None
         finally:
             log.close()
+
+
+def add_target(server: Server, name: str, *options: str) -> None:
+    """`kfp-jupyter targets add NAME OPTIONS` in a terminal of the server's user."""
+    subprocess.run(
+        [sys.executable, "-m", "kfp_jupyter.cli.main", "targets", "add", name, "--replace",
+         *options],
+        env={**os.environ, "KFP_JUPYTER_CONFIG_DIR": str(server.root.parent / "kfp-config")},
+        check=True,
+        capture_output=True,
+    )  # fmt: skip

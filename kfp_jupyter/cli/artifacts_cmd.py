@@ -127,8 +127,15 @@ def _output_name(arts: Mapping[str, ArtifactRow], variable: str, step: str, run_
             f"formats ({', '.join(exported)}): give the output's whole name, one of those"
         )
     have = ", ".join(arts) or "none (it has not finished, or hands nothing on)"
+    exports = [n for n, a in arts.items() if _is_export_of(n, a, n.partition("__")[0])]
+    hint = (
+        f"; an output named VARIABLE__FORMAT ({exports[0]}) is a variable written for a "
+        f"component, and its variable's name ({exports[0].partition('__')[0]}) finds it"
+        if exports
+        else ""
+    )
     raise UsageError(
-        f"step {step!r} of run {run_id} has no output {variable!r} (its outputs: {have})"
+        f"step {step!r} of run {run_id} has no output {variable!r} (its outputs: {have}){hint}"
     )
 
 

@@ -105,34 +105,10 @@ def _last_text(api: Any, result: Any) -> str:
     return data if isinstance(data, str) else repr(data)
 
 
-class _KeepHost:
-    """A kubeconfig's token refresh hook that leaves the API server where it was resolved to.
-
-    The kubernetes client calls the hook before every request, and the kubeconfig's hook copies
-    the kubeconfig's own `server` back into the configuration with the token (and installs itself
-    anew), so `--host` would hold for the first request only."""
-
-    def __init__(self, hook: Callable[[Any], None], host: str) -> None:
-        self.hook = hook
-        self.host = host
-
-    def __call__(self, configuration: Any) -> None:
-        self.hook(configuration)
-        installed = configuration.refresh_api_key_hook
-        if installed is not None and installed is not self:
-            self.hook = installed
-            configuration.refresh_api_key_hook = self
-        configuration.host = self.host
-
-
 def api_client(conn: KubeConnection) -> Any:
-    """A kubernetes ApiClient that sends every request to `conn.host`, the server the connection
-    was resolved to (`--host` included), whatever the kubeconfig's refresh hook puts back."""
-    configuration = conn.configuration
-    hook = configuration.refresh_api_key_hook
-    if hook is not None and not isinstance(hook, _KeepHost):
-        configuration.refresh_api_key_hook = _KeepHost(hook, conn.host)
-    return kubernetes("client").ApiClient(configuration)
+    """A kubernetes ApiClient for the connection: every request goes to `conn.host`, which
+    `kube_connection` holds against the kubeconfig's refresh hook."""
+    return kubernetes("client").ApiClient(conn.configuration)
 
 
 def custom_objects(conn: KubeConnection) -> Any:

@@ -14,14 +14,20 @@ KF_PIPELINES_*_OAUTH2_* variables, and the projected service-account token in a 
 
 Kubernetes (Argo): kubeconfig ($KUBECONFIG or ~/.kube/config, `--kubeconfig`, `--context`), else
 the pod's service account; `--host` overrides the API server, `--token-env` the credentials.
+
+A caller that may choose the host but not where this process's own credentials go (a request to
+the Jupyter server) makes its connections inside `own_credentials_only_to(...)`: a host it names
+that is neither the one the configuration names nor a known one gets none of them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,8 +95,22 @@ def resolve_token(
                 f"--token-env {token_env}: the environment variable {token_env} is not set or empty",
                 fix=f"export {token_env}=... (the bearer token) before running this command",
             )
-        return Token(value.strip(), f"${token_env}")
+        source = f"${token_env}"
+        fix = f"export {token_env}=TOKEN, the token alone on one line"
+        return Token(header_safe(value.strip(), source, fix), source)
     return None
+
+
+def header_safe(token: str, source: str, fix: str) -> str:
+    """`token`, if an HTTP header can carry it; else a ConfigError naming where it came from,
+    never the value (the HTTP client's own error would print it, in a log or a message)."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F or ord(c) > 0xFF for c in token):
+        raise ConfigError(
+            f"the token from {source} holds a line break or another character a request "
+            "header cannot carry",
+            fix=fix,
+        )
+    return token
 
 
 #: how the credentials people paste by mistake begin (JWT, GitHub, GitLab, Slack, OpenAI, Google)
@@ -124,6 +144,44 @@ def check_token_env(name: str) -> str:
             fix="export KFP_TOKEN=... in your shell, then give --token-env KFP_TOKEN",
         )
     return name
+
+
+#: the hosts, besides those the configuration itself names, that may get this process's own
+#: credentials (a kubeconfig's, the pod's, kfp's context file's) while a caller who chooses the
+#: host but not where those go makes a connection; None: no such caller (a command line, a kernel)
+_KNOWN_HOSTS: ContextVar[frozenset[str] | None] = ContextVar("kfpj_known_hosts", default=None)
+
+
+@contextlib.contextmanager
+def own_credentials_only_to(hosts: Iterable[str | None]) -> Iterator[None]:
+    """Within: a host given to a connection that is neither the configuration's own (the
+    kubeconfig's server, kfp's configured host, the pod's cluster) nor one of `hosts` gets no
+    credentials but the token of the `token_env` given; for KFP, a configuration whose own
+    credentials kfp would send anyway (a cookie in its context file) is a ConfigError. The
+    Jupyter server's requests run inside it: a browser may choose the host, not hand it the
+    server's credentials."""
+    mark = _KNOWN_HOSTS.set(frozenset(_same(h) for h in hosts if h))
+    try:
+        yield
+    finally:
+        _KNOWN_HOSTS.reset(mark)
+
+
+def _same(url: str) -> str:
+    """`url` as compared with another: no trailing slash, scheme and host in lower case."""
+    url = url.strip().rstrip("/")
+    scheme, sep, rest = url.partition("://")
+    where, slash, path = rest.partition("/")
+    return f"{scheme.lower()}{sep}{where.lower()}{slash}{path}"
+
+
+def _chosen_elsewhere(host: str, configured: str | None) -> bool:
+    """Whether `host`, given with the call, is a place this process's own credentials must not
+    go: only inside `own_credentials_only_to`, and neither `configured` nor a known host."""
+    known = _KNOWN_HOSTS.get()
+    if known is None:
+        return False
+    return _same(host) not in known and (configured is None or _same(host) != _same(configured))
 
 
 @dataclass(frozen=True)
@@ -219,14 +277,11 @@ def kfp_connection(given: ConnectionSettings) -> KfpConnection:
     tok = resolve_token(given.token, given.token_env, env)
     context_file = kfp_context_path()
     context = read_kfp_context(context_file)
+    own, own_source = _configured_kfp_host(env, context, context_file)
     if given.host:
         url, source = given.host, "--host"
-    elif env.get(ENV_HOST, "").strip():
-        url, source = env[ENV_HOST], f"${ENV_HOST}"
-    elif isinstance(context.get("host"), str) and context["host"].strip():
-        url, source = context["host"], f"kfp's context file {context_file}"
-    elif _in_pod(env):
-        url, source = IN_CLUSTER_KFP, "the in-cluster service address (running in a pod)"
+    elif own is not None:
+        url, source = own, own_source
     else:
         raise ConfigError(
             "no Kubeflow Pipelines host is configured",
@@ -241,8 +296,11 @@ def kfp_connection(given: ConnectionSettings) -> KfpConnection:
     ns = given.namespace or (
         context.get("namespace") if isinstance(context.get("namespace"), str) else None
     )
+    elsewhere = bool(given.host) and _chosen_elsewhere(url, own)
+    if elsewhere:
+        _refuse_kfp_own_credentials(url, context, context_file, tok)
     sa_path: str | None = None
-    if tok is None:
+    if tok is None and not elsewhere:
         candidate = env.get(ENV_SA_TOKEN_PATH) or DEFAULT_SA_TOKEN_PATH
         if os.path.isfile(candidate):
             sa_path = candidate
@@ -255,6 +313,45 @@ def kfp_connection(given: ConnectionSettings) -> KfpConnection:
         sa_token_path=sa_path,
         request_timeout=check_request_timeout(given.request_timeout),
     )
+
+
+def _configured_kfp_host(
+    env: Mapping[str, str], context: Mapping[str, Any], context_file: Path
+) -> tuple[str | None, str]:
+    """The KFP host the configuration names without --host, and where it is named."""
+    if env.get(ENV_HOST, "").strip():
+        return env[ENV_HOST], f"${ENV_HOST}"
+    if isinstance(context.get("host"), str) and context["host"].strip():
+        return context["host"], f"kfp's context file {context_file}"
+    if _in_pod(env):
+        return IN_CLUSTER_KFP, "the in-cluster service address (running in a pod)"
+    return None, ""
+
+
+#: the variables kfp.Client reads an OAuth client from, to sign in to any host it is given
+_KFP_OAUTH_ENVS = ("KF_PIPELINES_IAP_OAUTH2_CLIENT_ID", "KF_PIPELINES_APP_OAUTH2_CLIENT_ID")
+
+
+def _refuse_kfp_own_credentials(
+    url: str, context: Mapping[str, Any], context_file: Path, tok: Token | None
+) -> None:
+    """A ConfigError when kfp.Client would send `url` credentials of this machine's own: it
+    reads the sign-in cookie or header of its context file, and its OAuth variables when no
+    token is given, whatever the host (the pod's service-account token is simply left out)."""
+    sent = []
+    if context.get("client_authentication_cookie"):
+        sent.append(f"the sign-in cookie of {context_file}")
+    if context.get("client_authentication_header_name"):
+        sent.append(f"the sign-in header of {context_file}")
+    if tok is None:
+        sent += [f"a sign-in token for ${name}" for name in _KFP_OAUTH_ENVS if os.environ.get(name)]
+    if sent:
+        raise ConfigError(
+            f"the KFP host {url} is neither the one configured here nor a saved target's, and "
+            f"kfp would send it {' and '.join(sent)}",
+            fix="leave --host empty to use the configured host, or save a target with this "
+            "host (kfp-jupyter targets add NAME --engine kfp --host URL) and choose it",
+        )
 
 
 # --- Kubernetes (Argo Workflows)
@@ -284,6 +381,13 @@ class KubeConnection:
 
 def _kubeconfig_files(kubeconfig: str | None, environ: Mapping[str, str]) -> list[str]:
     if kubeconfig:
+        if os.pathsep in kubeconfig:  # the kubernetes client would read it as a list of files
+            raise ConfigError(
+                f"--kubeconfig {kubeconfig}: a path holding {os.pathsep!r} cannot be given, "
+                f"the kubernetes client would read it as several files",
+                fix=f"give the path of one file, without {os.pathsep!r} (rename or link it), or "
+                f"list several in $KUBECONFIG",
+            )
         if not os.path.isfile(kubeconfig):
             raise ConfigError(f"--kubeconfig {kubeconfig}: no such file")
         return [kubeconfig]
@@ -325,14 +429,22 @@ def kube_connection(given: ConnectionSettings) -> KubeConnection:
     tok = resolve_token(given.token, given.token_env, env)
     cfg = kubernetes("client").Configuration()
     source, ns, ns_source = _load_kube_config(cfg, given, env)
+    own = None if source == "--host" else str(cfg.host)
     if given.host:
         cfg.host = http_url(given.host, "the Kubernetes API server")
-        source += " (server from --host)" if source != "--host" else ""
+        source += " (server from --host)" if own is not None else ""
+        if own is not None and _chosen_elsewhere(cfg.host, own):
+            _forget_credentials(cfg)
+            source += "; its credentials are not sent to a host chosen elsewhere"
+    elif own is not None:
+        cfg.host = http_url(own, f"the server of {source},")
     if tok is not None:
         cfg.api_key = {"authorization": "Bearer " + tok.reveal()}
         cfg.api_key_prefix = {}
         cfg.refresh_api_key_hook = None  # kubeconfig's hook would put its own token back
         source += f", token from {tok.source}"
+    else:
+        _hold_after_refresh(cfg, source)
     cfg.retries = _retries()
     if given.namespace:
         ns, ns_source = given.namespace, "--namespace"
@@ -347,6 +459,59 @@ def kube_connection(given: ConnectionSettings) -> KubeConnection:
         ui_url=argo_ui_url(given.ui_url, env),
         request_timeout=check_request_timeout(given.request_timeout),
     )
+
+
+def _forget_credentials(cfg: Any) -> None:
+    """Take the kubeconfig's (or the pod's) credentials out of `cfg`: its token and the hook
+    that would put it back, and its client certificate."""
+    cfg.api_key = {}
+    cfg.api_key_prefix = {}
+    cfg.refresh_api_key_hook = None
+    cfg.cert_file = None
+    cfg.key_file = None
+
+
+def _hold_after_refresh(cfg: Any, source: str) -> None:
+    """The token `cfg` got from the kubeconfig or the pod without the whitespace around it, as
+    kubectl trims a tokenFile (`echo TOKEN > file` ends it with a line break), and the API server
+    as resolved here (`--host` included): now, and each time the kubeconfig's refresh hook puts
+    its own token and server back (before every request)."""
+    _trim_now(cfg, source)
+    host = cfg.host
+
+    def hold(configuration: Any) -> None:
+        _trim_now(configuration, source)
+        configuration.host = host
+
+    if cfg.refresh_api_key_hook is not None:
+        cfg.refresh_api_key_hook = _AfterRefresh(cfg.refresh_api_key_hook, hold)
+
+
+def _trim_now(cfg: Any, source: str) -> None:
+    value = cfg.api_key.get("authorization")
+    if not isinstance(value, str):
+        return
+    scheme, space, token = value.strip().partition(" ")
+    value = f"{scheme} {token.strip()}" if space else scheme
+    cfg.api_key["authorization"] = header_safe(value, source, "correct the user's token")
+
+
+class _AfterRefresh:
+    """A kubeconfig's token refresh hook, then `after`. The kubernetes client calls the hook
+    before every request, and the kubeconfig's hook puts the kubeconfig's own token and server
+    back and installs itself anew on each call: this one stays in front of it."""
+
+    def __init__(self, hook: Callable[[Any], None], after: Callable[[Any], None]) -> None:
+        self.hook = hook
+        self.after = after
+
+    def __call__(self, configuration: Any) -> None:
+        self.hook(configuration)
+        installed = configuration.refresh_api_key_hook
+        if installed is not None and installed is not self:
+            self.hook = installed
+            configuration.refresh_api_key_hook = self
+        self.after(configuration)
 
 
 def _load_kube_config(

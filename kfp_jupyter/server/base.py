@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import stat
 from collections.abc import Callable
 from http.client import responses
@@ -18,7 +19,7 @@ from ..engine.history import HistoryDamagedError
 from ..errors import KfpJupyterError, NotebookError
 from ..frontends.options import SERVER, Option
 from .components import Reference, references
-from .paths import PathRefused, hide_root, resolve_inside, stat_of
+from .paths import PathRefused, hide_root, real_path, resolve_inside, shown, stat_of
 from .registry import RunRegistry, Submitted, reattach, record_created
 
 if TYPE_CHECKING:
@@ -76,12 +77,48 @@ class BaseHandler(APIHandler):
         self.reach(path)
         return load_notebook(path, pin_packages=pin_packages)
 
-    def request_file(self, value: str | None, field: str) -> str | None:
-        """The absolute path of a file a request's `field` names (relative to the root, like
-        every path of the API), refused (403) outside the root."""
+    def kubeconfig_file(self, value: str | None) -> str | None:
+        """The kubeconfig a request's `kubeconfig` names, if the settings list it
+        (`kubeconfigs`; none by default): a kubeconfig is used as it is, its credentials, the
+        files it names and the commands it runs, so a browser may name only a file the server's
+        user listed. Relative to the root like every path of the API (or absolute, or `~`),
+        symbolic links followed."""
         if value is None:
             return None
-        return str(resolve_inside(self.root_dir, value, field))
+        allowed = self.kfp_settings.kubeconfigs
+        if not allowed:
+            raise ApiError(
+                400,
+                "this server takes no 'kubeconfig' from a request: it uses its own "
+                "($KUBECONFIG or ~/.kube/config); leave the field out, or list the files "
+                "requests may name in c.KfpJupyterServer.kubeconfigs",
+            )
+        if os.pathsep in value or "\x00" in value:
+            raise ApiError(
+                400,
+                f"'kubeconfig' {shown(value)} holds {os.pathsep!r} or a NUL character, and the "
+                "kubernetes client would read it as several files; name one file",
+            )
+        root = Path(self.root_dir).resolve()
+        real = str(real_path(root / Path(value).expanduser(), value))
+        if os.pathsep in real or not self.kfp_settings.kubeconfig_allowed(real, str(root)):
+            raise ApiError(
+                400,
+                f"kubeconfig {shown(value)} is not one this server may use (allowed: "
+                f"{', '.join(allowed)}; set c.KfpJupyterServer.kubeconfigs to change)",
+            )
+        return real
+
+    def credential_hosts(self) -> list[str | None]:
+        """Where the server's own cluster credentials may go besides where its configuration
+        points: the saved targets' hosts, which its user chose (`kfp-jupyter targets add`). A
+        host a request names is none of them unless the user saved it."""
+        from ..cluster.targets import load_targets
+
+        try:
+            return [t.host for t in load_targets().values()]
+        except KfpJupyterError:  # a broken targets file: no host of its (a submit says why)
+            return []
 
     def body(self) -> dict[str, Any]:
         try:
@@ -161,7 +198,11 @@ class BaseHandler(APIHandler):
             return None
 
         def work() -> Submitted | None:
-            handle = reattach(record, self.kfp_settings.token_env_allowed)
+            from ..cluster.config import own_credentials_only_to
+
+            # the record may hold a host a request chose (a submit through this server)
+            with own_credentials_only_to(self.credential_hosts()):
+                handle = reattach(record, self.kfp_settings.token_env_allowed)
             notebook = Path(str(record["notebook"]))
             self.runs.add_submit(notebook, handle, record_created(record))
             return self.runs.submitted(run_id)

@@ -8,19 +8,23 @@ and the server checks all of them here, before the analysis reads any:
 
 - a step's `component:` tag: a spec file, or an http(s) URL (allowed only when the settings allow
   URLs; inspect, which must not fetch, gets an outline instead);
-- a `notebook:` step: the notebook it executes;
+- a `notebook:` step: the notebook it executes, and the notebooks of that notebook's own
+  `notebook:` steps, and so on (the analysis reads them all, to find a step that runs itself);
 - Kale's notebook reference (a `notebook:NAME` cell with the path in its metadata
   'notebook_path'), whose notebook's steps, with their own components and notebook steps, join
   the pipeline.
 
 Paths resolve as the analysis resolves them (relative to the opened notebook's folder, also for
-the steps a Kale reference splices in; `~` expanded for tags), symbolic links followed, so a
-link inside the root cannot lead out of it.
+the steps a Kale reference splices in; a notebook step of a notebook run as a step, relative to
+that notebook's folder; `~` expanded for tags), symbolic links followed, so a link inside the root
+cannot lead out of it. A name that is neither a file nor a folder (a FIFO, a device) is refused
+too: reading it would hold a thread of the server for good.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +33,7 @@ from ..errors import KfpJupyterError, NotebookError
 from .paths import PathUnusable, is_inside, real_path, stat_of
 
 if TYPE_CHECKING:
+    from ..notebook.kale_compose import Composition
     from ..notebook.reader import Cell, NotebookFile
 
 
@@ -41,13 +46,15 @@ class Reference:
     """One file or URL a notebook makes the analysis read: `kind` "component" (a step's spec),
     "notebook" (a `notebook:` step's notebook) or "kale" (a notebook Kale's reference splices
     in); the cell that says it, and `within`, the referenced notebook that cell is in (None: the
-    opened notebook)."""
+    opened notebook). `base`: the notebook it is resolved from, when not the opened one (a
+    notebook step of a notebook run as a step: from that notebook's folder)."""
 
     kind: str
     step: str | None
     cell: int
     source: str
     within: str | None = None
+    base: Path | None = None
 
     @property
     def is_url(self) -> bool:
@@ -65,7 +72,7 @@ class Reference:
         if self.kind == "kale":  # kale_compose: normalised, relative to the notebook's folder
             return Path(os.path.normpath(notebook.resolve().parent / self.source))
         path = Path(self.source).expanduser()
-        return path if path.is_absolute() else notebook.parent / path
+        return path if path.is_absolute() else (self.base or notebook).parent / path
 
 
 def references(notebook: Path, root: Path, allow_urls: bool) -> list[Reference]:
@@ -82,7 +89,55 @@ def references(notebook: Path, root: Path, allow_urls: bool) -> list[Reference]:
         inner = _spliced_references(ref, ref.path(notebook))
         _check(root, notebook, inner, allow_urls)
         refs += inner
-    return refs
+    return refs + _nested_notebooks(notebook, root, [r for r in refs if r.kind == "notebook"])
+
+
+def _nested_notebooks(notebook: Path, root: Path, steps: list[Reference]) -> list[Reference]:
+    """The notebook steps of the notebooks `steps` run, theirs in turn, and so on: the analysis
+    reads them all to find a notebook step that leads back to a running notebook. Each is
+    resolved from its own notebook's folder (notebookstep.resolve_child_path) and checked
+    before it is read; each notebook is read once, so a loop of notebook steps ends the walk."""
+    from ..analysis.notebookstep import resolve_child_path
+
+    seen = {notebook.resolve()}
+    waiting = [real_path(r.path(notebook), r.source) for r in steps]
+    found: list[Reference] = []
+    while waiting:
+        at = waiting.pop()
+        if at in seen:
+            continue
+        seen.add(at)
+        inner = [
+            replace(r, within=_shown_in(at, root), base=at)
+            for r in _step_references(_cells_of(at))
+            if r.kind == "notebook"
+        ]
+        _check(root, notebook, inner, allow_urls=False)
+        found += inner
+        waiting += [real_path(resolve_child_path(r.source, str(at)), r.source) for r in inner]
+    return found
+
+
+def _cells_of(path: Path) -> tuple[Cell, ...]:
+    """The cells of the notebook at `path`; none when it is not a file that can be read as one
+    (the analysis says why, where it meets it)."""
+    from ..notebook.reader import read_notebook
+
+    found = stat_of(path, str(path))
+    if found is None or not stat.S_ISREG(found.st_mode):
+        return ()
+    try:
+        return read_notebook(path).cells
+    except (NotebookError, OSError):
+        return ()
+
+
+def _shown_in(path: Path, root: Path) -> str:
+    """A notebook inside the root as messages name it: its path from the root."""
+    try:
+        return path.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.name
 
 
 def _own_references(nb: NotebookFile) -> list[Reference]:
@@ -116,13 +171,7 @@ def _step_references(cells: tuple[Cell, ...]) -> list[Reference]:
 def _spliced_references(ref: Reference, path: Path) -> list[Reference]:
     """The references of the steps a Kale reference splices in (its notebook was checked to be
     inside the root); none if it cannot be read: the analysis says why."""
-    from ..notebook.reader import read_notebook
-
-    try:
-        child = read_notebook(path)
-    except (NotebookError, OSError):
-        return []
-    return [replace(r, within=ref.source) for r in _step_references(child.cells)]
+    return [replace(r, within=ref.source) for r in _step_references(_cells_of(path))]
 
 
 def _check(root: Path, notebook: Path, refs: list[Reference], allow_urls: bool) -> None:
@@ -140,13 +189,19 @@ def _check(root: Path, notebook: Path, refs: list[Reference], allow_urls: bool) 
             raise ComponentRefused(f"{ref.describe()}: the path holds a NUL character")
         try:
             resolved = real_path(ref.path(notebook), ref.source)
-            stat_of(resolved, ref.source)  # a name too long: said here, not an OSError later
+            found = stat_of(resolved, ref.source)  # a name too long: said here, not later
         except PathUnusable as e:
             raise ComponentRefused(f"{ref.describe()}: {e}") from None
         if not is_inside(real_root, resolved):
             raise ComponentRefused(
                 f"{ref.describe()}: the file is outside the server's root directory; copy it "
                 "into the notebook's folder"
+            )
+        # neither a file nor a folder (a FIFO, a socket, a device): reading it would hold a
+        # thread of the server, or never end; nothing there, or a folder, the analysis tells
+        if found is not None and not (stat.S_ISREG(found.st_mode) or stat.S_ISDIR(found.st_mode)):
+            raise ComponentRefused(
+                f"{ref.describe()}: it is not a file; name a notebook or spec file"
             )
 
 
@@ -159,7 +214,7 @@ def outline_steps(notebook: Path, refs: list[Reference]) -> list[dict[str, objec
     from ..notebook.reader import read_notebook
 
     annotations, _, _, where = annotate_notebook(read_notebook(notebook))
-    sources = {r.step: r.source for r in refs if r.kind == "component"}
+    sources = _component_cells(refs, where)
     steps: list[dict[str, object]] = []
     for sb in group_blocks(annotations, [], []).steps:
         cells = {cell for cell, _, _ in sb.code.parts} or {sb.first_cell}
@@ -169,10 +224,31 @@ def outline_steps(notebook: Path, refs: list[Reference]) -> list[dict[str, objec
             "cells": sorted(c for c in cells if c not in where.origins),
             "after": list(sb.settings.prev),
         }
-        if sb.name in sources:
-            step["component"] = {"source": sources[sb.name], "fetched": False}
+        source = next((sources[c] for c in sorted(cells | {sb.first_cell}) if c in sources), None)
+        if source is not None:
+            step["component"] = {"source": source, "fetched": False}
         steps.append(step)
     return steps
+
+
+def _component_cells(refs: list[Reference], where: Composition) -> dict[int, str]:
+    """The cell (as the composed pipeline numbers it) of each `component:` tag -> its source. By
+    cell, not by step name: a step Kale splices in is renamed when the composing notebook has a
+    step of its name, and the spec belongs to the spliced step, under its new name."""
+    spliced: dict[tuple[str, int], list[int]] = {}
+    for index, origin in where.origins.items():
+        spliced.setdefault((origin.notebook, origin.cell), []).append(index)
+    out: dict[int, str] = {}
+    for r in refs:
+        if r.kind != "component":
+            continue
+        if r.within is None:
+            out[r.cell] = r.source
+            continue
+        shown = Path(os.path.normpath(r.within)).as_posix()
+        for index in spliced.get((shown, r.cell), []):
+            out[index] = r.source
+    return out
 
 
 def outline(notebook: Path, refs: list[Reference], root: Path) -> dict[str, object]:

@@ -318,7 +318,10 @@ class StepDetailsHandler(InspectHandler):
 class SubmitHandler(BaseHandler):
     """`POST submit`. A token reaches a cluster only through a variable `token_envs` allows,
     whether the request names it or its saved target does, and a target's token goes only where
-    the target points (see `check_target`)."""
+    the target points (see `check_target`). The server's own credentials (its kubeconfig's, the
+    pod's, kfp's context file's) go only where its configuration or a saved target points: a
+    host the request chose gets none of them (`own_credentials_only_to`). A request names a
+    kubeconfig only if the settings list it (`kubeconfig_file`)."""
 
     def check_token_env(self, name: str | None) -> None:
         """Refuse a `token_env` the settings do not name: the server would read any variable of
@@ -341,17 +344,18 @@ class SubmitHandler(BaseHandler):
         A target keeps the name of the variable holding its cluster's token, and the server
         reads it for any request naming the target. So the variable must pass `token_envs` as
         one a request names must (else a target saved with a cloud key's variable would make
-        the server read it); and a request that changes where to connect (`host`; for Argo,
-        whose token goes to the kubeconfig's cluster, also `kubeconfig` or `context`) must name
-        the token variable for that place itself, which passes the same check: the target's
-        token never follows a host the request chose. Blocking (it reads the targets file)."""
+        the server read it); and while that variable is the one used, whether the request names
+        it again (the Submit dialog copies the target's fields into the request) or not, the
+        request may not change where to connect (`host`; for Argo, whose token goes to the
+        kubeconfig's cluster, also `kubeconfig` or `context`). A request that names another
+        variable sends that one, checked as ever. Blocking (it reads the targets file)."""
         from ..cluster.targets import get_target
 
-        if not given["target"] or given["token_env"]:
-            return  # no target, or the request's own variable (checked already) wins
-        target = get_target(given["target"])  # an unknown name: the advice submit gives
-        if target.token_env is None:
+        if not given["target"]:
             return
+        target = get_target(given["target"])  # an unknown name: the advice submit gives
+        if target.token_env is None or given["token_env"] not in (None, target.token_env):
+            return  # no token of the target's, or the request's own variable (checked already)
         if not self.kfp_settings.token_env_allowed(target.token_env):
             raise ApiError(
                 400,
@@ -367,14 +371,15 @@ class SubmitHandler(BaseHandler):
                 400,
                 f"the saved target {target.name!r} sends its token (${target.token_env}) only "
                 f"to its own cluster, and the request's {said} would send it elsewhere; to "
-                'send a token there, name its variable in the "token variable" field '
-                f"(token_env), or leave {said} empty to use the target's",
+                'send a token there, name another token variable in the "token variable" '
+                f"field (token_env), or leave {said} empty to use the target's",
             )
 
     @web.authenticated
     async def post(self) -> None:
         from ..cluster import submit, submittable
         from ..cluster.compiled import kind_of
+        from ..cluster.config import own_credentials_only_to
         from ..cluster.submitted import record
 
         body = self.body()
@@ -383,8 +388,8 @@ class SubmitHandler(BaseHandler):
         self.check_token_env(given["token_env"])
         try:
             path = self.notebook_path(self.text(body, "path"))
-            given["kubeconfig"] = self.request_file(given["kubeconfig"], "kubeconfig")
             await self.off_loop(lambda: self.check_target(given))
+            given["kubeconfig"] = self.kubeconfig_file(given["kubeconfig"])
 
             def work() -> dict[str, Any]:
                 # a notebook, or a pipeline compiled already (KFP IR, Argo Workflow, DSL script)
@@ -392,7 +397,10 @@ class SubmitHandler(BaseHandler):
                 if pin is not None and not notebook:
                     submittable(path, pin)  # refused as the CLI refuses it: compiled already
                 what = self.load(path, pin) if notebook else path
-                handle = submit(what, params=given["params"], **api_keywords(SUBMIT_OPTIONS, given))
+                with own_credentials_only_to(self.credential_hosts()):
+                    handle = submit(
+                        what, params=given["params"], **api_keywords(SUBMIT_OPTIONS, given)
+                    )
                 self.runs.add_submit(path, handle)
                 if notebook:  # the server's successor finds it too
                     record(path, handle)

@@ -70,8 +70,11 @@ def test_a_variable_of_the_notebooks_own_is_not_taken_for_an_export(
     assert "step 'make' of run " in got.stderr
     assert f"has no output {variable!r} (its outputs: " in got.stderr
     assert "data__raw" in got.stderr and "frame__csv" in got.stderr
-    # no word of VARIABLE__FORMAT: these outputs are no component's files
-    assert "FORMAT" not in got.stderr and "Traceback" not in got.stderr
+    # the hint names a real export of the step (n__str), never one of these, which are no
+    # component's files but variables of the notebook's own
+    assert "VARIABLE__FORMAT (n__str)" in got.stderr, got.stderr
+    assert "(data__raw) is" not in got.stderr and "(frame__csv) is" not in got.stderr
+    assert "Traceback" not in got.stderr
     assert list(tmp_path.iterdir()) == []
 
 

@@ -328,14 +328,20 @@ def test_the_server_submits_to_argo_with_the_kubeconfig_and_context_given(
 ) -> None:
     from servers.helpers import K8S_TOKEN
 
-    # like every path the API takes, a kubeconfig is named relative to the server's root
-    write_kubeconfig(server.root / "kc", k8s_api.url, K8S_TOKEN, "argo", context="lab")
     body = {"path": "demo.ipynb", "engine": "argo", "kubeconfig": "kc", "context": "lab"}
-    status, info = server.call("POST", "submit", body)
-    assert status == 201, info
-    assert any(kind == "workflows" for kind, _, _ in k8s_api.state.objects), "no workflow made"
-    status, answer = server.call("POST", "submit", {**body, "context": "elsewhere"})
-    assert status == 400 and "elsewhere" in answer["message"], answer
+    # a kubeconfig is used as it is (its credentials, the files it names, the commands it runs):
+    # a server takes one from a request only if its settings list it
+    status, answer = server.call("POST", "submit", body)
+    assert status == 400 and "c.KfpJupyterServer.kubeconfigs" in answer["message"], answer
+    (tmp_path / "listed").mkdir()
+    with jupyter_server(tmp_path / "listed", {"kubeconfigs": ["kc"]}) as listed:
+        # like every path the API takes, a kubeconfig is named relative to the server's root
+        write_kubeconfig(listed.root / "kc", k8s_api.url, K8S_TOKEN, "argo", context="lab")
+        status, info = listed.call("POST", "submit", body)
+        assert status == 201, info
+        assert any(kind == "workflows" for kind, _, _ in k8s_api.state.objects), "no workflow"
+        status, answer = listed.call("POST", "submit", {**body, "context": "elsewhere"})
+        assert status == 400 and "elsewhere" in answer["message"], answer
 
 
 @pytest.mark.parametrize(
