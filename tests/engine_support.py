@@ -44,6 +44,24 @@ def kfpj(
     )
 
 
+def ipython(cwd: Path, *lines: str) -> subprocess.CompletedProcess[str]:
+    """`ipython -c LINES` in `cwd`: the terminal shell (TerminalInteractiveShell), as a user
+    starts it, with its own settings, store and IPython folder under `cwd`."""
+    return subprocess.run(
+        [sys.executable, "-m", "IPython", "--quick", "--colors=NoColor", "-c", "\n".join(lines)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env={
+            **os.environ,
+            "KFP_JUPYTER_CONFIG_DIR": str(cwd / "config"),
+            "KFP_JUPYTER_STORE": str(cwd / "store"),
+            "IPYTHONDIR": str(cwd / "ipython"),
+        },
+    )
+
+
 def start_kfpj(
     *args: str | Path, store: Path, env: dict[str, str] | None = None
 ) -> subprocess.Popen[str]:

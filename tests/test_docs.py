@@ -38,3 +38,13 @@ def test_every_local_link_and_image_of_the_readme_exists() -> None:
     assert any(t.endswith(".png") for t in local), "the README shows no screenshot"
     missing = [t for t in local if not (ROOT / t).exists()]
     assert not missing, missing
+
+
+def test_no_page_tells_users_to_install_from_an_index() -> None:
+    """kfp-jupyter is on no package index yet: an extra is installed on the checkout
+    (`pip install -e '.[notebook]'`), as the error messages say (errors.install_extra)."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    said = [
+        p.name for p in pages if re.search(r"kfp-jupyter\[|install kfp-jupyter\b", p.read_text())
+    ]
+    assert not said, said

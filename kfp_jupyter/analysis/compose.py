@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import NotebookError, Problem, UsageError
 from ..fileio import same_file, write_atomically
 from ..model import Parameter
+from ..notebook.convert import LOAD_MAGICS
 from ..notebook.magic_lines import format_magic_line
 from ..notebook.reader import NotebookFile, read_notebook
 from ..notebook.roles import Role, suggest_step_name
@@ -201,7 +202,7 @@ def _write(
             "source": f"# {output.stem}\n\nA pipeline of the notebooks {listing}, each run whole "
             "as one step (written by `kfp-jupyter compose`).",
         },
-        _code("%load_ext kfp_jupyter", "skip"),
+        _code(LOAD_MAGICS, "skip"),
     ]
     if parameters:
         cells.append(

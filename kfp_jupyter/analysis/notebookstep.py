@@ -11,8 +11,6 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
-import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,7 +27,7 @@ from ..model import (
 )
 from ..notebook.annotations import annotate, late_magic_line, magic_line_index
 from ..notebook.magic_lines import parse_magic_line
-from ..notebook.reader import Cell, NotebookFile, parse_notebook_text
+from ..notebook.reader import Cell, NotebookFile, parse_notebook_text, read_text
 from ..notebook.roles import Role, suggest_step_name
 from ..notebook.source import to_python
 from ..notebook.step_settings import StepSettings, apply_defaults
@@ -55,10 +53,6 @@ if TYPE_CHECKING:
 #: nbconvert, without which the executed notebook is kept as .ipynb only: a cluster's UI and a
 #: browser show the HTML, not the .ipynb
 RUNNER_IMPORTS = "import nbclient\nimport ipykernel\nimport nbconvert\n"
-#: the largest notebook a notebook step reads (to run it, or to follow its own notebook steps):
-#: far more than a notebook's code and outputs, so a larger file is most likely a wrong path (a
-#: data file), which would otherwise be read whole into memory
-MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
 #: how many notebook steps deep the look for a loop follows notebooks running notebooks
 MAX_NOTEBOOK_DEPTH = 20
 #: what a loop of notebook steps would do, and what to do about it (said alike by the pipeline's
@@ -282,6 +276,17 @@ def _read_step_notebook(
 ) -> ChildNotebook | None:
     """The notebook a step names, read; its problems are reported at the step's cell."""
     path = resolve_child_path(said, notebook)
+    try:
+        path.stat()
+    except OSError as e:
+        if not isinstance(e, FileNotFoundError):  # a name too long, a loop of links, no access
+            problems.append(
+                sb.problem(
+                    f"notebook {said!r} cannot be used: {e.strerror or e}",
+                    fix="give the path of an .ipynb file, relative to this notebook's folder",
+                )
+            )
+            return None
     if not path.is_file():
         problems.append(
             sb.problem(
@@ -319,37 +324,9 @@ def _read_step_notebook(
 
 
 def read_bounded(path: Path) -> NotebookFile:
-    """The notebook at `path`, read only if it is a regular file of at most MAX_NOTEBOOK_BYTES:
-    a FIFO (opened without waiting for a writer, then refused) would never end, a device like
-    /dev/zero or a huge file would fill the memory. NotebookError otherwise."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as f:
-            info = os.fstat(f.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise NotebookError(
-                    Problem(
-                        f"{str(path)!r} is not a file but a device, pipe or socket",
-                        fix="give the path of an .ipynb file",
-                    )
-                )
-            data = b"" if info.st_size > MAX_NOTEBOOK_BYTES else f.read(MAX_NOTEBOOK_BYTES + 1)
-    except OSError as e:
-        raise NotebookError(Problem(f"cannot read {str(path)!r}: {e.strerror or e}")) from None
-    if info.st_size > MAX_NOTEBOOK_BYTES or len(data) > MAX_NOTEBOOK_BYTES:
-        raise NotebookError(
-            Problem(
-                f"{str(path)!r} is larger than {MAX_NOTEBOOK_BYTES // (1024 * 1024)} MB: too "
-                "large to be a notebook to run",
-                fix="check the path (it may name a data file), or clear the notebook's outputs "
-                "(Jupyter: Edit > Clear Outputs of All Cells) and save it",
-            )
-        )
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise NotebookError(Problem(f"cannot read {str(path)!r}: {e}")) from None
-    return parse_notebook_text(text, path)
+    """The notebook at `path`, read only if it is a regular file of a notebook's size (see
+    reader.read_text): a step's notebook, or one a loop of notebook steps might reach."""
+    return parse_notebook_text(read_text(path), path)
 
 
 def reference_loop(path: Path, notebook: str | None, nb: NotebookFile) -> str | None:

@@ -196,6 +196,7 @@ def _targets(output: str | None, sources: list[Path]) -> list[tuple[Path, Path]]
         return [(s, Path(output) / s.name) for s in sources]
     target = Path(output)
     if len(sources) == 1:
+        _check_suffix(output, sources[0])
         return [(sources[0], target)]
     suffix = target.suffix.lower()
     same = [s for s in sources if s.suffix.lower() == suffix]
@@ -207,6 +208,32 @@ def _targets(output: str | None, sources: list[Path]) -> list[tuple[Path, Path]]
             "for all"
         )
     return [(same[0], target)]
+
+
+#: suffixes that name a data format: a file named so is read as that format, so -o may not give
+#: one to a file stored in another (Parquet bytes in `x.csv` fail far from here, or mislead)
+_DATA_SUFFIXES = frozenset(
+    {".csv", ".tsv", ".json", ".jsonl", ".txt", ".npy", ".npz", ".parquet", ".feather", ".arrow"}
+    | {".joblib", ".pkl", ".pickle", ".pt", ".pth", ".h5", ".hdf5", ".xlsx", ".xls", ".ipynb"}
+    | {".html", ".yaml", ".yml", ".zip", ".gz"}
+)
+#: two names of one format
+_SAME_FORMAT = {".pickle": ".pkl", ".pth": ".pt", ".hdf5": ".h5", ".yml": ".yaml"}
+
+
+def _check_suffix(output: str, source: Path) -> None:
+    """Refuse an -o whose suffix names a format other than the stored file's (a file stored
+    without a suffix, a component's output, is copied under any name)."""
+    wanted, stored = Path(output).suffix.lower(), source.suffix.lower()
+    same = _SAME_FORMAT.get(wanted, wanted) == _SAME_FORMAT.get(stored, stored)
+    if not stored or same or wanted not in _DATA_SUFFIXES:
+        return
+    fixed = Path(output).with_suffix(source.suffix)
+    raise UsageError(
+        f"-o {output}: this output is stored as {stored.lstrip('.')} ({source.name}), not "
+        f"{wanted.lstrip('.')}; give -o {fixed} (or a name without a suffix, or a folder ending "
+        "in '/'); nothing was written"
+    )
 
 
 def _copy(source: Path, target: Path) -> None:

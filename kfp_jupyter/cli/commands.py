@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,6 +14,9 @@ from ..errors import NotebookError, UsageError
 from ..frontends.options import compile_output, compiled_summary, notebook_warnings
 from ..loader import load_notebook
 from .common import handle_errors, kfp_runtime_option, no_pin_option, warn
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def _show_warnings(pipeline: object) -> None:
@@ -32,6 +36,19 @@ def _inspected(notebook: Path, pin_packages: bool | None) -> dict[str, object]:
         raise
 
 
+def _console() -> Console:
+    """A terminal's width on a terminal; piped (`| less -S`, `> file`, a program), the lines as
+    long as they are, since nothing there wraps or cuts them (rich would use 80 columns)."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=_UNCUT)
+
+
+#: wide enough for any row of a pipeline's table; rich pads nothing to it
+_UNCUT = 100_000
+
+
 @click.command("inspect")
 @click.argument("notebook", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for tools).")
@@ -44,10 +61,9 @@ def inspect_cmd(notebook: Path, as_json: bool, pin_packages: bool | None) -> Non
         return
     pipeline = load_notebook(notebook, pin_packages=pin_packages)
     _show_warnings(pipeline)
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = _console()
     console.print(
         f"[bold]{pipeline.name}[/bold]"
         + (f" — {pipeline.description}" if pipeline.description else "")

@@ -7,7 +7,9 @@ values and its packages and image. Two differences, both in the user's favour:
 - inputs are compared by content digest, not by the upstream task's identity, so a step whose
   edit leaves its outputs unchanged does not force its downstream to re-run.
 The installed version of each declared package is part of the key: upgrading scikit-learn on
-this machine re-runs the steps that use it.
+this machine re-runs the steps that use it. So is the content of each module beside the notebook
+that the step imports (`from features import add_features` with features.py there): editing it
+re-runs the step. Data files a step opens by path are not: the key cannot know what it reads.
 
 Keys are BLAKE3 digests of their JSON (format 2). A key of format 1 (sha256, inputs named by
 their sha256) is never computed again: such a step runs once more, then is cached under the new
@@ -22,6 +24,7 @@ import re
 import sys
 from functools import lru_cache
 from importlib import metadata
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .digest import ALGORITHM, new_hasher
@@ -54,6 +57,51 @@ def installed_version(requirement: str) -> str | None:
         return None
 
 
+def local_module_digests(program: str, folder: Path) -> tuple[tuple[str, str], ...]:
+    """(module, digest) of each module in `folder` that `program` imports, and of the ones those
+    import: editing such a file changes what a step computes while its program stays the same.
+    Taken when the run is planned and kept in the plan, so a resumed run keeps its keys."""
+    from ..analysis.packages import imported_modules
+
+    found: dict[str, str] = {}
+    pending = [program]
+    while pending:
+        for module in imported_modules(pending.pop()):
+            top = module.split(".")[0]
+            files = () if top in found else _module_files(folder, top)
+            if files:
+                digest, sources = _files_digest(folder, files)
+                found[top] = digest
+                pending += sources
+    return tuple(sorted(found.items()))
+
+
+def _module_files(folder: Path, top: str) -> tuple[Path, ...]:
+    """The files Python would import `top` from, with the notebook's folder first on sys.path:
+    `top.py`, or every .py file of the package `top/`."""
+    single = folder / f"{top}.py"
+    package = folder / top
+    files = [single] if single.is_file() else []
+    if (package / "__init__.py").is_file():
+        files += sorted(p for p in package.rglob("*.py") if p.is_file())
+    return tuple(files)
+
+
+def _files_digest(folder: Path, files: tuple[Path, ...]) -> tuple[str, list[str]]:
+    """The digest of the files' relative paths and contents, and their text (to follow their
+    own imports). A file that cannot be read counts as such, not as a failure of the run."""
+    hasher = new_hasher(ALGORITHM)
+    sources = []
+    for f in files:
+        try:
+            data = f.read_bytes()
+        except OSError as e:
+            data = f"unreadable: {e.strerror}".encode()
+        hasher.update(f"{f.relative_to(folder).as_posix()}\0{len(data)}\0".encode() + data)
+        sources.append(data.decode("utf-8", "replace"))
+    return f"{ALGORITHM}:{hasher.hexdigest()}", sources
+
+
 def cache_key(
     step: PlanStep,
     parameters: dict[str, Any],
@@ -69,6 +117,7 @@ def cache_key(
         "parameters": {p: parameters[p] for p in step.parameters},
         "packages": {p: installed_version(p) for p in sorted(step.packages)},
         "image": step.image,
+        **({"modules": dict(step.modules)} if step.modules else {}),
         "python": f"{sys.version_info[0]}.{sys.version_info[1]}",
         **({"how": how} if how else {}),
     }

@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..packaging.program import build_program
+from .cache import local_module_digests
 
 if TYPE_CHECKING:
     from ..model import Pipeline, Step
@@ -42,6 +44,8 @@ class PlanStep:
     kind: str = "python"
     #: (volume, mount path) of the volumes the step mounts
     mounts: tuple[tuple[str, str], ...] = ()
+    #: (module, content digest) of the modules beside the notebook the step imports, when planned
+    modules: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,9 @@ class Plan:
 
     def to_json(self) -> str:
         data = {"format": PLAN_FORMAT, **asdict(self)}
+        for step in data["steps"]:  # absent when empty: the plan's digest is what it was before
+            if not step["modules"]:
+                del step["modules"]
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @property
@@ -111,6 +118,7 @@ class Plan:
                 secret_env=tuple(s.get("secret_env", ())),
                 kind=s.get("kind", "python"),
                 mounts=tuple((v, m) for v, m in s.get("mounts", ())),
+                modules=tuple((n, d) for n, d in s.get("modules", ())),
             )
             for s in data["steps"]
         )
@@ -139,8 +147,19 @@ def _program(pipeline: Pipeline, step: Step) -> str:
     return local_program(pipeline, step)
 
 
+def _module_folder(notebook: str | None) -> Path:
+    """Where a step's own modules are found: the folder its run starts it in (the notebook's, as
+    in Jupyter; the current one without a notebook)."""
+    if notebook:
+        parent = Path(notebook).absolute().parent
+        if parent.is_dir():
+            return parent
+    return Path.cwd()
+
+
 def plan_from_pipeline(pipeline: Pipeline) -> Plan:
     claims = {v.name for v in pipeline.volumes if v.claim}
+    folder = _module_folder(pipeline.notebook)
     steps = []
     for step in pipeline.steps:
         program = _program(pipeline, step)
@@ -166,6 +185,9 @@ def plan_from_pipeline(pipeline: Pipeline) -> Plan:
                 secret_env=tuple(s.env for s in step.secrets),
                 kind=step.kind,
                 mounts=mounts,
+                # only a Python step imports from the notebook's folder; the others run an image
+                # (or a child notebook, whose kernel starts beside it)
+                modules=local_module_digests(program, folder) if step.kind == "python" else (),
             )
         )
     return Plan(

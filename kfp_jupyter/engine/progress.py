@@ -251,7 +251,11 @@ def summary_lines(view: RunView, store: str, tails: bool) -> list[tuple[str, str
     hints = [f"kfp-jupyter runs show {rid}"]
     if view.failures:
         hints.append(f"kfp-jupyter runs logs {rid} {view.failures[0].step}")
-    if view.state in (states.FAILED, states.CANCELLED):
+    if view.state == states.FAILED:
+        # resume re-runs the run's own programs: after fixing the notebook, that is the old bug
+        hints.append("fixed the notebook? run it again (finished steps come from the cache)")
+        hints.append(f"kfp-jupyter runs resume {rid}  (retries the same code: a flaky failure)")
+    elif view.state == states.CANCELLED:
         hints.append(f"kfp-jupyter runs resume {rid}")
     hints.append(f"kfp-jupyter artifacts get {rid} STEP VARIABLE -o FILE")
     lines += [("dim", f"  {h}") for h in hints]

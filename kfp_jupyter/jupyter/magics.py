@@ -307,6 +307,8 @@ class KfpMagics(Magics):
         if not _widget_available():
             # no widget: print the progress here (this blocks; Ctrl-C / interrupt cancels)
             return _print_progress(handle)
+        if engine == "local" and _in_terminal(self.shell):
+            return _follow_in_text(handle)
         from IPython.display import display
 
         from .widget import PipelineWidget
@@ -344,6 +346,31 @@ def _print_progress(handle: Any) -> None:
     except KeyboardInterrupt:
         handle.cancel()
         print("cancelled", file=sys.stderr)
+
+
+def _in_terminal(shell: InteractiveShell | None) -> bool:
+    """Whether the shell is IPython in a terminal, which draws a widget as its repr: the run is
+    then shown as `kfp-jupyter run` shows it. (Not loaded, it cannot be the shell's class.)"""
+    module = sys.modules.get("IPython.terminal.interactiveshell")
+    return module is not None and isinstance(shell, module.TerminalInteractiveShell)
+
+
+def _follow_in_text(handle: Any) -> None:
+    """`kfp-jupyter run`'s progress and summary (the run's state, metrics, what to type next).
+    A terminal shell runs one cell at a time, so this waits, --wait or not; Ctrl-C cancels."""
+    from ..engine.progress import follow, print_summary
+
+    live = sys.stdout.isatty()
+    try:
+        view = follow(handle.events(), sys.stdout, live)
+        handle.wait()
+    except KeyboardInterrupt:
+        handle.cancel()
+        print("cancelled", file=sys.stderr)
+        return
+    for note in handle.notes:
+        print(f"warning: {note}", file=sys.stderr)
+    print_summary(view, handle.store.describe(), sys.stdout, live)
 
 
 def load_ipython_extension(ip: InteractiveShell) -> None:

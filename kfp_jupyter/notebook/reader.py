@@ -9,7 +9,9 @@ and a compiler that runs on every save must start fast.
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,19 +55,56 @@ def read_notebook(path: str | Path) -> NotebookFile:
     return parse_notebook_text(read_text(path), Path(path))
 
 
+#: the largest file read as a notebook: far more than a notebook's code and outputs, so a larger
+#: file is most likely a wrong path (a data file), which would otherwise be read whole into memory
+MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
+
+
 def read_text(path: str | Path) -> str:
+    """The text of the notebook file at `path`, read only if it is a regular file of at most
+    MAX_NOTEBOOK_BYTES (a FIFO, opened without waiting for a writer, would never end; a device
+    like /dev/zero or a huge file would fill the memory); NotebookError naming the path else."""
     p = Path(path)
-    if not p.exists():
-        raise NotebookError(Problem(f"notebook {str(p)!r} does not exist", fix="check the path"))
-    if p.is_dir():
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise NotebookError(
+            Problem(f"notebook {str(p)!r} does not exist", fix="check the path")
+        ) from None
+    except OSError as e:
+        raise NotebookError(Problem(f"cannot read {str(p)!r}: {e.strerror or e}")) from None
+    with os.fdopen(fd, "rb") as f:
+        kind = os.fstat(f.fileno())
+        if stat.S_ISDIR(kind.st_mode):
+            raise NotebookError(
+                Problem(
+                    f"{str(p)!r} is a folder, not a notebook",
+                    fix="give the path of an .ipynb file",
+                )
+            )
+        if not stat.S_ISREG(kind.st_mode):
+            raise NotebookError(
+                Problem(
+                    f"{str(p)!r} is not a file but a device, pipe or socket",
+                    fix="give the path of an .ipynb file",
+                )
+            )
+        try:
+            data = b"" if kind.st_size > MAX_NOTEBOOK_BYTES else f.read(MAX_NOTEBOOK_BYTES + 1)
+        except OSError as e:
+            raise NotebookError(Problem(f"cannot read {str(p)!r}: {e.strerror or e}")) from None
+    if kind.st_size > MAX_NOTEBOOK_BYTES or len(data) > MAX_NOTEBOOK_BYTES:
         raise NotebookError(
             Problem(
-                f"{str(p)!r} is a folder, not a notebook", fix="give the path of an .ipynb file"
+                f"{str(p)!r} is larger than {MAX_NOTEBOOK_BYTES // (1024 * 1024)} MB: too "
+                "large to be a notebook",
+                fix="check the path (it may name a data file), or clear the notebook's outputs "
+                "(Jupyter: Edit > Clear Outputs of All Cells) and save it",
             )
         )
     try:
-        return p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
         raise NotebookError(Problem(f"cannot read {str(p)!r}: {e}")) from None
 
 

@@ -14,19 +14,19 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
 import yaml
-from engine_support import kfpj
+from engine_support import ipython, kfpj
 from nbutil import code, make_notebook
 
 from kfp_jupyter import load_notebook
 from kfp_jupyter.analysis import notebookstep
-from kfp_jupyter.analysis.notebookstep import MAX_NOTEBOOK_BYTES, MAX_NOTEBOOK_DEPTH
+from kfp_jupyter.analysis.notebookstep import MAX_NOTEBOOK_DEPTH
+from kfp_jupyter.notebook.reader import MAX_NOTEBOOK_BYTES
 
 #: a command that must not hang: it fails the test (TimeoutExpired) instead
 QUICK = 60
@@ -221,19 +221,8 @@ def test_a_step_named_display_compiles_alike_in_ipython_and_from_the_cli(tmp_pat
     lines += [
         f"%kfp compile {nb} -t {t} -o {tmp_path / f'ipy-{t}.{x}'}" for t, x in targets.items()
     ]
-    ipython = subprocess.run(
-        [sys.executable, "-m", "IPython", "--quick", "--colors=NoColor", "-c", "\n".join(lines)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-        env={
-            **os.environ,
-            "KFP_JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
-            "IPYTHONDIR": str(tmp_path / "ipython"),
-        },
-    )
-    assert ipython.returncode == 0, ipython.stdout + ipython.stderr
+    shell = ipython(tmp_path, *lines)
+    assert shell.returncode == 0, shell.stdout + shell.stderr
     for target, ext in targets.items():
         got = kfpj("compile", nb, "-t", target, "-o", tmp_path / f"cli-{target}.{ext}")
         assert got.returncode == 0, got.stderr

@@ -119,14 +119,18 @@ def test_convert_both_ways_keeps_the_pipeline(tmp_path: Path) -> None:
     convert_notebook(nb, "tags", tags)
     convert_notebook(tags, "magics", back)
 
-    def argo(path: Path, name: str) -> str:
+    def argo(path: Path, name: str, added: int = 0) -> str:
         # the `# cell N` markers also say where a cell's code starts: after a magic line, at line 2
         text = compile_pipeline(load_notebook(path), "argo").replace(name, "mixed")
-        return re.sub(r"# cell (\d+), line 2\b", r"# cell \1", text)
+        text = re.sub(r"# cell (\d+), line 2\b", r"# cell \1", text)
+        # cells added above move the others down
+        return re.sub(r"# cell (\d+)", lambda m: f"# cell {int(m[1]) - added}", text)
 
     expected = argo(nb, "mixed")
     assert argo(tags, "tags") == expected
-    assert argo(back, "magics") == expected
+    # converting to magics put `%load_ext kfp_jupyter` first, so that Run All works
+    assert back.read_text().count("%load_ext kfp_jupyter") == 1
+    assert argo(back, "magics", added=1) == expected
     assert "%%component scale components/scale_rows.yaml" in back.read_text()
     assert "%%resource settings --action apply" in back.read_text()
 

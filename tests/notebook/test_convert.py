@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,21 @@ from nbutil import code, make_notebook, md
 from kfp_jupyter import NotebookError, load_notebook
 from kfp_jupyter.notebook.convert import convert_notebook
 
+LOAD = "%load_ext kfp_jupyter"
+
 
 def meaning(path: Path) -> dict[str, Any]:
-    """What the notebook means as a pipeline, wherever it is."""
-    out = load_notebook(path).to_json()
+    """What the notebook means as a pipeline, wherever it is; without the cell that converting
+    to magics puts first to load them (a skipped cell: it only moves the others down one)."""
+    nb = nbformat.read(str(path), as_version=4)
+    if nb.cells and nb.cells[0].source == LOAD and nb.cells[0].metadata.get("tags") == ["skip"]:
+        nb.cells = nb.cells[1:]
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / path.name
+            nbformat.write(nb, str(path))
+            out = load_notebook(path).to_json()
+    else:
+        out = load_notebook(path).to_json()
     out.pop("notebook")
     return out
 
@@ -94,7 +106,8 @@ def test_tags_to_magics(tmp_path: Path) -> None:
     out = tmp_path / "magics.ipynb"
     n = convert_notebook(src, "magics", out)
     assert n == 9  # every annotated code cell; continuations and markdown are not annotated
-    before, after = cells_of(src), cells_of(out)
+    before, (loader, *after) = cells_of(src), cells_of(out)
+    assert loader.source == LOAD and loader.metadata["tags"] == ["skip"]  # so Run All works
     assert len(before) == len(after)
     sources = [c.source for c in after]
     assert sources[0] == before[0].source  # markdown untouched
@@ -180,7 +193,8 @@ def test_cell_with_both_styles_becomes_one(tmp_path: Path) -> None:
     )
     out = tmp_path / "out.ipynb"
     convert_notebook(src, "magics", out)
-    (cell,) = cells_of(out)
+    loader, cell = cells_of(out)
+    assert loader.source == LOAD
     assert cell.source == "%%step a --cpu 1 --retries 3\nx = 1" and "tags" not in cell.metadata
     convert_notebook(src, "tags", out)
     (cell,) = cells_of(out)
@@ -195,7 +209,7 @@ def test_convert_in_place(tmp_path: Path) -> None:
     src = tagged_notebook(tmp_path / "nb.ipynb")
     expected = meaning(src)
     convert_notebook(src, "magics", src)
-    assert cells_of(src)[1].source.startswith("%%imports")
+    assert cells_of(src)[2].source.startswith("%%imports")  # below the cell loading the magics
     assert meaning(src) == expected
     assert not [p.name for p in tmp_path.iterdir() if p.name != "nb.ipynb"]  # no temporary left
 
