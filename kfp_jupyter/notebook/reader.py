@@ -73,22 +73,18 @@ def read_text(path: str | Path) -> str:
         ) from None
     except OSError as e:
         raise NotebookError(Problem(f"cannot read {str(p)!r}: {e.strerror or e}")) from None
+    kind = os.fstat(fd)
+    if not stat.S_ISREG(kind.st_mode):
+        os.close(fd)
+        raise NotebookError(
+            Problem(
+                f"{str(p)!r} is a folder, not a notebook"
+                if stat.S_ISDIR(kind.st_mode)
+                else f"{str(p)!r} is not a file but a device, pipe or socket",
+                fix="give the path of an .ipynb file",
+            )
+        )
     with os.fdopen(fd, "rb") as f:
-        kind = os.fstat(f.fileno())
-        if stat.S_ISDIR(kind.st_mode):
-            raise NotebookError(
-                Problem(
-                    f"{str(p)!r} is a folder, not a notebook",
-                    fix="give the path of an .ipynb file",
-                )
-            )
-        if not stat.S_ISREG(kind.st_mode):
-            raise NotebookError(
-                Problem(
-                    f"{str(p)!r} is not a file but a device, pipe or socket",
-                    fix="give the path of an .ipynb file",
-                )
-            )
         try:
             data = b"" if kind.st_size > MAX_NOTEBOOK_BYTES else f.read(MAX_NOTEBOOK_BYTES + 1)
         except OSError as e:
