@@ -57,22 +57,35 @@ def installed_version(requirement: str) -> str | None:
         return None
 
 
-def local_module_digests(program: str, folder: Path) -> tuple[tuple[str, str], ...]:
+#: what a plan has learnt of the notebook's folder: each top-level module name, and its digest
+#: and sources when it is a local module (None when it is not), so that the steps of one plan,
+#: which all carry the imports cell, look at and read each file once
+ModuleMemo = dict[str, "tuple[str, list[str]] | None"]
+
+
+def local_module_digests(
+    program: str, folder: Path, memo: ModuleMemo | None = None
+) -> tuple[tuple[str, str], ...]:
     """(module, digest) of each module in `folder` that `program` imports, and of the ones those
     import: editing such a file changes what a step computes while its program stays the same.
     Taken when the run is planned and kept in the plan, so a resumed run keeps its keys."""
     from ..analysis.packages import imported_modules
 
+    memo = {} if memo is None else memo
     found: dict[str, str] = {}
     pending = [program]
     while pending:
         for module in imported_modules(pending.pop()):
             top = module.split(".")[0]
-            files = () if top in found else _module_files(folder, top)
-            if files:
-                digest, sources = _files_digest(folder, files)
-                found[top] = digest
-                pending += sources
+            if top in found:
+                continue
+            if top not in memo:
+                files = _module_files(folder, top)
+                memo[top] = _files_digest(folder, files) if files else None
+            local = memo[top]
+            if local is not None:
+                found[top] = local[0]
+                pending += local[1]
     return tuple(sorted(found.items()))
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..packaging.program import build_program
-from .cache import local_module_digests
+from .cache import ModuleMemo, local_module_digests
 
 if TYPE_CHECKING:
     from ..model import Pipeline, Step
@@ -160,6 +160,7 @@ def _module_folder(notebook: str | None) -> Path:
 def plan_from_pipeline(pipeline: Pipeline) -> Plan:
     claims = {v.name for v in pipeline.volumes if v.claim}
     folder = _module_folder(pipeline.notebook)
+    modules: ModuleMemo = {}
     steps = []
     for step in pipeline.steps:
         program = _program(pipeline, step)
@@ -187,7 +188,9 @@ def plan_from_pipeline(pipeline: Pipeline) -> Plan:
                 mounts=mounts,
                 # only a Python step imports from the notebook's folder; the others run an image
                 # (or a child notebook, whose kernel starts beside it)
-                modules=local_module_digests(program, folder) if step.kind == "python" else (),
+                modules=(
+                    local_module_digests(program, folder, modules) if step.kind == "python" else ()
+                ),
             )
         )
     return Plan(
