@@ -10,9 +10,9 @@ from __future__ import annotations
 import functools
 import keyword
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
 from .params import ParamType, parse_value
 
@@ -31,6 +31,23 @@ DEFAULT_IMAGE = "python:3.11"
 #: notebook compiles to the same IR on every machine; `kfp_runtime` in the notebook's metadata or
 #: `--kfp-runtime` overrides it (a version, or any pip requirement).
 DEFAULT_KFP_RUNTIME = "2.17.3"
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+_N = TypeVar("_N", bound=_Named)
+
+
+def by_name(items: Iterable[_N], name: str) -> _N:
+    """The item called `name`, else KeyError: how a pipeline (or a plan) looks up its volumes,
+    parameters and steps."""
+    for item in items:
+        if item.name == name:
+            return item
+    raise KeyError(name)
 
 
 def kfp_runtime_problem(text: str) -> str | None:
@@ -392,10 +409,7 @@ class Pipeline:
     kfp_runtime: str = DEFAULT_KFP_RUNTIME
 
     def volume(self, name: str) -> Volume:
-        for v in self.volumes:
-            if v.name == name:
-                return v
-        raise KeyError(name)
+        return by_name(self.volumes, name)
 
     def step(self, name: str) -> Step:
         step = self._steps_by_name.get(name)
@@ -409,10 +423,7 @@ class Pipeline:
         return {s.name: s for s in self.steps}
 
     def parameter(self, name: str) -> Parameter:
-        for p in self.parameters:
-            if p.name == name:
-                return p
-        raise KeyError(name)
+        return by_name(self.parameters, name)
 
     def to_json(self) -> dict[str, object]:
         """The shape printed by `kfp-jupyter inspect --json` (and served to the lab extension)."""

@@ -7,9 +7,10 @@ from typing import Any
 
 import yaml
 
-
-class _Dumper(yaml.SafeDumper):
-    pass
+#: libyaml's writer where PyYAML has it, PyYAML's own where not. They write the same text, but the
+#: pure-Python one is slow on long literal blocks: a step's script is checked character by
+#: character, several times over.
+SAFE_DUMPER: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 #: Characters YAML turns into a plain line break inside a block scalar, or cannot show in one.
@@ -34,14 +35,20 @@ def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 
-_Dumper.add_representer(str, _represent_str)
+def _dumper(base: type[yaml.SafeDumper]) -> type[yaml.SafeDumper]:
+    class Dumper(base):  # type: ignore[valid-type,misc]
+        pass
+
+    Dumper.add_representer(str, _represent_str)
+    return Dumper
 
 
-def dump_yaml(doc: Any) -> str:
-    """YAML text for `doc`, keys in insertion order; multi-line text as `|` blocks where exact."""
+def dump_yaml(doc: Any, base: type[yaml.SafeDumper] = SAFE_DUMPER) -> str:
+    """YAML text for `doc`, keys in insertion order; multi-line text as `|` blocks where exact.
+    `base` is the writer (tests compare libyaml's with PyYAML's own)."""
     return yaml.dump(
         doc,
-        Dumper=_Dumper,
+        Dumper=_dumper(base),
         sort_keys=False,
         allow_unicode=True,
         default_flow_style=False,

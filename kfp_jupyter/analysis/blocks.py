@@ -120,6 +120,19 @@ def name_assignment(node: ast.stmt) -> tuple[ast.Name | None, ast.expr | None]:
     return (target, value) if isinstance(target, ast.Name) else (None, None)
 
 
+def key_line(
+    node: ast.stmt, sb: StepBlock, problems: list[Problem], *, holds: str, fix: str
+) -> tuple[str, ast.expr, tuple[int | None, int | None]] | None:
+    """A `KEY = value` line of a component or notebook step's cell as (key, value, (cell,
+    line)); None for any other line, with a problem saying what such a cell `holds` instead."""
+    at = sb.code.locate(node.lineno)
+    target, value = name_assignment(node)
+    if target is None or value is None:
+        problems.append(sb.problem(f"{holds}, not {ast.unparse(node)!r}", fix=fix, at=at))
+        return None
+    return target.id, value, at
+
+
 def bound_value(
     value: ast.expr,
     what: str,

@@ -10,6 +10,7 @@ when none of them holds the file are all distributions of that folder looked at.
 
 from __future__ import annotations
 
+import csv
 import functools
 import json
 import os
@@ -76,8 +77,18 @@ def _holds(dist: metadata.Distribution, folder: Path, rel: str) -> bool:
     tops = dist.read_text("top_level.txt")
     if tops is not None and ("/" not in rel or (folder / top / "__init__.py").is_file()):
         return top in tops.split()
-    files = dist.files
-    return files is not None and any(f.as_posix() == rel for f in files)
+    return _lists(dist, rel)
+
+
+def _lists(dist: metadata.Distribution, rel: str) -> bool:
+    """Whether the distribution's list of installed files names `rel`. A wheel's RECORD is read
+    as text, not through `dist.files`, which makes an object per file: large distributions list
+    thousands, and the CLI pays for them on every compile."""
+    record = dist.read_text("RECORD")
+    if record is None:  # an egg or an older installer: SOURCES.txt / installed-files.txt
+        files = dist.files
+        return files is not None and any(f.as_posix() == rel for f in files)
+    return rel in record and any(row and row[0] == rel for row in csv.reader(record.splitlines()))
 
 
 def _origin(dist: metadata.Distribution) -> str | None:

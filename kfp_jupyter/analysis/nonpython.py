@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from .blocks import StepBlock, bound_value, name_assignment
+from .blocks import StepBlock, bound_value, key_line
 from .names import BlockNames
 
 # kfp_jupyter.components is imported where a component, container or resource step needs it: a
@@ -186,19 +186,16 @@ def _read_line(
 ) -> bool:
     """One line of a component cell into `sp`: an input's value, or a name for an output. False
     once a problem says why it cannot be."""
-    at = sb.code.locate(node.lineno)
-    target, value = name_assignment(node)
-    if target is None or value is None:
-        problems.append(
-            sb.problem(
-                "a component cell holds only 'input_name = value' lines, "
-                f"not {ast.unparse(node)!r}",
-                fix="compute values in a Python step before this one",
-                at=at,
-            )
-        )
+    line = key_line(
+        node,
+        sb,
+        problems,
+        holds="a component cell holds only 'input_name = value' lines",
+        fix="compute values in a Python step before this one",
+    )
+    if line is None:
         return False
-    key = target.id
+    key, value, at = line
     keys = {i.key: i for i in spec.inputs}
     out_keys = {o.key for o in spec.outputs}
     if key not in keys and isinstance(value, ast.Name) and value.id in out_keys:

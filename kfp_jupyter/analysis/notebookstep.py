@@ -36,8 +36,8 @@ from .blocks import (
     Blocks,
     StepBlock,
     bound_value,
+    key_line,
     metrics_cell,
-    name_assignment,
     parameters_cell,
     pipeline_fields,
     step_fields,
@@ -405,28 +405,27 @@ def _notebook_bindings(sb: StepBlock, problems: list[Problem]) -> list[NotebookB
     """The values a notebook step's cell gives the notebook's parameters."""
     bindings: list[NotebookBinding] = []
     for node in ast.parse(sb.code.code).body:
-        at = sb.code.locate(node.lineno)
-        target, value = name_assignment(node)
-        if target is None or value is None:
-            problems.append(
-                sb.problem(
-                    "a notebook step's cell holds only 'name = value' lines (the notebook's "
-                    f"parameters), not {ast.unparse(node)!r}",
-                    fix="compute values in a Python step before this one and pass their names",
-                    at=at,
-                )
-            )
+        line = key_line(
+            node,
+            sb,
+            problems,
+            holds="a notebook step's cell holds only 'name = value' lines (the notebook's "
+            "parameters)",
+            fix="compute values in a Python step before this one and pass their names",
+        )
+        if line is None:
             continue
-        if any(b.name == target.id for b in bindings):
-            problems.append(sb.problem(f"parameter {target.id!r} is given twice", at=at))
+        name, value, at = line
+        if any(b.name == name for b in bindings):
+            problems.append(sb.problem(f"parameter {name!r} is given twice", at=at))
             continue
-        bound = bound_value(value, f"parameter {target.id!r}", at, sb, problems)
+        bound = bound_value(value, f"parameter {name!r}", at, sb, problems)
         if bound is None:
             continue
         if bound[0] == "name":
-            bindings.append(NotebookBinding(target.id, "name", source=bound[1], line=node.lineno))
+            bindings.append(NotebookBinding(name, "name", source=bound[1], line=node.lineno))
         else:
-            bindings.append(NotebookBinding(target.id, "literal", value=bound[1], line=node.lineno))
+            bindings.append(NotebookBinding(name, "literal", value=bound[1], line=node.lineno))
     return bindings
 
 

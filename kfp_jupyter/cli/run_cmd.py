@@ -1,5 +1,5 @@
-"""run: a notebook's pipeline on this machine. `register` also adds the commands that read the
-runs (runs_cmd.py, artifacts_cmd.py), so that the local engine's commands come in one call.
+"""run: a notebook's pipeline on this machine (the commands that read the runs are in runs_cmd.py
+and artifacts_cmd.py).
 
 Exit status of `run` and `runs resume`: 0 the run succeeded, 1 a step failed, 2 invalid input
 (nothing was run), 130 the run was cancelled (Ctrl-C or SIGTERM).
@@ -14,10 +14,8 @@ from typing import Any
 import click
 
 from ..frontends.options import RUN_OPTIONS, api_keywords, run_warnings
-from .artifacts_cmd import artifacts_group, experiments_group
 from .common import click_options, handle_errors, parse_param_options, warn
 from .local_common import follow_run
-from .runs_cmd import runs_group
 
 
 @click.command("run")
@@ -38,10 +36,3 @@ def run_cmd(
         warn(w)
     handle = run_local(pipeline, values, **api_keywords(RUN_OPTIONS, options))
     sys.exit(follow_run(handle))
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(run_cmd)
-    cli.add_command(runs_group)
-    cli.add_command(experiments_group)
-    cli.add_command(artifacts_group)

@@ -239,7 +239,3 @@ def _report(handle: Any, wait: bool, as_json: bool, timeout: float | None) -> No
     if not as_json:
         click.echo(f"run: {handle.url}")
     sys.exit(_follow(handle, as_json, timeout))
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(submit_cmd)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..cluster.targets import ENGINES
+from ..cluster.engines import ENGINES
 from .common import handle_errors
 
 if TYPE_CHECKING:
@@ -118,7 +118,3 @@ def targets_remove(name: str) -> None:
 
     remove_target(name)
     click.echo(f"removed target {name!r}", err=True)
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(targets_group)

@@ -39,6 +39,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .compiled import CompiledPipeline as CompiledPipeline
+    from .engines import ENGINES as ENGINES
     from .errors import AuthError as AuthError
     from .errors import ClusterError as ClusterError
     from .errors import ConfigError as ConfigError
@@ -55,7 +56,6 @@ if TYPE_CHECKING:
     from .reattach import attach as attach
     from .submission import submit as submit
     from .submission import submittable as submittable
-    from .targets import ENGINES as ENGINES
     from .targets import Target as Target
     from .targets import get_target as get_target
     from .targets import load_targets as load_targets
@@ -63,7 +63,7 @@ if TYPE_CHECKING:
 # Loaded on first use: the clients (kfp, kubernetes) and the compilers load only when a pipeline
 # is submitted or followed, not when a front end starts and reads a name from here.
 _LAZY = {
-    "ENGINES": ".targets",
+    "ENGINES": ".engines",
     "AuthError": ".errors",
     "ClusterError": ".errors",
     "CompiledPipeline": ".compiled",

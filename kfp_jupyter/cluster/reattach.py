@@ -28,7 +28,7 @@ from .handle import SubmitHandle, SubmitInfo
 from .kfp_client import call, make_client
 from .kfp_follow import DEFAULT_POLL, KfpFollower
 from .steplogs import KFP_NAMESPACE, PodLogs
-from .targets import ENGINES, checked_urls
+from .targets import check_engine, checked_urls
 
 #: the section title each step program puts before the notebook's code of the step
 _STEP_SECTION = re.compile(r"^[ \t]*# --- step (.+?)[ \t]*$", re.MULTILINE)
@@ -60,8 +60,7 @@ def attach(
     fails at once (UnknownRun) rather than in the follower; a run that already ended gives its
     final events on the first read.
     """
-    if engine not in ENGINES:
-        raise InvalidSubmission(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+    check_engine(engine)
     run_id = (run_id or "").strip()
     if not run_id:
         raise InvalidSubmission("give the id of the run to follow")

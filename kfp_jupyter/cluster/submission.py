@@ -23,7 +23,7 @@ from .errors import (
 )
 from .schedule import check_cron
 from .steplogs import PodLogs
-from .targets import ENGINES, remember_last, with_target
+from .targets import check_engine, remember_last, with_target
 
 if TYPE_CHECKING:
     from .handle import SubmitHandle
@@ -108,8 +108,7 @@ def submit(
         "token_env": token_env,
     }
     engine, given = with_target(target, engine, settings)
-    if engine not in ENGINES:
-        raise InvalidSubmission(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+    check_engine(engine)
     pipeline = _load(pipeline_or_path, kind, engine, target, kfp_runtime)
     arguments = _arguments(pipeline, params)
     cron = check_cron(schedule, engine) if schedule is not None else None

@@ -21,10 +21,10 @@ from typing import Any
 
 from ..fileio import write_atomically
 from .config import check_token_env, read_json_object
-from .errors import ConfigError, http_url
+from .engines import ENGINES
+from .errors import ConfigError, InvalidSubmission, http_url
 
 CONFIG_ENV = "KFP_JUPYTER_CONFIG_DIR"
-ENGINES = ("kfp", "argo")
 #: the fields a submission takes from a target (all but its name and engine)
 OPTIONS = ("host", "namespace", "experiment", "ui_url", "token_env")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
@@ -201,6 +201,12 @@ def remember_last(name: str) -> None:
             _write({**data, "last": name})
     except ConfigError:
         pass
+
+
+def check_engine(engine: str) -> None:
+    """Refuse, before anything is sent, an engine runs cannot be submitted to or followed on."""
+    if engine not in ENGINES:
+        raise InvalidSubmission(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
 
 
 def with_target(

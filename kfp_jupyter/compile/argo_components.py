@@ -18,7 +18,7 @@ from ..components.render import RenderError, call_filler, render, render_one
 from ..components.spec import walk
 from ..errors import NotebookError, Problem
 from ..params import value_text
-from .shared import compact
+from .shared import compact, unique_name
 
 if TYPE_CHECKING:
     from ..model import ComponentCall, Pipeline, Step
@@ -30,7 +30,6 @@ OUTPUTS = f"{ROOT}/outputs"
 
 
 def outputs_volume(pipeline: Pipeline) -> str:
-    """The emptyDir's name: one no volume of the pipeline has."""
     taken = set(pod_volume_names(pipeline).values())
     name = "kfpj-outputs"
     while name in taken:
@@ -49,22 +48,12 @@ def pod_volume_names(pipeline: Pipeline) -> dict[str, str]:
     taken = set(names.values())
     for v in pipeline.volumes:
         if v.claim is not None:
-            names[v.name] = _unique_label(_claim_label(v.claim), taken)
+            names[v.name] = unique_name(_claim_label(v.claim), taken, limit=63)
     return names
 
 
 def _claim_label(claim: str) -> str:
     return re.sub(r"[^a-z0-9-]", "-", claim)[:63].strip("-") or "claim"
-
-
-def _unique_label(label: str, taken: set[str]) -> str:
-    """`label`, or the first of `label-2`, `label-3`, ... (cut to fit 63 characters) not taken."""
-    candidate, n = label, 2
-    while candidate in taken:
-        suffix = f"-{n}"
-        candidate, n = label[: 63 - len(suffix)].rstrip("-") + suffix, n + 1
-    taken.add(candidate)
-    return candidate
 
 
 def volume_mounts(pipeline: Pipeline, step: Step) -> list[dict[str, Any]]:
@@ -84,18 +73,16 @@ def volume_env(pipeline: Pipeline, step: Step) -> list[dict[str, Any]]:
 
 
 def workflow_volumes(pipeline: Pipeline) -> dict[str, Any]:
-    """volumeClaimTemplates (a claim made for each run) and volumes (existing claims)."""
     templates = []
     existing = []
     names = pod_volume_names(pipeline)
     for v in pipeline.volumes:
         if v.claim is None:
-            claim_spec: dict[str, Any] = {
+            claim_spec = {
                 "accessModes": [v.access_mode],
                 "resources": {"requests": {"storage": v.size}},
+                **compact({"storageClassName": v.storage_class}),
             }
-            if v.storage_class:
-                claim_spec["storageClassName"] = v.storage_class
             templates.append({"metadata": {"name": v.name}, "spec": claim_spec})
         else:
             existing.append(
@@ -109,12 +96,9 @@ def _problem(step: Step, message: str, fix: str) -> NotebookError:
 
 
 def resources(step: Step) -> dict[str, Any]:
-    """The container's `resources`: the step's limits, and as requests its cpu and memory."""
-    if not step.limits:
-        return {}
     limits = dict(sorted(step.limits.items()))
     requests = {k: v for k, v in limits.items() if k in ("cpu", "memory")}
-    return {"resources": compact({"limits": limits, "requests": requests})}
+    return compact({"limits": limits, "requests": requests})
 
 
 def container(
@@ -125,14 +109,12 @@ def container(
     env: list[dict[str, Any]],
     scratch: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A template's container (a script's too): the step's image, resources and volume mounts
-    around the command line and environment given (and a scratch mount, when given)."""
     fields = {
         "image": step.image,
         "command": command,
         "args": args,
         "env": env,
-        **resources(step),
+        "resources": resources(step),
         "volumeMounts": volume_mounts(pipeline, step) + (scratch or []),
     }
     return compact(fields)
@@ -179,7 +161,6 @@ def _check_expressions(step: Step, call: ComponentCall) -> None:
 def _command_line(
     step: Step, call: ComponentCall
 ) -> tuple[list[str], list[str], list[dict[str, Any]]]:
-    """The container's command, args and env, placeholders as Argo's expressions and paths."""
     spec = call.spec
     fill = call_filler(
         call,

@@ -16,7 +16,7 @@ from .._version import __version__
 from ..packaging.program import StepProgram, python_name, unique_identifier
 from .kfp_ir.launcher import is_version, runtime_requirement
 from .kfp_ir.platform import create_pvc_arguments
-from .kfp_shared import check_kfp, kfp_call, kfp_programs, task_arguments
+from .kfp_shared import check_kfp, kfp_programs, kfp_spec, task_arguments
 from .shared import secrets_by_name
 
 if TYPE_CHECKING:
@@ -42,10 +42,12 @@ SCRIPT_NAMES = frozenset(
 )
 
 
-def _call(task: str, function: str, args: list[str]) -> str:
-    call = f"{task} = {function}({', '.join(args)})"
+def _call(function: str, args: list[str], task: str = "") -> str:
+    """The call, assigned to `task` when given; one argument a line when it would be long."""
+    assign = f"{task} = " if task else ""
+    call = f"{assign}{function}({', '.join(args)})"
     if len(call) > 96 and args:
-        call = f"{task} = {function}(\n" + "".join(f"        {x},\n" for x in args) + "    )"
+        call = f"{assign}{function}(\n" + "".join(f"        {x},\n" for x in args) + "    )"
     return call
 
 
@@ -80,7 +82,6 @@ def _task_lines(
     task: str,
     names: _Names,
 ) -> list[str]:
-    """The call of the step's function (or loaded component) and its settings."""
     tasks = names.tasks
     prog = programs.get(step.name)
     args = []
@@ -92,7 +93,7 @@ def _task_lines(
         else:
             args.append(f"{t.input}={tasks[t.producer]}.outputs[{t.key!r}]")
     function = prog.function if prog is not None else python_name(step.name)
-    return [_call(task, function, args), *_settings_lines(step, task, names)]
+    return [_call(function, args, task), *_settings_lines(step, task, names)]
 
 
 def _settings_lines(step: Step, task: str, names: _Names) -> list[str]:
@@ -107,10 +108,8 @@ def _settings_lines(step: Step, task: str, names: _Names) -> list[str]:
     if step.retries:
         lines.append(f"{task}.set_retry(num_retries={step.retries})")
     for key, value in sorted(step.limits.items()):
-        if key == "cpu":
-            lines.append(f"{task}.set_cpu_limit({value!r})")
-        elif key == "memory":
-            lines.append(f"{task}.set_memory_limit({value!r})")
+        if key in ("cpu", "memory"):
+            lines.append(f"{task}.set_{key}_limit({value!r})")
         else:
             lines.append(f"{task}.set_accelerator_type({key!r}).set_accelerator_limit({value!r})")
     if step.timeout:
@@ -135,15 +134,12 @@ def uses_kubernetes(pipeline: Pipeline) -> bool:
 def spec_text(step: Step) -> str:
     """The component spec a non-Python step runs, as the YAML text the script embeds: a reusable
     component's own file, or a v1-style spec written for a container or resource cell (as KFP
-    runs it: kfp_shared.kfp_call)."""
-    from ..components.steps import kubectl_component
+    runs it: kfp_shared.kfp_spec)."""
     from ..components.v1yaml import to_v1_yaml
 
-    if step.resource is not None:
-        return to_v1_yaml(kubectl_component(step.name, step.resource))
-    assert step.component is not None
-    spec = step.component.spec
-    return spec.text if spec.text else to_v1_yaml(kfp_call(step.component).spec)
+    if step.resource is None and step.component is not None and step.component.spec.text:
+        return step.component.spec.text
+    return to_v1_yaml(kfp_spec(step))
 
 
 def _py_text(text: str) -> str:
@@ -201,7 +197,7 @@ def _component_lines(
 
 
 def _volume_lines(pipeline: Pipeline, names: _Names) -> tuple[list[str], dict[str, str]]:
-    """CreatePVC tasks for the volumes made per run; each name -> the expression of its claim."""
+    """CreatePVC tasks for the volumes made per run; each volume -> the expression of its claim."""
     lines: list[str] = []
     claims: dict[str, str] = {}
     for v in pipeline.volumes:
@@ -210,7 +206,7 @@ def _volume_lines(pipeline: Pipeline, names: _Names) -> tuple[list[str], dict[st
             continue
         var = unique_identifier(python_name(v.name) + "_pvc", names.taken)
         args = [f"{k}={value!r}" for k, value in create_pvc_arguments(v).items()]
-        lines.append(_call(var, f"{names.kubernetes}.CreatePVC", args))
+        lines.append(_call(f"{names.kubernetes}.CreatePVC", args, var))
         lines.append(f"{var}.set_display_name({'volume-' + v.name!r})")
         lines.append(f"{var}.set_caching_options(False)  # a new claim for each run")
         claims[v.name] = f"{var}.outputs['name']"
@@ -223,15 +219,8 @@ def _mount_lines(
     lines: list[str] = []
     for m in step.mounts:
         volume = pipeline.volume(m.volume)
-        mount = (
-            f"{kubernetes}.mount_pvc({task}, pvc_name={claims[m.volume]}, mount_path={m.path!r})"
-        )
-        if len(mount) > 96:
-            mount = (
-                f"{kubernetes}.mount_pvc(\n        {task},\n        pvc_name={claims[m.volume]},\n"
-                f"        mount_path={m.path!r},\n    )"
-            )
-        lines.append(mount)
+        args = [task, f"pvc_name={claims[m.volume]}", f"mount_path={m.path!r}"]
+        lines.append(_call(f"{kubernetes}.mount_pvc", args))
         if volume.claim is None:
             lines.append(f"{task}.after({claims[m.volume].split('.')[0]})")
         lines.append(f"{task}.set_env_variable({volume.env!r}, {m.path!r})")
@@ -255,7 +244,6 @@ def _runtime_lines(pipeline: Pipeline) -> list[str]:
 
 
 def compile_dsl(pipeline: Pipeline) -> str:
-    """The script's text: imports, a component per step, the pipeline, and its `__main__`."""
     check_kfp(pipeline)
     programs = kfp_programs(pipeline)
     names = _names(pipeline)
@@ -292,7 +280,6 @@ def compile_dsl(pipeline: Pipeline) -> str:
 
 
 def _import_lines(pipeline: Pipeline, programs: dict[str, StepProgram], names: _Names) -> list[str]:
-    """The script's docstring and imports: only what its steps use."""
     source = Path(pipeline.notebook).name if pipeline.notebook else "a notebook"
     out: list[str] = [
         f'"""Pipeline {pipeline.name!r}, generated from {source} by kfp-jupyter {__version__}.',
@@ -323,7 +310,6 @@ def _import(package: str, module: str, alias: str) -> str:
 
 
 def _holds_none(value: object) -> bool:
-    """Whether a list or dict default holds None somewhere inside."""
     if isinstance(value, dict):
         value = list(value.values())
     if isinstance(value, list | tuple):
@@ -357,7 +343,6 @@ def _default_lines(pipeline: Pipeline, func: str, json_format: str) -> list[str]
 def _pipeline_lines(
     pipeline: Pipeline, programs: dict[str, StepProgram], func: str, names: _Names
 ) -> list[str]:
-    """The @dsl.pipeline function: a task per step (volumes made per run first)."""
     decorator = [f"name={pipeline.name!r}"]
     if pipeline.description:
         decorator.append(f"description={pipeline.description!r}")

@@ -16,9 +16,10 @@ import shlex
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from ..components.spec import (
+    ComponentIO,
     ComponentSpec,
     Concat,
     IfPresent,
@@ -28,14 +29,17 @@ from ..components.spec import (
     Part,
     sanitize_name,
 )
+from ..components.steps import kubectl_component
 from ..errors import NotebookError, Problem
 from ..model import PYTHON_BUILTINS
 from ..notebook.limits import UNSETTABLE_LIMITS
 from ..packaging.program import INDENT, StepProgram, build_program, unique_identifier
-from .shared import is_python
+from .shared import is_python, unique_name
 
 if TYPE_CHECKING:
     from ..model import ComponentCall, Pipeline, Step
+
+_IO = TypeVar("_IO", bound=ComponentIO)
 
 # --- what KFP cannot hold ---------------------------------------------------------------------
 
@@ -49,8 +53,8 @@ def check_kfp(pipeline: Pipeline) -> None:
         raise NotebookError(problems)
 
 
-def _cell(step: Step) -> int | None:
-    return step.cells[0] if step.cells else None
+def _problem(step: Step, message: str, fix: str) -> Problem:
+    return Problem(message, cell=step.cells[0] if step.cells else None, step=step.name, fix=fix)
 
 
 def _accelerator_problems(step: Step) -> list[Problem]:
@@ -62,24 +66,22 @@ def _accelerator_problems(step: Step) -> list[Problem]:
         k for k in step.limits if k not in ("cpu", "memory") and k not in UNSETTABLE_LIMITS
     )
     problems = [
-        Problem(
+        _problem(
+            step,
             f"the step's limit {key!r} cannot be set by KFP, which sets cpu, memory and one "
             "accelerator on a step",
-            cell=_cell(step),
-            step=step.name,
-            fix=f"remove --limit {key}={step.limits[key]}, or compile this notebook with the "
+            f"remove --limit {key}={step.limits[key]}, or compile this notebook with the "
             "argo target, which sets it",
         )
         for key in unsettable
     ]
     if len(accelerators) > 1:
         problems.append(
-            Problem(
+            _problem(
+                step,
                 f"the step asks for {len(accelerators)} kinds of accelerator "
                 f"({', '.join(accelerators)}); KFP gives a step one accelerator type",
-                cell=_cell(step),
-                step=step.name,
-                fix="keep one limit:RESOURCE:N tag (or --gpu/--limit option) for an "
+                "keep one limit:RESOURCE:N tag (or --gpu/--limit option) for an "
                 "accelerator, or compile this notebook with the argo target",
             )
         )
@@ -97,13 +99,12 @@ def _env_problems(step: Step) -> list[Problem]:
     if not names:
         return []
     return [
-        Problem(
+        _problem(
+            step,
             f"component {call.spec.name!r} ({call.source}) puts a placeholder in the "
             f"environment variable{'s' if len(names) > 1 else ''} {', '.join(names)}, and KFP "
             "does not fill placeholders in a container's environment",
-            cell=_cell(step),
-            step=step.name,
-            fix="pass the value on the component's command line instead, or compile this "
+            "pass the value on the component's command line instead, or compile this "
             "notebook with the argo target",
         )
     ]
@@ -123,7 +124,6 @@ def _ascii_name(name: str) -> str:
 
 
 def kfp_programs(pipeline: Pipeline) -> dict[str, StepProgram]:
-    """Each Python (and notebook) step's program as both KFP targets write it."""
     return {s.name: kfp_program(pipeline, s) for s in pipeline.steps if is_python(s)}
 
 
@@ -168,44 +168,37 @@ def kfp_call(call: ComponentCall) -> ComponentCall:
     return dataclasses.replace(call, spec=_env_on_command_line(spec))
 
 
+def kfp_spec(step: Step) -> ComponentSpec:
+    """The component a non-Python step runs on KFP, which has no resource steps: a resource
+    cell's runs kubectl."""
+    if step.resource is not None:
+        return kubectl_component(step.name, step.resource)
+    assert step.component is not None
+    return kfp_call(step.component).spec
+
+
 def _container_keys(spec: ComponentSpec) -> dict[str, str]:
     """Each input's and output's key -> the name KFP keeps for it: the key itself where KFP
     keeps it as it is, so a name changes only where the kfp SDK would change it."""
     ios = [io.key for io in (*spec.inputs, *spec.outputs)]
-    keys = {k: k for k in ios if _kept(k)}
+    keys = {k: k for k in ios if sanitize_name(k) == k and _KFP_IO_NAME.match(k)}
     taken = set(keys)
     for k in ios:
         if k not in keys:
-            keys[k] = _unique_key(sanitize_name(_ascii_name(k)), taken)
+            keys[k] = unique_name(sanitize_name(_ascii_name(k)), taken, "_")
     return keys
-
-
-def _kept(key: str) -> bool:
-    return sanitize_name(key) == key and bool(_KFP_IO_NAME.match(key))
-
-
-def _unique_key(key: str, taken: set[str]) -> str:
-    """`key`, or the first of `key_2`, `key_3`, ... not taken (which it then takes)."""
-    candidate, n = key, 2
-    while candidate in taken:
-        candidate, n = f"{key}_{n}", n + 1
-    taken.add(candidate)
-    return candidate
 
 
 def _rekeyed(spec: ComponentSpec, keys: dict[str, str]) -> ComponentSpec:
     def part(p: Part) -> Part:
-        if isinstance(p, InputValue):
-            return InputValue(keys[p.input])
-        if isinstance(p, InputPath):
-            return InputPath(keys[p.input])
+        if isinstance(p, InputValue | InputPath):
+            return dataclasses.replace(p, input=keys[p.input])
         if isinstance(p, OutputPath):
             return OutputPath(keys[p.output])
         if isinstance(p, Concat):
-            return Concat(tuple(part(q) for q in p.parts))
+            return Concat(tuple(map(part, p.parts)))
         if isinstance(p, IfPresent):
-            then, otherwise = tuple(map(part, p.then)), tuple(map(part, p.otherwise))
-            return IfPresent(keys[p.input], then, otherwise)
+            return IfPresent(keys[p.input], tuple(map(part, p.then)), tuple(map(part, p.otherwise)))
         return p
 
     container = dataclasses.replace(
@@ -214,16 +207,12 @@ def _rekeyed(spec: ComponentSpec, keys: dict[str, str]) -> ComponentSpec:
         args=tuple(map(part, spec.container.args)),
         env=tuple((k, part(v)) for k, v in spec.container.env),
     )
-    return dataclasses.replace(
-        spec,
-        container=container,
-        inputs=tuple(
-            dataclasses.replace(i, name=keys[i.key], key=keys[i.key]) for i in spec.inputs
-        ),
-        outputs=tuple(
-            dataclasses.replace(o, name=keys[o.key], key=keys[o.key]) for o in spec.outputs
-        ),
-    )
+
+    def io(x: _IO) -> _IO:
+        return dataclasses.replace(x, name=keys[x.key], key=keys[x.key])
+
+    inputs, outputs = tuple(map(io, spec.inputs)), tuple(map(io, spec.outputs))
+    return dataclasses.replace(spec, container=container, inputs=inputs, outputs=outputs)
 
 
 def _env_on_command_line(spec: ComponentSpec) -> ComponentSpec:

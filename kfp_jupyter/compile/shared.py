@@ -28,6 +28,18 @@ def k8s_name(text: str, limit: int | None = None) -> str:
     return name[:limit].rstrip("-") if limit is not None else name
 
 
+def unique_name(name: str, taken: set[str], sep: str = "-", limit: int = 0) -> str:
+    """`name`, or the first of `name-2`, `name-3`, ... not taken (which it then takes); with a
+    `limit`, `name` is cut so that each numbered name fits in it."""
+    candidate, n = name, 2
+    while candidate in taken:
+        suffix = f"{sep}{n}"
+        base = name[: limit - len(suffix)].rstrip("-") if limit else name
+        candidate, n = base + suffix, n + 1
+    taken.add(candidate)
+    return candidate
+
+
 def is_python(step: Step) -> bool:
     """A step whose code is Python (a notebook step is a Python function too: one that executes
     the embedded notebook); the others run a component's container."""
@@ -35,7 +47,6 @@ def is_python(step: Step) -> bool:
 
 
 def pod_metadata(step: Step) -> dict[str, dict[str, str]]:
-    """The step's pod annotations and labels, each sorted, each only when it has any."""
     return compact(
         {
             "annotations": dict(sorted(step.annotations.items())),
@@ -45,7 +56,6 @@ def pod_metadata(step: Step) -> dict[str, dict[str, str]]:
 
 
 def secrets_by_name(step: Step) -> list[tuple[str, dict[str, str]]]:
-    """The secrets the step reads, by secret name: each with its keys and their variables."""
     by_secret: dict[str, dict[str, str]] = {}
     for s in step.secrets:
         by_secret.setdefault(s.secret, {})[s.key] = s.env

@@ -12,15 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..params import value_text
-from .spec import (
-    Concat,
-    IfPresent,
-    InputPath,
-    InputValue,
-    OutputPath,
-    Part,
-    Unsupported,
-)
+from .spec import Part, PartVisitor
 
 if TYPE_CHECKING:
     from ..model import Argument, ComponentCall
@@ -68,42 +60,50 @@ def call_filler(
 
 
 def render(parts: tuple[Part, ...], fill: Filler) -> list[str]:
-    out: list[str] = []
-    for p in parts:
-        out += _render(p, fill)
-    return out
+    filled = _Render(fill)
+    return [s for p in parts for s in filled.visit(p)]
 
 
 def render_one(part: Part, fill: Filler) -> str:
-    return "".join(_render(part, fill))
+    return "".join(_Render(fill).visit(part))
 
 
-def _present(key: str, fill: Filler) -> bool:
-    return fill.value(key) is not None or fill.input_path(key) is not None
+@dataclass(frozen=True)
+class _Render(PartVisitor[list[str]]):
+    """A placeholder as the arguments it fills in to: an `if present`, those of the branch that
+    applies, so the other may use an input that has no value."""
 
+    fill: Filler
 
-def _render(p: Part, fill: Filler) -> list[str]:
-    if isinstance(p, str):
-        return [p]
-    if isinstance(p, InputValue):
-        v = fill.value(p.input)
+    def text(self, text: str) -> list[str]:
+        return [text]
+
+    def input_value(self, key: str) -> list[str]:
+        v = self.fill.value(key)
         if v is None:
             raise RenderError(
-                f"input {p.input!r} has no value (it is optional, but the command uses it "
+                f"input {key!r} has no value (it is optional, but the command uses it "
                 "outside an 'if present' condition)"
             )
         return [v]
-    if isinstance(p, InputPath):
-        path = fill.input_path(p.input)
+
+    def input_path(self, key: str) -> list[str]:
+        path = self.fill.input_path(key)
         if path is None:
-            raise RenderError(f"input {p.input!r} has no file (it is optional and not given)")
+            raise RenderError(f"input {key!r} has no file (it is optional and not given)")
         return [path]
-    if isinstance(p, OutputPath):
-        return [fill.output_path(p.output)]
-    if isinstance(p, Concat):
-        return ["".join(s for q in p.parts for s in _render(q, fill))]
-    if isinstance(p, IfPresent):
-        chosen = p.then if _present(p.input, fill) else p.otherwise
-        return [s for q in chosen for s in _render(q, fill)]
-    assert isinstance(p, Unsupported)
-    raise RenderError(f"the placeholder {p.text} cannot be used here: {fill.unsupported}")
+
+    def output_path(self, key: str) -> list[str]:
+        return [self.fill.output_path(key)]
+
+    def concat(self, parts: list[list[str]]) -> list[str]:
+        return ["".join(s for part in parts for s in part)]
+
+    def if_present(
+        self, key: str, then: tuple[Part, ...], otherwise: tuple[Part, ...]
+    ) -> list[str]:
+        present = self.fill.value(key) is not None or self.fill.input_path(key) is not None
+        return render(then if present else otherwise, self.fill)
+
+    def unsupported(self, text: str) -> list[str]:
+        raise RenderError(f"the placeholder {text} cannot be used here: {self.fill.unsupported}")

@@ -11,8 +11,9 @@ is also the name a notebook uses for them.
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Generic, Literal, TypeVar
 
 #: How a value travels: `value` as a parameter (text on the command line), `path` as a file.
 Passing = Literal["value", "path"]
@@ -137,6 +138,52 @@ class Unsupported:
 
 
 Part = str | InputValue | InputPath | OutputPath | Concat | IfPresent | Unsupported
+
+
+_T = TypeVar("_T")
+
+
+class PartVisitor(ABC, Generic[_T]):
+    """What each kind of placeholder becomes for one writer of command lines (filled in for a
+    local run or Argo, written into a v1 spec): `visit` is the one place that tells the kinds
+    apart, so a new kind of placeholder is a method every writer has to give."""
+
+    def visit(self, p: Part) -> _T:
+        if isinstance(p, str):
+            return self.text(p)
+        if isinstance(p, InputValue):
+            return self.input_value(p.input)
+        if isinstance(p, InputPath):
+            return self.input_path(p.input)
+        if isinstance(p, OutputPath):
+            return self.output_path(p.output)
+        if isinstance(p, Concat):
+            return self.concat([self.visit(q) for q in p.parts])
+        if isinstance(p, IfPresent):
+            return self.if_present(p.input, p.then, p.otherwise)
+        return self.unsupported(p.text)
+
+    @abstractmethod
+    def text(self, text: str) -> _T: ...
+
+    @abstractmethod
+    def input_value(self, key: str) -> _T: ...
+
+    @abstractmethod
+    def input_path(self, key: str) -> _T: ...
+
+    @abstractmethod
+    def output_path(self, key: str) -> _T: ...
+
+    @abstractmethod
+    def concat(self, parts: list[_T]) -> _T: ...
+
+    @abstractmethod
+    def if_present(self, key: str, then: tuple[Part, ...], otherwise: tuple[Part, ...]) -> _T:
+        """Given the branches unvisited: a writer may fill in only the one that applies."""
+
+    @abstractmethod
+    def unsupported(self, text: str) -> _T: ...
 
 
 def walk(parts: tuple[Part, ...]) -> list[Part]:

@@ -7,32 +7,45 @@ so every non-Python step reads alike in the generated script.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ..yamltext import dump_yaml
-from .spec import ComponentSpec, Concat, IfPresent, InputPath, InputValue, OutputPath, Part
+from .spec import ComponentSpec, Part, PartVisitor
 
 
-def _part(spec: ComponentSpec, p: Part) -> Any:
-    if isinstance(p, str):
-        return p
-    if isinstance(p, InputValue):
-        return {"inputValue": spec.input(p.input).name}
-    if isinstance(p, InputPath):
-        return {"inputPath": spec.input(p.input).name}
-    if isinstance(p, OutputPath):
-        return {"outputPath": spec.output(p.output).name}
-    if isinstance(p, Concat):
-        return {"concat": [_part(spec, q) for q in p.parts]}
-    if isinstance(p, IfPresent):
+@dataclass(frozen=True)
+class _V1Part(PartVisitor[Any]):
+    """A placeholder as a v1 spec writes it, naming inputs and outputs as the spec declares them."""
+
+    spec: ComponentSpec
+
+    def text(self, text: str) -> Any:
+        return text
+
+    def input_value(self, key: str) -> Any:
+        return {"inputValue": self.spec.input(key).name}
+
+    def input_path(self, key: str) -> Any:
+        return {"inputPath": self.spec.input(key).name}
+
+    def output_path(self, key: str) -> Any:
+        return {"outputPath": self.spec.output(key).name}
+
+    def concat(self, parts: list[Any]) -> Any:
+        return {"concat": parts}
+
+    def if_present(self, key: str, then: tuple[Part, ...], otherwise: tuple[Part, ...]) -> Any:
         body: dict[str, Any] = {
-            "cond": {"isPresent": spec.input(p.input).name},
-            "then": [_part(spec, q) for q in p.then],
+            "cond": {"isPresent": self.spec.input(key).name},
+            "then": [self.visit(q) for q in then],
         }
-        if p.otherwise:
-            body["else"] = [_part(spec, q) for q in p.otherwise]
+        if otherwise:
+            body["else"] = [self.visit(q) for q in otherwise]
         return {"if": body}
-    raise ValueError(f"{p.text} cannot be written in a v1 component spec")
+
+    def unsupported(self, text: str) -> Any:
+        raise ValueError(f"{text} cannot be written in a v1 component spec")
 
 
 def to_v1_yaml(spec: ComponentSpec) -> str:
@@ -55,12 +68,13 @@ def to_v1_yaml(spec: ComponentSpec) -> str:
         doc["outputs"] = [
             {"name": o.name, **({"type": o.type} if o.type else {})} for o in spec.outputs
         ]
+    part = _V1Part(spec).visit
     container: dict[str, Any] = {"image": spec.container.image}
     if spec.container.command:
-        container["command"] = [_part(spec, p) for p in spec.container.command]
+        container["command"] = [part(p) for p in spec.container.command]
     if spec.container.args:
-        container["args"] = [_part(spec, p) for p in spec.container.args]
+        container["args"] = [part(p) for p in spec.container.args]
     if spec.container.env:
-        container["env"] = {k: _part(spec, v) for k, v in spec.container.env}
+        container["env"] = {k: part(v) for k, v in spec.container.env}
     doc["implementation"] = {"container": container}
     return dump_yaml(doc)

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..model import by_name
 from ..packaging.program import build_program
 from .cache import ModuleMemo, local_module_digests
 
@@ -69,16 +70,10 @@ class Plan:
     volumes: tuple[tuple[str, str | None], ...] = ()
 
     def step(self, name: str) -> PlanStep:
-        for s in self.steps:
-            if s.name == name:
-                return s
-        raise KeyError(name)
+        return by_name(self.steps, name)
 
     def parameter(self, name: str) -> PlanParameter:
-        for p in self.parameters:
-            if p.name == name:
-                return p
-        raise KeyError(name)
+        return by_name(self.parameters, name)
 
     def to_json(self) -> str:
         data = {"format": PLAN_FORMAT, **asdict(self)}

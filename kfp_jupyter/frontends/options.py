@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..cluster.targets import ENGINES
+from ..cluster.engines import ENGINES
 from ..errors import UsageError
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 from IPython.core.error import UsageError as IPythonUsageError
 
-from ..cluster.targets import ENGINES
+from ..cluster.engines import ENGINES
 from ..frontends.options import (
     CONNECTION_OPTIONS,
     KFP_RUNTIME,

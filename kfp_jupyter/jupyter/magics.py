@@ -58,6 +58,20 @@ def _widget_available() -> bool:
     return True
 
 
+def _annotation(magic: str, doc: str) -> Any:
+    """The cell magic `%%magic` of the annotation grammar: they differ in their name and help
+    only, each running its cell as if the magic line were absent (KfpMagics._annotated)."""
+
+    def annotated(self: KfpMagics, line: str, cell: str | None = None) -> Any:
+        __tracebackhide__ = True
+        return self._annotated(magic, line, cell)
+
+    annotated.__name__ = magic  # the name IPython registers the magic under
+    annotated.__qualname__ = f"KfpMagics.{magic}"
+    annotated.__doc__ = doc
+    return cell_magic(annotated)
+
+
 @magics_class
 class KfpMagics(Magics):
     # --- the annotation magics -----------------------------------------------------------------
@@ -90,43 +104,31 @@ class KfpMagics(Magics):
         self._checked(magic, line)
         return run_cell_body(self.shell, cell or "", f"%%{magic} {line}".rstrip())
 
-    @cell_magic
-    def step(self, line: str, cell: str | None = None) -> Any:
+    step = _annotation(
+        "step",
         """%%step NAME [--after A B] [--image REF] [--packages a,b] [--gpu N] [--cpu N]
         [--memory 4Gi] [--retries N] [--timeout S] [--no-cache] ...: this cell is (part of) a
-        pipeline step. Runs the cell as it is."""
-        __tracebackhide__ = True
-        return self._annotated("step", line, cell)
-
-    @cell_magic
-    def imports(self, line: str, cell: str | None = None) -> Any:
-        """%%imports: the imports every step starts with. Runs the cell as it is."""
-        __tracebackhide__ = True
-        return self._annotated("imports", line, cell)
-
-    @cell_magic
-    def functions(self, line: str, cell: str | None = None) -> Any:
-        """%%functions: functions and classes every step can use. Runs the cell as it is."""
-        __tracebackhide__ = True
-        return self._annotated("functions", line, cell)
-
-    @cell_magic
-    def pipeline_parameters(self, line: str, cell: str | None = None) -> Any:
-        """%%pipeline_parameters: literals that become typed pipeline parameters."""
-        __tracebackhide__ = True
-        return self._annotated("pipeline_parameters", line, cell)
-
-    @cell_magic
-    def pipeline_metrics(self, line: str, cell: str | None = None) -> Any:
-        """%%pipeline_metrics: the names whose values become the pipeline's metrics."""
-        __tracebackhide__ = True
-        return self._annotated("pipeline_metrics", line, cell)
-
-    @cell_magic
-    def skip(self, line: str, cell: str | None = None) -> Any:
-        """%%skip: not part of the pipeline (still runs here, so the notebook works as before)."""
-        __tracebackhide__ = True
-        return self._annotated("skip", line, cell)
+        pipeline step. Runs the cell as it is.""",
+    )
+    imports = _annotation(
+        "imports", "%%imports: the imports every step starts with. Runs the cell as it is."
+    )
+    functions = _annotation(
+        "functions",
+        "%%functions: functions and classes every step can use. Runs the cell as it is.",
+    )
+    pipeline_parameters = _annotation(
+        "pipeline_parameters",
+        "%%pipeline_parameters: literals that become typed pipeline parameters.",
+    )
+    pipeline_metrics = _annotation(
+        "pipeline_metrics",
+        "%%pipeline_metrics: the names whose values become the pipeline's metrics.",
+    )
+    skip = _annotation(
+        "skip",
+        "%%skip: not part of the pipeline (still runs here, so the notebook works as before).",
+    )
 
     # --- steps that are not Python: run here as a local run runs them ----------------------------
     # So that the notebook still runs top to bottom: a component or container cell runs its command

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..cluster.targets import ENGINES as CLUSTER_ENGINES
+from ..cluster.engines import ENGINES as CLUSTER_ENGINES
 from ..cluster.targets import config_dir
 from ..fileio import write_atomically
 

@@ -7,6 +7,7 @@ Shared by the tag and magic grammars, and by volume sizes, which are memory-like
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 from ..model import GPU_RESOURCE
 
@@ -18,19 +19,15 @@ _CPU_RE = re.compile(r"^([0-9]*[.])?[0-9]+m?$")
 _COUNT_RE = re.compile(r"^[0-9]+$")
 
 
+#: the memory units from the largest down to bytes (""), binary and decimal, and what one holds
+#: of the next
+_UNIT_LADDERS = (
+    (("Ei", "Pi", "Ti", "Gi", "Mi", "Ki", ""), 1024),
+    (("E", "P", "T", "G", "M", "K", ""), 1000),
+)
+#: each unit to the next smaller one and how many of those it holds ("Gi": ("Mi", 1024))
 _SMALLER_UNIT = {
-    "Ei": ("Pi", 1024),
-    "Pi": ("Ti", 1024),
-    "Ti": ("Gi", 1024),
-    "Gi": ("Mi", 1024),
-    "Mi": ("Ki", 1024),
-    "Ki": ("", 1024),
-    "E": ("P", 1000),
-    "P": ("T", 1000),
-    "T": ("G", 1000),
-    "G": ("M", 1000),
-    "M": ("K", 1000),
-    "K": ("", 1000),
+    big: (small, step) for ladder, step in _UNIT_LADDERS for big, small in pairwise(ladder)
 }
 
 

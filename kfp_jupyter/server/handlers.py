@@ -421,7 +421,8 @@ class TargetsHandler(BaseHandler):
 
     @web.authenticated
     async def get(self) -> None:
-        from ..cluster.targets import ENGINES, last_target, load_targets
+        from ..cluster.engines import ENGINES
+        from ..cluster.targets import last_target, load_targets
 
         def work() -> dict[str, Any]:
             # the engines are always there: a broken targets file must not stop a submit that

@@ -200,3 +200,36 @@ def test_local_and_vcs_installs_are_reported_as_not_reproducible(tmp_path: Path)
     unpinned = inspect(nb, "--no-pin", env=env)
     assert packages(unpinned, "train") == ["fromfolder", "fromgit", "fromindex"]
     assert "/home/me/fromfolder" in unpinned["stderr"] + json.dumps(unpinned.get("warnings", []))
+
+
+def test_a_module_is_matched_to_the_distribution_whose_file_list_names_it(tmp_path: Path) -> None:
+    """Distribution names unlike the module's, without top_level.txt: only the list of installed
+    files tells. A list that merely contains the name as part of a longer path does not count,
+    and an egg-info installation (SOURCES.txt, no RECORD) is read too."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "oddmod.py").write_text("")
+    (site / "eggmod").mkdir()
+    (site / "eggmod" / "__init__.py").write_text("")
+    near = site / "near_miss-1.0.dist-info"
+    near.mkdir()
+    (near / "METADATA").write_text("Metadata-Version: 2.1\nName: near-miss\nVersion: 1.0\n")
+    (near / "RECORD").write_text('"vendored/oddmod.py",,\nnear_miss-1.0.dist-info/RECORD,,\n')
+    real = site / "Unrelated_Name-3.2.dist-info"
+    real.mkdir()
+    (real / "METADATA").write_text("Metadata-Version: 2.1\nName: unrelated-name\nVersion: 3.2\n")
+    (real / "RECORD").write_text('"oddmod.py",sha256=x,1\nUnrelated_Name-3.2.dist-info/RECORD,,\n')
+    egg = site / "egg_dist-0.7-py3.11.egg-info"
+    egg.mkdir()
+    (egg / "PKG-INFO").write_text("Metadata-Version: 1.1\nName: egg-dist\nVersion: 0.7\n")
+    (egg / "SOURCES.txt").write_text("eggmod/__init__.py\n")
+    nb = make_notebook(
+        tmp_path / "nb.ipynb", [code("import oddmod\nimport eggmod\nx = 1", "step:train")]
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+    }
+    pkgs = packages(inspect(nb, env=env), "train")
+    assert "unrelated-name==3.2" in pkgs and "egg-dist==0.7" in pkgs
+    assert not any(p.startswith("near-miss") for p in pkgs)

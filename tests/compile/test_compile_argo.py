@@ -22,6 +22,7 @@ from nbutil import code, make_notebook, md
 
 from kfp_jupyter import compile_pipeline, load_notebook
 from kfp_jupyter.compile.argo import dump_yaml, pip_header
+from kfp_jupyter.compile.argo import workflow as argo_workflow
 from kfp_jupyter.packaging.program import build_program
 
 CELLS = [
@@ -372,7 +373,27 @@ def test_yaml_strings_round_trip() -> None:
     rng = random.Random(7)
     samples = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 10))) for _ in range(3000)]
     for s in samples:
-        assert yaml.safe_load(dump_yaml({"s": s}))["s"] == s, repr(s)
+        for writer in (yaml.CSafeDumper, yaml.SafeDumper):
+            assert yaml.safe_load(dump_yaml({"s": s}, writer))["s"] == s, (writer, repr(s))
+
+
+def test_libyaml_and_pyyamls_own_writer_write_the_same_workflow(tmp_path: Path) -> None:
+    """libyaml writes the Workflow (PyYAML's own writer takes seconds on hundreds of scripts);
+    where PyYAML has no libyaml the pure-Python writer gives the same bytes."""
+    odd = make_notebook(
+        tmp_path / "odd.ipynb",
+        [
+            code("a = 1   \nb = 'x\\ty'\t\n\nc = '''two\n  lines  \n'''", "step:first"),
+            code("text = 'café ☕' + '''\n  indented: [x, {y}]\n# not a comment\n'''", "step:b"),
+            code("print(a, b, c, text, '\\u2028')", "step:c"),
+        ],
+    )
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    for path in [*sorted(examples.glob("*.ipynb")), odd]:
+        doc = argo_workflow(load_notebook(path))
+        text = dump_yaml(doc)
+        assert dump_yaml(doc, yaml.SafeDumper) == text, path
+        assert yaml.safe_load(text) == doc
 
 
 # --- running it

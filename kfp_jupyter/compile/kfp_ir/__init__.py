@@ -19,18 +19,17 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from ...yamltext import SAFE_DUMPER
 from .pipeline_spec import build
 
 if TYPE_CHECKING:
     from ...model import Pipeline
 
-#: libyaml's writer where PyYAML has it, PyYAML's own where not
-DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 #: no line is folded: the two writers fold long lines differently, and write the same text unfolded
 _WIDTH = 2**31 - 1
 
 
-def dump(documents: list[dict[str, object]], dumper: type = DUMPER) -> str:
+def dump(documents: list[dict[str, object]], dumper: type = SAFE_DUMPER) -> str:
     return yaml.dump_all(documents, Dumper=dumper, sort_keys=True, width=_WIDTH)
 
 

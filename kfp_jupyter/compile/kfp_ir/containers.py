@@ -14,21 +14,14 @@ from ...components.spec import (
     ComponentInput,
     ComponentOutput,
     ComponentSpec,
-    Concat,
-    IfPresent,
-    InputPath,
-    InputValue,
-    OutputPath,
     Part,
-    Unsupported,
+    PartVisitor,
     artifact_schema,
 )
 from .names import artifact_type, io_definitions, struct_value
 
 
 def _definition(spec: ComponentSpec, io: ComponentInput | ComponentOutput) -> dict[str, object]:
-    """An input's or output's definition: a value's parameter type (an input's default too), or
-    a file's artifact type."""
     d: dict[str, object] = {}
     if io.passing == "value":
         assert io.value_type is not None
@@ -45,7 +38,6 @@ def _definition(spec: ComponentSpec, io: ComponentInput | ComponentOutput) -> di
 
 
 def definitions(spec: ComponentSpec) -> dict[str, object]:
-    """The component's `inputDefinitions` and `outputDefinitions` (only those that are not empty)."""
     inputs: dict[str, dict[str, object]] = {}
     outputs: dict[str, dict[str, object]] = {}
     both: list[ComponentInput | ComponentOutput] = [*spec.inputs, *spec.outputs]
@@ -56,36 +48,44 @@ def definitions(spec: ComponentSpec) -> dict[str, object]:
     return io_definitions(inputs, outputs)
 
 
-def _placeholder(spec: ComponentSpec, p: Part) -> object:
-    """A part of the command line; Concat and IfPresent as the JSON structures KFP reads."""
-    if isinstance(p, str):
-        return p
-    if isinstance(p, InputValue):
-        return f"{{{{$.inputs.parameters['{p.input}']}}}}"
-    if isinstance(p, InputPath):
-        return f"{{{{$.inputs.artifacts['{p.input}'].path}}}}"
-    if isinstance(p, OutputPath):
-        if spec.output(p.output).passing == "value":
-            return f"{{{{$.outputs.parameters['{p.output}'].output_file}}}}"
-        return f"{{{{$.outputs.artifacts['{p.output}'].path}}}}"
-    if isinstance(p, Concat):
-        return {"Concat": [_placeholder(spec, q) for q in p.parts]}
-    if isinstance(p, IfPresent):
-        body: dict[str, object] = {
-            "InputName": p.input,
-            "Then": [_placeholder(spec, q) for q in p.then],
-        }
-        if p.otherwise:
-            body["Else"] = [_placeholder(spec, q) for q in p.otherwise]
+class _IRPart(PartVisitor[object]):
+    """A part of the command line with the IR's placeholders; Concat and IfPresent as the JSON
+    structures KFP reads."""
+
+    def __init__(self, spec: ComponentSpec) -> None:
+        self.spec = spec
+
+    def text(self, text: str) -> object:
+        return text
+
+    def input_value(self, key: str) -> object:
+        return f"{{{{$.inputs.parameters['{key}']}}}}"
+
+    def input_path(self, key: str) -> object:
+        return f"{{{{$.inputs.artifacts['{key}'].path}}}}"
+
+    def output_path(self, key: str) -> object:
+        if self.spec.output(key).passing == "value":
+            return f"{{{{$.outputs.parameters['{key}'].output_file}}}}"
+        return f"{{{{$.outputs.artifacts['{key}'].path}}}}"
+
+    def concat(self, parts: list[object]) -> object:
+        return {"Concat": parts}
+
+    def if_present(self, key: str, then: tuple[Part, ...], otherwise: tuple[Part, ...]) -> object:
+        body: dict[str, object] = {"InputName": key, "Then": [self.visit(q) for q in then]}
+        if otherwise:
+            body["Else"] = [self.visit(q) for q in otherwise]
         return {"IfPresent": body}
-    assert isinstance(p, Unsupported)
-    return p.text
+
+    def unsupported(self, text: str) -> object:
+        return text
 
 
 def command_line(spec: ComponentSpec, parts: tuple[Part, ...]) -> list[str]:
-    out = []
+    out, writer = [], _IRPart(spec)
     for p in parts:
-        value = _placeholder(spec, p)
+        value = writer.visit(p)
         out.append(value if isinstance(value, str) else json.dumps(value))
     return out
 

@@ -41,6 +41,10 @@ SOURCE_PREAMBLE = (
 EXECUTOR_INPUT = "{{$}}"
 
 
+#: what a version's runtime is installed with, as kfp installs its own
+_VERSION_EXTRAS = ("--no-deps", 'typing-extensions>=3.7.4,<5; python_version<"3.9"')
+
+
 def is_version(runtime: str) -> bool:
     return bool(_VERSION.match(runtime))
 
@@ -59,24 +63,15 @@ def _pip_install(parts: list[str]) -> str:
 def install_command(packages: tuple[str, ...], runtime: str) -> list[str]:
     """The first stage: install the step's packages, then the kfp runtime (unless a package of
     the step is itself a kfp distribution), then run the rest of the command line."""
-    commands: list[str] = []
-    if packages:
-        commands.append(_pip_install(list(packages)))
+    installs = [list(packages)] if packages else []
     if not any(p.startswith("kfp") for p in packages):
-        if commands:
-            commands.append(" && ")
-        if is_version(runtime):
-            parts = [
-                f"kfp=={runtime}",
-                "--no-deps",
-                'typing-extensions>=3.7.4,<5; python_version<"3.9"',
-            ]
-        else:
-            parts = [runtime]
-        commands.append(_pip_install(parts))
-    if not commands:
+        extras = _VERSION_EXTRAS if is_version(runtime) else ()
+        installs.append([runtime_requirement(runtime), *extras])
+    if not installs:
         return []
-    script = f'{_ENSURE_PIP}PIP_DISABLE_PIP_VERSION_CHECK=1 {" ".join(commands)} && "$0" "$@"\n'
+    # two spaces around `&&`, as the kfp SDK writes them
+    commands = "  &&  ".join(map(_pip_install, installs))
+    script = f'{_ENSURE_PIP}PIP_DISABLE_PIP_VERSION_CHECK=1 {commands} && "$0" "$@"\n'
     return ["sh", "-c", script]
 
 

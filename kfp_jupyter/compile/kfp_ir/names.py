@@ -9,20 +9,14 @@ kfp SDK gives to the `dsl` script's tasks, so both targets name a step's task al
 
 from __future__ import annotations
 
-from ..shared import compact
+from ..shared import compact, unique_name
 
 SCHEMA_VERSION = "0.0.1"
 
 
 def unique(name: str, taken: set[str]) -> str:
-    """`name`, or the first of `name-2`, `name-3`, ... not yet taken (which it then takes)."""
-    name = name or "task"
-    candidate, index = name, 2
-    while candidate in taken:
-        candidate = f"{name}-{index}"
-        index += 1
-    taken.add(candidate)
-    return candidate
+    """A task's name, numbered when taken; `task` for a step whose name has no letter or digit."""
+    return unique_name(name or "task", taken)
 
 
 def artifact_type(schema_title: str) -> dict[str, object]:
@@ -32,7 +26,6 @@ def artifact_type(schema_title: str) -> dict[str, object]:
 def io_definitions(
     inputs: dict[str, dict[str, object]], outputs: dict[str, dict[str, object]]
 ) -> dict[str, object]:
-    """A component's `inputDefinitions` and `outputDefinitions`, each only when not empty."""
     return compact({"inputDefinitions": inputs, "outputDefinitions": outputs})
 
 

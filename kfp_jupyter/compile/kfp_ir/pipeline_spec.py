@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..._version import __version__
-from ...components.spec import IR_TYPE_OF, ComponentSpec
-from ...components.steps import kubectl_component
-from ..kfp_shared import TaskArgument, check_kfp, kfp_call, kfp_programs, task_arguments
+from ...components.spec import IR_TYPE_OF
+from ..kfp_shared import TaskArgument, check_kfp, kfp_programs, kfp_spec, task_arguments
 from ..shared import compact, k8s_name
 from . import containers, launcher, platform, settings
 from .names import artifact_type, io_definitions, struct_value, unique
@@ -28,13 +27,11 @@ SCHEMA_VERSION = "2.1.0"
 
 @dataclass
 class _Ir:
-    """The parts of both documents, filled step by step."""
-
     components: dict[str, object] = field(default_factory=dict)
     executors: dict[str, object] = field(default_factory=dict)
     tasks: dict[str, dict[str, object]] = field(default_factory=dict)
     platform: dict[str, dict[str, object]] = field(default_factory=dict)
-    #: each Python step's program (shared.kfp_programs)
+    #: each Python step's program (kfp_shared.kfp_programs)
     programs: dict[str, StepProgram] = field(default_factory=dict)
     #: step name -> task name; volume name -> the task that creates it
     step_tasks: dict[str, str] = field(default_factory=dict)
@@ -44,7 +41,6 @@ class _Ir:
     def add(
         self, task_name: str, component: dict[str, object], container: dict[str, object]
     ) -> dict[str, object]:
-        """A task with its own component and executor; returns the task, to be filled in."""
         component["executorLabel"] = f"exec-{task_name}"
         self.components[f"comp-{task_name}"] = component
         self.executors[f"exec-{task_name}"] = {"container": container}
@@ -76,22 +72,17 @@ def _python_component(pipeline: Pipeline, prog: StepProgram) -> dict[str, object
     inputs: dict[str, dict[str, object]] = {}
     outputs: dict[str, dict[str, object]] = {}
     for a in prog.args:
-        if a.kind in ("parameter", "value"):
+        side = inputs if a.kind in ("parameter", "value", "input", "path") else outputs
+        if a.kind in ("parameter", "value", "export_value"):
             param_type = types[a.name] if a.kind == "parameter" else a.type
-            inputs.setdefault("parameters", {})[a.arg] = {"parameterType": IR_TYPE_OF[param_type]}
-        elif a.kind in ("input", "path"):
-            inputs.setdefault("artifacts", {})[a.arg] = artifact_type("system.Artifact")
-        elif a.kind == "export_value":
-            outputs.setdefault("parameters", {})[a.arg] = {"parameterType": IR_TYPE_OF[a.type]}
+            side.setdefault("parameters", {})[a.arg] = {"parameterType": IR_TYPE_OF[param_type]}
         else:
             schema = "system.Metrics" if a.kind == "metrics" else "system.Artifact"
-            outputs.setdefault("artifacts", {})[a.arg] = artifact_type(schema)
+            side.setdefault("artifacts", {})[a.arg] = artifact_type(schema)
     return io_definitions(inputs, outputs)
 
 
 def _task_inputs(ir: _Ir, arguments: list[TaskArgument]) -> dict[str, dict[str, object]]:
-    """The task's `inputs`: constants, pipeline parameters, and outputs of earlier tasks (a
-    value as a parameter, a file as an artifact)."""
     inputs: dict[str, dict[str, object]] = {}
     for t in arguments:
         group = "parameters"
@@ -110,15 +101,6 @@ def _task_inputs(ir: _Ir, arguments: list[TaskArgument]) -> dict[str, dict[str, 
     return inputs
 
 
-def _component_spec(step: Step) -> tuple[ComponentSpec, str]:
-    """The component a non-Python step runs, and its image (the notebook's, for a component)."""
-    if step.resource is not None:
-        spec = kubectl_component(step.name, step.resource)
-        return spec, spec.container.image
-    assert step.component is not None
-    return kfp_call(step.component).spec, step.image
-
-
 def _step_task(pipeline: Pipeline, ir: _Ir, step: Step, runtime: str) -> None:
     name = unique(k8s_name(step.name), ir.taken)
     ir.step_tasks[step.name] = name
@@ -131,7 +113,9 @@ def _step_task(pipeline: Pipeline, ir: _Ir, step: Step, runtime: str) -> None:
         task = ir.add(name, _python_component(pipeline, prog), container)
         env: dict[str, str] = {}
     else:
-        spec, image = _component_spec(step)
+        spec = kfp_spec(step)
+        # a component runs in the image the notebook gives it, kubectl in its own
+        image = step.image if step.resource is None else spec.container.image
         container, env = containers.container(spec, image)
         task = ir.add(name, containers.definitions(spec), container)
     # each mounted volume's path, in the variable every target sets (model.Volume.env)

@@ -43,44 +43,35 @@ def create_pvc_component() -> dict[str, object]:
 
 def create_pvc_arguments(volume: Volume) -> dict[str, object]:
     """The arguments of the CreatePVC task that makes `volume` for each run (both KFP targets)."""
-    arguments: dict[str, object] = {
+    return {
         "pvc_name_suffix": f"-{volume.name}",
         "access_modes": [volume.access_mode],
         "size": volume.size,
+        **compact({"storage_class_name": volume.storage_class}),
     }
-    if volume.storage_class:
-        arguments["storage_class_name"] = volume.storage_class
-    return arguments
 
 
 def _pvc_mount(pipeline: Pipeline, step: Step, volume_tasks: dict[str, str]) -> list[object]:
     mounts: list[object] = []
     for m in step.mounts:
-        volume = pipeline.volume(m.volume)
-        if volume.claim is not None:
-            mounts.append(
-                {
-                    "mountPath": m.path,
-                    "constant": volume.claim,
-                    "pvcNameParameter": {"runtimeValue": {"constant": volume.claim}},
-                }
-            )
+        claim = pipeline.volume(m.volume).claim
+        source: dict[str, object]
+        if claim is not None:
+            source = {"constant": claim, "pvcNameParameter": {"runtimeValue": {"constant": claim}}}
         else:
             made = {"outputParameterKey": "name", "producerTask": volume_tasks[m.volume]}
-            mounts.append(
-                {
-                    "mountPath": m.path,
-                    "taskOutputParameter": made,
-                    "pvcNameParameter": {"taskOutputParameter": dict(made)},
-                }
-            )
+            # a copy: the same object twice would be written as a YAML anchor and alias
+            source = {
+                "taskOutputParameter": made,
+                "pvcNameParameter": {"taskOutputParameter": dict(made)},
+            }
+        mounts.append({"mountPath": m.path, **source})
     return mounts
 
 
 def executor_config(
     pipeline: Pipeline, step: Step, volume_tasks: dict[str, str]
 ) -> dict[str, object]:
-    """The Kubernetes settings of one step's executor (empty when it has none)."""
     secrets = [
         {
             "secretName": secret,

@@ -34,7 +34,7 @@ def memory_gb(memory: str) -> float:
 
 def resources(step: Step) -> dict[str, object]:
     """The container's `resources`: cpu and memory limits, and the accelerator (KFP takes one;
-    shared.check_kfp refuses a step that names several)."""
+    kfp_shared.check_kfp refuses a step that names several)."""
     out: dict[str, object] = {}
     for key, value in sorted(step.limits.items()):
         if key == "cpu":
