@@ -22,6 +22,27 @@ def type_of_literal(value: object) -> ParamType | None:
     return None
 
 
+#: the parameter type to write instead of a literal of another type
+_INSTEAD: dict[type, str] = {
+    tuple: "a list instead of a tuple",
+    set: "a list instead of a set",
+    bytes: "a str",
+}
+
+
+def type_fix(name: str, value: object) -> str:
+    """What to write instead of a literal no parameter type holds, for that value: None has no
+    type of its own, so it takes a stand-in of the type the step expects."""
+    if value is None:
+        local = name.lower() if name.lower() != name else f"{name}_or_none"
+        return (
+            f"give {name} a value of the type the step expects that stands for 'not set' "
+            f"(e.g. {name} = 0 or {name} = ''), and turn it back into None in the step: "
+            f"{local} = {name} or None"
+        )
+    return f"use one of those types ({_INSTEAD.get(type(value), 'e.g. a list instead of a tuple')})"
+
+
 def json_problem(value: object, where: str = "the value") -> str | None:
     """Why `value` would not survive the trip through a pipeline (JSON), or None if it would."""
     if value is None or isinstance(value, (bool, int, str)):

@@ -7,14 +7,24 @@ kernel and the child notebook's imports for notebook steps, the component's imag
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Problem
 from ..model import NOTEBOOK_OUTPUT, ComponentCall, Export, Input, Mount, Parameter, Step
+from ..notebook.source import pip_lines, written_file
+from ..notebook.step_settings import merge_packages, requirement_key
 from .blocks import Blocks, StepBlock, step_fields
-from .packages import Unpinnable, imported_modules, resolve_packages
+from .packages import (
+    PipInstall,
+    Unpinnable,
+    has_version,
+    imported_modules,
+    read_pip_install,
+    resolve_packages,
+)
 
 if TYPE_CHECKING:
     from ..notebook.metadata import NotebookSettings
@@ -74,15 +84,21 @@ def python_step(
     )
     marshalling = bool(plan.inputs or plan.outputs)
     unpinnable: list[Unpinnable] = []
+    # what the notebook states, the more specific last (it wins): the shared cells' pip lines,
+    # the notebook's `packages`, the step's pip lines, the step's `packages:` tags
+    shared = stated_by_pip([*blocks.imports.parts, *blocks.functions.parts], None, warnings)
+    stated = (*shared, *settings.packages, *stated_by_pip(sb.code.parts, sb.name, warnings))
+    stated += st.packages
     packages = resolve_packages(
         code_for_packages,
-        (*settings.packages, *st.packages),
+        stated,
         marshalling=marshalling,
         local_modules=local,
         pin=settings.pin_packages,
         unpinnable=unpinnable,
     )
     warnings += [u.problem(sb.name) for u in unpinnable]
+    _skipped_pins(blocks.skipped, packages, stated, sb.name, warnings)
     return Step(
         **plan.placed(),
         outputs=tuple(sorted(plan.outputs)),
@@ -92,6 +108,77 @@ def python_step(
         **step_fields(st, settings.image),
         exports=tuple(sorted(exports, key=lambda e: e.name)),
     )
+
+
+def stated_by_pip(
+    parts: Iterable[tuple[int, str, int]], step: str | None, warnings: list[Problem]
+) -> tuple[str, ...]:
+    """The requirements the pip install lines of these cells state, read as `packages:` tags
+    are (a later one of a package wins, as the later install does); each line is reported,
+    once: the shared cells' lines are read for every step."""
+    reqs: list[str] = []
+    for cell, code, _ in parts:
+        for command, args in pip_lines(code):
+            pip = read_pip_install(command, args)
+            reqs += pip.requirements
+            problem = _pip_problem(pip, cell, step)
+            if problem not in warnings:
+                warnings.append(problem)
+    return merge_packages((), tuple(reqs), override=True)
+
+
+def _pip_problem(pip: PipInstall, cell: int, step: str | None) -> Problem:
+    """What becomes of a pip line: its requirements go with the step's packages; what is not a
+    requirement by name is left out, with the way to state it instead."""
+    who = "the step installs" if step else "every Python step installs"
+    said = [f"{who} {', '.join(pip.requirements)} instead"] if pip.requirements else []
+    if not pip.dropped:
+        return Problem(
+            f"{pip.command!r} is left out of the code: {said[0]} (as 'packages:' tags make it)",
+            cell=cell,
+            step=step,
+        )
+    them = ", ".join(repr(d) for d in pip.dropped)
+    said.append(f"{them} {'is' if len(pip.dropped) == 1 else 'are'} no requirement by name")
+    return Problem(
+        f"{pip.command!r} is left out of the code: {'; '.join(said)}, which a step cannot install",
+        cell=cell,
+        step=step,
+        fix="name what the steps need in 'packages:NAME==VERSION' tags (the notebook's "
+        "'packages' metadata for every step), or build it into the step's image",
+    )
+
+
+def _skipped_pins(
+    skipped: list[tuple[int, str]],
+    packages: tuple[str, ...],
+    stated: tuple[str, ...],
+    step: str,
+    warnings: list[Problem],
+) -> None:
+    """A skip cell's pip line is not part of the pipeline: a version it pins for a package the
+    step installs (from its imports) is not the step's, and the step would run another one."""
+    found = {requirement_key(p): p for p in packages}
+    named = {requirement_key(r) for r in stated}
+    for cell, code in skipped:
+        for command, args in pip_lines(code):
+            for req in read_pip_install(command, args).requirements:
+                key = requirement_key(req)
+                if not has_version(req) or key in named or found.get(key, req) == req:
+                    continue
+                how = f"tag a cell of the step 'packages:{req}'"
+                if "," in req:  # a tag holds no comma
+                    how = f'add --packages "{req}" to the step\'s %%step line'
+                warnings.append(
+                    Problem(
+                        f"{command!r} is in a skip cell, which is not part of the pipeline: the "
+                        f"step installs {found[key]!r}, not {req!r}",
+                        cell=cell,
+                        step=step,
+                        fix=f"{how}, or move the pip line into a cell of the step (or the "
+                        "imports cell, for every step)",
+                    )
+                )
 
 
 def special_step(sp: Special, call: ComponentCall | None, plan: StepPlan) -> Step:
@@ -152,10 +239,11 @@ def notebook_step(
 
 
 def local_modules(notebook: str | None, blocks: Blocks, warnings: list[Problem]) -> frozenset[str]:
-    """Modules the notebook imports from files beside it, which a step's container does not have."""
-    if notebook is None:
+    """Modules the notebook imports from files beside it (or that a `%%writefile` cell writes
+    there), which a step's container does not have."""
+    written = _written_modules(blocks)
+    if notebook is None and not written:
         return frozenset()
-    folder = Path(notebook).parent
     found: set[str] = set()
     parts: list[tuple[int, str, str | None]] = [
         *((c, code, None) for c, code, _ in blocks.imports.parts),
@@ -165,20 +253,52 @@ def local_modules(notebook: str | None, blocks: Blocks, warnings: list[Problem])
     for cell, code, step in parts:
         for module in imported_modules(code):
             top = module.split(".")[0]
-            if top in found:
-                continue
-            for path in (folder / f"{top}.py", folder / top / "__init__.py"):
-                if path.is_file():
-                    found.add(top)
-                    warnings.append(
-                        Problem(
-                            f"module {top!r} is {path.relative_to(folder)} beside the notebook; "
-                            "a step runs in its own container, where that file is not",
-                            cell=cell,
-                            step=step,
-                            fix="put the code the steps need in the functions cell, or publish "
-                            "the module as a package and name it in 'packages:'",
-                        )
+            where = None if top in found else _local_file(notebook, top, written)
+            if where is not None:
+                found.add(top)
+                warnings.append(
+                    Problem(
+                        f"module {top!r} is {where}; a step runs in its own container, where "
+                        "that file is not",
+                        cell=cell,
+                        step=step,
+                        fix="put the code the steps need in the functions cell, or publish "
+                        "the module as a package and name it in 'packages:'",
                     )
-                    break
+                )
     return frozenset(found)
+
+
+def _local_file(notebook: str | None, top: str, written: dict[str, tuple[int, str]]) -> str | None:
+    """Where module `top` is beside the notebook, said for a warning; None when it is not."""
+    if top in written:
+        cell, path = written[top]
+        return f"{path}, which the %%writefile cell {cell} writes beside the notebook"
+    if notebook is None:
+        return None
+    folder = Path(notebook).parent
+    for file in (folder / f"{top}.py", folder / top / "__init__.py"):
+        if file.is_file():
+            return f"{file.relative_to(folder)} beside the notebook"
+    return None
+
+
+def _written_modules(blocks: Blocks) -> dict[str, tuple[int, str]]:
+    """Top-level modules that `%%writefile` cells write beside the notebook (`helper.py`,
+    `pkg/__init__.py`): module -> (cell, path). Skipped cells count: the notebook ran them."""
+    cells = [
+        *((c, code) for c, code, _ in blocks.imports.parts),
+        *((c, code) for c, code, _ in blocks.functions.parts),
+        *((c, code) for s in blocks.steps for c, code, _ in s.code.parts),
+        *blocks.skipped,
+    ]
+    out: dict[str, tuple[int, str]] = {}
+    for cell, code in cells:
+        path = written_file(code)
+        parts = PurePosixPath(path).parts if path and path.endswith(".py") else ()
+        if not parts or parts[0] in ("/", "..") or ".." in parts:
+            continue
+        top = parts[0].removesuffix(".py") if len(parts) == 1 else parts[0]
+        if top.isidentifier():
+            out.setdefault(top, (cell, path or ""))
+    return out

@@ -17,7 +17,7 @@ from ..notebook.step_settings import (
     apply_defaults,
     merge_settings,
 )
-from ..params import json_problem, type_of_literal
+from ..params import json_problem, type_fix, type_of_literal
 
 if TYPE_CHECKING:
     from ..notebook.annotations import Annotation
@@ -281,7 +281,7 @@ def _parameter(node: ast.stmt, cell: int, line: int, problems: list[Problem]) ->
                 "are int, float, str, bool, list or dict",
                 cell=cell,
                 line=line,
-                fix="use one of those types (e.g. a list instead of a tuple)",
+                fix=type_fix(target.id, literal),
             )
         )
         return None

@@ -10,12 +10,14 @@ step reads) it is an error with a fix, never a silent difference.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import itertools
-from typing import TYPE_CHECKING
+import sys
+from typing import TYPE_CHECKING, TypeGuard
 
 from ..errors import Problem
-from ..model import Mount, Parameter, Pipeline, Step, Volume, function_name
+from ..model import DEFAULT_IMAGE, Mount, Parameter, Pipeline, Step, Volume, function_name
 from .assemble import StepPlan, local_modules, notebook_step, python_step, special_step
 from .blocks import Blocks, CodeBlock, StepBlock, pipeline_fields
 from .graph import find_cycle, stable_topological_order
@@ -73,6 +75,9 @@ def build(
     steps, metrics = _assemble(
         blocks, settings, notebook, walk, wiring, mounts, metric_step, problems, warnings
     )
+    _warn_pinned_images(steps, settings, step_blocks, warnings)
+    if settings.kale_workspace:
+        _warn_relative_paths(steps, step_blocks, warnings)
     return Pipeline(
         **pipeline_fields(settings),
         notebook=notebook,
@@ -408,3 +413,103 @@ def _outputs(order: list[str], wiring: Wiring) -> dict[str, list[str]]:
             if i.name not in outputs[i.producer]:
                 outputs[i.producer].append(i.name)
     return outputs
+
+
+# --- after the steps: what differs on the image they run in -------------------------------------
+
+#: the step program's own need (it uses `:=`), whatever it installs
+STEP_PYTHON = "3.8"
+
+
+def _warn_pinned_images(
+    steps: list[Step],
+    settings: NotebookSettings,
+    step_blocks: dict[str, StepBlock],
+    warnings: list[Problem],
+) -> None:
+    """One warning when steps run in an image the notebook names but install versions pinned
+    here: an image with an older Python cannot install them (numpy 2.4 needs Python 3.11)."""
+    if not settings.pin_packages:
+        return
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    pinned: dict[str, str] = {}
+    for s in steps:
+        if s.kind != "python" or s.image == DEFAULT_IMAGE:
+            continue
+        if s.image == f"python:{here}" or s.image.startswith(f"python:{here}-"):
+            continue
+        stated = {
+            *settings.packages,
+            *step_blocks[s.name].settings_over(settings.step_defaults).packages,
+        }
+        pins = [p for p in s.packages if "==" in p and p not in stated]
+        if pins:
+            pinned.setdefault(s.image, f"{pins[0]} in step {s.name!r}")
+    if pinned:
+        named = ", ".join(f"{image!r} ({example})" for image, example in pinned.items())
+        warnings.append(
+            Problem(
+                f"steps run in the image{'s' if len(pinned) > 1 else ''} {named} but install packages pinned to the versions "
+                f"installed here, with Python {here}: an image with an older Python may not "
+                f"install them, and the step program needs Python {STEP_PYTHON} or newer",
+                fix='compile with --no-pin (or set "pin_packages": false under the notebook '
+                f"metadata 'kfp_jupyter') to let the image choose versions, or use an image with "
+                f"Python {here}",
+            )
+        )
+
+
+def _path_argument(func: str) -> int | None:
+    """Which argument of a call names the file it reads or writes, for the calls Kale notebooks
+    use with paths relative to the notebook's folder."""
+    if func == "open" or func.rsplit(".", 1)[-1] in ("read_csv", "to_csv"):
+        return 0
+    module, _, name = func.partition(".")
+    if module in ("np", "numpy", "joblib") and name in ("load", "save"):
+        return 0
+    return 1 if func == "joblib.dump" else None
+
+
+def _relative_paths(code: str) -> list[str]:
+    """The string literals a file call in `code` takes as a relative path (`read_csv('a.csv')`)."""
+    try:
+        calls = [n for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Call)]
+    except SyntaxError:
+        return []
+    found: list[str] = []
+    for call in sorted(calls, key=lambda c: (c.lineno, c.col_offset)):
+        at = _path_argument(ast.unparse(call.func))
+        arg = call.args[at] if at is not None and len(call.args) > at else None
+        if isinstance(arg, ast.Constant) and _relative(arg.value):
+            found.append(arg.value)
+    return found
+
+
+def _relative(value: object) -> TypeGuard[str]:
+    return isinstance(value, str) and bool(value) and value[0] != "/" and "://" not in value
+
+
+def _warn_relative_paths(
+    steps: list[Step], step_blocks: dict[str, StepBlock], warnings: list[Problem]
+) -> None:
+    """Kale runs each step in the notebook's folder on its volume; here a step runs in its image's
+    working folder, so a relative path names a file that is not there, or is lost."""
+    for s in (s for s in steps if s.kind == "python"):
+        found = [
+            (cell, p)
+            for cell, code, _ in step_blocks[s.name].code.parts
+            for p in _relative_paths(code)
+        ]
+        if found:
+            paths = list(dict.fromkeys(repr(p) for _, p in found))
+            warnings.append(
+                Problem(
+                    f"relative path{'s' if len(paths) > 1 else ''} {', '.join(paths)}: Kale runs a step in the notebook's folder on its "
+                    "volume, kfp-jupyter in the image's working folder, where the file is not "
+                    "there or is lost when the step ends",
+                    cell=found[0][0],
+                    step=s.name,
+                    fix="use an absolute path on a mounted volume (its mount_point), or hand the "
+                    "data to the next step as a variable",
+                )
+            )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -205,3 +206,79 @@ def resolve_packages(
         named = {requirement_key(r) for r in explicit}
         unpinnable += [u for u in odd if u.distribution not in named]
     return tuple(found[k] for k in sorted(found))
+
+
+#: pip install options that change nothing a step installs (`-q`, `-U`, ...): left aside
+_PIP_QUIET_FLAGS = frozenset(
+    {
+        *("-q", "--quiet", "-v", "--verbose", "-U", "--upgrade", "--user", "--pre", "--no-deps"),
+        *("--force-reinstall", "-I", "--ignore-installed", "--no-cache-dir", "--compile"),
+        *("--no-warn-script-location", "--no-warn-conflicts", "--disable-pip-version-check"),
+        *(
+            "--no-input",
+            "--no-color",
+            "--isolated",
+            "--break-system-packages",
+            "--no-build-isolation",
+        ),
+    }
+)
+_PIP_QUIET_VALUED = frozenset(
+    {
+        *("--upgrade-strategy", "--progress-bar", "--timeout", "--retries", "--cache-dir"),
+        *("--log", "--exists-action", "--root-user-action", "--proxy", "--trusted-host"),
+        *("--only-binary", "--no-binary"),
+    }
+)
+#: options whose value is where packages come from, or where they go: a step cannot follow them
+_PIP_SOURCE_VALUED = frozenset(
+    {
+        *("-r", "--requirement", "-e", "--editable", "-c", "--constraint", "-i", "--index-url"),
+        *("--extra-index-url", "-f", "--find-links", "-t", "--target", "--prefix", "--root"),
+    }
+)
+#: a requirement by name, as a `packages:` tag takes it: `xgboost`, `scikit-learn==1.0.2`,
+#: `pandas>=2,<3`, `ray[tune]==2.9`
+_REQUIREMENT_RE = re.compile(
+    r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?(?:\[[A-Za-z0-9._,-]+\])?"
+    r"(?:\s*(?:===?|~=|!=|<=?|>=?)\s*[A-Za-z0-9.*+!-]+"
+    r"(?:\s*,\s*(?:===?|~=|!=|<=?|>=?)\s*[A-Za-z0-9.*+!-]+)*)?$"
+)
+
+
+@dataclass(frozen=True)
+class PipInstall:
+    """A `pip install` line of the notebook, read as the requirements a step can install."""
+
+    #: the line as the notebook has it
+    command: str
+    #: requirements by name (and version), as `packages:` tags state them
+    requirements: tuple[str, ...]
+    #: what is not a requirement by name (`-r requirements.txt`, `-e .`, a URL): left out
+    dropped: tuple[str, ...]
+
+
+def read_pip_install(command: str, args: Sequence[str]) -> PipInstall:
+    """Split a pip line's arguments into requirements and what a step cannot install by name;
+    options that change nothing installed (`-q`, `-U`) are left aside."""
+    reqs: list[str] = []
+    dropped: list[str] = []
+    it = iter(args)
+    for word in it:
+        option, eq, _ = word.partition("=")
+        if word in _PIP_QUIET_FLAGS or (eq and option in _PIP_QUIET_VALUED):
+            continue
+        if word in _PIP_QUIET_VALUED:
+            next(it, None)
+        elif word in _PIP_SOURCE_VALUED:
+            dropped.append(f"{word} {next(it, '')}".strip())
+        elif word.startswith("-") or not _REQUIREMENT_RE.match(word):
+            dropped.append(word)  # another option, a URL, a path, a file, a `{variable}`
+        else:
+            reqs.append(re.sub(r"\s+", "", word))
+    return PipInstall(command, tuple(reqs), tuple(dropped))
+
+
+def has_version(requirement: str) -> bool:
+    """Whether a requirement states a version (`x==1.2`, `x>=2`), not only a name."""
+    return bool(re.search(r"[<>=!~]", requirement))

@@ -134,10 +134,22 @@ def _selected(
     return runs, total
 
 
+def _took(run: Any, attempts: bool = False) -> str:
+    """How long a run was running (the same in `runs list` and `runs show`): a resumed run's
+    wait between its failure and its resume is left out. `attempts`: say over how many."""
+    from ..engine.progress import fmt_seconds
+
+    seconds = run.running_time
+    if seconds is None:
+        return ""
+    took = fmt_seconds(seconds)
+    if attempts and run.attempts > 1:
+        took += f" over {run.attempts} attempts, last resumed {timestamp(run.resumed)}"
+    return took
+
+
 def _runs_table(history: Any, runs: list[Any]) -> Table:
     from rich.table import Table
-
-    from ..engine.progress import fmt_seconds
 
     table = Table(
         "run", "experiment", "pipeline", "state", "started", "took", "steps",
@@ -147,7 +159,7 @@ def _runs_table(history: Any, runs: list[Any]) -> Table:
     for r in runs:
         by_state = counts.get(r.id, {})
         ok = sum(by_state.get(s, 0) for s in states.DONE_OK)
-        took = fmt_seconds(r.finished - r.started) if r.finished and r.started else ""
+        took = _took(r)
         table.add_row(
             r.id,
             r.experiment,
@@ -258,8 +270,6 @@ def _show_header(console: Console, run: Any, metrics: dict[str, float]) -> None:
     """The run's state, where it came from, when, and its parameter and metric values."""
     from rich.text import Text
 
-    from ..engine.progress import fmt_seconds
-
     console.print(
         Text.assemble(
             ("run ", ""),
@@ -273,10 +283,10 @@ def _show_header(console: Console, run: Any, metrics: dict[str, float]) -> None:
         console.print(f"  {run.message}", markup=False)
     if run.notebook:
         console.print(f"notebook: {run.notebook}", markup=False)
-    took = (
-        f", took {fmt_seconds(run.finished - run.started)}" if run.finished and run.started else ""
+    took = _took(run, attempts=True)
+    console.print(
+        f"started {timestamp(run.created)}" + (f", took {took}" if took else ""), markup=False
     )
-    console.print(f"started {timestamp(run.created)}{took}", markup=False)
     if run.parameters:
         console.print(
             "parameters: " + ", ".join(f"{k}={v!r}" for k, v in run.parameters.items()),
@@ -324,18 +334,20 @@ def runs_logs(run_id: str, step: str, store: str | None) -> None:
     run = history.get_run(run_id)
     task = history.task(run.id, step)
     source = task
+    origin = task.cached_run if task.cached else None
     if task.cached and task.cached_from is not None:
         original = history.task_by_id(task.cached_from)
         if original is not None:
             source = original
-            click.echo(
-                f"(step {step} was reused from run {original.run_id}; its log follows)", err=True
-            )
+            origin = origin or original.run_id
+    if origin:
+        click.echo(f"(step {step} was reused from run {origin}; its log follows)", err=True)
     text = None
     if source.log and Path(source.log).is_file():
         text = Path(source.log).read_text(encoding="utf-8", errors="replace")
     elif source.log:
-        text = st.read_text(f"runs/{source.run_id}/logs/{Path(source.log).name}")
+        # a cached task's log is the one its outputs' run wrote, kept with that run
+        text = st.read_text(f"runs/{origin or source.run_id}/logs/{Path(source.log).name}")
     if text is None:
         raise UsageError(f"step {step!r} of run {run.id} has no log (state {task.state})")
     error = _step_error(st, source)

@@ -39,35 +39,6 @@ EXIT_INTERRUPTED = 130
 EXIT_TIMEOUT = 124
 
 
-def _summary(handle: Any, view: Any, began: float) -> None:
-    from rich.console import Console
-    from rich.text import Text
-
-    from ..engine.progress import STYLES, counted, fmt_seconds
-
-    console = Console(highlight=False, soft_wrap=True)
-    counts = view.counts()
-    parts = [f"{n} {s.lower()}" for s, n in counts.items() if n]
-    console.print(
-        Text.assemble(
-            ("run ", ""),
-            (handle.run_id, "bold"),
-            " ",
-            (handle.state, STYLES.get(handle.state, "")),
-            f" after {fmt_seconds(time.time() - began)}: {counted(len(view.rows), 'step')} "
-            f"({', '.join(parts)})",
-        )
-    )
-    if handle.state != states.SUCCEEDED and handle.message:
-        console.print(f"  {handle.message}", markup=False, style="red")
-    if view.metrics:
-        console.print(
-            "metrics: " + ", ".join(f"{k}={v:g}" for k, v in view.metrics.items()), markup=False
-        )
-    if handle.url:
-        console.print(f"details: {handle.url}", markup=False)
-
-
 def _until(events: Iterable[Any], deadline: float, expired: threading.Event) -> Iterator[Any]:
     """`events` until time.monotonic() reaches `deadline`, then set `expired` and stop.
 
@@ -117,7 +88,7 @@ def _follow(handle: Any, as_json: bool, timeout: float | None = None) -> int:
     following; the run goes on in the cluster."""
     from rich.console import Console
 
-    from ..engine.progress import follow
+    from ..frontends.cluster_text import follow_cluster_run, print_cluster_summary
 
     began = time.time()
     console = Console(highlight=False, soft_wrap=False, stderr=as_json)
@@ -126,7 +97,7 @@ def _follow(handle: Any, as_json: bool, timeout: float | None = None) -> int:
     if timeout is not None:
         events = _until(events, time.monotonic() + timeout, expired)
     try:
-        view = follow(events, console, console.is_terminal)
+        view = follow_cluster_run(handle, console, events)
         if expired.is_set():
             return _timed_out(handle, float(timeout or 0), as_json)
         state = handle.wait()
@@ -139,7 +110,7 @@ def _follow(handle: Any, as_json: bool, timeout: float | None = None) -> int:
         out.update(state=state, message=handle.message, tasks=handle.tasks)
         click.echo(json.dumps(out, indent=2))
     else:
-        _summary(handle, view, began)
+        print_cluster_summary(handle, view, began, Console(highlight=False, soft_wrap=True))
     return EXIT_OK if state == states.SUCCEEDED else EXIT_FAILED
 
 

@@ -158,8 +158,11 @@ class History(HistoryDatabase):
         return run_id
 
     def claim_for_resume(self, run_id: str, runner: RunnerId, options: dict[str, Any]) -> None:
-        """Take over an ended run: it becomes RUNNING again, its unfinished tasks PENDING."""
+        """Take over an ended run: it becomes RUNNING again, its unfinished tasks PENDING. The
+        time it ran so far is kept aside (`ran_before`), so that its running time leaves out
+        the wait between its end and this resume."""
         self.repair_interrupted()
+        now = time.time()
         with self._tx() as db:
             row = db.execute("SELECT state FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
@@ -168,10 +171,14 @@ class History(HistoryDatabase):
                 raise UsageError(f"run {run_id} is still running; it cannot be resumed twice")
             db.execute(
                 "UPDATE runs SET state = ?, message = NULL, finished = NULL, options = ?, "
+                "ran_before = ran_before + "
+                "MAX(0, COALESCE(finished - COALESCE(resumed, started), 0)), "
+                "attempts = attempts + 1, resumed = ?, "
                 "runner_host = ?, runner_pid = ?, runner_token = ? WHERE id = ?",
                 (
                     states.RUNNING,
                     json.dumps(options),
+                    now,
                     runner.host,
                     runner.pid,
                     runner.token,
@@ -187,7 +194,7 @@ class History(HistoryDatabase):
                 )
             db.execute(
                 "UPDATE tasks SET state = ?, attempts = 0, started = NULL, finished = NULL, "
-                "exit_code = NULL, message = NULL, cached = 0, cached_from = NULL "
+                "exit_code = NULL, message = NULL, cached = 0, cached_from = NULL, cached_run = NULL "
                 f"WHERE run_id = ? AND state NOT IN ({','.join('?' * len(ok))})",
                 (states.PENDING, run_id, *ok),
             )
@@ -314,8 +321,14 @@ class History(HistoryDatabase):
         return True
 
     def resolve_run_id(self, ref: str) -> str:
-        """A run id from 'latest', a full id or a unique prefix of one."""
+        """A run id from 'latest', a full id or a unique prefix of one. Every command and the
+        Python API resolve run ids here: an empty id would be a prefix of every run."""
         ref = ref.strip()
+        if not ref:
+            raise UsageError(
+                "the run id is empty: give a run id (or a unique prefix of one) or `latest` "
+                "(see: kfp-jupyter runs list)"
+            )
         if ref in ("latest", "last"):
             rows = self._read("SELECT id FROM runs ORDER BY created DESC LIMIT 1")
             if not rows:

@@ -20,8 +20,12 @@ from .history_rows import TASK_COLUMNS
 from .storelayout import SPEC_SUFFIX, lengthen_record, program_rel
 
 #: the columns of a task, artifact or metric kept in a run's record (row ids are not: they are
-#: made again when the record is imported; `cached_from` points into other runs, and is dropped)
+#: made again when the record is imported; `cached_from` points into other runs, and is dropped,
+#: while `cached_run` names the run that made a cached task's outputs, and is kept)
 _RECORD_TASK_COLUMNS = ("name", "position", *sorted(TASK_COLUMNS - {"cached_from"}))
+#: what a record written before a column existed holds for it (older records lack these)
+_RECORD_TASK_DEFAULTS: dict[str, Any] = {"cached_run": None}
+_RECORD_RUN_DEFAULTS: dict[str, Any] = {"attempts": 1, "resumed": None, "ran_before": 0.0}
 _RECORD_ARTIFACT_COLUMNS = ("step", "name", "type", "size", "digest", "uri")
 _RECORD_METRIC_COLUMNS = ("step", "name", "value")
 _RECORD_RUN_COLUMNS = ("notebook", "parameters", "options", "state", "message", "created")
@@ -42,6 +46,7 @@ def export_run(db: sqlite3.Connection, run_id: str) -> dict[str, Any]:
         k: run[k] for k in ("id", "experiment", "pipeline", *_RECORD_RUN_COLUMNS)
     }
     record.update(started=run["started"], finished=run["finished"])
+    record.update({k: run[k] for k in _RECORD_RUN_DEFAULTS})
     record["version"] = {"digest": run["version_digest"], "spec": run["spec"]}
     record["tasks"] = [
         {k: t[k] for k in _RECORD_TASK_COLUMNS}
@@ -73,7 +78,9 @@ def import_run(db: sqlite3.Connection, record: dict[str, Any]) -> bool:
     db.execute(
         "INSERT INTO runs (id, experiment_id, version_id, "
         + ", ".join(_RECORD_RUN_COLUMNS)
-        + ", started, finished) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        + ", started, finished, "
+        + ", ".join(_RECORD_RUN_DEFAULTS)
+        + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             record["id"],
             exp,
@@ -81,6 +88,7 @@ def import_run(db: sqlite3.Connection, record: dict[str, Any]) -> bool:
             *(record[k] for k in _RECORD_RUN_COLUMNS),
             record["started"],
             record["finished"],
+            *(record.get(k, v) for k, v in _RECORD_RUN_DEFAULTS.items()),
         ),
     )
     task_ids: dict[str, int] = {}
@@ -88,7 +96,7 @@ def import_run(db: sqlite3.Connection, record: dict[str, Any]) -> bool:
         cursor = db.execute(
             f"INSERT INTO tasks (run_id, {', '.join(_RECORD_TASK_COLUMNS)}) "
             f"VALUES (?, {', '.join('?' * len(_RECORD_TASK_COLUMNS))})",
-            (record["id"], *(t[k] for k in _RECORD_TASK_COLUMNS)),
+            (record["id"], *(_task_value(t, k) for k in _RECORD_TASK_COLUMNS)),
         )
         task_ids[t["name"]] = int(cursor.lastrowid or 0)
     for table, columns in _OUTPUT_TABLES:
@@ -98,6 +106,19 @@ def import_run(db: sqlite3.Connection, record: dict[str, Any]) -> bool:
             [(record["id"], task_ids[r["task"]], *(r[k] for k in columns)) for r in record[table]],
         )
     return True
+
+
+def _task_value(task: dict[str, Any], column: str) -> Any:
+    if column in task or column not in _RECORD_TASK_DEFAULTS:
+        return task[column]
+    if column == "cached_run" and task.get("cached"):
+        # an older record: a cached task's message named the run it was taken from
+        message = str(task.get("message") or "")
+        prefix = "reused from run "
+        if message.startswith(prefix):
+            return message[len(prefix) :] or None
+        return None
+    return _RECORD_TASK_DEFAULTS[column]
 
 
 def read_record(path: Path, store_root: Path) -> dict[str, Any]:

@@ -32,6 +32,22 @@ class RunRow:
     started: float | None
     finished: float | None
     runner: RunnerId | None
+    #: 1, and one more each time the run was resumed
+    attempts: int = 1
+    #: when it was last resumed (None: never)
+    resumed: float | None = None
+    #: seconds it was running before it was last resumed
+    ran_before: float = 0.0
+
+    @property
+    def running_time(self) -> float | None:
+        """How long the run was running, in seconds (None until it ends): from its start, or
+        its last resume, to its end, plus the earlier attempts; the time a failed or
+        interrupted run waited to be resumed is not in it."""
+        began = self.resumed if self.resumed is not None else self.started
+        if self.finished is None or began is None:
+            return None
+        return self.ran_before + max(0.0, self.finished - began)
 
 
 @dataclass(frozen=True)
@@ -50,6 +66,8 @@ class TaskRow:
     cached_from: int | None
     log: str | None
     message: str | None
+    #: the run whose task made a cached task's outputs (its logs and timings are the real ones)
+    cached_run: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +91,24 @@ class CacheHit:
     artifacts: dict[str, ArtifactRow]
     metrics: dict[str, float]
 
+    @property
+    def origin_task(self) -> int | None:
+        """The task that made these outputs (None if its run was removed): the hit itself,
+        unless it was taken from the cache too."""
+        return self.task.cached_from if self.task.cached else self.task.id
+
+    @property
+    def origin_run(self) -> str:
+        """The run that made these outputs: the one a task reusing them names."""
+        if self.task.cached and self.task.cached_run:
+            return self.task.cached_run
+        return self.task.run_id
+
+
+def reused_message(run_id: str) -> str:
+    """A cached task's message, naming the run that made its outputs."""
+    return f"reused from run {run_id}"
+
 
 @dataclass(frozen=True)
 class ExperimentRow:
@@ -93,6 +129,7 @@ TASK_COLUMNS = frozenset(
         "cached",
         "cache_key",
         "cached_from",
+        "cached_run",
         "log",
         "message",
     }
@@ -118,6 +155,9 @@ def run_row(r: sqlite3.Row) -> RunRow:
         started=r["started"],
         finished=r["finished"],
         runner=runner,
+        attempts=int(r["attempts"]),
+        resumed=r["resumed"],
+        ran_before=float(r["ran_before"]),
     )
 
 
@@ -137,6 +177,7 @@ def task_row(r: sqlite3.Row) -> TaskRow:
         cached_from=r["cached_from"],
         log=r["log"],
         message=r["message"],
+        cached_run=r["cached_run"],
     )
 
 

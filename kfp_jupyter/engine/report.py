@@ -56,7 +56,10 @@ def run_listing(history: History, run: RunRow) -> dict[str, Any]:
         "state": run.state,
         "created": iso(run.created),
         "finished": iso(run.finished),
-        "duration": (run.finished - run.started) if run.finished and run.started else None,
+        # how long it was running: a resumed run's wait for its resume is not in it
+        "duration": run.running_time,
+        "attempts": run.attempts,
+        "resumed": iso(run.resumed),
         "notebook": run.notebook,
         "parameters": run.parameters,
         "metrics": history.metrics(run.id),

@@ -120,7 +120,56 @@ def _v1(db: sqlite3.Connection) -> None:
         _statements(db, script)
 
 
+#: where a cached task's outputs were made, and how long a resumed run was running
+_V2_COLUMNS = """
+        -- the run whose task made a cached task's outputs (a name: it outlives that run's rows)
+        ALTER TABLE tasks ADD COLUMN cached_run TEXT;
+        -- a run's attempts (1 + times resumed), when it was last resumed, and the seconds it
+        -- was running before that: its running time leaves out the wait for a resume
+        ALTER TABLE runs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE runs ADD COLUMN resumed REAL;
+        ALTER TABLE runs ADD COLUMN ran_before REAL NOT NULL DEFAULT 0
+"""
+
+_V1_REUSED = "reused from run "
+
+
+def _v2_origin(tasks: dict[int, sqlite3.Row], row: sqlite3.Row) -> tuple[int | None, str]:
+    """The task that made a cached task's outputs (None if its row is gone) and its run: v1
+    pointed a cached task at the task it was taken from, itself perhaps taken from another."""
+    seen: set[int] = set()
+    while row["cached"] and row["cached_from"] in tasks and row["id"] not in seen:
+        seen.add(row["id"])
+        row = tasks[row["cached_from"]]
+    if not row["cached"]:
+        return int(row["id"]), str(row["run_id"])
+    # its source was removed (runs gc): v1's message still names the run it was taken from
+    message = str(row["message"] or "")
+    named = message[len(_V1_REUSED) :] if message.startswith(_V1_REUSED) else ""
+    return None, named or str(row["run_id"])
+
+
+def _v2(db: sqlite3.Connection) -> None:
+    _statements(db, _V2_COLUMNS)
+    tasks = {
+        int(r["id"]): r
+        for r in db.execute(
+            "SELECT id, run_id, cached, cached_from, message FROM tasks WHERE cached = 1 "
+            "OR id IN (SELECT cached_from FROM tasks WHERE cached = 1)"
+        ).fetchall()
+    }
+    for row in tasks.values():
+        if not row["cached"]:
+            continue
+        task, run = _v2_origin(tasks, row)
+        db.execute(
+            "UPDATE tasks SET cached_from = COALESCE(?, cached_from), cached_run = ?, "
+            "message = CASE WHEN message LIKE ? THEN ? ELSE message END WHERE id = ?",
+            (task, run, _V1_REUSED + "%", _V1_REUSED + run, row["id"]),
+        )
+
+
 #: migrations[i] takes a database from version i to version i + 1.
-MIGRATIONS: tuple[Migration, ...] = (_v1,)
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2)
 
 LATEST = len(MIGRATIONS)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from . import states
 from .events import EventBus, RunEvent, TaskEvent
+from .history_rows import reused_message
 from .report import run_summary
 from .steperror import StepError, write_error
 from .storebase import Store, shorten_record
@@ -82,17 +83,20 @@ class TaskRecorder:
         self.publish(t, tail, error)
 
     def reuse(self, t: Task, hit: CacheHit) -> None:
-        """The task takes the outputs of an earlier run's task instead of running."""
+        """The task takes the outputs of an earlier run's task instead of running. It names
+        the run whose task made them (whose log and timings are real), not a run that had
+        itself taken them from the cache."""
         now = time.time()
         outputs = {v: hit.artifacts[v].ref() for v in t.step.outputs}
         metrics = {m: hit.metrics[m] for m in t.step.metrics}
-        message = f"reused from run {hit.task.run_id}"
+        message = reused_message(hit.origin_run)
         self.history.finish_task(
             t.row,
             {
                 "state": states.CACHED,
                 "cached": 1,
-                "cached_from": hit.task.id,
+                "cached_from": hit.origin_task,
+                "cached_run": hit.origin_run,
                 "cache_key": t.cache_key,
                 "started": now,
                 "finished": now,

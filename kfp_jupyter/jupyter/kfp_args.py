@@ -59,13 +59,14 @@ def param_values(values: list[str]) -> dict[str, str]:
 def kfp_parser() -> argparse.ArgumentParser:
     """`%kfp`'s options, the same names as the CLI's commands."""
     p = _Parser(prog="%kfp", description="Act on the current notebook (or NOTEBOOK).")
-    sub = p.add_subparsers(dest="command", metavar="show|compile|run|submit", parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
     sub.required = True
     _show_options(sub.add_parser("show", help="display the pipeline widget"))
     _compile_options(sub.add_parser("compile", help="compile the pipeline"))
     _run_options(sub.add_parser("run", help="run the pipeline on this machine"))
     _inputs_options(sub.add_parser("inputs", help="load a step's inputs into the kernel"))
     _submit_options(sub.add_parser("submit", help="send the pipeline to a cluster"))
+    sub.metavar = "|".join(sub.choices)  # the usage line names every command
     return p
 
 

@@ -7,7 +7,7 @@ too: skip means "not in the pipeline", not "not run"), so the notebook still wor
 Their options are checked with the same grammar the compiler uses; a bad line is a one-line usage
 error and the cell does not run.
 
-`%kfp show|compile|run|submit [NOTEBOOK] [options]` act on the current notebook with the CLI's
+`%kfp show|compile|run|inputs|submit [NOTEBOOK] [options]` act on the current notebook with the CLI's
 options. `%kfp run` never runs steps in the kernel: the local engine runs them in processes, and
 the widget follows the run from background threads, so the kernel stays responsive.
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +193,7 @@ class KfpMagics(Magics):
 
     @line_magic
     def kfp(self, line: str) -> Any:
-        """%kfp show|compile|run|submit [NOTEBOOK] [options]: act on the current notebook.
+        """%kfp show|compile|run|inputs|submit [NOTEBOOK] [options]: act on the current notebook.
 
         %kfp show [NB] [--run RUN_ID] [--store S] [--engine kfp|argo --host URL --namespace NS]
         %kfp inputs STEP [NB] [--run RUN_ID] [--store S]
@@ -309,8 +310,10 @@ class KfpMagics(Magics):
         if not _widget_available():
             # no widget: print the progress here (this blocks; Ctrl-C / interrupt cancels)
             return _print_progress(handle)
-        if engine == "local" and _in_terminal(self.shell):
-            return _follow_in_text(handle)
+        if _in_terminal(self.shell):
+            if engine == "local":
+                return _follow_in_text(handle)
+            return _follow_cluster_in_text(handle) if wait else None
         from IPython.display import display
 
         from .widget import PipelineWidget
@@ -373,6 +376,25 @@ def _follow_in_text(handle: Any) -> None:
     for note in handle.notes:
         print(f"warning: {note}", file=sys.stderr)
     print_summary(view, handle.store.describe(), sys.stdout, live)
+
+
+def _follow_cluster_in_text(handle: Any) -> None:
+    """`kfp-jupyter submit --wait`'s progress and summary. Interrupting stops following only:
+    the run goes on in the cluster."""
+    from rich.console import Console
+
+    from ..frontends.cluster_text import follow_cluster_run, print_cluster_summary
+
+    began = time.time()
+    console = Console(highlight=False, soft_wrap=False)
+    try:
+        view = follow_cluster_run(handle, console)
+        handle.wait()
+    except KeyboardInterrupt:
+        handle.stop_following()
+        print(f"stopped following; the run goes on in the cluster: {handle.url}", file=sys.stderr)
+        return
+    print_cluster_summary(handle, view, began, Console(highlight=False, soft_wrap=True))
 
 
 def load_ipython_extension(ip: InteractiveShell) -> None:

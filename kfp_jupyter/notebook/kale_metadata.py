@@ -40,8 +40,11 @@ _ACCESS_MODES = {"rom": "ReadOnlyMany", "rwo": "ReadWriteOnce", "rwm": "ReadWrit
 
 
 def warn_ignored(kale: dict[str, Any], warnings: list[Problem]) -> None:
-    """A warning for each of Kale's settings that is set and has no counterpart here."""
+    """A warning for each of Kale's settings that is set and has no counterpart here. Kale's
+    panel writes `katib_metadata` on every save, so it says something only with `katib_run`."""
     for key, why in _IGNORED.items():
+        if key == "katib_metadata" and not kale.get("katib_run"):
+            continue
         if kale.get(key):
             warnings.append(
                 Problem(
@@ -59,11 +62,23 @@ def _volume_defaults(kale: dict[str, Any]) -> tuple[str | None, str | None]:
     )
 
 
+_VOLUME_FIX = (
+    "correct it in the notebook metadata 'kubeflow_notebook.volumes' (Kale's Volumes panel), or "
+    "remove it there and mount the volume with a 'volume:' tag or 'kfp_jupyter.volumes'"
+)
+
+
 def _kale_volume(
-    item: object, i: int, defaults: tuple[str | None, str | None], warnings: list[Problem]
+    item: object,
+    i: int,
+    defaults: tuple[str | None, str | None],
+    problems: list[Problem],
+    warnings: list[Problem],
 ) -> VolumeRef | None:
     """One of Kale's volumes as ours: 'pvc' mounts an existing claim, 'new_pvc' creates one per
-    run. Others (Rok snapshots, 'pv') cannot be expressed, so they are warned about and dropped."""
+    run. Others (Rok snapshots, 'pv') cannot be expressed, so they are warned about and dropped;
+    a 'pvc' or 'new_pvc' that cannot be mounted is an error, as its steps would write to a folder
+    of their own container and the data would be lost without a word."""
     where = f"kubeflow_notebook.volumes[{i}]"
 
     def skip(why: str) -> None:
@@ -78,40 +93,55 @@ def _kale_volume(
         skip("a Kale volume is an object")
         return None
     kind, name, path = item.get("type"), item.get("name"), item.get("mount_point")
-    if not isinstance(name, str) or not isinstance(path, str) or not name or not path:
-        skip("it needs a 'name' and a 'mount_point'")
+    if kind not in ("pvc", "new_pvc"):
+        skip(
+            f"volume type {kind!r} is not one kfp-jupyter can mount (it mounts 'pvc' and 'new_pvc')"
+        )
         return None
-    _warn_volume_extras(item, where, kind, name, warnings)
     try:
+        if not isinstance(name, str) or not isinstance(path, str) or not name or not path:
+            raise ValueError("it needs a 'name' and a 'mount_point'")
+        _warn_volume_extras(item, where, kind, name, warnings)
         if kind == "pvc":
             return parse_volume(f"pvc/{name}:{path}")
-        if kind == "new_pvc":
-            return _new_volume(item, name, path, defaults, skip)
+        return _new_volume(item, name, path, defaults)
     except ValueError as e:
-        skip(str(e))
+        named = f" (volume {name!r})" if isinstance(name, str) and name else ""
+        problems.append(
+            Problem(
+                f"notebook metadata '{where}'{named} cannot be mounted: {e}; its steps "
+                "would write to a folder of their own container, and the data would be lost",
+                fix=_VOLUME_FIX,
+            )
+        )
         return None
-    skip(f"volume type {kind!r} is not one kfp-jupyter can mount (it mounts 'pvc' and 'new_pvc')")
-    return None
+
+
+def _kale_size(item: dict[str, Any]) -> str:
+    """The size of a 'new_pvc' volume as one amount: Kale's panel writes a number and a unit
+    (`size: 0.5, size_type: "Gi"`); a size written with its unit (`"5Gi"`) keeps it."""
+    size, unit = item.get("size"), item.get("size_type") or ""
+    if isinstance(size, bool) or not isinstance(size, (int, float, str)) or not str(size).strip():
+        raise ValueError("a new volume needs a 'size' (a number, with its unit in 'size_type')")
+    text = str(size).strip()
+    if not text[-1].isalpha():
+        return f"{text}{unit or 'Gi'}"
+    if unit and not text.endswith(str(unit)):
+        raise ValueError(f"size {text!r} has a unit and 'size_type' {unit!r} another")
+    return text
 
 
 def _new_volume(
-    item: dict[str, Any],
-    name: str,
-    path: str,
-    defaults: tuple[str | None, str | None],
-    skip: Any,
-) -> VolumeRef | None:
+    item: dict[str, Any], name: str, path: str, defaults: tuple[str | None, str | None]
+) -> VolumeRef:
     """A 'new_pvc' volume: its size, and the storage class and access mode it or the notebook
     names (ValueError if one is not a valid value)."""
-    size = item.get("size")
-    if size in (None, ""):
-        skip("a new volume needs a 'size'")
-        return None
+    size = _kale_size(item)
     sc = item.get("storage_class_name") or defaults[0] or ""
     mode = item.get("volume_access_mode") or defaults[1] or ""
     if mode and str(mode).lower() not in _ACCESS_MODES:
         raise ValueError(f"access mode {mode!r} is not one of Kale's 'rom', 'rwo', 'rwm'")
-    parts = [name, path, f"{size}{item.get('size_type') or 'Gi'}", str(sc)]
+    parts = [name, path, size, str(sc)]
     parts.append(_ACCESS_MODES[str(mode).lower()] if mode else "")
     while parts[-1] == "":
         parts.pop()
@@ -130,7 +160,15 @@ def _warn_volume_extras(
                 fix=_SILENCE,
             )
         )
-    if item.get("expose_as_env_var") and kind in ("pvc", "new_pvc"):
+    if kind == "new_pvc" and item.get("annotations"):
+        warnings.append(
+            Problem(
+                f"notebook metadata '{where}.annotations' is ignored: kfp-jupyter creates the "
+                f"volume {name!r} without annotations",
+                fix="remove them from the volume (Kale's Volumes panel) to silence this",
+            )
+        )
+    if item.get("expose_as_env_var"):
         kale_env = "KALE_VOLUME_" + volume_env(name).removeprefix("KFPJ_VOLUME_")
         warnings.append(
             Problem(
@@ -143,21 +181,67 @@ def _warn_volume_extras(
 
 
 def with_kale_volumes(
-    ours: tuple[VolumeRef, ...], kale: dict[str, Any], warnings: list[Problem]
+    ours: tuple[VolumeRef, ...],
+    kale: dict[str, Any],
+    problems: list[Problem],
+    warnings: list[Problem],
 ) -> tuple[VolumeRef, ...]:
     """Our volumes plus Kale's, which Kale mounts in every step too; ours win at a mount path."""
     items = kale.get("volumes")
+    if items is None:
+        return ours
     if not isinstance(items, list):
+        problems.append(
+            Problem(
+                "notebook metadata 'kubeflow_notebook.volumes' must be a list of volumes",
+                fix='write it like [{"type": "pvc", "name": "CLAIM", "mount_point": "/data"}]',
+            )
+        )
         return ours
     defaults = _volume_defaults(kale)
-    taken = {v.path for v in ours}
+    at = {v.path: v for v in ours}
+    kales: set[str] = set()
     out = list(ours)
     for i, item in enumerate(items):
-        v = _kale_volume(item, i, defaults, warnings)
-        if v is not None and v.path not in taken:
-            taken.add(v.path)
+        v = _kale_volume(item, i, defaults, problems, warnings)
+        if v is not None and _mountable(v, i, at, kales, problems, warnings):
+            at[v.path] = v
+            kales.add(v.path)
             out.append(v)
     return tuple(out)
+
+
+def _mountable(
+    v: VolumeRef,
+    i: int,
+    at: dict[str, VolumeRef],
+    kales: set[str],
+    problems: list[Problem],
+    warnings: list[Problem],
+) -> bool:
+    """Whether Kale's volume `v` goes in: two volumes at one path in a pod Kubernetes refuses,
+    so two of Kale's is an error; one of ours there wins, with a warning unless it is the same."""
+    there = at.get(v.path)
+    if there is None:
+        return True
+    where = f"notebook metadata 'kubeflow_notebook.volumes[{i}]' (volume {v.volume!r})"
+    if v.path in kales:
+        problems.append(
+            Problem(
+                f"{where} mounts at {v.path!r}, where Kale's volume {there.volume!r} is mounted "
+                "already; a pod mounts one volume at a path",
+                fix="give one of them another 'mount_point', or remove one",
+            )
+        )
+    elif there != v:
+        warnings.append(
+            Problem(
+                f"{where} is not mounted: 'kfp_jupyter.volumes' mounts {there.text()!r} at "
+                f"{v.path!r}, and ours win at a mount path",
+                fix="remove one of them, or give one another mount path",
+            )
+        )
+    return False
 
 
 #: The keys of Kale's parsed steps_defaults object, and the tag each stands for.

@@ -54,6 +54,13 @@ def _whole_memory(value: str) -> str:
 UNSETTABLE_LIMITS = frozenset({"ephemeral-storage", "storage"})
 
 
+def memory_amount(value: str) -> str | None:
+    """A memory or storage amount as the model stores it (whole units: `0.5Gi` -> `512Mi`), or
+    None when Kubernetes would refuse it; one reader for limits and volume sizes alike."""
+    whole = _whole_memory(value)
+    return whole if MEMORY_RE.match(whole) else None
+
+
 def check_limit(resource: str, value: str) -> tuple[str, str]:
     """The limit as the model stores it (GPU aliases -> nvidia.com/gpu); ValueError if invalid."""
     key = GPU_RESOURCE if resource.lower() in GPU_ALIASES else resource
@@ -61,13 +68,14 @@ def check_limit(resource: str, value: str) -> tuple[str, str]:
         if not _CPU_RE.match(value):
             raise ValueError(f"cpu limit {value!r} is not a CPU amount (e.g. 2, 0.5 or 500m)")
     elif key == "memory" or key in UNSETTABLE_LIMITS:
-        value = _whole_memory(value)
-        if not MEMORY_RE.match(value):
+        amount = memory_amount(value)
+        if amount is None:
             raise ValueError(
                 f"{key} limit {value!r} is not a memory amount (a whole number with an "
                 "optional unit K, M, G, T, Ki, Mi, Gi, Ti, e.g. 4Gi or 512Mi, or a decimal such as "
                 "1.5Gi)"
             )
+        value = amount
     elif not _COUNT_RE.match(value):
         raise ValueError(
             f"limit {key!r} = {value!r}: accelerator limits are whole numbers of devices "

@@ -56,6 +56,9 @@ class NotebookSettings:
     kfp_runtime: str = DEFAULT_KFP_RUNTIME
     #: pin each step's detected packages to the versions installed here (see analysis/packages.py)
     pin_packages: bool = True
+    #: Kale mounts volumes (kubeflow_notebook.volumes) and runs each step in the notebook's folder
+    #: on them, so its notebooks use relative paths that here name the image's working folder
+    kale_workspace: bool = False
 
 
 _VOLUME_FIX = (
@@ -288,9 +291,12 @@ def _settings(
         packages=_packages(ours.get("packages"), problems),
         pipeline_root=mine("pipeline_root"),
         step_defaults=kale_step_defaults(kale, problems, warnings),
-        volumes=with_kale_volumes(_volumes(ours.get("volumes"), problems), kale, warnings),
+        volumes=with_kale_volumes(
+            _volumes(ours.get("volumes"), problems), kale, problems, warnings
+        ),
         kfp_runtime=_kfp_runtime(mine("kfp_runtime"), problems),
         pin_packages=_flag(ours, "pin_packages", True, problems),
+        kale_workspace=isinstance(kale.get("volumes"), list) and bool(kale["volumes"]),
     )
 
 

@@ -4,7 +4,11 @@ Line magics and shell escapes (`%matplotlib inline`, `!pip install x`) have no m
 kernel, so they are kept as comments (line numbers stay the same, so errors still point at the
 right line of the cell). `%time STATEMENT` keeps its statement, because the notebook ran it.
 Cell magics whose body is Python (`%%time`) lose their first line; other cell magics (`%%bash`,
-`%%writefile`) leave the whole cell out of the step, with a warning.
+`%%writefile`) leave the whole cell out of the step, with a warning: every line becomes a plain
+comment, as their body is not Python (its indentation means nothing to Python).
+
+The analysis reads two kinds of left-out lines back (`pip_lines`, `written_file`): a pip install
+states the step's requirements, and `%%writefile helper.py` writes a module steps may import.
 
 Only lines that start a statement are IPython syntax: a line starting with `%` or `!` inside a
 multi-line string or inside brackets is data and stays as it is.
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import re
+import shlex
 from dataclasses import dataclass
 
 PYTHON_BODY_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug"})
@@ -34,11 +39,89 @@ class PythonSource:
     notes: tuple[str, ...] = ()
 
 
+#: what an IPython line left out of the code becomes: `# (IPython, left out) !pip install x`
+LEFT_OUT = "# (IPython, left out) "
+_LEFT_OUT_RE = re.compile(r"^\s*(?:pass  )?" + re.escape(LEFT_OUT) + r"(.*)$")
+#: the line of a non-Python cell magic left out: `# (%%writefile, left out) %%writefile helper.py`
+_CELL_LEFT_OUT_RE = re.compile(r"^# \(%%(\w*), left out\) (.*)$")
+
+#: how a notebook runs pip: `!pip install`, `%pip install`, `!python -m pip install`,
+#: `!{sys.executable} -m pip install`; then pip's own options, then its command
+_PIP_RE = re.compile(
+    r"^(?:[!%]\s*pip[\d.]*|!\s*(?:python[\d.]*|\{sys\.executable\}|\"\{sys\.executable\}\")"
+    r"\s+-m\s+pip)\s+(.*)$"
+)
+#: pip's general options that take a value (`!pip --timeout 60 install x`)
+_PIP_GENERAL_VALUED = frozenset({"--proxy", "--retries", "--timeout", "--cache-dir", "--log"})
+#: a shell operator ends the pip command (`!pip install x && echo done`, `2>&1`)
+_SHELL_OP_RE = re.compile(r"^(?:&&|\|\||[;|&]|\d*[<>].*)$")
+
+
 def _comment(line: str) -> str:
     stripped = line.lstrip()
     indent = line[: len(line) - len(stripped)]
     # Inside a block a comment alone would leave the block empty; `pass` keeps it valid.
-    return f"{indent}{'pass  ' if indent else ''}# (IPython, left out) {stripped}"
+    return f"{indent}{'pass  ' if indent else ''}{LEFT_OUT}{stripped}"
+
+
+def _cell_comment(magic: str, line: str) -> str:
+    """A line of a cell whose magic makes it not Python, as a comment that starts the line:
+    `pass` or an indent would make Python read it, and refuse an indented shell line."""
+    return f"# (%%{magic}, left out) {line}" if line.strip() else line
+
+
+def pip_install_args(line: str) -> list[str] | None:
+    """What follows `install` on a pip line as IPython runs it (`!pip install -q x==1` ->
+    ['-q', 'x==1']), up to a shell operator; None for a line that runs no `pip install`."""
+    m = _PIP_RE.match(line.strip())
+    if m is None:
+        return None
+    text = re.sub(r"(^|\s)#.*$", "", m.group(1))  # a comment; `x.git#egg=x` is no comment
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        words = text.split()
+    i = 0
+    while i < len(words) and words[i].startswith("-"):
+        i += 2 if words[i] in _PIP_GENERAL_VALUED else 1
+    if i >= len(words) or words[i] != "install":
+        return None
+    args: list[str] = []
+    for word in words[i + 1 :]:
+        if _SHELL_OP_RE.match(word):
+            break
+        args.append(word)
+    return args
+
+
+def pip_lines(code: str) -> list[tuple[str, list[str]]]:
+    """The pip installs that `to_python` left out of `code`: (the line as written, the
+    arguments of its `install`)."""
+    if LEFT_OUT not in code:
+        return []
+    out: list[tuple[str, list[str]]] = []
+    for line in code.split("\n"):
+        m = _LEFT_OUT_RE.match(line)
+        args = pip_install_args(m.group(1)) if m else None
+        if m and args is not None:
+            out.append((m.group(1).strip(), args))
+    return out
+
+
+def written_file(code: str) -> str | None:
+    """The path a `%%writefile PATH` cell writes, from the code `to_python` made of it."""
+    if "%%writefile" not in code and "%%file" not in code:
+        return None
+    first = next((ln for ln in code.split("\n") if ln.strip()), "")
+    m = _CELL_LEFT_OUT_RE.match(first)
+    if m is None or m.group(1) not in ("writefile", "file"):
+        return None
+    try:
+        words = shlex.split(m.group(2))[1:]
+    except ValueError:
+        return None
+    paths = [w for w in words if not w.startswith("-")]
+    return paths[0] if paths else None
 
 
 def statement_starts(lines: list[str]) -> list[bool]:
@@ -124,9 +207,7 @@ def to_python(source: str) -> PythonSource:
             notes.append(f"cell magic %%{magic} left out; its Python body runs as is")
         else:
             notes.append(f"cell magic %%{magic} is not Python; the cell is left out of the step")
-            return PythonSource(
-                "\n".join(_comment(ln) if ln.strip() else ln for ln in lines), tuple(notes)
-            )
+            return PythonSource("\n".join(_cell_comment(magic, ln) for ln in lines), tuple(notes))
     code = "\n".join(lines)
     if not _MAYBE_IPYTHON.search(code):  # what every IPython line needs: nothing to change
         return PythonSource(code, tuple(notes))
@@ -138,8 +219,9 @@ def to_python(source: str) -> PythonSource:
     changed = False
     for i, starts in enumerate(statement_starts(lines)):
         if starts and _ipython_line(lines[i].lstrip()):
+            # a pip install is left out too, but read back as requirements (with its own note)
+            changed = changed or pip_install_args(lines[i]) is None
             lines[i] = _replacement(lines[i])
-            changed = True
     if changed:
         notes.append("IPython magics and shell commands left out (they only work in a kernel)")
     return PythonSource("\n".join(lines), tuple(notes))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .limits import MEMORY_RE
+from .limits import memory_amount
 
 #: Kubernetes access modes of a volume, and the short forms kubectl prints.
 ACCESS_MODES = {
@@ -95,8 +95,13 @@ def _new_volume(text: str, parts: list[str]) -> VolumeRef:
             "starting and ending with a letter or digit"
         )
     size = parts[2] if len(parts) > 2 and parts[2] else None
-    if size is not None and not MEMORY_RE.match(size):
-        raise ValueError(f"volume {text!r}: size {size!r} is not an amount such as 1Gi or 500Mi")
+    if size is not None:
+        amount = memory_amount(size)
+        if amount is None:
+            raise ValueError(
+                f"volume {text!r}: size {size!r} is not an amount such as 1Gi, 500Mi or 0.5Gi"
+            )
+        size = amount
     sc = parts[3] if len(parts) > 3 and parts[3] else None
     if sc is not None and not _K8S_NAME_RE.match(sc):
         raise ValueError(f"volume {text!r}: {sc!r} is not a storage class name")

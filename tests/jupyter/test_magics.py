@@ -169,7 +169,7 @@ def test_kfp_without_a_notebook_it_can_find_says_how_to_name_one(
 @pytest.mark.parametrize(
     ("line", "says"),
     [
-        ("%kfp", "show|compile|run|submit"),
+        ("%kfp", "show|compile|run|inputs|submit"),
         ("%kfp frob", "invalid choice: 'frob'"),
         ("%kfp compile nb.ipynb -t yaml", "invalid choice: 'yaml'"),
         ("%kfp run nb.ipynb --workers many", "invalid int value"),

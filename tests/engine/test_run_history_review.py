@@ -1,0 +1,171 @@
+"""The local run history as a user reads it: a step cached from a run that had itself taken it
+from the cache names the run that ran it (also in a history written before that was recorded);
+an empty run id is refused instead of matching every run; a resumed run's "took" is the time it
+was running, not the wait for its resume."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine_support import kfpj, show
+from nbutil import code, make_notebook
+
+from kfp_jupyter.engine import resume_local
+from kfp_jupyter.errors import UsageError
+
+#: how far back a failed run is moved, standing for the hour between its failure and its resume
+WAITED_S = 3600.0
+
+
+def _two_steps(path: Path) -> Path:
+    return make_notebook(
+        path,
+        [code("rows = [1, 2, 3]", "step:make"), code("total = sum(rows)", "step:use", "prev:make")],
+    )
+
+
+def _run(nb: Path, store: Path) -> tuple[str, str]:
+    """(the run's id, its printed output)"""
+    p = kfpj("run", nb, store=store)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return str(show(store)["id"]), p.stdout
+
+
+def _reused_from(text: str) -> set[str]:
+    return set(re.findall(r"reused from run (\w+)", text))
+
+
+def test_a_step_cached_again_names_the_run_that_ran_it(tmp_path: Path) -> None:
+    store, nb = tmp_path / "store", _two_steps(tmp_path / "nb.ipynb")
+    first, _ = _run(nb, store)
+    second, printed = _run(nb, store)
+    assert _reused_from(printed) == {first}
+    third, printed = _run(nb, store)
+    assert third not in (first, second)
+    assert _reused_from(printed) == {first}  # the run's live output
+    shown = kfpj("runs", "show", third, store=store)
+    assert shown.returncode == 0 and _reused_from(shown.stdout) == {first}, shown.stdout
+    logs = kfpj("runs", "logs", third, "make", store=store)
+    assert logs.returncode == 0 and _reused_from(logs.stderr) == {first}, logs.stderr
+
+    # `runs gc` removes the first two runs: the next run takes the outputs from the third, and
+    # still names the first, where they were made
+    gc = kfpj("runs", "gc", "--keep", "1", store=store)
+    assert gc.returncode == 0 and "removed 2 run(s)" in gc.stdout, gc.stdout + gc.stderr
+    fourth, printed = _run(nb, store)
+    assert _reused_from(printed) == {first}
+    assert _reused_from(kfpj("runs", "show", fourth, store=store).stdout) == {first}
+
+
+def test_an_older_history_is_read_with_the_run_that_ran_each_step(tmp_path: Path) -> None:
+    """A history written before the origin was recorded: each cached task named (and pointed
+    at) the task it was taken from. Opening it names the run that made the outputs."""
+    store, nb = tmp_path / "store", _two_steps(tmp_path / "nb.ipynb")
+    first, _ = _run(nb, store)
+    second, _ = _run(nb, store)
+    third, _ = _run(nb, store)
+    with sqlite3.connect(store / "history.db") as db:
+        db.execute(
+            "UPDATE tasks SET message = 'reused from run ' || ?, cached_from = (SELECT s.id "
+            "FROM tasks s WHERE s.run_id = ? AND s.name = tasks.name) WHERE run_id = ?",
+            (second, second, third),
+        )
+        for table, column in (
+            ("tasks", "cached_run"),
+            ("runs", "attempts"),
+            ("runs", "resumed"),
+            ("runs", "ran_before"),
+        ):
+            db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        db.execute("UPDATE schema_version SET version = 1")
+    shown = kfpj("runs", "show", third, store=store)
+    assert shown.returncode == 0, shown.stderr
+    assert _reused_from(shown.stdout) == {first}, shown.stdout
+    logs = kfpj("runs", "logs", third, "use", store=store)
+    assert logs.returncode == 0 and _reused_from(logs.stderr) == {first}, logs.stderr
+    _, printed = _run(nb, store)
+    assert _reused_from(printed) == {first}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("runs", "show", ""),
+        ("runs", "show", "  "),
+        ("runs", "logs", "", "make"),
+        ("runs", "resume", ""),
+        ("artifacts", "get", " ", "make", "rows"),
+    ],
+)
+def test_an_empty_run_id_is_refused(tmp_path: Path, args: tuple[str, ...]) -> None:
+    store = tmp_path / "store"
+    make_notebook(tmp_path / "nb.ipynb", [code("rows = [1]", "step:make")])
+    assert kfpj("run", tmp_path / "nb.ipynb", store=store).returncode == 0
+    p = kfpj(*args, store=store)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "the run id is empty: give a run id" in p.stderr and "`latest`" in p.stderr
+    assert "Traceback" not in p.stderr and p.stdout == ""
+
+
+def test_the_python_api_refuses_an_empty_run_id(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    make_notebook(tmp_path / "nb.ipynb", [code("rows = [1]", "step:make")])
+    assert kfpj("run", tmp_path / "nb.ipynb", store=store).returncode == 0
+    with pytest.raises(UsageError, match="the run id is empty"):
+        resume_local("", store=store)
+
+
+def _listed(store: Path) -> dict[str, Any]:
+    p = kfpj("runs", "list", "--json", store=store)
+    assert p.returncode == 0, p.stderr
+    (entry,) = json.loads(p.stdout)
+    assert isinstance(entry, dict)
+    return entry
+
+
+def test_a_resumed_run_took_the_time_it_was_running(tmp_path: Path) -> None:
+    store, marker = tmp_path / "store", tmp_path / "flaky"
+    nb = make_notebook(
+        tmp_path / "nb.ipynb",
+        [
+            code("import os", "imports"),
+            code("rows = [1, 2]", "step:make"),
+            code(f"assert not os.path.exists({str(marker)!r}), 'flaky'\nn = len(rows)", "step:use"),
+        ],
+    )
+    marker.touch()
+    assert kfpj("run", nb, store=store).returncode == 1
+    # the run failed an hour ago (its times moved back, as if the user came back later)
+    with sqlite3.connect(store / "history.db") as db:
+        db.execute(
+            "UPDATE runs SET created = created - ?, started = started - ?, finished = finished - ?",
+            (WAITED_S,) * 3,
+        )
+        db.execute(
+            "UPDATE tasks SET started = started - ?, finished = finished - ?", (WAITED_S,) * 2
+        )
+    before = _listed(store)["duration"]
+    marker.unlink()
+    resumed = kfpj("runs", "resume", "latest", store=store)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+
+    entry = _listed(store)
+    assert entry["state"] == "SUCCEEDED" and entry["attempts"] == 2 and entry["resumed"]
+    assert before < entry["duration"] < WAITED_S / 2
+    shown = kfpj("runs", "show", "latest", store=store).stdout
+    took = re.search(r"took (\S+) over 2 attempts, last resumed \d{4}-", shown)
+    assert took is not None, shown
+    table = kfpj("runs", "list", store=store).stdout
+    assert took.group(1) in table.splitlines()[1].split(), table
+
+    # a history made again from the runs' records keeps it
+    (store / "history.db").rename(store / "old.db")
+    for suffix in ("-wal", "-shm"):
+        (store / f"history.db{suffix}").unlink(missing_ok=True)
+    again = _listed(store)
+    assert (again["duration"], again["attempts"]) == (entry["duration"], 2)
