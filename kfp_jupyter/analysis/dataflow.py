@@ -20,6 +20,7 @@ from ..errors import Problem
 from ..model import DEFAULT_IMAGE, Mount, Parameter, Pipeline, Step, Volume, function_name
 from .assemble import StepPlan, local_modules, notebook_step, python_step, special_step
 from .blocks import Blocks, CodeBlock, StepBlock, pipeline_fields
+from .effects import warn_lost_process_state
 from .graph import find_cycle, stable_topological_order
 from .names import BUILTINS, BlockNames, analyse_block
 from .nonpython import Special, prepare
@@ -75,9 +76,7 @@ def build(
     steps, metrics = _assemble(
         blocks, settings, notebook, walk, wiring, mounts, metric_step, problems, warnings
     )
-    _warn_pinned_images(steps, settings, step_blocks, warnings)
-    if settings.kale_workspace:
-        _warn_relative_paths(steps, step_blocks, warnings)
+    _warn_about_the_cluster(blocks, settings, order, special, steps, warnings)
     return Pipeline(
         **pipeline_fields(settings),
         notebook=notebook,
@@ -89,6 +88,27 @@ def build(
         warnings=tuple(warnings),
         volumes=volumes,
     )
+
+
+def _warn_about_the_cluster(
+    blocks: Blocks,
+    settings: NotebookSettings,
+    order: list[str],
+    special: dict[str, Special],
+    steps: list[Step],
+    warnings: list[Problem],
+) -> None:
+    """What runs here top to bottom but not as separate step processes in an image: pins from
+    this Python, process-wide state set in one step, relative paths in a Kale notebook."""
+    step_blocks = {s.name: s for s in blocks.steps}
+    _warn_pinned_images(steps, settings, step_blocks, warnings)
+    warn_lost_process_state(
+        (blocks.imports.code, blocks.functions.code),
+        [(n, step_blocks[n].code) for n in order if n not in special],
+        warnings,
+    )
+    if settings.kale_workspace:
+        _warn_relative_paths(steps, step_blocks, warnings)
 
 
 def _assemble(

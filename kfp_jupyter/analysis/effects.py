@@ -4,13 +4,23 @@ The walk of names.py asks this at every call: a method is assumed to change a va
 on unless it is known not to, and a function of the notebook's own changes what its body changes.
 The vocabulary (which methods keep their object, which change it) grows on its own, apart from the
 walk that uses it.
+
+Calls that change the process rather than an object (`np.random.seed`, `os.environ[...] = ...`)
+are in one table, PROCESS_STATE: a later step, in a process of its own, runs without that state.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..errors import Problem
+
+if TYPE_CHECKING:
+    from .blocks import CodeBlock
 
 
 def _words(text: str) -> frozenset[str]:
@@ -155,3 +165,319 @@ def built_around(value: ast.expr) -> set[str]:
         ):
             out.add(e.func.value.id)
     return out
+
+
+# --- state of the whole process, which a step's own process starts without --------------------
+
+
+@dataclass(frozen=True)
+class ProcessState:
+    """Something a call sets for the whole process (a global seed, an environment variable): in
+    the notebook every later cell has it, in a pipeline only the rest of the step that sets it."""
+
+    #: what a later step does not get
+    what: str
+    #: qualified names (prefixes) whose use in a later step depends on it; IMPORTS for any
+    #: import statement, RELATIVE_PATH for a relative path given to a call
+    uses: tuple[str, ...]
+    #: the other fix, after moving the call into the imports cell
+    instead: str
+
+
+IMPORTS = "<import>"
+RELATIVE_PATH = "<relative path>"
+_RNG = "set the seed in each step that uses it"
+_ENV = ProcessState(
+    "environment variables",
+    ("os.environ", "os.environb", "os.getenv", "os.getenvb", "os.system", "os.popen", "subprocess"),
+    "set it in each step that reads it",
+)
+_CWD = ProcessState(
+    "the working folder",
+    ("builtins.open", "os", "pathlib", "glob", "shutil", RELATIVE_PATH),
+    "use absolute paths in the steps",
+)
+_MPL = ProcessState(
+    "matplotlib's settings", ("matplotlib", "seaborn"), "set them in each step that plots"
+)
+_PATH = ProcessState("the module search path", (IMPORTS,), "set it in each step that imports")
+_PANDAS = ProcessState("pandas options", ("pandas",), "set them in each step that needs them")
+
+#: What sets process-wide state, by qualified name (aliases resolved: `np.random.seed` is
+#: `numpy.random.seed`): `NAME()` a call, `NAME[]` an item set, deleted or changed by a method
+#: (`os.environ['X'] = ...`, `os.environ.update(...)`), `NAME.` an attribute set below it.
+PROCESS_STATE: dict[str, ProcessState] = {
+    "random.seed()": ProcessState(
+        "the seed of Python's global random generator", ("random",), _RNG
+    ),
+    "numpy.random.seed()": ProcessState("numpy's global random seed", ("numpy.random",), _RNG),
+    **dict.fromkeys(
+        ("torch.manual_seed()", "torch.cuda.manual_seed()", "torch.cuda.manual_seed_all()"),
+        ProcessState("torch's global random seed", ("torch",), _RNG),
+    ),
+    **dict.fromkeys(
+        (
+            "tensorflow.random.set_seed()",
+            "tensorflow.set_random_seed()",
+            "tensorflow.compat.v1.set_random_seed()",
+            "keras.utils.set_random_seed()",
+        ),
+        ProcessState("TensorFlow's global random seed", ("tensorflow", "keras"), _RNG),
+    ),
+    **dict.fromkeys(("os.environ[]", "os.putenv()", "os.unsetenv()"), _ENV),
+    "os.chdir()": _CWD,
+    **dict.fromkeys(("pandas.set_option()", "pandas.reset_option()", "pandas.options."), _PANDAS),
+    "numpy.set_printoptions()": ProcessState(
+        "numpy's print options", ("numpy",), "set them in each step that prints arrays"
+    ),
+    "sklearn.set_config()": ProcessState(
+        "scikit-learn's configuration", ("sklearn",), "set it in each step that uses scikit-learn"
+    ),
+    **dict.fromkeys(
+        ("warnings.filterwarnings()", "warnings.simplefilter()"),
+        ProcessState("the warning filters", ("warnings",), "set them in each step that needs them"),
+    ),
+    **dict.fromkeys(
+        (
+            *("matplotlib.rcParams[]", "matplotlib.pyplot.rcParams[]", "matplotlib.rc()"),
+            *("matplotlib.pyplot.rc()", "matplotlib.style.use()", "matplotlib.pyplot.style.use()"),
+            *("seaborn.set()", "seaborn.set_theme()", "seaborn.set_style()"),
+            "seaborn.set_context()",
+        ),
+        _MPL,
+    ),
+    "sys.path[]": _PATH,
+    **dict.fromkeys(
+        ("logging.basicConfig()", "logging.disable()"),
+        ProcessState(
+            "the logging configuration", ("logging",), "configure it in each step that logs"
+        ),
+    ),
+}
+
+#: relative file paths as calls take them (`read_csv('train.csv')`, `open('./out/m.pkl')`)
+_RELATIVE_PATH = re.compile(r"^(?:\.\.?/)?[\w.-]+(?:/[\w.-]+)*\.[A-Za-z0-9]{1,8}$|^\.\.?/")
+
+
+def import_aliases(tree: ast.AST, into: dict[str, str] | None = None) -> dict[str, str]:
+    """What each imported name is (`np` -> `numpy`, `plt` -> `matplotlib.pyplot`, `seed` ->
+    `random.seed`), bound as names.py binds imports (`import os.path` binds `os`)."""
+    out = {} if into is None else into
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                out[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for a in node.names:
+                if a.name != "*":
+                    out[a.asname or a.name] = f"{node.module}.{a.name}"
+    return out
+
+
+def qualified(node: ast.AST, aliases: Mapping[str, str]) -> str | None:
+    """The dotted name an expression names through the imports (`np.random.seed` ->
+    `numpy.random.seed`); None when its root is no imported name (`open` is `builtins.open`)."""
+    attrs: list[str] = []
+    while isinstance(node, ast.Attribute):
+        attrs.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    base = aliases.get(node.id, "builtins.open" if node.id == "open" else None)
+    return None if base is None else ".".join([base, *reversed(attrs)])
+
+
+def _set_here(node: ast.AST, aliases: Mapping[str, str]) -> ProcessState | None:
+    """The process state `node` sets, if any: a call, or an item or attribute it assigns or
+    deletes."""
+    if isinstance(node, ast.Call):
+        q = qualified(node.func, aliases)
+        if q is None:
+            return None
+        owner, _, method = q.rpartition(".")
+        if method in MUTATING_METHODS or method in ("__setitem__", "__delitem__"):
+            found = PROCESS_STATE.get(f"{owner}[]")
+            if found is not None:
+                return found
+        return PROCESS_STATE.get(f"{q}()")
+    if not isinstance(getattr(node, "ctx", None), (ast.Store, ast.Del)):
+        return None
+    if isinstance(node, ast.Subscript):
+        q = qualified(node.value, aliases)
+        return None if q is None else PROCESS_STATE.get(f"{q}[]")
+    if isinstance(node, ast.Attribute):
+        q = qualified(node, aliases) or ""
+        return next((s for k, s in PROCESS_STATE.items() if k[-1] == "." and q.startswith(k)), None)
+    return None
+
+
+@dataclass
+class _Scan:
+    """What one block of code sets and uses of the process's state."""
+
+    #: each state it sets, with the first node that sets it
+    sets: dict[ProcessState, ast.AST] = field(default_factory=dict)
+    #: qualified names it uses (IMPORTS if it imports, RELATIVE_PATH if it names a relative path)
+    uses: set[str] = field(default_factory=set)
+    #: the names it reads (to find the functions cell's functions it calls)
+    reads: set[str] = field(default_factory=set)
+
+
+def _scan(tree: ast.AST, aliases: Mapping[str, str]) -> _Scan:
+    out = _Scan()
+    #: each node to look at, with the statement it is part of (to quote an assignment whole)
+    todo: list[tuple[ast.AST, ast.AST]] = [(tree, tree)]
+    while todo:
+        node, stmt = todo.pop()
+        stmt = node if isinstance(node, ast.stmt) else stmt
+        state = _set_here(node, aliases)
+        said = node if isinstance(node, ast.Call) else stmt
+        if state is not None and (state not in out.sets or _at(said) < _at(out.sets[state])):
+            out.sets[state] = said
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            out.uses.add(IMPORTS)
+        if isinstance(node, ast.Call) and any(
+            isinstance(a, ast.Constant)
+            and isinstance(a.value, str)
+            and _RELATIVE_PATH.match(a.value)
+            for a in node.args
+        ):
+            out.uses.add(RELATIVE_PATH)
+        root = node
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        if isinstance(root, ast.Name):  # the whole chain: `np.random.default_rng`, not `np.random`
+            q = qualified(node, aliases)
+            if q is not None:
+                out.uses.add(q)
+            out.reads.add(root.id)
+            continue
+        todo.extend((child, stmt) for child in ast.iter_child_nodes(node))
+    return out
+
+
+def _line(node: ast.AST) -> int:
+    return getattr(node, "lineno", 0)
+
+
+def _at(node: ast.AST) -> tuple[int, int]:
+    return _line(node), getattr(node, "col_offset", 0)
+
+
+#: independent generators, which the global seeds do not reach
+_OWN_GENERATORS = frozenset(
+    {
+        *("numpy.random.default_rng", "numpy.random.Generator", "numpy.random.RandomState"),
+        *("numpy.random.SeedSequence", "numpy.random.PCG64", "random.Random"),
+        *("random.SystemRandom", "torch.Generator"),
+    }
+)
+
+
+def _uses(state: ProcessState, uses: set[str]) -> bool:
+    return any(
+        u == p or (u.startswith(p + ".") and u not in _OWN_GENERATORS)
+        for u in uses
+        for p in state.uses
+    )
+
+
+def _function_scans(functions: str, aliases: Mapping[str, str]) -> dict[str, _Scan]:
+    """What each function of the functions cell sets and uses, with what the functions it calls
+    do: a step that calls `seed_everything(42)` sets the seeds."""
+    try:
+        tree = ast.parse(functions)
+    except SyntaxError:
+        return {}
+    scans = {
+        f.name: _scan(f, aliases)
+        for f in tree.body
+        if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    }
+    changed = True
+    while changed:
+        changed = False
+        for name, s in scans.items():
+            for other in sorted(s.reads & scans.keys() - {name}):
+                o = scans[other]
+                new = {k: v for k, v in o.sets.items() if k not in s.sets}
+                if new or not o.uses <= s.uses:
+                    s.sets.update(new)
+                    s.uses |= o.uses
+                    changed = True
+    return scans
+
+
+def _step_scan(code: str, aliases: dict[str, str], functions: dict[str, _Scan]) -> _Scan | None:
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return None
+    scan = _scan(tree, import_aliases(tree, dict(aliases)))
+    for name in sorted(scan.reads & functions.keys()):
+        f = functions[name]
+        scan.uses |= f.uses
+        calls = [
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == name
+        ]
+        for state in f.sets:
+            if calls and state not in scan.sets:
+                scan.sets[state] = min(calls, key=_at)
+    return scan
+
+
+def warn_lost_process_state(
+    shared: tuple[str, str],
+    steps: list[tuple[str, CodeBlock]],
+    warnings: list[Problem],
+) -> None:
+    """A step that sets process-wide state (a global seed, an environment variable) which a later
+    step uses: in the notebook the later cells have it, but each step runs in a process of its
+    own, so the later step runs without it, and silently gives other results. A warning, not an
+    error: the later step may not depend on it. `shared` is the imports and functions cells'
+    code (which every step runs first), `steps` the Python steps in run order."""
+    aliases: dict[str, str] = {}
+    for code in shared:
+        try:
+            import_aliases(ast.parse(code), aliases)
+        except SyntaxError:
+            continue
+    functions = _function_scans(shared[1], aliases)
+    scans = [(name, block, _step_scan(block.code, aliases, functions)) for name, block in steps]
+    for i, (name, block, scan) in enumerate(scans):
+        if scan is None:
+            continue
+        for state, node in sorted(scan.sets.items(), key=lambda s: _at(s[1])):
+            later = [
+                n
+                for n, _, s in scans[i + 1 :]
+                if s is not None and state not in s.sets and _uses(state, s.uses)
+            ]
+            if later:
+                warnings.append(_lost(state, node, block, name, later))
+
+
+def _lost(
+    state: ProcessState, node: ast.AST, block: CodeBlock, step: str, later: list[str]
+) -> Problem:
+    text = ast.get_source_segment(block.code, node) or ast.unparse(node)
+    if "\n" in text or len(text) > 60:
+        text = text.split("\n")[0][:57] + "..."
+    cell, line = block.locate(_line(node))
+    them = ", ".join(repr(n) for n in later[:5]) + (
+        f" and {len(later) - 5} more" if len(later) > 5 else ""
+    )
+    one = len(later) == 1
+    return Problem(
+        f"{text!r} sets {state.what} for the rest of this step only: each step runs in a process "
+        f"of its own, so the later step{'' if one else 's'} {them} (which "
+        f"{'uses' if one else 'use'} it) {'runs' if one else 'run'} without it, and may give "
+        "other results than the notebook run top to bottom",
+        cell=cell,
+        step=step,
+        line=line,
+        fix="move it into the imports (or functions) cell, which every step runs first, or "
+        f"{state.instead}",
+    )

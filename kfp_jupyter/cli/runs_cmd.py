@@ -13,7 +13,7 @@ from ..engine import states
 from ..engine.states import ALL_STATES
 from ..errors import UsageError
 from ..frontends.options import LAUNCHERS
-from .common import handle_errors
+from .common import handle_errors, warn
 from .local_common import (
     follow_run,
     history_of,
@@ -411,4 +411,6 @@ def runs_resume(
         keep_going=keep_going,
         launcher=launcher,
     )
+    for notice in handle.notices:
+        warn(notice)
     sys.exit(follow_run(handle))

@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import UsageError
+from ..errors import KfpJupyterError, UsageError
 from ..model import Pipeline
 from ..params import ParameterError, resolve_values
 from . import states
@@ -42,6 +43,8 @@ class RunHandle:
         self.store = store
         self.run_id = runner.run_id
         self.error: BaseException | None = None
+        #: what to tell the user before following the run (a resume of an edited notebook)
+        self.notices: list[str] = []
         self._thread = threading.Thread(
             target=self._main, name=f"kfpj-run-{self.run_id}", daemon=True
         )
@@ -237,8 +240,38 @@ def resume_local(
         bool(old.get("host_exec")) if host_exec is None else host_exec,
         bool(old.get("apply_resources")) if apply_resources is None else apply_resources,
     )
+    edited = _edited_notebook(run.notebook, plan)
     history.claim_for_resume(run.id, RunnerId.current(), options.to_json())
     runner = Runner(
         plan, st, history, run.id, run.parameters, options, EventBus(), _workdir(run.notebook)
     )
-    return RunHandle(runner, history, st)._start()
+    handle = RunHandle(runner, history, st)
+    if edited:
+        handle.notices.append(
+            f"the notebook changed since run {run.id} started: resuming runs the code it "
+            "started with; to run the edited notebook, run it again (finished steps come from "
+            "the cache)"
+        )
+    return handle._start()
+
+
+def _notebook_digest(plan: Plan) -> str:
+    """The digest of what the notebook alone decides: not the modules beside it (read from disk
+    when a step runs, resumed or not), nor the packages' pinned versions (they follow what is
+    installed and the run's --pin-packages)."""
+    steps = tuple(replace(s, modules=(), packages=()) for s in plan.steps)
+    return replace(plan, steps=steps).digest
+
+
+def _edited_notebook(notebook: str | None, plan: Plan) -> bool:
+    """Whether the run's notebook, as it is now, makes another pipeline than the run's `plan`.
+    A notebook that is gone or no longer loads is not worth a word: the resume does not read it."""
+    if not notebook:
+        return False
+    from ..loader import load_notebook
+
+    try:
+        now = plan_from_pipeline(load_notebook(Path(notebook)))
+    except (KfpJupyterError, OSError, ValueError):
+        return False
+    return _notebook_digest(now) != _notebook_digest(plan)

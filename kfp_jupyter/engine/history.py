@@ -247,6 +247,11 @@ class History(HistoryDatabase):
 
     # --- the cache ----------------------------------------------------------------------------
 
+    def notebook_of(self, run_id: str) -> str | None:
+        """The notebook a run was made from (None: not recorded, or the run was removed)."""
+        rows = self._read("SELECT notebook FROM runs WHERE id = ?", (run_id,))
+        return str(rows[0]["notebook"]) if rows and rows[0]["notebook"] else None
+
     def find_cached(self, cache_key: str, exclude_run: str | None = None) -> CacheHit | None:
         """The most recent successful task with this cache key, with its outputs and metrics."""
         rows = self._read(

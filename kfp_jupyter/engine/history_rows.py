@@ -49,6 +49,13 @@ class RunRow:
             return None
         return self.ran_before + max(0.0, self.finished - began)
 
+    @property
+    def running_since(self) -> float | None:
+        """The start a run would have had if it had never waited to be resumed: a clock that
+        shows elapsed time (the widget) shows the running time from it, live or ended."""
+        began = self.resumed if self.resumed is not None else self.started
+        return None if began is None else began - self.ran_before
+
 
 @dataclass(frozen=True)
 class TaskRow:
@@ -105,9 +112,10 @@ class CacheHit:
         return self.task.run_id
 
 
-def reused_message(run_id: str) -> str:
-    """A cached task's message, naming the run that made its outputs."""
-    return f"reused from run {run_id}"
+def reused_message(run_id: str, notebook: str | None = None) -> str:
+    """A cached task's message, naming the run that made its outputs, and its notebook when
+    that is another one (two notebooks sharing a store can reuse each other's steps)."""
+    return f"reused from run {run_id}" + (f" of {notebook}" if notebook else "")
 
 
 @dataclass(frozen=True)

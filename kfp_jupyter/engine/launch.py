@@ -87,11 +87,18 @@ class Launcher(ABC):
         """Stop anything the launcher keeps running (not the steps: the runner stops those)."""
 
 
+#: the folders job_env put first on PYTHONPATH: a notebook step's kernel leaves them out, so its
+#: notebook imports from its own folder, as Jupyter would (notebookrun.py)
+STEP_PATH_ENV = "KFPJ_STEP_PATH"
+
+
 def job_env(job: Job) -> dict[str, str]:
     env = dict(job.env)
+    env.pop(STEP_PATH_ENV, None)
     if job.path:
         old = env.get("PYTHONPATH")
         env["PYTHONPATH"] = os.pathsep.join([*job.path, *([old] if old else [])])
+        env[STEP_PATH_ENV] = os.pathsep.join(job.path)
     return env
 
 

@@ -8,6 +8,7 @@ what lets `runs resume` finish a run exactly as it started, even after the noteb
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -152,6 +153,72 @@ def _module_folder(notebook: str | None) -> Path:
     return Path.cwd()
 
 
+def module_digests(
+    kind: str, program: str, folder: Path, memo: ModuleMemo | None = None
+) -> tuple[tuple[str, str], ...]:
+    """The local modules a step imports, as its cache key holds them, when it runs in `folder`
+    (its pipeline notebook's). A Python step imports from that folder; a notebook step from its
+    notebook's code cells, in a kernel started in the child notebook's folder with the pipeline's
+    folder also on its path. The other kinds run an image."""
+    if kind == "python":
+        return local_module_digests(program, folder, memo)
+    if kind != "notebook":
+        return ()
+    embedded = _embedded_notebook(program)
+    if embedded is None:
+        return ()
+    path, cells = embedded
+    child = (folder / Path(path).expanduser()).absolute()
+    folders = [child.parent, folder] if child.is_file() else [folder]
+    return local_module_digests(cells, folders, memo)
+
+
+def _embedded_notebook(program: str) -> tuple[str, list[str]] | None:
+    """The path and the code cells of the notebook a notebook step's program embeds (as its
+    `_kfpj_run_notebook` call names them). Read from the program, not the pipeline, so a
+    stored plan (a resumed run) gives them too."""
+    try:
+        tree = ast.parse(program)
+    except SyntaxError:
+        return None
+    source = path = None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "_kfpj_notebook" for t in node.targets
+        ):
+            source = _str_constant(node.value)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "_kfpj_run_notebook"
+            and len(node.args) > 1
+        ):
+            path = _str_constant(node.args[1])
+    if source is None or path is None:
+        return None
+    try:
+        cells = json.loads(source)["cells"]
+        code = [_python_of(c["source"]) for c in cells if c["cell_type"] == "code"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return path, code
+
+
+def _str_constant(node: ast.expr) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _python_of(source: str | list[str]) -> str:
+    """A cell's code without IPython's syntax (`%pip ...`, `!ls`, a `%%bash` cell), which
+    would keep the rest of the cell from parsing."""
+    text = "".join(source) if isinstance(source, list) else source
+    if text.lstrip().startswith("%%"):
+        return ""
+    return "\n".join(
+        "" if line.lstrip().startswith(("%", "!")) else line for line in text.split("\n")
+    )
+
+
 def plan_from_pipeline(pipeline: Pipeline) -> Plan:
     claims = {v.name for v in pipeline.volumes if v.claim}
     folder = _module_folder(pipeline.notebook)
@@ -181,11 +248,7 @@ def plan_from_pipeline(pipeline: Pipeline) -> Plan:
                 secret_env=tuple(s.env for s in step.secrets),
                 kind=step.kind,
                 mounts=mounts,
-                # only a Python step imports from the notebook's folder; the others run an image
-                # (or a child notebook, whose kernel starts beside it)
-                modules=(
-                    local_module_digests(program, folder, modules) if step.kind == "python" else ()
-                ),
+                modules=module_digests(step.kind, program, folder, modules),
             )
         )
     return Plan(

@@ -29,6 +29,7 @@ from .attempt import AttemptStarted, Note, TaskExecutor, Workers, log_tail, safe
 from .cache import cache_key
 from .events import EventBus, RunEvent
 from .forkserver import make_launcher
+from .plan import module_digests
 from .runtask import Done, Message, Task
 from .taskrecord import TaskRecorder
 
@@ -377,7 +378,7 @@ class Runner:
             result = msg.result
             t.exit_code = result.exit_code
             if result.state == states.SUCCEEDED:
-                self._record.succeeded(t, result)
+                self._record.succeeded(t, result, cache=self._modules_as_planned(t))
             elif result.state == states.CANCELLED:
                 self._record.set(
                     t,
@@ -391,6 +392,25 @@ class Runner:
                     t, result.exit_code, t.with_notes(result.message), result.log_tail, result.error
                 )
             self._record.keep_log(t, result.error)
+
+    def _modules_as_planned(self, t: Task) -> bool:
+        """Whether the local modules a step imports are still as its cache key holds them (taken
+        when the run was planned). One edited since (while the run ran, or before `runs
+        resume`) may be what the step imported: its result is kept for this run, but not
+        recorded under a key that names the module's old content."""
+        now = dict(module_digests(t.step.kind, t.step.program, self.workdir))
+        planned = dict(t.step.modules)
+        changed = sorted(m for m in planned.keys() | now.keys() if planned.get(m) != now.get(m))
+        if not changed:
+            return True
+        names = ("module " if len(changed) == 1 else "modules ") + ", ".join(map(repr, changed))
+        note = (
+            f"the local {names} of step {t.step.name!r} changed after the run was "
+            "planned: its result is not cached (the next run runs the step again)"
+        )
+        self.notes.append(note)
+        t.notes.append(note)
+        return False
 
     def _fail(
         self,

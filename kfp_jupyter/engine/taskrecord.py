@@ -89,7 +89,9 @@ class TaskRecorder:
         now = time.time()
         outputs = {v: hit.artifacts[v].ref() for v in t.step.outputs}
         metrics = {m: hit.metrics[m] for m in t.step.metrics}
-        message = reused_message(hit.origin_run)
+        made_by = self.history.notebook_of(hit.origin_run)
+        other = made_by if made_by != self.history.notebook_of(self.run_id) else None
+        message = reused_message(hit.origin_run, other)
         self.history.finish_task(
             t.row,
             {
@@ -114,11 +116,13 @@ class TaskRecorder:
         t.log = Path(hit.task.log) if hit.task.log else None
         self.publish(t)
 
-    def succeeded(self, t: Task, result: Result) -> None:
+    def succeeded(self, t: Task, result: Result, *, cache: bool = True) -> None:
         """The task's outputs and its SUCCEEDED state, in the one transaction (see runner.py);
-        the task changes in memory only once that transaction is committed."""
+        the task changes in memory only once that transaction is committed. `cache=False`: the
+        outputs are not found by their cache key (the history keeps none for the task)."""
         finished = time.time()
         message = t.with_notes(result.message)
+        key = {} if cache else {"cache_key": None}
         self.history.finish_task(
             t.row,
             {
@@ -128,12 +132,15 @@ class TaskRecorder:
                 "attempts": t.attempts,
                 "message": message,
                 "cached": 0,
+                **key,
             },
             result.outputs,
             result.metrics,
         )
         t.outputs, t.metrics = result.outputs, result.metrics
         t.state, t.finished, t.message = states.SUCCEEDED, finished, message
+        if not cache:
+            t.cache_key = None
         self.publish(t)
 
     def keep_log(self, t: Task, error: StepError | None) -> None:

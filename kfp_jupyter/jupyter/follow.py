@@ -221,7 +221,7 @@ class Follower:
                 "message": run.message,
                 "url": None,
                 "metrics": {},
-                "started": run.started,
+                "started": run.running_since,
                 "finished": run.finished,
             },
             [t.name for t in tasks],
@@ -242,7 +242,7 @@ class Follower:
                         self.run.update(
                             state=r.state,
                             message=r.message,
-                            started=r.started,
+                            started=r.running_since,
                             finished=r.finished,
                             metrics=history.metrics(r.id),
                         )

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ..errors import Problem
 from .magic_lines import MagicUsageError, is_magic_line, parse_magic_line
 from .roles import Role
-from .source import statement_starts, to_python
+from .source import pip_lines, statement_starts, to_python
 from .step_settings import SettingsConflict, StepSettings, merge_settings
 from .tags import ParsedTags, TagError, parse_tags
 
@@ -82,7 +82,9 @@ def _before_first_step(
     except SyntaxError:
         tree = None
     if tree is not None and not tree.body:
-        return None, None, None  # only comments, magics (`%matplotlib inline`) or `!pip install`
+        # only comments and magics (`%matplotlib inline`); `!pip install` lines install what
+        # every step needs, as the imports cell's do (analysis/assemble.py reads them)
+        return (Role.IMPORTS if pip_lines(code) else None), None, None
     if _only((ast.Import, ast.ImportFrom), code):
         return Role.IMPORTS, None, None
     if _only(_DEFINITIONS, code):

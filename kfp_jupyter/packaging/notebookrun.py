@@ -69,7 +69,7 @@ def _kfpj_run_notebook(step, path, source, values, inputs, outputs, metrics, kee
     print(f"kfp-jupyter: executing notebook {path} in a python3 kernel", flush=True)
     failed = None
     try:
-        client.execute()
+        client.execute(env=_kfpj_kernel_env())
     except CellExecutionError:
         failed = _kfpj_notebook_failure(nb, step, path)
     except Exception as e:
@@ -114,6 +114,26 @@ def _kfpj_notebook_folder(path, scratch):
 
     here = os.path.abspath(os.path.expanduser(path))
     return os.path.dirname(here) if os.path.isfile(here) else scratch
+
+
+def _kfpj_kernel_env():
+    """The step's environment less the folders the local runner put first on PYTHONPATH."""
+    # KFPJ_STEP_PATH names them (the pipeline notebook's folder). A kernel finds modules on
+    # PYTHONPATH before its own folder: left there, they would make the notebook import the
+    # pipeline folder's helper.py instead of the one beside it, as Jupyter would not. The
+    # user's own PYTHONPATH entries stay, as they would in Jupyter.
+    import os
+
+    env = dict(os.environ)
+    ours = env.pop("KFPJ_STEP_PATH", "").split(os.pathsep)
+    entries = env.get("PYTHONPATH", "").split(os.pathsep)
+    if ours != [""] and entries[: len(ours)] == ours:
+        rest = os.pathsep.join(entries[len(ours) :])
+        if rest:
+            env["PYTHONPATH"] = rest
+        else:
+            env.pop("PYTHONPATH", None)
+    return env
 
 
 def _kfpj_notebook_failure(nb, step, path):

@@ -169,3 +169,18 @@ def test_a_resumed_run_took_the_time_it_was_running(tmp_path: Path) -> None:
         (store / f"history.db{suffix}").unlink(missing_ok=True)
     again = _listed(store)
     assert (again["duration"], again["attempts"]) == (entry["duration"], 2)
+
+
+def test_a_step_reused_from_another_notebook_names_that_notebook(tmp_path: Path) -> None:
+    """Two copies of a notebook in two folders share a store: the second reuses the first's
+    steps (a data file read by path is not in the key), and says from which notebook."""
+    store = tmp_path / "store"
+    for project in ("proj_a", "proj_b"):
+        (tmp_path / project).mkdir()
+    first_nb = _two_steps(tmp_path / "proj_a" / "exp.ipynb")
+    second_nb = _two_steps(tmp_path / "proj_b" / "exp.ipynb")
+    first, _ = _run(first_nb, store)
+    _, printed = _run(first_nb, store)
+    assert _reused_from(printed) == {first} and " of " not in printed  # the same notebook
+    _, printed = _run(second_nb, store)
+    assert f"reused from run {first} of {first_nb}" in printed, printed

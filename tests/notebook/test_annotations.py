@@ -178,8 +178,10 @@ def test_plain_imports_and_ipython_lines_before_the_first_step(tmp_path: Path) -
     assert "import numpy as np" in p.imports
     assert "def helper" in p.functions
     assert p.steps[0].input_names == ()
-    # magics-only cells are simply not part of the pipeline; a magic in an imports cell is said
-    assert [w.cell for w in p.warnings] == [3]
+    # magics-only cells are simply not part of the pipeline; a magic in an imports cell is said,
+    # and a pip install cell states what every step installs, as the imports cell's pip lines do
+    assert sorted(w.cell for w in p.warnings if w.cell is not None) == [2, 3]
+    assert "scikit-learn" in p.steps[0].packages
 
 
 def test_unannotated_code_before_the_first_step_is_an_error(tmp_path: Path) -> None:
