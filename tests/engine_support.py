@@ -176,3 +176,37 @@ def fan_out_notebook(path: Path, sleep: float = 1.0) -> Path:
             code("total", "pipeline-metrics"),
         ],
     )
+
+
+#: how far back `failed_long_ago` moves a failed run: the hour a user took before resuming it
+WAITED_S = 3600.0
+
+
+def failed_long_ago(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A run (in store `tmp_path/store`) whose second step failed an hour ago, as if its user
+    came back later: its times are moved back WAITED_S. The step fails while the returned marker
+    file exists; remove it, and `runs resume latest` succeeds. Returns (notebook, store, marker)."""
+    import sqlite3
+
+    from nbutil import code, make_notebook
+
+    store, marker = tmp_path / "store", tmp_path / "flaky"
+    nb = make_notebook(
+        tmp_path / "nb.ipynb",
+        [
+            code("import os", "imports"),
+            code("rows = [1, 2]", "step:make"),
+            code(f"assert not os.path.exists({str(marker)!r}), 'flaky'\nn = len(rows)", "step:use"),
+        ],
+    )
+    marker.touch()
+    assert kfpj("run", nb, store=store).returncode == 1
+    with sqlite3.connect(store / "history.db") as db:
+        db.execute(
+            "UPDATE runs SET created = created - ?, started = started - ?, finished = finished - ?",
+            (WAITED_S,) * 3,
+        )
+        db.execute(
+            "UPDATE tasks SET started = started - ?, finished = finished - ?", (WAITED_S,) * 2
+        )
+    return nb, store, marker

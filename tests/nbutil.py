@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,3 +36,18 @@ def make_notebook(path: Path, cells: list[Any], metadata: dict[str, Any] | None 
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(path))
     return path
+
+
+def inspect_json(nb: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """What `kfp-jupyter inspect --json NB` says, as a user's process gets it (its stderr under
+    "stderr"); the command must succeed."""
+    out = subprocess.run(
+        [sys.executable, "-m", "kfp_jupyter.cli.main", "inspect", "--json", str(nb), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    data: dict[str, Any] = json.loads(out.stdout)
+    data["stderr"] = out.stderr
+    return data

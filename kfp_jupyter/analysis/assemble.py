@@ -72,8 +72,11 @@ def python_step(
     exports: list[Export],
     local: frozenset[str],
     warnings: list[Problem],
+    stated_by: dict[str, tuple[str, ...]],
 ) -> Step:
-    """A Python step: it installs the packages its code (and the shared cells) imports."""
+    """A Python step: it installs the packages its code (and the shared cells) imports. What
+    the notebook states for it (tags, metadata, pip lines) goes into `stated_by`, for the
+    warnings about its pins."""
     sb, st = plan.sb, plan.settings
     extra = "\n".join(dict.fromkeys(extra_imports))
     code_for_packages = (
@@ -85,10 +88,13 @@ def python_step(
     marshalling = bool(plan.inputs or plan.outputs)
     unpinnable: list[Unpinnable] = []
     # what the notebook states, the more specific last (it wins): the shared cells' pip lines,
-    # the notebook's `packages`, the step's pip lines, the step's `packages:` tags
+    # the notebook's `packages`, the step's pip lines, the step's `packages:` tags; a pip line's
+    # requirement without a version only adds a package, as `pip install x` keeps the x it has
     shared = stated_by_pip([*blocks.imports.parts, *blocks.functions.parts], None, warnings)
-    stated = (*shared, *settings.packages, *stated_by_pip(sb.code.parts, sb.name, warnings))
-    stated += st.packages
+    own = stated_by_pip(sb.code.parts, sb.name, warnings)
+    wanted = tuple(r for r in (*shared, *own) if not has_version(r))
+    stated = (*_versioned(shared), *settings.packages, *_versioned(own), *st.packages)
+    stated_by[sb.name] = (*stated, *wanted)
     packages = resolve_packages(
         code_for_packages,
         stated,
@@ -96,6 +102,7 @@ def python_step(
         local_modules=local,
         pin=settings.pin_packages,
         unpinnable=unpinnable,
+        wanted=wanted,
     )
     warnings += [u.problem(sb.name) for u in unpinnable]
     _skipped_pins(blocks.skipped, packages, stated, sb.name, warnings)
@@ -108,6 +115,10 @@ def python_step(
         **step_fields(st, settings.image),
         exports=tuple(sorted(exports, key=lambda e: e.name)),
     )
+
+
+def _versioned(requirements: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(r for r in requirements if has_version(r))
 
 
 def stated_by_pip(
@@ -131,10 +142,20 @@ def _pip_problem(pip: PipInstall, cell: int, step: str | None) -> Problem:
     """What becomes of a pip line: its requirements go with the step's packages; what is not a
     requirement by name is left out, with the way to state it instead."""
     who = "the step installs" if step else "every Python step installs"
-    said = [f"{who} {', '.join(pip.requirements)} instead"] if pip.requirements else []
-    if not pip.dropped:
+    pinned = _versioned(pip.requirements)
+    named = [r for r in pip.requirements if r not in pinned]
+    said = [f"{who} {', '.join(pinned)} instead"] if pinned else []
+    said += [f"{who} {', '.join(named)} (the version installed here, if imported)"] if named else []
+    if not pip.dropped and not said:  # `!pip install -q`, `%pip install -U pip`
         return Problem(
-            f"{pip.command!r} is left out of the code: {said[0]} (as 'packages:' tags make it)",
+            f"{pip.command!r} is left out of the code: it names nothing a step installs",
+            cell=cell,
+            step=step,
+        )
+    if not pip.dropped:
+        as_tags = "" if named else " (as 'packages:' tags make it)"
+        return Problem(
+            f"{pip.command!r} is left out of the code: {'; '.join(said)}{as_tags}",
             cell=cell,
             step=step,
         )

@@ -73,10 +73,11 @@ def build(
     if problems:
         return None
 
+    stated: dict[str, tuple[str, ...]] = {}
     steps, metrics = _assemble(
-        blocks, settings, notebook, walk, wiring, mounts, metric_step, problems, warnings
+        blocks, settings, notebook, walk, wiring, mounts, metric_step, problems, warnings, stated
     )
-    _warn_about_the_cluster(blocks, settings, order, special, steps, warnings)
+    _warn_about_the_cluster(blocks, settings, order, special, steps, stated, warnings)
     return Pipeline(
         **pipeline_fields(settings),
         notebook=notebook,
@@ -96,12 +97,14 @@ def _warn_about_the_cluster(
     order: list[str],
     special: dict[str, Special],
     steps: list[Step],
+    stated: dict[str, tuple[str, ...]],
     warnings: list[Problem],
 ) -> None:
     """What runs here top to bottom but not as separate step processes in an image: pins from
-    this Python, process-wide state set in one step, relative paths in a Kale notebook."""
+    this Python, process-wide state set in one step, relative paths in a Kale notebook.
+    `stated` is what the notebook states for each Python step (tags, metadata, pip lines)."""
     step_blocks = {s.name: s for s in blocks.steps}
-    _warn_pinned_images(steps, settings, step_blocks, warnings)
+    _warn_pinned_images(steps, settings, stated, warnings)
     warn_lost_process_state(
         (blocks.imports.code, blocks.functions.code),
         [(n, step_blocks[n].code) for n in order if n not in special],
@@ -121,8 +124,10 @@ def _assemble(
     metric_step: dict[str, list[str]],
     problems: list[Problem],
     warnings: list[Problem],
+    stated: dict[str, tuple[str, ...]],
 ) -> tuple[list[Step], list[str]]:
-    """The Steps in run order, and the pipeline's metrics (those of notebook steps added)."""
+    """The Steps in run order, and the pipeline's metrics (those of notebook steps added);
+    what the notebook states for each Python step's packages goes into `stated`."""
     outputs = _outputs(walk.order, wiring)
     local = local_modules(notebook, blocks, warnings)
     steps: list[Step] = []
@@ -155,6 +160,7 @@ def _assemble(
                 exports=wiring.exports[name],
                 local=local,
                 warnings=warnings,
+                stated_by=stated,
             )
         steps.append(step)
     return steps, metrics
@@ -444,11 +450,12 @@ STEP_PYTHON = "3.8"
 def _warn_pinned_images(
     steps: list[Step],
     settings: NotebookSettings,
-    step_blocks: dict[str, StepBlock],
+    stated_by: dict[str, tuple[str, ...]],
     warnings: list[Problem],
 ) -> None:
     """One warning when steps run in an image the notebook names but install versions pinned
-    here: an image with an older Python cannot install them (numpy 2.4 needs Python 3.11)."""
+    here: an image with an older Python cannot install them (numpy 2.4 needs Python 3.11). A pin
+    the notebook states (a tag, its metadata, a pip line) is the user's, not this environment's."""
     if not settings.pin_packages:
         return
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -458,10 +465,7 @@ def _warn_pinned_images(
             continue
         if s.image == f"python:{here}" or s.image.startswith(f"python:{here}-"):
             continue
-        stated = {
-            *settings.packages,
-            *step_blocks[s.name].settings_over(settings.step_defaults).packages,
-        }
+        stated = set(stated_by.get(s.name, ()))
         pins = [p for p in s.packages if "==" in p and p not in stated]
         if pins:
             pinned.setdefault(s.image, f"{pins[0]} in step {s.name!r}")

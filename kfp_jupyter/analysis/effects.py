@@ -255,6 +255,14 @@ PROCESS_STATE: dict[str, ProcessState] = {
     ),
 }
 
+#: what `uses` holds for an environment variable read by its name (`os.getenv('HOME')`) and one
+#: set by its name (`os.environ['MODE'] = ...`; `*` when a step sets one it does not name): a
+#: later step depends on a variable it reads by that name, or on any when it reads them otherwise
+_ENV_READ = "<env read>"
+_ENV_SET = "<env set>"
+_ENV_READERS = frozenset({"os.environ.get", "os.environb.get", "os.getenv", "os.getenvb"})
+_ENV_MAPS = frozenset({"os.environ", "os.environb"})
+
 #: relative file paths as calls take them (`read_csv('train.csv')`, `open('./out/m.pkl')`)
 _RELATIVE_PATH = re.compile(r"^(?:\.\.?/)?[\w.-]+(?:/[\w.-]+)*\.[A-Za-z0-9]{1,8}$|^\.\.?/")
 
@@ -311,6 +319,53 @@ def _set_here(node: ast.AST, aliases: Mapping[str, str]) -> ProcessState | None:
     return None
 
 
+def _constant_key(args: list[ast.expr]) -> str | None:
+    first = args[0] if args else None
+    if isinstance(first, ast.Constant) and isinstance(first.value, (str, bytes)):
+        value = first.value
+        return value if isinstance(value, str) else value.decode(errors="replace")
+    return None
+
+
+def _env_read(node: ast.AST, aliases: Mapping[str, str]) -> tuple[str, list[ast.expr]] | None:
+    """An environment variable read by a constant name (`os.environ['HOME']`, `os.getenv('X')`,
+    `'X' in os.environ`): its name, and the parts of `node` still to look at."""
+    if isinstance(node, ast.Call) and qualified(node.func, aliases) in _ENV_READERS:
+        key = _constant_key(node.args)
+        rest = [*node.args[1:], *(k.value for k in node.keywords)]
+    elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+        key = _constant_key([node.slice]) if qualified(node.value, aliases) in _ENV_MAPS else None
+        rest = []
+    elif (
+        isinstance(node, ast.Compare)
+        and len(node.ops) == 1
+        and isinstance(node.ops[0], (ast.In, ast.NotIn))
+        and qualified(node.comparators[0], aliases) in _ENV_MAPS
+    ):
+        key, rest = _constant_key([node.left]), []
+    else:
+        return None
+    return None if key is None else (key, rest)
+
+
+def _env_set(node: ast.AST) -> list[str]:
+    """The environment variables a setting node names (`os.environ['X'] = 1`, `os.putenv('X',
+    v)`, `os.environ.update(X='1')`); `*` when it names them otherwise (`os.environ[k] = v`)."""
+    if isinstance(node, ast.Subscript):
+        return [_constant_key([node.slice]) or "*"]
+    if not isinstance(node, ast.Call):
+        return ["*"]
+    if not (isinstance(node.func, ast.Attribute) and node.func.attr == "update"):
+        return [_constant_key(node.args) or "*"]
+    keys = [k.arg for k in node.keywords]
+    if node.args:
+        d = node.args[0]
+        if len(node.args) > 1 or not isinstance(d, ast.Dict):
+            return ["*"]
+        keys += [None if k is None else _constant_key([k]) for k in d.keys]
+    return [k or "*" for k in keys] if keys else ["*"]
+
+
 @dataclass
 class _Scan:
     """What one block of code sets and uses of the process's state."""
@@ -330,8 +385,15 @@ def _scan(tree: ast.AST, aliases: Mapping[str, str]) -> _Scan:
     while todo:
         node, stmt = todo.pop()
         stmt = node if isinstance(node, ast.stmt) else stmt
+        read = _env_read(node, aliases)
+        if read is not None:
+            out.uses.add(_ENV_READ + read[0])
+            todo.extend((child, stmt) for child in read[1])
+            continue
         state = _set_here(node, aliases)
         said = node if isinstance(node, ast.Call) else stmt
+        if state is _ENV:
+            out.uses.update(_ENV_SET + key for key in _env_set(node))
         if state is not None and (state not in out.sets or _at(said) < _at(out.sets[state])):
             out.sets[state] = said
         if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -380,6 +442,16 @@ def _uses(state: ProcessState, uses: set[str]) -> bool:
         for u in uses
         for p in state.uses
     )
+
+
+def _used_later(state: ProcessState, setter: set[str], later: set[str]) -> bool:
+    """Whether a later step's `later` uses depend on `state` as a step with the `setter` uses
+    sets it: an environment variable only when the later step reads that one, or any."""
+    if state is not _ENV or _uses(state, later):
+        return _uses(state, later)
+    read = {u.removeprefix(_ENV_READ) for u in later if u.startswith(_ENV_READ)}
+    set_ = {u.removeprefix(_ENV_SET) for u in setter if u.startswith(_ENV_SET)}
+    return bool(read & set_ or (read and "*" in set_))
 
 
 def _function_scans(functions: str, aliases: Mapping[str, str]) -> dict[str, _Scan]:
@@ -453,7 +525,7 @@ def warn_lost_process_state(
             later = [
                 n
                 for n, _, s in scans[i + 1 :]
-                if s is not None and state not in s.sets and _uses(state, s.uses)
+                if s is not None and state not in s.sets and _used_later(state, scan.uses, s.uses)
             ]
             if later:
                 warnings.append(_lost(state, node, block, name, later))

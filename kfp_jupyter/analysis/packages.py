@@ -178,9 +178,11 @@ def resolve_packages(
     local_modules: frozenset[str] = frozenset(),
     pin: bool = False,
     unpinnable: list[Unpinnable] | None = None,
+    wanted: tuple[str, ...] = (),
 ) -> tuple[str, ...]:
     """Packages the `codes` import, with explicit requirements (notebook, then step) replacing
-    same-named ones; each pinned to the installed version when `pin`. Packages installed from a
+    same-named ones, and `wanted` ones (a pip line's, without a version) added where the code
+    imports no package of that name: they leave this environment's pin as it is; each pinned to the installed version when `pin`. Packages installed from a
     local folder or a VCS are added to `unpinnable`, pinned or not: a container cannot install
     them by name.
 
@@ -202,6 +204,8 @@ def resolve_packages(
         found.setdefault(name, req)
     for req in explicit:
         found[requirement_key(req)] = req
+    for req in wanted:
+        found.setdefault(requirement_key(req), req)
     if unpinnable is not None:  # a requirement the notebook states settles it
         named = {requirement_key(r) for r in explicit}
         unpinnable += [u for u in odd if u.distribution not in named]
@@ -246,6 +250,10 @@ _REQUIREMENT_RE = re.compile(
 )
 
 
+#: what installs packages, not what a step's code needs (`%pip install -U pip setuptools wheel`)
+_PIP_ITSELF = frozenset({"pip", "setuptools", "wheel"})
+
+
 @dataclass(frozen=True)
 class PipInstall:
     """A `pip install` line of the notebook, read as the requirements a step can install."""
@@ -274,7 +282,7 @@ def read_pip_install(command: str, args: Sequence[str]) -> PipInstall:
             dropped.append(f"{word} {next(it, '')}".strip())
         elif word.startswith("-") or not _REQUIREMENT_RE.match(word):
             dropped.append(word)  # another option, a URL, a path, a file, a `{variable}`
-        else:
+        elif requirement_key(word) not in _PIP_ITSELF:
             reqs.append(re.sub(r"\s+", "", word))
     return PipInstall(command, tuple(reqs), tuple(dropped))
 

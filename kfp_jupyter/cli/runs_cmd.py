@@ -323,6 +323,20 @@ def _tasks_table(tasks: list[Any]) -> Table:
     return table
 
 
+def _log_gone(step: str, run_id: str, origin: str, origin_kept: bool) -> str:
+    """Why a reused step has no log: it went with the run that ran the step, which `runs gc`
+    removed (the outputs stay, as long as a kept run refers to them)."""
+    ran_it = (
+        f"run {origin} had itself reused it from a run that `runs gc` removed"
+        if origin_kept
+        else f"`runs gc` removed run {origin}"
+    )
+    return (
+        f"step {step!r} of run {run_id} was reused from run {origin}, and its log is gone: "
+        f"{ran_it}, and the log went with it (`runs show {run_id}` still lists the outputs)"
+    )
+
+
 @runs_group.command("logs")
 @click.argument("run_id", metavar="RUN_ID|latest")
 @click.argument("step")
@@ -340,16 +354,18 @@ def runs_logs(run_id: str, step: str, store: str | None) -> None:
         if original is not None:
             source = original
             origin = origin or original.run_id
-    if origin:
-        click.echo(f"(step {step} was reused from run {origin}; its log follows)", err=True)
     text = None
     if source.log and Path(source.log).is_file():
         text = Path(source.log).read_text(encoding="utf-8", errors="replace")
     elif source.log:
         # a cached task's log is the one its outputs' run wrote, kept with that run
         text = st.read_text(f"runs/{origin or source.run_id}/logs/{Path(source.log).name}")
+    if text is None and origin:
+        raise UsageError(_log_gone(step, run.id, origin, history.has_run(origin)))
     if text is None:
         raise UsageError(f"step {step!r} of run {run.id} has no log (state {task.state})")
+    if origin:
+        click.echo(f"(step {step} was reused from run {origin}; its log follows)", err=True)
     error = _step_error(st, source)
     if error is not None:
         # the exception first, in the notebook's terms; the log below no longer ends with it

@@ -1,16 +1,19 @@
 """Cache keys: a task may reuse an earlier task's outputs when nothing that decides them changed.
 
 Like KFP's cache, the key covers the step's program, the content of its inputs, its parameter
-values and its packages and image. Two differences, both in the user's favour:
+values and its packages and image. Three differences, all in the user's favour:
 - the program is compared without its `# cell N` markers, so adding a cell above a step (which
   renumbers the cells below) does not invalidate it, but any change of its code does;
 - inputs are compared by content digest, not by the upstream task's identity, so a step whose
-  edit leaves its outputs unchanged does not force its downstream to re-run.
+  edit leaves its outputs unchanged does not force its downstream to re-run;
+- the program is compared without the bodies of the functions cell's helpers the step cannot
+  call (`functions_in_key`), so editing a helper re-runs only the steps that use it.
 The installed version of each declared package is part of the key: upgrading scikit-learn on
 this machine re-runs the steps that use it. So is the content of each module beside the notebook
-that the step imports (`from features import add_features` with features.py there): editing it
-re-runs the step. It is taken when the run is planned; a step that finds it changed once it has
-succeeded (an edit during the run, or before `runs resume`) is not recorded under the key
+that the step imports (`from features import add_features` with features.py there, or in a
+folder a literal `sys.path.insert(0, "src")` names): editing it re-runs the step. It is taken
+when the run is planned; a step that finds it changed once it has succeeded (an edit during the
+run, or before `runs resume`) is not recorded under the key
 (runner.py). Data files a step opens by path are not in the key: it cannot know what they are.
 A dict parameter's key order, which a step sees, is kept although the key's JSON sorts keys.
 
@@ -21,12 +24,15 @@ key.
 
 from __future__ import annotations
 
+import ast
+import copy
 import hashlib
 import importlib.util
 import json
+import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -77,14 +83,18 @@ def local_module_digests(
     """(module, digest) of each module in `folder` that `program` imports, and of the ones those
     import: editing such a file changes what a step computes while its program stays the same.
     `program` may be several pieces of code (a notebook's cells, each parsed alone); `folder`
-    several folders, searched in order as on the step's sys.path. Taken when the run is planned
-    and kept in the plan, so a resumed run keeps its keys."""
+    several folders, searched in order as on the step's sys.path, with the folders the code
+    puts on sys.path (`sys.path.insert(0, "src")`, relative to the first folder). Taken when the
+    run is planned and kept in the plan, so a resumed run keeps its keys."""
     from ..analysis.packages import imported_modules
 
     memo = {} if memo is None else memo
-    folders = (folder,) if isinstance(folder, Path) else tuple(dict.fromkeys(folder))
-    found: dict[str, str] = {}
     pending = [program] if isinstance(program, str) else list(program)
+    folders = (folder,) if isinstance(folder, Path) else tuple(folder)
+    if folders:
+        front, back = _sys_path_folders(pending, folders[0])
+        folders = tuple(dict.fromkeys((*front, *folders, *back)))
+    found: dict[str, str] = {}
     while pending:
         for module in imported_modules(pending.pop()):
             top = module.split(".")[0]
@@ -97,6 +107,53 @@ def local_module_digests(
                 found[top] = local[0]
                 pending += local[1]
     return tuple(sorted(found.items()))
+
+
+def _sys_path_folders(code: Sequence[str], base: Path) -> tuple[list[Path], list[Path]]:
+    """The existing folders the code puts on sys.path by a literal `sys.path.insert(i, "dir")`
+    (before the others, the last first) or `sys.path.append("dir")` (after them), relative to
+    `base` (where the step runs). A path computed at run time cannot be known here."""
+    front: list[Path] = []
+    back: list[Path] = []
+    for piece in code:
+        try:
+            tree = ast.parse(piece)
+        except (SyntaxError, ValueError):
+            continue
+        calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+        for call in sorted(calls, key=lambda c: (c.lineno, c.col_offset)):
+            added = _sys_path_call(call)
+            if added is None:
+                continue
+            path = Path(os.path.normpath(base / added[1]))
+            if not path.is_dir():
+                continue
+            if added[0] == "insert":
+                front.insert(0, path)
+            else:
+                back.append(path)
+    return front, back
+
+
+def _sys_path_call(call: ast.Call) -> tuple[str, str] | None:
+    """("insert" or "append", the folder) of a `sys.path.insert(i, "dir")` or
+    `sys.path.append("dir")` call with a string literal."""
+    func = call.func
+    if not (
+        isinstance(func, ast.Attribute)
+        and func.attr in ("insert", "append")
+        and isinstance(func.value, ast.Attribute)
+        and func.value.attr == "path"
+        and isinstance(func.value.value, ast.Name)
+        and func.value.value.id == "sys"
+        and len(call.args) == (2 if func.attr == "insert" else 1)
+        and not call.keywords
+    ):
+        return None
+    arg = call.args[-1]
+    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+        return func.attr, arg.value
+    return None
 
 
 def _module_digest(folders: tuple[Path, ...], top: str) -> tuple[str, list[str]] | None:
@@ -186,7 +243,7 @@ def cache_key(
     a container step's command on the host instead of in its image)."""
     data = {
         "format": KEY_FORMAT,
-        "program": program_fingerprint(step.program),
+        "program": step.program_key or program_fingerprint(step.program),
         "inputs": {v: input_digests[v] for v, _ in step.inputs},
         "parameters": {p: _parameter_value(parameters[p]) for p in step.parameters},
         "packages": {p: installed_version(p) for p in sorted(step.packages)},
@@ -199,3 +256,127 @@ def cache_key(
     hasher = new_hasher(ALGORITHM)
     hasher.update(text.encode())
     return f"{ALGORITHM}:{hasher.hexdigest()}"
+
+
+# --- the functions cell as a step's key holds it ------------------------------------------------
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_OTHER_LINE_BREAKS = re.compile("[\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+#: names through which code may find a function without naming it (its frame's or a module's
+#: namespace, or code built at run time)
+_DYNAMIC_NAMES = frozenset(
+    {"globals", "locals", "vars", "eval", "exec", "__import__", "__builtins__", "__main__"}
+)
+_DYNAMIC_ATTRIBUTES = frozenset(
+    {"__dict__", "f_locals", "f_globals", "_getframe", "currentframe", "import_module"}
+)
+_DYNAMIC_IMPORTS = _DYNAMIC_NAMES | _DYNAMIC_ATTRIBUTES | {"modules"}
+#: modules `getattr` may find a name in, besides the names code imports
+_MODULE_LIKE = frozenset({"sys", "builtins", "__builtins__", "__main__", "importlib", "inspect"})
+
+
+def functions_in_key(functions: str, code: Sequence[str], names: Iterable[str] = ()) -> str:
+    """The functions cell as a step's cache key holds it: without the bodies of its plain
+    top-level functions that the step cannot call, so that editing a helper re-runs only the
+    steps that use it (the step's program still runs the whole cell). `code` is the rest of the
+    code the step runs (its own, the imports); `names`, further names its program uses.
+
+    A function is reached when its name occurs in `code`, in `names`, in the cell outside the
+    plain functions, or in a reached function; an unreached one keeps its signature (its
+    defaults and annotations run when it is defined), only its body goes. Decorated functions,
+    classes and every other statement are kept. The cell comes back whole when anything does
+    not parse or when the code looks names up at run time (`globals()`, `eval`, ...)."""
+    try:
+        tree = ast.parse(functions)
+        trees = [ast.parse(c) for c in code]
+    except (SyntaxError, ValueError):
+        return functions
+    if _OTHER_LINE_BREAKS.search(functions):
+        return functions  # str.splitlines would not count lines as the parser does
+    lines = functions.splitlines(keepends=True)
+    plain = {
+        node: "".join(lines[node.lineno - 1 : node.end_lineno])
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.decorator_list
+    }
+    stubs = {node: _signature(node) for node in plain}
+    others = ["".join(lines[n.lineno - 1 : n.end_lineno]) for n in tree.body if n not in plain]
+    used = set(names) | _words(*code, *others)
+    for node, stub in stubs.items():  # a signature names its own function: not a use of it
+        used |= _words(stub) - {node.name}
+    reached: set[ast.stmt] = set()
+    while grown := [n for n in plain if n not in reached and n.name in used]:
+        reached.update(grown)
+        used |= _words(*(plain[n] for n in grown))
+    if len(reached) == len(plain):
+        return functions
+    kept = _replace_lines(lines, {n: stubs[n] for n in plain if n not in reached})
+    try:
+        if any(_looks_up_names(t) for t in (*trees, ast.parse(kept))):
+            return functions
+    except SyntaxError:
+        return functions
+    return kept
+
+
+def _words(*texts: str) -> set[str]:
+    """Every identifier-like word of the texts, in code, strings and comments alike: a name
+    a step could use a function by, erring on the side of too many."""
+    return {w for text in texts for w in _WORD.findall(text)}
+
+
+def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    """The function as it is defined, without its body (which runs only when it is called)."""
+    stub = copy.copy(node)
+    stub.body = [ast.Expr(ast.Constant(...))]
+    return ast.unparse(stub) + "\n"
+
+
+def _replace_lines(lines: list[str], texts: Mapping[ast.stmt, str]) -> str:
+    """The cell with the lines of each statement replaced by its text."""
+    out = list(lines)
+    for node, text in sorted(texts.items(), key=lambda item: -item[0].lineno):
+        out[node.lineno - 1 : node.end_lineno] = [text]
+    return "".join(out)
+
+
+def _looks_up_names(tree: ast.AST) -> bool:
+    """Whether the code may reach a function other than by its name: through a namespace
+    (`globals()`, `locals()`, `vars()`, `__dict__`, a frame's locals, `sys.modules`), code built
+    at run time (`eval`, `exec`, `import_module`) or `getattr` on a module."""
+    modules = set(_MODULE_LIKE)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            modules |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in _DYNAMIC_NAMES:
+            return True
+        if isinstance(node, ast.Attribute) and (
+            node.attr in _DYNAMIC_ATTRIBUTES
+            or (node.attr == "modules" and _root(node.value) == "sys")
+            or (node.attr in _DYNAMIC_NAMES and _root(node.value) in modules)
+        ):
+            return True
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+            a.name.split(".")[-1] in _DYNAMIC_IMPORTS for a in node.names
+        ):
+            return True
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "getattr"
+            and (
+                not node.args
+                or isinstance(node.args[0], ast.Starred)
+                or _root(node.args[0]) in modules
+            )
+        ):
+            return True
+    return False
+
+
+def _root(node: ast.expr) -> str | None:
+    """The name an expression such as `a.b[0].c()` starts from."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None

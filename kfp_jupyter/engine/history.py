@@ -64,6 +64,20 @@ def _check_columns(fields: dict[str, Any]) -> None:
         raise ValueError(f"unknown task columns {sorted(bad)}")
 
 
+def _last_seen(db: sqlite3.Connection, run_id: str) -> float:
+    """The last moment a run whose runner died was seen working: the latest start or end of
+    its tasks, or the start of its last attempt if none is later (now, if nothing is known)."""
+    row = db.execute(
+        "SELECT MAX(COALESCE(r.resumed, r.started, 0), COALESCE((SELECT MAX(MAX("
+        "COALESCE(t.started, 0), COALESCE(t.finished, 0))) FROM tasks t WHERE t.run_id = r.id), "
+        "0)) FROM runs r WHERE r.id = ?",
+        (run_id,),
+    ).fetchone()
+    now = time.time()
+    seen = float(row[0]) if row and row[0] else 0.0
+    return min(seen, now) if seen > 0 else now
+
+
 class History(HistoryDatabase):
     """A connection to a store's history database (thread-safe: calls are serialised)."""
 
@@ -247,6 +261,10 @@ class History(HistoryDatabase):
 
     # --- the cache ----------------------------------------------------------------------------
 
+    def has_run(self, run_id: str) -> bool:
+        """Whether the history still holds the run (`runs gc` removes runs)."""
+        return bool(self._read("SELECT 1 FROM runs WHERE id = ?", (run_id,)))
+
     def notebook_of(self, run_id: str) -> str | None:
         """The notebook a run was made from (None: not recorded, or the run was removed)."""
         rows = self._read("SELECT notebook FROM runs WHERE id = ?", (run_id,))
@@ -306,22 +324,25 @@ class History(HistoryDatabase):
 
     def _interrupt(self, run_id: str, runner: RunnerId) -> bool:
         """Mark a run INTERRUPTED, with its running tasks, if `runner` still owns it (another
-        reader may have repaired it, or a runner resumed it, since it was read)."""
+        reader may have repaired it, or a runner resumed it, since it was read).
+
+        It ended when it was last seen working, not when a reader noticed: the time up to the
+        repair (or a resume) is a wait, and must not count as running time."""
         active = tuple(states.ACTIVE)
-        now = time.time()
         message = f"the runner (pid {runner.pid} on {runner.host}) stopped before the run ended"
         with self._tx() as db:
+            ended = _last_seen(db, run_id)
             cur = db.execute(
                 "UPDATE runs SET state = ?, message = ?, finished = ? WHERE id = ? AND "
                 f"state IN ({','.join('?' * len(active))}) AND runner_pid = ? AND runner_host = ?",
-                (states.INTERRUPTED, message, now, run_id, *active, runner.pid, runner.host),
+                (states.INTERRUPTED, message, ended, run_id, *active, runner.pid, runner.host),
             )
             if not cur.rowcount:
                 return False
             db.execute(
                 "UPDATE tasks SET state = ?, finished = ?, message = ? "
                 "WHERE run_id = ? AND state = ?",
-                (states.INTERRUPTED, now, "interrupted with its runner", run_id, states.RUNNING),
+                (states.INTERRUPTED, ended, "interrupted with its runner", run_id, states.RUNNING),
             )
         return True
 

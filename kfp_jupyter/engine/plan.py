@@ -11,13 +11,13 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..model import by_name
 from ..packaging.program import build_program
-from .cache import ModuleMemo, local_module_digests
+from .cache import ModuleMemo, functions_in_key, local_module_digests, program_fingerprint
 
 if TYPE_CHECKING:
     from ..model import Pipeline, Step
@@ -48,6 +48,9 @@ class PlanStep:
     mounts: tuple[tuple[str, str], ...] = ()
     #: (module, content digest) of the modules beside the notebook the step imports, when planned
     modules: tuple[tuple[str, str], ...] = ()
+    #: the fingerprint the cache key holds for the program when it leaves out functions the step
+    #: cannot call ("": the program's own, as when nothing is left out)
+    program_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,9 @@ class Plan:
     def to_json(self) -> str:
         data = {"format": PLAN_FORMAT, **asdict(self)}
         for step in data["steps"]:  # absent when empty: the plan's digest is what it was before
-            if not step["modules"]:
-                del step["modules"]
+            for field in ("modules", "program_key"):
+                if not step[field]:
+                    del step[field]
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @property
@@ -115,6 +119,7 @@ class Plan:
                 kind=s.get("kind", "python"),
                 mounts=tuple((v, m) for v, m in s.get("mounts", ())),
                 modules=tuple((n, d) for n, d in s.get("modules", ())),
+                program_key=s.get("program_key", ""),
             )
             for s in data["steps"]
         )
@@ -141,6 +146,26 @@ def _program(pipeline: Pipeline, step: Step) -> str:
     from ..components.local import local_program
 
     return local_program(pipeline, step)
+
+
+def _program_key(pipeline: Pipeline, step: Step) -> str:
+    """What a Python step's cache key holds for its program when the functions cell has
+    functions the step cannot call (`cache.functions_in_key`); "" when it has none, so the key
+    stays what it was. The names the program's generated code uses (its arguments, the inputs
+    and outputs it loads and saves) count as uses too."""
+    if step.kind != "python" or not pipeline.functions.strip():
+        return ""
+    try:
+        bare = ast.parse(_program(replace(pipeline, functions=""), step))
+    except SyntaxError:
+        return ""
+    names = {n.id for n in ast.walk(bare) if isinstance(n, ast.Name)}
+    names |= {a.arg for a in ast.walk(bare) if isinstance(a, ast.arg)}
+    code = (step.source, pipeline.imports, step.extra_imports)
+    functions = functions_in_key(pipeline.functions, code, names)
+    if functions == pipeline.functions:
+        return ""
+    return program_fingerprint(_program(replace(pipeline, functions=functions), step))
 
 
 def _module_folder(notebook: str | None) -> Path:
@@ -249,6 +274,7 @@ def plan_from_pipeline(pipeline: Pipeline) -> Plan:
                 kind=step.kind,
                 mounts=mounts,
                 modules=module_digests(step.kind, program, folder, modules),
+                program_key=_program_key(pipeline, step),
             )
         )
     return Plan(

@@ -85,20 +85,22 @@ class TaskRecorder:
     def reuse(self, t: Task, hit: CacheHit) -> None:
         """The task takes the outputs of an earlier run's task instead of running. It names
         the run whose task made them (whose log and timings are real), not a run that had
-        itself taken them from the cache."""
+        itself taken them from the cache; once `runs gc` removed that run, the run the outputs
+        are taken from, so that the run named can still be shown."""
         now = time.time()
         outputs = {v: hit.artifacts[v].ref() for v in t.step.outputs}
         metrics = {m: hit.metrics[m] for m in t.step.metrics}
-        made_by = self.history.notebook_of(hit.origin_run)
+        origin = hit.origin_run if self.history.has_run(hit.origin_run) else hit.task.run_id
+        made_by = self.history.notebook_of(origin)
         other = made_by if made_by != self.history.notebook_of(self.run_id) else None
-        message = reused_message(hit.origin_run, other)
+        message = reused_message(origin, other)
         self.history.finish_task(
             t.row,
             {
                 "state": states.CACHED,
                 "cached": 1,
                 "cached_from": hit.origin_task,
-                "cached_run": hit.origin_run,
+                "cached_run": origin,
                 "cache_key": t.cache_key,
                 "started": now,
                 "finished": now,

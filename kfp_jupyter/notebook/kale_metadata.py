@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import Problem
 from ..model import volume_env
+from .limits import bytes_amount
 from .roles import Role
 from .step_settings import StepSettings
 from .tags import TagError, parse_tags
@@ -119,13 +120,15 @@ def _kale_volume(
 
 def _kale_size(item: dict[str, Any]) -> str:
     """The size of a 'new_pvc' volume as one amount: Kale's panel writes a number and a unit
-    (`size: 0.5, size_type: "Gi"`); a size written with its unit (`"5Gi"`) keeps it."""
+    (`size: 0.5, size_type: "Gi"`); a size written with its unit (`"5Gi"`) keeps it. An empty
+    `size_type` is Kale's bytes, as Kubernetes reads a number without a unit; no `size_type`
+    at all, Gi."""
     size, unit = item.get("size"), item.get("size_type") or ""
     if isinstance(size, bool) or not isinstance(size, (int, float, str)) or not str(size).strip():
         raise ValueError("a new volume needs a 'size' (a number, with its unit in 'size_type')")
     text = str(size).strip()
     if not text[-1].isalpha():
-        return f"{text}{unit or 'Gi'}"
+        return bytes_amount(text) if item.get("size_type") == "" else f"{text}{unit or 'Gi'}"
     if unit and not text.endswith(str(unit)):
         raise ValueError(f"size {text!r} has a unit and 'size_type' {unit!r} another")
     return text

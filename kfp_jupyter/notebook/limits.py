@@ -54,6 +54,20 @@ def _whole_memory(value: str) -> str:
 UNSETTABLE_LIMITS = frozenset({"ephemeral-storage", "storage"})
 
 
+def bytes_amount(value: str) -> str:
+    """A number of bytes in the largest binary unit that holds it whole (`1073741824` ->
+    `1Gi`), as a Kubernetes quantity written without a unit is read: a size stays readable
+    rather than becoming a ten-digit number. Anything else is returned as it is."""
+    amount = memory_amount(value)
+    if amount is None or not amount.isdigit() or int(amount) == 0:
+        return value
+    n = int(amount)
+    for power, unit in zip(range(6, 0, -1), _UNIT_LADDERS[0][0], strict=False):
+        if n % 1024**power == 0:
+            return f"{n // 1024**power}{unit}"
+    return amount
+
+
 def memory_amount(value: str) -> str | None:
     """A memory or storage amount as the model stores it (whole units: `0.5Gi` -> `512Mi`), or
     None when Kubernetes would refuse it; one reader for limits and volume sizes alike."""

@@ -53,8 +53,8 @@ _PIP_RE = re.compile(
 )
 #: pip's general options that take a value (`!pip --timeout 60 install x`)
 _PIP_GENERAL_VALUED = frozenset({"--proxy", "--retries", "--timeout", "--cache-dir", "--log"})
-#: a shell operator ends the pip command (`!pip install x && echo done`, `2>&1`)
-_SHELL_OP_RE = re.compile(r"^(?:&&|\|\||[;|&]|\d*[<>].*)$")
+#: a shell operator ends the pip command (`!pip install x && echo done`, `x; import x`, `2>&1`)
+_SHELL_OPS = frozenset(";|&<>")
 
 
 def _comment(line: str) -> str:
@@ -77,6 +77,7 @@ def pip_install_args(line: str) -> list[str] | None:
     if m is None:
         return None
     text = re.sub(r"(^|\s)#.*$", "", m.group(1))  # a comment; `x.git#egg=x` is no comment
+    text = _before_shell_operator(text)
     try:
         words = shlex.split(text)
     except ValueError:
@@ -86,12 +87,28 @@ def pip_install_args(line: str) -> list[str] | None:
         i += 2 if words[i] in _PIP_GENERAL_VALUED else 1
     if i >= len(words) or words[i] != "install":
         return None
-    args: list[str] = []
-    for word in words[i + 1 :]:
-        if _SHELL_OP_RE.match(word):
-            break
-        args.append(word)
-    return args
+    return words[i + 1 :]
+
+
+def _before_shell_operator(text: str) -> str:
+    """`text` up to its first shell operator outside quotes, glued to a word or not: the shell
+    ends the pip command there (`numpy; import numpy`, `x>=1` is `x` written to a file `=1`); a
+    redirection's file descriptor (`2>&1`) goes with it."""
+    quote = ""
+    escaped = False
+    for at, char in enumerate(text):
+        if escaped:
+            escaped = False
+        elif char == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in _SHELL_OPS:
+            fd = re.search(r"(?:^|(?<=\s))\d+$", text[:at]) if char in "<>" else None
+            return text[: fd.start() if fd else at]
+    return text
 
 
 def pip_lines(code: str) -> list[tuple[str, list[str]]]:

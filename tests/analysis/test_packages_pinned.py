@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import pytest
-from nbutil import code, make_notebook
+from nbutil import code, inspect_json, make_notebook
 
 from kfp_jupyter import NotebookError, load_notebook
 
@@ -37,19 +35,6 @@ def expected(dist: str) -> str:
         return dist
 
 
-def inspect(nb: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "kfp_jupyter.cli.main", "inspect", "--json", str(nb), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert out.returncode == 0, out.stderr
-    data: dict[str, Any] = json.loads(out.stdout)
-    data["stderr"] = out.stderr
-    return data
-
-
 def packages(data: dict[str, Any], step: str) -> list[str]:
     return next(s["packages"] for s in data["steps"] if s["name"] == step)
 
@@ -68,7 +53,7 @@ def imports_notebook(tmp_path: Path, metadata: dict[str, Any] | None = None) -> 
 
 
 def test_packages_are_named_and_pinned_from_this_environment(tmp_path: Path) -> None:
-    pkgs = packages(inspect(imports_notebook(tmp_path)), "load")
+    pkgs = packages(inspect_json(imports_notebook(tmp_path)), "load")
     for dist in WRONG_BEFORE.values():
         assert expected(dist) in pkgs
     assert expected("ruamel-yaml") in pkgs or "ruamel.yaml" in pkgs
@@ -82,12 +67,12 @@ def test_packages_are_named_and_pinned_from_this_environment(tmp_path: Path) -> 
 
 def test_no_pin_and_the_notebook_setting_turn_pinning_off(tmp_path: Path) -> None:
     nb = imports_notebook(tmp_path)
-    assert "pyyaml" in packages(inspect(nb, "--no-pin"), "load")
+    assert "pyyaml" in packages(inspect_json(nb, "--no-pin"), "load")
     assert "pandas" in load_notebook(nb, pin_packages=False).step("load").packages
     off = imports_notebook(tmp_path / "off", {"kfp_jupyter": {"pin_packages": False}})
     # the command line's default does not override the notebook's setting
-    assert "pyyaml" in packages(inspect(off), "load")
-    assert all("==" not in p for p in packages(inspect(off), "load"))
+    assert "pyyaml" in packages(inspect_json(off), "load")
+    assert all("==" not in p for p in packages(inspect_json(off), "load"))
 
 
 def test_no_pin_keeps_the_names_found_in_this_environment(tmp_path: Path) -> None:
@@ -97,8 +82,8 @@ def test_no_pin_keeps_the_names_found_in_this_environment(tmp_path: Path) -> Non
         tmp_path / "nb.ipynb",
         [code("import markdown_it\nimport yaml\nx = 1", "step:s")],
     )
-    assert packages(inspect(nb), "s") == [expected("markdown-it-py"), expected("pyyaml")]
-    assert packages(inspect(nb, "--no-pin"), "s") == ["markdown-it-py", "pyyaml"]
+    assert packages(inspect_json(nb), "s") == [expected("markdown-it-py"), expected("pyyaml")]
+    assert packages(inspect_json(nb, "--no-pin"), "s") == ["markdown-it-py", "pyyaml"]
 
 
 def test_google_packages_not_installed_here_get_their_distributions_names(tmp_path: Path) -> None:
@@ -122,7 +107,7 @@ def test_google_packages_not_installed_here_get_their_distributions_names(tmp_pa
         tmp_path / "nb.ipynb",
         [code("\n".join(f"import {m}" for m in modules) + "\nx = 1", "step:s")],
     )
-    assert packages(inspect(nb), "s") == sorted(modules.values())
+    assert packages(inspect_json(nb), "s") == sorted(modules.values())
 
 
 def test_packages_a_step_states_win_over_the_pins(tmp_path: Path) -> None:
@@ -187,7 +172,7 @@ def test_local_and_vcs_installs_are_reported_as_not_reproducible(tmp_path: Path)
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
     }
-    data = inspect(nb, env=env)
+    data = inspect_json(nb, env=env)
     pkgs = packages(data, "train")
     assert "fromindex==2.3.1" in pkgs
     assert "fromfolder" in pkgs and "fromgit" in pkgs  # named, but no version a cluster can get
@@ -197,7 +182,7 @@ def test_local_and_vcs_installs_are_reported_as_not_reproducible(tmp_path: Path)
     assert "train" in warnings and "packages:fromgit==VERSION" in warnings
     assert "fromindex" not in warnings.replace("'fromindex'", "")
     # not pinning does not make a folder's package installable by name: still said
-    unpinned = inspect(nb, "--no-pin", env=env)
+    unpinned = inspect_json(nb, "--no-pin", env=env)
     assert packages(unpinned, "train") == ["fromfolder", "fromgit", "fromindex"]
     assert "/home/me/fromfolder" in unpinned["stderr"] + json.dumps(unpinned.get("warnings", []))
 
@@ -230,6 +215,6 @@ def test_a_module_is_matched_to_the_distribution_whose_file_list_names_it(tmp_pa
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
     }
-    pkgs = packages(inspect(nb, env=env), "train")
+    pkgs = packages(inspect_json(nb, env=env), "train")
     assert "unrelated-name==3.2" in pkgs and "egg-dist==0.7" in pkgs
     assert not any(p.startswith("near-miss") for p in pkgs)

@@ -5,13 +5,10 @@ A `%%writefile helper.py` cell writes a local module, not a package to install."
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from nbutil import code, make_notebook
+from nbutil import code, inspect_json, make_notebook
 
 from kfp_jupyter import Pipeline, load_notebook
 
@@ -43,13 +40,7 @@ def test_pip_lines_in_step_cells_are_the_steps_requirements(tmp_path: Path) -> N
             ),
         ],
     )
-    got = subprocess.run(
-        [sys.executable, "-m", "kfp_jupyter.cli.main", "inspect", "--json", str(nb)],
-        capture_output=True,
-        text=True,
-    )
-    assert got.returncode == 0, got.stderr
-    data = json.loads(got.stdout)
+    data = inspect_json(nb)
     steps = {s["name"]: keyed(tuple(s["packages"])) for s in data["steps"]}
     assert steps["train"]["xgboost"] == "xgboost==1.7.6"
     assert steps["train"]["lightgbm"] == "lightgbm==3.3.5"
@@ -175,3 +166,71 @@ def test_a_module_a_writefile_cell_writes_is_local_not_a_package(tmp_path: Path)
     assert "%%writefile cell 2" in said[(3, "load")].message
     assert "%%writefile cell 4" in said[(5, "use")].message
     assert said[(3, "load")].fix and "functions cell" in said[(3, "load")].fix
+
+
+def test_a_pip_line_with_nothing_to_install_is_left_out_with_a_note(tmp_path: Path) -> None:
+    nb = make_notebook(
+        tmp_path / "nb.ipynb",
+        [
+            code("!pip install\nimport json", "imports"),
+            code("%pip install -U pip setuptools wheel\n!pip install -q\nx = 1", "step:a"),
+            code("%pip install --upgrade\ny = x + 1", "step:b", "prev:a"),
+        ],
+    )
+    data = inspect_json(nb)  # no "internal error"
+    nothing = [
+        w["message"] for w in data["warnings"] if "names nothing a step installs" in w["message"]
+    ]
+    assert len(nothing) == 4, data["warnings"]
+    for step in data["steps"]:
+        assert not {"pip", "setuptools", "wheel"} & keyed(tuple(step["packages"])).keys()
+
+
+def test_a_shell_operator_glued_to_a_word_ends_the_pip_command(tmp_path: Path) -> None:
+    p = load(
+        tmp_path,
+        [
+            code("%pip install alpha==1.0; import json\n!pip install beta==2.0|tee log", "step:a"),
+            code(
+                "!pip install gamma==3.0>/dev/null\n!pip install 'delta>=4' 2>&1\nx = 1", "step:b"
+            ),
+        ],
+    )
+    a, b = keyed(p.step("a").packages), keyed(p.step("b").packages)
+    assert (a.get("alpha"), a.get("beta"), "import" in a, "json" in a) == (
+        "alpha==1.0",
+        "beta==2.0",
+        False,
+        False,
+    )
+    assert (b.get("gamma"), b.get("delta"), "2" in b) == ("gamma==3.0", "delta>=4", False)
+
+
+def test_a_pip_line_without_a_version_keeps_the_pin_of_this_environment(tmp_path: Path) -> None:
+    """`pip install numpy` installs the numpy the step gets anyway: the pin stays; a package the
+    step does not import is added as written."""
+    cells = [code("import numpy as np", "imports"), code("x = float(np.ones(2).sum())", "step:a")]
+    before = keyed(
+        tuple(inspect_json(make_notebook(tmp_path / "a.ipynb", cells))["steps"][0]["packages"])
+    )
+    cells[0] = code("!pip install -q numpy tqdm\nimport numpy as np", "imports")
+    data = inspect_json(make_notebook(tmp_path / "b.ipynb", cells))
+    after = keyed(tuple(data["steps"][0]["packages"]))
+    assert "==" in before["numpy"]
+    assert (after["numpy"], after["tqdm"]) == (before["numpy"], "tqdm")
+
+
+def test_a_pin_a_pip_line_states_is_no_pin_of_this_environment(tmp_path: Path) -> None:
+    """The warning about steps in an image with another Python counts the pins taken from this
+    environment; `--no-pin` would not change those the notebook states in pip lines."""
+    nb = make_notebook(
+        tmp_path / "nb.ipynb",
+        [
+            code("!pip install xgboost==1.7.6\nimport xgboost", "imports"),
+            code("%pip install numpy==1.26.4\nimport numpy as np\nx = np.ones(1)", "step:a"),
+        ],
+        metadata={"kubeflow_notebook": {"docker_image": "python:3.10"}},
+    )
+    data = inspect_json(nb)
+    assert keyed(tuple(data["steps"][0]["packages"]))["numpy"] == "numpy==1.26.4"
+    assert not [w for w in data["warnings"] if "pinned to the versions" in w["message"]]

@@ -6,14 +6,11 @@ it is fine and said nothing about."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from nbutil import code, make_notebook
+from nbutil import code, inspect_json, make_notebook
 
 from kfp_jupyter import load_notebook
 
@@ -44,13 +41,7 @@ def test_seeds_and_environment_set_in_one_step_and_used_in_the_next(tmp_path: Pa
             code("m", "pipeline-metrics"),
         ],
     )
-    got = subprocess.run(
-        [sys.executable, "-m", "kfp_jupyter.cli.main", "inspect", "--json", str(nb)],
-        capture_output=True,
-        text=True,
-    )
-    assert got.returncode == 0, got.stderr
-    said = [w for w in json.loads(got.stdout)["warnings"] if w["step"] == "setup"]
+    said = [w for w in inspect_json(nb)["warnings"] if w["step"] == "setup"]
     assert [w["message"].split(" sets ")[0] for w in said] == [
         "'np.random.seed(42)'",
         "'random.seed(42)'",
@@ -165,3 +156,35 @@ def test_every_kind_of_process_state(tmp_path: Path, imports: str, setter: str, 
     )
     assert [(w.cell, w.line, w.step) for w in got] == [(2, 2, "a")], [str(w) for w in got]
     assert "move it into the imports (or functions) cell" in (got[0].fix or "")
+
+
+@pytest.mark.parametrize(
+    ("setter", "later", "warned"),
+    [
+        ("os.environ['MODE'] = 'x'", "home = os.environ.get('HOME')", False),
+        ("os.environ['MODE'] = 'x'", "home = os.getenv('HOME', 'none')", False),
+        ("os.environ['MODE'] = 'x'", "home = os.environ['HOME']", False),
+        ("os.environ['MODE'] = 'x'", "on = 'HOME' in os.environ", False),
+        ("os.environ['MODE'] = 'x'", "mode = os.environ.get('MODE')", True),
+        ("os.environ['MODE'] = 'x'", "on = 'MODE' in os.environ", True),
+        ("os.putenv('MODE', 'x')", "mode = os.getenv('MODE')", True),
+        ("os.environ.update({'MODE': 'x'})", "home = os.getenv('HOME')", False),
+        ("os.environ['MODE'] = 'x'", "var = 'MODE'\nv = os.environ[var]", True),
+        ("os.environ['MODE'] = 'x'", "env = dict(os.environ)", True),
+        ("os.environ['MODE'] = 'x'", "import subprocess\nsubprocess.run(['env'])", True),
+        ("name = 'MODE'\nos.environ[name] = 'x'", "home = os.getenv('HOME')", True),
+    ],
+)
+def test_environment_warned_only_for_the_variable_set_or_any(
+    tmp_path: Path, setter: str, later: str, warned: bool
+) -> None:
+    """A later step that reads another variable by its name does not depend on the one set; one
+    that reads it, or reads variables it does not name (`os.environ[var]`), may."""
+    nb = make_notebook(
+        tmp_path / "nb.ipynb",
+        [IMPORTS, code(f"x = 1\n{setter}", "step:prep"), code(later, "step:train", "prev:prep")],
+    )
+    said = [w for w in inspect_json(nb)["warnings"] if "sets environment variables" in w["message"]]
+    assert [(w["step"], "'train'" in w["message"]) for w in said] == (
+        [("prep", True)] if warned else []
+    )

@@ -8,18 +8,16 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_support import kfpj, show
+from engine_support import WAITED_S, failed_long_ago, kfpj, show, tasks, ts
 from nbutil import code, make_notebook
 
 from kfp_jupyter.engine import resume_local
 from kfp_jupyter.errors import UsageError
-
-#: how far back a failed run is moved, standing for the hour between its failure and its resume
-WAITED_S = 3600.0
 
 
 def _two_steps(path: Path) -> Path:
@@ -53,13 +51,33 @@ def test_a_step_cached_again_names_the_run_that_ran_it(tmp_path: Path) -> None:
     logs = kfpj("runs", "logs", third, "make", store=store)
     assert logs.returncode == 0 and _reused_from(logs.stderr) == {first}, logs.stderr
 
-    # `runs gc` removes the first two runs: the next run takes the outputs from the third, and
-    # still names the first, where they were made
-    gc = kfpj("runs", "gc", "--keep", "1", store=store)
-    assert gc.returncode == 0 and "removed 2 run(s)" in gc.stdout, gc.stdout + gc.stderr
+
+def test_a_step_reused_after_gc_names_a_run_that_can_be_shown(tmp_path: Path) -> None:
+    """`runs gc` removed the run that ran the step: the next run names the kept run it takes
+    the outputs from, and `runs logs` says the log went with the removed run."""
+    store, nb = tmp_path / "store", _two_steps(tmp_path / "nb.ipynb")
+    first, _ = _run(nb, store)
+    second, _ = _run(nb, store)
+    third, _ = _run(nb, store)
+    gc = kfpj("runs", "gc", "--keep", "2", store=store)
+    assert gc.returncode == 0 and "removed 1 run(s)" in gc.stdout, gc.stdout + gc.stderr
+    assert kfpj("runs", "show", first, store=store).returncode == 2
+
     fourth, printed = _run(nb, store)
-    assert _reused_from(printed) == {first}
-    assert _reused_from(kfpj("runs", "show", fourth, store=store).stdout) == {first}
+    (named,) = _reused_from(printed)
+    assert named in (second, third), printed
+    shown = kfpj("runs", "show", named, store=store)
+    assert shown.returncode == 0 and named in shown.stdout, shown.stderr
+    assert _reused_from(kfpj("runs", "show", fourth, store=store).stdout) == {named}
+
+    for run, origin, why in (
+        (fourth, named, f"run {named} had itself reused it from a run that `runs gc` removed"),
+        (third, first, f"`runs gc` removed run {first}"),
+    ):
+        logs = kfpj("runs", "logs", run, "make", store=store)
+        assert logs.returncode == 2 and "Traceback" not in logs.stderr, logs.stderr
+        assert "its log follows" not in logs.stderr, logs.stderr
+        assert f"reused from run {origin}, and its log is gone: {why}" in logs.stderr
 
 
 def test_an_older_history_is_read_with_the_run_that_ran_each_step(tmp_path: Path) -> None:
@@ -129,26 +147,7 @@ def _listed(store: Path) -> dict[str, Any]:
 
 
 def test_a_resumed_run_took_the_time_it_was_running(tmp_path: Path) -> None:
-    store, marker = tmp_path / "store", tmp_path / "flaky"
-    nb = make_notebook(
-        tmp_path / "nb.ipynb",
-        [
-            code("import os", "imports"),
-            code("rows = [1, 2]", "step:make"),
-            code(f"assert not os.path.exists({str(marker)!r}), 'flaky'\nn = len(rows)", "step:use"),
-        ],
-    )
-    marker.touch()
-    assert kfpj("run", nb, store=store).returncode == 1
-    # the run failed an hour ago (its times moved back, as if the user came back later)
-    with sqlite3.connect(store / "history.db") as db:
-        db.execute(
-            "UPDATE runs SET created = created - ?, started = started - ?, finished = finished - ?",
-            (WAITED_S,) * 3,
-        )
-        db.execute(
-            "UPDATE tasks SET started = started - ?, finished = finished - ?", (WAITED_S,) * 2
-        )
+    _, store, marker = failed_long_ago(tmp_path)
     before = _listed(store)["duration"]
     marker.unlink()
     resumed = kfpj("runs", "resume", "latest", store=store)
@@ -184,3 +183,46 @@ def test_a_step_reused_from_another_notebook_names_that_notebook(tmp_path: Path)
     assert _reused_from(printed) == {first} and " of " not in printed  # the same notebook
     _, printed = _run(second_nb, store)
     assert f"reused from run {first} of {first_nb}" in printed, printed
+
+
+def _runner_died_long_ago(store: Path) -> None:
+    """The run in `store` as its runner left it when it was killed an hour ago, in its second
+    step: RUNNING, owned by a process of this host that no longer exists."""
+    from kfp_jupyter.engine.procinfo import RunnerId
+
+    with sqlite3.connect(store / "history.db") as db:
+        db.execute(
+            "UPDATE runs SET state = 'RUNNING', message = NULL, finished = NULL, "
+            "runner_host = ?, runner_pid = ?, runner_token = NULL",
+            (RunnerId.current().host, 2**22 + 12345),
+        )
+        db.execute(
+            "UPDATE tasks SET state = 'RUNNING', finished = NULL, exit_code = NULL, "
+            "message = NULL WHERE name = 'use'"
+        )
+
+
+def test_a_run_whose_runner_died_ended_when_it_was_last_seen_working(tmp_path: Path) -> None:
+    """The reader that finds the dead runner an hour later does not count that hour as the
+    run's running time, neither for the interrupted run nor once it is resumed."""
+    _, store, marker = failed_long_ago(tmp_path)
+    _runner_died_long_ago(store)
+
+    entry = _listed(store)
+    assert entry["state"] == "INTERRUPTED" and entry["attempts"] == 1
+    assert entry["duration"] < WAITED_S / 2, entry
+    assert "stopped before the run ended" in entry["message"]
+    shown = kfpj("runs", "show", "latest", "--json", store=store)
+    assert shown.returncode == 0, shown.stderr
+    use = tasks(json.loads(shown.stdout))["use"]
+    assert use["state"] == "INTERRUPTED" and ts(use["finished"]) < time.time() - WAITED_S / 2
+
+    marker.unlink()
+    resumed = kfpj("runs", "resume", "latest", store=store)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    entry = _listed(store)
+    assert entry["state"] == "SUCCEEDED" and entry["attempts"] == 2
+    assert entry["duration"] < WAITED_S / 2, entry
+    text = kfpj("runs", "show", "latest", store=store).stdout
+    took = re.search(r"took (\S+) over 2 attempts", text)
+    assert took is not None and not took.group(1).endswith("h"), text

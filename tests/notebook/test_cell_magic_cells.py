@@ -3,13 +3,10 @@ whatever its body holds, with a warning; Jupyter runs it, so an indented line in
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from nbutil import code, make_notebook
+from nbutil import code, inspect_json, make_notebook
 
 from kfp_jupyter import NotebookError, load_notebook
 
@@ -31,13 +28,7 @@ def test_an_indented_body_of_a_non_python_cell_magic_compiles(tmp_path: Path, ma
             code("n = len(os.listdir('.'))", "block:count", "prev:download"),
         ],
     )
-    got = subprocess.run(
-        [sys.executable, "-m", "kfp_jupyter.cli.main", "inspect", "--json", str(nb)],
-        capture_output=True,
-        text=True,
-    )
-    assert got.returncode == 0, got.stderr
-    data = json.loads(got.stdout)
+    data = inspect_json(nb)
     assert [s["name"] for s in data["steps"]] == ["download", "count"]
     said = [(w["cell"], w["step"], w["message"]) for w in data["warnings"]]
     assert (

@@ -49,6 +49,10 @@ def _warned(nb: Path, *options: str) -> str:
         ("5Gi", "Gi", "5Gi"),
         ("5Gi", None, "5Gi"),
         (2, "Mi", "2Mi"),
+        # an empty size_type is Kale's bytes, as Kubernetes reads a number without a unit
+        (1073741824, "", "1Gi"),
+        ("536870912", "", "512Mi"),
+        (1048576, "", "1Mi"),
     ],
 )
 def test_kale_volume_sizes_kubernetes_accepts_are_mounted(

@@ -5,13 +5,10 @@ but a cell of imports only is read as the imports cell here, and so is this one)
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from nbutil import code, make_notebook
+from nbutil import code, inspect_json, make_notebook
 
 from kfp_jupyter import Pipeline, load_notebook
 
@@ -31,13 +28,7 @@ def test_an_untagged_pip_cell_above_the_steps_is_every_steps_requirements(tmp_pa
         tmp_path / "nb.ipynb",
         [code("# setup\n!pip install xgboost==1.7.6\n%pip install -q lightgbm==3.3.5"), *STEPS],
     )
-    got = subprocess.run(
-        [sys.executable, "-m", "kfp_jupyter.cli.main", "inspect", "--json", str(nb)],
-        capture_output=True,
-        text=True,
-    )
-    assert got.returncode == 0, got.stderr
-    data = json.loads(got.stdout)
+    data = inspect_json(nb)
     for step in data["steps"]:
         assert {"xgboost==1.7.6", "lightgbm==3.3.5"} <= set(step["packages"]), step["name"]
     said = [w for w in data["warnings"] if w["cell"] == 1]
