@@ -14,6 +14,7 @@ the cache) lives only in the database.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sqlite3
 import time
@@ -66,7 +67,19 @@ def _check_columns(fields: dict[str, Any]) -> None:
 
 def _last_seen(db: sqlite3.Connection, run_id: str) -> float:
     """The last moment a run whose runner died was seen working: the latest start or end of
-    its tasks, or the start of its last attempt if none is later (now, if nothing is known)."""
+    its tasks, the last write to the log of a step that was running (a step runs long between
+    its start and its end), or the start of its last attempt if none is later (now, if nothing
+    is known)."""
+    logs = db.execute(
+        "SELECT log FROM tasks WHERE run_id = ? AND state = ? AND log IS NOT NULL",
+        (run_id, states.RUNNING),
+    ).fetchall()
+    written = 0.0
+    for (log,) in logs:
+        try:  # a local file; a log kept elsewhere (a bucket) tells nothing here
+            written = max(written, os.stat(str(log)).st_mtime)
+        except (OSError, ValueError):
+            continue
     row = db.execute(
         "SELECT MAX(COALESCE(r.resumed, r.started, 0), COALESCE((SELECT MAX(MAX("
         "COALESCE(t.started, 0), COALESCE(t.finished, 0))) FROM tasks t WHERE t.run_id = r.id), "
@@ -74,7 +87,7 @@ def _last_seen(db: sqlite3.Connection, run_id: str) -> float:
         (run_id,),
     ).fetchone()
     now = time.time()
-    seen = float(row[0]) if row and row[0] else 0.0
+    seen = max(float(row[0]) if row and row[0] else 0.0, written)
     return min(seen, now) if seen > 0 else now
 
 

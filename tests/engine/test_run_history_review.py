@@ -6,6 +6,7 @@ was running, not the wait for its resume."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import time
@@ -185,6 +186,10 @@ def test_a_step_reused_from_another_notebook_names_that_notebook(tmp_path: Path)
     assert f"reused from run {first} of {first_nb}" in printed, printed
 
 
+#: how long the killed step had been running, as its log's last write shows
+STEP_RAN_S = 30.0
+
+
 def _runner_died_long_ago(store: Path) -> None:
     """The run in `store` as its runner left it when it was killed an hour ago, in its second
     step: RUNNING, owned by a process of this host that no longer exists."""
@@ -200,6 +205,9 @@ def _runner_died_long_ago(store: Path) -> None:
             "UPDATE tasks SET state = 'RUNNING', finished = NULL, exit_code = NULL, "
             "message = NULL WHERE name = 'use'"
         )
+        started, log = db.execute("SELECT started, log FROM tasks WHERE name = 'use'").fetchone()
+    # the step wrote its last log line STEP_RAN_S after it started, an hour ago
+    os.utime(log, (started + STEP_RAN_S, started + STEP_RAN_S))
 
 
 def test_a_run_whose_runner_died_ended_when_it_was_last_seen_working(tmp_path: Path) -> None:
@@ -210,7 +218,7 @@ def test_a_run_whose_runner_died_ended_when_it_was_last_seen_working(tmp_path: P
 
     entry = _listed(store)
     assert entry["state"] == "INTERRUPTED" and entry["attempts"] == 1
-    assert entry["duration"] < WAITED_S / 2, entry
+    assert STEP_RAN_S <= entry["duration"] < WAITED_S / 2, entry  # its step's log says it ran
     assert "stopped before the run ended" in entry["message"]
     shown = kfpj("runs", "show", "latest", "--json", store=store)
     assert shown.returncode == 0, shown.stderr
