@@ -32,7 +32,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -109,6 +109,10 @@ def local_module_digests(
     return tuple(sorted(found.items()))
 
 
+#: what a `sys.path.insert`/`append` call names, however it is spaced or continued
+_SYS_PATH = re.compile(r"\bsys[\s\\]*\.[\s\\]*path\b")
+
+
 def _sys_path_folders(code: Sequence[str], base: Path) -> tuple[list[Path], list[Path]]:
     """The existing folders the code puts on sys.path by a literal `sys.path.insert(i, "dir")`
     (before the others, the last first) or `sys.path.append("dir")` (after them), relative to
@@ -116,6 +120,8 @@ def _sys_path_folders(code: Sequence[str], base: Path) -> tuple[list[Path], list
     front: list[Path] = []
     back: list[Path] = []
     for piece in code:
+        if not _SYS_PATH.search(piece):  # most code never names it: no need to parse it
+            continue
         try:
             tree = ast.parse(piece)
         except (SyntaxError, ValueError):
@@ -275,13 +281,14 @@ _DYNAMIC_IMPORTS = _DYNAMIC_NAMES | _DYNAMIC_ATTRIBUTES | {"modules"}
 _MODULE_LIKE = frozenset({"sys", "builtins", "__builtins__", "__main__", "importlib", "inspect"})
 
 
-def functions_in_key(functions: str, code: Sequence[str], names: Iterable[str] = ()) -> str:
+def functions_in_key(functions: str, code: Sequence[str], also: Sequence[str] = ()) -> str:
     """The functions cell as a step's cache key holds it: without the bodies of its plain
     top-level functions that the step cannot call, so that editing a helper re-runs only the
     steps that use it (the step's program still runs the whole cell). `code` is the rest of the
-    code the step runs (its own, the imports); `names`, further names its program uses.
+    code the step runs (its own, the imports); `also`, further text of its program (its
+    generated code), whose words count as uses without being parsed.
 
-    A function is reached when its name occurs in `code`, in `names`, in the cell outside the
+    A function is reached when its name occurs in `code`, in `also`, in the cell outside the
     plain functions, or in a reached function; an unreached one keeps its signature (its
     defaults and annotations run when it is defined), only its body goes. Decorated functions,
     classes and every other statement are kept. The cell comes back whole when anything does
@@ -301,7 +308,7 @@ def functions_in_key(functions: str, code: Sequence[str], names: Iterable[str] =
     }
     stubs = {node: _signature(node) for node in plain}
     others = ["".join(lines[n.lineno - 1 : n.end_lineno]) for n in tree.body if n not in plain]
-    used = set(names) | _words(*code, *others)
+    used = _words(*code, *also, *others)
     for node, stub in stubs.items():  # a signature names its own function: not a use of it
         used |= _words(stub) - {node.name}
     reached: set[ast.stmt] = set()

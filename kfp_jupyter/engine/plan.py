@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..model import by_name
+from ..notebook.source import to_python
 from ..packaging.program import build_program
 from .cache import ModuleMemo, functions_in_key, local_module_digests, program_fingerprint
 
@@ -152,17 +153,13 @@ def _program_key(pipeline: Pipeline, step: Step) -> str:
     """What a Python step's cache key holds for its program when the functions cell has
     functions the step cannot call (`cache.functions_in_key`); "" when it has none, so the key
     stays what it was. The names the program's generated code uses (its arguments, the inputs
-    and outputs it loads and saves) count as uses too."""
+    and outputs it loads and saves) count as uses too: every word of it, erring on the side of
+    re-running."""
     if step.kind != "python" or not pipeline.functions.strip():
         return ""
-    try:
-        bare = ast.parse(_program(replace(pipeline, functions=""), step))
-    except SyntaxError:
-        return ""
-    names = {n.id for n in ast.walk(bare) if isinstance(n, ast.Name)}
-    names |= {a.arg for a in ast.walk(bare) if isinstance(a, ast.arg)}
+    bare = _program(replace(pipeline, functions=""), step)
     code = (step.source, pipeline.imports, step.extra_imports)
-    functions = functions_in_key(pipeline.functions, code, names)
+    functions = functions_in_key(pipeline.functions, code, (bare,))
     if functions == pipeline.functions:
         return ""
     return program_fingerprint(_program(replace(pipeline, functions=functions), step))
@@ -223,7 +220,7 @@ def _embedded_notebook(program: str) -> tuple[str, list[str]] | None:
         return None
     try:
         cells = json.loads(source)["cells"]
-        code = [_python_of(c["source"]) for c in cells if c["cell_type"] == "code"]
+        code = [to_python(_text(c["source"])).code for c in cells if c["cell_type"] == "code"]
     except (ValueError, KeyError, TypeError):
         return None
     return path, code
@@ -233,15 +230,8 @@ def _str_constant(node: ast.expr) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
-def _python_of(source: str | list[str]) -> str:
-    """A cell's code without IPython's syntax (`%pip ...`, `!ls`, a `%%bash` cell), which
-    would keep the rest of the cell from parsing."""
-    text = "".join(source) if isinstance(source, list) else source
-    if text.lstrip().startswith("%%"):
-        return ""
-    return "\n".join(
-        "" if line.lstrip().startswith(("%", "!")) else line for line in text.split("\n")
-    )
+def _text(source: str | list[str]) -> str:
+    return "".join(source) if isinstance(source, list) else source
 
 
 def plan_from_pipeline(pipeline: Pipeline) -> Plan:
