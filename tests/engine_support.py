@@ -9,9 +9,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -210,3 +212,61 @@ def failed_long_ago(tmp_path: Path) -> tuple[Path, Path, Path]:
             "UPDATE tasks SET started = started - ?, finished = finished - ?", (WAITED_S,) * 2
         )
     return nb, store, marker
+
+
+def failed_block(out: str, step: str) -> str:
+    """The lines a command printed under the FAILED line of `step`, without their `    | `."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if re.search(rf"\b{step}\s+FAILED\b", line))
+    block = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("    | "):
+            break
+        block.append(line[6:])
+    return "\n".join(block)
+
+
+class Running:
+    """`kfp-jupyter ARGS` in the background, its output (stdout and stderr) read as it comes."""
+
+    def __init__(self, *args: str | Path, env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(
+            [*CLI, *map(str, args)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def shows(self, pattern: str) -> bool:
+        return re.search(pattern, self.output, re.MULTILINE) is not None
+
+    def finish(self, timeout: float = 120) -> int:
+        code = self.proc.wait(timeout)
+        self._reader.join(timeout)
+        return code
+
+
+@contextlib.contextmanager
+def running_commands() -> Iterator[list[Running]]:
+    """The commands a test starts; any still running at its end is killed."""
+    started: list[Running] = []
+    try:
+        yield started
+    finally:
+        for r in started:
+            if r.proc.poll() is None:
+                r.proc.kill()
+                r.proc.wait()

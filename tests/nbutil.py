@@ -51,3 +51,12 @@ def inspect_json(nb: Path, *args: str, env: dict[str, str] | None = None) -> dic
     data: dict[str, Any] = json.loads(out.stdout)
     data["stderr"] = out.stderr
     return data
+
+
+def small_notebook(folder: Path) -> Path:
+    """`folder/small.ipynb`: two steps, one value between them, pipeline name `small`."""
+    return make_notebook(
+        folder / "small.ipynb",
+        [code("values = [1, 2]", "step:make"), code("total = sum(values)", "step:total")],
+        metadata={"kfp_jupyter": {"name": "small"}},
+    )

@@ -226,6 +226,54 @@ def _check_globals(
         problems.append(Problem(message, cell=cell, step=step, line=node.lineno + offset, fix=fix))
 
 
+def without_future_imports(
+    cell: int, code: str, offset: int, step: str | None, warnings: list[Problem]
+) -> str:
+    """The cell's code without its `from __future__ import` lines: a step's code runs inside a
+    function, where such an import is a syntax error. Each is commented out (the lines keep their
+    numbers, which map errors back to the cell). On Python 3 all features but `annotations` are
+    always on; that one is lost, and a warning says so."""
+    if "__future__" not in code:  # most cells: no second parse
+        return code
+    tree = ast.parse(code)
+    futures = [n for n in tree.body if isinstance(n, ast.ImportFrom) and n.module == "__future__"]
+    lines = code.split("\n")
+    for node in reversed(futures):
+        if any(a.name == "annotations" for a in node.names):
+            warnings.append(_annotations_problem(cell, node.lineno + offset, step))
+        _comment_out(lines, node)
+    return "\n".join(lines)
+
+
+def _annotations_problem(cell: int, line: int, step: str | None) -> Problem:
+    return Problem(
+        "'from __future__ import annotations' has no effect in a step: a step's code runs "
+        "inside a function, where no __future__ import can be, so annotations are evaluated "
+        "when a function or class is defined (one that names a class defined later fails)",
+        cell=cell,
+        step=step,
+        line=line,
+        fix="quote an annotation that names a class defined later ('Node'), or remove the import",
+    )
+
+
+def _comment_out(lines: list[str], node: ast.stmt) -> None:
+    """Turn the statement `node` into comments, or where it shares a line with another
+    statement (`from __future__ import x; import os`), into `pass`, keeping the lines."""
+    first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
+    start = len(lines[first].encode()[: node.col_offset].decode())
+    end = len(lines[last].encode()[: node.end_col_offset].decode())
+    before, after = lines[first][:start], lines[last][end:]
+    if not before.strip() and (not after.strip() or after.strip().startswith("#")):
+        for i in range(first, last + 1):
+            lines[i] = "# " + lines[i]
+        return
+    if last == first:
+        lines[first] = before + "pass" + after
+    else:  # `\` keeps them one logical line, as the statement was: what follows still parses
+        lines[first : last + 1] = [before + "pass \\", *["\\"] * (last - first - 1), after]
+
+
 def parameters_cell(
     cell: int, code: str, offset: int, out: Blocks, problems: list[Problem]
 ) -> None:
@@ -443,18 +491,20 @@ def group_blocks(
             warnings.append(Problem(note, cell=a.cell.index, step=step))
         if not _check_syntax(a.cell.index, py.code, a.offset, step, problems):
             continue
+        code = py.code
         if a.role not in (Role.PARAMETERS, Role.METRICS):
-            _check_globals(a.cell.index, py.code, a.offset, step, problems)
+            _check_globals(a.cell.index, code, a.offset, step, problems)
+            code = without_future_imports(a.cell.index, code, a.offset, step, warnings)
         if a.role == Role.IMPORTS:
-            out.imports.add(a.cell.index, py.code, a.offset)
+            out.imports.add(a.cell.index, code, a.offset)
         elif a.role == Role.FUNCTIONS:
-            out.functions.add(a.cell.index, py.code, a.offset)
+            out.functions.add(a.cell.index, code, a.offset)
         elif a.role == Role.PARAMETERS:
-            parameters_cell(a.cell.index, py.code, a.offset, out, problems)
+            parameters_cell(a.cell.index, code, a.offset, out, problems)
         elif a.role == Role.METRICS:
-            metrics_cell(a.cell.index, py.code, a.offset, out, problems)
+            metrics_cell(a.cell.index, code, a.offset, out, problems)
         elif step is not None:
-            _add_to_step(steps[step], a, py.code, problems)
+            _add_to_step(steps[step], a, code, problems)
     out.steps = list(steps.values())
     return out
 

@@ -14,9 +14,9 @@ import csv
 import functools
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass
-from importlib import metadata
 from importlib.machinery import PathFinder, all_suffixes
 from pathlib import Path
 
@@ -68,30 +68,86 @@ def _module_file(module: str) -> tuple[Path, str] | None:
     return folder, file.relative_to(folder).as_posix()
 
 
-def _holds(dist: metadata.Distribution, folder: Path, rel: str) -> bool:
-    """Whether `dist`, installed in `folder`, has the file `rel`: by its top-level names where
-    it lists them and `rel` is in an ordinary package, else by its RECORD."""
-    if Path(str(dist.locate_file(""))).resolve() != folder:
-        return False
+class _Dist:
+    """One installed distribution, read from its metadata folder as text. importlib.metadata would
+    do the same, but importing it (and the email package it parses headers with) costs more than
+    the rest of a small compile's analysis; a wheel's `.dist-info` and an egg's `.egg-info` are
+    plain files with a specified layout."""
+
+    def __init__(self, folder: Path, info: Path) -> None:
+        self.folder = folder  # the sys.path folder the distribution is installed in
+        self.info = info
+
+    def read_text(self, name: str) -> str | None:
+        try:
+            return (self.info / name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def header(self, key: str) -> str:
+        """One field of the core metadata (RFC 822 headers: the first blank line ends them)."""
+        text = self.read_text("METADATA") or self.read_text("PKG-INFO") or ""
+        for line in text.splitlines():
+            if not line.strip():
+                break
+            field, sep, value = line.partition(":")
+            if sep and field.strip().lower() == key.lower():
+                return value.strip()
+        return ""
+
+    def lists(self, rel: str) -> bool:
+        """Whether the distribution's list of installed files names `rel`. A wheel's RECORD is
+        CSV (quoted paths); an egg lists its files in installed-files.txt, relative to the
+        .egg-info folder, or else in SOURCES.txt, relative to the project."""
+        record = self.read_text("RECORD")
+        if record is not None:
+            return rel in record and any(
+                row and row[0] == rel for row in csv.reader(record.splitlines())
+            )
+        installed = self.read_text("installed-files.txt")
+        if installed is not None:
+            base = self.info.resolve()
+            return any(
+                os.path.normpath(base / line.strip()) == str(self.folder / rel)
+                for line in installed.splitlines()
+                if line.strip()
+            )
+        sources = self.read_text("SOURCES.txt") or ""
+        return any(line.strip() == rel for line in sources.splitlines())
+
+
+def _normal(name: str) -> str:
+    """A distribution name as its metadata folder spells it (PEP 503 normalisation, `_` for `-`)."""
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+@functools.lru_cache(maxsize=64)
+def _distributions(folder: Path, stamp: tuple[int, ...]) -> dict[str, list[_Dist]]:
+    """The distributions installed in `folder` by normalised name, in a stable order (read again
+    when `stamp` says the environment changed)."""
+    found: dict[str, list[_Dist]] = {}
+    try:
+        entries = sorted(os.listdir(folder))
+    except OSError:
+        return found
+    for entry in entries:
+        if entry.endswith((".dist-info", ".egg-info")) and (folder / entry).is_dir():
+            name = entry.rsplit(".", 1)[0].split("-")[0]
+            found.setdefault(_normal(name), []).append(_Dist(folder, folder / entry))
+    return found
+
+
+def _holds(dist: _Dist, rel: str) -> bool:
+    """Whether `dist` has the file `rel`: by its top-level names where it lists them and `rel` is
+    in an ordinary package, else by its list of installed files."""
     top = rel.split("/")[0].removesuffix(".py")
     tops = dist.read_text("top_level.txt")
-    if tops is not None and ("/" not in rel or (folder / top / "__init__.py").is_file()):
+    if tops is not None and ("/" not in rel or (dist.folder / top / "__init__.py").is_file()):
         return top in tops.split()
-    return _lists(dist, rel)
+    return dist.lists(rel)
 
 
-def _lists(dist: metadata.Distribution, rel: str) -> bool:
-    """Whether the distribution's list of installed files names `rel`. A wheel's RECORD is read
-    as text, not through `dist.files`, which makes an object per file: large distributions list
-    thousands, and the CLI pays for them on every compile."""
-    record = dist.read_text("RECORD")
-    if record is None:  # an egg or an older installer: SOURCES.txt / installed-files.txt
-        files = dist.files
-        return files is not None and any(f.as_posix() == rel for f in files)
-    return rel in record and any(row and row[0] == rel for row in csv.reader(record.splitlines()))
-
-
-def _origin(dist: metadata.Distribution) -> str | None:
+def _origin(dist: _Dist) -> str | None:
     """Where a distribution came from when pip cannot fetch that version by name (PEP 610)."""
     try:
         data = json.loads(dist.read_text("direct_url.json") or "null")
@@ -138,19 +194,17 @@ def _installed(
     folder, rel = found
     top = rel.split("/")[0].removesuffix(".py")
     names = dict.fromkeys((*guesses, top, top.replace("_", "-"), f"python-{top}", f"{top}-python"))
+    dists = _distributions(folder, stamp)
     for name in names:
-        try:
-            dist = metadata.distribution(name)
-        except (metadata.PackageNotFoundError, ValueError):
-            continue
-        if _holds(dist, folder, rel):
-            return _describe(dist)
-    for dist in metadata.distributions(path=[str(folder)]):
+        for dist in dists.get(_normal(name), ()):
+            if _holds(dist, rel):
+                return _describe(dist)
+    for dist in (d for same in dists.values() for d in same):
         tops = dist.read_text("top_level.txt")
-        if (tops is None or top in tops.split()) and _holds(dist, folder, rel):
+        if (tops is None or top in tops.split()) and _holds(dist, rel):
             return _describe(dist)
     return None
 
 
-def _describe(dist: metadata.Distribution) -> Installed:
-    return Installed(dist.metadata["Name"], dist.version, _origin(dist))
+def _describe(dist: _Dist) -> Installed:
+    return Installed(dist.header("Name"), dist.header("Version"), _origin(dist))

@@ -7,11 +7,11 @@ Notebook-level volumes are mounted in every step that runs a container (not in r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..errors import Problem
-from ..model import Mount, Volume
+from ..model import Mount, Volume, volume_env
 
 if TYPE_CHECKING:
     from ..notebook.volumes import VolumeRef
@@ -39,7 +39,12 @@ def resolve_volumes(
             defs.define(ref, f"in step {s.name!r}", s.cell, s.name)
     _check_sizes(defs.volumes, steps, problems, warnings)
     mounts = {s.name: _mounts(notebook, s, problems) for s in steps}
-    return tuple(defs.volumes.values()), mounts
+    renamed = _distinct_variables(tuple(defs.volumes), mounts, steps, warnings)
+    volumes = tuple(replace(v, name=renamed.get(v.name, v.name)) for v in defs.volumes.values())
+    return volumes, {
+        step: tuple(replace(m, volume=renamed.get(m.volume, m.volume)) for m in ms)
+        for step, ms in mounts.items()
+    }
 
 
 class _Definitions:
@@ -151,3 +156,62 @@ def _mounts(
             by_path[ref.path] = ref.volume
             out.append(m)
     return tuple(out)
+
+
+def _distinct_variables(
+    names: tuple[str, ...],
+    mounts: dict[str, tuple[Mount, ...]],
+    steps: list[StepVolumes],
+    warnings: list[Problem],
+) -> dict[str, str]:
+    """New names for the volumes whose mount-path variable another volume of the same step has.
+
+    A volume's variable is its name in capitals with '.' and '-' as '_', so claims `data.v1`
+    and `data-v1` both make KFPJ_VOLUME_DATA_V1, and a step mounting both would find one path
+    there and lose the other. Of such volumes the name that sorts first keeps the variable (a
+    volume made for each run has only '-' in its name, so it is that one, and the name of the
+    claim made for it does not change); each other one, an existing claim, is named `NAME-2`
+    (or the next number free), so its variable is KFPJ_VOLUME_..._2, with a warning saying so.
+    No target names an existing claim's pod volume or claim after this name, so only the
+    variable changes; and volumes that no step mounts together keep their names, so a notebook
+    without such a clash compiles as before."""
+    sharing: dict[str, set[str]] = {}
+    first_step: dict[str, StepVolumes] = {}
+    for s in steps:
+        by_env: dict[str, set[str]] = {}
+        for m in mounts[s.name]:
+            by_env.setdefault(volume_env(m.volume), set()).add(m.volume)
+        for env, group in by_env.items():
+            if len(group) > 1:
+                sharing.setdefault(env, set()).update(group)
+                first_step.setdefault(env, s)
+    taken = {volume_env(n) for n in names}
+    renamed: dict[str, str] = {}
+    for env in sorted(sharing):
+        keep, *others = sorted(sharing[env])
+        for name in others:
+            renamed[name] = _numbered(name, taken)
+            warnings.append(_renamed_warning(keep, name, renamed[name], first_step[env]))
+    return renamed
+
+
+def _numbered(name: str, taken: set[str]) -> str:
+    """`name-2` (or -3, ...): the first whose variable no volume has; taken for it."""
+    n = 2
+    while volume_env(f"{name}-{n}") in taken:
+        n += 1
+    taken.add(volume_env(f"{name}-{n}"))
+    return f"{name}-{n}"
+
+
+def _renamed_warning(keep: str, name: str, new: str, s: StepVolumes) -> Problem:
+    return Problem(
+        f"volumes {keep!r} and {name!r} would both put their mount path in "
+        f"{volume_env(keep)} (a volume's name in capitals, '.' and '-' as '_'), and step "
+        f"{s.name!r} mounts both: {keep!r} keeps that variable, and the mount path of {name!r} "
+        f"is in {volume_env(new)} in every step that mounts it",
+        cell=s.cell,
+        step=s.name,
+        fix=f"read the path of {name!r} from os.environ[{volume_env(new)!r}] (or use its mount "
+        "path), or mount the two in different steps",
+    )

@@ -283,6 +283,7 @@ class Walk:
             self.used_params[name].add(var)
 
     def undefined(self, name: str, var: str, cell: int | None, ln: int | None) -> None:
+        message = f"name {var!r} is read but nothing before this step defines it"
         later = self.later_definer(var, name)
         skipped = _skipped_definer(self.blocks, var)
         if skipped is not None and not later:
@@ -291,23 +292,62 @@ class Walk:
                 "make that cell part of a step"
             )
         elif later:
-            fix = (
-                f"step {later!r} defines it later; move that code above this step, "
-                f"or tag this step 'prev:{later}'"
-            )
+            why, fix = self.defined_later(name, later, var, cell)
+            message += why
         else:
             fix = (
                 "define it in an earlier step, in the imports or functions cell, "
                 "or in the pipeline-parameters cell"
             )
-        self.problems.append(
-            Problem(
-                f"name {var!r} is read but nothing before this step defines it",
-                cell=cell,
-                step=name,
-                line=ln,
-                fix=fix,
+        self.problems.append(Problem(message, cell=cell, step=name, line=ln, fix=fix))
+
+    def defined_later(self, name: str, later: str, var: str, cell: int | None) -> tuple[str, str]:
+        """Why step `name` does not get `var`, which step `later` (after it in run order)
+        defines, and the fix: (words to add to the message, the fix). Where the defining cell is
+        above the reading one, the notebook reads fine top to bottom, so the fix is not "move
+        it up": either `name` is split around `later` (a step runs all its cells at once), or
+        `prev:` tags put `later` after `name`."""
+        at = self.step_blocks[later].code.locate(self.analysed[later].defines[var])[0]
+        if cell is None or at is None or at >= cell:
+            return "", self.with_prev(
+                f"step {later!r} defines it later; move that code above this step", name, later
             )
+        own = self.step_blocks[name].code.cells
+        if own[0] < at:
+            start = min(c for c in own if at < c <= cell)
+            above = max(c for c in own if c < at)
+            return (
+                f": step {name!r} is split around step {later!r}, which defines it (its cells "
+                f"{above} and {start} have cell {at} of step {later!r} between them), and a step "
+                f"runs all its cells at once, so cell {start} runs before step {later!r}",
+                self.with_prev(
+                    f"give cell {start} a step of its own (tag it 'step:NEW_NAME'), or make it "
+                    f"part of step {later!r}",
+                    name,
+                    later,
+                ),
+            )
+        if name in self.explicit[later]:
+            return (
+                f": step {later!r} defines it in cell {at}, above, but runs after this step, "
+                f"as its tag 'prev:{name}' says",
+                f"remove the tag 'prev:{name}' from step {later!r}",
+            )
+        return (
+            f": step {later!r} defines it in cell {at}, above, but runs after this step, as "
+            "the 'prev:' tags say",
+            f"change the 'prev:' tags so that step {later!r} runs before this one",
+        )
+
+    def with_prev(self, fix: str, name: str, later: str) -> str:
+        """`fix`, with tagging step `name` 'prev:`later`' as another way, unless that makes a
+        cycle (a `later` that reads what `name` defines must run after it)."""
+        back = sorted(set(self.analysed[later].reads) & set(self.analysed[name].defines))
+        if not back:
+            return f"{fix}, or tag this step 'prev:{later}'"
+        return (
+            f"{fix} (tagging this step 'prev:{later}' would make a cycle: step {later!r} "
+            f"reads {back[0]!r} from it)"
         )
 
     def later_definer(self, var: str, name: str) -> str | None:

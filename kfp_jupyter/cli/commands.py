@@ -11,6 +11,7 @@ import click
 
 from ..compile import TARGETS
 from ..errors import NotebookError, UsageError
+from ..fileio import output_errors, output_file
 from ..frontends.options import compile_output, compiled_summary, notebook_warnings
 from ..loader import load_notebook
 from .common import handle_errors, kfp_runtime_option, no_pin_option, warn
@@ -140,17 +141,19 @@ def compile_cmd(
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(),  # as given: '' and a trailing '/' are refused in our words
     required=True,
     help="The notebook to write (may be NOTEBOOK itself).",
 )
 @handle_errors
-def convert_cmd(notebook: Path, style: str, output: Path) -> None:
+def convert_cmd(notebook: Path, style: str, output: str) -> None:
     """Rewrite NOTEBOOK's annotations as cell tags or as %%step magics."""
     from ..notebook.convert import convert_notebook
 
-    n = convert_notebook(notebook, style, output)
-    click.echo(f"wrote {output} ({n} cells annotated with {style})", err=True)
+    path = output_file(output, notebook.name, "-o")
+    with output_errors(path, "-o"):  # reading NOTEBOOK fails as a NotebookError, not an OSError
+        n = convert_notebook(notebook, style, path)
+    click.echo(f"wrote {path} ({n} cells annotated with {style})", err=True)
 
 
 def _step_lists(values: tuple[str, ...], option: str) -> dict[str, list[str]]:

@@ -31,7 +31,10 @@ def rich_console() -> Console:
 
 
 def follow_run(handle: Any) -> int:
-    """Show a run until it ends; Ctrl-C / SIGTERM cancel it (a second Ctrl-C stops at once)."""
+    """Show a run until it ends; Ctrl-C / SIGTERM cancel it (a second Ctrl-C stops at once).
+
+    Exit status: 0 the run succeeded, 130 it was cancelled, 1 it failed (a step failed, even
+    if the run was then cancelled)."""
     from ..engine import states
     from ..engine.progress import follow, print_summary
 
@@ -40,6 +43,9 @@ def follow_run(handle: Any) -> int:
     def _cancel(signum: int, frame: FrameType | None) -> None:
         interrupted["n"] += 1
         if interrupted["n"] > 1:
+            # Cancelling again kills the steps still in their SIGTERM grace, before this process
+            # quits: the threads that would have killed them end with it.
+            handle.cancel()
             raise KeyboardInterrupt
         click.echo("cancelling: stopping the running steps ...", err=True)
         handle.cancel()

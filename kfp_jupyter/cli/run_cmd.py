@@ -1,8 +1,9 @@
 """run: a notebook's pipeline on this machine (the commands that read the runs are in runs_cmd.py
 and artifacts_cmd.py).
 
-Exit status of `run` and `runs resume`: 0 the run succeeded, 1 a step failed, 2 invalid input
-(nothing was run), 130 the run was cancelled (Ctrl-C or SIGTERM).
+Exit status of `run` and `runs resume`: 0 the run succeeded, 1 a step failed (also when the run
+was cancelled after that), 2 invalid input (nothing was run), 130 the run was cancelled (Ctrl-C or
+SIGTERM) with no step failed.
 """
 
 from __future__ import annotations

@@ -402,7 +402,7 @@ def _step_error(st: Store, task: Any) -> StepError | None:
     "--launcher",
     type=click.Choice(LAUNCHERS),
     default=None,
-    help="How step processes start.",
+    help="How step processes start (default: $KFP_JUPYTER_LAUNCHER, else as the run was started).",
 )
 @handle_errors
 def runs_resume(

@@ -18,6 +18,7 @@ import contextlib
 import copy
 import gzip
 import json
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,10 +27,17 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ..compile.argo import argo_name, compile_argo, parameter_value
+from ..compile.argo import (
+    argo_name,
+    argo_text,
+    compile_argo,
+    compiled_here,
+    decodes_parameters,
+    unencodable,
+)
 from ..compile.shared import k8s_name
 from ..engine import states
-from ..model import Parameter, Pipeline
+from ..params import value_text
 from ._deps import kubernetes
 from .argo_client import (
     CRON_WORKFLOWS,
@@ -56,6 +64,7 @@ from .steplogs import PodLogs, StepFailure, argo_pod_names, fetch_failure
 from .tracker import RunSnapshot, TaskSnapshot
 
 if TYPE_CHECKING:
+    from ..model import Pipeline
     from .config import KubeConnection
 
 ANNOTATION_EXPERIMENT = "kfp-jupyter/experiment"
@@ -84,13 +93,96 @@ def workflow_for(
         values = {k: str(v) for k, v in arguments.items()}  # Argo's values are text
     else:
         doc = yaml.safe_load(compile_argo(pipeline))
-        types = {p.name: p.type for p in pipeline.parameters}
-        values = {
-            name: parameter_value(Parameter(name, types[name], value))
-            for name, value in arguments.items()
-            if name in types
-        }
+        names = {p.name for p in pipeline.parameters}
+        values = {name: value_text(value) for name, value in arguments.items() if name in names}
+    values = _argo_values(doc, values)
     return _for_run(doc, values, namespace=namespace, run_name=run_name, experiment=experiment)
+
+
+def _argo_values(doc: dict[str, Any], values: dict[str, str]) -> dict[str, str]:
+    """The values as the Workflow carries them: in a Workflow kfp-jupyter compiled, a value
+    holding '{{' encoded for the step programs that read it (`argo_text`: Argo would replace
+    what it takes for its expressions), refused when a reader cannot decode it (a component's
+    or container step's command line, a program an older kfp-jupyter compiled). Another
+    Workflow's values are passed as they are: Argo's `{{...}}` in them is meant for Argo."""
+    if not compiled_here(doc):
+        return values
+    out = dict(values)
+    for name, text in values.items():
+        if argo_text(text) == text:
+            continue
+        blocked = _undecoding_readers(doc, name)
+        if not blocked:
+            out[name] = argo_text(text)
+        elif "{{" in text:
+            raise _unencodable_value(name, *blocked[0])
+    return out
+
+
+def _unencodable_value(name: str, where: str, earlier: bool) -> InvalidSubmission:
+    """Why parameter `name`'s value cannot reach the step (or template) `where`."""
+    if earlier:
+        message = (
+            f"step '{where}': parameter {name!r}: its value contains '{{{{', which Argo takes "
+            "for the start of one of its own expressions and replaces; this step's program was "
+            "compiled by an earlier kfp-jupyter, which reads the value as Argo passes it"
+        )
+        fix = "compile the notebook again with `kfp-jupyter compile -t argo` (its steps then "
+        fix += f"take any value), or give {name!r} a value without '{{{{'"
+        return InvalidSubmission(message, fix=fix, fields={name: message})
+    problem = unencodable(name, where, "its value")
+    message = f"step '{where}': {problem.message}" if where else problem.message
+    return InvalidSubmission(message, fix=problem.fix, fields={name: message})
+
+
+def _undecoding_readers(doc: dict[str, Any], name: str) -> list[tuple[str, bool]]:
+    """The tasks (or templates) that get parameter `name` other than through a step program
+    that decodes it, each with whether it is a step program an earlier kfp-jupyter compiled
+    ("" for the Workflow's spec itself). A DAG task's argument that is exactly the parameter,
+    passed to a script template that reads it into a KFPJ_PARAM_ variable only, is decoded;
+    anything else is not."""
+    ref = re.compile(r"\{\{[^{}]*workflow\.parameters(\." + re.escape(name) + r"(?![-\w])|\s*\}\})")
+    spec = doc.get("spec") or {}
+    templates = {t.get("name"): t for t in spec.get("templates") or [] if isinstance(t, dict)}
+    blocked: list[tuple[str, bool]] = []
+    for t in templates.values():
+        counted = 0
+        for task in (t.get("dag") or {}).get("tasks") or []:
+            for arg in (task.get("arguments") or {}).get("parameters") or []:
+                value = str(arg.get("value", ""))
+                found = len(ref.findall(value))
+                if not found:
+                    continue
+                counted += found
+                target = templates.get(task.get("template")) or {}
+                exact = value == "{{workflow.parameters." + name + "}}"
+                if not exact or not _read_by_program(target, str(arg.get("name"))):
+                    earlier = exact and "script" in target and not decodes_parameters(target)
+                    blocked.append((str(task.get("name")), earlier))
+        if len(ref.findall(json.dumps(t))) > counted:
+            blocked.append((str(t.get("name")), False))
+    rest = {k: v for k, v in spec.items() if k not in ("templates", "arguments")}
+    if ref.search(json.dumps(rest)):
+        blocked.append(("", False))
+    return blocked
+
+
+def _read_by_program(template: dict[str, Any], key: str) -> bool:
+    """Whether `template` hands its input parameter `key` to a step program that decodes it,
+    and to nothing else."""
+    if not decodes_parameters(template):
+        return False
+    exact = "{{inputs.parameters." + key + "}}"
+    env = (template.get("script") or {}).get("env") or []
+    reads = sum(
+        1
+        for e in env
+        if str(e.get("name", "")).startswith("KFPJ_PARAM_") and e.get("value") == exact
+    )
+    uses = re.findall(
+        r"\{\{[^{}]*inputs\.parameters\." + re.escape(key) + r"(?![-\w])", json.dumps(template)
+    )
+    return reads > 0 and reads == len(uses)
 
 
 def _for_run(

@@ -27,7 +27,13 @@ from typing import Any, Literal, cast
 
 import yaml
 
-from ..compile.argo import ANNOTATION_DESCRIPTION, ANNOTATION_PARAMETERS, LABEL_PIPELINE
+from ..compile.argo import (
+    ANNOTATION_DESCRIPTION,
+    ANNOTATION_PARAMETERS,
+    LABEL_PIPELINE,
+    compiled_here,
+    given_text,
+)
 from ..errors import install_extra
 from ..params import (
     PARAM_TYPES,
@@ -283,7 +289,7 @@ def read_workflow(docs: list[dict[str, Any]], path: Path, text: str) -> Compiled
         text=text,
         description=str(annotations.get(ANNOTATION_DESCRIPTION) or ""),
         steps=tuple(CompiledStep(t) for t in _entry_tasks(spec)),
-        parameters=_workflow_parameters(spec, types, path),
+        parameters=_workflow_parameters(spec, types, path, encoded=compiled_here(doc)),
         document=doc,
         source=str(path),
     )
@@ -310,10 +316,12 @@ def _workflow_types(annotations: Mapping[str, Any], path: Path) -> dict[str, Par
 
 
 def _workflow_parameters(
-    spec: Mapping[str, Any], types: Mapping[str, ParamType], path: Path
+    spec: Mapping[str, Any], types: Mapping[str, ParamType], path: Path, *, encoded: bool
 ) -> tuple[DeclaredParameter, ...]:
     """The Workflow's arguments, typed as `types` says (text otherwise); a default that does not
-    read as its type (an edited file) is kept as the text it is, as Argo would pass it on."""
+    read as its type (an edited file) is kept as the text it is, as Argo would pass it on. With
+    `encoded` (kfp-jupyter compiled it), a default holding '{{' is read back from the encoded
+    text the file holds (compile/argo.py, argo_text), which the submission encodes again."""
     params: list[DeclaredParameter] = []
     for p in (spec.get("arguments") or {}).get("parameters") or []:
         if not isinstance(p, dict) or not p.get("name"):
@@ -321,6 +329,8 @@ def _workflow_parameters(
         name = str(p["name"])
         value = p.get("value", p.get("default"))
         default: object = None if value is None else value_text(value)
+        if encoded and isinstance(default, str):
+            default = given_text(default)
         type_ = types.get(name, "str")
         if type_ != "str" and default is not None:
             with contextlib.suppress(ValueError):

@@ -291,8 +291,10 @@ def kfp_connection(given: ConnectionSettings) -> KfpConnection:
                 f'"host": URL in {context_file}'
             ),
         )
-    url = http_url(url, "the KFP host")
-    ui = http_url(given.ui_url or env.get(ENV_UI, "") or url, "the KFP UI address")
+    url = http_url(url, "the KFP host" if given.host else f"the KFP host from {source},")
+    env_ui = "" if given.ui_url else env.get(ENV_UI, "").strip()
+    ui_what = f"the KFP UI address from ${ENV_UI}," if env_ui else "the KFP UI address"
+    ui = http_url(given.ui_url or env_ui or url, ui_what)
     ns = given.namespace or (
         context.get("namespace") if isinstance(context.get("namespace"), str) else None
     )
@@ -405,13 +407,14 @@ def argo_ui_url(ui_url: str | None, environ: Mapping[str, str]) -> str | None:
     server = environ.get("ARGO_SERVER", "").strip()
     if not server:
         return None
-    if server.startswith(("http://", "https://")):
+    if "://" in server:
         base = server
     else:
         secure = environ.get("ARGO_SECURE", "true").lower() not in ("false", "0", "no")
         base = ("https://" if secure else "http://") + server
     href = environ.get("ARGO_BASE_HREF", "").strip().strip("/")
-    return base.rstrip("/") + (f"/{href}" if href else "")
+    url = base.rstrip("/") + (f"/{href}" if href else "")
+    return http_url(url, "the Argo UI address from $ARGO_SERVER and $ARGO_BASE_HREF,")
 
 
 def _retries() -> Any:

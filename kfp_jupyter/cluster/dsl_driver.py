@@ -3,10 +3,10 @@ process of its own (compiled.py), never imported.
 
 The script is loaded as a module (not as __main__, so that a script that submits or compiles in
 its main block does not do so twice): exactly one @dsl.pipeline function at its top level is
-compiled with kfp's Compiler. With none or several, its `if __name__ == "__main__":` block is run
-with OUT as its first argument, as `kfp-jupyter compile -t dsl` scripts expect. REPORT receives a
-JSON object saying what happened, so that the parent can word the error without parsing a
-traceback.
+written to OUT as kfp's Compiler writes it, less the Compiler's leading comment (`_write_ir`).
+With none or several, its `if __name__ == "__main__":` block is run with OUT as its first
+argument, as `kfp-jupyter compile -t dsl` scripts expect. REPORT receives a JSON object saying
+what happened, so that the parent can word the error without parsing a traceback.
 """
 
 from __future__ import annotations
@@ -36,6 +36,20 @@ def _failure(e: BaseException, script: Path) -> dict[str, Any]:
     return {"ok": False, "problem": "error", "error": said, "line": line}
 
 
+def _write_ir(pipeline: Any, out: Path) -> None:
+    """The pipeline's IR as kfp's Compiler writes it (its PipelineSpec, then its PlatformSpec if
+    it has one), without the comment the Compiler puts first: that comment lists each
+    parameter's default as it is, and a line break in one (`'hello\\nworld'`) ends the comment
+    early and leaves a file no YAML reader takes."""
+    import yaml
+    from google.protobuf import json_format  # type: ignore[import-untyped]
+
+    documents = [json_format.MessageToDict(pipeline.pipeline_spec)]
+    if pipeline.platform_spec.platforms:
+        documents.append(json_format.MessageToDict(pipeline.platform_spec))
+    out.write_text(yaml.safe_dump_all(documents, sort_keys=True), encoding="utf-8")
+
+
 def _needs_kfp_kubernetes(e: BaseException) -> bool:
     """Whether the script failed for want of kfp-kubernetes (`from kfp import kubernetes`, which
     `compile -t dsl` writes for secrets, volumes, labels and timeouts): a missing package the
@@ -52,7 +66,6 @@ def main(argv: list[str]) -> int:
     script, out, report = Path(argv[1]).resolve(), Path(argv[2]), Path(argv[3])
     sys.path[0] = str(script.parent)  # as `python script.py`: the script's folder, not ours
     try:
-        from kfp import compiler
         from kfp.dsl.graph_component import GraphComponent
     except ImportError as e:
         _write(report, {"ok": False, "problem": "no-kfp", "error": f"{type(e).__name__}: {e}"})
@@ -65,7 +78,7 @@ def main(argv: list[str]) -> int:
                 found.setdefault(id(obj), name)
         pipelines = [namespace[n] for n in found.values()]
         if len(pipelines) == 1:
-            compiler.Compiler().compile(pipelines[0], str(out))
+            _write_ir(pipelines[0], out)
         else:
             sys.argv = [str(script), str(out)]
             runpy.run_path(str(script), run_name="__main__")

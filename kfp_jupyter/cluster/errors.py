@@ -12,11 +12,13 @@ each gives only its own words (Wording) and the 404s it can explain.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 from ..errors import KfpJupyterError
 from .net import is_network_error, is_timeout, network_reason, seconds_text
@@ -44,26 +46,86 @@ class ConfigError(ClusterError):
 
 #: the schemes both clients speak: kfp's and the kubernetes client's requests are HTTP(S) only
 HTTP_SCHEMES = ("http://", "https://")
-_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://(.*)")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://(.*)", re.DOTALL)
+#: a host name or IPv4 address (an IPv6 one is in brackets, checked as such)
+_HOST_NAME = re.compile(r"[\w.~%-]+")
+#: the password of `user:password@`, with or without a scheme before it
+_PASSWORD = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*://)?[^/@:?#]*):[^/@?#]*@")
+#: what a good address looks like, for the fix of a bad one
+ADDRESS_FORM = "http(s)://HOST[:PORT][/PATH]"
 
 
 def http_url(url: str, what: str) -> str:
-    """`url` without a trailing slash when it is an http(s) address, else a ConfigError naming
-    `what`: another scheme (ftp://) is said to be unsupported, not taken for a missing one."""
+    """`url` checked as an http(s) address the clients can connect to (scheme in lower case, no
+    trailing slash), else a ConfigError naming `what`: a malformed address is a setting to fix
+    here, not a network failure to blame on the cluster or the VPN."""
     given = url.strip()
-    url = given.rstrip("/")
-    if url.startswith(HTTP_SCHEMES):
-        return url
-    other = _SCHEME.fullmatch(given)
-    if other:
+    shown = _PASSWORD.sub(r"\1:***@", given)
+    match = _SCHEME.fullmatch(given)
+    if not match:
+        bare = shown.rstrip("/")
         raise ConfigError(
-            f"{what} {given!r}: only http:// and https:// addresses are supported, "
-            f"not {other[1]}://",
-            fix=f"give an http(s) address, e.g. https://{other[2].rstrip('/') or 'HOST'}",
+            f"{what} {bare!r} has no scheme", fix=f"write it as http://{bare} or https://{bare}"
         )
-    raise ConfigError(
-        f"{what} {url!r} has no scheme", fix=f"write it as http://{url} or https://{url}"
-    )
+    scheme, rest = match[1].lower(), match[2]
+    if f"{scheme}://" not in HTTP_SCHEMES:
+        after = shown.split("://", 1)[1]
+        raise ConfigError(
+            f"{what} {shown!r}: only http:// and https:// addresses are supported, "
+            f"not {match[1]}://",
+            fix=f"give an http(s) address, e.g. https://{after.rstrip('/') or 'HOST'}",
+        )
+    address = f"{scheme}://{rest}"
+    problem, example = _address_problem(address)
+    if problem:
+        raise ConfigError(
+            f"{what} {shown!r} is not a valid address: {problem}",
+            fix=f"write it as {ADDRESS_FORM}, e.g. {scheme}://{example}",
+        )
+    return address.rstrip("/")
+
+
+def _address_problem(address: str) -> tuple[str | None, str]:
+    """What makes `address` (http(s), scheme in lower case) one no client can connect to, if
+    anything, and the HOST:PORT of a good one (its own host when that much is right)."""
+    example = "localhost:8080"
+    if any(c.isspace() or not c.isprintable() for c in address):
+        return "it holds a space or another blank or control character", example
+    try:
+        parts = urlsplit(address)
+    except ValueError as e:  # an unclosed [IPv6] address, or not one
+        return f"an IPv6 address goes in closed brackets, e.g. [::1] ({e})", example
+    host = parts.hostname
+    if not host:
+        return "it names no host", example
+    bracketed = parts.netloc.rpartition("@")[2].startswith("[")
+    if bracketed and not _is_ipv6(host):  # Python before 3.11 leaves this to the connection
+        return f"an IPv6 address goes in closed brackets, e.g. [::1], and [{host}] is none", example
+    if not bracketed and not _HOST_NAME.fullmatch(host):
+        return f"the host {host!r} holds a character a host name cannot have", example
+    where = f"[{host}]" if bracketed else host
+    port = parts.netloc.rpartition("@")[2][len(where) :].removeprefix(":")
+    if parts.netloc.endswith(":") or not _port_ok(parts):
+        return f"the port {port!r} is not a number from 1 to 65535", f"{where}:8080"
+    if parts.query or parts.fragment or "?" in address or "#" in address:
+        return "an API address has no '?query' or '#fragment'", where + (port and f":{port}")
+    return None, where
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _port_ok(parts: SplitResult) -> bool:
+    try:
+        port = parts.port  # raises on a port that is not a number in 0-65535
+    except ValueError:
+        return False
+    return port is None or port > 0
 
 
 class InvalidSubmission(ClusterError):

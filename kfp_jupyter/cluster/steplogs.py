@@ -98,6 +98,7 @@ def tail(text: str, lines: int = LOG_LINES) -> str | None:
 # --- KFP: Python's traceback of the component, mapped with the component's source
 
 _FRAME = re.compile(r'^  File "(?P<file>[^"]*)", line (?P<line>\d+), in (?P<name>.*)$')
+_REPEATED = re.compile(r"^  \[Previous line repeated (\d+) more times?\]$")
 
 
 def _cell_map(source: str) -> dict[int, tuple[int, int, str, str]]:
@@ -129,23 +130,29 @@ def mapped_traceback(log: str, program: str, function: str) -> tuple[StepError, 
         return None
     cells = _cell_map(program)
     frames: list[dict[str, Any]] = []
-    reached = False
+    reached = kept = False
     i = starts[-1] + 1
     while i < len(lines) and lines[i].startswith(" "):
         m = _FRAME.match(lines[i])
+        repeated = _REPEATED.match(lines[i])
         i += 1
+        if repeated and kept:  # Python's own collapse of a recursion: kept as the count
+            frames[-1] = {**frames[-1], "repeated": int(repeated[1])}
         if m is None:
             continue
+        before = len(frames)
         source = lines[i].strip() if i < len(lines) and lines[i].startswith("    ") else ""
         file, number, name = m["file"], int(m["line"]), m["name"]
         ours = file.endswith("/" + KFP_COMPONENT_FILE) or file == KFP_COMPONENT_FILE
         reached = reached or ours
         if not reached:
+            kept = False
             continue
         if not ours:
             frames.append({"file": file, "line": number, "name": name, "source": source})
         elif number in cells:
             frames.append(_kfpj_cell_frame(cells[number], name, function, source))
+        kept = len(frames) > before
     if i >= len(lines) or not lines[i].strip():
         return None
     exception = lines[i].rstrip()

@@ -110,7 +110,7 @@ def submit(
     engine, given = with_target(target, engine, settings)
     check_engine(engine)
     pipeline = _load(pipeline_or_path, kind, engine, target, kfp_runtime)
-    arguments = _arguments(pipeline, params)
+    arguments = _arguments(pipeline, params, engine)
     cron = check_cron(schedule, engine) if schedule is not None else None
     connect = ConnectionSettings(
         host=given["host"],
@@ -149,13 +149,41 @@ def _kind(given: Pipeline | str | os.PathLike[str]) -> Kind:
 
 
 def _arguments(
-    pipeline: Pipeline | CompiledPipeline, params: Mapping[str, object] | None
+    pipeline: Pipeline | CompiledPipeline, params: Mapping[str, object] | None, engine: str
 ) -> dict[str, object]:
     """The run's parameter values, checked against the notebook's parameters, or against the
-    compiled file's own."""
+    compiled file's own, and against what the engine can hold."""
     if isinstance(pipeline, CompiledPipeline):
-        return resolve_compiled_arguments(pipeline, params)
-    return resolve_arguments(pipeline, params)
+        values = resolve_compiled_arguments(pipeline, params)
+    else:
+        values = resolve_arguments(pipeline, params)
+    if engine == "kfp":
+        _refuse_unkept_values(values, params)
+    return values
+
+
+def _refuse_unkept_values(
+    arguments: Mapping[str, object], given: Mapping[str, object] | None
+) -> None:
+    """A value given for a KFP run that KFP would change: its run's parameters are protobuf
+    Values (doubles), as its IR's are, so an int beyond 2**53 in size may reach the steps as
+    another int while a local run and Argo keep it. The defaults are not for here: compiling
+    refuses a notebook's, at their line, and a compiled file's are what its server runs."""
+    from ..compile.kfp_shared import unkept_number
+
+    problems: dict[str, str] = {}
+    for name in given or {}:
+        found = unkept_number(arguments.get(name), f"parameter {name!r}")
+        if found is not None:
+            problems[name] = str(found)
+    if problems:
+        raise InvalidSubmission(
+            "\n".join(problems.values()),
+            fix="submit the notebook with --engine argo, which keeps it; or make the parameter "
+            "a str in the notebook's parameters cell and convert it with int() in the step, so "
+            "that KFP passes it on as text",
+            fields=problems,
+        )
 
 
 def _load(

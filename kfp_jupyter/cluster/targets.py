@@ -22,7 +22,7 @@ from typing import Any
 from ..fileio import write_atomically
 from .config import check_token_env, read_json_object
 from .engines import ENGINES
-from .errors import ConfigError, InvalidSubmission, http_url
+from .errors import ADDRESS_FORM, ConfigError, InvalidSubmission, http_url
 
 CONFIG_ENV = "KFP_JUPYTER_CONFIG_DIR"
 #: the fields a submission takes from a target (all but its name and engine)
@@ -230,8 +230,8 @@ def with_target(
     except ConfigError as e:
         raise ConfigError(
             e.message,
-            fix=f"save the target again with an http(s) address: kfp-jupyter targets add {name} "
-            f"--engine {target.engine} --host URL --replace",
+            fix=f"save the target again with an address like {ADDRESS_FORM}: kfp-jupyter "
+            f"targets add {name} --engine {target.engine} --host URL --replace",
         ) from None
     merged = {k: given.get(k) or saved.get(k) for k in target.options()}
     return target.engine, {**given, **merged}

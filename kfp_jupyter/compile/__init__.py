@@ -2,18 +2,21 @@
 
 Like papermill's engine registry: the CLI and the API look targets up by name here, so adding a
 target is adding a module and a line below. Output is written atomically: a failed compile leaves
-no file (and an old file untouched).
+no file (and an old file untouched). An output that names nothing, a folder or a notebook, or that
+cannot be written, is a UsageError naming it, here where every front end (the CLI, `%kfp`, the
+widget, the server, the Python API) compiles.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import UsageError
-from ..fileio import same_file, write_atomically
+from ..fileio import output_errors, output_file, same_file, write_atomically
 from ..model import Pipeline, kfp_runtime_problem
 
 #: target name -> (module, function, default file suffix)
@@ -24,16 +27,20 @@ TARGETS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def compiler_for(target: str) -> Callable[[Pipeline], str]:
+def _entry(target: str) -> tuple[str, str, str]:
     if target not in TARGETS:
         raise UsageError(f"unknown target {target!r}; choose one of: {', '.join(TARGETS)}")
-    module, func, _ = TARGETS[target]
+    return TARGETS[target]
+
+
+def compiler_for(target: str) -> Callable[[Pipeline], str]:
+    module, func, _ = _entry(target)
     fn: Callable[[Pipeline], str] = getattr(importlib.import_module(module), func)
     return fn
 
 
 def default_output(notebook: str | Path | None, pipeline: Pipeline, target: str) -> Path:
-    suffix = TARGETS[target][2]
+    suffix = _entry(target)[2]
     if notebook:
         p = Path(notebook)
         return p.with_name(p.stem + suffix)
@@ -43,22 +50,33 @@ def default_output(notebook: str | Path | None, pipeline: Pipeline, target: str)
 def compile_pipeline(
     pipeline: Pipeline,
     target: str = "kfp",
-    path: str | Path | None = None,
+    path: str | os.PathLike[str] | None = None,
     kfp_runtime: str | None = None,
 ) -> str:
     """The pipeline as `target`'s text, also written to `path` when given. `kfp_runtime`, when
-    given, overrides the notebook's pin of the kfp runtime that steps install on KFP."""
+    given, overrides the notebook's pin of the kfp runtime that steps install on KFP.
+
+    Bad input (an unknown target, a path that names nothing, a folder or a notebook) is refused
+    before compiling; a path the system will not write is an UnwritableOutput (a UsageError, and
+    an OSError) after it, with nothing left at the path."""
+    compile_text = compiler_for(target)
     if kfp_runtime is not None:
         problem = kfp_runtime_problem(kfp_runtime)
         if problem is not None:
             raise UsageError(f"--kfp-runtime {problem}")
         pipeline = dataclasses.replace(pipeline, kfp_runtime=kfp_runtime)
-    if path is not None:
-        refuse_notebook_output(Path(path), pipeline)
-    text = compiler_for(target)(pipeline)
-    if path is not None:
-        write_atomically(Path(path), text)
+    out = None if path is None else _output(path, pipeline, target)
+    text = compile_text(pipeline)
+    if out is not None:
+        with output_errors(out):
+            write_atomically(out, text)
     return text
+
+
+def _output(path: str | os.PathLike[str], pipeline: Pipeline, target: str) -> Path:
+    out = output_file(path, default_output(pipeline.notebook, pipeline, target).name)
+    refuse_notebook_output(out, pipeline)
+    return out
 
 
 def refuse_notebook_output(path: Path, pipeline: Pipeline) -> None:

@@ -14,7 +14,7 @@ import itertools
 import json
 import re
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
@@ -34,7 +34,7 @@ from .argo_components import (
     volume_env,
     workflow_volumes,
 )
-from .shared import compact, is_python, k8s_name, pod_metadata
+from .shared import at_parameter_lines, compact, is_python, k8s_name, pod_metadata
 
 if TYPE_CHECKING:
     from ..model import Parameter, Pipeline, Step
@@ -55,6 +55,16 @@ ANNOTATION_DESCRIPTION = "workflows.argoproj.io/description"
 #: notebook's are (cluster/compiled.py reads it).
 ANNOTATION_PARAMETERS = "kfp-jupyter/parameters"
 
+#: A parameter value Argo must not see as it is (see `argo_text`) travels as this prefix and the
+#: base64 of its UTF-8 text; the step program decodes it (`_kfpj_argo_text`, packaging/stepmain.py).
+ENCODED_PREFIX = "kfpj-b64:"
+#: What tells a script template's program that decodes such values (stepmain.py defines it).
+_DECODER = "def _kfpj_argo_text("
+#: The first line of a script template whose program is base64-encoded (`script_source`).
+_ENCODED_PROGRAM = (
+    "# kfp-jupyter: this step's code contains two opening braces in a row, which Argo would take\n"
+)
+
 #: Argo names parameters and artifacts with `[-a-zA-Z0-9_]+`; Python allows non-ASCII identifiers.
 _ARGO_FIELD_NAME = re.compile(r"^[-a-zA-Z0-9_]+$")
 #: Kubernetes limits object names to 63 characters; Argo appends 5 random ones to generateName.
@@ -68,7 +78,49 @@ def argo_name(step_name: str) -> str:
 
 def parameter_value(param: Parameter) -> str:
     """A parameter value as the text the step program parses back (see `_kfpj_param`)."""
-    return value_text(param.default)
+    return argo_text(value_text(param.default))
+
+
+def argo_text(text: str) -> str:
+    """A parameter value's text as the Workflow holds it. Argo replaces `{{...}}` in the values it
+    passes to a step too (SubstituteParams replaces globals such as `{{workflow.name}}` after a
+    task's arguments are copied into the template's inputs), so a value holding '{{' is encoded
+    for the step program to decode; so is one that starts with the prefix, so that decoding gives
+    back exactly the value given. Every other value is written as it is."""
+    if "{{" not in text and not text.startswith(ENCODED_PREFIX):
+        return text
+    return ENCODED_PREFIX + base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def given_text(text: str) -> str:
+    """The value a Workflow's parameter text stands for: `argo_text` undone."""
+    if text.startswith(ENCODED_PREFIX):
+        try:
+            return base64.b64decode(text[len(ENCODED_PREFIX) :], validate=True).decode("utf-8")
+        except ValueError:
+            pass
+    return text
+
+
+def compiled_here(doc: Mapping[str, Any]) -> bool:
+    """Whether kfp-jupyter compiled this Workflow (so its values may be `argo_text`'s); another
+    Workflow's values are Argo's own, `{{...}}` in them meant for Argo to replace."""
+    meta = doc.get("metadata")
+    annotations = meta.get("annotations") if isinstance(meta, Mapping) else None
+    return isinstance(annotations, Mapping) and ANNOTATION_VERSION in annotations
+
+
+def decodes_parameters(template: Mapping[str, Any]) -> bool:
+    """Whether a template runs a step program that decodes `argo_text`'s values: one that this
+    version compiled, not a component's container, nor a program an older version compiled."""
+    source = str((template.get("script") or {}).get("source") or "")
+    if source.startswith(_ENCODED_PROGRAM):
+        encoded = source.partition('"""')[2].partition('"""')[0]
+        try:
+            source = base64.b64decode("".join(encoded.split())).decode("utf-8")
+        except ValueError:
+            return False
+    return _DECODER in source
 
 
 def metrics_artifact(step: Step) -> str:
@@ -115,13 +167,18 @@ def script_source(program: str) -> str:
     encoded = base64.b64encode(program.encode("utf-8")).decode("ascii")
     lines = textwrap.wrap(encoded, 76)
     return (
-        "# kfp-jupyter: this step's code contains two opening braces in a row, which Argo would take\n"
-        "# for one of its own template expressions; so the program is base64-encoded and decoded here.\n"
+        _ENCODED_PROGRAM
+        + "# for one of its own template expressions; so the program is base64-encoded and decoded here.\n"
         "import base64\n"
+        "import linecache\n"
         "\n"
         '_kfpj_program = """\n' + "\n".join(lines) + '\n"""\n'
-        'exec(compile(base64.b64decode(_kfpj_program).decode("utf-8"), "step.py", "exec"),'
-        ' {"__name__": "__main__"})\n'
+        '_kfpj_program = base64.b64decode(_kfpj_program).decode("utf-8")\n'
+        "# its lines, for the error report to map a failure to its cell and show the line\n"
+        'linecache.cache["step.py"] = (\n'
+        '    len(_kfpj_program), None, _kfpj_program.splitlines(True), "step.py"\n'
+        ")\n"
+        'exec(compile(_kfpj_program, "step.py", "exec"), {"__name__": "__main__"})\n'
     )
 
 
@@ -160,6 +217,41 @@ def _check_names(pipeline: Pipeline) -> None:
                 )
     if problems:
         raise NotebookError(problems)
+
+
+def _check_values(pipeline: Pipeline) -> None:
+    """A default holding '{{' that a component's or container step's command line takes: Argo
+    would replace what it takes for its expressions, and only a step program can decode the
+    encoded value (`argo_text`)."""
+    problems = [
+        (p.name, unencodable(p.name, step, "its default"))
+        for p in pipeline.parameters
+        if "{{" in value_text(p.default)
+        for step in command_line_readers(pipeline, p.name)
+    ]
+    if problems:
+        raise NotebookError(at_parameter_lines(pipeline, problems))
+
+
+def command_line_readers(pipeline: Pipeline, name: str) -> list[str]:
+    """The steps that take parameter `name` on a container's command line, as Argo passes it."""
+    return [
+        s.name
+        for s in pipeline.steps
+        if s.component is not None
+        and any(a.kind == "parameter" and a.name == name for a in s.component.arguments)
+    ]
+
+
+def unencodable(name: str, step: str, what: str) -> Problem:
+    """Why a value holding '{{' cannot reach `step` (what takes it is no step program of ours)."""
+    return Problem(
+        f"parameter {name!r}: {what} contains '{{{{', which Argo takes for the start of one of "
+        "its own expressions and replaces; this step gets the value as Argo passes it, on a "
+        "container's command line (Argo has no way to escape '{{')",
+        step=step,
+        fix=f"give {name!r} a value without '{{{{'",
+    )
 
 
 def _env(step: Step) -> list[dict[str, Any]]:
@@ -247,6 +339,7 @@ def _dag_name(pipeline: Pipeline) -> str:
 def workflow(pipeline: Pipeline) -> dict[str, Any]:
     """The Workflow as a plain dict, keys in the order they are written."""
     _check_names(pipeline)
+    _check_values(pipeline)
     entry = _dag_name(pipeline)
     annotations = {
         LABEL_PIPELINE: pipeline.name,

@@ -1,20 +1,21 @@
 """The `dsl` target: a readable KFP v2 Python script, one @dsl.component per step and a @dsl.pipeline.
 
 The script is the editable twin of the `kfp` target: run with `python`, it has the kfp SDK write the
-same IR that `compile -t kfp` writes (tests/compile/test_kfp_oracle.py holds the two side by side). The kfp
-runtime its steps install is kfp-jupyter's pin, as in the `kfp` target.
+same IR that `compile -t kfp` writes (tests/compile/test_kfp_oracle.py holds the two side by side), whichever
+kfp SDK runs it. The kfp runtime its steps install is kfp-jupyter's pin, as in the `kfp` target.
 """
 
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._version import __version__
 from ..packaging.program import StepProgram, python_name, unique_identifier
-from .kfp_ir.launcher import is_version, runtime_requirement
+from .kfp_ir.launcher import is_version
 from .kfp_ir.platform import create_pvc_arguments
 from .kfp_shared import check_kfp, kfp_programs, kfp_spec, task_arguments
 from .shared import secrets_by_name
@@ -60,6 +61,8 @@ class _Names:
     taken: set[str]
     kubernetes: str = "kubernetes"
     json_format: str = "json_format"
+    #: the decorator that has a component install the pinned kfp runtime (`_runtime_lines`)
+    pin_runtime: str = "pin_kfp_runtime"
     #: step name -> the variable of its task
     tasks: dict[str, str] = field(default_factory=dict)
 
@@ -70,8 +73,9 @@ def _names(pipeline: Pipeline) -> _Names:
     names = _Names(taken)
     if "kubernetes" in params:
         names.kubernetes = unique_identifier("kfp_kubernetes", taken)
-    if any(_holds_none(p.default) for p in pipeline.parameters):
+    if _uses_json_format(pipeline):
         names.json_format = unique_identifier("json_format", taken)
+    names.pin_runtime = unique_identifier("pin_kfp_runtime", taken)
     return names
 
 
@@ -227,20 +231,44 @@ def _mount_lines(
     return lines
 
 
-def _runtime_lines(pipeline: Pipeline) -> list[str]:
-    """KFP_RUNTIME: what each component's `kfp_package_path` says. None when the kfp SDK running
-    the script is the pinned version (kfp then installs itself, as the `kfp` target writes)."""
+def _runtime_lines(pipeline: Pipeline, names: _Names) -> list[str]:
+    """KFP_RUNTIME, the kfp runtime each step installs. A version is installed as the kfp SDK
+    installs its own (`'kfp==V' '--no-deps'`, which is what the `kfp` target writes), whichever
+    kfp SDK runs the script: each component is decorated to swap the SDK's version for the pin.
+    The SDK's own `kfp_package_path` would install the pin with all of kfp's dependencies,
+    over the versions a step pins. A requirement is given to `kfp_package_path` as it is."""
     runtime = pipeline.kfp_runtime
-    requirement = runtime_requirement(runtime)
     lines = [
         "# The kfp runtime each step installs: kfp-jupyter's pin (kfp_runtime in the notebook's",
-        "# metadata, or --kfp-runtime). None: the kfp SDK running this script is that version.",
     ]
-    if is_version(runtime):
-        lines.append(f"KFP_RUNTIME = None if kfp.__version__ == {runtime!r} else {requirement!r}")
-    else:
-        lines.append(f"KFP_RUNTIME = {requirement!r}")
-    return [*lines, "", ""]
+    if not is_version(runtime):
+        lines += ["# metadata, or --kfp-runtime), a pip requirement installed as it is."]
+        return [*lines, f"KFP_RUNTIME = {runtime!r}", "", ""]
+    return [
+        *lines,
+        "# metadata, or --kfp-runtime), whichever kfp SDK runs this script.",
+        f"KFP_RUNTIME = {runtime!r}",
+        "",
+        "",
+        f"def {names.pin_runtime}(component):",
+        '    """The component, installing kfp==KFP_RUNTIME where the kfp SDK running this script wrote',
+        "    its own version: the same pip line, without kfp's dependencies (`kfp_package_path` would",
+        '    install them too, over the versions a step pins)."""',
+        "    command = component.component_spec.implementation.container.command",
+        '    if command[:2] == ["sh", "-c"]:',
+        "        sdk = f\"'kfp=={kfp.__version__}' '--no-deps'\"",
+        "        command[2] = command[2].replace(sdk, f\"'kfp=={KFP_RUNTIME}' '--no-deps'\")",
+        "    return component",
+        "",
+        "",
+    ]
+
+
+def _component_decorator(pipeline: Pipeline, prog: StepProgram, names: _Names) -> list[str]:
+    settings = f"base_image={prog.step.image!r}, packages_to_install={list(prog.step.packages)!r}"
+    if not is_version(pipeline.kfp_runtime):
+        return [f"@dsl.component({settings}, kfp_package_path=KFP_RUNTIME)"]
+    return [f"@{names.pin_runtime}", f"@dsl.component({settings})"]
 
 
 def compile_dsl(pipeline: Pipeline) -> str:
@@ -249,34 +277,81 @@ def compile_dsl(pipeline: Pipeline) -> str:
     names = _names(pipeline)
     out = _import_lines(pipeline, programs, names)
     if programs:
-        out += _runtime_lines(pipeline)
+        out += _runtime_lines(pipeline, names)
     constants: dict[str, str] = {}
     for step in pipeline.steps:
         prog = programs.get(step.name)
         if prog is None:
             out += _component_lines(step, python_name(step.name), constants, names.taken)
         else:
-            out.append(
-                f"@dsl.component(base_image={prog.step.image!r}, "
-                f"packages_to_install={list(prog.step.packages)!r}, kfp_package_path=KFP_RUNTIME)"
-            )
+            out += _component_decorator(pipeline, prog, names)
             out.append(prog.kfp_function().rstrip("\n"))
         out += ["", ""]
     func = unique_identifier("pipeline", names.taken)
     out += _pipeline_lines(pipeline, programs, func, names)
     out += _default_lines(pipeline, func, names.json_format)
-    out += [
+    return "\n".join(out + _main_lines(pipeline, func, names.json_format))
+
+
+#: what a YAML comment cannot hold: a line break (which ends it) or a character YAML refuses
+_NOT_IN_A_COMMENT = re.compile(
+    "[^\t\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+
+
+def _breaks_kfps_header(pipeline: Pipeline) -> str:
+    """What would break the comment kfp's compiler heads its YAML with (the description, and
+    each parameter with its default as `str()` writes it), named for the script's comment, or
+    "": a str default or a description that holds what a YAML comment cannot. The comment
+    would end early, and the file be no YAML."""
+    params = [
+        p.name
+        for p in pipeline.parameters
+        if isinstance(p.default, str) and _NOT_IN_A_COMMENT.search(p.default)
+    ]
+    what = []
+    if params:
+        names = " and ".join([", ".join(params[:-1]), params[-1]] if len(params) > 1 else params)
+        what.append(f"the default{'s' if len(params) > 1 else ''} of {names}")
+    if _NOT_IN_A_COMMENT.search("".join(pipeline.description.splitlines())):
+        what.append("the pipeline's description")
+    if not what:
+        return ""
+    verb = "holds" if len(what) == 1 and len(params) < 2 else "hold"
+    return f"{', and '.join(what)} {verb}"
+
+
+def _main_lines(pipeline: Pipeline, func: str, json_format: str) -> list[str]:
+    lines = [
         "",
         "",
         'if __name__ == "__main__":',
         "    import sys",
         "    from pathlib import Path",
         "",
-        '    target = sys.argv[1] if len(sys.argv) > 1 else str(Path(__file__).with_suffix(".yaml"))',
-        f"    compiler.Compiler().compile({func}, target)",
+    ]
+    target = '    target = sys.argv[1] if len(sys.argv) > 1 else str(Path(__file__).with_suffix(".yaml"))'
+    breaks = _breaks_kfps_header(pipeline)
+    if not breaks:
+        return [*lines, target, f"    compiler.Compiler().compile({func}, target)", ""]
+    why = (
+        "kfp's compiler starts its YAML with a comment that holds the pipeline's description and "
+        f"the parameters' defaults as they are, and {breaks} a line break or a character YAML "
+        "refuses, which would break that comment and leave a file no YAML reader takes: the IR "
+        "is written here as the compiler writes it, less the comment."
+    )
+    return [
+        *lines,
+        "    import yaml",
+        "",
+        target,
+        *(f"    # {line}" for line in textwrap.wrap(why, 90)),
+        f"    documents = [{json_format}.MessageToDict({func}.pipeline_spec)]",
+        f"    if {func}.platform_spec.platforms:",
+        f"        documents.append({json_format}.MessageToDict({func}.platform_spec))",
+        '    Path(target).write_text(yaml.safe_dump_all(documents, sort_keys=True), encoding="utf-8")',
         "",
     ]
-    return "\n".join(out)
 
 
 def _import_lines(pipeline: Pipeline, programs: dict[str, StepProgram], names: _Names) -> list[str]:
@@ -289,14 +364,12 @@ def _import_lines(pipeline: Pipeline, programs: dict[str, StepProgram], names: _
         '"""',
         "",
     ]
-    if any(_holds_none(p.default) for p in pipeline.parameters):
+    if _uses_json_format(pipeline):
         out.append(_import("google.protobuf", "json_format", names.json_format))
-    out += [
-        "import kfp",
-        "from kfp import compiler, components, dsl"
-        if len(programs) < len(pipeline.steps)
-        else "from kfp import compiler, dsl",
-    ]
+    modules = ["compiler"] if not _breaks_kfps_header(pipeline) else []
+    if len(programs) < len(pipeline.steps):
+        modules.append("components")
+    out += ["import kfp", f"from kfp import {', '.join([*modules, 'dsl'])}"]
     if uses_kubernetes(pipeline) or pipeline.volumes:
         out.append(_import("kfp", "kubernetes", names.kubernetes))
     dsl_names = ["Artifact", "Input", "Metrics", "Output"]
@@ -307,6 +380,13 @@ def _import_lines(pipeline: Pipeline, programs: dict[str, StepProgram], names: _
 
 def _import(package: str, module: str, alias: str) -> str:
     return f"from {package} import {module}" + (f" as {alias}" if alias != module else "")
+
+
+def _uses_json_format(pipeline: Pipeline) -> bool:
+    """Whether the script needs protobuf's json_format: to set a default holding None, or to
+    write the IR itself (`_main_lines`)."""
+    held = any(_holds_none(p.default) for p in pipeline.parameters)
+    return held or bool(_breaks_kfps_header(pipeline))
 
 
 def _holds_none(value: object) -> bool:

@@ -5,12 +5,13 @@ to what the kfp SDK allows, here and nowhere else.
 
 Python allows names KFP does not (`_rows`, `données`, `X` for a component's input), and a container
 cell's environment may take an input KFP does not fill in there; what KFP cannot hold at all (two
-accelerator types on one step) is refused with a fix.
+accelerator types on one step, an int beyond 2**53, inf) is refused with a fix.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import shlex
 import unicodedata
@@ -33,8 +34,9 @@ from ..components.steps import kubectl_component
 from ..errors import NotebookError, Problem
 from ..model import PYTHON_BUILTINS
 from ..notebook.limits import UNSETTABLE_LIMITS
-from ..packaging.program import INDENT, StepProgram, build_program, unique_identifier
-from .shared import is_python, unique_name
+from ..packaging.program import StepProgram, build_program, unique_identifier
+from ..packaging.runtime_text import INDENT
+from .shared import at_parameter_lines, is_python, unique_name
 
 if TYPE_CHECKING:
     from ..model import ComponentCall, Pipeline, Step
@@ -46,9 +48,9 @@ _IO = TypeVar("_IO", bound=ComponentIO)
 
 def check_kfp(pipeline: Pipeline) -> None:
     """Refuse what KFP's IR cannot hold, for the `kfp` and `dsl` targets alike, with a fix."""
-    problems: list[Problem] = []
+    problems = _parameter_problems(pipeline)
     for step in pipeline.steps:
-        problems += _accelerator_problems(step) + _env_problems(step)
+        problems += _accelerator_problems(step) + _env_problems(step) + _number_problems(step)
     if problems:
         raise NotebookError(problems)
 
@@ -110,6 +112,132 @@ def _env_problems(step: Step) -> list[Problem]:
     ]
 
 
+# --- numbers KFP would change ------------------------------------------------------------------
+
+#: the size up to which a double holds every whole number, and so the IR every int
+EXACT_INT = 2**53
+
+
+@dataclass(frozen=True)
+class UnkeptNumber:
+    """A number KFP would not pass on as it is. The IR's numbers (and a run's) are protobuf
+    Values: doubles, so beyond 2**53 in size an int may reach the run as another int, or not at
+    all; and JSON, which has no inf or nan. Argo and a local run keep both, so such a number is
+    refused rather than changed silently, which a run would never show."""
+
+    #: what holds it, as a message names it: `parameter 'xs'[2]`
+    where: str
+    value: int | float
+
+    def __str__(self) -> str:
+        if isinstance(self.value, float):
+            return (
+                f"{self.where} is {self.value!r}, which KFP cannot hold: its pipeline spec "
+                "holds numbers as JSON, which has no inf or nan"
+            )
+        text = (
+            f"{self.where} is {shown_int(self.value)}, too large for KFP to hold exactly: its "
+            "pipeline spec holds every number as a 64-bit float, exact for whole numbers up to "
+            f"2**53 ({EXACT_INT}) in size"
+        )
+        try:
+            becomes = int(float(self.value))
+        except OverflowError:
+            return text + ", and this one is beyond a 64-bit float altogether"
+        return text + (
+            f", so a run would get {shown_int(becomes)}" if becomes != self.value else ""
+        )
+
+    def fix(self, otherwise: str) -> str:
+        """The fix: the number as a str, which every target keeps, converted where it is used;
+        or `otherwise` (another target or engine)."""
+        text = repr(self.value) if isinstance(self.value, float) else str(self.value)
+        literal = repr(text) if len(text) <= 40 else "its digits in quotes"
+        convert = "float()" if isinstance(self.value, float) else "int()"
+        return (
+            f"write the number as a str ({literal}) and convert it with {convert} in the step, "
+            f"or {otherwise}"
+        )
+
+
+def shown_int(n: int) -> str:
+    """`n` for a message: its digits, or the first of them when there are too many to read."""
+    text = str(n)
+    digits = len(text.lstrip("-"))
+    return text if digits <= 40 else f"{text[:21]}... ({digits} digits)"
+
+
+def unkept_number(value: object, where: str) -> UnkeptNumber | None:
+    """The first number in `value` (itself, or in its lists and dicts at any depth) that KFP
+    would not pass on as it is; None when there is none. `where` names `value` in the message."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return UnkeptNumber(where, value) if abs(value) > EXACT_INT else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else UnkeptNumber(where, value)
+    items: list[tuple[object, object]]
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, list | tuple):
+        items = list(enumerate(value))
+    else:
+        return None
+    for key, item in items:
+        found = unkept_number(item, f"{where}[{key!r}]")
+        if found is not None:
+            return found
+    return None
+
+
+#: the other way to keep a number KFP would change, in a notebook's fix
+_ARGO_KEEPS_IT = "compile this notebook with the argo target, which keeps it"
+_ARGO_TAKES_IT = "compile this notebook with the argo target, which takes it"
+
+#: the names the kfp SDK refuses for an argument of a component's function or a pipeline's
+#: (`Output` names a component's single return value)
+KFP_RESERVED_NAMES = frozenset({"Output"})
+
+
+def _parameter_problems(pipeline: Pipeline) -> list[Problem]:
+    """A parameter named as the kfp SDK allows no argument (`KFP_RESERVED_NAMES`: the `dsl`
+    script's pipeline function could not take it), and a parameter's default holding a number
+    KFP would change (`unkept_number`: only an int gets here, the analysis refuses a float that
+    is not finite for every target)."""
+    problems: list[tuple[str, Problem]] = []
+    for p in pipeline.parameters:
+        if p.name in KFP_RESERVED_NAMES:
+            message = (
+                f"parameter {p.name!r} has a name the kfp SDK keeps for itself (a component's "
+                "single output), so no KFP pipeline can take it"
+            )
+            fix = f"rename the parameter, e.g. to {p.name.lower()!r}, or {_ARGO_TAKES_IT}"
+            problems.append((p.name, Problem(message, fix=fix)))
+        found = unkept_number(p.default, f"parameter {p.name!r}")
+        if found is not None:
+            problems.append((p.name, Problem(str(found), fix=found.fix(_ARGO_KEEPS_IT))))
+    return at_parameter_lines(pipeline, problems) if problems else []
+
+
+def _number_problems(step: Step) -> list[Problem]:
+    """A component step's number that KFP would change: a value the cell gives an input, or
+    the default of an input the cell gives nothing (KFP's IR holds both)."""
+    call = step.component
+    if call is None:
+        return []
+    found = [unkept_number(a.value, f"the input {a.input!r}") for a in call.arguments]
+    found += [
+        unkept_number(i.default, f"the default of the input {i.key!r}")
+        for i in call.spec.inputs
+        if i.passing == "value" and i.has_default and call.argument(i.key) is None
+    ]
+    return [
+        _problem(step, str(f), "compile this notebook with the argo target, which keeps it")
+        for f in found
+        if f is not None
+    ]
+
+
 # --- names as KFP takes them ------------------------------------------------------------------
 
 #: the names the kfp SDK allows for inputs and outputs (and Python for arguments)
@@ -129,12 +257,14 @@ def kfp_programs(pipeline: Pipeline) -> dict[str, StepProgram]:
 
 def kfp_program(pipeline: Pipeline, step: Step) -> StepProgram:
     """The step's program, its arguments named as KFP names inputs and outputs: ASCII, a letter
-    first. An argument Python allows and KFP not (`_rows`, `données`) takes another name (`rows`,
-    `donnees`) that the function binds back to the variable first thing, so the step's code runs
-    unchanged; a name the notebook's code uses, a builtin or a keyword is never taken (the
-    runtime's own names start with `_kfpj`)."""
+    first, and none the kfp SDK keeps for itself (`Output`). An argument Python allows and KFP
+    not (`_rows`, `données`, `Output`) takes another name (`rows`, `donnees`, `Output_`) that the
+    function binds back to the variable first thing, so the step's code runs unchanged; a name
+    the notebook's code uses, a builtin or a keyword is never taken (the runtime's own names
+    start with `_kfpj`). (A pipeline parameter named `Output` is refused by `check_kfp`: the
+    pipeline's function cannot take it either.)"""
     prog = build_program(pipeline, step)
-    bad = [a.arg for a in prog.args if not _KFP_IO_NAME.match(a.arg)]
+    bad = [a.arg for a in prog.args if not _KFP_IO_NAME.match(a.arg) or a.arg in KFP_RESERVED_NAMES]
     if not bad:
         return prog
     code = "\n".join((pipeline.imports, pipeline.functions, step.extra_imports, step.source))

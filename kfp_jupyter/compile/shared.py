@@ -6,11 +6,20 @@ its own language. What only the two KFP targets share is in kfp_shared.py.
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import re
 from typing import TYPE_CHECKING, TypeVar
 
+from ..analysis.blocks import name_assignment
+from ..errors import KfpJupyterError, Problem
+from ..notebook.kale_compose import annotate_notebook
+from ..notebook.reader import read_notebook
+from ..notebook.roles import Role
+from ..notebook.source import to_python
+
 if TYPE_CHECKING:
-    from ..model import Step
+    from ..model import Pipeline, Step
 
 _T = TypeVar("_T")
 
@@ -60,3 +69,33 @@ def secrets_by_name(step: Step) -> list[tuple[str, dict[str, str]]]:
     for s in step.secrets:
         by_secret.setdefault(s.secret, {})[s.key] = s.env
     return [(secret, dict(sorted(keys.items()))) for secret, keys in sorted(by_secret.items())]
+
+
+def at_parameter_lines(pipeline: Pipeline, problems: list[tuple[str, Problem]]) -> list[Problem]:
+    """`problems` (by parameter) at the line of the notebook's parameters cell that sets each.
+    The model keeps no line of a parameter and only a refusal needs one, so the notebook is
+    read again here; a pipeline without its notebook file keeps them where they are."""
+    try:
+        nb = read_notebook(pipeline.notebook) if pipeline.notebook else None
+    except KfpJupyterError:
+        nb = None
+    if nb is None:
+        return [p for _, p in problems]
+    annotations, _, _, where = annotate_notebook(nb)
+    places: dict[str, tuple[int, int]] = {}
+    for a in annotations:
+        if a.role != Role.PARAMETERS:
+            continue
+        try:
+            tree = ast.parse(to_python(a.body).code)
+        except SyntaxError:
+            continue
+        for node in tree.body:  # a later line (or cell) sets it again, as the analysis reads it
+            target, _ = name_assignment(node)
+            if target is not None:
+                places[target.id] = (a.cell.index, node.lineno + a.offset)
+    placed = [
+        dataclasses.replace(p, cell=places[name][0], line=places[name][1]) if name in places else p
+        for name, p in problems
+    ]
+    return where.locate(placed)

@@ -12,7 +12,7 @@ do). Otherwise the step fails with one line saying so. A resource step is not ap
 cluster from a local run unless `apply_resources` is on (then `kubectl ACTION -f -`).
 
 Downstream Python steps read a file output as its path (a str) and a value output (Integer,
-String, ...) as the value itself: see `_kfpj_main` in packaging/stepruntime.py.
+String, ...) as the value itself: see `_kfpj_main` in packaging/stepmain.py.
 
 Two ways in:
 - `run_container_step(step, parameters=..., inputs=..., outputs=..., ...)` with model objects;

@@ -19,12 +19,15 @@ ends any script (SystemExit, then Python's own shutdown) and reports its exit co
 status pipe from its last atexit function, before the interpreter's teardown, so the runner does
 not wait for that teardown.
 
-Each child leads a new process group (so the runner can stop it and what it spawned), writes
-stdout and stderr to its log, and runs the step program as `python PROGRAM ARGS` would: as module
+Each child leads a new session, and so a new process group, as a cold `python step.py` does
+(launch.py starts those with start_new_session): the runner stops the step's group, and after
+the step ends whatever is left of its session, which also finds a process the step moved to a
+group of its own (`Popen(..., process_group=0)`, a job-control shell). It writes stdout and
+stderr to its log, and runs the step program as `python PROGRAM ARGS` would: as module
 __main__, with sys.argv, sys.path[0], cwd and environment set, then the interpreter's exit steps
 (non-daemon threads joined, atexit handlers run, streams flushed). When the runner goes away (its
-end of stdin closes) the server kills its children and exits, so a killed runner leaves no steps
-behind.
+end of stdin closes) the server kills its children and what is left of their sessions, and
+exits, so a killed runner leaves no steps behind.
 """
 
 from __future__ import annotations
@@ -73,12 +76,65 @@ def _pdeathsig() -> Any:
         return None
 
 
+def _fork_session() -> int:
+    """fork(), the child leading a new session of its own; in the server, return only once it
+    does. The runner may signal the child's group as soon as it hears the pid, and there is no
+    such group until the child's setsid(); the server cannot make it for the child either, since
+    setsid() fails in a process that already leads a group."""
+    sync_r, sync_w = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(sync_r)
+        os.close(sync_w)
+        raise
+    if pid == 0:
+        os.close(sync_r)
+        try:
+            os.setsid()
+        except OSError:  # already leads a group: one of its own all the same
+            with contextlib.suppress(OSError):
+                os.setpgid(0, 0)
+        os.close(sync_w)
+        return 0
+    os.close(sync_w)
+    os.read(sync_r, 1)  # end of file: the child has its session (or is gone)
+    os.close(sync_r)
+    return pid
+
+
+def _session_members(sids: set[int]) -> list[int]:
+    """The live processes of these sessions, from /proc where there is one (else none): what
+    the steps left running in groups of their own."""
+    if not sids:
+        return []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[-1].split()
+        except OSError:
+            continue
+        if len(fields) >= 4 and fields[0] != b"Z" and int(fields[3]) in sids:
+            found.append(int(entry))
+    return found
+
+
 def _preload(init: dict[str, Any], base_path: list[str]) -> str | None:
     sys.path[:] = [*init.get("path", []), *base_path]
     error = None
     namespace: dict[str, Any] = {"__name__": "__kfpj_preload__"}
     try:
-        exec(compile(init.get("imports", ""), "<notebook imports>", "exec"), namespace)
+        exec(
+            compile(init.get("imports", ""), "<notebook imports>", "exec", dont_inherit=True),
+            namespace,
+        )
     except BaseException as e:  # the steps will report it properly, in their own logs
         error = f"{type(e).__name__}: {e}"
     # What the step runtime itself imports to save and load variables of these kinds.
@@ -103,7 +159,7 @@ def _run_program(program: str) -> int:
     try:
         with open(program, encoding="utf-8") as f:
             source = f.read()
-        exec(compile(source, program, "exec"), main.__dict__)
+        exec(compile(source, program, "exec", dont_inherit=True), main.__dict__)
     except SystemExit as e:
         if e.code is None:
             code = 0
@@ -159,8 +215,7 @@ class Server:
     # --- in the child ---------------------------------------------------------------------
 
     def _become_child(self, keep: int) -> None:
-        """Right after fork: own process group, default signals, none of the server's fds."""
-        os.setpgid(0, 0)
+        """Right after fork (in its own session): default signals, none of the server's fds."""
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -185,6 +240,12 @@ class Server:
             os.chdir(req["cwd"])
             os.environ.clear()
             os.environ.update(req["env"])
+            if "tempfile" in sys.modules:  # (loaded: importing it costs nothing)
+                import tempfile
+
+                # Found once from TMPDIR and kept (by any gettempdir() of the imports): the
+                # step's own TMPDIR must count, as in a fresh interpreter.
+                tempfile.tempdir = None
             if "numpy" in sys.modules:
                 # A forked child inherits the server's random state; a fresh interpreter would not.
                 with contextlib.suppress(BaseException):
@@ -218,7 +279,7 @@ class Server:
         sys.stdout.flush()
         sys.stderr.flush()
         try:
-            pid = os.fork()
+            pid = _fork_session()
         except OSError:
             os.close(job_r)
             os.close(job_w)
@@ -237,8 +298,6 @@ class Server:
                 raise SystemExit(0)
             self._run_job(json.loads(b"".join(chunks)))
         os.close(job_r)
-        with contextlib.suppress(OSError):
-            os.setpgid(pid, pid)
         self.spares.append((pid, job_w))
 
     def dispatch(self, req: dict[str, Any]) -> None:
@@ -258,15 +317,13 @@ class Server:
             sys.stdout.flush()
             sys.stderr.flush()
             try:
-                pid = os.fork()
+                pid = _fork_session()
             except OSError as e:
                 _send(self.rep_fd, {"op": "error", "id": req["id"], "message": str(e)})
                 return
             if pid == 0:
                 self._become_child(keep=-1)
                 self._run_job(req)
-            with contextlib.suppress(OSError):
-                os.setpgid(pid, pid)
         self.children[pid] = req["id"]
         _send(self.rep_fd, {"op": "started", "id": req["id"], "pid": pid})
 
@@ -315,6 +372,9 @@ class Server:
             except OSError:
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
+        for pid in _session_members(set(self.children)):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
         for pid in pids:
             with contextlib.suppress(OSError):
                 os.waitpid(pid, 0)

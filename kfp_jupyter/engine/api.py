@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +21,7 @@ from ..model import Pipeline
 from ..params import ParameterError, resolve_values
 from . import states
 from .events import Event, EventBus
-from .forkserver import choose_launcher
+from .forkserver import LAUNCHER_ENV, choose_launcher
 from .history import History
 from .plan import Plan, plan_from_pipeline
 from .procinfo import RunnerId
@@ -143,6 +144,40 @@ def _options(
     )
 
 
+#: characters that would break the one line an experiment takes in a table or a listing
+_LINE_BREAKING = frozenset({"Cc", "Zl", "Zp"})
+
+
+def _experiment(given: str | None, notebooks: str | None) -> str:
+    """The run's experiment: the one given, else the notebook's, else Default. Its name is one
+    line of visible text, since `experiments list` and `runs list --experiment` show and find
+    it by name (a newline would split its row, a blank name shows as nothing)."""
+    if given is not None:
+        _check_experiment(
+            given,
+            "the experiment name",
+            "give a name on one line (e.g. --experiment my-experiment), or leave the option out "
+            "for the notebook's (else Default)",
+        )
+        return given
+    if notebooks:
+        _check_experiment(
+            notebooks,
+            "the experiment name in the notebook's metadata",
+            "give one on one line there, or give the run one (e.g. --experiment my-experiment)",
+        )
+        return notebooks
+    return DEFAULT_EXPERIMENT
+
+
+def _check_experiment(name: str, what: str, fix: str) -> None:
+    if not name.strip():
+        raise UsageError(f"{what} is blank: {fix}")
+    bad = next((c for c in name if unicodedata.category(c) in _LINE_BREAKING), None)
+    if bad is not None:
+        raise UsageError(f"{what} {name!r} has a control character ({bad!r}): {fix}")
+
+
 def _workdir(notebook: str | None) -> Path:
     if notebook:
         parent = Path(notebook).absolute().parent
@@ -184,13 +219,14 @@ def run_local(
         pipeline = load_notebook(Path(pipeline_or_path))
     plan = plan_from_pipeline(pipeline)
     parameters = resolve_parameters(plan, params)
+    _experiment(experiment, plan.experiment)  # checked before the store is made or opened
     options = _options(workers, cache, keep_going, launcher, python, host_exec, apply_resources)
     st = open_store(store)
     st.check()
     history = History(st.db_path)
     notebook = str(Path(plan.notebook).absolute()) if plan.notebook else None
     run_id = history.create_run(
-        experiment=experiment or plan.experiment or DEFAULT_EXPERIMENT,
+        experiment=_experiment(experiment, plan.experiment),
         pipeline=plan.name,
         digest=plan.digest,
         spec=plan.to_json(),
@@ -219,9 +255,10 @@ def resume_local(
     """Finish an interrupted, failed or cancelled run, reusing every task that had completed.
 
     The run executes the programs it was started with (kept in the history), not the notebook
-    as it is now. `workers`, `cache`, `keep_going`, `host_exec` and `apply_resources` left as None
-    are as the run was started: a run started without the cache is resumed without it, so its
-    steps run rather than take an older run's outputs.
+    as it is now. `workers`, `cache`, `keep_going`, `launcher`, `host_exec` and `apply_resources`
+    left as None are as the run was started: a run started without the cache is resumed without
+    it, so its steps run rather than take an older run's outputs (the launcher: unless
+    KFP_JUPYTER_LAUNCHER now names one).
     """
     st = open_store(store)
     st.check()
@@ -235,7 +272,7 @@ def resume_local(
         workers if workers is not None else int(old.get("workers") or 0) or None,
         bool(old.get("cache", True)) if cache is None else cache,
         bool(old.get("keep_going")) if keep_going is None else keep_going,
-        launcher,
+        _resumed_launcher(launcher, old),
         python,
         bool(old.get("host_exec")) if host_exec is None else host_exec,
         bool(old.get("apply_resources")) if apply_resources is None else apply_resources,
@@ -253,6 +290,16 @@ def resume_local(
             "the cache)"
         )
     return handle._start()
+
+
+def _resumed_launcher(given: str | None, old: Mapping[str, Any]) -> str | None:
+    """The launcher of a resumed run: the one asked for (the option, else KFP_JUPYTER_LAUNCHER,
+    which a user sets where fork does not suit their steps), else the one the run was started
+    with, so that its steps run the same way as before."""
+    if given is not None or os.environ.get(LAUNCHER_ENV):
+        return given
+    recorded = old.get("launcher")
+    return recorded if isinstance(recorded, str) else None
 
 
 def _notebook_digest(plan: Plan) -> str:

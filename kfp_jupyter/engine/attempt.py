@@ -2,8 +2,8 @@
 
 Kept apart from the scheduler (runner.py) because it never touches the run's state: it prepares
 an attempt's scratch folder and ARGS.json, starts the step program, enforces the timeout, retries,
-and stores the outputs of a successful attempt; then it returns one Result. All it tells the
-scheduler on the way (an attempt begins, a note) goes through `post`.
+stores the outputs of a successful attempt and copies the step's log to the store; then it returns
+one Result. All it tells the scheduler on the way (an attempt begins, a note) goes through `post`.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import os
 import queue
 import re
 import threading
+import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ from . import states
 from .forkserver import AutoLauncher
 from .launch import Job, Launcher, Proc
 from .procgroup import describe
-from .steperror import ATTEMPT_FILE, StepError, read_error
+from .steperror import ATTEMPT_FILE, StepError, read_error, write_error
 from .storelayout import ArtifactRef, text_digest
 
 if TYPE_CHECKING:
@@ -50,6 +51,11 @@ class Result:
     log_tail: str | None = None
     #: the exception that ended the step, as its program reported it (None: it did not say)
     error: StepError | None = None
+    #: when the process of the last attempt ended: the step's finished time, however long its
+    #: outputs and log then took to store (None: no process ran)
+    ended: float | None = None
+    #: why the step's log could not be copied to the store (the runner tries once more at the end)
+    log_copy: str | None = None
 
 
 class Workers:
@@ -99,8 +105,34 @@ def log_tail(
         text = f.read().decode("utf-8", errors="replace")
     if error is not None:
         text = error.without_in(text)
-    tail = text.splitlines()[-lines:]
+    tail = screen_lines(text)[-lines:]
     return "\n".join(tail) if tail else None
+
+
+def screen_lines(text: str) -> list[str]:
+    """The lines of a log as a terminal shows them: a progress bar redraws its line after a
+    carriage return, so only what follows the last one on a line is left to read (a line ending
+    in `\\r\\n` keeps its text)."""
+    lines = [line.rstrip("\r").rsplit("\r", 1)[-1] for line in text.split("\n")]
+    if lines and not lines[-1]:
+        lines.pop()  # after the last newline
+    return lines
+
+
+def copy_log(store: Store, run_id: str, log: Path, error: StepError | None) -> None:
+    """Keep a finished step's error next to its log, then copy both to the store (if remote).
+
+    The error is written here first, so this machine's history shows it even when the store
+    cannot be reached."""
+    path = write_error(log, error)
+    store.publish(log, f"runs/{run_id}/logs/{log.name}")
+    if error is not None:
+        store.publish(path, f"runs/{run_id}/logs/{path.name}")
+
+
+def failure_reason(e: BaseException) -> str:
+    """How a failed copy reads in a warning: the error's own words, else its type's name."""
+    return str(e) or type(e).__name__
 
 
 def _append(log: Path, text: str) -> None:
@@ -124,6 +156,8 @@ class _Once:
     leftovers: str | None = None
     #: False: the run was cancelled before the process could start
     started: bool = True
+    #: when the process ended (None: it did not start)
+    ended: float | None = None
 
 
 def _why_failed(step: PlanStep, once: _Once) -> str:
@@ -173,6 +207,11 @@ class TaskExecutor:
     track: Callable[[str, Proc | None], None]
 
     def run(self, step: PlanStep, log: Path, inputs: dict[str, ArtifactRef]) -> Result:
+        result = self._run_guarded(step, log, inputs)
+        problem = self._copy_log(log, result.error)
+        return result if problem is None else replace(result, log_copy=problem)
+
+    def _run_guarded(self, step: PlanStep, log: Path, inputs: dict[str, ArtifactRef]) -> Result:
         try:
             return self._attempts(step, log, inputs)
         except BaseException as e:  # never leave the scheduler waiting for this task
@@ -183,20 +222,22 @@ class TaskExecutor:
                 log_tail=traceback.format_exc(limit=5),
             )
 
+    def _copy_log(self, log: Path, error: StepError | None) -> str | None:
+        """Copy the finished step's log to the store here, not in the scheduler's thread: a big
+        log on a slow store must hold no other step. Best-effort: a store that cannot take it
+        fails neither the step nor the run (the log is on this machine); returns why, or None."""
+        try:
+            copy_log(self.store, self.run_id, log, error)
+        except Exception as e:
+            return failure_reason(e)
+        return None
+
     def _attempts(self, step: PlanStep, log: Path, inputs: dict[str, ArtifactRef]) -> Result:
         notes: list[str] = []
         result = self._attempt_loop(step, log, inputs, notes)
         if not notes:
             return result
-        return Result(
-            result.state,
-            result.exit_code,
-            _with_note(result.message, notes),
-            result.outputs,
-            result.metrics,
-            result.log_tail,
-            result.error,
-        )
+        return replace(result, message=_with_note(result.message, notes))
 
     def _attempt_loop(
         self, step: PlanStep, log: Path, inputs: dict[str, ArtifactRef], notes: list[str]
@@ -218,22 +259,21 @@ class TaskExecutor:
                 notes.append(once.leftovers)
             if self.cancelled():
                 why = "stopped: the run was cancelled" if once.started else NOT_STARTED
-                return Result(states.CANCELLED, once.code, why)
+                return Result(states.CANCELLED, once.code, why, ended=once.ended)
             if once.code == 0:
-                return self._succeeded(step, log, work, attempt)
+                return replace(self._succeeded(step, log, work, attempt), ended=once.ended)
             previous = _why_failed(step, once)
             error = read_error(work / ATTEMPT_FILE)
             last = Result(
-                states.FAILED, once.code, previous, log_tail=log_tail(log, error=error), error=error
+                states.FAILED,
+                once.code,
+                previous,
+                log_tail=log_tail(log, error=error),
+                error=error,
+                ended=once.ended,
             )
         if step.retries:
-            last = Result(
-                last.state,
-                last.exit_code,
-                f"{last.message} (after {step.retries + 1} attempts)",
-                log_tail=last.log_tail,
-                error=last.error,
-            )
+            last = replace(last, message=f"{last.message} (after {step.retries + 1} attempts)")
         return last
 
     def _input_paths(
@@ -337,7 +377,8 @@ class TaskExecutor:
             raise
         finally:
             self.track(step.name, None)
-        return _Once(code, timed_out, self._end_leftovers(log, proc))
+        ended = time.time()
+        return _Once(code, timed_out, self._end_leftovers(log, proc), ended=ended)
 
     def _await_imports(self, launcher: AutoLauncher) -> bool:
         """Wait for the fork server's imports; False if the run was cancelled meanwhile.

@@ -32,7 +32,8 @@ import json
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -113,6 +114,13 @@ def local_module_digests(
 _SYS_PATH = re.compile(r"\bsys[\s\\]*\.[\s\\]*path\b")
 
 
+@lru_cache(maxsize=64)
+def names_sys_path(code: str) -> bool:
+    """Whether the code names sys.path. Cached: the step runtime every program of a plan carries
+    is the same text, looked at once."""
+    return _SYS_PATH.search(code) is not None
+
+
 def _sys_path_folders(code: Sequence[str], base: Path) -> tuple[list[Path], list[Path]]:
     """The existing folders the code puts on sys.path by a literal `sys.path.insert(i, "dir")`
     (before the others, the last first) or `sys.path.append("dir")` (after them), relative to
@@ -120,7 +128,7 @@ def _sys_path_folders(code: Sequence[str], base: Path) -> tuple[list[Path], list
     front: list[Path] = []
     back: list[Path] = []
     for piece in code:
-        if not _SYS_PATH.search(piece):  # most code never names it: no need to parse it
+        if not names_sys_path(piece):  # most code never names it: no need to parse it
             continue
         try:
             tree = ast.parse(piece)
@@ -286,50 +294,95 @@ def functions_in_key(functions: str, code: Sequence[str], also: Sequence[str] = 
     top-level functions that the step cannot call, so that editing a helper re-runs only the
     steps that use it (the step's program still runs the whole cell). `code` is the rest of the
     code the step runs (its own, the imports); `also`, further text of its program (its
-    generated code), whose words count as uses without being parsed.
+    generated code and the runtime it carries), whose words count as uses without being parsed.
 
     A function is reached when its name occurs in `code`, in `also`, in the cell outside the
     plain functions, or in a reached function; an unreached one keeps its signature (its
     defaults and annotations run when it is defined), only its body goes. Decorated functions,
     classes and every other statement are kept. The cell comes back whole when anything does
     not parse or when the code looks names up at run time (`globals()`, `eval`, ...)."""
+    cell = _functions_cell(functions)
+    if cell is None:
+        return functions
+    used = _words(*code).union(cell.words, *map(_generated_words, also))
+    reached: set[_Helper] = set()
+    while grown := [h for h in cell.helpers if h not in reached and h.name in used]:
+        reached.update(grown)
+        used |= _words(*(h.text for h in grown))
+    if len(reached) == len(cell.helpers):
+        return functions
+    kept = _replace_lines(cell.lines, [h for h in cell.helpers if h not in reached])
+    if any(_looks_up_names_in(c) for c in (*code, kept)):
+        return functions  # (or something does not parse)
+    return kept
+
+
+@dataclass(frozen=True)
+class _Helper:
+    """A plain top-level function of the functions cell."""
+
+    name: str
+    #: its lines in the cell
+    text: str
+    #: the function as it is defined, without its body (which runs only when it is called)
+    stub: str
+    #: its lines' indexes in the cell: [first, end)
+    first: int
+    end: int
+
+
+@dataclass(frozen=True)
+class _FunctionsCell:
+    lines: tuple[str, ...]
+    helpers: tuple[_Helper, ...]
+    #: the words every step's use of the cell starts from: those of the cell outside its plain
+    #: functions, and of their signatures (a signature naming its own function is no use of it)
+    words: frozenset[str]
+
+
+@lru_cache(maxsize=8)
+def _functions_cell(functions: str) -> _FunctionsCell | None:
+    """The functions cell's plain functions and the words around them; None when it does not
+    parse, or when it breaks lines where str.splitlines would count them otherwise than the
+    parser. Cached: every step of a plan reads the same cell."""
     try:
         tree = ast.parse(functions)
-        trees = [ast.parse(c) for c in code]
     except (SyntaxError, ValueError):
-        return functions
+        return None
     if _OTHER_LINE_BREAKS.search(functions):
-        return functions  # str.splitlines would not count lines as the parser does
-    lines = functions.splitlines(keepends=True)
-    plain = {
-        node: "".join(lines[node.lineno - 1 : node.end_lineno])
+        return None
+    lines = tuple(functions.splitlines(keepends=True))
+    plain = [
+        node
         for node in tree.body
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.decorator_list
-    }
-    stubs = {node: _signature(node) for node in plain}
+    ]
+    helpers = tuple(
+        _Helper(
+            node.name,
+            "".join(lines[node.lineno - 1 : node.end_lineno]),
+            _signature(node),
+            node.lineno - 1,
+            node.end_lineno or node.lineno,
+        )
+        for node in plain
+    )
     others = ["".join(lines[n.lineno - 1 : n.end_lineno]) for n in tree.body if n not in plain]
-    used = _words(*code, *also, *others)
-    for node, stub in stubs.items():  # a signature names its own function: not a use of it
-        used |= _words(stub) - {node.name}
-    reached: set[ast.stmt] = set()
-    while grown := [n for n in plain if n not in reached and n.name in used]:
-        reached.update(grown)
-        used |= _words(*(plain[n] for n in grown))
-    if len(reached) == len(plain):
-        return functions
-    kept = _replace_lines(lines, {n: stubs[n] for n in plain if n not in reached})
-    try:
-        if any(_looks_up_names(t) for t in (*trees, ast.parse(kept))):
-            return functions
-    except SyntaxError:
-        return functions
-    return kept
+    words = _words(*others).union(*(_words(h.stub) - {h.name} for h in helpers))
+    return _FunctionsCell(lines, helpers, frozenset(words))
 
 
 def _words(*texts: str) -> set[str]:
     """Every identifier-like word of the texts, in code, strings and comments alike: a name
     a step could use a function by, erring on the side of too many."""
     return {w for text in texts for w in _WORD.findall(text)}
+
+
+@lru_cache(maxsize=64)
+def _generated_words(text: str) -> frozenset[str]:
+    """The words of generated program text. Cached: the runtime each step's program carries is
+    the same text in every step, its words are found once."""
+    return frozenset(_WORD.findall(text))
 
 
 def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
@@ -339,12 +392,24 @@ def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
     return ast.unparse(stub) + "\n"
 
 
-def _replace_lines(lines: list[str], texts: Mapping[ast.stmt, str]) -> str:
-    """The cell with the lines of each statement replaced by its text."""
+def _replace_lines(lines: Sequence[str], helpers: Sequence[_Helper]) -> str:
+    """The cell with the lines of each of the helpers replaced by its signature."""
     out = list(lines)
-    for node, text in sorted(texts.items(), key=lambda item: -item[0].lineno):
-        out[node.lineno - 1 : node.end_lineno] = [text]
+    for h in sorted(helpers, key=lambda h: -h.first):
+        out[h.first : h.end] = [h.stub]
     return "".join(out)
+
+
+@lru_cache(maxsize=64)
+def _looks_up_names_in(code: str) -> bool:
+    """Whether the code may reach a function other than by its name (`_looks_up_names`), or
+    does not parse: either way a step's key keeps the whole functions cell. Cached: the imports
+    cell, and the functions cell as most steps' keys keep it, are the same text in every step."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return True
+    return _looks_up_names(tree)
 
 
 def _looks_up_names(tree: ast.AST) -> bool:

@@ -38,6 +38,17 @@ class ForkServerUnavailable(RuntimeError):
 LOST = 255
 
 
+def server_env() -> dict[str, str]:
+    """The fork server's environment: this one with the defaults every step's has (attempt.py),
+    since what the imports read from it at import time is inherited by every step, not read
+    again (matplotlib picks its backend from MPLBACKEND when imported: without Agg here, a step
+    would draw with another backend than a cold `python step.py`)."""
+    env = dict(os.environ)
+    env.setdefault("MPLBACKEND", "Agg")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
 class _ForkProc(Proc):
     def __init__(self, log: Path | None = None) -> None:
         self.log = log
@@ -79,7 +90,7 @@ class ForkServer(Launcher):
             stdout=subprocess.PIPE,
             stderr=self._log,
             cwd=str(cwd),
-            env=env if env is not None else dict(os.environ),
+            env=env if env is not None else server_env(),
             start_new_session=True,
             bufsize=0,
         )

@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 import sqlite3
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -91,10 +92,39 @@ def _last_seen(db: sqlite3.Connection, run_id: str) -> float:
     return min(seen, now) if seen > 0 else now
 
 
+#: what reading a damaged or foreign record raises (history_record.py reads it as it was written)
+_UNREADABLE = (
+    OSError,
+    ValueError,
+    KeyError,
+    TypeError,
+    AttributeError,
+    sqlite3.IntegrityError,
+)
+
+
+def _why_unreadable(e: BaseException) -> str:
+    """Why a run's record could not be read, in the words of its problem, not Python's."""
+    if isinstance(e, json.JSONDecodeError):
+        return f"not JSON: {e.msg} at line {e.lineno}, column {e.colno}"
+    if isinstance(e, UnicodeDecodeError):
+        return "not UTF-8 text"
+    if isinstance(e, KeyError):
+        return f"it has no {e.args[0]!r}" if e.args else "a field is missing"
+    if isinstance(e, OSError):
+        where = f" {e.filename}" if e.filename else ""
+        return f"{e.strerror or type(e).__name__}{where}"
+    if isinstance(e, sqlite3.IntegrityError):
+        return f"it contradicts the history: {e}"
+    return f"a field of the wrong kind: {type(e).__name__}: {e}"
+
+
 class History(HistoryDatabase):
     """A connection to a store's history database (thread-safe: calls are serialised)."""
 
     def __init__(self, path: Path, migrations: Sequence[Migration] = MIGRATIONS) -> None:
+        #: the runs a new history could not index again from their records, and why
+        self.reindex_warnings: list[str] = []
         fresh = not path.exists()
         super().__init__(path, migrations)
         if not fresh:
@@ -127,12 +157,19 @@ class History(HistoryDatabase):
 
     def _reindex(self, runs: Path) -> None:
         """A new history in a store that has runs: index again each run that left a record.
-        A record that cannot be read is passed over (its run stays out of the history)."""
+        A record that cannot be read is passed over, the others are indexed all the same; its
+        run stays out of the history, which the user hears (on stderr, from every front end,
+        and in `reindex_warnings`), or a run would vanish from `runs list` without a word."""
         for path in sorted(runs.glob("*/record.json")):
             try:
                 self.import_run(history_record.read_record(path, runs.parent))
-            except (OSError, ValueError, KeyError, TypeError, sqlite3.IntegrityError):
-                continue
+            except _UNREADABLE as e:
+                warning = (
+                    f"run {path.parent.name} is left out of the history: its record {path} "
+                    f"cannot be read ({_why_unreadable(e)}); its logs stay in {path.parent}"
+                )
+                self.reindex_warnings.append(warning)
+                print(f"warning: {warning}", file=sys.stderr)
 
     # --- writing a run ------------------------------------------------------------------------
 

@@ -90,7 +90,11 @@ def _load(
     step: str,
     run: str | None,
 ) -> tuple[str, list[LoadedInput]]:
-    row = history.get_run(run) if run else _latest_run(history, Path(notebook or ""), step)
+    row = (
+        history.get_run(run)
+        if run is not None
+        else _latest_run(history, Path(notebook or ""), step)
+    )
     plan = Plan.from_json(history.version_spec(row.version_id))
     try:
         planned = plan.step(step)
@@ -112,7 +116,10 @@ def _load(
                 f"the stored {variable!r} of step {producer!r} (run {row.id}) does not match "
                 f"its digest: {problem}. Run the pipeline again to compute it afresh"
             )
-        value = _load_value(step, variable, str(st.artifact_path(art.digest)))
+        try:
+            value = _load_value(step, variable, str(st.artifact_path(art.digest)))
+        except stepruntime._KfpjError as e:  # the loader's own words: what is missing and the fix
+            raise UsageError(str(e)) from None
         out.append(LoadedInput(variable, value, producer))
     return row.id, out
 

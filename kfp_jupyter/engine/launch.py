@@ -1,9 +1,9 @@
 """Starting one step process, waiting for it, and stopping it (with everything it started).
 
-Every step process leads its own process group, so a timeout or Ctrl-C stops the step and any
-processes it spawned, and a Ctrl-C typed at the terminal reaches only the runner, which then
-decides what to stop; when the step's main process ends, whatever it left running in its group
-is ended too (procgroup.py). Two launchers implement this: a cold `python step.py ARGS.json` per step
+Every step process leads its own session (and so its own process group), so a timeout or Ctrl-C
+stops the step and any processes it spawned, and a Ctrl-C typed at the terminal reaches only the
+runner, which then decides what to stop; when the step's main process ends, whatever it left
+running in its group or session is ended too (procgroup.py). Two launchers implement this: a cold `python step.py ARGS.json` per step
 (here), and a fork server (forkserver.py) that hands out warm processes.
 """
 

@@ -15,13 +15,21 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..analysis.packages import imported_modules
 from ..model import by_name
 from ..notebook.source import to_python
 from ..packaging.program import build_program
-from .cache import ModuleMemo, functions_in_key, local_module_digests, program_fingerprint
+from .cache import (
+    ModuleMemo,
+    functions_in_key,
+    local_module_digests,
+    names_sys_path,
+    program_fingerprint,
+)
 
 if TYPE_CHECKING:
     from ..model import Pipeline, Step
+    from ..packaging.program import StepProgram
 
 PLAN_FORMAT = 1
 
@@ -139,14 +147,20 @@ class Plan:
         )
 
 
-def _program(pipeline: Pipeline, step: Step) -> str:
-    if step.kind in ("python", "notebook"):
-        return build_program(pipeline, step).plain_program()
-    # Component, container and resource steps: a program with the same contract
-    # (`python prog.py ARGS.json`) that runs the step's image with Docker or Podman.
+def _program(pipeline: Pipeline, step: Step, built: StepProgram | None) -> str:
+    """The step's program: `built`'s, or for the steps that run an image (component, container
+    and resource steps) a program with the same contract (`python prog.py ARGS.json`) that runs
+    it with Docker or Podman."""
+    if built is not None:
+        return built.plain_program()
     from ..components.local import local_program
 
     return local_program(pipeline, step)
+
+
+def _step_function(pipeline: Pipeline, step: Step) -> StepProgram | None:
+    """The function a Python or notebook step's program runs (None for the other kinds)."""
+    return build_program(pipeline, step) if step.kind in ("python", "notebook") else None
 
 
 def _program_key(pipeline: Pipeline, step: Step) -> str:
@@ -154,15 +168,21 @@ def _program_key(pipeline: Pipeline, step: Step) -> str:
     functions the step cannot call (`cache.functions_in_key`); "" when it has none, so the key
     stays what it was. The names the program's generated code uses (its arguments, the inputs
     and outputs it loads and saves) count as uses too: every word of it, erring on the side of
-    re-running."""
+    re-running. (The program without the cell is built anew: the kernel stand-ins it holds
+    depend on the cell too. Its text is not needed, only its words: the shared runtime's are
+    found once.)"""
     if step.kind != "python" or not pipeline.functions.strip():
         return ""
-    bare = _program(replace(pipeline, functions=""), step)
+    bare = build_program(replace(pipeline, functions=""), step)
     code = (step.source, pipeline.imports, step.extra_imports)
-    functions = functions_in_key(pipeline.functions, code, (bare,))
+    functions = functions_in_key(
+        pipeline.functions, code, (bare.own_code(), *bare.shared_runtime())
+    )
     if functions == pipeline.functions:
         return ""
-    return program_fingerprint(_program(replace(pipeline, functions=functions), step))
+    return program_fingerprint(
+        build_program(replace(pipeline, functions=functions), step).plain_program()
+    )
 
 
 def _module_folder(notebook: str | None) -> Path:
@@ -193,6 +213,34 @@ def module_digests(
     child = (folder / Path(path).expanduser()).absolute()
     folders = [child.parent, folder] if child.is_file() else [folder]
     return local_module_digests(cells, folders, memo)
+
+
+def _python_module_digests(
+    built: StepProgram, program: str, folder: Path, memo: ModuleMemo
+) -> tuple[tuple[str, str], ...]:
+    """module_digests of a Python step's `program` (`built`'s), without parsing the runtime all
+    steps share in each program: the step's own code is scanned, and the shared runtime is read
+    once (imported_modules and names_sys_path keep what they found by text). The same modules:
+    where the own code parses, the program parses into its statements and the runtime's. The
+    whole program is scanned when the own code does not parse (the program imports nothing
+    then), or when the runtime names sys.path (its folders' order would be the program's)."""
+    own = built.own_code()
+    shared = built.shared_runtime()
+    if _parses(own) and not any(names_sys_path(code) for code in shared):
+        return local_module_digests((own, *shared), folder, memo)
+    return local_module_digests(program, folder, memo)
+
+
+def _parses(code: str) -> bool:
+    """Whether the code parses. A module found in it says so without parsing it twice
+    (imported_modules parses the code it reads, and keeps what it found for the scan)."""
+    if imported_modules(code):
+        return True
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True
 
 
 def _embedded_notebook(program: str) -> tuple[str, list[str]] | None:
@@ -240,7 +288,8 @@ def plan_from_pipeline(pipeline: Pipeline) -> Plan:
     modules: ModuleMemo = {}
     steps = []
     for step in pipeline.steps:
-        program = _program(pipeline, step)
+        built = _step_function(pipeline, step)
+        program = _program(pipeline, step, built)
         mounts = tuple((m.volume, m.path) for m in step.mounts)
         fresh_volume = any(v not in claims for v, _ in mounts)
         steps.append(
@@ -263,7 +312,11 @@ def plan_from_pipeline(pipeline: Pipeline) -> Plan:
                 secret_env=tuple(s.env for s in step.secrets),
                 kind=step.kind,
                 mounts=mounts,
-                modules=module_digests(step.kind, program, folder, modules),
+                modules=(
+                    _python_module_digests(built, program, folder, modules)
+                    if built is not None and step.kind == "python"
+                    else module_digests(step.kind, program, folder, modules)
+                ),
                 program_key=_program_key(pipeline, step),
             )
         )

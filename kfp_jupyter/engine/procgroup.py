@@ -1,7 +1,9 @@
 """Ending what a step left behind: the processes of its group (and session) that outlived it.
 
-A step leads its own process group (launch.py), and everything it starts joins that group
-unless it asks otherwise. When the step's main process ends, whatever is still in the group is
+A step leads its own session, and so its own process group, with either launcher (launch.py,
+_forkserver_main.py), and everything it starts joins that group unless it asks otherwise; what
+moves to a group of its own (`Popen(..., process_group=0)`, a job-control shell) stays in the
+session. When the step's main process ends, whatever is still in the group or the session is
 a leftover: a `subprocess.Popen` never waited for, a server started for a test. Left alone it
 would be re-parented to init and run on, unseen, holding memory, ports and files. The runner
 ends such processes and says so in the step's record, since a step that relies on them is

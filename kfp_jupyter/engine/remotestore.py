@@ -59,7 +59,9 @@ class FsspecStore(Store):
 
     remote = True
 
-    def __init__(self, url: str, cache_root: Path | None = None) -> None:
+    def __init__(self, url: str, cache_root: Path | None = None, make_local: bool = True) -> None:
+        """`make_local=False` makes nothing on this machine yet (see `make_local`): a command
+        that only reads, or a URL that turns out to name no store, must leave no folder."""
         if importlib.util.find_spec("fsspec") is None:
             raise UsageError(
                 f"the store {url!r} needs fsspec (and s3fs for s3://): {install_extra('s3')}"
@@ -67,10 +69,16 @@ class FsspecStore(Store):
         self.url = url.rstrip("/")
         key = hashlib.sha256(self.url.encode()).hexdigest()[:16]
         self.local_root = (cache_root or cache_dir()) / "stores" / key
-        self.local_root.mkdir(parents=True, exist_ok=True)
-        (self.local_root / "store-url.txt").write_text(self.url + "\n", encoding="utf-8")
         self._fs: Any = None
         self.base = ""
+        if make_local:
+            self.make_local()
+
+    def make_local(self) -> None:
+        """Make this machine's folder of the store (its history and read cache), named by a
+        hash of the URL: `store-url.txt` in it says which store it belongs to."""
+        self.local_root.mkdir(parents=True, exist_ok=True)
+        (self.local_root / "store-url.txt").write_text(self.url + "\n", encoding="utf-8")
 
     @property
     def fs(self) -> Any:

@@ -2,22 +2,28 @@
 
 One scheduler thread owns all state and every history write (taskrecord.py writes them for
 it); each running task has a worker thread (attempt.py) that only launches processes, waits for
-them and stores their outputs, then reports back on a queue (typed messages, runtask.py). So the
-history and the events always change in one order, and slow work (a big upload, a step that
-ignores SIGTERM) never blocks scheduling.
+them, stores their outputs and copies their logs to the store, then reports back on a queue (typed
+messages, runtask.py). So the history and the events always change in one order, and slow work (a
+big upload, a big log on a slow store, a step that ignores SIGTERM) never blocks scheduling.
 
 Outputs of a step attempt are written to the run's scratch folder and enter the store only when
 the attempt succeeded (content-addressed, atomically); the task row becomes SUCCEEDED in the same
 transaction that records its artifacts. A runner killed at any moment therefore leaves either a
 finished task with all its outputs or an unfinished one, never something in between.
+
+The history on this machine says how the run went. Copying logs and the run's record to a remote
+store is best-effort: a copy that fails is tried once more when the run ends, then named in a
+warning (`notes`), and never fails a step or the run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import secrets
 import shutil
+import signal
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -25,10 +31,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import states
-from .attempt import AttemptStarted, Note, TaskExecutor, Workers, log_tail, safe_name
+from .attempt import (
+    AttemptStarted,
+    Note,
+    TaskExecutor,
+    Workers,
+    copy_log,
+    failure_reason,
+    log_tail,
+    safe_name,
+)
 from .cache import cache_key
 from .events import EventBus, RunEvent
 from .forkserver import make_launcher
+from .launch import kill_group
 from .plan import module_digests
 from .runtask import Done, Message, Task
 from .taskrecord import TaskRecorder
@@ -92,6 +108,8 @@ class Runner:
         #: the steps that failed, in the order they failed (the run's message and the summary's
         #: `runs logs` hint both name the first)
         self._failed: list[str] = []
+        #: the logs (and errors) a worker could not copy to the store: tried again at the end
+        self._uncopied: dict[str, tuple[Path, StepError | None]] = {}
         self._launcher: Launcher | None = None
         self._launcher_lock = threading.Lock()
         self.tasks: dict[str, Task] = {}
@@ -117,14 +135,35 @@ class Runner:
     # --- public -------------------------------------------------------------------------------
 
     def cancel(self) -> None:
-        """Stop the run: running steps are stopped (their process groups), nothing new starts."""
+        """Stop the run: running steps are stopped (their process groups), nothing new starts.
+
+        Called again (a second Ctrl-C), it does not wait for the steps to honour SIGTERM: it
+        kills their process groups before it returns, since its caller is about to quit and the
+        threads that would have killed them quit with it."""
+        if self._cancel.is_set():
+            self._kill_steps()
+        else:
+            self._stop_steps()
+
+    def _stop_steps(self) -> None:
+        """SIGTERM, then SIGKILL after a grace, each step from a thread of its own: a step that
+        ignores SIGTERM holds neither the caller nor the other steps."""
         if self._cancel.is_set():
             return
         self._cancel.set()
-        with self._lock:
-            procs = list(self._procs.values())
-        for p in procs:
+        for p in self._tracked():
             threading.Thread(target=p.stop, daemon=True).start()
+
+    def _kill_steps(self) -> None:
+        for p in self._tracked():
+            if p.pid is not None and hasattr(os, "killpg"):
+                kill_group(p.pid, signal.SIGKILL)
+            else:  # no process groups (Windows), or no pid yet: stop it without a grace
+                p.stop(grace=0)
+
+    def _tracked(self) -> list[Proc]:
+        with self._lock:
+            return list(self._procs.values())
 
     @property
     def cancelled(self) -> bool:
@@ -141,7 +180,7 @@ class Runner:
         except BaseException as e:
             # A bug (or a broken database): stop what runs and record what can be recorded,
             # then let the caller see the original error.
-            self.cancel()
+            self._stop_steps()
             self.state = states.FAILED
             self._end_after_error(f"internal error: {type(e).__name__}: {e}")
             raise
@@ -377,21 +416,24 @@ class Runner:
             self._running.discard(msg.step)
             result = msg.result
             t.exit_code = result.exit_code
+            # when its process ended, not when the worker had also stored its outputs and log
+            finished = result.ended or time.time()
             if result.state == states.SUCCEEDED:
-                self._record.succeeded(t, result, cache=self._modules_as_planned(t))
+                cache = self._modules_as_planned(t)
+                self._record.succeeded(t, result, finished=finished, cache=cache)
             elif result.state == states.CANCELLED:
                 self._record.set(
                     t,
                     states.CANCELLED,
-                    finished=time.time(),
+                    finished=finished,
                     exit_code=result.exit_code,
                     message=result.message,
                 )
             else:
-                self._fail(
-                    t, result.exit_code, t.with_notes(result.message), result.log_tail, result.error
-                )
-            self._record.keep_log(t, result.error)
+                message = t.with_notes(result.message)
+                self._fail(t, result.exit_code, message, result.log_tail, result.error, finished)
+            if result.log_copy is not None and t.log is not None:
+                self._uncopied[t.step.name] = (t.log, result.error)
 
     def _modules_as_planned(self, t: Task) -> bool:
         """Whether the local modules a step imports are still as its cache key holds them (taken
@@ -419,12 +461,13 @@ class Runner:
         message: str | None,
         tail: str | None = None,
         error: StepError | None = None,
+        finished: float | None = None,
     ) -> None:
         self._failed.append(t.step.name)
         self._record.set(
             t,
             states.FAILED,
-            finished=time.time(),
+            finished=finished or time.time(),
             exit_code=exit_code,
             message=message,
             tail=tail,
@@ -475,8 +518,9 @@ class Runner:
         with contextlib.suppress(Exception):
             self._drain_running()
         self._mark_unfinished(states.CANCELLED, message, best_effort=True)
+        self._copy_late_logs()
         try:
-            self._record.finish_run(states.FAILED, message)
+            self._note(self._record.finish_run(states.FAILED, message))
         except Exception:
             with contextlib.suppress(Exception):
                 self.history.set_run_state(
@@ -484,29 +528,52 @@ class Runner:
                 )
             self.bus.publish(RunEvent(self.run_id, states.FAILED, time.time(), message))
 
+    def _copy_late_logs(self) -> None:
+        """The last try to copy the logs the workers could not copy (a store that was out of
+        reach for a while); one that still cannot be copied is named in a warning."""
+        for step, (log, error) in self._uncopied.items():
+            try:
+                copy_log(self.store, self.run_id, log, error)
+            except Exception as e:
+                self.notes.append(
+                    f"the log of step {step!r} could not be copied to the store: "
+                    f"{failure_reason(e)}; it is on this machine: {log}"
+                )
+        self._uncopied.clear()
+
+    def _note(self, note: str | None) -> None:
+        if note is not None:
+            self.notes.append(note)
+
     def _finish(self) -> str:
         if self.cancelled:
             self._mark_unfinished(states.CANCELLED, "the run was cancelled")
-            final = states.CANCELLED
-            message = "cancelled"
-        else:
-            if self._failed:
-                self._mark_unfinished(
-                    states.SKIPPED,
-                    f"not started: step {self._failed[0]!r} failed (use --keep-going to run "
-                    "independent steps anyway)",
-                )
-            failed = [t.step.name for t in self.tasks.values() if t.state == states.FAILED]
-            if failed:
-                order = list(dict.fromkeys(n for n in (*self._failed, *failed) if n in failed))
-                final, message = states.FAILED, failed_message(order)
-            elif all(t.state in states.DONE_OK for t in self.tasks.values()):
-                final, message = states.SUCCEEDED, None
-            else:
-                final, message = states.FAILED, "some steps did not run"
+        elif self._failed:
+            self._mark_unfinished(
+                states.SKIPPED,
+                f"not started: step {self._failed[0]!r} failed (use --keep-going to run "
+                "independent steps anyway)",
+            )
+        final, message = self._outcome()
         self.state = final
-        self._record.finish_run(final, message)
+        self._copy_late_logs()
+        self._note(self._record.finish_run(final, message))
         return final
+
+    def _outcome(self) -> tuple[str, str | None]:
+        """The run's final state and message. A step that failed keeps the run FAILED when it is
+        then cancelled: the failure is what the run's user must hear of (and find again with
+        `runs list --state FAILED`), the cancel only ended the rest sooner."""
+        failed = [t.step.name for t in self.tasks.values() if t.state == states.FAILED]
+        if failed:
+            order = list(dict.fromkeys(n for n in (*self._failed, *failed) if n in failed))
+            message = failed_message(order)
+            return states.FAILED, f"{message}; then cancelled" if self.cancelled else message
+        if self.cancelled:
+            return states.CANCELLED, "cancelled"
+        if all(t.state in states.DONE_OK for t in self.tasks.values()):
+            return states.SUCCEEDED, None
+        return states.FAILED, "some steps did not run"
 
 
 def failed_message(failed: list[str]) -> str:

@@ -37,7 +37,10 @@ class StepError:
     #: the mapped traceback (with the exceptions it was raised from), "" if no frame was kept
     traceback: str
     #: each {cell, line, name, source} (a cell), {notebook, notebook_cell, line, name, source} (a
-    #: cell of a notebook Kale's composition spliced in) or {file, line, name, source} (a library)
+    #: cell of a notebook Kale's composition spliced in), {file, line, name, source} (a library) or
+    #: {name, source: "", earlier_step: true} (code an earlier step passed on by value); a frame
+    #: may carry `repeated: N` (the N identical frames after it left out), and {left_out: N}
+    #: stands for N frames cut from the middle of a very long traceback
     frames: tuple[dict[str, Any], ...] = field(default_factory=tuple)
 
     @property

@@ -16,7 +16,8 @@ before they are reused (storebase.py, `verify_artifact`).
 
 SQLite needs a local file system with working locks, so the history database (and the scratch
 folders of running steps, and a read cache of artifacts) always lives in a local folder: the store
-folder itself for a local store, and `<cache dir>/stores/<hash of the URL>/` for a remote one.
+folder itself for a local store, and `<cache dir>/stores/<hash of the URL>/` for a remote one,
+made by the first command that writes (a run): one that only reads makes nothing.
 
 Step programs (each embeds the step runtime, so they run alone) and the pipeline versions that
 list them are content-addressed as well, written once, by the first run that needs them. A run
@@ -196,7 +197,11 @@ def open_store(store: str | os.PathLike[str] | Store | None = None, create: bool
         url = url[len("file://") :]
     if is_url(url):
         check_url(url)
-        st: Store = FsspecStore(url)
+        remote = FsspecStore(url, make_local=False)
+        if create:  # a URL fsspec cannot open (`bogus://x`) leaves no folder behind
+            remote.check()
+            remote.make_local()
+        st: Store = remote
     else:
         root = Path(url).expanduser().absolute()
         if not create and not (root / "history.db").is_file() and not _has_records(root):
@@ -207,6 +212,7 @@ def open_store(store: str | os.PathLike[str] | Store | None = None, create: bool
         check_local_root(root)
         st = LocalStore(root)
     if not create and not st.db_path.is_file() and not _has_records(st.local_root):
+        st.check()  # a URL that cannot name a store (`bogus://x`) says that first
         raise UsageError(f"there is no run history for {st.url} on this machine ({st.db_path})")
     return st
 

@@ -1,7 +1,10 @@
 """How a run's changes are written down: each task's state in the history and on the event bus,
-its log and error in the store, and the run's record when it ends. Apart from the scheduling
-loop (runner.py), which decides what happens and in which order; only its thread calls this, so
-the history and the events always change in that one order.
+and the run's record when it ends (a task's log and error go to the store from its worker,
+attempt.py). Apart from the scheduling loop (runner.py), which decides what happens and in which
+order; only its thread calls this, so the history and the events always change in that one order.
+
+The history on this machine is what a run's state is; copying the run's record to the store is
+best-effort, so a store that cannot be reached at the end of a run loses no run and fails none.
 """
 
 from __future__ import annotations
@@ -13,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import states
+from .attempt import failure_reason
 from .events import EventBus, RunEvent, TaskEvent
 from .history_rows import reused_message
 from .report import run_summary
-from .steperror import StepError, write_error
 from .storebase import Store, shorten_record
 from .storelayout import SPEC_SUFFIX
 
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
     from .attempt import Result
     from .history import CacheHit, History
     from .runtask import Task
+    from .steperror import StepError
 
 
 @dataclass(eq=False)
@@ -118,11 +122,10 @@ class TaskRecorder:
         t.log = Path(hit.task.log) if hit.task.log else None
         self.publish(t)
 
-    def succeeded(self, t: Task, result: Result, *, cache: bool = True) -> None:
+    def succeeded(self, t: Task, result: Result, *, finished: float, cache: bool = True) -> None:
         """The task's outputs and its SUCCEEDED state, in the one transaction (see runner.py);
         the task changes in memory only once that transaction is committed. `cache=False`: the
         outputs are not found by their cache key (the history keeps none for the task)."""
-        finished = time.time()
         message = t.with_notes(result.message)
         key = {} if cache else {"cache_key": None}
         self.history.finish_task(
@@ -145,23 +148,23 @@ class TaskRecorder:
             t.cache_key = None
         self.publish(t)
 
-    def keep_log(self, t: Task, error: StepError | None) -> None:
-        """Send a finished task's log to the store, with its error next to it."""
-        if t.log is None:
-            return
-        self.store.publish(t.log, f"runs/{self.run_id}/logs/{t.log.name}")
-        # Kept for viewers that come later: an earlier attempt's error goes when the step ends.
-        path = write_error(t.log, error)
-        if error is not None:
-            self.store.publish(path, f"runs/{self.run_id}/logs/{path.name}")
-
-    def finish_run(self, final: str, message: str | None) -> None:
-        """Record how the run ended, leave its record in the store, then tell the listeners."""
+    def finish_run(self, final: str, message: str | None) -> str | None:
+        """Record how the run ended, leave its record in the store, then tell the listeners.
+        Returns why the record could not be left in the store (the run is recorded all the same),
+        or None."""
         now = time.time()
         self.history.set_run_state(self.run_id, final, message=message, finished=now)
         metrics = self.history.metrics(self.run_id)
-        self._publish_summary()
+        problem = None
+        try:
+            self._publish_summary()
+        except Exception as e:
+            problem = (
+                f"the record of run {self.run_id} could not be copied to the store: "
+                f"{failure_reason(e)}; the run is in this machine's history"
+            )
         self.bus.publish(RunEvent(self.run_id, final, now, message, metrics))
+        return problem
 
     def _publish_summary(self) -> None:
         if self.store.remote:  # the store describes itself there, without the database

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..cluster.engines import ENGINES
-from ..errors import UsageError
+from ..fileio import UnwritableOutput, output_file
 
 if TYPE_CHECKING:
     from ..model import Pipeline
@@ -347,6 +347,7 @@ def api_keywords(table: tuple[Option, ...], given: Mapping[str, Any]) -> dict[st
 
 #: `compile -o -`: the compiled pipeline goes to standard output and no file is written
 STDOUT = "-"
+_TO_STDOUT = f"-o {STDOUT} for standard output"
 
 
 def notebook_warnings(what: object) -> list[str]:
@@ -378,44 +379,20 @@ def compile_output(
 ) -> tuple[str, Path | None]:
     """Compile as `compile [-o OUTPUT]` does in every front end: the text, and the file written
     (None for `-o -`, standard output, where the front end writes the text). Without -o the file
-    goes next to the notebook. An output that cannot be written is a UsageError naming it (bad
-    input, not a failure of ours), and leaves no file, whole or partial."""
+    goes next to the notebook. What `compile_pipeline` refuses about the output it says here in
+    the terms of `-o`, with standard output as the other choice."""
     from ..compile import compile_pipeline, default_output
 
     if output == STDOUT:
         return compile_pipeline(pipeline, target, kfp_runtime=kfp_runtime), None
     default = default_output(notebook, pipeline, target)
-    path = default if output is None else _output_file(output, default.name)
+    path = default if output is None else output_file(output, default.name, "-o", _TO_STDOUT)
     try:
         return compile_pipeline(pipeline, target, path, kfp_runtime=kfp_runtime), path
-    except OSError as e:
-        raise UsageError(
-            f"cannot write {str(path)!r}: {_unwritable(path, e)}; give -o a file in a folder you "
-            f"can write (or -o {STDOUT} for standard output)"
-        ) from None
+    except UnwritableOutput as e:
+        raise UnwritableOutput(path, e, "-o", _TO_STDOUT) from None
 
 
 def compiled_summary(path: Path, target: str, pipeline: Pipeline) -> str:
     n = len(pipeline.steps)
     return f"wrote {path} ({target}, {n} step{'' if n == 1 else 's'})"
-
-
-def _output_file(output: str, name: str) -> Path:
-    """The file `-o OUTPUT` names, refused when it names nothing or a folder."""
-    path = Path(output)
-    if not output.strip():
-        raise UsageError(f"-o '': give a file name (or -o {STDOUT} for standard output)")
-    if output.endswith(("/", os.sep)) or os.path.isdir(path):
-        raise UsageError(
-            f"-o {output!r} is a folder; name a file in it, such as {str(path / name)!r}"
-        )
-    return path
-
-
-def _unwritable(path: Path, error: OSError) -> str:
-    """Why `path` could not be written, in the terms of the path given (not of a temporary
-    file's name)."""
-    existing = next((p for p in path.parents if os.path.lexists(p)), None)
-    if existing is not None and not os.path.isdir(existing):
-        return f"{str(existing)!r} is a file, not a folder"
-    return error.strerror or str(error)

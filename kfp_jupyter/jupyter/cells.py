@@ -315,7 +315,7 @@ def _shown(name: str, value: object, step: Any) -> str:
 @functools.cache
 def _runtime() -> dict[str, Any]:
     """The step runtime's export and read functions: what step programs use, not a copy."""
-    from ..packaging.program import inner_runtime, outer_runtime
+    from ..packaging.runtime_text import inner_runtime, outer_runtime
 
     ns: dict[str, Any] = {}
     text = inner_runtime("save", "export") + "\n\n" + outer_runtime()

@@ -5,7 +5,7 @@ commands (tests compare the two), and each subcommand's options in a function of
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from IPython.core.error import UsageError as IPythonUsageError
@@ -81,10 +81,10 @@ def add_option(parser: argparse.ArgumentParser, option: Option) -> None:
         parser.add_argument(
             *names,
             nargs=0,
-            action=_Refused,
+            action=_Checked,
             default=argparse.SUPPRESS,
             help=argparse.SUPPRESS,
-            reason=option.not_for[MAGIC],
+            check=lambda _, given: f"{given} is not an option here: {option.not_for[MAGIC]}",
         )
     elif option.kind == "flag":
         parser.add_argument(*names, dest=dest, action="store_true", help=helped)
@@ -96,7 +96,9 @@ def add_option(parser: argparse.ArgumentParser, option: Option) -> None:
         )
     else:
         kind: Any = {"int": int, "float": float}.get(option.kind, str)
-        checked: dict[str, Any] = {"action": _Checked, "option": option} if option.positive else {}
+        checked: dict[str, Any] = {}
+        if option.positive:
+            checked = {"action": _Checked, "check": lambda given, _: option.number_problem(given)}
         parser.add_argument(
             *names,
             dest=dest,
@@ -108,31 +110,14 @@ def add_option(parser: argparse.ArgumentParser, option: Option) -> None:
         )
 
 
-class _Refused(argparse.Action):
-    """An option of another front end: refused with the reason it is not one of `%kfp`'s."""
-
-    def __init__(self, *args: Any, reason: str, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.reason = reason
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: str | Sequence[Any] | None,
-        option_string: str | None = None,
-    ) -> None:
-        raise IPythonUsageError(
-            f"{parser.prog}: {option_string} is not an option here: {self.reason}"
-        )
-
-
 class _Checked(argparse.Action):
-    """A number the table checks (frontends/options.py), refused in the table's words."""
+    """An option `check` may refuse, in its own words: a number the table checks
+    (frontends/options.py), or an option of another front end, with the reason it is not one of
+    `%kfp`'s."""
 
-    def __init__(self, *args: Any, option: Option, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, check: Callable[[Any, str | None], str | None], **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.option = option
+        self.check = check
 
     def __call__(
         self,
@@ -141,7 +126,7 @@ class _Checked(argparse.Action):
         values: str | Sequence[Any] | None,
         option_string: str | None = None,
     ) -> None:
-        problem = self.option.number_problem(values)  # type: ignore[arg-type]
+        problem = self.check(values, option_string)
         if problem:
             raise IPythonUsageError(f"{parser.prog}: {problem}")
         setattr(namespace, self.dest, values)

@@ -174,15 +174,16 @@ class PipelineWidget(anywidget.AnyWidget):
         self, target: str | None = None, path: str | os.PathLike[str] | None = None
     ) -> Path:
         """Compile to `target` (default: Argo YAML for an Argo target, else KFP IR) next to the
-        notebook (or at `path`) and return where it was written."""
+        notebook (or at `path`) and return where it was written. A bad target or path is a
+        UsageError saying so, as at the command line."""
         from ..compile import compile_pipeline, default_output
 
         pipeline = self.reload()
         kind = target or ("argo" if self.target.get("engine") == "argo" else "kfp")
-        out = Path(path) if path is not None else default_output(pipeline.notebook, pipeline, kind)
-        compile_pipeline(pipeline, kind, out)
+        out = default_output(pipeline.notebook, pipeline, kind) if path is None else path
+        compile_pipeline(pipeline, kind, out)  # `path` as given: '' names no file, not '.'
         self.status = f"wrote {out} ({kind})"
-        return out
+        return Path(out)
 
     def run_local(self, params: Mapping[str, object] | None = None, **options: Any) -> Any:
         """Run the pipeline on this machine (the local engine) and follow it; returns the handle.

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..errors import Problem
-from .magic_lines import MagicUsageError, is_magic_line, parse_magic_line
+from .magic_lines import MagicUsageError, is_magic_line, near_miss_magic, parse_magic_line
 from .roles import Role
 from .source import pip_lines, statement_starts, to_python
 from .step_settings import SettingsConflict, StepSettings, merge_settings
@@ -245,6 +245,9 @@ class _CellSays:
 
 def _read_cell(cell: Cell, problems: list[Problem], warnings: list[Problem]) -> _CellSays | None:
     """The cell's tags and magic line read and reconciled; None if a problem was reported."""
+    near = _magic_near_miss(cell)
+    if near is not None:
+        warnings.append(near)
     tags = _cell_tags(cell, problems, warnings)
     if tags is None:
         return None
@@ -258,7 +261,10 @@ def _cell_tags(cell: Cell, problems: list[Problem], warnings: list[Problem]) -> 
     try:
         tags = parse_tags(cell.tags)
     except TagError as e:
-        problems.append(Problem(str(e), cell=cell.index, fix="correct the cell's tags"))
+        problems.extend(
+            Problem(str(err), cell=cell.index, fix=err.fix or "correct the cell's tags")
+            for err in (e, *e.also)
+        )
         return None
     for note, fix in tags.notes:
         warnings.append(Problem(note, cell=cell.index, fix=fix))
@@ -276,6 +282,31 @@ def _cell_tags(cell: Cell, problems: list[Problem], warnings: list[Problem]) -> 
         # notebook gives the same pipeline.
         tags.settings = StepSettings()
     return tags
+
+
+def _magic_near_miss(cell: Cell) -> Problem | None:
+    """A warning for a line that looks like a misspelt magic of ours (`%%stepp three`) where
+    IPython reads a cell magic: the cell's first line, or the first of the body below our own
+    magic line. It annotates nothing, so the cell would join the step above without a word, and
+    IPython runs the cell's code with that magic, so it is left out (`to_python` leaves such a
+    cell out without a note of its own, since this one says it)."""
+    lines = cell.source.split("\n")
+    ours = magic_line_index(cell.source)
+    start = 0 if ours is None else ours + 1
+    at = next((i for i in range(start, len(lines)) if lines[i].strip()), None)
+    first = lines[at].strip() if at is not None else ""
+    meant = near_miss_magic(first) if first.startswith("%%") else None
+    if at is None or meant is None:
+        return None
+    magic = first.split()[0]
+    where = "the cell's first line" if ours is None else f"line {at + 1}, in a cell of its own,"
+    return Problem(
+        f"cell magic {magic} is not a kfp-jupyter magic, so it annotates nothing, and the cell's "
+        f"code is left out of the pipeline as not Python; did you mean {meant!r}?",
+        cell=cell.index,
+        line=at + 1,
+        fix=f"write {where} as {meant!r} (if {magic} is a magic of another extension, leave it)",
+    )
 
 
 def _cell_magic(cell: Cell, problems: list[Problem]) -> _CellSays | None:
@@ -300,13 +331,14 @@ def _cell_magic(cell: Cell, problems: list[Problem]) -> _CellSays | None:
     try:
         m = parse_magic_line(first)
     except MagicUsageError as e:
-        problems.append(
+        problems.extend(
             Problem(
-                f"bad magic line {first!r}: {e.message}",
+                f"bad magic line {first!r}: {err.message}",
                 cell=cell.index,
                 line=at + 1,
-                fix=f"usage: {e.usage}" if e.usage else "correct the magic line",
+                fix=err.fix or (f"usage: {err.usage}" if err.usage else "correct the magic line"),
             )
+            for err in (e, *e.also)
         )
         return None
     body = "\n".join(lines[at + 1 :])

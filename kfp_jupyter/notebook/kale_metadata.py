@@ -367,7 +367,10 @@ def _steps_defaults(
     try:
         parsed = parse_tags(raw)
     except TagError as e:
-        problems.append(Problem(f"notebook metadata '{where}': {e}", fix="correct the tag"))
+        problems.extend(
+            Problem(f"notebook metadata '{where}': {err}", fix=err.fix or "correct the tag")
+            for err in (e, *e.also)
+        )
         return StepSettings()
     for note, fix in parsed.notes:
         warnings.append(Problem(f"notebook metadata '{where}': {note}", fix=fix))

@@ -7,23 +7,39 @@ magic's usage line, both here (the compiler) and in the IPython magics, which us
 from __future__ import annotations
 
 import argparse
+import difflib
 import shlex
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from ..model import GPU_RESOURCE
 from .limits import check_limit
+from .pod_metadata import PodMetadataError, check_annotation, check_label
 from .roles import MAGIC_OF_ROLE, RESOURCE_ACTIONS, ROLE_MAGICS, Role
 from .step_settings import SettingsConflict, StepSettings, merge_packages, split_packages
+from .tags import swapped
 from .volumes import VolumeRef, parse_volume
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class MagicUsageError(ValueError):
-    """A bad magic line: one line saying what is wrong, and the magic's usage line to fix it."""
+    """A bad magic line: one line saying what is wrong, and the magic's usage line to fix it
+    (or, when there is more to say than the usage line does, the fix). `also`: more options of
+    the line wrong the same way, so that all are told at once."""
 
-    def __init__(self, message: str, usage: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        usage: str | None = None,
+        fix: str | None = None,
+        also: tuple[MagicUsageError, ...] = (),
+    ) -> None:
         self.message = message
         self.usage = usage
+        self.fix = fix
+        self.also = also
         super().__init__(message + (f"\nusage: {usage}" if usage else ""))
 
 
@@ -137,6 +153,26 @@ def is_magic_line(line: str) -> bool:
     return magic_name(line) in ROLE_MAGICS
 
 
+#: our magic names, for a near miss to be told against
+_MAGICS = tuple(ROLE_MAGICS)
+
+
+def near_miss_magic(line: str) -> str | None:
+    """The magic line of ours that `line`, a cell magic that is not ours, was probably meant to
+    be (`%%stepp three` -> `%%step three`), or None. Such a line annotates nothing, so the cell
+    would join the step above without a word (its body left out as not Python). Only close
+    misspellings count (another case, difflib's ratio of 0.85 or more, two neighbouring letters
+    swapped): IPython's own cell magics and those of other extensions (`%%time`, `%%script`,
+    `%%sql`) are no near miss of ours."""
+    name = magic_name(line)
+    if not name or name in ROLE_MAGICS:
+        return None
+    low = name.lower()
+    close = [low] if low in ROLE_MAGICS else difflib.get_close_matches(low, _MAGICS, 1, 0.85)
+    meant = close or swapped(low, _MAGICS)
+    return "%%" + meant[0] + line.strip()[2 + len(name) :] if meant else None
+
+
 def parse_magic_line(line: str) -> MagicLine:
     """Parse the first line of a cell (`%%step train --after load`); raise MagicUsageError if bad."""
     body = line.strip()[2:]
@@ -161,6 +197,7 @@ def parse_magic_line(line: str) -> MagicLine:
 def _step_settings(magic: str, a: argparse.Namespace, usage: str) -> StepSettings:
     """The settings of a step magic's parsed options; what argparse cannot check raises here."""
     limits = _limits(a, usage)
+    _check_pod_metadata(a, usage)
     try:
         packages = merge_packages((), split_packages(a.packages) if a.packages else ())
     except SettingsConflict as e:
@@ -206,6 +243,34 @@ def _limits(a: argparse.Namespace, usage: str) -> tuple[tuple[str, str], ...]:
             )
         limits[key] = value
     return tuple(sorted(limits.items()))
+
+
+def _check_pod_metadata(a: argparse.Namespace, usage: str) -> None:
+    """--label and --annotation as the tags' are checked: what the API server would refuse is
+    refused here, with the option to write instead."""
+    errors = [
+        MagicUsageError(e.message, usage, e.fix(_spell_option))
+        for e in (
+            *(_refusal(check_label, k, v) for k, v in a.label),
+            *(_refusal(check_annotation, k, v) for k, v in a.annotation),
+        )
+        if e is not None
+    ]
+    if errors:
+        first, *more = errors
+        raise MagicUsageError(first.message, usage, first.fix, tuple(more))
+
+
+def _refusal(check: Callable[[str, str], None], key: str, value: str) -> PodMetadataError | None:
+    try:
+        check(key, value)
+    except PodMetadataError as e:
+        return e
+    return None
+
+
+def _spell_option(kind: str, key: str, value: str) -> str:
+    return f"--{kind} {shlex.quote(f'{key}={value}')}"
 
 
 def settings_to_magic_args(settings: StepSettings) -> list[str]:

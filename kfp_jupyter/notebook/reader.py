@@ -110,8 +110,9 @@ def notebook_json(text: str, path: Path | None = None) -> dict[str, Any]:
     try:
         raw = json.loads(text)
     except ValueError as e:
+        other = _another_kind(text, path, name)
         raise NotebookError(
-            Problem(f"{name} is not a valid notebook: not JSON ({e})", fix=_FIX)
+            other or Problem(f"{name} is not a valid notebook: not JSON ({e})", fix=_FIX)
         ) from None
     except RecursionError:  # Python's JSON reader stops at about a thousand levels
         raise NotebookError(
@@ -119,7 +120,8 @@ def notebook_json(text: str, path: Path | None = None) -> dict[str, Any]:
         ) from None
     if not isinstance(raw, dict) or ("cells" not in raw and "worksheets" not in raw):
         raise NotebookError(
-            Problem(
+            _another_kind(text, path, name)
+            or Problem(
                 f"{name} is not a valid notebook: JSON without notebook cells",
                 fix="give the path of an .ipynb file",
             )
@@ -131,8 +133,82 @@ def notebook_json(text: str, path: Path | None = None) -> dict[str, Any]:
     return nb
 
 
+#: what says a notebook is wanted, whichever command or notebook reference gave the path
+_TAKES = "kfp-jupyter takes a notebook (.ipynb) here"
+#: a top-level key of a compiled pipeline starting a line of its YAML (or, quoted, its JSON); a
+#: notebook's JSON holds such text only inside a quoted line of a cell
+_KFP_IR = re.compile(r'^(?:pipelineInfo|\s*"pipelineInfo")\s*:', re.M)
+_ARGO = re.compile(r'^\s*(?:apiVersion|"apiVersion")\s*:\s*["\']?argoproj\.io/', re.M)
+#: a Python script that uses the kfp SDK: a KFP DSL script, which `submit` compiles and sends
+_DSL = re.compile(r"^\s*(?:from\s+kfp\b|import\s+kfp\b)", re.M)
+
+
+def _another_kind(text: str, path: Path | None, name: str) -> Problem | None:
+    """A file of another kind given where a notebook goes: a compiled pipeline (`kfp-jupyter
+    compile`'s own output, easily given to `run` or `compile` again), a script, a YAML file.
+    Re-saving it in Jupyter, the fix for a broken notebook, would not help: the message says
+    what the file is and which command takes it. None if it may be a broken notebook."""
+    return _compiled(text, name) or _by_suffix(text, path, name)
+
+
+def _compiled(text: str, name: str) -> Problem | None:
+    """A compiled pipeline, which `submit` takes."""
+    if _KFP_IR.search(text):
+        what, submit = "a compiled pipeline (KFP IR YAML)", f"kfp-jupyter submit {name}"
+    elif _ARGO.search(text):
+        what, submit = "an Argo Workflow", f"kfp-jupyter submit {name} --engine argo"
+    else:
+        return None
+    return Problem(
+        f"{name} is {what}, not a notebook: {_TAKES}",
+        fix="give the notebook it was compiled from; to run this pipeline on a cluster, send "
+        f"it with '{submit}'",
+    )
+
+
+def _by_suffix(text: str, path: Path | None, name: str) -> Problem | None:
+    """A file whose name says it is no notebook: a script (a KFP DSL one `submit` takes), a
+    YAML or JSON file, anything but .ipynb."""
+    suffix = path.suffix.lower() if path is not None else ".ipynb"
+    if suffix == ".ipynb":
+        return None
+    fix = "give the path of an .ipynb file"
+    if suffix == ".py":
+        if _DSL.search(text):
+            fix += f" (a KFP DSL script is sent to a cluster with 'kfp-jupyter submit {name}')"
+        return Problem(f"{name} is a Python script, not a notebook: {_TAKES}", fix=fix)
+    kind = {".yaml": "a YAML file, ", ".yml": "a YAML file, ", ".json": "a JSON file, "}
+    return Problem(f"{name} is {kind.get(suffix, '')}not a notebook: {_TAKES}", fix=fix)
+
+
 def _upgrade(raw: dict[str, Any], name: str) -> dict[str, Any]:
-    """An older notebook as version 4, through nbformat."""
+    """An older notebook as version 4, through nbformat; a format nbformat cannot read (a
+    newer one, or no number at all) is named as such, not with nbformat's bare complaint."""
+    version = raw.get("nbformat")
+    if isinstance(version, int) and not isinstance(version, bool) and version > 4:
+        raise NotebookError(
+            Problem(
+                f"{name} is in notebook format {version}, which kfp-jupyter cannot read yet (it "
+                "reads format 4, what Jupyter writes, and the older ones)",
+                fix="save it in format 4 with the Jupyter that wrote it (e.g. 'jupyter nbconvert "
+                f"--to notebook --nbformat 4 {name}')",
+            )
+        )
+    if "nbformat" in raw and (
+        not isinstance(version, int) or isinstance(version, bool) or version < 1
+    ):
+        raise NotebookError(
+            Problem(
+                f"{name} is not a valid notebook: its 'nbformat' is "
+                + (
+                    f"the text {version!r}, not a number"
+                    if isinstance(version, str)
+                    else f"{version!r}, not a format number (1 to 4)"
+                ),
+                fix="set 'nbformat' to the number 4 (the format Jupyter writes), or open and "
+                "re-save it in Jupyter",
+            )
+        )
     try:
         import nbformat
 
@@ -144,9 +220,12 @@ def _upgrade(raw: dict[str, Any], name: str) -> dict[str, Any]:
         return upgraded
     except Exception as e:  # nbformat raises several unrelated types for malformed files
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if isinstance(e, KeyError):
+            msg = f"it has no {msg}"
         raise NotebookError(
             Problem(
-                f"{name} is not a valid notebook (format {raw.get('nbformat')!r}): {msg}", fix=_FIX
+                f"{name} is not a valid notebook of format {version}: {msg}",
+                fix=_FIX,
             )
         ) from None
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from .limits import UNSETTABLE_LIMITS, check_limit
+from .pod_metadata import PodMetadataError, check_annotation, check_label
 from .roles import RESOURCE_ACTIONS, ROLE_TAGS, TAG_OF_ROLE, Role
 from .step_settings import (
     SettingsConflict,
@@ -25,7 +26,16 @@ from .volumes import VolumeRef, parse_volume
 
 
 class TagError(ValueError):
-    pass
+    """A tag that cannot be read: what is wrong, and, when there is more to say than to correct
+    the tag, how. `also`: more tags of the cell wrong the same way, so that all are told at
+    once."""
+
+    def __init__(
+        self, message: str, fix: str | None = None, also: tuple[TagError, ...] = ()
+    ) -> None:
+        super().__init__(message)
+        self.fix = fix
+        self.also = also
 
 
 @dataclass
@@ -125,6 +135,7 @@ def parse_tags(tags: tuple[str, ...] | list[str]) -> ParsedTags:
     said = _Said()
     for raw in tags:
         _read_tag(raw, out, said)
+    _check_pod_metadata(said)
     out.settings = said.settings()
     role = out.role
     if role is not None and role != Role.STEP and not out.settings.is_empty():
@@ -231,25 +242,44 @@ def near_miss(tag: str) -> str | None:
     """The tag of ours that `tag` (not one of ours) was probably meant to be, or None.
 
     A near miss differs only in case, or is very close (difflib's ratio), or, for a tag with a
-    value, shares its first four letters with a head of about its length (`retry:3`). A tag with
-    a value is suggested only when the value is one the meant tag takes (`timeout:` a number of
-    seconds, `notebook:` an .ipynb path, `resource:` an action): users' own tags look like ours
-    (`time:5min`, `note:see below`, `repo:x`). Tags that are only loosely alike
-    (`injected-parameters`, `imports-only`, `export`) are left alone: cells carry tags of other
-    tools and of their authors."""
+    value, has two neighbouring letters of a head swapped (`setp:two`), or shares its first four
+    letters with a head of about its length (`retry:3`), or has a space where the ':' goes
+    (`step four`, which would otherwise put the cell into the step above without a word). A tag
+    with a value is suggested only when the value is one the meant tag takes (`timeout:` a
+    number of seconds, `notebook:` an .ipynb path, `resource:` an action): users' own tags look
+    like ours (`time:5min`, `note:see below`, `repo:x`). Tags that are only loosely alike
+    (`injected-parameters`, `imports-only`, `setup`, `stepwise`) are left alone: cells carry
+    tags of other tools and of their authors."""
     head, sep, rest = tag.partition(":")
-    low = head.lower()
     if not sep:
-        if low in _BARE:
-            return low
-        if low in VALUE_TAGS:
-            return f"{low}:..."
-        close = difflib.get_close_matches(low, _BARE, n=1, cutoff=0.85)
-        return close[0] if close else None
+        return _near_miss_bare(tag)
+    return _near_miss_head(head, rest)
+
+
+def _near_miss_bare(tag: str) -> str | None:
+    """A tag without ':': a misspelt role tag (`Imports`), a value tag's head alone, or a value
+    tag written with a space for its ':' (`step four`, which reads as no tag at all)."""
+    low = tag.lower()
+    if low in _BARE:
+        return low
+    if low in VALUE_TAGS:
+        return f"{low}:..."
+    words = tag.split(None, 1)
+    spaced = _near_miss_head(words[0], words[1], spaced=True) if len(words) == 2 else None
+    if spaced is not None:
+        return spaced
+    close = difflib.get_close_matches(low, _BARE, n=1, cutoff=0.85)
+    return close[0] if close else None
+
+
+def _near_miss_head(head: str, rest: str, *, spaced: bool = False) -> str | None:
+    """`head:rest` (or, `spaced`, `head rest`) as the tag of ours it was meant to be, if its head
+    is ours or close to one and its value one that tag takes."""
+    low = head.lower()
     if not low or not (low[0].isalpha() and low.replace("-", "").isalnum()):
         return None
     for meant in [low] if low in _HEADS else _close_heads(low):
-        if meant != head and _takes(meant, rest):
+        if (spaced or meant != head) and _takes(meant, rest):
             return f"{meant}:{rest}"
     return None
 
@@ -262,15 +292,27 @@ def _close_heads(word: str) -> list[str]:
         for known in _HEADS
         if len(word) >= 4 and known.startswith(word[:4]) and abs(len(word) - len(known)) <= 2
     ]
-    return list(dict.fromkeys([*close, *alike]))
+    return list(dict.fromkeys([*close, *swapped(word, _HEADS), *alike]))
+
+
+def swapped(word: str, known: tuple[str, ...]) -> list[str]:
+    """The words of `known` that `word` (four letters or more) is with two neighbouring letters
+    swapped (`setp`, `stpe`). difflib scores such a swap low in a short word (0.75 for `setp`
+    against `step`, under any cutoff that keeps unrelated words apart), yet it is the commonest
+    slip of the fingers; asking for the exact swap keeps words that merely share letters apart."""
+    if len(word) < 4:
+        return []
+    swaps = {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)}
+    return [k for k in known if k != word and k in swaps]
 
 
 #: what the value of a tag whose parser takes any text looks like, for a misspelt head to be
 #: suggested (`packages:` a requirement, `component:` a spec file or URL, ...)
 _LOOKS_TAKEN = {
-    "step": re.compile(r"[\w.-]+"),
-    "block": re.compile(r"[\w.-]+"),
-    "prev": re.compile(r"[\w.-]+"),
+    # a step name starts with a letter (or, in Kale's, '_'): `block 1` is a tag of one's own
+    "step": re.compile(r"[A-Za-z_][\w.-]*"),
+    "block": re.compile(r"[A-Za-z_][\w.-]*"),
+    "prev": re.compile(r"[A-Za-z_][\w.-]*"),
     "image": re.compile(r"[\w./:@-]+"),
     "packages": re.compile(r"[A-Za-z0-9][\w.\[\]<>=!~,*+-]*"),
     "component": re.compile(r"\S+\.ya?ml|https?://\S+"),
@@ -368,6 +410,27 @@ def _read_pair(said: _Said, head: str, rest: str, tag: str, out: ParsedTags) -> 
     if key in target and target[key] != value:
         raise TagError(f"{head} {key!r} is set twice, to {target[key]!r} and to {value!r}")
     target[key] = value
+
+
+def _check_pod_metadata(said: _Said) -> None:
+    """Refuse a label or annotation the API server would refuse, as a limit is refused: the
+    pipeline would otherwise fail on the cluster, after the upload. Checked here, once a cell's
+    tags are read, rather than tag by tag, so that a misspelt `lable:team:ML Team` is still
+    told as a near miss of the `label:` tag it is (see `near_miss`)."""
+    errors: list[TagError] = []
+    for head, check in (("label", check_label), ("annotation", check_annotation)):
+        for key, value in said.pairs[head].items():
+            try:
+                check(key, value)
+            except PodMetadataError as e:
+                errors.append(TagError(f"tag '{head}:{key}:{value}': {e}", e.fix(_spell_tag)))
+    if errors:
+        first, *more = errors
+        raise TagError(str(first), first.fix, tuple(more))
+
+
+def _spell_tag(kind: str, key: str, value: str) -> str:
+    return f"{kind}:{key}:{value}"
 
 
 def _read_single(said: _Said, head: str, rest: str, tag: str) -> bool:

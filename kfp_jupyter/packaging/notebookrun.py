@@ -5,12 +5,12 @@
 # mypy: ignore-errors
 # --- notebook: start
 def _kfpj_run_notebook(step, path, source, values, inputs, outputs, metrics, keep, code):
-    """Execute the notebook `source` (JSON) with `values` injected after its parameters cell and
-    the variables of `inputs` ({name: (variable, folder)}) loaded there; save `outputs`
-    ({variable: folder}) as any step saves its variables; keep the executed notebook in the
-    folder `keep`, its files named after the folder as a saved variable's are (every target
-    names an output's folder after the output). Returns the values of `metrics`. A cell that
-    fails ends the step with the notebook's cell and line."""
+    # Execute the notebook `source` (JSON) with `values` injected after its parameters cell and
+    # the variables of `inputs` ({name: (variable, folder)}) loaded there; save `outputs`
+    # ({variable: folder}) as any step saves its variables; keep the executed notebook in the
+    # folder `keep`, its files named after the folder as a saved variable's are (every target
+    # names an output's folder after the output). Returns the values of `metrics`. A cell that
+    # fails ends the step with the notebook's cell and line.
     import json, os, tempfile
 
     try:
@@ -94,8 +94,8 @@ def _kfpj_run_notebook(step, path, source, values, inputs, outputs, metrics, kee
 
 
 def _kfpj_new_cell(nb, lines, tag):
-    """A code cell of ours, tagged `tag`, valid in `nb`'s format: cell ids exist from nbformat
-    4.5 on, and the kept notebook must still open (and validate) as the user's did."""
+    # A code cell of ours, tagged `tag`, valid in `nb`'s format: cell ids exist from nbformat
+    # 4.5 on, and the kept notebook must still open (and validate) as the user's did.
     import nbformat
 
     cell = nbformat.v4.new_code_cell("\n".join(lines) + "\n")
@@ -106,10 +106,10 @@ def _kfpj_new_cell(nb, lines, tag):
 
 
 def _kfpj_notebook_folder(path, scratch):
-    """The folder the kernel starts in. Where the notebook is beside the step (a local run works
-    in its pipeline notebook's folder, and a child's `path` is relative to that), its own folder,
-    as Jupyter opens it: relative paths and modules next to it work as they did there. Elsewhere
-    (a cluster's container has only the notebook embedded in the program) the step's scratch."""
+    # The folder the kernel starts in. Where the notebook is beside the step (a local run works
+    # in its pipeline notebook's folder, and a child's `path` is relative to that), its own folder,
+    # as Jupyter opens it: relative paths and modules next to it work as they did there. Elsewhere
+    # (a cluster's container has only the notebook embedded in the program) the step's scratch.
     import os
 
     here = os.path.abspath(os.path.expanduser(path))
@@ -117,7 +117,7 @@ def _kfpj_notebook_folder(path, scratch):
 
 
 def _kfpj_kernel_env():
-    """The step's environment less the folders the local runner put first on PYTHONPATH."""
+    # The step's environment less the folders the local runner put first on PYTHONPATH.
     # KFPJ_STEP_PATH names them (the pipeline notebook's folder). A kernel finds modules on
     # PYTHONPATH before its own folder: left there, they would make the notebook import the
     # pipeline folder's helper.py instead of the one beside it, as Jupyter would not. The
@@ -137,7 +137,7 @@ def _kfpj_kernel_env():
 
 
 def _kfpj_notebook_failure(nb, step, path):
-    """The exception that ends the step: the error of the notebook's failed cell, located."""
+    # The exception that ends the step: the error of the notebook's failed cell, located.
     import re, sys
 
     for cell in nb.cells:
@@ -162,7 +162,7 @@ def _kfpj_notebook_failure(nb, step, path):
 
 
 def _kfpj_keep_notebook(nb, path, keep):
-    """Keep the executed notebook (and its HTML, when nbconvert is installed) as an artifact."""
+    # Keep the executed notebook (and its HTML, when nbconvert is installed) as an artifact.
     import os
 
     import nbformat

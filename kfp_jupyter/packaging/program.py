@@ -7,56 +7,24 @@ it with look-alike objects). What runs on this machine is therefore what runs on
 
 from __future__ import annotations
 
-import io
+import ast
 import keyword
 import re
-import tokenize
+import symtable
 from dataclasses import dataclass
-from functools import cache, lru_cache
-from importlib import resources
+from functools import lru_cache
 
-from ..model import NOTEBOOK_OUTPUT, NotebookCall, Pipeline, Step, function_name
-
-INDENT = "    "
-
-
-@cache
-def _runtime_section(name: str, file: str = "stepruntime.py") -> str:
-    text = resources.files(__package__).joinpath(file).read_text(encoding="utf-8")
-    start = text.index(f"# --- {name}: start")
-    start = text.index("\n", start) + 1
-    end = text.index(f"# --- {name}: end")
-    return text[start:end].strip("\n") + "\n"
-
-
-@cache
-def notebook_runtime() -> str:
-    """The code that executes a notebook step's notebook (notebookrun.py, between its markers)."""
-    text = resources.files(__package__).joinpath("notebookrun.py").read_text(encoding="utf-8")
-    start = text.index("\n", text.index("# --- notebook: start")) + 1
-    return text[start : text.index("# --- notebook: end")].strip("\n") + "\n"
-
-
-@cache
-def _runtime_parts() -> dict[str, str]:
-    parts: dict[str, str] = {}
-    for chunk in _runtime_section("inner").split("# --- part: ")[1:]:
-        name, _, code = chunk.partition("\n")
-        parts[name.strip()] = code.strip("\n") + "\n"
-    return parts
-
-
-def inner_runtime(*parts: str) -> str:
-    """The runtime parts a step needs (all of them when none are named)."""
-    available = _runtime_parts()
-    names = ["error", *(p for p in available if p != "error" and (not parts or p in parts))]
-    return "\n\n".join(available[n] for n in names)
-
-
-def outer_runtime() -> str:
-    """The main of a plain step program, then its error reporting: always both, in this order,
-    so each program stands alone and the same notebook compiles to the same bytes."""
-    return _runtime_section("outer") + "\n\n" + _runtime_section("failure", "stepfailure.py")
+from ..model import NOTEBOOK_OUTPUT, PYTHON_BUILTINS, NotebookCall, Pipeline, Step, function_name
+from .runtime_text import (
+    INDENT,
+    SURE_BUILTINS,
+    from_builtins,
+    indent_code,
+    inner_runtime,
+    notebook_runtime,
+    outer_runtime,
+    shielded_runtime,
+)
 
 
 def python_name(step_name: str) -> str:
@@ -82,6 +50,9 @@ class StepProgram:
     function: str
     args: tuple[Arg, ...]
     body: str
+    #: the body's runtime section before it was indented into the body ("" if it has none): the
+    #: same text in every step that uses the same runtime parts
+    runtime: str = ""
 
     @property
     def metrics_arg(self) -> str | None:
@@ -117,6 +88,26 @@ class StepProgram:
 
     def plain_program(self, header: str = "") -> str:
         """A runnable program: `python step.py ARGS.json` (local engine) or env + fixed paths (Argo)."""
+        return header + outer_runtime() + "\n\n" + self._plain_function()
+
+    def shared_runtime(self) -> tuple[str, str]:
+        """The runtime the plain program carries that steps share (the main and error report
+        before the function; the body's runtime section, unindented), each whole code: a scan of
+        many steps' programs can read it once."""
+        return outer_runtime(), self.runtime
+
+    def own_code(self) -> str:
+        """The plain program without `shared_runtime()`: what differs from step to step. The
+        runtime is whole statements at the level it is cut from, and it is cut at line ends: where
+        this code parses, the plain program parses into the same statements and the runtime's,
+        and its words are the program's with the runtime's."""
+        function = self._plain_function()
+        if not self.runtime:
+            return function
+        return function.replace(indent_code(self.runtime), "", 1)
+
+    def _plain_function(self) -> str:
+        """The plain program after the outer runtime: the step's function and the main call."""
         params = {a.arg: (a.name, a.type) for a in self.args if a.kind == "parameter"}
         inputs = {a.arg: a.name for a in self.args if a.kind == "input"}
         outputs = {a.arg: a.name for a in self.args if a.kind == "output"}
@@ -131,10 +122,7 @@ class StepProgram:
         if files or values or exports:
             extra = f", {files!r}, {values!r}, {exports!r}"
         return (
-            header
-            + outer_runtime()
-            + "\n\n"
-            + self.plain_signature()
+            self.plain_signature()
             + self.body
             + '\n\nif __name__ == "__main__":\n'
             + f"{INDENT}_kfpj_main({self.function}, {params!r}, {inputs!r}, {outputs!r}, {self.metrics_arg!r}{extra})\n"
@@ -174,19 +162,113 @@ def build_program(pipeline: Pipeline, step: Step) -> StepProgram:
         )
     args = _python_args(pipeline, step)
     like = _like(pipeline, args)
+    as_main = _as_main(pipeline)
+    runtime = _runtime(step, like, as_main)
     parts = [
         _capture(args),
-        _runtime(step, like),
+        runtime,
         _section("parameters: numbers in lists and dicts arrive as floats from KFP", like),
+        _section(_NAMESPACE, _namespace(pipeline, step, args)),
         _section("imports", pipeline.imports),
         _section("imports from earlier steps", step.extra_imports),
         _section("kernel builtins outside a kernel", _kernel_shims(pipeline, step)),
         _section("functions", pipeline.functions),
+        _section(_AS_MAIN, as_main),
         _section("inputs", _loads(step.name, args)),
         _section(f"step {step.name}", step.source),
         _section("outputs", _saves(step)),
     ]
-    return StepProgram(step, python_name(step.name), tuple(args), _function_body(parts))
+    return StepProgram(step, python_name(step.name), tuple(args), _function_body(parts), runtime)
+
+
+_NAMESPACE = (
+    'as in a notebook: __name__ is "__main__", a builtin is the builtin until the code sets it'
+)
+_AS_MAIN = "classes as a notebook has them (__main__.NAME): a value holding one goes by reference"
+
+
+def _namespace(pipeline: Pipeline, step: Step, args: list[Arg]) -> str:
+    """The step function's names as a kernel has them before the step's code runs: `__name__`
+    is "__main__" (an `if __name__ == "__main__":` block runs, as in the notebook), and a
+    builtin's name that the code binds (`sum = sum(values)`, an input named `type`) is the
+    builtin until it does. A kernel's global falls back to the builtin; a function's local is
+    unbound before it is set, and the step's code runs as a function."""
+    codes = (pipeline.imports, step.extra_imports, pipeline.functions, step.source)
+    bound = set().union(*(_builtins_bound(code) for code in codes))
+    bound |= {n for a in args if a.kind != "parameter" for n in (a.arg, a.name)}
+    bound -= {a.arg for a in args if a.kind == "parameter"}  # they hold the parameter's value
+    text = '__name__ = "__main__"\n'
+    names = sorted(bound & SURE_BUILTINS)
+    return text + from_builtins(names) if names else text
+
+
+@lru_cache(maxsize=4096)
+def _builtins_bound(code: str) -> frozenset[str]:
+    """The builtins' names `code` binds at its top level (assigns, imports, defines, deletes or
+    annotates): in a step, locals of its function. Cached: the shared cells are every step's."""
+    if not SURE_BUILTINS.intersection(re.findall(r"\w+", code)):
+        return frozenset()
+    try:
+        table = symtable.symtable(code, "<cell>", "exec")
+    except (SyntaxError, ValueError):
+        return frozenset()
+    return frozenset(
+        s.get_name()
+        for s in table.get_symbols()
+        if (s.is_assigned() or s.is_imported()) and s.get_name() in SURE_BUILTINS
+    )
+
+
+def _as_main(pipeline: Pipeline) -> str:
+    """The call that names the imports and functions cells' classes as a notebook does."""
+    names = _main_names(pipeline.imports, plain_ok=True) + _main_names(pipeline.functions)
+    names = tuple(dict.fromkeys(n for n in names if n not in PYTHON_BUILTINS))
+    if not names:
+        return ""
+    one = f"_kfpj_as_main({names!r})\n"
+    if len(one) <= 96:
+        return one
+    return (
+        "_kfpj_as_main(\n    (\n" + "".join(f"{INDENT * 2}{n!r},\n" for n in names) + "    )\n)\n"
+    )
+
+
+@lru_cache(maxsize=64)
+def _main_names(code: str, *, plain_ok: bool = False) -> tuple[str, ...]:
+    """The classes (and functions) `code` defines at its top level, also under an if, try or with.
+    A plain function of the functions cell (undecorated, at the cell's top level) is left out
+    unless `plain_ok`: it goes by value, as the cache key of a step holds only the plain functions
+    its code calls (engine/cache.py functions_in_key), not those a value it loads would call."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return ()
+    found: list[str] = []
+    for node in _top_level(tree.body):
+        if isinstance(node, ast.ClassDef):
+            found.append(node.name)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            plain = node in tree.body and not node.decorator_list
+            if plain_ok or not plain:
+                found.append(node.name)
+    return tuple(n for n in found if not n.lower().startswith("_kfpj"))
+
+
+def _top_level(body: list[ast.stmt]) -> list[ast.stmt]:
+    """The statements of `body` and of the blocks in it that run at the same level (if, try,
+    with, for, while, match), not those in a function or class."""
+    out: list[ast.stmt] = []
+    for node in body:
+        out.append(node)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for field in ("body", "orelse", "finalbody"):
+            inner = getattr(node, field, None)
+            if isinstance(inner, list):
+                out += _top_level([n for n in inner if isinstance(n, ast.stmt)])
+        for block in (*getattr(node, "handlers", ()), *getattr(node, "cases", ())):
+            out += _top_level(block.body)
+    return out
 
 
 def _parameter_args(pipeline: Pipeline, step: Step) -> list[Arg]:
@@ -264,11 +346,12 @@ def _like(pipeline: Pipeline, args: list[Arg]) -> str:
     )
 
 
-def _runtime(step: Step, like: str) -> str:
+def _runtime(step: Step, like: str, as_main: str) -> str:
     """The section of the runtime parts the step uses ("" if none)."""
     needed = [
         p
         for p, used in (
+            ("main", as_main),
             # exports share the JSON check of the save part
             ("save", [o for o in step.outputs if step.export(o) is None] + list(step.exports)),
             ("load", [i for i in step.inputs if i.kind == "variable"]),
@@ -282,7 +365,7 @@ def _runtime(step: Step, like: str) -> str:
         return ""
     return _section(
         "kfp-jupyter runtime: loads and saves the variables passed between steps",
-        inner_runtime(*needed),
+        shielded_runtime(inner_runtime(*needed)),
     )
 
 
@@ -348,17 +431,18 @@ def _notebook_program(pipeline: Pipeline, step: Step) -> StepProgram:
     arg_of = {(a.kind, a.name): a.arg for a in args}
     like = _like(pipeline, args)
     needed = [p for p, used in (("like", like), ("metric", step.metrics)) if used]
+    runtime = _section(
+        "kfp-jupyter runtime: executes the notebook in a kernel",
+        shielded_runtime(inner_runtime("error", *needed) + "\n\n" + notebook_runtime()),
+    )
     parts = [
         _notebook_capture(step, args, arg_of.get(("metrics", "metrics"))),
-        _section(
-            "kfp-jupyter runtime: executes the notebook in a kernel",
-            inner_runtime("error", *needed) + "\n\n" + notebook_runtime(),
-        ),
+        runtime,
         _section("parameters: numbers in lists and dicts arrive as floats from KFP", like),
         _section(f"notebook {call.path}", _notebook_run(step, call, arg_of)),
     ]
     body = "\n".join(indent_code(p) for p in parts if p).rstrip("\n") + "\n"
-    return StepProgram(step, python_name(step.name), tuple(args), body)
+    return StepProgram(step, python_name(step.name), tuple(args), body, runtime)
 
 
 def _notebook_args(pipeline: Pipeline, step: Step) -> list[Arg]:
@@ -388,8 +472,8 @@ def _notebook_run(step: Step, call: NotebookCall, arg_of: dict[tuple[str, str], 
     """The call of the notebook runtime: the notebook's text, the values and variables it is
     given, and the metrics it gives back."""
     code = {
-        "load": inner_runtime("load") if step.inputs else "",
-        "save": inner_runtime("save") if call.variables or step.metrics else "",
+        "load": shielded_runtime(inner_runtime("load")) if step.inputs else "",
+        "save": shielded_runtime(inner_runtime("save")) if call.variables or step.metrics else "",
     }
     values = ", ".join(
         f"{a.input!r}: {a.value!r}"
@@ -423,32 +507,3 @@ def _notebook_run(step: Step, call: NotebookCall, arg_of: dict[tuple[str, str], 
         f"_kfpj_metric({step.name!r}, _kfpj_metrics, {m!r}, _kfpj_got[{m!r}])\n"
         for m in step.metrics
     )
-
-
-def _string_continuation_lines(code: str) -> set[int]:
-    """1-based numbers of lines that lie inside a multi-line string (indenting them would change it)."""
-    rows: set[int] = set()
-    # no string can span lines: skip tokenizing (much of packaging a large notebook)
-    if '"""' not in code and "'''" not in code and "\\\n" not in code:
-        return rows
-    kinds = {tokenize.STRING} | {
-        getattr(tokenize, "FSTRING_MIDDLE", -1),
-        getattr(tokenize, "TSTRING_MIDDLE", -1),
-    }
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(code).readline):
-            if tok.type in kinds and tok.end[0] > tok.start[0]:
-                rows.update(range(tok.start[0] + 1, tok.end[0] + 1))
-    except (tokenize.TokenError, SyntaxError):
-        pass
-    return rows
-
-
-@lru_cache(maxsize=4096)
-def indent_code(code: str) -> str:
-    """Indent code into a function body without changing the value of multi-line strings."""
-    keep = _string_continuation_lines(code)
-    out = []
-    for i, line in enumerate(code.split("\n"), start=1):
-        out.append(line if (i in keep or not line.strip()) else INDENT + line)
-    return "\n".join(out)

@@ -1,13 +1,64 @@
 # The runtime of a step program. This file's text is copied into every generated component,
 # because a component must run in a plain Python image with no kfp-jupyter installed.
 # Keep it dependency-free (standard library at import time), and keep the two marked sections.
-# The outer section goes on in stepfailure.py (the error reporting), copied right after it.
+# The outer section (a plain step program's main) is in stepmain.py.
 # ruff: noqa
 # mypy: ignore-errors
 # --- inner: start (copied into each step function, only the parts the step needs)
 # --- part: error
 class _KfpjError(RuntimeError):
     pass
+
+
+# --- part: main
+# A notebook defines its functions cell's classes in `__main__`, so pickle, joblib and torch.save
+# keep a value that holds an instance by reference (`__main__.Model`), and loading it gives an
+# instance of the notebook's own class. A step defines them inside its function
+# (`train.<locals>.Model`), where pickle cannot find them: they are set up as the notebook has
+# them. The step that loads such a value runs the same cell, so the reference finds that step's
+# own class: isinstance holds, and a method's frames are its own cells.
+def _kfpj_as_main(names):
+    # Name the classes and functions `names` of the calling step function's imports
+    # and functions cells `__main__.NAME`, bound in `__main__`, as a notebook has them. A name that
+    # `__main__` already holds (the program's own, kfp's executor's), a builtin's or the runtime's
+    # is left as it is: a value that holds such a class goes by value, as before.
+    import builtins, sys
+
+    main = sys.modules.get("__main__")
+    if main is None:
+        return
+    scope = sys._getframe(1).f_locals
+    ours = main.__dict__.setdefault("_kfpj_by_reference", {})
+    for name in names:
+        value = scope.get(name)
+        outer, nested, own = str(getattr(value, "__qualname__", "")).partition(".<locals>.")
+        if (
+            own != name
+            or "." in outer
+            or hasattr(builtins, name)
+            or name.lower().startswith("_kfpj")
+            or main.__dict__.get(name, value) is not value
+        ):
+            continue  # not defined at the step function's top level, or a name not to take
+        if _kfpj_requalify(value, outer + nested + own, name, ours):
+            setattr(main, name, value)
+
+
+def _kfpj_requalify(value, old, new, ours):
+    # Name `value` `__main__.new` (and what its class body defines `new.NAME`), recorded in
+    # `ours`; whether it could be.
+    try:
+        value.__qualname__ = new
+        value.__module__ = "__main__"
+    except (AttributeError, TypeError):
+        return False
+    ours[id(value)] = value
+    for member in list(vars(value).values()) if isinstance(value, type) else ():
+        member = getattr(member, "__func__", member)  # a classmethod's or staticmethod's
+        qualname = getattr(member, "__qualname__", None)
+        if isinstance(qualname, str) and qualname.startswith(old + "."):
+            _kfpj_requalify(member, qualname, new + qualname[len(old) :], ours)
+    return True
 
 
 # --- part: save
@@ -43,7 +94,7 @@ def _kfpj_hasher():
 
 
 class _KfpjHashing:
-    """A file being written that hashes what passes through it (for writers that take a file)."""
+    # A file being written that hashes what passes through it (for writers that take a file).
 
     def __init__(self, raw, hasher):
         self.raw, self.hasher = raw, hasher
@@ -70,7 +121,7 @@ class _KfpjHashing:
 
 
 def _kfpj_written(file, hasher):
-    """Leave the digest of a finished output file for the engine (when it asked for one)."""
+    # Leave the digest of a finished output file for the engine (when it asked for one).
     import json, os
 
     if hasher is None:
@@ -93,8 +144,8 @@ def _kfpj_written(file, hasher):
 
 
 def _kfpj_hash_file(file):
-    """Hash a file this step just wrote, while its pages are still in memory: for writers that
-    need a real file of their own."""
+    # Hash a file this step just wrote, while its pages are still in memory: for writers that
+    # need a real file of their own.
     hasher = _kfpj_hasher()
     if hasher is not None:
         chunk = bytearray(1 << 22)
@@ -105,7 +156,7 @@ def _kfpj_hash_file(file):
 
 
 def _kfpj_save_npy(file, value, hasher):
-    """numpy.save's bytes; with a hasher, the array is hashed in memory while it is written."""
+    # numpy.save's bytes; with a hasher, the array is hashed in memory while it is written.
     import io, numpy
 
     fmt = numpy.lib.format
@@ -133,8 +184,8 @@ def _kfpj_save_npy(file, value, hasher):
 
 
 def _kfpj_save_frame(base, value, kind, hasher):
-    """A DataFrame (or a Series, as a one-column frame) as parquet: its file, or None (and no
-    file) when parquet cannot hold it."""
+    # A DataFrame (or a Series, as a one-column frame) as parquet: its file, or None (and no
+    # file) when parquet cannot hold it.
     import os
 
     # a Series travels as a one-column frame; its name (or its lack of one) comes back
@@ -160,8 +211,24 @@ def _kfpj_save_frame(base, value, kind, hasher):
 
 
 def _kfpj_save_model(base, value, hasher):
-    """A scikit-learn estimator (joblib) or a torch tensor or module (torch.save): its file, or
-    None for any other value. Only libraries the step imported are asked."""
+    # A scikit-learn estimator (joblib) or a torch tensor or module (torch.save): its file, or
+    # None for any other value, and for one they cannot save: they keep classes by reference, and
+    # one that a step's cell defines is found nowhere else (the data pickle keeps it by value).
+    # Only libraries the step imported are asked.
+    import os
+
+    try:
+        return _kfpj_save_library(base, value, hasher)
+    except Exception as e:
+        for ext in (".joblib", ".pt"):
+            if os.path.exists(base + ext):
+                os.remove(base + ext)
+        name = os.path.basename(base)
+        print(f"kfp-jupyter: {name!r} is saved as a pickle instead ({type(e).__name__}: {e})")
+        return None
+
+
+def _kfpj_save_library(base, value, hasher):
     import sys
 
     if "sklearn" in sys.modules:
@@ -185,19 +252,41 @@ def _kfpj_save_model(base, value, hasher):
     return None
 
 
+def _kfpj_pickle(value):
+    # The value's pickle: cloudpickle's, which keeps by value what a step's own cells define
+    # (the steps that read it do not define those), but the functions cell's classes by reference,
+    # as a notebook's pickle keeps them (`_kfpj_as_main`). Pickle's where cloudpickle is not
+    # installed.
+    import io, pickle, sys
+
+    try:
+        import cloudpickle
+    except ImportError:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    ours = getattr(sys.modules.get("__main__"), "_kfpj_by_reference", None)
+    if not ours:
+        return cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+    class _KfpjPickler(cloudpickle.Pickler):
+        def reducer_override(self, obj):
+            if id(obj) in ours:
+                return NotImplemented  # pickle's own save: by reference
+            return super().reducer_override(obj)
+
+    out = io.BytesIO()
+    _KfpjPickler(out, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    return out.getvalue()
+
+
 def _kfpj_save_data(base, value, hasher):
-    """Any other value: JSON when it comes back exactly, else a pickle."""
-    import json, pickle
+    # Any other value: JSON when it comes back exactly, else a pickle.
+    import json
 
     if _kfpj_exact_json(value):
         data = json.dumps(value).encode("utf-8")  # what json.dump writes to a file
         file = base + ".json"
     else:
-        try:
-            import cloudpickle as pickler
-        except ImportError:
-            pickler = pickle
-        data = pickler.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        data = _kfpj_pickle(value)
         file = base + ".pkl"
     with open(file, "wb") as f:
         f.write(data)
@@ -231,7 +320,11 @@ def _kfpj_save(step, name, value, path):
             if file is not None:
                 return file
             hasher = _kfpj_hasher()  # what went into the failed file does not count
-        return _kfpj_save_model(base, value, hasher) or _kfpj_save_data(base, value, hasher)
+        file = _kfpj_save_model(base, value, hasher)
+        if file is not None:
+            return file
+        # a fresh hasher: what a library that failed to save the value wrote does not count
+        return _kfpj_save_data(base, value, _kfpj_hasher())
     except Exception as e:
         for ext in (".npy", ".parquet", ".series.parquet", ".joblib", ".pt", ".json", ".pkl"):
             if os.path.exists(base + ext):
@@ -239,14 +332,30 @@ def _kfpj_save(step, name, value, path):
         raise _KfpjError(
             f"step {step!r}: variable {name!r} of type {type(value).__module__}.{type(value).__qualname__} "
             f"cannot be handed on to the steps that read it ({type(e).__name__}: {e}). "
-            f"Fix: create {name!r} inside the step that uses it, or turn it into data "
-            "(a list, dict, numpy array or DataFrame) before this step ends."
+            f"Fix: {_kfpj_save_fix(name, e)}"
         ) from None
+
+
+def _kfpj_save_fix(name, error):
+    # What to do about a value that cannot be pickled.
+    try:
+        import cloudpickle  # noqa: F401
+    except ImportError:
+        if "<locals>" in str(error):  # a class or function a step's cell defines
+            return (
+                "install cloudpickle, which saves the classes and functions a step's cells "
+                "define, or define them in the functions cell (every step runs that cell)."
+            )
+    return (
+        "a value that holds an open file, a connection, a lock, a thread or a generator cannot "
+        f"be handed on: create {name!r} inside the step that uses it, or turn it into data (a "
+        "list, dict, numpy array or DataFrame) before this step ends."
+    )
 
 
 # --- part: load
 def _kfpj_load(step, name, path):
-    import os, json, pickle
+    import os
 
     files = (
         sorted(f for f in os.listdir(path) if f.startswith(name + "."))
@@ -256,6 +365,22 @@ def _kfpj_load(step, name, path):
     if not files:
         raise _KfpjError(f"step {step!r}: input {name!r} was not found at {path!r}")
     file = os.path.join(path, files[0])
+    try:
+        return _kfpj_read(file)
+    except AttributeError as e:
+        if "__main__" not in str(e):
+            raise
+        # a class of the functions cell, kept by reference (`_kfpj_as_main`), that is not here
+        raise _KfpjError(
+            f"step {step!r}: input {name!r} holds a class of the notebook's functions cell, "
+            f"which is not defined here ({e}). Fix: define it before the input is loaded (in a "
+            "notebook: run the functions cell first; a step of the pipeline runs it itself)."
+        ) from None
+
+
+def _kfpj_read(file):
+    import os, json, pickle
+
     ext = os.path.splitext(file)[1]
     if ext == ".npy":
         import numpy
@@ -322,7 +447,7 @@ def _kfpj_export(step, name, value, fmt, kind, path):
 
 
 def _kfpj_export_value(step, name, value, kind, path):
-    """A parameter value of type `kind`, as the text KFP reads back."""
+    # A parameter value of type `kind`, as the text KFP reads back.
     import json
 
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -348,7 +473,7 @@ def _kfpj_export_value(step, name, value, kind, path):
 
 
 def _kfpj_export_format(step, name, value, mod, cls):
-    """The file format that suits a value the component takes in any format."""
+    # The file format that suits a value the component takes in any format.
     if mod == "pandas" and cls in ("DataFrame", "Series"):
         return "csv"
     if mod == "numpy" and cls == "ndarray" and not value.dtype.hasobject:
@@ -433,134 +558,3 @@ def _kfpj_metric(step, metrics, name, value):
 
 
 # --- inner: end
-# --- outer: start (a plain step program: Argo and the local engine)
-class _KfpjArtifact:
-    def __init__(self, path):
-        self.path = path
-        self.metadata = {}
-
-
-class _KfpjMetrics(_KfpjArtifact):
-    def log_metric(self, name, value):
-        import json, os
-
-        self.metadata[name] = value
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        with open(self.path, "w", encoding="utf-8") as f:
-            json.dump(self.metadata, f, sort_keys=True)
-        folder = os.environ.get("KFPJ_METRICS_DIR")
-        if folder:
-            os.makedirs(folder, exist_ok=True)
-            with open(os.path.join(folder, name), "w", encoding="utf-8") as f:
-                f.write(repr(value))
-
-
-class _KfpjParameterError(ValueError):
-    pass
-
-
-def _kfpj_param(func, name, text, kind):
-    """A parameter's text as Argo passes it, read as `parse_value` reads `-p`: a Workflow can be
-    given any text (the Argo UI, `argo submit -p`, a compiled file submitted as it is), so what
-    is not of the parameter's type fails the step naming the parameter, never as a silent False."""
-    import ast, json, os
-
-    low = text.strip().lower()
-    value = None
-    if kind == "str":
-        return text
-    if kind == "bool" and low in ("true", "1", "yes", "on", "false", "0", "no", "off"):
-        return low in ("true", "1", "yes", "on")
-    try:
-        if kind == "int":
-            return int(text.strip())
-        if kind == "float":
-            return float(text.strip())
-        if kind in ("list", "dict"):
-            try:
-                value = json.loads(text)
-            except ValueError:
-                value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        pass
-    if isinstance(value, list if kind == "list" else dict):
-        return value
-    a = "an" if kind == "int" else "a"
-    said = " (true or false)" if kind == "bool" else ""
-    error = _KfpjParameterError(
-        f"parameter {name!r} ({kind}) was given {text!r}, which is not {a} {kind}. "
-        f"Fix: run the pipeline with {a} {kind} value{said} for {name!r}"
-    )
-    code = func.__code__
-    _kfpj_fail(error, code.co_filename, code.co_name, os.environ.get("KFPJ_ERROR_FILE"))
-
-
-def _kfpj_value(path, kind):
-    """A parameter-like value a component wrote to a file, read as KFP reads it: strings as they
-    are, everything else as JSON (booleans in any case)."""
-    import json
-
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    if kind == "str":
-        return text
-    return json.loads(text.lower() if kind == "bool" else text)
-
-
-def _kfpj_main(func, parameters, inputs, outputs, metrics, files=None, values=None, exports=None):
-    """Call the step function. With a JSON file argument (the local engine) it gives typed parameter
-    values and artifact paths; without one (Argo) parameters come from KFPJ_PARAM_<NAME> variables
-    and artifacts from fixed paths under /tmp/kfpj (KFPJ_ROOT moves them, to run steps side by side
-    outside a pod).
-
-    `files`, `values` and `exports` are the artifacts of component steps, which are single files:
-    with an argument file, artifact NAME is the file NAME inside the folder the engine gives for it;
-    under Argo it is the path itself."""
-    import json, os, sys
-
-    files, values, exports = files or {}, values or {}, exports or {}
-    kwargs = {}
-    if len(sys.argv) > 1:
-        with open(sys.argv[1], encoding="utf-8") as f:
-            spec = json.load(f)
-        # the local engine names outputs by digest: hash them as they are written (_kfpj_save)
-        os.environ["KFPJ_DIGESTS"] = "blake3"
-        for arg, (name, _kind) in parameters.items():
-            kwargs[arg] = spec["parameters"][name]
-        for arg, name in inputs.items():
-            kwargs[arg] = _KfpjArtifact(spec["inputs"][name])
-        for arg, name in outputs.items():
-            kwargs[arg] = _KfpjArtifact(spec["outputs"][name])
-        if metrics:
-            kwargs[metrics] = _KfpjMetrics(spec["metrics"])
-        in_file = lambda name: os.path.join(spec["inputs"][name], name)
-        out_file = lambda name: os.path.join(spec["outputs"][name], name)
-    else:
-        root = os.environ.get("KFPJ_ROOT", "/tmp/kfpj")
-        for arg, (name, kind) in parameters.items():
-            kwargs[arg] = _kfpj_param(func, name, os.environ["KFPJ_PARAM_" + name.upper()], kind)
-        for arg, name in inputs.items():
-            kwargs[arg] = _KfpjArtifact(root + "/inputs/" + name)
-        for arg, name in outputs.items():
-            kwargs[arg] = _KfpjArtifact(root + "/outputs/" + name)
-        if metrics:
-            kwargs[metrics] = _KfpjMetrics(root + "/outputs/metrics.json")
-        in_file = lambda name: root + "/inputs/" + name
-        out_file = lambda name: root + "/outputs/" + name
-    for arg, name in files.items():
-        kwargs[arg] = _KfpjArtifact(in_file(name))
-    for arg, (name, kind) in values.items():
-        kwargs[arg] = _kfpj_value(in_file(name), kind)
-    for arg, (name, is_value) in exports.items():
-        kwargs[arg] = out_file(name) if is_value else _KfpjArtifact(out_file(name))
-    error_file = spec.get("error") if len(sys.argv) > 1 else os.environ.get("KFPJ_ERROR_FILE")
-    _kfpj_thread_hook(func.__code__.co_filename, func.__code__.co_name)
-    try:
-        func(**kwargs)
-    except (SystemExit, KeyboardInterrupt):
-        raise  # their exit codes are the step's, as in any program
-    except BaseException as e:
-        _kfpj_fail(e, func.__code__.co_filename, func.__code__.co_name, error_file)
-
-
-# --- outer: end

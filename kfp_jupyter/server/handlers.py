@@ -443,9 +443,17 @@ def _redirected(target: Any, given: dict[str, Any]) -> list[str]:
     """The fields of a submit that send it somewhere else than the saved `target` points: a
     host other than the target's; for Argo a kubeconfig or context (the target has neither, so
     any given changes the cluster its token goes to)."""
+    from ..cluster.errors import ConfigError, http_url
+
+    def address(url: str) -> str:
+        try:  # compared as the clients would use them: HTTP://H and http://h/ are one address
+            return http_url(url, "host")
+        except ConfigError:
+            return url.strip().rstrip("/")  # refused later, with the reason
+
     fields = []
-    host = (given["host"] or "").strip().rstrip("/")
-    if host and host != (target.host or "").rstrip("/"):
+    host = (given["host"] or "").strip()
+    if host and address(host) != address(target.host or ""):
         fields.append("host")
     if target.engine == "argo":
         fields += [f for f in ("kubeconfig", "context") if given[f]]

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 from engine_support import kfpj
-from nbutil import code, make_notebook
+from nbutil import small_notebook
 from servers.helpers import TOKEN_ENV, cli, no_traceback
 
 pytest_plugins = ["servers.fixtures"]
@@ -21,11 +21,7 @@ pytest_plugins = ["servers.fixtures"]
 
 @pytest.fixture
 def nb(tmp_path: Path) -> Path:
-    return make_notebook(
-        tmp_path / "small.ipynb",
-        [code("values = [1, 2]", "step:make"), code("total = sum(values)", "step:total")],
-        metadata={"kfp_jupyter": {"name": "small"}},
-    )
+    return small_notebook(tmp_path)
 
 
 def refused(result: subprocess.CompletedProcess[str], *says: str) -> None:

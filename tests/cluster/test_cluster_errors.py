@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from engine_support import failed_block
 from nbutil import code, make_notebook, md
 from servers.helpers import KFP_TOKEN, TOKEN_ENV, cli, kfp_pod_log, no_traceback
 from servers.k8s_server import write_kubeconfig
@@ -65,18 +66,6 @@ def _argo_log(nb: Path, tmp: Path) -> str:
     return r.stdout + r.stderr
 
 
-def _block(out: str, step: str) -> str:
-    """The lines `submit --wait` printed under the FAILED line of `step`."""
-    lines = out.splitlines()
-    start = next(i for i, line in enumerate(lines) if re.search(rf"\b{step}\s+FAILED\b", line))
-    block = []
-    for line in lines[start + 1 :]:
-        if not line.startswith("    | "):
-            break
-        block.append(line[6:])
-    return "\n".join(block)
-
-
 def _no_crash(output: str) -> None:
     """The mapped traceback is the step's; nothing of kfp-jupyter's own code is shown."""
     assert 'File "' not in output and "kfp_jupyter" not in output, output
@@ -101,7 +90,7 @@ def test_argo_failed_step_shows_the_exception_cell_and_log(
     result = cli("submit", str(failing_nb), "--engine", "argo", "--wait")
     _no_crash(result.output)
     assert result.exit_code == 1, result.output
-    _assert_in_notebook_terms(_block(result.stdout, "prepare"))
+    _assert_in_notebook_terms(failed_block(result.stdout, "prepare"))
     # the summary names the step, the exception and where
     assert (
         f"task 'prepare' failed: ZeroDivisionError: division by zero (cell {FAILING_CELL}, line 3)"
@@ -182,8 +171,8 @@ def test_kfp_failed_step_shows_the_exception_cell_and_log(
     )
     _no_crash(result.output)
     assert result.exit_code == 1, result.output
-    _assert_in_notebook_terms(_block(result.stdout, "prepare"))
-    assert "launcher_v2.go" in _block(result.stdout, "prepare")  # the log's other lines stay
+    _assert_in_notebook_terms(failed_block(result.stdout, "prepare"))
+    assert "launcher_v2.go" in failed_block(result.stdout, "prepare")  # the log's other lines stay
     assert KFP_TOKEN not in result.output
     [log_request] = [r for r in k8s_api.state.requests if r["path"].endswith("/log")]
     assert log_request["path"].startswith("/api/v1/namespaces/kubeflow/pods/prepare-")
@@ -332,7 +321,30 @@ def test_kfp_failed_step_of_a_referenced_notebook_is_shown_in_that_notebooks_ter
     result = _submit_failing_on_kfp(kfp_api, k8s_api, nb, "fit", log, tmp_path, monkeypatch)
     _no_crash(result.output)
     assert result.exit_code == 1, result.output
-    block = _block(result.stdout, "fit")
+    block = failed_block(result.stdout, "fit")
     assert block.splitlines()[0] == "ZeroDivisionError: division by zero", block
     assert "parts/fit.ipynb, cell 2, line 2, in step fit" in block, block
     assert "score = 1 / 0" in block and "fitting" in block
+
+
+def test_a_kfp_steps_recursion_keeps_pythons_count_of_repeated_frames(tmp_path: Path) -> None:
+    """Python prints a recursion's repeated frame once with `[Previous line repeated N more
+    times]`; the mapped traceback keeps that count instead of dropping the line."""
+    from kfp_jupyter.cluster.steplogs import failure_from_log, kfp_component_source
+
+    nb = make_notebook(
+        tmp_path / "deep.ipynb",
+        [code("def down(n):\n    return down(n + 1)\n\ndown(0)", "step:dive")],
+        metadata={"kfp_jupyter": {"name": "deep"}},
+    )
+    log = kfp_pod_log(nb, "dive", "", tmp_path)
+    assert "[Previous line repeated" in log
+    ir = kfp_jupyter.compile_pipeline(kfp_jupyter.load_notebook(nb), "kfp")
+    found = kfp_component_source(ir, "dive")
+    assert found is not None
+    failure = failure_from_log("dive", log, program=found[0], function=found[1])
+    assert failure.error is not None
+    text = failure.error.traceback
+    assert "cell 1, line 2, in down" in text, text
+    assert re.search(r"\[Previous line repeated \d+ more times\]", text), text
+    assert len(text.splitlines()) < 20, text

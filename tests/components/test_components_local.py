@@ -21,7 +21,7 @@ from nbutil import code, make_notebook
 
 from kfp_jupyter import load_notebook
 from kfp_jupyter.components.local import StepResult, detect_runtime, run_container_step
-from kfp_jupyter.packaging.program import inner_runtime
+from kfp_jupyter.packaging.runtime_text import inner_runtime
 
 
 def _expected(factor: float, n_rows: int) -> dict[str, float]:

@@ -30,7 +30,7 @@ from kfp_jupyter.engine.history import ArtifactRow, History
 from kfp_jupyter.engine.remotestore import FsspecStore
 from kfp_jupyter.engine.store import LocalStore
 from kfp_jupyter.engine.storelayout import ArtifactChangedError
-from kfp_jupyter.packaging.program import inner_runtime
+from kfp_jupyter.packaging.runtime_text import inner_runtime
 
 
 @pytest.fixture()

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from engine_support import kfpj, show, tasks
+from engine_support import failed_block, kfpj, show, tasks
 from nbutil import code, make_notebook, md
 
 # cell numbers count every cell of the notebook from 1, markdown included, as other messages do
@@ -53,18 +53,6 @@ def _notebook(path: Path) -> Path:
     )
 
 
-def _failure(out: str, step: str) -> str:
-    """The lines `run` printed under the FAILED line of `step`, without their `    | ` prefix."""
-    lines = out.splitlines()
-    start = next(i for i, line in enumerate(lines) if re.search(rf"\b{step}\s+FAILED\b", line))
-    block = []
-    for line in lines[start + 1 :]:
-        if not line.startswith("    | "):
-            break
-        block.append(line[6:])
-    return "\n".join(block)
-
-
 @pytest.fixture(scope="module")
 def failed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     """One run of the notebook (every step fails its own way): (notebook, store, run output)."""
@@ -80,7 +68,7 @@ def test_run_shows_the_exception_first_then_the_cell_and_its_line(
     failed: tuple[Path, Path, str],
 ) -> None:
     _, _, out = failed
-    text = _failure(out, "own")
+    text = failed_block(out, "own")
     assert text.splitlines()[0] == "ZeroDivisionError: division by zero"
     assert "cell 4, line 3, in step own\n    y = x / 0" in text
     assert text.index("y = x / 0") < text.index("before the failure")  # then the log
@@ -90,7 +78,7 @@ def test_run_shows_the_exception_first_then_the_cell_and_its_line(
 def test_an_error_in_a_function_of_the_functions_cell_maps_both_frames(
     failed: tuple[Path, Path, str],
 ) -> None:
-    text = _failure(failed[2], "viafunc")
+    text = failed_block(failed[2], "viafunc")
     assert text.splitlines()[0] == "ZeroDivisionError: division by zero"
     assert "cell 5, line 2, in step viafunc\n    z = ratio(1, 0)\n" in text
     assert f"cell {FUNCTIONS_CELL}, line 5, in ratio\n    return a / b" in text
@@ -98,7 +86,7 @@ def test_an_error_in_a_function_of_the_functions_cell_maps_both_frames(
 
 
 def test_library_frames_are_kept_and_step_frames_mapped(failed: tuple[Path, Path, str]) -> None:
-    text = _failure(failed[2], "library")
+    text = failed_block(failed[2], "library")
     assert text.splitlines()[0].startswith("json.decoder.JSONDecodeError: Expecting property name")
     assert "cell 6, line 1, in step library\n    data = parse('{not json')" in text
     assert f"cell {FUNCTIONS_CELL}, line 2, in parse\n    return json.loads(text)" in text
@@ -106,7 +94,7 @@ def test_library_frames_are_kept_and_step_frames_mapped(failed: tuple[Path, Path
 
 
 def test_a_syntax_error_raised_by_step_code_is_mapped(failed: tuple[Path, Path, str]) -> None:
-    text = _failure(failed[2], "syntax")
+    text = failed_block(failed[2], "syntax")
     assert text.splitlines()[0].startswith("SyntaxError: ")
     assert "cell 7, line 1, in step syntax\n    w = eval('1 +')" in text
 
@@ -116,13 +104,13 @@ def test_exit_codes_and_threads_are_the_steps_own(failed: tuple[Path, Path, str]
     t = tasks(show(store))
     assert t["exits"]["state"] == "FAILED" and t["exits"]["exit_code"] == 3
     assert t["own"]["exit_code"] == 1 and t["library"]["exit_code"] == 1
-    exits = _failure(out, "exits")
+    exits = failed_block(out, "exits")
     assert "ZeroDivisionError" in exits  # the thread's traceback is still in the log
     assert "cell 8" not in exits.splitlines()[0]  # sys.exit is no exception to report
 
 
 def test_a_chained_exception_shows_its_cause(failed: tuple[Path, Path, str]) -> None:
-    text = _failure(failed[2], "chained")
+    text = failed_block(failed[2], "chained")
     assert text.splitlines()[0] == "ValueError: no key"
     assert "KeyError: 'key'" in text
     assert "direct cause of the following exception" in text
@@ -152,7 +140,7 @@ def test_the_subprocess_launcher_maps_the_same(tmp_path: Path) -> None:
     nb = make_notebook(tmp_path / "one.ipynb", [code("a = [1]\nb = a[5]", "step:only")])
     p = kfpj("run", nb, "--launcher", "subprocess", store=tmp_path / "store")
     assert p.returncode == 1, p.stdout + p.stderr
-    text = _failure(p.stdout, "only")
+    text = failed_block(p.stdout, "only")
     assert text.splitlines()[0] == "IndexError: list index out of range"
     assert "cell 1, line 2, in step only\n    b = a[5]" in text
     assert "programs/" not in p.stdout
@@ -166,7 +154,7 @@ def test_a_magic_cell_counts_its_lines_from_the_magic_line(tmp_path: Path) -> No
     )
     p = kfpj("run", nb, store=tmp_path / "store")
     assert p.returncode == 1, p.stdout + p.stderr
-    text = _failure(p.stdout, "first")
+    text = failed_block(p.stdout, "first")
     assert "cell 1, line 3, in step first\n    b = a[5]" in text, text
 
 
@@ -194,7 +182,7 @@ def test_the_widget_details_show_the_mapped_error(failed: tuple[Path, Path, str]
 def test_a_class_from_a_cell_is_named_as_the_notebook_names_it(
     failed: tuple[Path, Path, str],
 ) -> None:
-    text = _failure(failed[2], "custom")
+    text = failed_block(failed[2], "custom")
     assert text.splitlines()[0] == "BadInput: odd row"
     assert "<locals>" not in text
     assert "cell 10, line 4, in step custom" in text

@@ -78,6 +78,9 @@ def test_a_step_no_run_reached_or_an_unknown_step_is_a_clear_error(tmp_path: Pat
     run(nb, store)
     with pytest.raises(UsageError, match=r"\) has no step 'nope'; its steps: load, train"):
         kfp_jupyter.step_inputs(nb, "nope", store=store)
+    # an empty run ID (an unset variable, say) is refused, not read as "the newest run"
+    with pytest.raises(UsageError, match="the run id is empty"):
+        kfp_jupyter.step_inputs(nb, "train", run="", store=store)
 
 
 @pytest.mark.slow

@@ -14,7 +14,8 @@ import pytest
 from nbutil import code, make_notebook
 
 from kfp_jupyter import load_notebook
-from kfp_jupyter.packaging.program import build_program, inner_runtime
+from kfp_jupyter.packaging.program import build_program
+from kfp_jupyter.packaging.runtime_text import inner_runtime
 
 
 @pytest.fixture(scope="module")

@@ -84,6 +84,10 @@ def test_a_targets_token_goes_only_to_its_own_host(
     # the target's own host, said again (a trailing slash): its token goes there
     status, data = server.call("POST", "submit", {**body, "host": kfp_api.url + "/"})
     assert status == 201, data
+    # ... or with the scheme in capitals: the same address
+    upper = kfp_api.url.replace("http://", "HTTP://", 1)
+    status, data = server.call("POST", "submit", {**body, "host": upper})
+    assert status == 201, data
     # repeating the target's own variable changes nothing: still not to another host
     status, data = server.call("POST", "submit", {**body, "token_env": TOKEN_ENV})
     assert status == 400, data

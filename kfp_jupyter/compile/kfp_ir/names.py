@@ -30,7 +30,8 @@ def io_definitions(
 
 
 def struct_value(value: object) -> object:
-    """A value as the IR holds it (protobuf's Value: every number is a double)."""
+    """A value as the IR holds it (protobuf's Value: every number is a double). A number it would
+    change is refused before (`kfp_shared.check_kfp`) wherever a run would use it."""
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int | float):
