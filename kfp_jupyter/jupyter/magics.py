@@ -48,7 +48,12 @@ __all__ = ["KfpMagics", "kfp_parser", "load_ipython_extension", "unload_ipython_
 
 
 def _one_line(e: MagicUsageError) -> str:
-    return e.message + (f" (usage: {e.usage})" if e.usage else "")
+    """Every problem of the line, then the fix where one is known (as a compile says it), else
+    the usage line."""
+    said = "; ".join(p.message for p in (e, *e.also))
+    if e.fix:
+        return f"{said} (fix: {e.fix})"
+    return said + (f" (usage: {e.usage})" if e.usage else "")
 
 
 def _widget_available() -> bool:

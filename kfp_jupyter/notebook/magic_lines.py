@@ -61,6 +61,14 @@ def _kv(text: str) -> tuple[str, str]:
     return key, value
 
 
+def _metadata_kv(text: str) -> tuple[str, str]:
+    """A label or annotation: Kubernetes (and the `label:KEY:` tag) take an empty value."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
 def _secret(text: str) -> tuple[str, str, str]:
     parts = text.split(":")
     if len(parts) != 3 or not all(parts):
@@ -112,8 +120,10 @@ def _step_parser(magic: str = "step") -> _Parser:
     p.add_argument("--cpu", metavar="N")
     p.add_argument("--memory", metavar="4Gi")
     p.add_argument("--limit", action="append", type=_kv, default=[], metavar="RESOURCE=VALUE")
-    p.add_argument("--label", action="append", type=_kv, default=[], metavar="KEY=VALUE")
-    p.add_argument("--annotation", action="append", type=_kv, default=[], metavar="KEY=VALUE")
+    p.add_argument("--label", action="append", type=_metadata_kv, default=[], metavar="KEY=VALUE")
+    p.add_argument(
+        "--annotation", action="append", type=_metadata_kv, default=[], metavar="KEY=VALUE"
+    )
     p.add_argument("--secret", action="append", type=_secret, default=[], metavar="SECRET:KEY:ENV")
     p.add_argument("--retries", type=_nonneg, metavar="N")
     p.add_argument("--timeout", type=_nonneg, metavar="SECONDS")

@@ -237,6 +237,24 @@ def open_in_lab(lab: Lab, page: Any, name: str, cells: int, wait_for: str | None
         page.locator(PANEL).locator(wait_for).first.wait_for()
 
 
+def lab_command(page: Any, command: str, timeout_ms: int = 60_000) -> None:
+    """Run a JupyterLab command and wait for it to finish, at most `timeout_ms`. `page.evaluate`
+    waits for a returned promise with no timeout, and a command's promise can wait on anything
+    JupyterLab asks first (a dialog) or on a kernel: past the time, the test fails naming the
+    command and any dialog on the page, instead of hanging."""
+    page.evaluate(
+        """([command, ms]) => Promise.race([
+          window.jupyterapp.commands.execute(command),
+          new Promise((_, reject) => setTimeout(() => {
+            const dialog = document.querySelector('.jp-Dialog');
+            reject(new Error(`${command} did not finish in ${ms} ms`
+              + (dialog ? `; a dialog is open: ${dialog.textContent}` : '')));
+          }, ms)),
+        ])""",
+        [command, timeout_ms],
+    )
+
+
 def wait_for_kernel_metadata(page: Any) -> None:
     """Wait until the notebook's kernel has started and JupyterLab has written its
     `language_info` into the notebook's metadata. Why: that write is a notebook change like any

@@ -9,7 +9,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from harness import ROOT, Lab, screenshot
+from harness import ROOT, Lab, lab_command, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -56,7 +56,7 @@ def test_widget_in_jupyterlab_draws_the_pipeline_and_runs_it(jupyter_lab: Lab, p
     page.set_default_timeout(60_000)
     page.goto(f"{jupyter_lab.url}/lab/tree/iris_classifier.ipynb?token={jupyter_lab.token}")
     page.wait_for_function(KERNEL_READY, arg=len(nb.cells), timeout=120_000)
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    lab_command(page, "notebook:run-all-cells", timeout_ms=180_000)
 
     # the widget: one node per step, nothing run yet
     page.wait_for_function(

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import Lab, open_in_lab, screenshot, wait_for_kernel_metadata
+from harness import Lab, lab_command, open_in_lab, screenshot, wait_for_kernel_metadata
 from nbutil import code, make_notebook
 
 pytestmark = pytest.mark.browser
@@ -166,7 +166,7 @@ def test_pipeline_settings_rename_the_pipeline_undoably(jupyter_lab: Lab, page: 
     # the kernel's own metadata written first: a later write would be the undo's top step
     wait_for_kernel_metadata(page)
     # saved first (opening a notebook may touch its metadata): the change below makes it dirty
-    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    lab_command(page, "docmanager:save")
     page.wait_for_function(f"() => !({MODEL})().dirty")
     page.locator(".jp-NotebookPanel-toolbar").get_by_text("Pipeline settings…").click()
     dialog = page.locator(DIALOG)
@@ -200,7 +200,7 @@ def test_pipeline_settings_rename_the_pipeline_undoably(jupyter_lab: Lab, page: 
     }
     assert (_saved_metadata(path) or {})["kfp_jupyter"]["name"] == "options-demo"
 
-    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    lab_command(page, "docmanager:save")
     deadline = time.monotonic() + 60
     while ((_saved_metadata(path) or {}).get("kfp_jupyter") or {}).get("name") != "renamed-demo":
         assert time.monotonic() < deadline, _saved_metadata(path)

@@ -12,7 +12,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from harness import Lab, screenshot, start_lab
+from harness import Lab, lab_command, screenshot, start_lab
 from nbutil import code, make_notebook
 from servers.helpers import CELLS, KFP_TOKEN
 from servers.kfp_server import KfpServer
@@ -66,7 +66,7 @@ def test_widget_submits_with_a_token_variable(lab: Lab, kfp_api: KfpServer, page
     page.set_default_timeout(60_000)
     page.goto(f"{lab.url}/lab/tree/demo.ipynb?token={lab.token}")
     page.wait_for_function(KERNEL_READY, arg=cells, timeout=120_000)
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    lab_command(page, "notebook:run-all-cells", timeout_ms=180_000)
     page.wait_for_function(
         "() => document.querySelectorAll('[data-kfp-step]').length === 3", timeout=180_000
     )

@@ -119,6 +119,14 @@ def test_the_usage_error_shows_how_to_write_the_line(ip: Any) -> None:
     assert "--after STEP" in message
 
 
+def test_a_label_kubernetes_refuses_is_one_line_with_the_fix(ip: Any) -> None:
+    """As a compile says it: each problem of the line, then what to write instead."""
+    message = usage_error(run(ip, '%%step train --label "team=ML Team" --label "bad key!=x"\npass'))
+    assert "\n" not in message
+    assert "'ML Team'" in message and "'bad key!'" in message, message
+    assert "fix: " in message and "--label team=ML-Team" in message, message
+
+
 # --- %kfp -----------------------------------------------------------------------------------------
 
 

@@ -157,6 +157,16 @@ def test_a_magic_and_a_tag_say_the_same(tmp_path: Path) -> None:
     assert why in by_tag[0] and why in by_magic[0]
 
 
+def test_a_magic_takes_an_empty_label_value_as_the_tag_does(tmp_path: Path) -> None:
+    """Kubernetes takes an empty label or annotation value; so do `label:KEY:` and `--label KEY=`."""
+    by_tag = two_steps(tmp_path, code("x = 1", "step:a", "label:tier:", "annotation:note:"))
+    by_magic = two_steps(tmp_path / "m", code("%%step a --label tier= --annotation note=\nx = 1"))
+    for nb in (by_tag, by_magic):
+        workflow = yaml.safe_load(compile_pipeline(load_notebook(nb), "argo"))
+        (template,) = [t for t in workflow["spec"]["templates"] if t["name"] == "a"]
+        assert template["metadata"] == {"labels": {"tier": ""}, "annotations": {"note": ""}}
+
+
 def test_the_magic_run_in_ipython_refuses_it_before_the_cell_runs(tmp_path: Path) -> None:
     cell = "%%step a --label 'team=ML Team'\\nprint('the cell ran')"
     r = ipython(tmp_path, "%load_ext kfp_jupyter", f'get_ipython().run_cell("{cell}")')
