@@ -131,6 +131,12 @@ def _keys(env: dict[str, str], prefix: str) -> set[str]:
 
 
 @pytest.fixture
+def store() -> Iterator[tuple[dict[str, str], Gate]]:
+    with gated_s3(BUCKET) as served:
+        yield served
+
+
+@pytest.fixture
 def running() -> Iterator[list[Running]]:
     with running_commands() as started:
         yield started
