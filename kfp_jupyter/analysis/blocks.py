@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import Problem
 from ..model import Parameter, Secret, function_name
+from ..notebook.magic_lines import near_miss_magic
 from ..notebook.roles import Role, step_name_problem, suggest_step_name
 from ..notebook.source import to_python
 from ..notebook.step_settings import (
@@ -487,7 +488,9 @@ def group_blocks(
             _add_to_step(steps[step], a, a.body, problems)
             continue
         py = to_python(a.body)
-        for note in py.notes:
+        # a misspelt magic of ours (`%%stepp`): the annotations' near-miss warning says it all
+        near_miss = near_miss_magic(a.body.lstrip().split("\n", 1)[0]) is not None
+        for note in () if near_miss else py.notes:
             warnings.append(Problem(note, cell=a.cell.index, step=step))
         if not _check_syntax(a.cell.index, py.code, a.offset, step, problems):
             continue

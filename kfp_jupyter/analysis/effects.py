@@ -447,8 +447,10 @@ def _uses(state: ProcessState, uses: set[str]) -> bool:
 def _used_later(state: ProcessState, setter: set[str], later: set[str]) -> bool:
     """Whether a later step's `later` uses depend on `state` as a step with the `setter` uses
     sets it: an environment variable only when the later step reads that one, or any."""
-    if state is not _ENV or _uses(state, later):
-        return _uses(state, later)
+    if _uses(state, later):
+        return True
+    if state is not _ENV:
+        return False
     read = {u.removeprefix(_ENV_READ) for u in later if u.startswith(_ENV_READ)}
     set_ = {u.removeprefix(_ENV_SET) for u in setter if u.startswith(_ENV_SET)}
     return bool(read & set_ or (read and "*" in set_))

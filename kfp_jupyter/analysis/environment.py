@@ -78,22 +78,31 @@ class _Dist:
         self.folder = folder  # the sys.path folder the distribution is installed in
         self.info = info
 
+    @functools.cached_property
+    def tops(self) -> frozenset[str] | None:
+        """The top-level names it installs (top_level.txt), None when it does not list them:
+        read once, as every module's lookup may ask every distribution of the folder."""
+        text = self.read_text("top_level.txt")
+        return None if text is None else frozenset(text.split())
+
     def read_text(self, name: str) -> str | None:
         try:
             return (self.info / name).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             return None
 
-    def header(self, key: str) -> str:
-        """One field of the core metadata (RFC 822 headers: the first blank line ends them)."""
+    def headers(self) -> dict[str, str]:
+        """The core metadata's fields by lower-case name, first of each (RFC 822 headers: the
+        first blank line ends them)."""
         text = self.read_text("METADATA") or self.read_text("PKG-INFO") or ""
+        found: dict[str, str] = {}
         for line in text.splitlines():
             if not line.strip():
                 break
             field, sep, value = line.partition(":")
-            if sep and field.strip().lower() == key.lower():
-                return value.strip()
-        return ""
+            if sep:
+                found.setdefault(field.strip().lower(), value.strip())
+        return found
 
     def lists(self, rel: str) -> bool:
         """Whether the distribution's list of installed files names `rel`. A wheel's RECORD is
@@ -141,9 +150,9 @@ def _holds(dist: _Dist, rel: str) -> bool:
     """Whether `dist` has the file `rel`: by its top-level names where it lists them and `rel` is
     in an ordinary package, else by its list of installed files."""
     top = rel.split("/")[0].removesuffix(".py")
-    tops = dist.read_text("top_level.txt")
+    tops = dist.tops
     if tops is not None and ("/" not in rel or (dist.folder / top / "__init__.py").is_file()):
-        return top in tops.split()
+        return top in tops
     return dist.lists(rel)
 
 
@@ -200,11 +209,12 @@ def _installed(
             if _holds(dist, rel):
                 return _describe(dist)
     for dist in (d for same in dists.values() for d in same):
-        tops = dist.read_text("top_level.txt")
-        if (tops is None or top in tops.split()) and _holds(dist, rel):
+        tops = dist.tops
+        if (tops is None or top in tops) and _holds(dist, rel):
             return _describe(dist)
     return None
 
 
 def _describe(dist: _Dist) -> Installed:
-    return Installed(dist.header("Name"), dist.header("Version"), _origin(dist))
+    fields = dist.headers()
+    return Installed(fields.get("name", ""), fields.get("version", ""), _origin(dist))

@@ -109,11 +109,12 @@ def _argo_values(doc: dict[str, Any], values: dict[str, str]) -> dict[str, str]:
         return values
     out = dict(values)
     for name, text in values.items():
-        if argo_text(text) == text:
+        encoded = argo_text(text)
+        if encoded == text:
             continue
         blocked = _undecoding_readers(doc, name)
         if not blocked:
-            out[name] = argo_text(text)
+            out[name] = encoded
         elif "{{" in text:
             raise _unencodable_value(name, *blocked[0])
     return out

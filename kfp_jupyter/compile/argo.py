@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .._version import __version__
 from ..errors import NotebookError, Problem
 from ..packaging.program import build_program
+from ..packaging.stepmain import _kfpj_argo_text
 from ..params import value_text
 from ..yamltext import dump_yaml
 from .argo_components import (
@@ -93,13 +94,10 @@ def argo_text(text: str) -> str:
 
 
 def given_text(text: str) -> str:
-    """The value a Workflow's parameter text stands for: `argo_text` undone."""
-    if text.startswith(ENCODED_PREFIX):
-        try:
-            return base64.b64decode(text[len(ENCODED_PREFIX) :], validate=True).decode("utf-8")
-        except ValueError:
-            pass
-    return text
+    """The value a Workflow's parameter text stands for: `argo_text` undone, by the decoder the
+    step programs run (one decoder, so the two cannot drift apart)."""
+    decoded: str = _kfpj_argo_text(text)  # type: ignore[no-untyped-call]
+    return decoded
 
 
 def compiled_here(doc: Mapping[str, Any]) -> bool:

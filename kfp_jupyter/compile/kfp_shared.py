@@ -231,11 +231,7 @@ def _number_problems(step: Step) -> list[Problem]:
         for i in call.spec.inputs
         if i.passing == "value" and i.has_default and call.argument(i.key) is None
     ]
-    return [
-        _problem(step, str(f), "compile this notebook with the argo target, which keeps it")
-        for f in found
-        if f is not None
-    ]
+    return [_problem(step, str(f), _ARGO_KEEPS_IT) for f in found if f is not None]
 
 
 # --- names as KFP takes them ------------------------------------------------------------------

@@ -219,14 +219,14 @@ def run_local(
         pipeline = load_notebook(Path(pipeline_or_path))
     plan = plan_from_pipeline(pipeline)
     parameters = resolve_parameters(plan, params)
-    _experiment(experiment, plan.experiment)  # checked before the store is made or opened
+    experiment = _experiment(experiment, plan.experiment)  # checked before the store is opened
     options = _options(workers, cache, keep_going, launcher, python, host_exec, apply_resources)
     st = open_store(store)
     st.check()
     history = History(st.db_path)
     notebook = str(Path(plan.notebook).absolute()) if plan.notebook else None
     run_id = history.create_run(
-        experiment=_experiment(experiment, plan.experiment),
+        experiment=experiment,
         pipeline=plan.name,
         digest=plan.digest,
         spec=plan.to_json(),

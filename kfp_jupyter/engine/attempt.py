@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..model import volume_env
 from . import states
-from .forkserver import AutoLauncher
+from .forkserver import AutoLauncher, server_env
 from .launch import Job, Launcher, Proc
 from .procgroup import describe
 from .steperror import ATTEMPT_FILE, StepError, read_error, write_error
@@ -54,8 +54,8 @@ class Result:
     #: when the process of the last attempt ended: the step's finished time, however long its
     #: outputs and log then took to store (None: no process ran)
     ended: float | None = None
-    #: why the step's log could not be copied to the store (the runner tries once more at the end)
-    log_copy: str | None = None
+    #: False: the step's log could not be copied to the store (the runner tries once more at the end)
+    log_copied: bool = True
 
 
 class Workers:
@@ -208,8 +208,8 @@ class TaskExecutor:
 
     def run(self, step: PlanStep, log: Path, inputs: dict[str, ArtifactRef]) -> Result:
         result = self._run_guarded(step, log, inputs)
-        problem = self._copy_log(log, result.error)
-        return result if problem is None else replace(result, log_copy=problem)
+        copied = self._copy_log(log, result.error)
+        return result if copied else replace(result, log_copied=False)
 
     def _run_guarded(self, step: PlanStep, log: Path, inputs: dict[str, ArtifactRef]) -> Result:
         try:
@@ -222,15 +222,15 @@ class TaskExecutor:
                 log_tail=traceback.format_exc(limit=5),
             )
 
-    def _copy_log(self, log: Path, error: StepError | None) -> str | None:
+    def _copy_log(self, log: Path, error: StepError | None) -> bool:
         """Copy the finished step's log to the store here, not in the scheduler's thread: a big
         log on a slow store must hold no other step. Best-effort: a store that cannot take it
-        fails neither the step nor the run (the log is on this machine); returns why, or None."""
+        fails neither the step nor the run (the log is on this machine); whether it was copied."""
         try:
             copy_log(self.store, self.run_id, log, error)
-        except Exception as e:
-            return failure_reason(e)
-        return None
+        except Exception:
+            return False
+        return True
 
     def _attempts(self, step: PlanStep, log: Path, inputs: dict[str, ArtifactRef]) -> Result:
         notes: list[str] = []
@@ -415,9 +415,7 @@ class TaskExecutor:
         return note
 
     def _env(self, step: PlanStep, work: Path, attempt: int) -> dict[str, str]:
-        env = dict(os.environ)
-        env.setdefault("MPLBACKEND", "Agg")
-        env["PYTHONUNBUFFERED"] = "1"
+        env = server_env()  # the defaults the fork server starts with, in one place
         env["TMPDIR"] = str(work / "tmp")
         env["KFPJ_RUN_ID"] = self.run_id
         env["KFPJ_STEP"] = step.name

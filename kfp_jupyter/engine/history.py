@@ -124,7 +124,6 @@ class History(HistoryDatabase):
 
     def __init__(self, path: Path, migrations: Sequence[Migration] = MIGRATIONS) -> None:
         #: the runs a new history could not index again from their records, and why
-        self.reindex_warnings: list[str] = []
         fresh = not path.exists()
         super().__init__(path, migrations)
         if not fresh:
@@ -158,8 +157,8 @@ class History(HistoryDatabase):
     def _reindex(self, runs: Path) -> None:
         """A new history in a store that has runs: index again each run that left a record.
         A record that cannot be read is passed over, the others are indexed all the same; its
-        run stays out of the history, which the user hears (on stderr, from every front end,
-        and in `reindex_warnings`), or a run would vanish from `runs list` without a word."""
+        run stays out of the history, which the user hears on stderr (from every front end), or
+        a run would vanish from `runs list` without a word."""
         for path in sorted(runs.glob("*/record.json")):
             try:
                 self.import_run(history_record.read_record(path, runs.parent))
@@ -168,7 +167,6 @@ class History(HistoryDatabase):
                     f"run {path.parent.name} is left out of the history: its record {path} "
                     f"cannot be read ({_why_unreadable(e)}); its logs stay in {path.parent}"
                 )
-                self.reindex_warnings.append(warning)
                 print(f"warning: {warning}", file=sys.stderr)
 
     # --- writing a run ------------------------------------------------------------------------

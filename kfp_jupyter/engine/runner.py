@@ -432,7 +432,7 @@ class Runner:
             else:
                 message = t.with_notes(result.message)
                 self._fail(t, result.exit_code, message, result.log_tail, result.error, finished)
-            if result.log_copy is not None and t.log is not None:
+            if not result.log_copied and t.log is not None:
                 self._uncopied[t.step.name] = (t.log, result.error)
 
     def _modules_as_planned(self, t: Task) -> bool:

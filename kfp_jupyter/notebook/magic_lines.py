@@ -54,19 +54,16 @@ class _Parser(argparse.ArgumentParser):
         raise MagicUsageError((message or "invalid arguments").strip(), self.usage_line())
 
 
-def _kv(text: str) -> tuple[str, str]:
+def _kv(text: str, *, empty_value: bool = False) -> tuple[str, str]:
     key, sep, value = text.partition("=")
-    if not sep or not key or not value:
+    if not sep or not key or not (value or empty_value):
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     return key, value
 
 
 def _metadata_kv(text: str) -> tuple[str, str]:
     """A label or annotation: Kubernetes (and the `label:KEY:` tag) take an empty value."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, value
+    return _kv(text, empty_value=True)
 
 
 def _secret(text: str) -> tuple[str, str, str]:

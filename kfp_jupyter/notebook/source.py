@@ -5,8 +5,7 @@ kernel, so they are kept as comments (line numbers stay the same, so errors stil
 right line of the cell). `%time STATEMENT` keeps its statement, because the notebook ran it.
 Cell magics whose body is Python (`%%time`) lose their first line; other cell magics (`%%bash`,
 `%%writefile`) leave the whole cell out of the step, with a warning: every line becomes a plain
-comment, as their body is not Python (its indentation means nothing to Python). A misspelt magic
-of ours (`%%stepp`) gets no note here: the annotations' near-miss warning says it all.
+comment, as their body is not Python (its indentation means nothing to Python).
 
 The analysis reads two kinds of left-out lines back (`pip_lines`, `written_file`): a pip install
 states the step's requirements, and `%%writefile helper.py` writes a module steps may import.
@@ -21,8 +20,6 @@ import ast
 import re
 import shlex
 from dataclasses import dataclass
-
-from .magic_lines import near_miss_magic
 
 PYTHON_BODY_CELL_MAGICS = frozenset({"time", "timeit", "capture", "prun", "debug"})
 #: line magics whose argument is a statement the notebook executed (in the user's namespace)
@@ -226,10 +223,7 @@ def to_python(source: str) -> PythonSource:
             lines[first] = _comment(lines[first])
             notes.append(f"cell magic %%{magic} left out; its Python body runs as is")
         else:
-            if near_miss_magic(lines[first]) is None:  # a near miss has a warning of its own
-                notes.append(
-                    f"cell magic %%{magic} is not Python; the cell is left out of the step"
-                )
+            notes.append(f"cell magic %%{magic} is not Python; the cell is left out of the step")
             return PythonSource("\n".join(_cell_comment(magic, ln) for ln in lines), tuple(notes))
     code = "\n".join(lines)
     if not _MAYBE_IPYTHON.search(code):  # what every IPython line needs: nothing to change

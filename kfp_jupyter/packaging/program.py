@@ -12,7 +12,7 @@ import keyword
 import re
 import symtable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from ..model import NOTEBOOK_OUTPUT, PYTHON_BUILTINS, NotebookCall, Pipeline, Step, function_name
 from .runtime_text import (
@@ -88,7 +88,7 @@ class StepProgram:
 
     def plain_program(self, header: str = "") -> str:
         """A runnable program: `python step.py ARGS.json` (local engine) or env + fixed paths (Argo)."""
-        return header + outer_runtime() + "\n\n" + self._plain_function()
+        return header + outer_runtime() + "\n\n" + self._plain_function
 
     def shared_runtime(self) -> tuple[str, str]:
         """The runtime the plain program carries that steps share (the main and error report
@@ -101,11 +101,12 @@ class StepProgram:
         runtime is whole statements at the level it is cut from, and it is cut at line ends: where
         this code parses, the plain program parses into the same statements and the runtime's,
         and its words are the program's with the runtime's."""
-        function = self._plain_function()
+        function = self._plain_function
         if not self.runtime:
             return function
         return function.replace(indent_code(self.runtime), "", 1)
 
+    @cached_property
     def _plain_function(self) -> str:
         """The plain program after the outer runtime: the step's function and the main call."""
         params = {a.arg: (a.name, a.type) for a in self.args if a.kind == "parameter"}
