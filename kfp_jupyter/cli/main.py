@@ -23,6 +23,7 @@ COMMANDS = {
     "experiments": ("artifacts_cmd", "experiments_group"),
     "artifacts": ("artifacts_cmd", "artifacts_group"),
     "submit": ("submit_cmd", "submit_cmd"),
+    "attach": ("submit_cmd", "attach_cmd"),
     "targets": ("targets_cmd", "targets_group"),
 }
 

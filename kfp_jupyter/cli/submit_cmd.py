@@ -1,10 +1,11 @@
 """submit: send a notebook's pipeline, or one compiled already (KFP IR YAML, Argo Workflow YAML,
-KFP DSL script), to Kubeflow Pipelines or Argo Workflows.
+KFP DSL script), to Kubeflow Pipelines or Argo Workflows. attach: follow a run sent earlier, by its
+id, as `submit --wait` follows the run it sends.
 
-Exit status: 0 submitted (with --wait: the run succeeded), 1 the cluster refused or could not be
-reached, or (with --wait) the run failed, 2 invalid input (nothing was sent), 124 (with --wait
---timeout) the run had not ended in time, 130 interrupted while following (in both cases the run
-goes on in the cluster).
+Exit status: 0 submitted (with --wait, and for attach: the run succeeded), 1 the cluster refused
+or could not be reached (or has no such run), or the followed run failed, 2 invalid input (nothing
+was sent), 124 (--timeout) the run had not ended in time, 130 interrupted while following (in
+both cases the run goes on in the cluster).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import click
 
 from ..engine import states
-from ..frontends.options import SUBMIT_OPTIONS, api_keywords, notebook_warnings
+from ..frontends.options import ATTACH_OPTIONS, SUBMIT_OPTIONS, api_keywords, notebook_warnings
 from .common import (
     EXIT_FAILED,
     EXIT_INVALID,
@@ -210,3 +211,27 @@ def _report(handle: Any, wait: bool, as_json: bool, timeout: float | None) -> No
     if not as_json:
         click.echo(f"run: {handle.url}")
     sys.exit(_follow(handle, as_json, timeout))
+
+
+@click.command("attach")
+@click.argument("run_id", metavar="RUN_ID")
+@click_options(ATTACH_OPTIONS)
+@handle_errors
+def attach_cmd(run_id: str, timeout: float | None, as_json: bool, **options: Any) -> None:
+    """Follow a run sent to a cluster earlier until it ends, as `submit --wait` does.
+
+    RUN_ID is a KFP run id (as `submit` prints it, or from the KFP UI) or, with --engine argo,
+    the name of an Argo Workflow. The run can have been sent from anywhere: the step names are
+    read back from the run itself.
+
+    \b
+    kfp-jupyter attach 5f0c7c4e-28f1-4b5e-a1d3-9a0b6c2d7e11 --host http://localhost:8080
+    kfp-jupyter attach demo-pipeline-x7k2p --engine argo --namespace argo
+    kfp-jupyter attach 5f0c7c4e-28f1-4b5e-a1d3-9a0b6c2d7e11 --target prod --timeout 3600
+    """
+    from ..cluster import attach
+
+    _check_timeout(timeout, wait=True)
+    with _cluster_errors():
+        handle = attach(run_id, **api_keywords(ATTACH_OPTIONS, options))
+        _report(handle, True, as_json, timeout)

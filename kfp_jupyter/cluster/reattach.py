@@ -28,7 +28,7 @@ from .handle import SubmitHandle, SubmitInfo
 from .kfp_client import call, make_client
 from .kfp_follow import DEFAULT_POLL, KfpFollower
 from .steplogs import KFP_NAMESPACE, PodLogs
-from .targets import check_engine, checked_urls
+from .targets import check_engine, with_target
 
 #: the section title each step program puts before the notebook's code of the step
 _STEP_SECTION = re.compile(r"^[ \t]*# --- step (.+?)[ \t]*$", re.MULTILINE)
@@ -42,8 +42,9 @@ class UnknownRun(NotFoundError):
 
 def attach(
     run_id: str,
-    engine: str = "kfp",
+    engine: str | None = None,
     *,
+    target: str | None = None,
     host: str | None = None,
     namespace: str | None = None,
     token: str | None = None,
@@ -53,27 +54,31 @@ def attach(
     ui_url: str | None = None,
     poll_interval: float | None = None,
     environ: Mapping[str, str] | None = None,
+    request_timeout: float | None = None,
 ) -> SubmitHandle:
     """A SubmitHandle following an existing run: a KFP run id, or an Argo Workflow's name.
 
-    Connection settings resolve as for `submit`. The run is read once here, so an unknown id
-    fails at once (UnknownRun) rather than in the follower; a run that already ended gives its
-    final events on the first read.
+    Connection settings resolve as for `submit`, a saved `target` included (its engine, host,
+    namespace, UI address and token variable, each overridden by the keyword given). The run is
+    read once here, so an unknown id fails at once (UnknownRun) rather than in the follower; a
+    run that already ended gives its final events on the first read.
     """
-    check_engine(engine)
     run_id = (run_id or "").strip()
     if not run_id:
         raise InvalidSubmission("give the id of the run to follow")
-    urls = checked_urls({"host": host, "ui_url": ui_url})
+    given = {"host": host, "namespace": namespace, "ui_url": ui_url, "token_env": token_env}
+    engine, given = with_target(target, engine, given)
+    check_engine(engine)
     settings = ConnectionSettings(
-        host=urls["host"],
-        namespace=namespace,
+        host=given["host"],
+        namespace=given["namespace"],
         token=token,
-        token_env=token_env,
+        token_env=given["token_env"],
         kubeconfig=kubeconfig,
         context=context,
-        ui_url=urls["ui_url"],
+        ui_url=given["ui_url"],
         environ=environ,
+        request_timeout=request_timeout,
     )
     if engine == "kfp":
         conn = kfp_connection(settings)

@@ -1,4 +1,4 @@
-"""The options of `run` and `submit`, once for every front end.
+"""The options of `run`, `submit` and `attach`, once for every front end.
 
 The CLI builds its click options from these tables (cli/common.py), `%kfp` its argparse options
 (jupyter/kfp_args.py), and the server reads the same options as JSON fields (server/base.py), so
@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -321,11 +321,43 @@ SUBMIT_OPTIONS: tuple[Option, ...] = (
 )
 
 
-#: the options of `submit` that say where the cluster is: what following a run sent earlier needs
-CONNECTION_OPTIONS: tuple[Option, ...] = tuple(
-    o
-    for o in SUBMIT_OPTIONS
-    if o.dest in ("host", "namespace", "token_env", "kubeconfig", "context", "ui_url")
+def _submit_option(dest: str, help_text: str | None = None) -> Option:
+    """The option of `submit` passed on under `dest`, with `help_text` where following a run sent
+    earlier needs other words (it always follows: there is no --wait to bound)."""
+    option = next(o for o in SUBMIT_OPTIONS if o.dest == dest)
+    return replace(option, help=help_text) if help_text else option
+
+
+#: the options of `submit` that say where the cluster is and how to ask it: what following a run
+#: sent earlier needs (`%kfp show --run`, `kfp-jupyter attach`), with the same words and defaults
+CONNECTION_OPTIONS: tuple[Option, ...] = (
+    *(
+        _submit_option(dest)
+        for dest in ("target", "host", "namespace", "token_env", "kubeconfig", "context", "ui_url")
+    ),
+    _submit_option(
+        "poll_interval",
+        "Seconds between reads of a KFP run (default 5); argo: length of one watch request "
+        "(default 60).",
+    ),
+    _submit_option("request_timeout"),
+)
+
+#: `kfp-jupyter attach RUN_ID`: follow a run sent earlier (from here, another machine, the
+#: JupyterLab panel) to its end, as `submit --wait` follows the run it sends
+ATTACH_OPTIONS: tuple[Option, ...] = (
+    _submit_option(
+        "engine",
+        "kfp: RUN_ID is a Kubeflow Pipelines run id; argo: the name of an Argo Workflow. "
+        "Default: the --target's engine, else kfp.",
+    ),
+    *CONNECTION_OPTIONS,
+    _submit_option(
+        "timeout",
+        "Stop following after SECONDS and exit 124 if the run has not ended (it is left running "
+        "in the cluster).",
+    ),
+    _submit_option("as_json"),
 )
 
 

@@ -137,7 +137,9 @@ def _show_options(show: argparse.ArgumentParser) -> None:
     show.add_argument("--run", metavar="RUN_ID", help="re-attach to a run by id")
     show.add_argument("--store", help="the local store of --run")
     show.add_argument(
-        "--engine", choices=["local", *ENGINES], default="local", help="where the --run ran"
+        "--engine",
+        choices=["local", *ENGINES],
+        help="where the --run ran (default: the --target's engine, else local)",
     )
     for option in CONNECTION_OPTIONS:
         add_option(show, option)

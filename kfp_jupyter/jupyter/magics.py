@@ -247,7 +247,8 @@ class KfpMagics(Magics):
         # --store names runs to show: one without a history is a mistake, never a new store
         store = None if args.store is None else open_store(args.store, create=False)
         w = PipelineWidget(self._notebook(args.notebook), store=store)
-        if args.run and args.engine == "local":
+        on_cluster = args.engine not in (None, "local") or (args.engine is None and args.target)
+        if args.run and not on_cluster:
             w.attach(args.run, store=store)
         elif args.run:
             w.attach(args.run, engine=args.engine, **api_keywords(CONNECTION_OPTIONS, vars(args)))

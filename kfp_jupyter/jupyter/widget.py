@@ -245,10 +245,12 @@ class PipelineWidget(anywidget.AnyWidget):
         self.error = ""
         self._follower.follow_handle(handle, self._steps(), engine)
 
-    def attach(self, run_id: str, store: Any = None, engine: str = "local", **cluster: Any) -> None:
+    def attach(
+        self, run_id: str, store: Any = None, engine: str | None = "local", **cluster: Any
+    ) -> None:
         """Re-attach to a run by id: a live run of this kernel, else a run in the local store
-        (engine "local"), else a cluster run (engine "kfp" or "argo"; `cluster` holds host,
-        namespace, ... as for `submit`)."""
+        (engine "local"), else a cluster run (engine "kfp" or "argo", or None for a saved
+        target's; `cluster` holds target, host, namespace, ... as for `kfp_jupyter.attach`)."""
         handle = live_handle(run_id)
         if handle is not None:
             self.follow(handle)
@@ -256,7 +258,7 @@ class PipelineWidget(anywidget.AnyWidget):
         if engine != "local":
             from ..cluster import attach
 
-            self.follow(attach(run_id, engine, **cluster), engine=engine)
+            self.follow(attach(run_id, engine, **cluster))
             return
         if store is not None:
             self.store = store

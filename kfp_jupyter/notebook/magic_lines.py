@@ -10,18 +10,15 @@ import argparse
 import difflib
 import shlex
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
 from ..model import GPU_RESOURCE
 from .limits import check_limit
-from .pod_metadata import PodMetadataError, check_annotation, check_label
+from .pod_metadata import refusals
 from .roles import MAGIC_OF_ROLE, RESOURCE_ACTIONS, ROLE_MAGICS, Role
 from .step_settings import SettingsConflict, StepSettings, merge_packages, split_packages
 from .tags import swapped
 from .volumes import VolumeRef, parse_volume
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
 
 
 class MagicUsageError(ValueError):
@@ -257,23 +254,11 @@ def _check_pod_metadata(a: argparse.Namespace, usage: str) -> None:
     refused here, with the option to write instead."""
     errors = [
         MagicUsageError(e.message, usage, e.fix(_spell_option))
-        for e in (
-            *(_refusal(check_label, k, v) for k, v in a.label),
-            *(_refusal(check_annotation, k, v) for k, v in a.annotation),
-        )
-        if e is not None
+        for e in refusals(a.label, a.annotation)
     ]
     if errors:
         first, *more = errors
         raise MagicUsageError(first.message, usage, first.fix, tuple(more))
-
-
-def _refusal(check: Callable[[str, str], None], key: str, value: str) -> PodMetadataError | None:
-    try:
-        check(key, value)
-    except PodMetadataError as e:
-        return e
-    return None
 
 
 def _spell_option(kind: str, key: str, value: str) -> str:

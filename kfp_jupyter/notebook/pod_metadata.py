@@ -12,7 +12,7 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
 #: a label value, or the name part of a key: Kubernetes' "qualified name" (the value may be empty)
 _NAME_RE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
@@ -65,6 +65,21 @@ class PodMetadataError(ValueError):
                 f"{spell('annotation', *self.given)!r}"
             )
         return "; or, ".join(ways) or f"give the {self.kind} a key Kubernetes takes"
+
+
+def refusals(
+    labels: Iterable[tuple[str, str]], annotations: Iterable[tuple[str, str]]
+) -> list[PodMetadataError]:
+    """Every label and annotation of a step that Kubernetes would refuse, labels first: the front
+    ends tell them all at once, in this order, each in its own words (a tag, a magic option)."""
+    found: list[PodMetadataError] = []
+    for check, pairs in ((check_label, labels), (check_annotation, annotations)):
+        for key, value in pairs:
+            try:
+                check(key, value)
+            except PodMetadataError as e:
+                found.append(e)
+    return found
 
 
 def check_label(key: str, value: str) -> None:

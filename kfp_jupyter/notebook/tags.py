@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from .limits import UNSETTABLE_LIMITS, check_limit
-from .pod_metadata import PodMetadataError, check_annotation, check_label
+from .pod_metadata import refusals
 from .roles import RESOURCE_ACTIONS, ROLE_TAGS, TAG_OF_ROLE, Role
 from .step_settings import (
     SettingsConflict,
@@ -417,13 +417,10 @@ def _check_pod_metadata(said: _Said) -> None:
     pipeline would otherwise fail on the cluster, after the upload. Checked here, once a cell's
     tags are read, rather than tag by tag, so that a misspelt `lable:team:ML Team` is still
     told as a near miss of the `label:` tag it is (see `near_miss`)."""
-    errors: list[TagError] = []
-    for head, check in (("label", check_label), ("annotation", check_annotation)):
-        for key, value in said.pairs[head].items():
-            try:
-                check(key, value)
-            except PodMetadataError as e:
-                errors.append(TagError(f"tag '{head}:{key}:{value}': {e}", e.fix(_spell_tag)))
+    errors = [
+        TagError(f"tag '{_spell_tag(e.kind, *e.given)}': {e}", e.fix(_spell_tag))
+        for e in refusals(said.pairs["label"].items(), said.pairs["annotation"].items())
+    ]
     if errors:
         first, *more = errors
         raise TagError(str(first), first.fix, tuple(more))

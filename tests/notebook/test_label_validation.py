@@ -150,11 +150,39 @@ def test_a_magic_line_is_refused_at_its_line_with_the_option_to_write(tmp_path: 
     assert annotation.endswith("fix: write it as '--annotation bad-key=v'")
 
 
-def test_a_magic_and_a_tag_say_the_same(tmp_path: Path) -> None:
-    by_tag = problems_of(two_steps(tmp_path, code("x = 1", "step:a", f"label:owner:{LONG}")))
-    by_magic = problems_of(two_steps(tmp_path, code(f"%%step a --label owner={LONG}\nx = 1")))
-    why = f"label 'owner' has the value '{LONG}', which Kubernetes refuses (70 characters long)"
-    assert why in by_tag[0] and why in by_magic[0]
+@pytest.mark.parametrize(
+    ("tag", "option", "why"),
+    [
+        (
+            f"label:owner:{LONG}",
+            f"--label owner={LONG}",
+            f"label 'owner' has the value '{LONG}', which Kubernetes refuses (70 characters long)",
+        ),
+        (
+            "label:bad.key!:v",
+            "--label bad.key!=v",
+            "label key 'bad.key!' is not one Kubernetes takes ('!' in 'bad.key!'): a label key "
+            "is a name (",
+        ),
+        (
+            "annotation:a/b/c:",
+            "--annotation a/b/c=",
+            "annotation key 'a/b/c' is not one Kubernetes takes (it has more than one '/')",
+        ),
+    ],
+    ids=["label-value", "label-key", "annotation-key"],
+)
+def test_a_magic_and_a_tag_say_the_same(tmp_path: Path, tag: str, option: str, why: str) -> None:
+    """The same words for the same refusal, and the fix in each one's own spelling."""
+    (by_tag,) = problems_of(two_steps(tmp_path, code("x = 1", "step:a", tag)))
+    (by_magic,) = problems_of(two_steps(tmp_path / "m", code(f"%%step a {option}\nx = 1")))
+    tag_words = by_tag.removeprefix(f"cell 1: tag '{tag}': ")
+    magic_words = by_magic.removeprefix(f"cell 1, line 1: bad magic line '%%step a {option}': ")
+    assert tag_words.startswith(why)
+    assert tag_words.split("\n  fix: ")[0] == magic_words.split("\n  fix: ")[0]
+    kind = tag.split(":")[0]
+    assert f"\n  fix: write it as '{kind}:" in tag_words
+    assert f"\n  fix: write it as '--{kind} " in magic_words
 
 
 def test_a_magic_takes_an_empty_label_value_as_the_tag_does(tmp_path: Path) -> None:
