@@ -135,11 +135,25 @@ def _check_sizes(
 def _mounts(
     notebook: tuple[VolumeRef, ...], s: StepVolumes, problems: list[Problem]
 ) -> tuple[Mount, ...]:
-    """Notebook-level volumes are mounted in every step that runs a container."""
+    """Notebook-level volumes are mounted in every step that runs a container. A volume is
+    mounted once per step: its one path is what the step finds in KFPJ_VOLUME_<NAME>."""
     refs = (*notebook, *s.refs) if s.kind != "resource" else s.refs
     by_path: dict[str, str] = {}
+    by_volume: dict[str, VolumeRef] = {}
     out: list[Mount] = []
     for ref in refs:
+        first = by_volume.setdefault(ref.volume, ref)
+        if first.path != ref.path and first.claim == ref.claim:  # a claim and a new volume:
+            problems.append(  # told as such by _Definitions
+                Problem(
+                    f"volume {ref.volume!r} is mounted twice, at {first.path} and at {ref.path}",
+                    cell=s.cell,
+                    step=s.name,
+                    fix="mount it at one path (its path is in $"
+                    f"{volume_env(ref.volume)} for the step's code)",
+                )
+            )
+            continue
         if by_path.get(ref.path, ref.volume) != ref.volume:
             problems.append(
                 Problem(

@@ -211,8 +211,8 @@ def _step_settings(magic: str, a: argparse.Namespace, usage: str) -> StepSetting
         image=a.image,
         packages=packages,
         limits=limits,
-        annotations=tuple(sorted(dict(a.annotation).items())),
-        labels=tuple(sorted(dict(a.label).items())),
+        annotations=_once_each("annotation", a.annotation, usage),
+        labels=_once_each("label", a.label, usage),
         secrets=tuple(dict.fromkeys(a.secret)),
         cache=a.cache,
         retries=a.retries,
@@ -247,6 +247,19 @@ def _limits(a: argparse.Namespace, usage: str) -> tuple[tuple[str, str], ...]:
             )
         limits[key] = value
     return tuple(sorted(limits.items()))
+
+
+def _once_each(what: str, pairs: list[tuple[str, str]], usage: str) -> tuple[tuple[str, str], ...]:
+    """--label or --annotation pairs by key, sorted: a key given twice with two values is an
+    error (as the tags and --limit say it), never the last one silently."""
+    out: dict[str, str] = {}
+    for key, value in pairs:
+        if out.get(key, value) != value:
+            raise MagicUsageError(
+                f"{what} {key!r} is given twice, as {out[key]!r} and {value!r}", usage
+            )
+        out[key] = value
+    return tuple(sorted(out.items()))
 
 
 def _check_pod_metadata(a: argparse.Namespace, usage: str) -> None:

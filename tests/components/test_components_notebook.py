@@ -374,6 +374,16 @@ def test_shared_names_and_metrics_of_components(tmp_path: Path) -> None:
             None,
             "both mounted at /d",
         ),
+        (  # the step's $KFPJ_VOLUME_DATA could hold only one of the paths
+            [code("x = 1", "step:a", "volume:data:/d:1Gi", "volume:data:/e")],
+            None,
+            "volume 'data' is mounted twice, at /d and at /e",
+        ),
+        (
+            [code("%%step a --volume pvc/data:/e\nx = 1")],
+            {"kfp_jupyter": {"volumes": [{"name": "pvc/data", "mount_path": "/d"}]}},
+            "volume 'data' is mounted twice, at /d and at /e",
+        ),
         (
             [code("x = 1", "step:a", "volume:pvc/data:/d", "volume:data:/e:1Gi")],
             None,

@@ -195,6 +195,21 @@ def test_a_magic_takes_an_empty_label_value_as_the_tag_does(tmp_path: Path) -> N
         assert template["metadata"] == {"labels": {"tier": ""}, "annotations": {"note": ""}}
 
 
+@pytest.mark.parametrize("kind", ["label", "annotation"])
+def test_a_key_given_twice_with_two_values_is_refused_by_tag_and_magic(
+    tmp_path: Path, kind: str
+) -> None:
+    """Never the last value silently: which one the user meant is theirs to say."""
+    by_tag = two_steps(tmp_path, code("x = 1", "step:a", f"{kind}:team:x", f"{kind}:team:y"))
+    by_magic = two_steps(tmp_path / "m", code(f"%%step a --{kind} team=x --{kind} team=y\nx = 1"))
+    assert f"{kind} 'team' is set twice, to 'x' and to 'y'" in problems_of(by_tag)[0]
+    assert f"{kind} 'team' is given twice, as 'x' and 'y'" in problems_of(by_magic)[0]
+    same = two_steps(tmp_path / "s", code(f"%%step a --{kind} team=x --{kind} team=x\nx = 1"))
+    workflow = yaml.safe_load(compile_pipeline(load_notebook(same), "argo"))
+    (template,) = [t for t in workflow["spec"]["templates"] if t["name"] == "a"]
+    assert template["metadata"][f"{kind}s"] == {"team": "x"}
+
+
 def test_the_magic_run_in_ipython_refuses_it_before_the_cell_runs(tmp_path: Path) -> None:
     cell = "%%step a --label 'team=ML Team'\\nprint('the cell ran')"
     r = ipython(tmp_path, "%load_ext kfp_jupyter", f'get_ipython().run_cell("{cell}")')
