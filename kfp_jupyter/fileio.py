@@ -12,16 +12,31 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import UsageError
 
 
+def _special(path: Path) -> bool:
+    """Whether `path` is there and no regular file (a device such as /dev/null, a FIFO, a
+    terminal): a file to write into, never one to rename another over."""
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
 def _replacing(path: Path) -> Iterator[Path]:
     """A fresh temporary path beside `path`, renamed over `path` when the block ends well and
-    removed when it does not."""
+    removed when it does not. Through a symlink its file is written, the link kept (as `cp`
+    does); a device or FIFO (`-o /dev/stdout`) is yielded itself, to be written in place."""
+    if _special(path):
+        yield path
+        return
+    path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     # the name cut short: a name near the file system's limit (255 bytes) must still have room
     # for the suffix; os.urandom, not secrets, which costs an import of hmac on every start
@@ -43,17 +58,22 @@ def write_atomically(path: Path, text: str, *, mode: int = 0o666, keep_mode: boo
     file's permissions, for files the user owns and may have restricted (a notebook).
     """
     with _replacing(path) as tmp:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        in_place = _special(tmp)
+        fd = os.open(tmp, os.O_WRONLY | (0 if in_place else os.O_CREAT | os.O_EXCL), mode)
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
-        if keep_mode and path.exists():
+        if keep_mode and not in_place and path.exists():
             os.chmod(tmp, path.stat().st_mode & 0o777)
 
 
 def copy_atomically(source: Path, path: Path) -> None:
     """Copy `source` to a fresh file beside `path`, then rename it over `path`."""
     with _replacing(path) as tmp:
-        shutil.copyfile(source, tmp)
+        if _special(tmp):  # shutil.copyfile refuses a FIFO
+            with source.open("rb") as src, tmp.open("wb") as dst:
+                shutil.copyfileobj(src, dst)
+        else:
+            shutil.copyfile(source, tmp)
 
 
 def same_file(a: Path, b: Path) -> bool:

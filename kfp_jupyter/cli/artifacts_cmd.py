@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, get_args
@@ -35,6 +37,7 @@ def experiments_group() -> None:
 def experiments_list(as_json: bool, store: str | None) -> None:
     """List experiments with their number of runs."""
     from rich.table import Table
+    from rich.text import Text
 
     from ..engine.report import iso
 
@@ -61,7 +64,7 @@ def experiments_list(as_json: bool, store: str | None) -> None:
         return
     table = Table("experiment", "runs", "last run", box=None, pad_edge=False)
     for e in rows:
-        table.add_row(e.name, str(e.runs), timestamp(e.last_run))
+        table.add_row(Text(e.name), str(e.runs), timestamp(e.last_run))
     rich_console().print(table)
 
 
@@ -82,7 +85,8 @@ def artifacts_group() -> None:
     default=None,
     metavar="PATH",
     help="The file to write, or a folder to write into (one that exists, or a path ending in "
-    "'/'). Default: the stored file's name (VARIABLE.EXT, or VARIABLE) in the current folder.",
+    "'/'), or - for standard output. Default: the stored file's name (VARIABLE.EXT, or "
+    "VARIABLE) in the current folder.",
 )
 @store_option
 @handle_errors
@@ -98,6 +102,9 @@ def artifacts_get(
     arts = {a.name: a for a in history.artifacts(run.id, step)}
     art = arts[_output_name(arts, variable, step, run.id)]
     sources = _stored_files(st, art)
+    if output == "-":
+        _to_stdout(sources)
+        return
     for source, target in _targets(output, sources):
         _copy(source, target)
         kind = art.type if len(sources) == 1 else source.suffix.lstrip(".")
@@ -234,6 +241,19 @@ def _check_suffix(output: str, source: Path) -> None:
         f"{wanted.lstrip('.')}; give -o {fixed} (or a name without a suffix, or a folder ending "
         "in '/'); nothing was written"
     )
+
+
+def _to_stdout(sources: list[Path]) -> None:
+    """`-o -`: the stored bytes to standard output, for a pipe (`| head`, `| jq`)."""
+    if len(sources) != 1:
+        raise UsageError(
+            f"-o -: this output is stored as {', '.join(s.name for s in sources)}; give -o a "
+            f"file name ending in {' or '.join(s.suffix for s in sources)} for one of them, or "
+            "a folder (ending in '/') for all"
+        )
+    with sources[0].open("rb") as f:
+        shutil.copyfileobj(f, sys.stdout.buffer)
+    sys.stdout.buffer.flush()
 
 
 def _copy(source: Path, target: Path) -> None:

@@ -88,19 +88,31 @@ def runs_list(
 
     if show_all and limit is not None:
         raise click.BadParameter("give --limit or --all, not both", param_hint="--all")
+    if summary and as_json:
+        raise click.BadParameter(
+            "--summary adds lines under the table; with --json give one of them",
+            param_hint="--summary",
+        )
     wanted = [s.upper() for s in states]
     limit = None if show_all else (limit or LIST_DEFAULT)
     st, history = history_of(store)
     runs, total = _selected(history, notebook, experiment, wanted, limit)
+    left_out = (
+        f"the newest {len(runs)} of {total} runs; --limit N or --all for more"
+        if total > len(runs)
+        else ""
+    )
     if as_json:
         click.echo(json.dumps([run_listing(history, r) for r in runs], indent=2))
+        if left_out:  # on stderr: the array stays the whole of standard output
+            click.echo(left_out, err=True)
         return
     if not runs:
         click.echo("no runs" + (f" in experiment {experiment!r}" if experiment else ""))
     else:
         rich_console().print(_runs_table(history, runs))
-        if total > len(runs):
-            click.echo(f"the newest {len(runs)} of {total} runs; --limit N or --all for more")
+        if left_out:
+            click.echo(left_out)
     if summary:
         from ..engine.gc import store_size
 
@@ -150,6 +162,7 @@ def _took(run: Any, attempts: bool = False) -> str:
 
 def _runs_table(history: Any, runs: list[Any]) -> Table:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(
         "run", "experiment", "pipeline", "state", "started", "took", "steps",
@@ -162,8 +175,8 @@ def _runs_table(history: Any, runs: list[Any]) -> Table:
         took = _took(r)
         table.add_row(
             r.id,
-            r.experiment,
-            r.pipeline,
+            Text(r.experiment),  # the user's words, never read as markup ("[old]")
+            Text(r.pipeline),
             styled(r.state),
             timestamp(r.created),
             took,
@@ -312,7 +325,7 @@ def _tasks_table(tasks: list[Any]) -> Table:
             fmt_seconds(t.finished - t.started) if t.finished and t.started and not t.cached else ""
         )
         table.add_row(
-            t.name,
+            Text(t.name),
             styled(t.state),
             str(t.attempts) if t.attempts else "",
             timestamp(t.started),

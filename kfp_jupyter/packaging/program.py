@@ -20,7 +20,7 @@ from .runtime_text import (
     SURE_BUILTINS,
     from_builtins,
     indent_code,
-    inner_runtime,
+    inner_parts,
     notebook_runtime,
     outer_runtime,
     shielded_runtime,
@@ -366,7 +366,7 @@ def _runtime(step: Step, like: str, as_main: str) -> str:
         return ""
     return _section(
         "kfp-jupyter runtime: loads and saves the variables passed between steps",
-        shielded_runtime(inner_runtime(*needed)),
+        shielded_runtime(*inner_parts(*needed)),
     )
 
 
@@ -434,7 +434,7 @@ def _notebook_program(pipeline: Pipeline, step: Step) -> StepProgram:
     needed = [p for p, used in (("like", like), ("metric", step.metrics)) if used]
     runtime = _section(
         "kfp-jupyter runtime: executes the notebook in a kernel",
-        shielded_runtime(inner_runtime("error", *needed) + "\n\n" + notebook_runtime()),
+        shielded_runtime(*inner_parts("error", *needed), notebook_runtime()),
     )
     parts = [
         _notebook_capture(step, args, arg_of.get(("metrics", "metrics"))),
@@ -473,8 +473,8 @@ def _notebook_run(step: Step, call: NotebookCall, arg_of: dict[tuple[str, str], 
     """The call of the notebook runtime: the notebook's text, the values and variables it is
     given, and the metrics it gives back."""
     code = {
-        "load": shielded_runtime(inner_runtime("load")) if step.inputs else "",
-        "save": shielded_runtime(inner_runtime("save")) if call.variables or step.metrics else "",
+        "load": shielded_runtime(*inner_parts("load")) if step.inputs else "",
+        "save": shielded_runtime(*inner_parts("save")) if call.variables or step.metrics else "",
     }
     values = ", ".join(
         f"{a.input!r}: {a.value!r}"

@@ -59,24 +59,39 @@ def _runtime_parts() -> dict[str, str]:
     return parts
 
 
-def inner_runtime(*parts: str) -> str:
-    """The runtime parts a step needs (all of them when none are named)."""
+def inner_parts(*parts: str) -> tuple[str, ...]:
+    """The runtime parts a step needs (all of them when none are named), in the file's order."""
     available = _runtime_parts()
     names = ["error", *(p for p in available if p != "error" and (not parts or p in parts))]
-    return "\n\n".join(available[n] for n in names)
+    return tuple(available[n] for n in names)
+
+
+def inner_runtime(*parts: str) -> str:
+    """The runtime parts a step needs, as one text."""
+    return "\n\n".join(inner_parts(*parts))
 
 
 @cache
-def shielded_runtime(code: str) -> str:
-    """Runtime parts (`code`) as the body of a function of their own that imports the builtins
-    they use, then the names the generated code calls bound from it. Defined right in a step's
-    function, the runtime's functions would find the step's variables where they mean builtins
-    (`type = kind.upper()` hides `type` from every function nested in the step's); the step's
-    code may name its variables as a notebook may."""
-    tree = ast.parse(code)
-    defined = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+def _names_of(piece: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The functions and classes a piece of the runtime defines, in order, and the builtins it
+    uses. Each piece is parsed once per process, whichever pieces a step combines it with."""
+    tree = ast.parse(piece)
+    defined = tuple(n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)))
     used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} & SURE_BUILTINS
-    entries = [n for n in defined if n in _ENTRIES]
+    return defined, frozenset(used)
+
+
+@cache
+def shielded_runtime(*pieces: str) -> str:
+    """Runtime pieces (joined by a blank line) as the body of a function of their own that
+    imports the builtins they use, then the names the generated code calls bound from it. Defined
+    right in a step's function, the runtime's functions would find the step's variables where
+    they mean builtins (`type = kind.upper()` hides `type` from every function nested in the
+    step's); the step's code may name its variables as a notebook may."""
+    code = "\n\n".join(pieces)
+    names_of = [_names_of(p) for p in pieces]
+    used = set().union(*(u for _, u in names_of))
+    entries = [n for defined, _ in names_of for n in defined if n in _ENTRIES]
     head = "def _kfpj_runtime():\n"
     if used:
         head += indent_code(from_builtins(sorted(used)))

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -118,3 +120,35 @@ def test_an_output_deleted_from_the_store_is_one_clear_error(tmp_path: Path, wha
     # as promised: a new run computes it again, and it can be copied
     assert kfpj("run", nb, store=st).returncode == 0
     assert json.loads(get(st, "a", "x", "-o", out)) == [1, 2]
+
+
+def test_o_dash_writes_the_bytes_to_standard_output(store: Path, tmp_path: Path) -> None:
+    p = kfpj("artifacts", "get", "latest", "make", "frame", "-o", "-", store=store, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == [1, 2, 3]
+    assert not (tmp_path / "-").exists()
+
+
+def test_o_a_symlink_writes_its_file_and_keeps_the_link(store: Path, tmp_path: Path) -> None:
+    (tmp_path / "real.json").write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to("real.json")
+    get(store, "make", "frame", "-o", link)
+    assert link.is_symlink() and os.readlink(link) == "real.json"
+    assert json.loads((tmp_path / "real.json").read_text()) == [1, 2, 3]
+
+
+def test_o_a_fifo_is_written_into_not_replaced(store: Path, tmp_path: Path) -> None:
+    """As /dev/null or /dev/stdout would be: a special file is no file to rename over (as root,
+    a rename would have put a regular file where the device was)."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    p = kfpj("artifacts", "get", "latest", "make", "frame", "-o", fifo, store=store)
+    reader.join(timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(got[0]) == [1, 2, 3]
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert [x.name for x in tmp_path.iterdir()] == ["pipe"]  # no temporary file left

@@ -79,7 +79,16 @@ def test_every_command_is_listed_and_runs_its_help() -> None:
     section = r.stdout.split("Commands:")[1]
     names = [line.split()[0] for line in section.splitlines() if line[2:3].isalpha()]
     assert names == sorted(names)
-    expected = {"artifacts", "compile", "compose", "convert", "experiments", "inspect", "run"}
+    expected = {
+        "artifacts",
+        "attach",
+        "compile",
+        "compose",
+        "convert",
+        "experiments",
+        "inspect",
+        "run",
+    }
     assert expected | {"runs", "submit", "targets"} == set(names)
     for name in names:
         h = subprocess.run(

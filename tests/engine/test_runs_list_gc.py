@@ -46,7 +46,7 @@ def run(nb: Path, store: Path, **params: object) -> str:
 def listed(store: Path, *args: str) -> list[dict[str, Any]]:
     result = kfpj(store, "runs", "list", "--json", *args)
     assert result.exit_code == 0, result.output
-    data: list[dict[str, Any]] = json.loads(result.output)
+    data: list[dict[str, Any]] = json.loads(result.stdout)
     return data
 
 
@@ -66,6 +66,27 @@ def test_list_shows_the_newest_20_unless_told_and_filters(tmp_path: Path) -> Non
     assert table.output.count("0/2") == 1 and table.output.count("2/2") == 19
     both = kfpj(store, "runs", "list", "--limit", "2", "--all")
     assert both.exit_code == 2 and "not both" in both.output
+    # --json says what it left out too, on stderr (standard output stays one JSON array)
+    cut = kfpj(store, "runs", "list", "--json")
+    assert len(json.loads(cut.stdout)) == 20
+    assert cut.stderr.strip() == "the newest 20 of 22 runs; --limit N or --all for more"
+    assert kfpj(store, "runs", "list", "--json", "--all").stderr == ""
+    assert kfpj(store, "runs", "list", "--json", "--summary").exit_code == 2
+
+
+def test_names_in_the_tables_are_shown_as_written(tmp_path: Path) -> None:
+    """An experiment (or pipeline) name with brackets is text, not rich markup: `[/x]` broke
+    every listing of the store, `baseline [old]` was shown as `baseline`."""
+    store = tmp_path / "store"
+    nb = notebook(tmp_path / "a.ipynb")
+    for name in ("[/oops]", "baseline [old]"):
+        run_local(nb, store=str(store), experiment=name, launcher="subprocess").wait()
+    runs = kfpj(store, "runs", "list")
+    assert runs.exit_code == 0, runs.output
+    assert "[/oops]" in runs.output and "baseline [old]" in runs.output
+    experiments = kfpj(store, "experiments", "list")
+    assert experiments.exit_code == 0, experiments.output
+    assert "[/oops]" in experiments.output and "baseline [old]" in experiments.output
 
 
 def test_gc_keeps_what_kept_runs_use_and_removes_the_rest(tmp_path: Path) -> None:
