@@ -59,27 +59,38 @@ class Result:
 
 
 class Workers:
-    """Threads that wait for steps. Daemon threads, unlike concurrent.futures' pool: a process
-    that exits while a run is in progress must not hang waiting for its steps (the run is then
-    INTERRUPTED, and can be resumed)."""
+    """Threads that wait for steps, at most `n`. Daemon threads, unlike concurrent.futures'
+    pool: a process that exits while a run is in progress must not hang waiting for its steps
+    (the run is then INTERRUPTED, and can be resumed). A thread starts only when a step finds
+    none free, so `--workers 100000` costs what the steps running at once need, not n threads."""
 
     def __init__(self, n: int) -> None:
+        self._n = n
         self._queue: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None] = (
             queue.SimpleQueue()
         )
-        self._threads = [
-            threading.Thread(target=self._loop, name=f"kfpj-task-{i}", daemon=True)
-            for i in range(n)
-        ]
-        for t in self._threads:
-            t.start()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        #: steps submitted and not yet done
+        self._pending = 0
 
     def _loop(self) -> None:
         while (item := self._queue.get()) is not None:
             fn, args = item
-            fn(*args)
+            try:
+                fn(*args)
+            finally:
+                with self._lock:
+                    self._pending -= 1
 
     def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        with self._lock:
+            self._pending += 1
+            if self._pending > len(self._threads) and len(self._threads) < self._n:
+                name = f"kfpj-task-{len(self._threads)}"
+                thread = threading.Thread(target=self._loop, name=name, daemon=True)
+                self._threads.append(thread)
+                thread.start()
         self._queue.put((fn, args))
 
     def shutdown(self) -> None:

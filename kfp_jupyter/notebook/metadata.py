@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import Problem
 from ..model import DEFAULT_IMAGE, DEFAULT_KFP_RUNTIME, kfp_runtime_problem
 from .kale_metadata import kale_step_defaults, warn_ignored, with_kale_volumes
-from .step_settings import StepSettings, split_packages
+from .step_settings import StepSettings, bare_version, split_packages
 from .volumes import ACCESS_MODES, VolumeRef, parse_volume
 
 PIPELINE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
@@ -148,20 +148,32 @@ def _first(*values: str | None) -> str | None:
     return None
 
 
+_PACKAGES_EXAMPLE = 'write it like ["pandas>=2,<3", "scikit-learn==1.5.2"]'
+
+
 def _packages(value: object, problems: list[Problem]) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
-        return split_packages(value)
+        return _requirements(split_packages(value), problems)
     if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
         problems.append(
             Problem(
                 "notebook metadata 'kfp_jupyter.packages' must be a list of strings",
-                fix='write it like ["pandas", "scikit-learn==1.5.2"]',
+                fix=_PACKAGES_EXAMPLE,
             )
         )
         return ()
-    return tuple(p.strip() for p in value if p.strip())
+    return _requirements(tuple(p.strip() for p in value if p.strip()), problems)
+
+
+def _requirements(reqs: tuple[str, ...], problems: list[Problem]) -> tuple[str, ...]:
+    """`reqs` without a version given without its package, each told as a problem."""
+    for bare in filter(None, map(bare_version, reqs)):
+        problems.append(
+            Problem(f"notebook metadata 'kfp_jupyter.packages': {bare}", fix=_PACKAGES_EXAMPLE)
+        )
+    return tuple(r for r in reqs if not bare_version(r))
 
 
 def _flag(ours: dict[str, Any], key: str, default: bool, problems: list[Problem]) -> bool:

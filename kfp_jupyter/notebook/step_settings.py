@@ -137,12 +137,26 @@ def _merge_pairs(
     return tuple(sorted(merged.items()))
 
 
+def bare_version(req: str) -> str | None:
+    """Why `req` is no requirement, when it is a version without its package (`<3`, from a
+    range split apart): pip would refuse it on the cluster ("Invalid requirement")."""
+    if req.lstrip()[:1] not in ("<", ">", "=", "!", "~"):
+        return None
+    return (
+        f"package {req!r} is a version without its package: write it after the package's name, "
+        f"in one requirement (NAME{req.strip()})"
+    )
+
+
 def merge_packages(
     a: tuple[str, ...], b: tuple[str, ...], *, override: bool = False
 ) -> tuple[str, ...]:
     """Requirements of both; one distribution pinned two different ways is a conflict."""
     merged: dict[str, str] = {}
     for req in (*a, *b):
+        bare = bare_version(req)
+        if bare:
+            raise SettingsConflict(bare)
         key = requirement_key(req)
         if key in merged and merged[key] != req and not override:
             raise SettingsConflict(f"package {key!r} is required as {merged[key]!r} and as {req!r}")
