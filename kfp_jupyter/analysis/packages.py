@@ -90,9 +90,30 @@ COMPANIONS: dict[str, tuple[str, ...]] = {"pandas": ("pyarrow",)}
 _STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"__future__"}
 
 
+def _imported_by_call(node: ast.Call) -> str | None:
+    """The module a call imports by a literal name: `importlib.import_module("m")` (or
+    `import_module("m")` imported from importlib) and `__import__("m")`. Its package must be
+    installed, and a local module's edits must reach the cache key, as for an import statement;
+    a name computed at run time cannot be known here."""
+    func = node.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    if name not in ("import_module", "__import__") or not node.args:
+        return None
+    if isinstance(func, ast.Attribute) and not (
+        isinstance(func.value, ast.Name) and func.value.id == "importlib"
+    ):
+        return None
+    first = node.args[0]
+    if not isinstance(first, ast.Constant) or not isinstance(first.value, str):
+        return None
+    module = first.value.strip()
+    return module if module and not module.startswith(".") else None
+
+
 @functools.lru_cache(maxsize=4096)
 def imported_modules(code: str) -> tuple[str, ...]:
-    """Modules imported anywhere in `code` (also inside functions).
+    """Modules imported anywhere in `code` (also inside functions), by statements and by
+    calls with a literal name (`_imported_by_call`).
 
     Cached: the imports and functions cells are part of every step's code.
     """
@@ -104,7 +125,11 @@ def imported_modules(code: str) -> tuple[str, ...]:
         return ()
     out: dict[str, None] = {}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
+        if isinstance(node, ast.Call):
+            called = _imported_by_call(node)
+            if called is not None:
+                out[called] = None
+        elif isinstance(node, ast.Import):
             for a in node.names:
                 out[a.name] = None
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
