@@ -22,17 +22,9 @@ import kfp_jupyter
 from kfp_jupyter.cluster import attach
 
 pytest_plugins = ["servers.fixtures"]
+pytestmark = pytest.mark.usefixtures("config")
 
 STEPS = ["load_data", "train", "report"]
-
-
-@pytest.fixture(autouse=True)
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The user's config folder (saved targets), the test's own."""
-    folder = tmp_path / "config"
-    monkeypatch.setenv("KFP_JUPYTER_CONFIG_DIR", str(folder))
-    monkeypatch.setenv("KFP_JUPYTER_STORE", str(tmp_path / "store"))
-    return folder
 
 
 def sent(server: KfpServer, nb: Path) -> str:

@@ -22,15 +22,7 @@ from servers.kfp_server import KfpServer
 import kfp_jupyter
 
 pytest_plugins = ["servers.fixtures"]
-
-
-@pytest.fixture(autouse=True)
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The user's config folder, the test's own."""
-    folder = tmp_path / "config"
-    monkeypatch.setenv("KFP_JUPYTER_CONFIG_DIR", str(folder))
-    monkeypatch.setenv("KFP_JUPYTER_STORE", str(tmp_path / "store"))
-    return folder
+pytestmark = pytest.mark.usefixtures("config")
 
 
 def add_prod(server: KfpServer, *more: str) -> None:

@@ -51,6 +51,15 @@ def demo_nb(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user's config folder (saved targets, runs sent) and local store, the test's own."""
+    folder = tmp_path / "config"
+    monkeypatch.setenv("KFP_JUPYTER_CONFIG_DIR", str(folder))
+    monkeypatch.setenv("KFP_JUPYTER_STORE", str(tmp_path / "store"))
+    return folder
+
+
+@pytest.fixture
 def cluster_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No cluster settings from this machine: kfp's context file, kubeconfig and variables are
     the test's own. Returns the path of kfp's context file (absent unless the test writes it)."""
