@@ -114,13 +114,21 @@ def runs_list(
         if left_out:
             click.echo(left_out)
     if summary:
-        from ..engine.gc import store_size
+        click.echo(f"{history.count_runs()} runs in {st.describe()}: {_sizes(st, history)}")
 
-        artifacts, own = store_size(st, history)
-        click.echo(
-            f"{history.count_runs()} runs in {st.describe()}: artifacts "
-            f"{human_bytes(artifacts)}, history and run files {human_bytes(own)}"
-        )
+
+def _sizes(st: Store, history: Any) -> str:
+    """What the store holds on disk; a remote store's artifacts are counted as its runs refer
+    to them (its bucket is not walked), the rest is on this machine."""
+    from ..engine.gc import store_size
+
+    size = store_size(st, history)
+    files = (
+        f"programs {human_bytes(size.programs)}, history and run files {human_bytes(size.history)}"
+    )
+    if st.remote:
+        return f"artifacts {human_bytes(size.artifacts)}; on this machine {files}"
+    return f"{human_bytes(size.total)} on disk (artifacts {human_bytes(size.artifacts)}, {files})"
 
 
 def _selected(
@@ -258,7 +266,7 @@ def runs_show(run_id: str, as_json: bool, store: str | None) -> None:
     st, history = history_of(store)
     run = history.get_run(run_id)
     if as_json:
-        click.echo(json.dumps(run_summary(history, run.id), indent=2))
+        click.echo(json.dumps(run_summary(history, run.id, st), indent=2))
         return
     console = rich_console()
     _show_header(console, run, history.metrics(run.id))

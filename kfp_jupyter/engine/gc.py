@@ -190,15 +190,54 @@ def run_gc(store: Store, history: History, plan: GcPlan) -> None:
             store.remove_program(name)
 
 
-def store_size(store: Store, history: History) -> tuple[int, int]:
-    """(bytes of the artifacts the runs refer to, bytes of the history and the runs' files)."""
-    artifacts = sum(history.artifact_sizes().values())
-    own = 0
-    for base in (store.db_path.parent / "runs", *store.db_path.parent.glob("history.db*")):
-        paths = [base] if base.is_file() else (p for p in Path(base).rglob("*") if p.is_file())
-        for p in paths:
+@dataclass(frozen=True)
+class StoreSize:
+    """What a store holds on this machine's disk, in bytes (`runs list --summary`)."""
+
+    #: the artifacts folder on disk, every artifact in it, whether a run refers to it or not;
+    #: for a remote store, the bytes its runs refer to (the bucket is not walked)
+    artifacts: int
+    #: the kept step programs and pipeline specs (`programs/`)
+    programs: int
+    #: the history database, the runs' folders (logs, records) and running steps' scratch
+    history: int
+
+    @property
+    def total(self) -> int:
+        return self.artifacts + self.programs + self.history
+
+
+def _disk_usage(st: os.stat_result) -> int:
+    blocks = getattr(st, "st_blocks", None)  # not on Windows: there, the size
+    return int(blocks) * 512 if blocks is not None else st.st_size
+
+
+def _bytes_under(path: Path) -> int:
+    """The disk space of `path` and everything under it, as `du` counts it: blocks in use, by
+    files and folders, each file once however many links it has, links not followed."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for folder, dirs, files in os.walk(path):
+        for name in (*dirs, *files):
             try:
-                own += p.stat().st_size
+                st = os.lstat(os.path.join(folder, name))
             except OSError:
                 continue
-    return artifacts, own
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += _disk_usage(st)
+    try:
+        return total + _disk_usage(os.lstat(path))
+    except OSError:
+        return total
+
+
+def store_size(store: Store, history: History) -> StoreSize:
+    """The store's size on disk, as `du` adds it up (`runs list --summary`)."""
+    root = store.local_root
+    if store.remote:
+        artifacts = sum(history.artifact_sizes().values())
+    else:
+        artifacts = _bytes_under(root / "artifacts")
+    own = sum(_bytes_under(p) for p in (root / "runs", root / "tmp", *root.glob("history.db*")))
+    return StoreSize(artifacts, _bytes_under(root / "programs"), own)

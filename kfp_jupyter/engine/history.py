@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import sqlite3
 import sys
@@ -38,7 +39,7 @@ from .history_rows import (
     run_row,
     task_row,
 )
-from .procinfo import RunnerId
+from .procinfo import RUNNER_LOCK, RunnerId
 from .schema import MIGRATIONS, Migration
 
 if TYPE_CHECKING:
@@ -54,6 +55,10 @@ __all__ = [
     "TaskRow",
     "new_run_id",
 ]
+
+
+#: what a run id (or a prefix of one) is made of: `new_run_id`'s hex digits
+_RUN_ID = re.compile(r"[0-9a-fA-F]+")
 
 
 def new_run_id() -> str:
@@ -353,8 +358,11 @@ class History(HistoryDatabase):
         """Mark runs whose runner died (on this host) INTERRUPTED, with their running tasks.
 
         Called by every reader: the store is consistent for whoever looks next, whatever
-        killed the runner.
+        killed the runner. A runner that holds its run's lock is alive, whatever its pid says
+        (procinfo.py). A history read where it cannot be written is shown as it is.
         """
+        if self.read_only:
+            return []
         active = tuple(states.ACTIVE)
         rows = self._read(
             "SELECT id, runner_host, runner_pid, runner_token FROM runs "
@@ -366,7 +374,8 @@ class History(HistoryDatabase):
             runner = RunnerId(
                 row["runner_host"] or "", int(row["runner_pid"] or 0), row["runner_token"]
             )
-            if runner.alive() is False and self._interrupt(str(row["id"]), runner):
+            lock = self.path.parent / "runs" / str(row["id"]) / RUNNER_LOCK
+            if runner.alive(lock) is False and self._interrupt(str(row["id"]), runner):
                 repaired.append(str(row["id"]))
         return repaired
 
@@ -408,9 +417,17 @@ class History(HistoryDatabase):
             if not rows:
                 raise UsageError("there are no runs in this store yet")
             return str(rows[0][0])
+        if not _RUN_ID.fullmatch(ref):
+            if self._read("SELECT 1 FROM runs WHERE id = ?", (ref,)):
+                return ref  # an id of another form, from a record written elsewhere
+            raise UsageError(
+                f"no run {ref!r}: a run id is hex digits (such as 3f9a2c1b, or a unique prefix "
+                "of one) or `latest` (see: kfp-jupyter runs list)"
+            )
+        # a prefix compared as text: LIKE would read `_` and `%` in it as wildcards
         rows = self._read(
-            "SELECT id FROM runs WHERE id LIKE ? ORDER BY created DESC",
-            (ref.replace("%", "").replace("_", "") + "%",),
+            "SELECT id FROM runs WHERE lower(substr(id, 1, ?)) = ? ORDER BY created DESC",
+            (len(ref), ref.lower()),
         )
         ids = [str(r[0]) for r in rows]
         if ref in ids:

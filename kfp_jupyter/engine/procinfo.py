@@ -1,8 +1,12 @@
 """Who is running a run, and whether they still are.
 
-A run row records its runner's host, pid and (where the OS tells it) the process start time; a
-reader that finds a RUNNING run whose runner is gone on this host knows the run was interrupted.
-The start time guards against a recycled pid passing for the dead runner.
+A runner holds a lock on a file in its run's folder (`runner.lock`, an flock) for as long as it
+runs; a reader that cannot take that lock knows the runner is alive, whatever its pid says: a
+runner in another PID namespace (a container with this host's name) has a pid that means
+nothing here. Where no lock can be taken (no flock, a file system without locks, a run started
+before runners took it), the run row's host, pid and (where the OS tells it) process start time
+say it: a reader that finds a RUNNING run whose runner is gone on this host knows the run was
+interrupted. The start time guards against a recycled pid passing for the dead runner.
 """
 
 from __future__ import annotations
@@ -10,7 +14,18 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+if sys.platform != "win32":
+    import fcntl
+
+#: the file in a run's folder that its runner holds locked while it runs
+RUNNER_LOCK = "runner.lock"
+#: how long a runner waits for readers that are testing its lock (each holds it for a moment)
+LOCK_PATIENCE_S = 5.0
 
 
 def _start_token(pid: int) -> str | None:
@@ -38,11 +53,76 @@ class RunnerId:
     def is_local(self) -> bool:
         return self.host == socket.gethostname()
 
-    def alive(self) -> bool | None:
-        """True/False on this host; None when the runner is on another host (cannot tell)."""
+    def alive(self, lock: Path | None = None) -> bool | None:
+        """True/False on this host; None when the runner is on another host (cannot tell).
+        `lock`: the run's lock file; held, the runner is alive wherever it is."""
+        if lock is not None and lock_held(lock):
+            return True
         if not self.is_local():
             return None
         return pid_alive(self.pid, self.token)
+
+
+class RunnerLock:
+    """The lock a runner holds on its run's lock file until `release` (or until it dies: the
+    system releases the lock of a process that is gone)."""
+
+    def __init__(self, file: IO[bytes], path: Path) -> None:
+        self._file = file
+        self._path = path
+
+    def release(self) -> None:
+        """Let go, and remove the file while still holding it: a run that ended leaves no file
+        of its runner behind (its state says it ended; a reader who opened the file first
+        finds it let go)."""
+        self._path.unlink(missing_ok=True)
+        self._file.close()
+
+
+def hold_lock(path: Path, patience: float = LOCK_PATIENCE_S) -> RunnerLock | None:
+    """Take the runner's lock on `path` (made if need be), or None where no lock can be taken:
+    readers then go by the runner's pid. A reader tests the lock by holding it shared for a
+    moment, so a runner waits up to `patience` seconds for readers to let go."""
+    if sys.platform == "win32":
+        return None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        file = open(path, "ab")  # noqa: SIM115  (kept open for as long as the lock is held)
+    except OSError:
+        return None
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return RunnerLock(file, path)
+        except BlockingIOError:
+            if time.monotonic() < deadline:
+                time.sleep(0.01)
+                continue
+        except OSError:
+            pass
+        file.close()
+        return None
+
+
+def lock_held(path: Path) -> bool:
+    """Whether a runner holds its lock on `path` (False where that cannot be told: no file, no
+    flock, a file system without locks). Taken shared and let go at once: readers testing it
+    at the same time do not see each other as a runner."""
+    if sys.platform == "win32":
+        return False
+    try:
+        file = open(path, "rb")  # noqa: SIM115
+    except OSError:
+        return False
+    with file:
+        try:
+            fcntl.flock(file.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+    return False
 
 
 def pid_alive(pid: int, token: str | None = None) -> bool:

@@ -46,6 +46,7 @@ from .events import EventBus, RunEvent
 from .forkserver import make_launcher
 from .launch import kill_group
 from .plan import module_digests
+from .procinfo import RUNNER_LOCK, hold_lock
 from .runtask import Done, Message, Task
 from .taskrecord import TaskRecorder
 
@@ -131,6 +132,9 @@ class Runner:
         )
         self.state = states.RUNNING
         self.notes: list[str] = []
+        # Held until the run ends: readers that cannot take it know the run is alive, whatever
+        # its pid tells them (procinfo.py).
+        self._held = hold_lock(self.run_dir / RUNNER_LOCK)
 
     # --- public -------------------------------------------------------------------------------
 
@@ -191,6 +195,8 @@ class Runner:
                 self._launcher.close()
                 self.notes += getattr(self._launcher, "notes", [])
             shutil.rmtree(self.run_dir / "work", ignore_errors=True)
+            if self._held is not None:
+                self._held.release()
             self.bus.close()
 
     # --- setup --------------------------------------------------------------------------------

@@ -153,10 +153,11 @@ def check_url(url: str) -> None:
         )
 
 
-def check_local_root(root: Path) -> None:
+def check_local_root(root: Path, write: bool = True) -> None:
     """Refuse a store folder that cannot be one: a file, a folder under a missing or non-folder
-    parent, a folder that cannot be written. A store's folder is created, but never its
-    parents: a typo must not make a new tree somewhere."""
+    parent, a folder that cannot be written (`write`: a command that only reads may read a
+    store it cannot write). A store's folder is created, but never its parents: a typo must not
+    make a new tree somewhere."""
     if root.exists():
         if not root.is_dir():
             raise UsageError(f"the store {root} is a file, not a folder: {_FIX}")
@@ -167,6 +168,8 @@ def check_local_root(root: Path) -> None:
             raise UsageError(f"the store {root} is under {where}, which does not exist: {_FIX}")
         if not where.is_dir():
             raise UsageError(f"the store {root} is under {where}, which is a file: {_FIX}")
+    if not write:
+        return
     if not os.access(where, os.W_OK | os.X_OK):
         raise UsageError(f"the store {root} cannot be written here ({where} is read-only): {_FIX}")
     _probe(root)
@@ -188,7 +191,8 @@ def _probe(root: Path) -> None:
 def open_store(store: str | os.PathLike[str] | Store | None = None, create: bool = True) -> Store:
     """The store at a path or URL; None means KFP_JUPYTER_STORE, else the default folder.
 
-    With create=False a store without a history is an error (for commands that only read).
+    With create=False a store without a history is an error (for commands that only read), and
+    a store that cannot be written is read as it is (history_db.py).
     """
     if isinstance(store, Store):
         return store
@@ -209,7 +213,7 @@ def open_store(store: str | os.PathLike[str] | Store | None = None, create: bool
                 f"there is no run history in {root} (run a notebook with `kfp-jupyter run` "
                 "first, or point --store / KFP_JUPYTER_STORE at another store)"
             )
-        check_local_root(root)
+        check_local_root(root, write=create)
         st = LocalStore(root)
     if not create and not st.db_path.is_file() and not _has_records(st.local_root):
         st.check()  # a URL that cannot name a store (`bogus://x`) says that first

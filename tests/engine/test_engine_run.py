@@ -45,13 +45,22 @@ def test_show_json_has_exactly_the_documented_shape(tmp_path: Path) -> None:
     store = tmp_path / "store"
     assert kfpj("run", nb, "-p", "n=4", "--experiment", "shape", store=store).returncode == 0
     s = show(store)
-    assert set(s) == {"id", "experiment", "state", "parameters", "metrics", "tasks"}
+    assert set(s) == {
+        *("id", "experiment", "pipeline", "state", "message", "notebook", "created"),
+        *("finished", "duration", "attempts", "resumed", "parameters", "metrics", "tasks"),
+        "artifacts",
+    }
     assert s["experiment"] == "shape"
     assert s["parameters"] == {"n": 4, "scale": 2.0}
+    assert (s["notebook"], s["attempts"], s["resumed"]) == (str(nb.absolute()), 1, None)
     assert [t["name"] for t in s["tasks"]] == ["start", "left", "right", "join"]
     for t in s["tasks"]:
-        assert set(t) == {"name", "state", "cached", "attempts", "started", "finished", "exit_code"}
+        assert set(t) == {
+            *("name", "state", "cached", "attempts", "started", "finished", "exit_code"),
+            *("message", "error"),
+        }
         assert t == {**t, "state": "SUCCEEDED", "cached": False, "attempts": 1, "exit_code": 0}
+        assert t["error"] is None
         ts(t["started"]), ts(t["finished"])  # ISO 8601
         assert t["started"].endswith("+00:00")
     assert show(store, s["id"][:4]) == s  # a unique prefix names the run
