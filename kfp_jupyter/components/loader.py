@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 #: A component file larger than this is not a component (and is not read into memory whole).
 MAX_BYTES = 5 * 1024 * 1024
+#: seconds a component URL has to send the whole spec (a deadline for the fetch, not per read)
 URL_TIMEOUT = 30.0
 
 
@@ -54,20 +55,23 @@ def load_component_from_file(path: str | Path) -> ComponentSpec:
 
 
 def load_component_from_url(url: str, timeout: float = URL_TIMEOUT) -> ComponentSpec:
-    """Fetch a component with one plain HTTP(S) GET (no credentials, no other schemes)."""
+    """Fetch a component with one plain HTTP(S) GET (no credentials, no other schemes); the
+    whole spec must arrive within `timeout` seconds, however slowly its host sends it."""
     return load_component_from_text(fetch_text(url, timeout), repr(url))
 
 
 def fetch_text(url: str, timeout: float = URL_TIMEOUT) -> str:
+    import http.client
     import urllib.error
-    import urllib.request
+
+    from .fetch import DeadlinePassed, fetch
 
     if not re.match(r"^https?://", url, re.IGNORECASE):
         raise ComponentSpecError(f"component URL {url!r} must start with http:// or https://")
-    request = urllib.request.Request(url, headers={"User-Agent": "kfp-jupyter"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            data: bytes = response.read(MAX_BYTES + 1)
+        data = fetch(url, timeout, MAX_BYTES + 1, {"User-Agent": "kfp-jupyter"})
+    except (DeadlinePassed, TimeoutError):
+        raise ComponentSpecError(_too_slow(url, timeout)) from None
     except urllib.error.HTTPError as e:
         raise ComponentSpecError(
             f"cannot fetch component {url!r}: HTTP {e.code} {e.reason}"
@@ -75,17 +79,25 @@ def fetch_text(url: str, timeout: float = URL_TIMEOUT) -> str:
     except urllib.error.URLError as e:
         reason = e.reason
         if isinstance(reason, TimeoutError):
-            raise ComponentSpecError(
-                f"cannot fetch component {url!r}: no answer within {timeout:g} s"
-            ) from None
+            raise ComponentSpecError(_too_slow(url, timeout)) from None
         raise ComponentSpecError(f"cannot fetch component {url!r}: {reason}") from None
-    except TimeoutError:
+    except http.client.IncompleteRead:
         raise ComponentSpecError(
-            f"cannot fetch component {url!r}: no answer within {timeout:g} s"
+            f"cannot fetch component {url!r}: the answer was cut short (the host hung up before "
+            "sending all it announced); try again, or save the spec next to the notebook and "
+            "name its file in the tag instead"
         ) from None
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, http.client.HTTPException) as e:
         raise ComponentSpecError(f"cannot fetch component {url!r}: {e}") from None
     return _decode(data, repr(url))
+
+
+def _too_slow(url: str, timeout: float) -> str:
+    return (
+        f"cannot fetch component {url!r}: no answer within {timeout:g} s (the whole spec must "
+        "arrive in that time); check the URL and that its host is up, or save the spec next to "
+        "the notebook and name its file in the tag instead"
+    )
 
 
 def _decode(data: bytes, source: str) -> str:

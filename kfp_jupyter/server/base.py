@@ -20,11 +20,12 @@ from ..errors import KfpJupyterError, NotebookError
 from ..frontends.options import SERVER, Option
 from .components import Reference, references
 from .paths import PathRefused, hide_root, real_path, resolve_inside, shown, stat_of
+from .pools import FOLLOW
 from .registry import RunRegistry, Submitted, reattach, record_created
 
 if TYPE_CHECKING:
     from ..model import Pipeline
-    from .pools import Pools
+    from .pools import Pools, Task
     from .settings import KfpJupyterServer
 
 T = TypeVar("T")
@@ -208,16 +209,26 @@ class BaseHandler(APIHandler):
             return self.runs.submitted(run_id)
 
         self.log.info("kfp-jupyter: following run %s (sent from a kernel) on its cluster", run_id)
-        return await self.pools.cluster.run(work)
+        return await self.pools.cluster.run(work, FOLLOW)
 
     def busy(self, error: BaseException) -> None:
-        """Every cluster thread is waiting on a cluster: ask the client to come back."""
+        """Every thread of a slow pool is waiting (on clusters, on component hosts): ask the
+        client to come back."""
         self.set_header("Retry-After", "30")
         self.reply({"message": str(error), "kind": "Busy"}, 503)
 
     async def off_loop(self, fn: Callable[[], T]) -> T:
         """Run quick blocking work (analysis, compilation, the run history) in the quick pool."""
         return await self.pools.run_quick(fn)
+
+    async def off_loop_loading(self, path: Path, fn: Callable[[], T], task: Task) -> T:
+        """Run `fn`, which loads the notebook at `path`, in the fetch pool if the notebook names
+        component URLs (their hosts may take up to the fetch's deadline, and inspect must not
+        wait behind them; PoolFull when every fetch thread is busy), else in the quick pool."""
+        refs = await self.off_loop(lambda: self.reach(path))
+        if any(r.is_url for r in refs):
+            return await self.pools.fetch.run(fn, task)
+        return await self.off_loop(fn)
 
     def reply(self, data: object, status: int = 200) -> None:
         """Answer JSON; an error answer never shows where the root directory is."""

@@ -33,6 +33,8 @@ from ..errors import KfpJupyterError, NotebookError
 from .paths import PathUnusable, is_inside, real_path, stat_of
 
 if TYPE_CHECKING:
+    from ..analysis.blocks import StepBlock
+    from ..model import Parameter
     from ..notebook.kale_compose import Composition
     from ..notebook.reader import Cell, NotebookFile
 
@@ -205,30 +207,56 @@ def _check(root: Path, notebook: Path, refs: list[Reference], allow_urls: bool) 
             )
 
 
-def outline_steps(notebook: Path, refs: list[Reference]) -> list[dict[str, object]]:
-    """The notebook's steps as its cells say them (name, kind, cells, `after`), without the
-    analysis: what the server shows when the whole pipeline cannot be (a URL not fetched on
-    inspect, a problem in another step). Steps a Kale reference splices in are listed too."""
+@dataclass
+class Sketch:
+    """The notebook as its cells say it, without the analysis: what the server shows when the
+    whole pipeline cannot be (a URL not fetched on inspect, a problem in another step)."""
+
+    #: each step's name, kind, cells, `after` (and `component` when it names one)
+    steps: list[dict[str, object]]
+    #: the parameters cell's names, defaults and types, as the analysis reads them
+    parameters: list[Parameter]
+    metrics: list[str]
+    #: some cell's annotation could not be read (a bad tag, a half-typed magic line): that cell
+    #: is in no step, so a step it names is missing here
+    unread: bool
+
+    def to_json(self) -> dict[str, object]:
+        """The fields the full pipeline (`inspect --json`) has in the same shape."""
+        return {
+            "parameters": {p.name: p.default for p in self.parameters},
+            "parameter_types": {p.name: p.type for p in self.parameters},
+            "metrics": list(self.metrics),
+            "steps": self.steps,
+        }
+
+
+def sketch(notebook: Path, refs: list[Reference]) -> Sketch:
+    """The notebook's steps, parameters and metrics as its cells say them; steps a Kale
+    reference splices in are listed too. Reads no component and fetches nothing."""
     from ..analysis.blocks import group_blocks
     from ..notebook.kale_compose import annotate_notebook
     from ..notebook.reader import read_notebook
 
-    annotations, _, _, where = annotate_notebook(read_notebook(notebook))
+    annotations, problems, _, where = annotate_notebook(read_notebook(notebook))
     sources = _component_cells(refs, where)
-    steps: list[dict[str, object]] = []
-    for sb in group_blocks(annotations, [], []).steps:
-        cells = {cell for cell, _, _ in sb.code.parts} or {sb.first_cell}
-        step: dict[str, object] = {
-            "name": sb.name,
-            "kind": sb.settings.kind,
-            "cells": sorted(c for c in cells if c not in where.origins),
-            "after": list(sb.settings.prev),
-        }
-        source = next((sources[c] for c in sorted(cells | {sb.first_cell}) if c in sources), None)
-        if source is not None:
-            step["component"] = {"source": source, "fetched": False}
-        steps.append(step)
-    return steps
+    blocks = group_blocks(annotations, [], [])
+    steps = [_sketch_step(sb, sources, where) for sb in blocks.steps]
+    return Sketch(steps, list(blocks.parameters), list(blocks.metrics), bool(problems))
+
+
+def _sketch_step(sb: StepBlock, sources: dict[int, str], where: Composition) -> dict[str, object]:
+    cells = {cell for cell, _, _ in sb.code.parts} or {sb.first_cell}
+    step: dict[str, object] = {
+        "name": sb.name,
+        "kind": sb.settings.kind,
+        "cells": sorted(c for c in cells if c not in where.origins),
+        "after": list(sb.settings.prev),
+    }
+    source = next((sources[c] for c in sorted(cells | {sb.first_cell}) if c in sources), None)
+    if source is not None:
+        step["component"] = {"source": source, "fetched": False}
+    return step
 
 
 def _component_cells(refs: list[Reference], where: Composition) -> dict[int, str]:
@@ -263,7 +291,8 @@ def outline(notebook: Path, refs: list[Reference], root: Path) -> dict[str, obje
     return {
         "name": settings.name,
         "description": settings.description,
-        "steps": outline_steps(notebook, refs),
+        "experiment": settings.experiment,
+        **sketch(notebook, refs).to_json(),
         "outline": True,
         "message": f"{len(urls)} component URL(s) not fetched on inspect: compile, run or "
         "submit fetches them and checks the whole pipeline",

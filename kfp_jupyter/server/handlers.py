@@ -3,9 +3,9 @@
 APIHandler refuses (403) a request without the server's token or cookie, and a cookie-authenticated
 POST without the XSRF token. Analysis, compilation and submission run in threads: they take
 seconds (the kfp compiler, a cluster's API), and the server's event loop must keep serving the
-kernels meanwhile. Submits have their own bounded pool (pools.py), so clusters that never answer
-cannot delay inspect and compile. Local runs run in the engine's own thread (`run_local` returns
-at once).
+kernels meanwhile. Submits, and compiles and runs that fetch component URLs, have their own
+bounded pools (pools.py), so clusters and hosts that answer slowly or never cannot delay inspect
+and the run history. Local runs run in the engine's own thread (`run_local` returns at once).
 
 What every handler shares (the JSON body, JSON errors) is in base.py; what the server remembers
 between requests (the runs it started and submitted) in registry.py.
@@ -25,10 +25,10 @@ from ..engine.history import HistoryDamagedError
 from ..errors import KfpJupyterError, NotebookError
 from ..frontends.options import RUN_OPTIONS, SUBMIT_OPTIONS, api_keywords
 from .base import ApiError, BaseHandler, only_fields
-from .components import outline, outline_steps
+from .components import outline, sketch
 from .paths import PathRefused, hide_root, relative_to_root, resolve_inside, stat_of
-from .pools import PoolFull, Pools
-from .registry import RunRegistry, listing_of_record
+from .pools import COMPILE, RUN, SUBMIT, PoolFull, Pools
+from .registry import RunRegistry, Submitted, listing_of_record
 from .settings import KfpJupyterServer
 
 PREFIX = "kfp-jupyter/api"
@@ -96,8 +96,10 @@ class CompileHandler(BaseHandler):
                     raise ApiError(400, f"cannot write output {name!r}: {e.strerror}") from None
                 return out
 
-            out = await self.off_loop(work)
+            out = await self.off_loop_loading(path, work, COMPILE)
             self.reply({"target": target, "output": relative_to_root(self.root_dir, out)})
+        except PoolFull as e:
+            self.busy(e)
         except (KfpJupyterError, PathRefused) as e:
             self.fail(e)
 
@@ -166,7 +168,9 @@ class RunsHandler(BaseHandler):
                 self.runs.add(handle)
                 return {"id": handle.run_id, "state": handle.state}
 
-            self.reply(await self.off_loop(work), 201)
+            self.reply(await self.off_loop_loading(path, work, RUN), 201)
+        except PoolFull as e:
+            self.busy(e)
         except (KfpJupyterError, PathRefused) as e:
             self.fail(e)
 
@@ -213,15 +217,19 @@ class StepDetailsHandler(InspectHandler):
     The panel keeps drawing the pipeline while the notebook has a problem (one being typed, in
     one step), and a click on any step asks here: a problem elsewhere must not make the step
     unknown. So the step is then shown as its cells say it, with the problems of that step, or
-    a note that the others have some."""
+    a note that the others have some. A cell whose tags or magic line cannot be read is in no
+    step, so a step not found may be its: that is answered with the notebook's problems (422,
+    as inspect answers them), never "no step" (404) for a step the notebook may have."""
 
-    def sketch(self, path: Path) -> dict[str, Any] | None:
-        """The steps as the notebook's cells say them, without the analysis; None if the
-        notebook cannot even be read."""
+    def sketch(self, path: Path) -> tuple[dict[str, Any] | None, bool]:
+        """The steps as the notebook's cells say them, without the analysis (None if the
+        notebook cannot even be read), and whether a step may be missing from them: a cell
+        whose tags or magic line cannot be read is in no step."""
         try:
-            return {"steps": outline_steps(path, [])}
+            found = sketch(path, [])
         except NotebookError:
-            return None
+            return None, True
+        return found.to_json(), found.unread
 
     def problems_of(self, step: str, cells: list[int], error: NotebookError) -> dict[str, Any]:
         """The `note` and `problems` of step details while the notebook has `error`: the
@@ -239,13 +247,14 @@ class StepDetailsHandler(InspectHandler):
         answer = {"note": note, "problems": [p.to_json() for p in own]}
         return cast("dict[str, Any]", hide_root(answer, self.root_dir))  # a 200: hide it here
 
-    def pipeline(self, path: Path) -> tuple[dict[str, Any] | None, NotebookError | None]:
+    def pipeline(self, path: Path) -> tuple[dict[str, Any] | None, NotebookError | None, bool]:
         """The notebook's pipeline; while it has problems, its steps as its cells say them (a
-        run still has its steps), and the problems."""
+        run still has its steps) and the problems; and whether a step may be missing."""
         try:
-            return self.inspect(path), None
+            return self.inspect(path), None, False
         except NotebookError as e:
-            return self.sketch(path), e
+            p, partial = self.sketch(path)
+            return p, e, partial
 
     def local_details(
         self, p: dict[str, Any] | None, step: str, run_id: str
@@ -274,10 +283,32 @@ class StepDetailsHandler(InspectHandler):
             found["store"] = st.url
         return found
 
-    @web.authenticated
-    async def get(self, *args: str) -> None:
+    def details(
+        self,
+        p: dict[str, Any] | None,
+        problems: NotebookError | None,
+        step: str,
+        run_id: str | None,
+        submitted: Submitted | None,
+    ) -> dict[str, Any] | None:
+        """The details of `step`: of a cluster run, of a local run, or as the notebook says it
+        (with its problems); None if neither knows the step."""
         from ..jupyter.details import run_step_details
 
+        if submitted is not None:
+            s = submitted.summary()
+            tasks = {t["name"]: t["state"] for t in s["tasks"]}
+            failures = submitted.handle.failures  # read from the failed steps' pods
+            return run_step_details(p, step, cluster={**s, "tasks": tasks, "failures": failures})
+        if run_id:
+            return self.local_details(p, step, run_id)
+        found = run_step_details(p, step)
+        if found is not None and problems is not None:
+            found.update(self.problems_of(step, found["cells"], problems))
+        return found
+
+    @web.authenticated
+    async def get(self, *args: str) -> None:
         run_id, step = (None, args[0]) if len(args) == 1 else (args[0], args[1])
         try:
             path = self.notebook_path(self.get_query_argument("path", ""))
@@ -290,19 +321,11 @@ class StepDetailsHandler(InspectHandler):
             return
 
         def work() -> dict[str, Any] | None:
-            p, problems = self.pipeline(path)
-            if submitted is not None:
-                s = submitted.summary()
-                tasks = {t["name"]: t["state"] for t in s["tasks"]}
-                failures = submitted.handle.failures  # read from the failed steps' pods
-                return run_step_details(
-                    p, step, cluster={**s, "tasks": tasks, "failures": failures}
-                )
-            if run_id:
-                return self.local_details(p, step, run_id)
-            found = run_step_details(p, step)
-            if found is not None and problems is not None:
-                found.update(self.problems_of(step, found["cells"], problems))
+            p, problems, partial = self.pipeline(path)
+            found = self.details(p, problems, step, run_id, submitted)
+            if found is None and problems is not None and partial:
+                # a cell that cannot be read may be this step's: its problem, not "no step"
+                raise problems
             return found
 
         try:
@@ -407,7 +430,7 @@ class SubmitHandler(BaseHandler):
                 info: dict[str, Any] = handle.info.to_json()
                 return info
 
-            self.reply(await self.pools.cluster.run(work), 201)
+            self.reply(await self.pools.cluster.run(work, SUBMIT), 201)
         except PoolFull as e:
             self.busy(e)
         except (KfpJupyterError, PathRefused) as e:
@@ -481,7 +504,7 @@ def setup_handlers(web_app: Any, root_dir: str, settings: KfpJupyterServer | Non
         "root_dir": root_dir,
         "runs": RunRegistry(),
         "settings": settings,
-        "pools": Pools(settings.quick_workers, settings.cluster_workers),
+        "pools": Pools(settings.quick_workers, settings.cluster_workers, settings.fetch_workers),
     }
     web_app.add_handlers(
         ".*$",

@@ -18,7 +18,11 @@ SHOWN = 80
 
 
 class PathRefused(KfpJupyterError):
-    """The path is absolute, empty or leads outside the server's root directory."""
+    """The path leads outside the server's root directory (403)."""
+
+
+class PathMissing(KfpJupyterError):
+    """A request names no path where it needs one: bad input (400), not a refusal."""
 
 
 class PathUnusable(KfpJupyterError):
@@ -35,7 +39,9 @@ def resolve_inside(root_dir: str | Path, relative: str, what: str = "notebook") 
     """The absolute path of `relative` (an API path, '/'-separated) inside `root_dir`; `what`
     names the field in messages."""
     if not relative or not relative.strip("/"):
-        raise PathRefused(f"no {what} path given")
+        raise PathMissing(
+            f"no {what} path given; name the {what} by its path from the server's root directory"
+        )
     if "\x00" in relative:
         raise PathRefused(f"the {what} path holds a NUL character")
     root = Path(root_dir).resolve()

@@ -114,8 +114,9 @@ class RunRegistry:
 
 
 def listing_of_record(record: dict[str, Any]) -> dict[str, Any]:
-    """A cluster run sent from a kernel, as the panel's run list shows it before the server
-    follows it (its state is asked of the cluster then)."""
+    """A recorded cluster run, as the panel's run list shows it before the server follows it
+    (its state is asked of the cluster then). The record does not say which front end sent it
+    (a kernel, a terminal, or this server before it restarted), so the message does not either."""
     from ..engine.report import iso
 
     created = record_created(record)
@@ -124,7 +125,8 @@ def listing_of_record(record: dict[str, Any]) -> dict[str, Any]:
         "engine": record["engine"],
         "url": record.get("url"),
         "state": "UNKNOWN",
-        "message": "sent from a notebook kernel; its state is read from the cluster when shown",
+        "message": "not followed by this server yet; its state is read from the cluster when "
+        "the run is shown",
         "created": iso(created) if created is not None else None,
         "notebook": record.get("notebook"),
     }

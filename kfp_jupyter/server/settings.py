@@ -60,6 +60,13 @@ class KfpJupyterServer(Configurable):
         "of waiting behind a cluster that does not answer.",
     ).tag(config=True)
 
+    fetch_workers = Int(
+        4,
+        help="Compiles and runs that may fetch component URLs at once (each fetch ends within "
+        "30 s); one more answers 503 at once. Kept apart from the quick threads, so hosts that "
+        "answer slowly never delay inspect.",
+    ).tag(config=True)
+
     quick_workers = Int(
         4,
         help="Threads for inspect, compile and the run history: kept apart from cluster calls "

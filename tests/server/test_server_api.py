@@ -108,7 +108,7 @@ def test_compile_refuses_an_output_outside_the_root(server: Server) -> None:
 
 def test_a_missing_notebook_is_404_and_bad_bodies_400(server: Server) -> None:
     assert server.call("GET", "inspect?path=nope.ipynb")[0] == 404
-    assert server.call("GET", "inspect")[0] == 403  # no path at all
+    assert server.call("GET", "inspect")[0] == 400  # no path at all
     assert server.call("POST", "compile", {"path": "demo.ipynb", "target": "zip"})[0] == 400
     assert server.call("POST", "runs", {"path": "demo.ipynb", "params": [1]})[0] == 400
     assert server.call("POST", "runs", {"path": "demo.ipynb", "params": {"nope": 1}})[0] == 400
