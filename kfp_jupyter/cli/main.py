@@ -24,6 +24,7 @@ COMMANDS = {
     "artifacts": ("artifacts_cmd", "artifacts_group"),
     "submit": ("submit_cmd", "submit_cmd"),
     "attach": ("submit_cmd", "attach_cmd"),
+    "cancel": ("submit_cmd", "cancel_cmd"),
     "targets": ("targets_cmd", "targets_group"),
 }
 

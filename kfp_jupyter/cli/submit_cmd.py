@@ -1,11 +1,11 @@
 """submit: send a notebook's pipeline, or one compiled already (KFP IR YAML, Argo Workflow YAML,
 KFP DSL script), to Kubeflow Pipelines or Argo Workflows. attach: follow a run sent earlier, by its
-id, as `submit --wait` follows the run it sends.
+id, as `submit --wait` follows the run it sends. cancel: stop such a run, and follow it to its end.
 
-Exit status: 0 submitted (with --wait, and for attach: the run succeeded), 1 the cluster refused
-or could not be reached (or has no such run), or the followed run failed, 2 invalid input (nothing
-was sent), 124 (--timeout) the run had not ended in time, 130 interrupted while following (in
-both cases the run goes on in the cluster).
+Exit status: 0 submitted (with --wait, and for attach: the run succeeded; for cancel: the run
+ended), 1 the cluster refused or could not be reached (or has no such run), or the followed run
+failed, 2 invalid input (nothing was sent), 124 (--timeout) the run had not ended in time, 130
+interrupted while following (in both cases the run goes on in the cluster).
 """
 
 from __future__ import annotations
@@ -23,7 +23,13 @@ from typing import Any
 import click
 
 from ..engine import states
-from ..frontends.options import ATTACH_OPTIONS, SUBMIT_OPTIONS, api_keywords, notebook_warnings
+from ..frontends.options import (
+    ATTACH_OPTIONS,
+    SUBMIT_OPTIONS,
+    api_keywords,
+    check_submit_options,
+    notebook_warnings,
+)
 from .common import (
     EXIT_FAILED,
     EXIT_INVALID,
@@ -84,9 +90,12 @@ def _timed_out(handle: Any, timeout: float, as_json: bool) -> int:
     return EXIT_TIMEOUT
 
 
-def _follow(handle: Any, as_json: bool, timeout: float | None = None) -> int:
+def _follow(
+    handle: Any, as_json: bool, timeout: float | None = None, cancelling: bool = False
+) -> int:
     """Show the run until it ends, or until `timeout` seconds. Ctrl-C or the timeout stop
-    following; the run goes on in the cluster."""
+    following; the run goes on in the cluster. `cancelling`: the run was asked to stop, so any
+    end is what was wanted (one it reached first is said)."""
     from rich.console import Console
 
     from ..frontends.cluster_text import follow_cluster_run, print_cluster_summary
@@ -112,6 +121,10 @@ def _follow(handle: Any, as_json: bool, timeout: float | None = None) -> int:
         click.echo(json.dumps(out, indent=2))
     else:
         print_cluster_summary(handle, view, began, Console(highlight=False, soft_wrap=True))
+    if cancelling:
+        if state != states.CANCELLED:
+            warn(f"the run had ended {state} before it could be cancelled")
+        return EXIT_OK
     return EXIT_OK if state == states.SUCCEEDED else EXIT_FAILED
 
 
@@ -191,9 +204,7 @@ def _cluster_errors() -> Iterator[None]:
 def _check_options(schedule: str | None, wait: bool, timeout: float | None) -> None:
     """Options that contradict each other are refused before anything is sent (exit 2); a
     number out of range was refused as the option was read (frontends/options.py)."""
-    if schedule is not None and wait:
-        error("--wait follows one run; a recurring run (--schedule) starts many: drop one of them")
-        sys.exit(EXIT_INVALID)
+    check_submit_options(schedule, wait)
     _check_timeout(timeout, wait)
 
 
@@ -235,3 +246,31 @@ def attach_cmd(run_id: str, timeout: float | None, as_json: bool, **options: Any
     with _cluster_errors():
         handle = attach(run_id, **api_keywords(ATTACH_OPTIONS, options))
         _report(handle, True, as_json, timeout)
+
+
+@click.command("cancel")
+@click.argument("run_id", metavar="RUN_ID")
+@click_options(ATTACH_OPTIONS)
+@handle_errors
+def cancel_cmd(run_id: str, timeout: float | None, as_json: bool, **options: Any) -> None:
+    """Stop a run on a cluster, and follow it until it has ended.
+
+    RUN_ID and the options are those of `attach` (a KFP run id, or an Argo Workflow's name).
+    KFP terminates the run; Argo is told to shut the Workflow down (shutdown=Terminate). Exit 0
+    once the run has ended (a run that had already ended is said so); 124 if it has not ended
+    within --timeout.
+
+    \b
+    kfp-jupyter cancel 5f0c7c4e-28f1-4b5e-a1d3-9a0b6c2d7e11 --target prod
+    kfp-jupyter cancel demo-pipeline-x7k2p --engine argo --namespace argo
+    """
+    from ..cluster import attach
+
+    _check_timeout(timeout, wait=True)
+    with _cluster_errors():
+        handle = attach(run_id, **api_keywords(ATTACH_OPTIONS, options))
+        handle.follow()
+        handle.cancel()
+        if not as_json:
+            click.echo(f"cancelling run: {handle.url}")
+        sys.exit(_follow(handle, as_json, timeout, cancelling=True))

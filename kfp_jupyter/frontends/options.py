@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..cluster.engines import ENGINES
+from ..errors import UsageError
 from ..fileio import UnwritableOutput, output_file
 
 if TYPE_CHECKING:
@@ -380,6 +381,15 @@ def api_keywords(table: tuple[Option, ...], given: Mapping[str, Any]) -> dict[st
 #: `compile -o -`: the compiled pipeline goes to standard output and no file is written
 STDOUT = "-"
 _TO_STDOUT = f"-o {STDOUT} for standard output"
+
+
+def check_submit_options(schedule: str | None, wait: bool) -> None:
+    """Options of `submit` that contradict each other, refused in the same words by every front
+    end before anything is sent."""
+    if schedule is not None and wait:
+        raise UsageError(
+            "--wait follows one run; a recurring run (--schedule) starts many: drop one of them"
+        )
 
 
 def notebook_warnings(what: object) -> list[str]:

@@ -13,11 +13,13 @@ if TYPE_CHECKING:
     from ..engine.steperror import StepError
 
 LOG_LINES = 40
-#: states in which a step has received its inputs
-_REACHED = frozenset(
-    {states.RUNNING, states.SUCCEEDED, states.CACHED, states.FAILED, states.CANCELLED}
-    | {states.INTERRUPTED}
-)
+
+
+def received_inputs(state: dict[str, Any]) -> bool:
+    """Whether a step received its inputs: it started (whatever it ended as: a step cancelled
+    while it ran had them; one cancelled before it started never had), or it was taken from the
+    cache, whose run had them."""
+    return state.get("started") is not None or state.get("state") == states.CACHED
 
 
 def _log_tail(path: str | None, error: StepError | None = None) -> str | None:
@@ -135,7 +137,7 @@ def step_details(
         # run folder to read it from
         error = extra.get("error")
     tail = _log_tail(known.log, error) or extra.get("log_tail")
-    reached = state.get("state") in _REACHED
+    reached = received_inputs(state)
     return {
         "step": str(step["name"]),
         #: a local run whose stored values this step received: `%kfp inputs STEP --run RUN` (and
@@ -209,7 +211,11 @@ def run_step_details(
         task = None
     if step is None and task is None:
         return None
-    state = {"state": task.state, "message": task.message} if task is not None else None
+    state = (
+        {"state": task.state, "message": task.message, "started": task.started}
+        if task is not None
+        else None
+    )
     return step_details(
         step or {"name": name},
         state=state,

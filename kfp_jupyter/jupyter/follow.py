@@ -204,12 +204,14 @@ class Follower:
                 self.run["finished"] = self.run.get("finished") or time.time()
         self._emit(gen)
 
-    def follow_store(self, run_id: str, store: Any, poll: float = 0.5) -> None:
-        """Follow a run through a local store's history (no live handle in this kernel)."""
+    def follow_store(self, run_id: str, store: Any, poll: float = 0.5) -> tuple[Any, list[str]]:
+        """Follow a run through a local store's history (no live handle in this kernel); returns
+        the run's row as first read (its notebook) and its steps. A store that does not exist is
+        an error, as for `kfp-jupyter runs`, never a new empty one."""
         from ..engine.history import History
         from ..engine.store import open_store
 
-        st = open_store(store)
+        st = open_store(store, create=False)
         history = History(st.db_path)
         run = history.get_run(run_id)
         tasks = history.tasks(run.id)
@@ -259,3 +261,4 @@ class Follower:
                 done.set()
 
         threading.Thread(target=loop, name=f"kfpj-widget-poll-{run.id}", daemon=True).start()
+        return run, [t.name for t in tasks]

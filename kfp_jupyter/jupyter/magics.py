@@ -34,6 +34,7 @@ from ..frontends.options import (
     RUN_OPTIONS,
     SUBMIT_OPTIONS,
     api_keywords,
+    check_submit_options,
     compile_output,
     compiled_summary,
     notebook_warnings,
@@ -295,50 +296,70 @@ class KfpMagics(Magics):
         from ..cluster import submit, submittable
         from ..cluster.submitted import record
 
+        check_submit_options(args.schedule, args.wait)  # before anything is sent, as the CLI
         nb = self._notebook(args.notebook)
         what = submittable(Path(nb), args.pin_packages)
         _warn(notebook_warnings(what))
         options = api_keywords(SUBMIT_OPTIONS, vars(args))
         handle = submit(what, params=param_values(args.params), **options)
         record(nb, handle)  # for the JupyterLab panel of the notebook
-        engine = handle.engine
+        recurring = getattr(getattr(handle, "info", None), "kind", "run") == "recurring"
         url = getattr(handle, "url", None)
-        print(f"submitted {engine} run {handle.run_id}" + (f": {url}" if url else ""))
+        label = "recurring run" if recurring else "run"
+        print(f"submitted {handle.engine} {label} {handle.run_id}" + (f": {url}" if url else ""))
         for note in getattr(handle, "notes", []) or []:
             print(f"  {note}")
-        if args.schedule:
+        if recurring:
             return None
-        return self._follow(nb, handle, args.wait, None, engine=engine)
+        return self._follow(nb, handle, args.wait, None, engine=handle.engine)
 
     def _follow(
         self, notebook: str, handle: Any, wait: bool, store: Any, engine: str = "local"
     ) -> Any:
-        if not _widget_available():
-            # no widget: print the progress here (this blocks; Ctrl-C / interrupt cancels)
-            return _print_progress(handle)
+        """Show the run: as the command line does in a terminal, else in the widget, else (no
+        anywidget) as lines of text. A local run is always waited for without the widget; a
+        cluster run only with --wait (its URL was printed)."""
         if _in_terminal(self.shell):
             if engine == "local":
                 return _follow_in_text(handle)
             return _follow_cluster_in_text(handle) if wait else None
-        from IPython.display import display
-
+        if not _widget_available():
+            if engine != "local" and not wait:
+                return None
+            return _print_progress(handle, engine)
         from .widget import PipelineWidget
 
         w = PipelineWidget(notebook, store=store)
-        w.follow(handle, engine=engine)
         if not wait:
+            w.follow(handle, engine=engine)
             return w
+        return _wait_in_widget(w, handle, engine)
+
+
+def _wait_in_widget(w: Any, handle: Any, engine: str) -> None:
+    """--wait: the widget follows the run while the cell waits for its end. Interrupted, a
+    local run is cancelled (as Ctrl-C cancels `kfp-jupyter run`); a cluster run goes on, and the
+    widget goes on following it: only the cell stops waiting."""
+    from IPython.display import display
+
+    try:  # the run is followed from here on: an interrupt at any point of it is caught
+        w.follow(handle, engine=engine)
         display(w)  # type: ignore[no-untyped-call]
-        try:
-            run = w.wait()
-        except KeyboardInterrupt:
-            handle.cancel()
-            run = w.wait(30)
-        print(
-            f"run {run.get('id')}: {run.get('state')}"
-            + (f" ({run['message']})" if run.get("message") else "")
-        )
-        return None
+        run = w.wait()
+    except KeyboardInterrupt:
+        if engine != "local":
+            print(
+                f"stopped waiting; the run goes on in the cluster: {handle.url} "
+                "(the widget above still follows it)",
+                file=sys.stderr,
+            )
+            return
+        handle.cancel()
+        run = w.wait(30)
+    print(
+        f"run {run.get('id')}: {run.get('state')}"
+        + (f" ({run['message']})" if run.get("message") else "")
+    )
 
 
 def _warn(warnings: list[str]) -> None:
@@ -347,7 +368,9 @@ def _warn(warnings: list[str]) -> None:
         print(f"warning: {w}", file=sys.stderr)
 
 
-def _print_progress(handle: Any) -> None:
+def _print_progress(handle: Any, engine: str) -> None:
+    """Without the widget, the run's progress as lines, until it ends. Interrupted, a local run
+    is cancelled; a cluster run goes on (following it stops)."""
     try:
         for ev in handle.events():
             if getattr(ev, "kind", None) == "task":
@@ -355,8 +378,18 @@ def _print_progress(handle: Any) -> None:
             elif getattr(ev, "kind", None) == "run":
                 print(f"run {ev.run_id}: {ev.state}" + (f" ({ev.message})" if ev.message else ""))
     except KeyboardInterrupt:
+        if engine != "local":
+            _stopped_following(handle)
+            return
         handle.cancel()
         print("cancelled", file=sys.stderr)
+
+
+def _stopped_following(handle: Any) -> None:
+    """Ctrl-C while a cluster run is followed: stop following, as `kfp-jupyter submit --wait`
+    does; the run is left to the cluster, and where to see it is said."""
+    handle.stop_following()
+    print(f"stopped following; the run goes on in the cluster: {handle.url}", file=sys.stderr)
 
 
 def _in_terminal(shell: InteractiveShell | None) -> bool:
@@ -397,8 +430,7 @@ def _follow_cluster_in_text(handle: Any) -> None:
         view = follow_cluster_run(handle, console)
         handle.wait()
     except KeyboardInterrupt:
-        handle.stop_following()
-        print(f"stopped following; the run goes on in the cluster: {handle.url}", file=sys.stderr)
+        _stopped_following(handle)
         return
     print_cluster_summary(handle, view, began, Console(highlight=False, soft_wrap=True))
 

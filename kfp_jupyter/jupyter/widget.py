@@ -27,7 +27,7 @@ from ..errors import KfpJupyterError, install_extra
 from ..model import Pipeline
 from . import settings
 from .details import step_details
-from .follow import Follower, live_handle, remember
+from .follow import TERMINAL_RUN, Follower, live_handle, remember
 
 STATIC = Path(__file__).parent / "static"
 
@@ -96,6 +96,8 @@ class PipelineWidget(anywidget.AnyWidget):
         self._lock = threading.Lock()
         self._follower = Follower(self._report)
         self._quiet_target = False
+        #: the notebook's parameter defaults when it was last read: what the form started from
+        self._defaults: dict[str, Any] = {}
         self.targets = _saved_names()
         last = _last_target()
         self.target = {
@@ -148,8 +150,8 @@ class PipelineWidget(anywidget.AnyWidget):
             self.graph = graph
         self.notebook = pipeline.notebook or self.notebook
         defaults = {p.name: p.default for p in pipeline.parameters}
-        old = dict(self.params)
-        self.params = {k: old.get(k, v) for k, v in defaults.items()}
+        self.params = _form_values(dict(self.params), self._defaults, defaults)
+        self._defaults = defaults
         chosen = _saved_fields(str(self.target.get("target") or "")).get("experiment")
         if (
             pipeline.experiment
@@ -252,26 +254,67 @@ class PipelineWidget(anywidget.AnyWidget):
         (engine "local"), else a cluster run (engine "kfp" or "argo", or None for a saved
         target's; `cluster` holds target, host, namespace, ... as for `kfp_jupyter.attach`)."""
         handle = live_handle(run_id)
-        if handle is not None:
-            self.follow(handle)
-            return
-        if engine != "local":
+        if handle is None and engine != "local":
             from ..cluster import attach
 
-            self.follow(attach(run_id, engine, **cluster))
+            handle = attach(run_id, engine, **cluster)
+        if handle is not None:
+            self.follow(handle)
+            self._say_mismatch(handle.run_id, *_run_of(handle))
             return
         if store is not None:
             self.store = store
         self._handle = None
-        self._follower.follow_store(run_id, self.store)
+        row, steps = self._follower.follow_store(run_id, self.store)
+        self._say_mismatch(row.id, row.notebook, steps)
+
+    def _say_mismatch(self, run_id: str, notebook: str | None, steps: list[str] | None) -> None:
+        """An error the user sees when the states drawn are not the run's own (an error the
+        notebook has, which leaves nothing drawn, stays)."""
+        mismatch = self._mismatch(run_id, notebook, steps)
+        if mismatch:
+            self.error = mismatch
+
+    def _mismatch(self, run_id: str, notebook: str | None, steps: list[str] | None) -> str:
+        """What makes the run's states not those of the steps drawn (the notebook as it is now):
+        the run was of another notebook, or steps were renamed or removed since; "" if none."""
+        if notebook and self._path is not None and not _same_file(notebook, self._path):
+            return (
+                f"run {run_id} was of notebook {notebook}, not of {self._path}: its states are "
+                "drawn on this notebook's steps of the same names"
+            )
+        drawn = self._steps()
+        gone = [s for s in steps or [] if s not in drawn]
+        if not gone or not drawn:
+            return ""
+        were = "step {} of this run is" if len(gone) == 1 else "steps {} of this run are"
+        return (
+            f"{were.format(', '.join(gone))} not in the notebook now (renamed or removed since "
+            f"run {run_id}): their states are not drawn"
+        )
 
     def cancel(self) -> None:
         """Stop the followed run (local: its processes; cluster: asks the cluster)."""
         handle = self._handle
         if handle is None:
-            raise KfpJupyterError("there is no run of this widget to cancel")
+            raise KfpJupyterError(self._nothing_to_cancel())
         handle.cancel()
         self.status = f"cancelling run {handle.run_id}"
+
+    def _nothing_to_cancel(self) -> str:
+        """Why Cancel cannot stop the run shown: none, one that ended, or one re-attached from
+        the store, which the process that started it runs (only it can stop its steps)."""
+        run_id, state = self.run.get("id"), self.run.get("state")
+        if not run_id:
+            return "there is no run of this widget to cancel"
+        if state in TERMINAL_RUN:
+            return f"run {run_id} has ended ({state}): there is nothing to cancel"
+        runner = _runner_of(self._history_for(), str(run_id))
+        return (
+            f"run {run_id} belongs to another process{runner}, not to this kernel: stop it "
+            "there (Ctrl-C where `kfp-jupyter run` runs, or Cancel in the widget of the "
+            "notebook that started it)"
+        )
 
     def wait(self, timeout: float | None = None) -> dict[str, Any]:
         """Wait until the followed run ended and its last state was drawn; return `run`.
@@ -418,6 +461,45 @@ class PipelineWidget(anywidget.AnyWidget):
             d = {"step": name, "note": describe_error(e)}
         d["run_state"] = self.run.get("state")
         self.details = d
+
+
+def _form_values(
+    form: dict[str, Any], before: dict[str, Any], defaults: dict[str, Any]
+) -> dict[str, Any]:
+    """The parameter form for the notebook's `defaults` as they are now: a value the user changed
+    from the default it had (`before`) is kept; every other one is the default now, so an edit of
+    the notebook's parameters cell counts as it does at the command line."""
+    return {
+        k: form[k] if k in form and (k not in before or form[k] != before[k]) else v
+        for k, v in defaults.items()
+    }
+
+
+def _run_of(handle: Any) -> tuple[str | None, list[str] | None]:
+    """(the run's notebook, its steps) as far as a handle says: a cluster run knows its steps,
+    a local one its notebook and steps through its summary; None where it says nothing."""
+    steps = getattr(handle, "steps", None)
+    if steps is not None:
+        return None, [str(s) for s in steps]
+    try:
+        summary = handle.summary()
+    except Exception:  # a run of the history being written: leave the drawing unexplained
+        return None, None
+    return summary.get("notebook"), [str(t["name"]) for t in summary.get("tasks") or []]
+
+
+def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _runner_of(history: Any, run_id: str) -> str:
+    """Where the process that runs a local run is, as the history has it: " (pid P on HOST)",
+    or "" when unknown."""
+    try:
+        runner = history.get_run(run_id, repair=False).runner if history is not None else None
+    except Exception:  # the store went away: the message names no process
+        return ""
+    return f" (pid {runner.pid} on {runner.host})" if runner is not None else ""
 
 
 def _completed_target(old: Mapping[str, Any], new: dict[str, Any]) -> dict[str, Any]:

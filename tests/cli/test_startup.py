@@ -82,6 +82,7 @@ def test_every_command_is_listed_and_runs_its_help() -> None:
     expected = {
         "artifacts",
         "attach",
+        "cancel",
         "compile",
         "compose",
         "convert",

@@ -175,3 +175,40 @@ def test_show_magic_follows_a_run_of_a_saved_target(
         shell.reset(new_session=False)
     assert final["id"] == run_id and final["state"] == "SUCCEEDED"
     assert {widget.states[s]["state"] for s in STEPS} == {"SUCCEEDED"}
+
+
+# --- kfp-jupyter cancel
+
+
+def test_cancel_stops_a_kfp_run_and_follows_it_to_its_end(
+    kfp_api: KfpServer, demo_nb: Path
+) -> None:
+    kfp_api.state.hold_runs = True  # it would run for ever
+    run_id = sent(kfp_api, demo_nb)
+    result = cli("cancel", run_id, "--host", kfp_api.url, "--token-env", TOKEN_ENV,
+                 "--poll-interval", "0.05")  # fmt: skip
+    no_traceback(result)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"cancelling run: {kfp_api.url}/#/runs/details/{run_id}\n")
+    assert f"run {run_id} CANCELLED" in result.stdout
+    assert kfp_api.state.runs[run_id].run["state"] == "CANCELED"
+    assert "RunService_TerminateRun" in [r.operation for r in kfp_api.state.requests]
+
+
+def test_cancel_of_a_run_that_had_ended_says_so(kfp_api: KfpServer, demo_nb: Path) -> None:
+    handle = kfp_jupyter.submit(demo_nb, host=kfp_api.url, token=KFP_TOKEN, poll_interval=0.05)
+    assert handle.wait(timeout=30) == "SUCCEEDED"
+    result = cli("cancel", handle.run_id, "--host", kfp_api.url, "--token-env", TOKEN_ENV,
+                 "--poll-interval", "0.05", "--json")  # fmt: skip
+    no_traceback(result)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["state"] == "SUCCEEDED"
+    assert "the run had ended SUCCEEDED before it could be cancelled" in result.stderr
+
+
+def test_cancel_of_an_unknown_run_exits_1_and_stops_nothing(kfp_api: KfpServer) -> None:
+    result = cli("cancel", "0000-no-such-run", "--host", kfp_api.url, "--token-env", TOKEN_ENV)
+    no_traceback(result)
+    assert result.exit_code == 1
+    assert "has no run with id '0000-no-such-run'" in result.stderr
+    assert "RunService_TerminateRun" not in [r.operation for r in kfp_api.state.requests]
