@@ -10,6 +10,7 @@ same words for every front end.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
@@ -32,11 +33,14 @@ def _special(path: Path) -> bool:
 def _replacing(path: Path) -> Iterator[Path]:
     """A fresh temporary path beside `path`, renamed over `path` when the block ends well and
     removed when it does not. Through a symlink its file is written, the link kept (as `cp`
-    does); a device or FIFO (`-o /dev/stdout`) is yielded itself, to be written in place."""
+    does); a device or FIFO (`-o /dev/stdout`) is yielded itself, to be written in place; a file
+    its owner made read-only is refused, as `cp` would refuse it."""
     if _special(path):
         yield path
         return
     path = Path(os.path.realpath(path))
+    if os.path.exists(path) and not os.access(path, os.W_OK):  # renaming over it would succeed
+        raise PermissionError(errno.EACCES, "the file is read-only", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     # the name cut short: a name near the file system's limit (255 bytes) must still have room
     # for the suffix; os.urandom, not secrets, which costs an import of hmac on every start

@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import difflib
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ..model import GPU_RESOURCE
 from .limits import check_limit
@@ -49,6 +50,23 @@ class _Parser(argparse.ArgumentParser):
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         raise MagicUsageError((message or "invalid arguments").strip(), self.usage_line())
+
+
+class _Once(argparse.Action):
+    """An option that holds one value: given again with another, it is an error (as a tag set
+    twice is), never the last one silently; given again with the same, it is one."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        old = getattr(namespace, self.dest, None)
+        if old is not None and old != values:
+            raise argparse.ArgumentError(self, f"is given twice, as {old!r} and {values!r}")
+        setattr(namespace, self.dest, values)
 
 
 def _kv(text: str, *, empty_value: bool = False) -> tuple[str, str]:
@@ -104,23 +122,24 @@ def _step_parser(magic: str = "step") -> _Parser:
         p.add_argument("source", metavar="PATH_OR_URL")
     if magic == "notebook":
         p.add_argument("notebook", metavar="PATH")
-        p.add_argument("--outputs", type=_names, default=[], metavar="a,b")
+        p.add_argument("--outputs", action="extend", type=_names, default=[], metavar="a,b")
     if magic == "resource":
-        p.add_argument("--action", required=True, choices=RESOURCE_ACTIONS)
-    p.add_argument("--after", nargs="+", default=[], metavar="STEP")
-    p.add_argument("--image")
-    p.add_argument("--packages", metavar="a,b==1.2")
-    p.add_argument("--gpu", metavar="N")
-    p.add_argument("--cpu", metavar="N")
-    p.add_argument("--memory", metavar="4Gi")
+        p.add_argument("--action", action=_Once, required=True, choices=RESOURCE_ACTIONS)
+    # repeatable ones add up, as the tags do (prev:a prev:b); one-value ones may be said once
+    p.add_argument("--after", action="extend", nargs="+", default=[], metavar="STEP")
+    p.add_argument("--image", action=_Once)
+    p.add_argument("--packages", action="append", default=[], metavar="a,b==1.2")
+    p.add_argument("--gpu", action=_Once, metavar="N")
+    p.add_argument("--cpu", action=_Once, metavar="N")
+    p.add_argument("--memory", action=_Once, metavar="4Gi")
     p.add_argument("--limit", action="append", type=_kv, default=[], metavar="RESOURCE=VALUE")
     p.add_argument("--label", action="append", type=_metadata_kv, default=[], metavar="KEY=VALUE")
     p.add_argument(
         "--annotation", action="append", type=_metadata_kv, default=[], metavar="KEY=VALUE"
     )
     p.add_argument("--secret", action="append", type=_secret, default=[], metavar="SECRET:KEY:ENV")
-    p.add_argument("--retries", type=_nonneg, metavar="N")
-    p.add_argument("--timeout", type=_nonneg, metavar="SECONDS")
+    p.add_argument("--retries", action=_Once, type=_nonneg, metavar="N")
+    p.add_argument("--timeout", action=_Once, type=_nonneg, metavar="SECONDS")
     p.add_argument(
         "--volume", action="append", type=_volume, default=[], metavar="NAME:PATH[:SIZE]"
     )
@@ -203,7 +222,7 @@ def _step_settings(magic: str, a: argparse.Namespace, usage: str) -> StepSetting
     limits = _limits(a, usage)
     _check_pod_metadata(a, usage)
     try:
-        packages = merge_packages((), split_packages(a.packages) if a.packages else ())
+        packages = merge_packages((), tuple(r for text in a.packages for r in split_packages(text)))
     except SettingsConflict as e:
         raise MagicUsageError(str(e), usage) from None
     return StepSettings(

@@ -6,13 +6,15 @@ behind, whole or partial."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from engine_support import kfpj
+from engine_support import CLI, kfpj
 from nbutil import small_notebook
 
 from kfp_jupyter import UsageError, compile_pipeline, load_notebook
@@ -225,3 +227,25 @@ def test_widget_compile_button_says_when_its_output_is_a_folder(nb: Path, tmp_pa
     assert w.error.startswith(f"the output path '{tmp_path / 'small.yaml'}' is a folder"), w.error
     assert "internal error" not in w.error
     assert list((tmp_path / "small.yaml").iterdir()) == []
+
+
+def test_a_read_only_output_file_is_refused_and_kept(nb: Path, tmp_path: Path) -> None:
+    """A file its owner made read-only is not renamed over (its folder may be writable): `cp`
+    refuses it too. Root may write any file, so as root the command drops that power."""
+    out = tmp_path / "out.yaml"
+    out.write_text("kept\n")
+    out.chmod(0o444)
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root writes any file, and there is no setpriv to drop that")
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
+    result = subprocess.run(
+        [*prefix, *CLI, "compile", str(nb), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    refused(result, f"cannot write {str(out)!r}: the file is read-only")
+    assert out.read_text() == "kept\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out.yaml", nb.name])
