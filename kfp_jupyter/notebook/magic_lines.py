@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 import difflib
 import shlex
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from ..model import GPU_RESOURCE
 from .limits import check_limit
@@ -50,23 +49,6 @@ class _Parser(argparse.ArgumentParser):
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         raise MagicUsageError((message or "invalid arguments").strip(), self.usage_line())
-
-
-class _Once(argparse.Action):
-    """An option that holds one value: given again with another, it is an error (as a tag set
-    twice is), never the last one silently; given again with the same, it is one."""
-
-    def __call__(
-        self,
-        parser: argparse.ArgumentParser,
-        namespace: argparse.Namespace,
-        values: str | Sequence[Any] | None,
-        option_string: str | None = None,
-    ) -> None:
-        old = getattr(namespace, self.dest, None)
-        if old is not None and old != values:
-            raise argparse.ArgumentError(self, f"is given twice, as {old!r} and {values!r}")
-        setattr(namespace, self.dest, values)
 
 
 def _kv(text: str, *, empty_value: bool = False) -> tuple[str, str]:
@@ -124,22 +106,23 @@ def _step_parser(magic: str = "step") -> _Parser:
         p.add_argument("notebook", metavar="PATH")
         p.add_argument("--outputs", action="extend", type=_names, default=[], metavar="a,b")
     if magic == "resource":
-        p.add_argument("--action", action=_Once, required=True, choices=RESOURCE_ACTIONS)
-    # repeatable ones add up, as the tags do (prev:a prev:b); one-value ones may be said once
+        p.add_argument("--action", action="append", required=True, choices=RESOURCE_ACTIONS)
+    # repeatable ones add up, as the tags do (prev:a prev:b); one-value ones (_ONE_VALUE) too,
+    # to be refused when they differ
     p.add_argument("--after", action="extend", nargs="+", default=[], metavar="STEP")
-    p.add_argument("--image", action=_Once)
+    p.add_argument("--image", action="append")
     p.add_argument("--packages", action="append", default=[], metavar="a,b==1.2")
-    p.add_argument("--gpu", action=_Once, metavar="N")
-    p.add_argument("--cpu", action=_Once, metavar="N")
-    p.add_argument("--memory", action=_Once, metavar="4Gi")
+    p.add_argument("--gpu", action="append", metavar="N")
+    p.add_argument("--cpu", action="append", metavar="N")
+    p.add_argument("--memory", action="append", metavar="4Gi")
     p.add_argument("--limit", action="append", type=_kv, default=[], metavar="RESOURCE=VALUE")
     p.add_argument("--label", action="append", type=_metadata_kv, default=[], metavar="KEY=VALUE")
     p.add_argument(
         "--annotation", action="append", type=_metadata_kv, default=[], metavar="KEY=VALUE"
     )
     p.add_argument("--secret", action="append", type=_secret, default=[], metavar="SECRET:KEY:ENV")
-    p.add_argument("--retries", action=_Once, type=_nonneg, metavar="N")
-    p.add_argument("--timeout", action=_Once, type=_nonneg, metavar="SECONDS")
+    p.add_argument("--retries", action="append", type=_nonneg, metavar="N")
+    p.add_argument("--timeout", action="append", type=_nonneg, metavar="SECONDS")
     p.add_argument(
         "--volume", action="append", type=_volume, default=[], metavar="NAME:PATH[:SIZE]"
     )
@@ -211,10 +194,29 @@ def parse_magic_line(line: str) -> MagicLine:
             raise MagicUsageError(f"%%{words[0]} takes no arguments", f"%%{words[0]}")
         return MagicLine(role, None, StepSettings())
     parser = _step_parser(words[0])
-    a = parser.parse_args(words[1:])
+    a = _one_each(parser.parse_args(words[1:]), parser.usage_line())
     if a.timeout == 0:
         raise MagicUsageError("--timeout must be at least 1 second", parser.usage_line())
     return MagicLine(Role.STEP, a.name, _step_settings(words[0], a, parser.usage_line()))
+
+
+#: the options of one value; the others add up
+_ONE_VALUE = ("image", "gpu", "cpu", "memory", "retries", "timeout", "action")
+
+
+def _one_each(a: argparse.Namespace, usage: str) -> argparse.Namespace:
+    """`a` with each one-value option's value: given again with another value, it is an error
+    (as a tag set twice is), never the last one silently; given again the same, it is one."""
+    for dest in _ONE_VALUE:
+        if not hasattr(a, dest):  # an option of another magic (--action: %%resource)
+            continue
+        given = list(dict.fromkeys(getattr(a, dest) or ()))
+        if len(given) > 1:
+            raise MagicUsageError(
+                f"--{dest} is given twice, as {given[0]!r} and {given[1]!r}", usage
+            )
+        setattr(a, dest, given[0] if given else None)
+    return a
 
 
 def _step_settings(magic: str, a: argparse.Namespace, usage: str) -> StepSettings:

@@ -41,12 +41,12 @@ def test_repeatable_options_add_up(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("options", "said"),
     [
-        ("--image x:1 --image y:2", "--image: is given twice, as 'x:1' and 'y:2'"),
-        ("--cpu 1 --cpu 2", "--cpu: is given twice, as '1' and '2'"),
-        ("--memory 1Gi --memory 2Gi", "--memory: is given twice"),
-        ("--gpu 1 --gpu 2", "--gpu: is given twice"),
-        ("--retries 1 --retries 2", "--retries: is given twice, as 1 and 2"),
-        ("--timeout 5 --timeout 6", "--timeout: is given twice"),
+        ("--image x:1 --image y:2", "--image is given twice, as 'x:1' and 'y:2'"),
+        ("--cpu 1 --cpu 2", "--cpu is given twice, as '1' and '2'"),
+        ("--memory 1Gi --memory 2Gi", "--memory is given twice"),
+        ("--gpu 1 --gpu 2", "--gpu is given twice"),
+        ("--retries 1 --retries 2", "--retries is given twice, as 1 and 2"),
+        ("--timeout 5 --timeout 6", "--timeout is given twice"),
     ],
 )
 def test_a_one_value_option_given_two_values_is_refused(
