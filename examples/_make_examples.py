@@ -323,7 +323,7 @@ def compose_pipeline(out: Path) -> Any:
     -o compose_pipeline.ipynb` writes, filed under the examples' experiment (the notebooks it
     composes must exist: they are written first)."""
     sys.path.insert(0, str(HERE.parent))
-    from kfp_jupyter.analysis.compose import compose
+    from kfp_jupyter.frontends.compose import compose
 
     nb = compose(
         [out / "compose" / "prepare.ipynb", out / "compose" / "train.ipynb"],

@@ -27,6 +27,7 @@ from ..model import (
 )
 from ..notebook.annotations import annotate, late_magic_line, magic_line_index
 from ..notebook.magic_lines import parse_magic_line
+from ..notebook.magics_loader import is_magics_loader
 from ..notebook.reader import Cell, NotebookFile, parse_notebook_text, read_text
 from ..notebook.roles import Role, suggest_step_name
 from ..notebook.source import to_python
@@ -157,8 +158,11 @@ def read_child(
 def is_plain(nb: NotebookFile) -> bool:
     """A plain notebook: it has code, and no code cell carries a tag or a cell magic of ours other
     than those of a parameters or metrics cell (papermill's `parameters` tag, our
-    `pipeline-parameters` and `pipeline-metrics`, and their magics)."""
-    code_cells = [c for c in nb.cells if c.kind == "code" and c.source.strip()]
+    `pipeline-parameters` and `pipeline-metrics`, and their magics). A `skip` cell that only
+    loads our magics (which `convert --to magics` used to add) does not make it annotated."""
+    code_cells = [
+        c for c in nb.cells if c.kind == "code" and c.source.strip() and not is_magics_loader(c)
+    ]
     if not code_cells:
         return False
     for cell in code_cells:

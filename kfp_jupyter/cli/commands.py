@@ -11,7 +11,7 @@ import click
 
 from ..compile import TARGETS
 from ..errors import NotebookError, UsageError
-from ..fileio import output_errors, output_file
+from ..fileio import output_errors, output_file, same_file
 from ..frontends.options import compile_output, compiled_summary, notebook_warnings
 from ..loader import load_notebook
 from .common import handle_errors, kfp_runtime_option, no_pin_option, warn
@@ -141,19 +141,38 @@ def compile_cmd(
 @click.option(
     "-o",
     "--output",
-    type=click.Path(),  # as given: '' and a trailing '/' are refused in our words
+    type=click.Path(),  # as given: '-', and '' and a trailing '/' refused in our words
     required=True,
-    help="The notebook to write (may be NOTEBOOK itself).",
+    help="The notebook to write (may be NOTEBOOK itself; '-' for standard output).",
 )
 @handle_errors
 def convert_cmd(notebook: Path, style: str, output: str) -> None:
-    """Rewrite NOTEBOOK's annotations as cell tags or as %%step magics."""
-    from ..notebook.convert import convert_notebook
+    """Rewrite NOTEBOOK's annotations as cell tags or as %%step magics. Nothing is written if the
+    converted notebook would not read back as the same pipeline."""
+    from ..frontends.convert import convert, write_converted
 
-    path = output_file(output, notebook.name, "-o")
-    with output_errors(path, "-o"):  # reading NOTEBOOK fails as a NotebookError, not an OSError
-        n = convert_notebook(notebook, style, path)
-    click.echo(f"wrote {path} ({n} cells annotated with {style})", err=True)
+    path = (
+        None
+        if output == "-"
+        else output_file(output, notebook.name, "-o", "-o - for standard output")
+    )
+    done = convert(notebook, style, path)  # reading fails as a NotebookError, not an OSError
+    for note in done.kept:
+        warn(str(note))
+    if path is None:
+        sys.stdout.write(done.text)
+    else:
+        with output_errors(path, "-o", "-o - for standard output"):
+            write_converted(done, notebook, path)
+    if done.plain:
+        click.echo(
+            f"{notebook} is a plain notebook (run whole as one step): nothing to convert; its "
+            "parameters and metrics cells keep their tags, which papermill reads"
+            + ("" if path is None or same_file(path, notebook) else f" (copied to {path})"),
+            err=True,
+        )
+    elif path is not None:
+        click.echo(f"wrote {path} ({done.cells} cells annotated with {style})", err=True)
 
 
 def _step_lists(values: tuple[str, ...], option: str) -> dict[str, list[str]]:
@@ -209,7 +228,7 @@ def compose_cmd(
     """Write a pipeline notebook running each of NOTEBOOKS whole, as one step each (in the order
     given, each after the one before it unless --after says otherwise). An existing output is
     kept unless --replace is given; one of NOTEBOOKS never is overwritten."""
-    from ..analysis.compose import compose, refuse_an_input, write_composed
+    from ..frontends.compose import compose, refuse_an_input, write_composed
 
     refuse_an_input(notebooks, output)  # said first: --replace does not make it right
     if output.exists() and not replace:

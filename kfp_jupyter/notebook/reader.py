@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import stat
 import warnings
 from dataclasses import dataclass
@@ -285,8 +286,27 @@ def _comma_tag(tag: str, cell: int) -> Problem:
         )
         return Problem(message, cell=cell, fix=fix)
     parts = [p.strip() for p in rest.split(",") if p.strip()]
+    if head in _KEYED and not all(":" in p for p in parts[1:]):
+        return Problem(message, cell=cell, fix=_comma_in_value(head, rest))
     example = " and ".join(f"'{head}:{p}'" for p in parts[:2]) if parts else "one tag per value"
     return Problem(message, cell=cell, fix=f"use one tag per value: {example}")
+
+
+#: tags of `KEY:VALUE` pairs: a ',' followed by no other pair is inside a value, not between two
+_KEYED = frozenset({"annotation", "label", "limit", "secret"})
+
+
+def _comma_in_value(head: str, rest: str) -> str:
+    """The fix for a tag whose value holds a ',': no tag can say it, splitting it would say
+    another thing."""
+    if head != "annotation":
+        return f"write the {head}'s value without ','"
+    key, _, value = rest.partition(":")
+    magic = shlex.quote(f"{key}={value}")
+    return (
+        "an annotation whose value holds a ',' cannot be a tag: give it on the magic line "
+        f"(%%step NAME --annotation {magic}), or write the value without ','"
+    )
 
 
 def parse_notebook_text(text: str, path: Path | None = None) -> NotebookFile:

@@ -15,7 +15,7 @@ from components_util import V1_SPEC, V2_SPEC, mixed_notebook
 from nbutil import code, make_notebook
 
 from kfp_jupyter import NotebookError, Pipeline, compile_pipeline, load_notebook
-from kfp_jupyter.notebook.convert import convert_notebook
+from kfp_jupyter.frontends.convert import convert_notebook
 from kfp_jupyter.notebook.magic_lines import MagicUsageError, parse_magic_line
 from kfp_jupyter.notebook.tags import TagError, parse_tags
 from kfp_jupyter.notebook.volumes import VolumeRef

@@ -14,7 +14,7 @@ import pytest
 from nbutil import code, make_notebook, md
 
 from kfp_jupyter import NotebookError, load_notebook
-from kfp_jupyter.notebook.convert import convert_notebook
+from kfp_jupyter.frontends.convert import convert_notebook
 
 LOAD = "%load_ext kfp_jupyter"
 

@@ -13,21 +13,22 @@ import ast
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..analysis.blocks import name_assignment, unique_step_name
+from ..analysis.notebookstep import cell_role, read_child
 from ..errors import NotebookError, Problem, UsageError
 from ..fileio import same_file, write_atomically
-from ..model import Parameter
-from ..notebook.convert import LOAD_MAGICS
+from ..loader import pipeline_from_notebook
+from ..model import Parameter, function_name
 from ..notebook.magic_lines import format_magic_line
-from ..notebook.reader import NotebookFile, read_notebook
+from ..notebook.magics_loader import LOAD_MAGICS, empty_body
+from ..notebook.reader import NotebookFile, parse_notebook_text, read_notebook
 from ..notebook.roles import Role, suggest_step_name
 from ..notebook.source import to_python
 from ..notebook.step_settings import StepSettings
-from .blocks import name_assignment, unique_step_name
-from .notebookstep import cell_role, read_child
 
 #: the standard python3 kernel, for a pipeline notebook whose notebooks name none
 _KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
@@ -45,9 +46,19 @@ class Composed:
     bindings: tuple[tuple[str, str], ...]
 
 
-def _step_names(paths: Sequence[Path]) -> list[str]:
+def _step_names(paths: Sequence[Path], parameters: set[str]) -> list[str]:
+    """The steps' names, after the notebooks' file names; a name a parameter of the pipeline
+    could have (`lr.ipynb` with a parameter `lr`) gets `-notebook`, as a plain notebook's step
+    does, since a step and a parameter of one name cannot be told apart in the programs."""
     taken: set[str] = set()
-    return [unique_step_name(suggest_step_name(p.stem), taken) for p in paths]
+    names = []
+    for p in paths:
+        name = suggest_step_name(p.stem)
+        if function_name(name) in parameters:
+            name = name[: 63 - len("-notebook")].rstrip("-_") + "-notebook"
+        names.append(unique_step_name(name, taken | parameters))
+        taken.add(names[-1])
+    return names
 
 
 def compose(
@@ -62,29 +73,79 @@ def compose(
     `output`'s folder. `after` maps a step to the steps it runs after (replacing "after the one
     before it"; an empty list: after none); `outputs` maps a step to the variables it hands on.
     An `output` that is one of `notebooks` is refused (UsageError). Raises NotebookError naming
-    what is wrong in the notebooks."""
+    what is wrong in the notebooks, or in the pipeline notebook they make (read as every command
+    reads it before it is returned)."""
     after = dict(after or {})
     outputs = dict(outputs or {})
     if not notebooks:
         raise NotebookError(Problem("no notebooks to compose", fix="name at least one notebook"))
     refuse_an_input(notebooks, output)
-    steps = _step_names(notebooks)
+    books = [read_notebook(path) for path in notebooks]
+    names = {n for nb in books for n in _parameter_names(nb)}
+    steps = _step_names(notebooks, names)
     _check_steps_said(steps, after, outputs)
     folder = output.resolve().parent
-    parameters: dict[str, Parameter] = {}
+    chosen = _Names(names | {function_name(s) for s in steps})
     handed: set[str] = set()
     composed: list[Composed] = []
-    first_meta: dict[str, Any] = {}
-    for i, (path, step) in enumerate(zip(notebooks, steps, strict=True)):
-        nb = read_notebook(path)
-        if i == 0:
-            first_meta = nb.metadata
-        bindings = _bindings(path, nb, step, handed, parameters)
+    for i, (path, book, step) in enumerate(zip(notebooks, books, steps, strict=True)):
+        bindings = _bindings(path, book, step, handed, chosen)
         prev = tuple(after[step]) if step in after else ((steps[i - 1],) if i else ())
         rel = Path(os.path.relpath(path.resolve(), folder)).as_posix()
         composed.append(Composed(step, rel, prev, tuple(outputs.get(step, ())), tuple(bindings)))
         handed |= set(outputs.get(step, ()))
-    return _write(composed, list(parameters.values()), output, first_meta, name)
+    _check_handed(composed, chosen.parameters)
+    params = list(chosen.parameters.values())
+    nb = _write(composed, params, output, books[0].metadata, name)
+    # no path through a folder not made yet can be read: the same notebook is then checked with
+    # the notebooks' paths absolute
+    there = output.parent.is_dir()
+    absolute = [
+        replace(c, path=p.resolve().as_posix()) for c, p in zip(composed, notebooks, strict=True)
+    ]
+    _check_reads(nb if there else _write(absolute, params, output, books[0].metadata, name), output)
+    return nb
+
+
+def _check_handed(composed: list[Composed], parameters: Mapping[str, Parameter]) -> None:
+    """Refuse a variable handed on that is a parameter of the pipeline: a step reading it could
+    not tell the pipeline's value from the one handed on."""
+    problems = [
+        Problem(
+            f"--outputs {c.step}:{var}: {var!r} is a parameter of the pipeline, which no step "
+            "hands on",
+            step=c.step,
+            fix=f"hand on a variable of another name (e.g. assign {var}_out = {var} in the "
+            "notebook, and name that)",
+        )
+        for c in composed
+        for var in c.outputs
+        if var in parameters
+    ]
+    if problems:
+        raise NotebookError(problems)
+
+
+def _check_reads(nb: dict[str, Any], output: Path) -> None:
+    """Refuse a pipeline notebook that every command would refuse (a cycle of --after, a
+    variable --outputs hands on that is a parameter, a bad --name): its problems, said in the
+    terms of compose, since its cells are in no file yet."""
+    try:
+        pipeline_from_notebook(parse_notebook_text(json.dumps(nb), output))
+    except NotebookError as e:
+        fix = "change the --after, --outputs or --name options, or the notebooks"
+        raise NotebookError(
+            [
+                replace(
+                    p,
+                    message=f"the pipeline notebook would not load: {p.message}",
+                    cell=None,
+                    line=None,
+                    fix=f"{p.fix}; {fix}" if p.fix else fix,
+                )
+                for p in e.problems
+            ]
+        ) from None
 
 
 def refuse_an_input(notebooks: Sequence[Path], output: Path) -> None:
@@ -125,15 +186,34 @@ def _check_steps_said(
         raise NotebookError(problems)
 
 
+@dataclass
+class _Names:
+    """The pipeline's parameters, and every name one may not take: the notebooks' parameters
+    and the steps' names in the programs."""
+
+    taken: set[str]
+    parameters: dict[str, Parameter] = field(default_factory=dict)
+
+    def given(self, step: str, own: Parameter) -> str:
+        """The pipeline parameter that gives a notebook's parameter `own`: the one of its name,
+        unless that has another default; then a fresh one named after the step."""
+        known = self.parameters.get(own.name)
+        if known is None or known == own:
+            self.parameters[own.name] = own
+            return own.name
+        base = f"{function_name(step)}_{own.name}"
+        fresh, n = base, 2
+        while fresh in self.taken or fresh in self.parameters:
+            fresh, n = f"{base}_{n}", n + 1
+        self.parameters[fresh] = Parameter(fresh, own.type, own.default)
+        return fresh
+
+
 def _bindings(
-    path: Path,
-    nb: NotebookFile,
-    step: str,
-    handed: set[str],
-    parameters: dict[str, Parameter],
+    path: Path, nb: NotebookFile, step: str, handed: set[str], names: _Names
 ) -> list[tuple[str, str]]:
     """What each parameter of the notebook is given: a variable an earlier step hands on, else a
-    pipeline parameter (added to `parameters`)."""
+    pipeline parameter (added to `names`)."""
     child_problems: list[Problem] = []
     child = read_child(nb, child_problems, strict=False)
     if child_problems:
@@ -141,18 +221,12 @@ def _bindings(
             [Problem(f"notebook {str(path)!r}: {p}", fix=p.fix) for p in child_problems]
         )
     bindings: list[tuple[str, str]] = []
-    names = {p.name for p in child.parameters}
+    literal = {p.name: p for p in child.parameters}
     for param in _parameter_names(nb):
         if param in handed:
             bindings.append((param, param))
-        elif param in names:
-            own = next(q for q in child.parameters if q.name == param)
-            given = param
-            if given in parameters and parameters[given] != own:
-                # the same name with another default: a pipeline parameter of its own
-                given = f"{step.replace('-', '_')}_{param}"
-            parameters.setdefault(given, Parameter(given, own.type, own.default))
-            bindings.append((param, given))
+        elif param in literal:
+            bindings.append((param, names.given(step, literal[param])))
     return bindings
 
 
@@ -216,7 +290,7 @@ def _write(
         line = format_magic_line(Role.STEP, c.step, settings)
         body = "".join(f"\n{param} = {given}" for param, given in c.bindings)
         # IPython runs no cell magic with an empty body, so Run All would stop at this cell
-        cells.append(_code(line + (body or "\n# the notebook's own parameter values")))
+        cells.append(_code(line + (body or "\n" + empty_body(settings))))
     for i, cell in enumerate(cells, start=1):
         cell["id"] = f"cell-{i:02d}"
     metadata: dict[str, Any] = {
