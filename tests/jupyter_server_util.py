@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -55,10 +54,33 @@ class Server:
                 return e.code, text.decode(errors="replace")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def wait_for_server(
+    proc: subprocess.Popen[bytes], runtime: Path, token: str, log: Path, seconds: float
+) -> str:
+    """The URL of a jupyter server (or lab) started with `--ServerApp.port=0`, once it answers:
+    read from the file it writes into its runtime folder. It binds a port of its own: a free
+    port picked here and handed to it could be taken in between (by the kernel of a test running
+    beside it, whose ZMQ socket then answered our status request)."""
+    info = runtime / f"jpserver-{proc.pid}.json"
+    deadline = time.monotonic() + seconds
+    url = None
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited:\n{log.read_text(errors='replace')[-3000:]}")
+        if url is None and info.is_file():
+            with contextlib.suppress(ValueError, KeyError):  # being written
+                url = str(json.loads(info.read_text())["url"]).rstrip("/")
+        if url is not None:
+            req = urllib.request.Request(f"{url}/api/status")
+            req.add_header("Authorization", f"token {token}")
+            try:
+                with urllib.request.urlopen(req, timeout=2):
+                    return url
+            except OSError:
+                pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server did not start in {seconds:g} s")
+        time.sleep(0.3)
 
 
 @contextlib.contextmanager
@@ -82,7 +104,6 @@ def jupyter_server(
         )
     )
     token = secrets.token_hex(16)
-    port = _free_port()
     extra = env or {}
     env = {k: v for k, v in os.environ.items() if not k.upper().endswith(("_PROXY", "KUBECONFIG"))}
     env.pop("KF_PIPELINES_ENDPOINT", None)
@@ -99,26 +120,15 @@ def jupyter_server(
     proc = subprocess.Popen(
         [
             sys.executable, "-m", "jupyter_server", "--no-browser",
-            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+            "--ServerApp.ip=127.0.0.1", "--ServerApp.port=0", "--ServerApp.port_retries=0",
             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
             *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
         ],
         cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    srv = Server(f"http://127.0.0.1:{port}", token, root, base / "store")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (base / "server.log").read_text()[-3000:]
-            try:
-                req = urllib.request.Request(f"{srv.url}/api/status")
-                req.add_header("Authorization", f"token {token}")
-                with urllib.request.urlopen(req, timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "jupyter server did not start"
-                time.sleep(0.3)
-        yield srv
+        url = wait_for_server(proc, base / "runtime", token, base / "server.log", 60)
+        yield Server(url, token, root, base / "store")
     finally:
         proc.terminate()
         try:

@@ -3,6 +3,8 @@
 import { URLExt } from "@jupyterlab/coreutils";
 import { ServerConnection } from "@jupyterlab/services";
 
+import { parseJson } from "./json";
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -25,7 +27,7 @@ export async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
   const text = await response.text();
   let data: unknown = null;
   try {
-    data = text ? JSON.parse(text) : null;
+    data = text ? parseJson(text) : null; // a large int keeps its digits
   } catch {
     data = { message: text };
   }

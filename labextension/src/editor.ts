@@ -10,7 +10,15 @@ import { cellSettings, cellTags, markCell } from "./cells";
 import { h } from "./dom";
 import { saveInTurn } from "./save";
 import { type InspectJson, cycleProblem, dependents, stepRows } from "./summary";
-import { type CellSettings, ROLES, ROLE_LABELS, splitList, stepNameProblem, writeCell } from "./tags";
+import {
+  type CellSettings,
+  ROLES,
+  ROLE_LABELS,
+  cellWriteProblem,
+  splitPackages,
+  stepNameProblem,
+  writeCell,
+} from "./tags";
 import { writeCellTags } from "./undo";
 
 /** What the user changed in the editor and has not applied yet, kept over re-renders. */
@@ -107,7 +115,7 @@ export function stepEditor(host: EditorHost): HTMLElement {
     name: name.value.trim(),
     after: Array.from(after.selectedOptions).map((o) => o.value),
     image: image.value,
-    packages: splitList(packages.value),
+    packages: splitPackages(packages.value),
     cpu: cpu.value,
     memory: memory.value,
     gpu: gpu.value,
@@ -121,13 +129,14 @@ export function stepEditor(host: EditorHost): HTMLElement {
   const apply = h("button", { class: "jp-mod-styled jp-mod-accept", "data-kfp-action": "apply" }, "Apply");
   apply.onclick = () => {
     const next = read();
-    const problem = settingsProblem(next, steps);
+    const source = cell.model.sharedModel.getSource();
+    const problem = settingsProblem(next, steps) ?? cellWriteProblem(source, next);
     hint.textContent = problem ?? "";
     if (problem) return;
     const current = host.notebook();
     const notebook = current?.content.model?.sharedModel;
     if (!notebook) return;
-    const written = writeCell(cell.model.sharedModel.getSource(), cellTags(cell), next);
+    const written = writeCell(source, cellTags(cell), next);
     writeCellTags(notebook, cell.model.sharedModel, written.tags, written.source);
     // what the cell holds now: a change made in this editor before it is rebuilt (the save
     // rebuilds it) is a draft over the applied settings, and survives the rebuild

@@ -8,7 +8,7 @@ import {
   type JupyterFrontEnd,
   type JupyterFrontEndPlugin,
 } from "@jupyterlab/application";
-import { Dialog, ToolbarButton, showDialog, showErrorMessage } from "@jupyterlab/apputils";
+import { Dialog, ToolbarButton, showErrorMessage } from "@jupyterlab/apputils";
 import { type Cell } from "@jupyterlab/cells";
 import { type DocumentRegistry } from "@jupyterlab/docregistry";
 import { INotebookTracker, type INotebookModel, type NotebookPanel } from "@jupyterlab/notebook";
@@ -35,7 +35,7 @@ import {
   runOptionsForm,
 } from "./runoptions";
 import { saveInTurn, watchSaves } from "./save";
-import { parseParamText } from "./summary";
+import { type SavedTarget, submitForm } from "./submit";
 
 const watched = new WeakSet<Cell>();
 
@@ -60,97 +60,6 @@ function markAll(panel: NotebookPanel, sidebar: PipelinePanel): void {
     };
     cell.model.metadataChanged.connect(changed, cell);
     cell.model.contentChanged.connect(changed, cell);
-  }
-}
-
-/** A saved target (`kfp-jupyter targets add`), as `GET targets` lists it: never a token. */
-interface SavedTarget {
-  name: string;
-  engine: string;
-  host: string | null;
-  namespace: string | null;
-  experiment: string | null;
-  token_env: string | null;
-}
-
-/** The fields a saved target fills in; what the user types over them wins. */
-const TARGET_FIELDS = ["engine", "host", "namespace", "experiment", "token_env"] as const;
-
-class SubmitForm extends Widget {
-  constructor(
-    params: Record<string, unknown>,
-    targets: SavedTarget[],
-    last: string | null,
-    engines: readonly string[],
-    note = "",
-  ) {
-    super();
-    this.addClass("kfpj-submit-form");
-    if (note) {
-      const p = document.createElement("p");
-      p.className = "kfpj-form-error";
-      p.textContent = note;
-      this.node.append(p);
-    }
-    const row = (label: string, el: HTMLElement): void => {
-      const l = document.createElement("label");
-      l.append(label + " ", el);
-      this.node.append(l);
-    };
-    const saved = document.createElement("select");
-    saved.name = "target";
-    saved.append(new Option(targets.length ? "(none)" : "(none saved)", ""));
-    for (const t of targets) saved.append(new Option(`${t.name} (${t.engine})`, t.name));
-    row("saved target", saved);
-    const engine = document.createElement("select");
-    engine.name = "engine";
-    for (const e of engines) engine.append(new Option(e, e));
-    row("engine", engine);
-    const fields: Record<string, HTMLInputElement> = {};
-    for (const [name, label, hint] of [
-      ["host", "host", "KFP API or Kubernetes API address"],
-      ["namespace", "namespace", ""],
-      ["experiment", "experiment", ""],
-      ["run_name", "run name", ""],
-      ["token_env", "token variable", "the NAME of a variable holding a bearer token"],
-    ]) {
-      const input = document.createElement("input");
-      input.name = name;
-      input.placeholder = hint;
-      fields[name] = input;
-      row(label, input);
-    }
-    const fill = (): void => {
-      const t = targets.find((x) => x.name === saved.value);
-      if (!t) return;
-      for (const key of TARGET_FIELDS) {
-        if (key === "engine") engine.value = t.engine;
-        else fields[key].value = t[key] ?? "";
-      }
-    };
-    saved.addEventListener("change", fill);
-    if (last && targets.some((t) => t.name === last)) {
-      saved.value = last;
-      fill();
-    }
-    for (const [name, value] of Object.entries(params)) {
-      const input = document.createElement("input");
-      input.name = `param:${name}`;
-      input.value = JSON.stringify(value);
-      row(`parameter ${name}`, input);
-    }
-  }
-
-  getValue(): Record<string, unknown> {
-    const out: Record<string, unknown> = {};
-    const params: Record<string, unknown> = {};
-    for (const el of Array.from(this.node.querySelectorAll("input, select"))) {
-      const input = el as HTMLInputElement;
-      if (input.name.startsWith("param:")) params[input.name.slice(6)] = parseParamText(input.value);
-      else if (input.value) out[input.name] = input.value;
-    }
-    out.params = params;
-    return out;
   }
 }
 
@@ -289,7 +198,8 @@ class ToolbarExtension implements DocumentRegistry.IWidgetExtension<NotebookPane
         this.show(panel);
         await saveInTurn(panel.context);
         await this.sidebar.refresh();
-        const params = this.sidebar.parameters;
+        // the parameters with their declared types, as the panel last read them (or its outline)
+        const specs = paramSpecs(this.sidebar.parameters);
         let saved: { targets: SavedTarget[]; last: string | null; engines: string[]; error?: string };
         try {
           saved = await api<typeof saved>("targets");
@@ -298,19 +208,25 @@ class ToolbarExtension implements DocumentRegistry.IWidgetExtension<NotebookPane
           return;
         }
         const note = saved.error ? `the saved targets could not be read: ${saved.error}` : "";
-        const result = await showDialog({
-          title: "Submit the pipeline",
-          body: new SubmitForm(params, saved.targets, saved.last, saved.engines, note),
-          buttons: [Dialog.cancelButton(), Dialog.okButton({ label: "Submit" })],
-        });
-        if (!result.button.accept || !result.value) return;
-        this.sidebar.showMessage("submitting ...");
+        const form = submitForm(specs, saved.targets, saved.last, saved.engines, note);
         try {
-          const info = await post<{ run_id: string; url: string | null; engine: string; name: string }>(
-            "submit",
-            { path: panel.context.path, ...(result.value as Record<string, unknown>) },
-          );
-          this.sidebar.showSubmitted(info);
+          const info = await askServer(form, "Submit the pipeline", "Submit", async (request) => {
+            this.sidebar.showMessage("submitting ...");
+            try {
+              return await post<{ run_id: string; url: string | null; engine: string; name: string }>(
+                "submit",
+                { path: panel.context.path, ...request },
+              );
+            } catch (e) {
+              // a parameter's value the server refused: said at its field, the dialog stays open
+              if (e instanceof ApiError && e.status === 400 && form.refused(e.body.fields)) {
+                this.sidebar.showMessage("");
+                return null;
+              }
+              throw e;
+            }
+          });
+          if (info) this.sidebar.showSubmitted(info);
         } catch (e) {
           this.sidebar.showMessage(`not submitted: ${e instanceof Error ? e.message : e}`);
           void showErrorMessage("Submit", e instanceof Error ? e.message : String(e));

@@ -21,11 +21,13 @@ import { type Draft, type EditorHost, stepEditor } from "./editor";
 import { pipelineIcon } from "./icon";
 import { loadInputs } from "./inputs";
 import { pipelineSettingsEditor } from "./metadata";
+import type { ParamsJson } from "./runoptions";
 import { type ErrorFrame, type RunListing, failedCell, problemSteps, runToFollow } from "./runs";
 import { saveInTurn } from "./save";
 import {
   type RunView,
   type ShownRun,
+  outlineNote,
   pipelineLists,
   problemsSection,
   recentSection,
@@ -87,6 +89,7 @@ export class PipelinePanel extends Widget {
   private readonly statusBox = h("div", {});
   private readonly recentBox = h("div", {});
   private readonly problemsBox = h("div", {});
+  private readonly noteBox = h("div", {});
   private readonly dagBox = h("div", { class: "kfpj-dag" });
   private readonly detailsBox = h("div", {});
   private readonly listBox = h("div", {});
@@ -105,6 +108,7 @@ export class PipelinePanel extends Widget {
       this.statusBox,
       this.recentBox,
       this.problemsBox,
+      this.noteBox,
       this.dagBox,
       this.detailsBox,
       this.listBox,
@@ -242,9 +246,11 @@ export class PipelinePanel extends Widget {
     void this.refreshDetails();
   }
 
-  /** The parameters with their defaults (for the Submit dialog). */
-  get parameters(): Record<string, unknown> {
-    return this.pipeline?.parameters ?? {};
+  /** The parameters with their defaults and declared types (for the Submit dialog), also of an
+   * outline. */
+  get parameters(): ParamsJson {
+    const p = this.pipeline;
+    return { parameters: p?.parameters ?? {}, parameter_types: p?.parameter_types ?? {} };
   }
 
   get path(): string | null {
@@ -532,6 +538,8 @@ export class PipelinePanel extends Widget {
       }
     }
     this.dag?.setProblems(problemSteps(this.problems));
+    const note = p ? outlineNote(p) : null;
+    this.noteBox.replaceChildren(...(note ? [note] : []));
     this.listBox.replaceChildren();
     if (!p) return;
     this.listBox.append(

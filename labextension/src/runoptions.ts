@@ -10,11 +10,14 @@
  * Only parameters that differ from their defaults are sent: the run's record then says what the
  * user chose, and a default changed later in the notebook is not overridden by a stale copy.
  *
+ * The Submit dialog (submit.ts) takes the parameters the same way.
+ *
  * The form is plain DOM and imports nothing from JupyterLab, so everything but its drawing is
  * unit-tested in Node; index.ts puts it in a JupyterLab Dialog.
  */
 
 import { h } from "./dom";
+import { isRawJson, parseJson } from "./json";
 
 export type ParamType = "int" | "float" | "bool" | "str" | "list" | "dict";
 
@@ -26,7 +29,7 @@ export interface ParamSpec {
   default: unknown;
 }
 
-/** What `GET inspect` says of the parameters (a subset of its JSON). */
+/** What `GET inspect` says of the parameters (a subset of its JSON, and of its outline). */
 export interface ParamsJson {
   parameters?: Record<string, unknown>;
   parameter_types?: Record<string, string>;
@@ -34,6 +37,7 @@ export interface ParamsJson {
 
 function typeOf(value: unknown): ParamType {
   if (typeof value === "boolean") return "bool";
+  if (isRawJson(value)) return "int"; // too large for a number
   if (typeof value === "number") return Number.isInteger(value) ? "int" : "float";
   if (Array.isArray(value)) return "list";
   if (value !== null && typeof value === "object") return "dict";
@@ -87,7 +91,7 @@ export function quickProblem(type: ParamType, text: string): string | null {
 function isDefault(spec: ParamSpec, field: string | boolean): boolean {
   if (typeof field === "boolean" || spec.type === "str") return field === spec.default;
   try {
-    return sameValue(JSON.parse(field), spec.default);
+    return sameValue(parseJson(field), spec.default);
   } catch {
     return false; // not JSON, so not the default's JSON: the server reads it (a Python literal)
   }
@@ -109,6 +113,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 /** The same JSON value (keys in any order); 1 and 1.0 are the same number. */
 export function sameValue(a: unknown, b: unknown): boolean {
+  if (isRawJson(a) || isRawJson(b)) return JSON.stringify(a) === JSON.stringify(b); // digits
   if (Array.isArray(a) || Array.isArray(b)) {
     return (
       Array.isArray(a) &&
@@ -179,15 +184,8 @@ export function buildRunRequest(
   specs: ParamSpec[],
   choices: RunChoices,
 ): { request: RunRequest; errors: null } | { request: null; errors: Record<string, string> } {
-  const params: Record<string, string | boolean> = {};
-  const errors: Record<string, string> = {};
-  for (const spec of specs) {
-    const field = choices.values[spec.name] ?? defaultField(spec);
-    const problem = typeof field === "boolean" ? null : quickProblem(spec.type, field);
-    if (problem) errors[spec.name] = problem;
-    else if (!isDefault(spec, field)) params[spec.name] = field;
-  }
-  if (Object.keys(errors).length) return { request: null, errors };
+  const { params, errors } = changedParams(specs, choices.values);
+  if (errors) return { request: null, errors };
   return {
     request: {
       path,
@@ -198,6 +196,28 @@ export function buildRunRequest(
     },
     errors: null,
   };
+}
+
+/**
+ * The `params` of a run or a submit: only the fields that differ from their parameter's default,
+ * a bool as true or false and any other value as its field's text, which the server reads by the
+ * parameter's declared type (a str as typed, `2024` too); or the problems per parameter name.
+ * Why not every field, parsed here: a default sent back is the one the dialog was opened with,
+ * and a number JavaScript rounds (a large int) would be sent changed.
+ */
+export function changedParams(
+  specs: ParamSpec[],
+  values: Record<string, string | boolean>,
+): { params: Record<string, string | boolean>; errors: Record<string, string> | null } {
+  const params: Record<string, string | boolean> = {};
+  const errors: Record<string, string> = {};
+  for (const spec of specs) {
+    const field = values[spec.name] ?? defaultField(spec);
+    const problem = typeof field === "boolean" ? null : quickProblem(spec.type, field);
+    if (problem) errors[spec.name] = problem;
+    else if (!isDefault(spec, field)) params[spec.name] = field;
+  }
+  return { params, errors: Object.keys(errors).length ? errors : null };
 }
 
 /** What is kept of a notebook's last run options: the switches, and the fields the user changed. */
@@ -250,6 +270,7 @@ const STYLE = `
 .kfpj-form .kfpj-field { display: grid; grid-template-columns: 10em 1fr; gap: 2px 8px; margin: 4px 0; align-items: center; }
 .kfpj-form .kfpj-field input[type=text], .kfpj-form .kfpj-field textarea { width: 100%; box-sizing: border-box; }
 .kfpj-form input::placeholder, .kfpj-form textarea::placeholder { color: var(--jp-ui-font-color3); font-style: italic; opacity: 1; }
+.kfpj-form .kfpj-field > label { display: block; margin: 0; }
 .kfpj-form .kfpj-type { color: var(--jp-ui-font-color2); font-size: var(--jp-ui-font-size0); }
 .kfpj-form .kfpj-field-error { grid-column: 2; color: var(--jp-error-color1); font-size: var(--jp-ui-font-size0); }
 .kfpj-form .kfpj-field-error:empty { display: none; }
@@ -302,8 +323,9 @@ export function showErrors(
   }
   const bad = Object.keys(errors);
   summary.textContent = bad.length ? `Fix ${bad.join(", ")} to go on.` : "";
-  const first = bad.length ? fields[bad[0]]?.input : undefined;
-  first?.focus();
+  const first = bad.length ? fields[bad[0]] : undefined;
+  first?.input.focus();
+  first?.error.scrollIntoView({ block: "nearest" }); // in a dialog that scrolls, below its field
   return bad.length === 0;
 }
 
@@ -317,11 +339,61 @@ export function formStyle(): HTMLStyleElement {
  */
 export function runOptionsForm(path: string, specs: ParamSpec[], choices: RunChoices): RunOptionsForm {
   const node = h("div", { class: "kfpj-form kfpj-run-options" }, formStyle());
-  const params = h("fieldset", {}, h("legend", {}, "Parameters"));
+  const params = paramFields(specs, choices.values);
+  const switches = h("fieldset", {}, h("legend", {}, "Options"));
+  const boxes: Partial<Record<(typeof SWITCHES)[number]["key"], HTMLInputElement>> = {};
+  for (const s of SWITCHES) {
+    const box = h("input", { type: "checkbox", "data-kfp-option": s.key });
+    box.checked = choices[s.key];
+    boxes[s.key] = box;
+    switches.append(h("label", { class: "kfpj-switch", title: s.title }, box, " ", s.label));
+  }
+  const summary = h("div", { class: "kfpj-form-error", role: "alert" });
+  node.append(params.node, switches, summary);
+
+  const current = (): RunChoices => ({
+    values: params.values(),
+    no_cache: boxes.no_cache?.checked ?? false,
+    keep_going: boxes.keep_going?.checked ?? false,
+    host_exec: boxes.host_exec?.checked ?? false,
+  });
+  return {
+    node,
+    read(): RunRequest | null {
+      const choices = current();
+      const built = buildRunRequest(path, specs, choices);
+      if (!showErrors(params.fields, built.errors ?? {}, summary)) return null;
+      rememberChoices(path, specs, choices);
+      return built.request;
+    },
+    refused(refused: Record<string, string> | undefined): boolean {
+      const errors = refusedParameters(refused, specs);
+      if (errors === null) return false;
+      showErrors(params.fields, errors, summary);
+      return true;
+    },
+  };
+}
+
+/** The parameters' fields, as the Run and Submit dialogs show them. */
+export interface ParamFields {
+  /** a fieldset "Parameters" (a note when there are none) */
+  node: HTMLElement;
+  fields: Record<string, { input: HTMLInputElement; error: HTMLElement }>;
+  /** each field's text, or a bool's checkbox */
+  values(): Record<string, string | boolean>;
+}
+
+/**
+ * A field per parameter holding `values` (a checkbox for a bool, the default as a placeholder),
+ * its type beside its name; an input's `name` is `param:NAME`.
+ */
+export function paramFields(specs: ParamSpec[], values: Record<string, string | boolean>): ParamFields {
+  const node = h("fieldset", {}, h("legend", {}, "Parameters"));
   const fields: Record<string, { input: HTMLInputElement; error: HTMLElement }> = {};
   for (const spec of specs) {
-    const value = choices.values[spec.name];
-    const input = h("input", { "data-kfp-param": spec.name });
+    const value = values[spec.name] ?? defaultField(spec);
+    const input = h("input", { "data-kfp-param": spec.name, name: `param:${spec.name}` });
     if (spec.type === "bool") {
       input.type = "checkbox";
       input.checked = value === true;
@@ -336,31 +408,9 @@ export function runOptionsForm(path: string, specs: ParamSpec[], choices: RunCho
     }
     const { row, error } = fieldRow(spec.name, `(${spec.type})`, input, spec.name);
     fields[spec.name] = { input, error };
-    params.append(row);
+    node.append(row);
   }
-  if (!specs.length) params.append(h("p", {}, "This pipeline has no parameters."));
-  const switches = h("fieldset", {}, h("legend", {}, "Options"));
-  const boxes: Partial<Record<(typeof SWITCHES)[number]["key"], HTMLInputElement>> = {};
-  for (const s of SWITCHES) {
-    const box = h("input", { type: "checkbox", "data-kfp-option": s.key });
-    box.checked = choices[s.key];
-    boxes[s.key] = box;
-    switches.append(h("label", { class: "kfpj-switch", title: s.title }, box, " ", s.label));
-  }
-  const summary = h("div", { class: "kfpj-form-error", role: "alert" });
-  node.append(params, switches, summary);
-
-  const current = (): RunChoices => ({
-    values: Object.fromEntries(
-      specs.map((s) => {
-        const input = fields[s.name].input;
-        return [s.name, s.type === "bool" ? input.checked : input.value];
-      }),
-    ),
-    no_cache: boxes.no_cache?.checked ?? false,
-    keep_going: boxes.keep_going?.checked ?? false,
-    host_exec: boxes.host_exec?.checked ?? false,
-  });
+  if (!specs.length) node.append(h("p", {}, "This pipeline has no parameters."));
   // a field being fixed loses its message as soon as nothing is plainly wrong with it
   node.addEventListener("input", (ev) => {
     const name = (ev.target as HTMLElement).dataset?.kfpParam;
@@ -371,20 +421,12 @@ export function runOptionsForm(path: string, specs: ParamSpec[], choices: RunCho
       fields[spec.name].input.classList.remove("kfpj-invalid");
     }
   });
-  return {
-    node,
-    read(): RunRequest | null {
-      const choices = current();
-      const built = buildRunRequest(path, specs, choices);
-      if (!showErrors(fields, built.errors ?? {}, summary)) return null;
-      rememberChoices(path, specs, choices);
-      return built.request;
-    },
-    refused(refused: Record<string, string> | undefined): boolean {
-      const errors = refusedParameters(refused, specs);
-      if (errors === null) return false;
-      showErrors(fields, errors, summary);
-      return true;
-    },
-  };
+  const read = (): Record<string, string | boolean> =>
+    Object.fromEntries(
+      specs.map((s) => {
+        const input = fields[s.name].input;
+        return [s.name, s.type === "bool" ? input.checked : input.value];
+      }),
+    );
+  return { node, fields, values: read };
 }

@@ -114,6 +114,15 @@ export function problemsSection(
   return box;
 }
 
+/** Why the pipeline shown is an outline (the server did not fetch its component URLs), or null. */
+export function outlineNote(p: InspectJson): HTMLElement | null {
+  if (!p.outline || !p.message) return null;
+  const box = h("section", { class: "kfpj-outline", "data-kfp-note": "outline" }, h("p", {}, p.message));
+  const urls = p.unfetched ?? [];
+  if (urls.length) box.append(h("ul", {}, ...urls.map((u) => h("li", {}, u))));
+  return box;
+}
+
 /** What the lists' links do in the panel. */
 export interface ListActions {
   link: CellLink;

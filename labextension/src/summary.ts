@@ -26,6 +26,12 @@ export interface StepRow {
 export interface InspectJson extends PipelineJson {
   steps: (StepJson & { cells?: number[] })[];
   warnings?: { message: string; cell?: number | null }[];
+  /** an outline: the steps as the cells say them, without what only fetching could tell */
+  outline?: boolean;
+  /** why an outline is all there is, and what shows the whole pipeline */
+  message?: string;
+  /** the component URLs an outline did not fetch */
+  unfetched?: string[];
 }
 
 export function stepRows(p: InspectJson): StepRow[] {
@@ -105,16 +111,6 @@ export function runStates(run: RunSummary): StateMap {
 export function progress(run: RunSummary): string {
   const done = run.tasks.filter((t) => t.state === "SUCCEEDED" || t.state === "CACHED").length;
   return `${run.state.toLowerCase()} · ${done}/${run.tasks.length} steps done`;
-}
-
-/** Parameter values typed in the Submit dialog: text parsed as JSON when it can be. */
-export function parseParamText(text: string): unknown {
-  const t = text.trim();
-  try {
-    return JSON.parse(t);
-  } catch {
-    return t;
-  }
 }
 
 /** The steps that depend on `name`, directly or through others (after-edges of `steps`). */

@@ -76,13 +76,22 @@ export function emptySettings(): CellSettings {
 
 const GPU_KEYS = new Set(["gpu", "gpus", "nvidia.com/gpu"]);
 
-/** Whether the editor manages this tag (and rewrites it). */
+/** Kale's role names, which Kale (and the compiler) read as that role in `step:`/`block:`. */
+const KALE_ROLE_STEP_NAMES: Record<string, Role> = {
+  skip: "skip",
+  imports: "imports",
+  functions: "functions",
+};
+
+/** Whether the editor manages this tag (and rewrites it). Kale's `block:NAME` is `step:NAME`;
+ * a bare `block:`, which Kale reads as no tag, is left as it is. */
 function managed(tag: string): boolean {
   if (tag in ROLE_TAGS) return true;
   const key = tag.split(":", 1)[0];
   if (["step", "prev", "image", "packages", "cache", "retries", "timeout"].includes(key)) {
     return tag.includes(":");
   }
+  if (key === "block") return tag.length > "block:".length;
   if (key === "limit") {
     const res = tag.split(":")[1] ?? "";
     return res === "cpu" || res === "memory" || GPU_KEYS.has(res);
@@ -102,7 +111,13 @@ export function parseTags(tags: readonly string[]): CellSettings {
     const key = tag.slice(0, i);
     const value = tag.slice(i + 1);
     switch (key) {
+      case "block": // Kale 1's `step:`
       case "step":
+        if (!value) break; // as Kale reads a bare `block:` or `step:`: no tag
+        if (value in KALE_ROLE_STEP_NAMES) {
+          s.role = KALE_ROLE_STEP_NAMES[value];
+          break;
+        }
         s.role = "step";
         s.name = value;
         break;
@@ -113,7 +128,7 @@ export function parseTags(tags: readonly string[]): CellSettings {
         s.image = value;
         break;
       case "packages":
-        s.packages.push(...splitList(value));
+        s.packages.push(...splitPackages(value));
         break;
       case "cache":
         if (value === "enabled" || value === "disabled") s.cache = value;
@@ -139,11 +154,36 @@ export function parseTags(tags: readonly string[]): CellSettings {
   return s;
 }
 
-export function splitList(text: string): string[] {
-  return text
-    .split(/[\s,]+/)
-    .map((x) => x.trim())
-    .filter(Boolean);
+/**
+ * The requirements of a comma-separated list, as the compiler's `split_packages` reads them:
+ * a piece that starts with a version operator continues the requirement before it, so that a
+ * range stays one requirement (`pandas>=2,<3, numpy` is `pandas>=2,<3` and `numpy`), and a
+ * space never splits one (`scikit-learn >= 1.3` is one requirement).
+ */
+export function splitPackages(text: string): string[] {
+  const out: string[] = [];
+  for (const piece of text.split(",")) {
+    const p = piece.trim();
+    if (p && out.length && "<>=!~".includes(p[0])) out[out.length - 1] += "," + p;
+    else if (p) out.push(p);
+  }
+  return out;
+}
+
+/**
+ * Why `s` cannot be written as tags, or null: notebook tags cannot hold a comma, so a version
+ * range (`pandas>=2,<3`) cannot be a `packages:` tag. The advice is the compiler's for such a tag.
+ */
+export function tagPackagesProblem(s: CellSettings): string | null {
+  if (s.role !== "step") return null;
+  const range = s.packages.find((p) => p.includes(","));
+  if (range === undefined) return null;
+  const dist = /^[A-Za-z0-9][A-Za-z0-9._-]*/.exec(range)?.[0] ?? "NAME";
+  return (
+    `the requirement ${range} contains ',', which notebook tags cannot hold: a version range ` +
+    `cannot be one tag; pin one version (e.g. ${dist}==VERSION), or give the range on the ` +
+    `cell's magic line instead of tags: %%step ${s.name.trim() || "NAME"} --packages ${shellQuote(range)}`
+  );
 }
 
 /** Kale's step-name rule, close enough for a hint: letters, digits, _ and -, not a digit first. */
@@ -155,16 +195,22 @@ export function stepNameProblem(name: string): string | null {
   return null;
 }
 
-/** The cell's new tags: `existing` minus what the editor manages, plus `s` written as tags. */
+/**
+ * The cell's new tags: `existing` minus what the editor manages, plus `s` written as tags. A
+ * Kale `block:NAME` stays as it is while the step keeps its name (Kale 1 reads no `step:`).
+ */
 export function writeTags(existing: readonly string[], s: CellSettings): string[] {
   const kept = existing.filter((t) => !managed(t));
   const out: string[] = [];
+  const name = s.name.trim();
+  const kale = existing.includes(`block:${name}`) && !existing.includes(`step:${name}`);
   switch (s.role) {
     case "step":
-      out.push(`step:${s.name.trim()}`);
+      out.push(`${kale ? "block" : "step"}:${name}`);
       for (const a of s.after) if (a && a !== s.name) out.push(`prev:${a}`);
       if (s.image.trim()) out.push(`image:${s.image.trim()}`);
-      for (const pkg of s.packages) out.push(`packages:${pkg}`); // tags cannot hold ","
+      // tags cannot hold ",": the editor refuses a range first (tagPackagesProblem)
+      for (const pkg of s.packages) out.push(`packages:${pkg}`);
       if (s.cpu.trim()) out.push(`limit:cpu:${s.cpu.trim()}`);
       if (s.memory.trim()) out.push(`limit:memory:${s.memory.trim()}`);
       if (s.gpu.trim()) out.push(`limit:nvidia.com/gpu:${s.gpu.trim()}`);
@@ -205,6 +251,7 @@ const MAGIC_ROLES: Record<string, Role> = {
   component: "step",
   container: "step",
   resource: "step",
+  notebook: "step",
   imports: "imports",
   functions: "functions",
   pipeline_parameters: "parameters",
@@ -226,7 +273,8 @@ export interface MagicCell {
   settings: CellSettings;
   /** the magic's name: step, component, container, resource, imports, ... */
   magic: string;
-  /** what the editor does not manage, kept verbatim: a component's source, --action, --label ... */
+  /** what the editor does not manage, kept verbatim: first a component's source or a notebook
+   * step's path (the magic's second positional word), then --action, --outputs, --label ... */
   kept: string[];
 }
 
@@ -296,7 +344,8 @@ export function parseMagicLine(line: string): MagicCell | null {
     if (word.startsWith("--") && eq > 0) [word, value] = [word.slice(0, eq), word.slice(eq + 1)];
     if (!word.startsWith("-")) {
       if (positional++ === 0) s.name = word;
-      else kept.push(word); // a component's source
+      else if (positional === 2) kept.unshift(word); // a component's source, a notebook's path
+      else kept.push(word);
     } else if (word === "--after") {
       if (value !== undefined) s.after.push(value);
       while (i + 1 < rest.length && !rest[i + 1].startsWith("-")) s.after.push(rest[++i]);
@@ -304,12 +353,12 @@ export function parseMagicLine(line: string): MagicCell | null {
       s.cache = word === "--cache" ? "enabled" : "disabled";
     } else if (TAKES_VALUE.has(word)) {
       value = value ?? rest[++i] ?? "";
-      if (word === "--packages") s.packages.push(...splitList(value));
+      if (word === "--packages") s.packages.push(...splitPackages(value));
       else s[word.slice(2) as "image" | "cpu" | "memory" | "gpu" | "retries" | "timeout"] = value;
     } else if (value !== undefined) {
       kept.push(`${word}=${value}`);
     } else {
-      kept.push(word); // --label, --annotation, --secret, --limit, --volume, --action: one value
+      kept.push(word); // --label, --annotation, --secret, --limit, --volume, --action, --outputs
       if (i + 1 < rest.length && !rest[i + 1].startsWith("--")) kept.push(rest[++i]);
     }
   }
@@ -320,14 +369,15 @@ export function parseMagicLine(line: string): MagicCell | null {
 /**
  * The magic line for `s`: `%%step NAME --after ... --no-cache`, then what the old line had that
  * the editor does not manage; "" for the role "continue" (the cell loses its magic).
- * A %%component, %%container or %%resource step keeps its magic.
+ * A %%component, %%container, %%resource or %%notebook step keeps its magic.
  */
 export function formatMagicLine(s: CellSettings, old: MagicCell | null = null): string {
   if (s.role !== "step") return MAGIC_OF_ROLE[s.role] ? `%%${MAGIC_OF_ROLE[s.role]}` : "";
   const kind = old && MAGIC_ROLES[old.magic] === "step" ? old.magic : "step";
   const kept = old && kind === old.magic ? old.kept : [];
-  // a component's source is positional: it goes right after the name
-  const head = kind === "component" && kept[0] && !kept[0].startsWith("-") ? [kept[0]] : [];
+  // a component's source and a notebook step's path are positional: right after the name
+  const positional = kind === "component" || kind === "notebook";
+  const head = positional && kept[0] && !kept[0].startsWith("-") ? [kept[0]] : [];
   const words = [s.name.trim(), ...head];
   const after = s.after.filter((a) => a && a !== s.name);
   if (after.length) words.push("--after", ...after);
@@ -344,6 +394,12 @@ export function formatMagicLine(s: CellSettings, old: MagicCell | null = null): 
   words.push(...kept.slice(head.length));
   if (s.cache) words.push(s.cache === "enabled" ? "--cache" : "--no-cache");
   return `%%${kind} ` + words.map(shellQuote).join(" ");
+}
+
+/** Why `s` cannot be written on this cell, or null: a magic line holds what tags cannot. */
+export function cellWriteProblem(source: string, s: CellSettings): string | null {
+  const m = magicLineOf(source);
+  return m && parseMagicLine(m.line) ? null : tagPackagesProblem(s);
 }
 
 /** The cell's settings, from its magic if it has one of ours, else from its tags. */

@@ -7,6 +7,7 @@ import {
   formatMagicLine,
   parseCell,
   parseMagicLine,
+  roleLabel,
   shellQuote,
   shellSplit,
   writeCell,
@@ -110,4 +111,25 @@ test("After offers no step that depends on this one; a cycle names its edges", (
       "fix: take report out of After",
   );
   assert.equal(cycleProblem(steps, "train", ["load"]), null);
+});
+
+test("a %%notebook cell is a step: its path and --outputs are kept, and it gets no tags", () => {
+  const source = "%%notebook prep child.ipynb --after load\n# runs child.ipynb";
+  const s = parseCell(source, ["mine"]);
+  assert.deepEqual([s.role, s.name, s.after], ["step", "prep", ["load"]]);
+  assert.equal(roleLabel(s), "step: prep");
+  // Apply without changes: the same line, and no tags
+  assert.deepEqual(writeCell(source, ["mine"], s), { source, tags: ["mine"] });
+  const out = writeCell(source, ["mine"], { ...s, cpu: "2", name: "prep2" });
+  assert.deepEqual(out, {
+    source: "%%notebook prep2 child.ipynb --after load --cpu 2\n# runs child.ipynb",
+    tags: ["mine"],
+  });
+  // --outputs, given before the path or after it: the path goes right after the name
+  const old = parseMagicLine("%%notebook prep --outputs rows,cols child.ipynb --retries=1")!;
+  assert.equal(old.settings.retries, "1");
+  assert.equal(
+    formatMagicLine({ ...old.settings, gpu: "1" }, old),
+    "%%notebook prep child.ipynb --gpu 1 --retries 1 --outputs rows,cols",
+  );
 });

@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
 import { test } from "node:test";
 
 import {
   buildRunRequest,
+  changedParams,
   formatParam,
   initialChoices,
   lastChoices,
@@ -172,4 +175,63 @@ test("sameValue compares JSON values, not their spelling", () => {
   assert.ok(!sameValue({ a: 1 }, { a: 1, b: 2 }));
   assert.ok(!sameValue([1], { 0: 1 }));
   assert.ok(!sameValue("1", 1));
+});
+
+test("an outline's parameters are typed as the full inspect's are", () => {
+  // `GET inspect` of a notebook with a component URL it did not fetch (server/components.py)
+  const outline = {
+    name: "demo",
+    steps: [{ name: "a", kind: "python", cells: [2], after: [] }],
+    outline: true,
+    message: "1 component URL(s) not fetched on inspect: ...",
+    parameters: { year: "2024", n: 3 },
+    parameter_types: { year: "str", n: "int" },
+  };
+  assert.deepEqual(
+    paramSpecs(outline).map((s) => [s.name, s.type, s.default]),
+    [
+      ["year", "str", "2024"],
+      ["n", "int", 3],
+    ],
+  );
+});
+
+test("the values sent are the changed fields as typed: a str stays text", () => {
+  const specs = paramSpecs({
+    parameters: { year: "2023", n: 3, verbose: false },
+    parameter_types: { year: "str", n: "int", verbose: "bool" },
+  });
+  const values = initialChoices(specs).values;
+  assert.deepEqual(changedParams(specs, values), { params: {}, errors: null });
+  // `2024` typed into a str parameter is the text "2024", never the number
+  assert.deepEqual(changedParams(specs, { ...values, year: "2024" }).params, { year: "2024" });
+  assert.deepEqual(changedParams(specs, { ...values, n: "4", verbose: true }).params, { n: "4", verbose: true });
+  assert.match(changedParams(specs, { ...values, n: "4.5" }).errors?.n ?? "", /not a whole number/);
+});
+
+test("an int too large for a JavaScript number keeps its digits and is not sent unchanged", () => {
+  // JSON.rawJSON is in browsers, and in Node from 21 (20 has it behind a flag)
+  const flag = "rawJSON" in JSON ? [] : ["--harmony-json-parse-with-source"];
+  const script = `
+    const { parseJson } = require(${JSON.stringify(join(__dirname, "..", "src", "json.js"))});
+    const r = require(${JSON.stringify(join(__dirname, "..", "src", "runoptions.js"))});
+    const specs = r.paramSpecs(parseJson('{"parameters": {"big": 12345678901234567890, "n": 1},'
+      + ' "parameter_types": {"big": "int", "n": "int"}}'));
+    const values = r.initialChoices(specs).values;
+    console.log(JSON.stringify({
+      shown: values.big,
+      untouched: r.changedParams(specs, values).params,
+      other: r.changedParams(specs, { ...values, n: "2" }).params,
+      changed: r.changedParams(specs, { ...values, big: "12345678901234567891" }).params,
+    }));`;
+  const out = execFileSync(process.execPath, [...flag, "-e", script], { encoding: "utf8" });
+  assert.deepEqual(JSON.parse(out), {
+    shown: "12345678901234567890",
+    untouched: {},
+    other: { n: "2" },
+    changed: { big: "12345678901234567891" },
+  });
+  // where numbers are read as numbers, the rounded default is still not sent back
+  const rounded = paramSpecs({ parameters: { big: 12345678901234567890 }, parameter_types: { big: "int" } });
+  assert.deepEqual(changedParams(rounded, initialChoices(rounded).values).params, {});
 });

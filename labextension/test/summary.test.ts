@@ -6,7 +6,6 @@ import {
   type RunSummary,
   isFinal,
   parameterRows,
-  parseParamText,
   progress,
   runStates,
   stepRows,
@@ -72,12 +71,4 @@ test("a run's states and progress", () => {
   assert.equal(runStates(run).split.started, 5);
   assert.equal(isFinal("RUNNING"), false);
   assert.equal(isFinal("FAILED"), true);
-});
-
-test("submit dialog values are typed when they are JSON", () => {
-  assert.equal(parseParamText("7"), 7);
-  assert.equal(parseParamText(" 0.5 "), 0.5);
-  assert.deepEqual(parseParamText("[1, 2]"), [1, 2]);
-  assert.equal(parseParamText("lbfgs"), "lbfgs");
-  assert.equal(parseParamText('"x"'), "x");
 });

@@ -7,16 +7,14 @@ import contextlib
 import http.server
 import os
 import secrets
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from jupyter_server_util import wait_for_server
 
 ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "kfp_jupyter" / "jupyter" / "static"
@@ -82,12 +80,6 @@ def missing() -> str | None:
     return None
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -151,7 +143,6 @@ def start_lab(tmp_path: Path, env_extra: dict[str, str] | None = None) -> Iterat
     (config / "labconfig" / "page_config.json").write_text(
         '{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}}'
     )
-    port = free_port()
     token = secrets.token_hex(16)
     env = dict(os.environ)
     venv_share = Path(sys.prefix) / "share" / "jupyter"
@@ -175,7 +166,7 @@ def start_lab(tmp_path: Path, env_extra: dict[str, str] | None = None) -> Iterat
     proc = subprocess.Popen(
         [
             sys.executable, "-m", "jupyterlab", "--no-browser",
-            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+            "--ServerApp.ip=127.0.0.1", "--ServerApp.port=0",
             "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
@@ -184,25 +175,8 @@ def start_lab(tmp_path: Path, env_extra: dict[str, str] | None = None) -> Iterat
         ],
         cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    "jupyter lab exited:\n" + (tmp_path / "jupyter-lab.log").read_text()[-3000:]
-                )
-            try:
-                req = urllib.request.Request(f"{url}/api/status")
-                req.add_header("Authorization", f"token {token}")
-                with urllib.request.urlopen(req, timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("jupyter lab did not start in 90 s")
-            time.sleep(0.3)
+        url = wait_for_server(proc, home / "runtime", token, tmp_path / "jupyter-lab.log", 90)
         yield Lab(url, token, root, proc)
     finally:
         proc.terminate()
