@@ -270,3 +270,18 @@ def running_commands() -> Iterator[list[Running]]:
             if r.proc.poll() is None:
                 r.proc.kill()
                 r.proc.wait()
+
+
+def run_cell(ip: Any, source: str) -> Any:
+    """Run `source` as a cell of the IPython shell `ip`, as a user does (kept in its history)."""
+    return ip.run_cell(source, store_history=True)
+
+
+def usage_error(result: Any) -> str:
+    """The message of the usage error a cell failed with (it must have failed so)."""
+    from IPython.core.error import UsageError
+
+    assert not result.success
+    error = result.error_in_exec or result.error_before_exec
+    assert isinstance(error, UsageError), result
+    return str(error)

@@ -9,10 +9,12 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 from jupyter_server_util import wait_for_server
 
@@ -262,3 +264,20 @@ def select_cell(page: Any, index: int) -> None:
         }""",
         arg=index,
     )
+
+
+def saved_cell(path: Path, index: int) -> tuple[str, list[str]] | None:
+    """A cell's source and tags as the notebook file holds them (None while it is written)."""
+    try:  # JupyterLab may be writing the file right now
+        cell = nbformat.read(str(path), as_version=4).cells[index]
+    except Exception:
+        return None
+    return cell.source, list(cell.metadata.get("tags", []))
+
+
+def wait_saved(path: Path, index: int, expected: tuple[str, list[str]]) -> None:
+    """Until JupyterLab has saved the cell as `expected` (at most a minute)."""
+    deadline = time.monotonic() + 60
+    while saved_cell(path, index) != expected:
+        assert time.monotonic() < deadline, (saved_cell(path, index), expected)
+        time.sleep(0.2)

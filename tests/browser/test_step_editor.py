@@ -5,13 +5,12 @@ Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
-from harness import ARTIFACTS, Lab, open_in_lab, screenshot, select_cell
+from harness import ARTIFACTS, Lab, open_in_lab, screenshot, select_cell, wait_saved
 
 pytestmark = pytest.mark.browser
 
@@ -37,21 +36,6 @@ def _open(lab: Lab, page: Any) -> Path:
     nbformat.write(nb, str(path))
     open_in_lab(lab, page, "magic.ipynb", len(CELLS), ".kfpj-step[data-kfp-step=report]")
     return path
-
-
-def _saved_cell(path: Path, index: int) -> tuple[str, list[str]] | None:
-    try:  # JupyterLab may be writing the file right now
-        cell = nbformat.read(str(path), as_version=4).cells[index]
-    except Exception:
-        return None
-    return cell.source, list(cell.metadata.get("tags", []))
-
-
-def _wait_saved(path: Path, index: int, expected: tuple[str, list[str]]) -> None:
-    deadline = time.monotonic() + 60
-    while _saved_cell(path, index) != expected:
-        assert time.monotonic() < deadline, (_saved_cell(path, index), expected)
-        time.sleep(0.2)
 
 
 def _badge(page: Any, index: int) -> Any:
@@ -92,7 +76,7 @@ def test_a_step_magic_cell_is_read_and_rewritten_by_the_editor(jupyter_lab: Lab,
         "%%step train --after load --image 'my registry/py:3.12' --packages numpy,pandas "
         "--cpu 2 --memory 1Gi --gpu 1 --retries 2 --timeout 300 --no-cache"
     )
-    _wait_saved(path, 1, (f"{line}\ny = x + 1", []))
+    wait_saved(path, 1, (f"{line}\ny = x + 1", []))
     # the cell shows the rewritten magic line, and the editor reads it back
     assert (
         page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".cm-line").first.inner_text() == line
@@ -154,7 +138,7 @@ def test_two_quick_applies_are_both_saved(jupyter_lab: Lab, page: Any) -> None:
     # at once, while the first save is still in flight
     editor.locator("select[data-kfp-field=cache]").select_option("disabled")
     editor.locator("[data-kfp-action=apply]").click()
-    _wait_saved(path, 4, ("print('plain')", ["step:summary", "prev:report", "cache:disabled"]))
+    wait_saved(path, 4, ("print('plain')", ["step:summary", "prev:report", "cache:disabled"]))
     page.locator(PANEL).locator(".kfpj-step[data-kfp-step=summary]").wait_for()
     assert _badge(page, 4).inner_text() == "step: summary"
     assert not page.locator(".jp-Dialog").count()  # no "file changed on disk" question

@@ -8,14 +8,12 @@ the magic line). Screenshots go to test-artifacts/."""
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
-from harness import Lab, open_in_lab, screenshot, select_cell
+from harness import Lab, open_in_lab, screenshot, select_cell, wait_saved
 from nbutil import code, make_notebook
 
 pytestmark = pytest.mark.browser
@@ -36,21 +34,6 @@ def _open(lab: Lab, page: Any) -> Path:
     path = make_notebook(lab.root / "kale.ipynb", CELLS)
     open_in_lab(lab, page, "kale.ipynb", len(CELLS), ".kfpj-step[data-kfp-step=fit]")
     return path
-
-
-def _saved_cell(path: Path, index: int) -> tuple[str, list[str]] | None:
-    try:  # JupyterLab may be writing the file right now
-        cell = nbformat.read(str(path), as_version=4).cells[index]
-    except Exception:
-        return None
-    return cell.source, list(cell.metadata.get("tags", []))
-
-
-def _wait_saved(path: Path, index: int, expected: tuple[str, list[str]]) -> None:
-    deadline = time.monotonic() + 60
-    while _saved_cell(path, index) != expected:
-        assert time.monotonic() < deadline, (_saved_cell(path, index), expected)
-        time.sleep(0.2)
 
 
 def _model_cell(page: Any, index: int) -> tuple[str, list[str]]:
@@ -113,7 +96,7 @@ def test_kale_block_tags_are_steps_kept_by_apply_and_renamed_to_one_step_tag(
     editor.locator("input[data-kfp-field=name]").fill("train2")
     editor.locator("[data-kfp-action=apply]").click()
     renamed = ["step:train2", "prev:load", "image:python:3.12", "limit:memory:4Gi"]
-    _wait_saved(path, 1, ("y = x", renamed))
+    wait_saved(path, 1, ("y = x", renamed))
     # the compiler reads it as one step (two roles would be a problem, and no step train2)
     page.locator(PANEL).locator(".kfpj-step[data-kfp-step=train2]").wait_for()
     assert _badge(page, 1) == "step: train2"
@@ -134,7 +117,7 @@ def test_a_notebook_magic_cell_is_a_step_whose_line_the_editor_rewrites(
     editor.locator("[data-kfp-action=apply]").click()
     # the magic line keeps its magic, the notebook's path and --outputs; the cell gets no tags
     line = "%%notebook prep child.ipynb --after load --cpu 2 --outputs rows"
-    _wait_saved(path, 2, (f"{line}\n# runs child.ipynb", []))
+    wait_saved(path, 2, (f"{line}\n# runs child.ipynb", []))
     assert _badge(page, 2) == "step: prep"
     assert editor.locator("input[data-kfp-field=cpu]").input_value() == "2"
     assert not page.errors, page.errors
@@ -161,7 +144,7 @@ def test_packages_split_on_commas_only_and_a_range_is_refused_with_advice(
     editor.locator("[data-kfp-action=apply]").click()
     assert hint.inner_text() == ""
     tags = ["step:fit", "packages:scikit-learn >= 1.3", "packages:numpy"]
-    _wait_saved(path, 3, ("z = y", tags))
+    wait_saved(path, 3, ("z = y", tags))
     # the compiler reads the two requirements the field shows
     fit = next(s for s in _inspect(jupyter_lab, "kale.ipynb")["steps"] if s["name"] == "fit")
     assert {"scikit-learn >= 1.3", "numpy"} <= set(fit["packages"]), fit["packages"]

@@ -13,7 +13,8 @@ from typing import Any
 import nbformat
 import pytest
 import yaml
-from IPython.core.error import UsageError
+from engine_support import run_cell as run
+from engine_support import usage_error
 from IPython.core.interactiveshell import InteractiveShell
 from nbutil import code, make_notebook
 
@@ -23,16 +24,6 @@ pytest_plugins = ["servers.fixtures"]
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-
-
-def run(ip: Any, source: str) -> Any:
-    return ip.run_cell(source, store_history=True)
-
-
-def usage_error(result: Any) -> str:
-    assert not result.success
-    assert isinstance(result.error_in_exec or result.error_before_exec, UsageError), result
-    return str(result.error_in_exec or result.error_before_exec)
 
 
 # --- the annotation magics -------------------------------------------------------------------

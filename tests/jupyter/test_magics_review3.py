@@ -14,24 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_support import ipython, kfpj, show
-from IPython.core.error import UsageError
+from engine_support import ipython, kfpj, show, usage_error
+from engine_support import run_cell as run
 from nbutil import code, make_notebook
 
 pytest_plugins = ["servers.fixtures"]
 
 CRON = "0 0 * * * *"
-
-
-def run(ip: Any, source: str) -> Any:
-    return ip.run_cell(source, store_history=True)
-
-
-def usage_error(result: Any) -> str:
-    assert not result.success
-    error = result.error_in_exec or result.error_before_exec
-    assert isinstance(error, UsageError), result
-    return str(error)
 
 
 def small(path: Path, *, consume: str = "consume") -> Path:

@@ -11,24 +11,13 @@ from typing import Any
 
 import pytest
 import yaml
-from engine_support import kfpj
-from IPython.core.error import UsageError
+from engine_support import kfpj, usage_error
+from engine_support import run_cell as run
 from nbutil import code, make_notebook
 
 pytest_plugins = ["servers.fixtures"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def run(ip: Any, source: str) -> Any:
-    return ip.run_cell(source, store_history=True)
-
-
-def usage_error(result: Any) -> str:
-    assert not result.success
-    error = result.error_in_exec or result.error_before_exec
-    assert isinstance(error, UsageError), result
-    return str(error)
 
 
 def small(path: Path) -> Path:

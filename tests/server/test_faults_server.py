@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from jupyter_server_util import Server, jupyter_server
 from nbutil import code, make_notebook
-from servers.spec_host import SpecHost
+from servers.spec_host import ECHO_SPEC, SpecHost
 from servers.spec_host import spec_host as serving
 
 pytest_plugins = ["servers.fixtures"]
@@ -146,17 +146,6 @@ def test_submit_refuses_a_token_env_that_is_not_a_token_variable(
 
 
 # --- 3. component tags stay inside the root; URLs only on an explicit compile ----------------------
-
-ECHO_SPEC = """name: Echo
-inputs:
-- {name: Text, type: String}
-outputs:
-- {name: Out, type: String}
-implementation:
-  container:
-    image: busybox:1.36
-    command: [sh, -c, 'echo "$0" > "$1"', {inputValue: Text}, {outputPath: Out}]
-"""
 
 
 def component_notebook(path: Path, source: str) -> Path:

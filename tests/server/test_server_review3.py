@@ -18,21 +18,10 @@ import pytest
 from jupyter_server_util import Server, jupyter_server
 from nbutil import code, make_notebook
 from servers.faulty import FaultyServer
-from servers.spec_host import spec_host
+from servers.spec_host import ECHO_SPEC, spec_host
 
 #: as an administrator would configure them; one cluster thread, to fill the pool with one call
 SETTINGS = {"quick_workers": 4, "fetch_workers": 4, "cluster_workers": 1}
-
-ECHO_SPEC = """name: Echo
-inputs:
-- {name: Text, type: String}
-outputs:
-- {name: Out, type: String}
-implementation:
-  container:
-    image: busybox:1.36
-    command: [sh, -c, 'echo "$0" > "$1"', {inputValue: Text}, {outputPath: Out}]
-"""
 
 
 @pytest.fixture(scope="module")

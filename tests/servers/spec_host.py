@@ -36,6 +36,19 @@ class SpecHost(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}/{name}"
 
 
+#: a v1 component spec that echoes its input into its output
+ECHO_SPEC = """name: Echo
+inputs:
+- {name: Text, type: String}
+outputs:
+- {name: Out, type: String}
+implementation:
+  container:
+    image: busybox:1.36
+    command: [sh, -c, 'echo "$0" > "$1"', {inputValue: Text}, {outputPath: Out}]
+"""
+
+
 @contextmanager
 def spec_host(body: str) -> Iterator[SpecHost]:
     host = SpecHost(body)
