@@ -76,18 +76,27 @@ def _until(events: Iterable[Any], deadline: float, expired: threading.Event) -> 
         yield item
 
 
-def _timed_out(handle: Any, timeout: float, as_json: bool) -> int:
-    """Stop following a run that outlived --timeout, and say that it goes on, and where."""
+def _timed_out(handle: Any, timeout: float, as_json: bool, cancelling: bool = False) -> int:
+    """Stop following a run that outlived --timeout, and say that it goes on (or is being
+    stopped), and where."""
     handle.stop_following()
     if as_json:
         out = handle.info.to_json()
         out.update(state=states.RUNNING, message=None, tasks=handle.tasks, timed_out=True)
         click.echo(json.dumps(out, indent=2))
+    left = _left(cancelling)
     error(
-        f"the run did not end within {timeout:g} s (--timeout): stopped following; the run is "
-        f"left running in the cluster: {handle.url}"
+        f"the run did not end within {timeout:g} s (--timeout): stopped following; {left}: "
+        f"{handle.url}"
     )
     return EXIT_TIMEOUT
+
+
+def _left(cancelling: bool) -> str:
+    """What becomes of a run no longer followed."""
+    if cancelling:
+        return "the cluster was asked to stop the run, which had not ended yet"
+    return "the run is left running in the cluster"
 
 
 def _follow(
@@ -109,11 +118,12 @@ def _follow(
     try:
         view = follow_cluster_run(handle, console, events)
         if expired.is_set():
-            return _timed_out(handle, float(timeout or 0), as_json)
+            return _timed_out(handle, float(timeout or 0), as_json, cancelling)
         state = handle.wait()
     except KeyboardInterrupt:
         handle.stop_following()
-        warn(f"stopped following; the run goes on in the cluster: {handle.url}")
+        goes_on = _left(cancelling) if cancelling else "the run goes on in the cluster"
+        warn(f"stopped following; {goes_on}: {handle.url}")
         return EXIT_INTERRUPTED
     if as_json:
         out = handle.info.to_json()
@@ -267,10 +277,15 @@ def cancel_cmd(run_id: str, timeout: float | None, as_json: bool, **options: Any
     from ..cluster import attach
 
     _check_timeout(timeout, wait=True)
+    from ..cluster import RejectedError
+
     with _cluster_errors():
         handle = attach(run_id, **api_keywords(ATTACH_OPTIONS, options))
-        handle.follow()
-        handle.cancel()
+        try:
+            asked = handle.cancel_unless_ended()
+        except RejectedError as e:  # it ended between the read and the request (KFP: 400)
+            warn(f"the cluster did not stop the run: {e}")
+            asked = False
         if not as_json:
-            click.echo(f"cancelling run: {handle.url}")
+            click.echo(f"{'cancelling run' if asked else 'run'}: {handle.url}")
         sys.exit(_follow(handle, as_json, timeout, cancelling=True))

@@ -561,7 +561,9 @@ class ArgoFollower:
         return fetch_failure(step, lambda: self.logs.read(pods))
 
     def cancel(self) -> None:
-        self.cancelled = True
+        # a workflow seen ended already failed (or succeeded) on its own: not cancelled by us
+        phase = str(((self.last or {}).get("status") or {}).get("phase") or "")
+        self.cancelled = phase not in ("Succeeded", "Failed", "Error")
         call(
             self.conn,
             "stopping the workflow",

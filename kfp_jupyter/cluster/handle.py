@@ -72,6 +72,8 @@ class SubmitHandle:
         self._bus = EventBus()
         self._tracker = Tracker(info.run_id, self.steps, self._bus)
         self._stop = threading.Event()
+        #: set once the first read of the run is taken in (or following ended)
+        self._seen = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
@@ -123,11 +125,13 @@ class SubmitHandle:
                     self._tracker.finish(snap)
                     return
                 self._tracker.update(snap)
+                self._seen.set()
             if not self._stop.is_set():
                 raise FollowError(f"lost track of run {self.run_id} before it ended")
         except BaseException as e:
             self.error = e
         finally:
+            self._seen.set()
             self._bus.close()
 
     def _explain(self, snap: RunSnapshot) -> None:
@@ -169,6 +173,16 @@ class SubmitHandle:
                 "a recurring run cannot be cancelled here; disable it in the UI"
             )
         self._follower.cancel()
+
+    def cancel_unless_ended(self) -> bool:
+        """Cancel the run unless its first read shows it ended already (a cluster may refuse to
+        stop a run that has ended: KFP answers 400): True if the cluster was asked to stop it."""
+        self.follow()
+        self._seen.wait()
+        if self._tracker.state in states.TERMINAL or self.error is not None:
+            return False
+        self.cancel()
+        return True
 
     @property
     def done(self) -> bool:

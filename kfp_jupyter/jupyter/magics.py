@@ -245,10 +245,17 @@ class KfpMagics(Magics):
         from ..engine.store import open_store
         from .widget import PipelineWidget
 
+        on_cluster = args.engine not in (None, "local") or (args.engine is None and args.target)
+        given = api_keywords(CONNECTION_OPTIONS, vars(args))
+        if given and not on_cluster:  # else they would be dropped, and a local run looked for
+            flags = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise KfpJupyterError(
+                f"%kfp show: {flags} say where a cluster run is: add --engine kfp|argo (or "
+                "--target NAME) to follow --run there"
+            )
         # --store names runs to show: one without a history is a mistake, never a new store
         store = None if args.store is None else open_store(args.store, create=False)
         w = PipelineWidget(self._notebook(args.notebook), store=store)
-        on_cluster = args.engine not in (None, "local") or (args.engine is None and args.target)
         if args.run and not on_cluster:
             w.attach(args.run, store=store)
         elif args.run:

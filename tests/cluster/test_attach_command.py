@@ -204,6 +204,21 @@ def test_cancel_of_a_run_that_had_ended_says_so(kfp_api: KfpServer, demo_nb: Pat
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["state"] == "SUCCEEDED"
     assert "the run had ended SUCCEEDED before it could be cancelled" in result.stderr
+    # the run was read first: KFP refuses (400) to terminate a run that has ended
+    assert "RunService_TerminateRun" not in [r.operation for r in kfp_api.state.requests]
+
+
+def test_cancel_that_outlives_its_timeout_says_the_stop_was_asked(
+    kfp_api: KfpServer, demo_nb: Path
+) -> None:
+    kfp_api.state.hold_runs = True
+    kfp_api.state.hold_cancel = True  # the cluster takes its time to stop it
+    run_id = sent(kfp_api, demo_nb)
+    result = cli("cancel", run_id, "--host", kfp_api.url, "--token-env", TOKEN_ENV,
+                 "--poll-interval", "0.05", "--timeout", "1")  # fmt: skip
+    assert result.exit_code == 124
+    assert "the cluster was asked to stop the run, which had not ended yet" in result.stderr
+    assert "left running" not in result.stderr
 
 
 def test_cancel_of_an_unknown_run_exits_1_and_stops_nothing(kfp_api: KfpServer) -> None:
@@ -212,3 +227,22 @@ def test_cancel_of_an_unknown_run_exits_1_and_stops_nothing(kfp_api: KfpServer) 
     assert result.exit_code == 1
     assert "has no run with id '0000-no-such-run'" in result.stderr
     assert "RunService_TerminateRun" not in [r.operation for r in kfp_api.state.requests]
+
+
+def test_show_magic_with_cluster_options_but_no_engine_says_what_is_missing(
+    demo_nb: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """They were dropped, and the run was looked for in the local store ("no run history")."""
+    pytest.importorskip("anywidget")
+    monkeypatch.chdir(tmp_path)
+    shell = InteractiveShell.instance()
+    shell.extension_manager.load_extension("kfp_jupyter")
+    try:
+        result = shell.run_cell(f"%kfp show {demo_nb} --run abc --host http://127.0.0.1:9")
+    finally:
+        shell.reset(new_session=False)
+    assert not result.success
+    assert "--host say where a cluster run is: add --engine kfp|argo (or --target NAME)" in str(
+        result.error_in_exec
+    )
+    assert not (tmp_path / ".kfp-jupyter").exists()

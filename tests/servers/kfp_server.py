@@ -167,6 +167,8 @@ class KfpState:
         self.fail_tasks: set[str] = set()
         #: runs reach RUNNING and stay there (a run that never ends), until cancelled
         self.hold_runs = False
+        #: a terminated run stays CANCELING (the cluster takes its time to stop it)
+        self.hold_cancel = False
         #: called with (task name, pod name) when a task's executor pod first appears, so a test
         #: can give the pod a log on the Kubernetes test server (KFP's API serves no logs)
         self.on_pod: Callable[[str, str], None] | None = None
@@ -378,6 +380,10 @@ class KfpState:
         sim = self.runs.get(req["path"]["run_id"])
         if sim is None:
             raise ApiError(404, 5, "Run not found")
+        if sim.run["state"] in ("SUCCEEDED", "FAILED", "CANCELED", "CANCELING"):
+            # as KFP's run store: only a pending, running or paused run can be terminated
+            run_id = req["path"]["run_id"]
+            raise ApiError(400, 3, f"Failed to terminate a run {run_id}. Row not found")
         sim.cancel = True
         return {}
 
@@ -408,6 +414,9 @@ class KfpState:
         if run["state"] in ("SUCCEEDED", "FAILED", "CANCELED"):
             return
         t = now_rfc3339()
+        if sim.cancel and self.hold_cancel:
+            run["state"] = "CANCELING"
+            return
         if sim.cancel:
             for task in sim.tasks:
                 if task.state in ("PENDING", "RUNNING"):
