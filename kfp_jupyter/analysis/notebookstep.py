@@ -96,12 +96,19 @@ def cell_role(cell: Cell) -> tuple[Role | None, str]:
     return role, body
 
 
+#: what a cell that loads our magics holds in an embedded notebook
+_LOADER_LEFT_OUT = "# %load_ext kfp_jupyter: left out (the step runs the notebook without it)"
+
+
 def embedded_source(nb: NotebookFile) -> str:
     """The notebook as the step embeds it: its cells and tags, without outputs or other metadata,
-    so the program (and the compiled pipeline) changes only when the code does."""
+    so the program (and the compiled pipeline) changes only when the code does. A cell that only
+    loads our magics stays as a comment (in its place: cell numbers hold): the step's kernel has
+    no kfp-jupyter, and the cell belongs to no step."""
     cells = []
     for c in nb.cells:
-        cell: dict[str, object] = {"cell_type": c.kind, "metadata": {}, "source": c.source}
+        source = _LOADER_LEFT_OUT if is_magics_loader(c) else c.source
+        cell: dict[str, object] = {"cell_type": c.kind, "metadata": {}, "source": source}
         if c.tags:
             cell["metadata"] = {"tags": list(c.tags)}
         if c.kind == "code":

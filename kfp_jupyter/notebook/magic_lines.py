@@ -16,7 +16,13 @@ from ..model import GPU_RESOURCE
 from .limits import check_limit
 from .pod_metadata import refusals
 from .roles import MAGIC_OF_ROLE, RESOURCE_ACTIONS, ROLE_MAGICS, Role
-from .step_settings import SettingsConflict, StepSettings, merge_packages, split_packages
+from .step_settings import (
+    SettingsConflict,
+    StepSettings,
+    merge_packages,
+    split_packages,
+    unique_secrets,
+)
 from .tags import swapped
 from .volumes import VolumeRef, parse_volume
 
@@ -225,6 +231,7 @@ def _step_settings(magic: str, a: argparse.Namespace, usage: str) -> StepSetting
     _check_pod_metadata(a, usage)
     try:
         packages = merge_packages((), tuple(r for text in a.packages for r in split_packages(text)))
+        secrets = unique_secrets(a.secret)
     except SettingsConflict as e:
         raise MagicUsageError(str(e), usage) from None
     return StepSettings(
@@ -234,7 +241,7 @@ def _step_settings(magic: str, a: argparse.Namespace, usage: str) -> StepSetting
         limits=limits,
         annotations=_once_each("annotation", a.annotation, usage),
         labels=_once_each("label", a.label, usage),
-        secrets=tuple(dict.fromkeys(a.secret)),
+        secrets=secrets,
         cache=a.cache,
         retries=a.retries,
         timeout=a.timeout,

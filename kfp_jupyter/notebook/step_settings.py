@@ -8,6 +8,7 @@ way whichever style said them.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -63,6 +64,20 @@ class SettingsConflict(ValueError):
     pass
 
 
+def unique_secrets(secrets: Iterable[tuple[str, str, str]]) -> tuple[tuple[str, str, str], ...]:
+    """(secret, key, variable) once each, in order: one environment variable from two secrets
+    (or keys) is a conflict, never the last one silently (Kubernetes keeps the last)."""
+    out: dict[str, tuple[str, str, str]] = {}
+    for s in secrets:
+        old = out.setdefault(s[2], s)
+        if old != s:
+            raise SettingsConflict(
+                f"environment variable {s[2]!r} is given from secret {old[0]}:{old[1]} and from "
+                f"{s[0]}:{s[1]}"
+            )
+    return tuple(out.values())
+
+
 def merge_settings(a: StepSettings, b: StepSettings) -> StepSettings:
     """Combine the settings of two cells of one step; a scalar said twice differently is an error."""
     limits = _merge_pairs("limit", a.limits, b.limits)
@@ -75,7 +90,7 @@ def merge_settings(a: StepSettings, b: StepSettings) -> StepSettings:
         limits=limits,
         annotations=annotations,
         labels=labels,
-        secrets=tuple(dict.fromkeys((*a.secrets, *b.secrets))),
+        secrets=unique_secrets((*a.secrets, *b.secrets)),
         cache=_merge_scalar("cache", a.cache, b.cache),
         retries=_merge_scalar("retries", a.retries, b.retries),
         timeout=_merge_scalar("timeout", a.timeout, b.timeout),
@@ -97,7 +112,12 @@ def apply_defaults(defaults: StepSettings, own: StepSettings) -> StepSettings:
         limits=tuple(sorted({**dict(defaults.limits), **dict(own.limits)}.items())),
         annotations=tuple(sorted({**dict(defaults.annotations), **dict(own.annotations)}.items())),
         labels=tuple(sorted({**dict(defaults.labels), **dict(own.labels)}.items())),
-        secrets=tuple(dict.fromkeys((*defaults.secrets, *own.secrets))),
+        secrets=unique_secrets(
+            (
+                *(d for d in defaults.secrets if d[2] not in {o[2] for o in own.secrets}),
+                *own.secrets,
+            )
+        ),
         cache=own.cache if own.cache is not None else defaults.cache,
         retries=own.retries if own.retries is not None else defaults.retries,
         timeout=own.timeout if own.timeout is not None else defaults.timeout,

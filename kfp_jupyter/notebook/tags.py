@@ -21,6 +21,7 @@ from .step_settings import (
     merge_packages,
     show_setting,
     split_packages,
+    unique_secrets,
 )
 from .volumes import VolumeRef, parse_volume
 
@@ -111,6 +112,7 @@ class _Said:
     def settings(self) -> StepSettings:
         try:
             packages = merge_packages((), tuple(self.packages))
+            secrets = unique_secrets(self.secrets)
         except SettingsConflict as e:
             raise TagError(str(e)) from None
         return replace(
@@ -120,7 +122,7 @@ class _Said:
             limits=tuple(sorted(self.pairs["limit"].items())),
             annotations=tuple(sorted(self.pairs["annotation"].items())),
             labels=tuple(sorted(self.pairs["label"].items())),
-            secrets=tuple(dict.fromkeys(self.secrets)),
+            secrets=secrets,
             volumes=tuple(dict.fromkeys(self.volumes)),
             outputs=tuple(dict.fromkeys(self.outputs)),
         )

@@ -60,3 +60,28 @@ def test_a_one_value_option_given_two_values_is_refused(
 def test_the_same_value_twice_is_one(tmp_path: Path) -> None:
     p = pipeline_of(tmp_path, "%%step c --after a b --image x:1 --image x:1")
     assert p.step("c").image == "x:1"
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        code("%%step c --secret s1:k:TOKEN --secret s2:k:TOKEN\nz = 1"),
+        code("z = 1", "step:c", "secret:s1:k:TOKEN", "secret:s2:k:TOKEN"),
+        code("z = 1", "step:c", "secret:s1:k:TOKEN", "secret:s1:other:TOKEN"),
+    ],
+)
+def test_one_variable_from_two_secrets_is_refused(tmp_path: Path, cell: object) -> None:
+    """Kubernetes keeps the last of two env entries of one name: which was meant is the user's."""
+    nb = make_notebook(tmp_path / "s.ipynb", [cell])
+    with pytest.raises(NotebookError) as e:
+        load_notebook(nb)
+    assert "environment variable 'TOKEN' is given from secret s1:" in str(e.value)
+
+
+def test_the_same_secret_twice_is_one(tmp_path: Path) -> None:
+    nb = make_notebook(
+        tmp_path / "s.ipynb",
+        [code("z = 1", "step:c", "secret:s1:k:TOKEN"), code("y = z", "secret:s1:k:TOKEN")],
+    )
+    [step] = load_notebook(nb).steps
+    assert [(s.secret, s.key, s.env) for s in step.secrets] == [("s1", "k", "TOKEN")]
