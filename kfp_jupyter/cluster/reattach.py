@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from ..compile.kfp_ir.platform import CREATE_PVC_IMAGE
 from .config import (
     ConnectionSettings,
     KfpConnection,
@@ -127,12 +128,14 @@ def kfp_steps(spec: Mapping[str, Any]) -> dict[str, str]:
         display = str((task.get("taskInfo") or {}).get("name") or key)
         component = components.get((task.get("componentRef") or {}).get("name", "")) or {}
         container = (executors.get(component.get("executorLabel", "")) or {}).get("container") or {}
+        if container.get("image") == CREATE_PVC_IMAGE:  # a volume made for the run: no step
+            continue
         program = "\n".join(
             str(part) for part in [*container.get("command", []), *container.get("args", [])]
         )
         shown[key] = (display, step_name(program, display))
         after[key] = [str(d) for d in task.get("dependentTasks") or []]
-    return dict(shown[k] for k in _ordered(list(tasks), after))
+    return dict(shown[k] for k in _ordered(list(shown), after))
 
 
 def _as_dict(value: Any) -> dict[str, Any]:

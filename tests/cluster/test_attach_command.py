@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
+from nbutil import code, make_notebook
 from servers.helpers import KFP_TOKEN, TOKEN_ENV, cli, no_traceback
 from servers.k8s_server import K8sServer
 from servers.kfp_server import KfpServer
@@ -246,3 +247,20 @@ def test_show_magic_with_cluster_options_but_no_engine_says_what_is_missing(
         result.error_in_exec
     )
     assert not (tmp_path / ".kfp-jupyter").exists()
+
+
+def test_attach_leaves_out_the_task_that_makes_a_volume(kfp_api: KfpServer, tmp_path: Path) -> None:
+    """The volume made for the run is a task of the pipeline, no step of the notebook."""
+    nb = make_notebook(
+        tmp_path / "vol.ipynb",
+        [
+            code("x = 1", "step:load_data", "volume:scratch:/mnt/scratch:1Gi:standard"),
+            code("y = x + 1", "step:train"),
+        ],
+        metadata={"kfp_jupyter": {"name": "vol-demo"}},
+    )
+    handle = attach(sent(kfp_api, nb), "kfp", host=kfp_api.url, token_env=TOKEN_ENV,
+                    poll_interval=0.05)  # fmt: skip
+    assert handle.steps == ["load_data", "train"]
+    assert handle.wait(timeout=30) == "SUCCEEDED"
+    assert handle.tasks == {"load_data": "SUCCEEDED", "train": "SUCCEEDED"}
