@@ -172,7 +172,9 @@ def convert_cmd(notebook: Path, style: str, output: str) -> None:
             err=True,
         )
     elif path is not None:
-        click.echo(f"wrote {path} ({done.cells} cells annotated with {style})", err=True)
+        # only the cells written in the new style: those left in their own are warned of above
+        n = done.cells
+        click.echo(f"wrote {path} ({n} cell{'' if n == 1 else 's'} converted to {style})", err=True)
 
 
 def _step_lists(values: tuple[str, ...], option: str) -> dict[str, list[str]]:

@@ -29,7 +29,7 @@ from ..analysis.notebookstep import is_plain
 from ..errors import NotebookError, Problem
 from ..fileio import same_file, write_atomically
 from ..loader import pipeline_from_notebook
-from ..notebook.annotations import Annotation, kale_reference, magic_line_index
+from ..notebook.annotations import Annotation, annotate, kale_reference, magic_line_index
 from ..notebook.kale_compose import annotate_notebook, composes
 from ..notebook.magic_lines import format_magic_line
 from ..notebook.magics_loader import LOAD_MAGICS, empty_body, loads_magics, magics_loader
@@ -175,9 +175,16 @@ class _Move:
 
     src: Path
     dst: Path
+    #: the paths as the files they name (absolute), to read the notebook at `dst` before its
+    #: folder is made: no path through a folder not made yet can be read
+    absolute: bool = False
 
     def step_path(self, said: str | None) -> str | None:
-        if said is None or not _relative(said) or _folder(self.src) == _folder(self.dst):
+        if said is None or not _relative(said):
+            return said
+        if self.absolute:
+            return _target(said, self.src)
+        if _folder(self.src) == _folder(self.dst):
             return said
         return Path(os.path.relpath(_target(said, self.src), _folder(self.dst))).as_posix()
 
@@ -190,7 +197,11 @@ class _Move:
         """Kale's `notebook_path`, which is read from the notebook file's own folder (links
         followed), without following links below it."""
         here, there = _resolved(self.src).parent, _resolved(self.dst).parent
-        if here == there or not _relative(said):
+        if not _relative(said):
+            return said
+        if self.absolute:
+            return os.path.normpath(here / said)
+        if here == there:
             return said
         new = Path(os.path.relpath(os.path.normpath(here / said), there)).as_posix()
         return "./" + new if said.startswith("./") and not new.startswith(".") else new
@@ -413,18 +424,22 @@ class _Job:
     style: Style
     move: _Move | None
     plain: bool
-    #: the cells annotated in the file itself (not those only Kale's reading gives a step)
+    #: the cells annotated in the file itself (not those only Kale's reading gives a step), with
+    #: their settings as the cells say them: the `prev:` Kale's reading adds for its references
+    #: (naming the spliced notebook's steps) would tie the output to that notebook's step names
     annotated: dict[int, Annotation] = field(init=False)
 
     def __post_init__(self) -> None:
         cells = self.original.cells
-        self.annotated = {
-            a.cell.index: a
+        in_pipeline = {
+            a.cell.index
             for a in self.before.annotations
             if a.cell.index <= len(cells)
             and a.style != "none"
             and a.cell.tags == cells[a.cell.index - 1].tags
         }
+        own, _, _ = annotate(cells)
+        self.annotated = {a.cell.index: a for a in own if a.cell.index in in_pipeline}
 
     def build(
         self, kept: Collection[int]
@@ -501,9 +516,9 @@ class _Job:
 
 @dataclass(frozen=True)
 class Converted:
-    """A conversion's result: the notebook's text, how many of its cells carry annotations,
-    the cells left in their own style (warnings), and whether it is a plain notebook left as
-    it is."""
+    """A conversion's result: the notebook's text, how many of its cells were written in the
+    new style (not those already in it, nor those left in their own), the cells left in their
+    own style (warnings), and whether it is a plain notebook left as it is."""
 
     text: str
     cells: int
@@ -566,16 +581,17 @@ def convert(src: Path, style: str, dst: Path | None) -> Converted:
     before = _read_original(original)
     move = _Move(src, Path(dst)) if dst is not None else None
     # a folder the output goes into is made when it is written, and no path through a folder
-    # not made yet can be read: the notebook is then checked where it is, its paths as they are
-    # (rewritten, they name the same files)
-    there = move is not None and Path(os.path.abspath(move.dst)).parent.is_dir()
-    job = _Job(nb, original, before, target, move if there else None, plain)
-    kept = _settle(job, move.dst if move is not None and there else src)
-    if move is not None and not there:
-        job = replace(job, move=move)
-    out, _, _ = job.build(kept)
+    # not made yet can be read: the notebook is then checked as the file it will be, its paths
+    # absolute (as compose does), so that what is read from its folder (the paths inside a
+    # notebook Kale's reference splices in) is checked there too
+    there = move is None or Path(os.path.abspath(move.dst)).parent.is_dir()
+    checked = move if there or move is None else replace(move, absolute=True)
+    job = _Job(nb, original, before, target, checked, plain)
+    kept = _settle(job, move.dst if move is not None else src)
+    job = replace(job, move=move)
+    out, _, converted = job.build(kept)
     notes = tuple(job.kept_note(i, kept[i]) for i in sorted(kept))
-    return Converted(_dumped(out), len(job.annotated), notes)
+    return Converted(_dumped(out), len(converted), notes)
 
 
 def write_converted(done: Converted, src: Path, dst: Path) -> None:
@@ -587,7 +603,7 @@ def write_converted(done: Converted, src: Path, dst: Path) -> None:
 
 
 def convert_notebook(src: Path, style: str, dst: Path) -> int:
-    """Write `src` with its annotations in `style` to `dst`; return how many cells are annotated.
+    """Write `src` with its annotations in `style` to `dst`; return how many cells it converted.
 
     Raises NotebookError (and writes nothing) if `src` is not a valid notebook, its
     annotations cannot be read, or the conversion would not read back as it.

@@ -385,3 +385,127 @@ def test_compose_writes_nothing_every_command_would_refuse(
     before = sorted(p.name for p in tmp_path.iterdir())
     refused(kfpj("compose", a, b, c, *options, "-o", tmp_path / "out" / "p.ipynb"), says)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+# --- the cells keep their own settings, not those Kale's reading adds -----------------------------
+
+
+def kale_parent(folder: Path) -> Path:
+    """A notebook splicing in `spliced.ipynb` (steps sp1, sp2) by Kale's reference, with a step
+    after it running a notebook of its own and one running after the reference by name."""
+    make_notebook(
+        folder / "spliced.ipynb", [code("q = 1", "step:sp1"), code("r = q + 1", "step:sp2")]
+    )
+    make_notebook(folder / "child.ipynb", [code("n = 2", "parameters"), code("print(n)")])
+    ref = code("", "notebook:spliced")
+    ref.metadata["notebook_path"] = "./spliced.ipynb"
+    return make_notebook(
+        folder / "parent.ipynb",
+        [
+            code("x = 1", "step:first"),
+            ref,
+            code("n = 3", "step:runchild", "notebook:child.ipynb"),
+            code("y = x", "step:last", "prev:spliced"),
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("style", "said"),
+    [
+        (
+            "magics",
+            [
+                "%%notebook runchild ../child.ipynb\nn = 3",
+                "%%step last --after spliced\ny = x",
+            ],
+        ),
+        ("tags", [["step:runchild", "notebook:../child.ipynb"], ["step:last", "prev:spliced"]]),
+    ],
+)
+def test_the_edges_kales_reading_adds_are_not_written(
+    tmp_path: Path, style: str, said: list[Any]
+) -> None:
+    src = kale_parent(tmp_path)
+    (tmp_path / "sub").mkdir()
+    out = tmp_path / "sub" / "out.ipynb"
+    ok(kfpj("convert", src, "--to", style, "-o", out))
+    last_two = cells(out)[-2:]
+    if style == "magics":
+        assert [c.source for c in last_two] == said
+    else:
+        assert [c.metadata["tags"] for c in last_two] == said
+    assert steps(out) == steps(src)
+    # the spliced notebook's steps are its own business: renamed, both notebooks still read
+    spliced = tmp_path / "spliced.ipynb"
+    spliced.write_text(spliced.read_text().replace("step:sp1", "step:load"))
+    after = {s["name"]: s["after"] for s in inspected(out)["steps"]}
+    assert after == {s["name"]: s["after"] for s in inspected(src)["steps"]}
+    assert after["runchild"] == ["first", "load", "sp2"]
+
+
+# --- into a folder not made yet, the notebook is checked as it will be there ----------------------
+
+
+def kale_with_component(folder: Path) -> Path:
+    """A notebook splicing in one whose step names a component spec by a relative path, which
+    is read from the folder of the notebook opened (the splicing one)."""
+    (folder / "comp.yaml").write_text(ECHO)
+    make_notebook(
+        folder / "spliced2.ipynb",
+        [code("q = 'hi'", "step:sp1"), code("text = q", "step:echo", "component:comp.yaml")],
+    )
+    ref = code("", "notebook:spliced2")
+    ref.metadata["notebook_path"] = "./spliced2.ipynb"
+    return make_notebook(folder / "parent2.ipynb", [code("x = 1", "step:first"), ref])
+
+
+@pytest.mark.parametrize("made", [True, False])
+def test_a_spliced_path_that_would_not_resolve_there_is_refused(tmp_path: Path, made: bool) -> None:
+    src = kale_with_component(tmp_path)
+    inspected(src)
+    if made:
+        (tmp_path / "new").mkdir()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    got = kfpj("convert", src, "--to", "magics", "-o", tmp_path / "new" / "p.ipynb")
+    refused(got, "would not read back", "comp.yaml' does not exist")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert not (tmp_path / "new" / "p.ipynb").exists()
+
+
+def test_a_kale_notebook_converts_into_a_folder_not_made_yet(tmp_path: Path) -> None:
+    src = kale_parent(tmp_path)
+    out = tmp_path / "new" / "deeper" / "p.ipynb"
+    ok(kfpj("convert", src, "--to", "magics", "-o", out))
+    (ref,) = [c for c in cells(out) if "notebook_path" in c.metadata]
+    assert ref.metadata["notebook_path"] == "../../spliced.ipynb"
+    assert "%%notebook runchild ../../child.ipynb\nn = 3" in sources(out)
+    assert steps(out) == steps(src)
+
+
+# --- the summary counts the cells converted ----------------------------------------------------
+
+
+def test_the_summary_counts_only_the_cells_converted(tmp_path: Path) -> None:
+    src = make_notebook(
+        tmp_path / "m.ipynb",
+        [
+            code(LOAD, "skip"),
+            code("%%step a --annotation 'note=first, second'\nx = 1"),
+            code("%%step b --packages 'pandas>=2,<3'\ny = x"),
+            code("%%step c --annotation 'note=third, fourth'\nz = y"),
+        ],
+    )
+    out = tmp_path / "t.ipynb"
+    got = ok(kfpj("convert", src, "--to", "tags", "-o", out))
+    assert got.stderr.count("left as a magic") == 3
+    assert f"wrote {out} (0 cells converted to tags)" in got.stderr
+    # the cells already in tags are not converted again; the others are
+    mixed = make_notebook(
+        tmp_path / "mixed.ipynb",
+        [code("x = 1", "step:a"), code("%%step b\ny = x"), code("%%step c\nz = y")],
+    )
+    got = ok(kfpj("convert", mixed, "--to", "tags", "-o", out))
+    assert f"wrote {out} (2 cells converted to tags)" in got.stderr
+    got = ok(kfpj("convert", out, "--to", "magics", "-o", tmp_path / "m2.ipynb"))
+    assert "(3 cells converted to magics)" in got.stderr
