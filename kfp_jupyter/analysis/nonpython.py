@@ -166,7 +166,20 @@ def _load(
 ) -> ComponentSpec | None:
     from ..components.loader import ComponentSpecError
 
+    # a URL an earlier step of this load could not fetch is not fetched again (lru_cache keeps
+    # specs, not failures): each step naming a host that does not answer would wait out its
+    # own deadline. The next load (the next save) tries again.
+    said = next(
+        (
+            p.message
+            for p in problems
+            if p.message.startswith(f"cannot fetch component {source!r}:")
+        ),
+        None,
+    )
     try:
+        if said is not None:
+            raise ComponentSpecError(said)
         return load_spec(source, notebook)
     except ComponentSpecError as e:
         unreachable = any(w in str(e) for w in ("does not exist", "cannot", "is a folder"))

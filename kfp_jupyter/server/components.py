@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import KfpJupyterError, NotebookError
+from ..errors import KfpJupyterError, NotebookError, Problem
 from .paths import PathUnusable, is_inside, real_path, stat_of
 
 if TYPE_CHECKING:
@@ -220,6 +220,8 @@ class Sketch:
     #: some cell's annotation could not be read (a bad tag, a half-typed magic line): that cell
     #: is in no step, so a step it names is missing here
     unread: bool
+    #: what the cells say wrong, as the analysis says it (located in a spliced notebook)
+    problems: list[Problem]
 
     def to_json(self) -> dict[str, object]:
         """The fields the full pipeline (`inspect --json`) has in the same shape."""
@@ -240,9 +242,16 @@ def sketch(notebook: Path, refs: list[Reference]) -> Sketch:
 
     annotations, problems, _, where = annotate_notebook(read_notebook(notebook))
     sources = _component_cells(refs, where)
-    blocks = group_blocks(annotations, [], [])
+    grouped: list[Problem] = []
+    blocks = group_blocks(annotations, grouped, [])
     steps = [_sketch_step(sb, sources, where) for sb in blocks.steps]
-    return Sketch(steps, list(blocks.parameters), list(blocks.metrics), bool(problems))
+    return Sketch(
+        steps,
+        list(blocks.parameters),
+        list(blocks.metrics),
+        unread=bool(problems),
+        problems=where.locate(problems + grouped),
+    )
 
 
 def _sketch_step(sb: StepBlock, sources: dict[int, str], where: Composition) -> dict[str, object]:
@@ -281,18 +290,25 @@ def _component_cells(refs: list[Reference], where: Composition) -> dict[int, str
 
 def outline(notebook: Path, refs: list[Reference], root: Path) -> dict[str, object]:
     """The pipeline's steps without their wiring: what inspect answers when showing the whole
-    pipeline would mean fetching component URLs. Compile, run or submit fetches them."""
+    pipeline would mean fetching component URLs. Compile, run or submit fetches them.
+
+    A cell whose tags or magic line cannot be read is in no step, so an outline would hide a
+    step and its problem: that raises NotebookError with what the cells say wrong (422, as for
+    a notebook naming no URL), and a step's details answer it too."""
     from ..notebook.metadata import read_settings
     from ..notebook.reader import read_notebook
 
     nb = read_notebook(notebook)
-    settings, _, _ = read_settings(nb.metadata, nb.path)
+    settings, problems, _ = read_settings(nb.metadata, nb.path)
+    sketched = sketch(notebook, refs)
+    if sketched.unread:
+        raise NotebookError(problems + sketched.problems)
     urls = sorted({r.source for r in refs if r.is_url})
     return {
         "name": settings.name,
         "description": settings.description,
         "experiment": settings.experiment,
-        **sketch(notebook, refs).to_json(),
+        **sketched.to_json(),
         "outline": True,
         "message": f"{len(urls)} component URL(s) not fetched on inspect: compile, run or "
         "submit fetches them and checks the whole pipeline",

@@ -78,6 +78,8 @@ class CompileHandler(BaseHandler):
         if target not in TARGETS:
             raise ApiError(400, f"unknown target {target!r}; choose one of {list(TARGETS)}")
         output, runtime = self.text(body, "output"), self.text(body, "kfp_runtime")
+        if output and output.endswith("/"):  # "/" is the root: a folder, not a missing path
+            raise ApiError(400, f"output {output!r} is a folder; name a file in it")
         try:
             path = self.notebook_path(self.text(body, "path"))
 

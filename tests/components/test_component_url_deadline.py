@@ -1,7 +1,8 @@
 """A component URL has one deadline for the whole fetch, not per read: a host that sends a byte
 now and then (in the headers or the body) is refused once the deadline passes, with a message
 naming the URL and the fix; an answer shorter than its announced length is refused, never read
-as a whole spec."""
+as a whole spec. A URL that fails is fetched once in a load, its failure told for each step
+naming it."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import contextlib
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from nbutil import code, make_notebook
 
+from kfp_jupyter import NotebookError, load_notebook
 from kfp_jupyter.components import ComponentSpecError, load_component_from_url
 
 #: how long a dripping host goes on before it hangs up: far past the deadline the tests give,
@@ -105,3 +109,55 @@ def test_an_answer_shorter_than_its_length_is_one_clear_error() -> None:
         "sending all it announced); try again, or save the spec next to the notebook and name "
         "its file in the tag instead"
     )
+
+
+class RefusingHost:
+    """Answers every request with 503 at once and counts the connections (each counted before
+    its answer is sent, so a fetch that got its answer has been counted)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/c.yaml"
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.sock.accept()
+                with conn:
+                    conn.recv(65536)
+                    self.connections += 1
+                    conn.sendall(
+                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                        b"Connection: close\r\n\r\n"
+                    )
+
+
+def test_a_url_that_fails_is_fetched_once_per_load_and_told_for_each_step(
+    tmp_path: Path,
+) -> None:
+    host = RefusingHost()
+    try:
+        nb = make_notebook(
+            tmp_path / "urls.ipynb",
+            [code(f"%%component e{i} {host.url}\nmsg = {i}") for i in (1, 2, 3)],
+        )
+        with pytest.raises(NotebookError) as e:
+            load_notebook(nb)
+        # one fetch, not one per step (each would wait out its own deadline on a silent host)
+        assert host.connections == 1
+        said = f"cannot fetch component {host.url!r}: HTTP 503 Service Unavailable"
+        assert [(p.cell, p.step, p.message) for p in e.value.problems] == [
+            (1, "e1", said), (2, "e2", said), (3, "e3", said)
+        ]  # fmt: skip
+        assert all(p.fix and "or URL" in p.fix for p in e.value.problems)
+        # the next load (the next save) tries again: the host may be back
+        with pytest.raises(NotebookError):
+            load_notebook(nb)
+        assert host.connections == 2
+    finally:
+        host.sock.close()

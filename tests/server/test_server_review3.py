@@ -2,7 +2,8 @@
 component host never hold up inspect, and one more than the fetch threads is refused saying what
 waits; inspect's outline of a notebook naming a component URL has its parameters as the full
 inspect shows them; a step in a cell whose tag or magic line cannot be read is answered with the
-notebook's problem, not "no step"; a missing path is 400; a recorded run is listed without a
+notebook's problem, not "no step", also beside a component URL (no outline then); a missing
+path is 400, and an output of "/" names a folder; a recorded run is listed without a
 guess at who sent it; a full cluster pool says what waits on it."""
 
 from __future__ import annotations
@@ -246,3 +247,43 @@ def test_the_fetch_pool_is_configurable(tmp_path: Path, silent: FaultyServer) ->
         silent.stop()
         waiting.join(60)
         assert answers and answers[0][0] == 422, answers
+
+
+# --- review 14: a cell that cannot be read, in a notebook naming a component URL -------------
+
+
+def test_an_unreadable_cell_beside_a_component_url_answers_the_notebooks_problem(
+    server: Server,
+) -> None:
+    cells = [
+        code("x = 1", "step:a"),
+        code("y = x", "step:b", "retries:x"),
+    ]
+    with spec_host(ECHO_SPEC) as host:
+        url = host.url("echo.yaml")
+        make_notebook(
+            server.root / "urlbad.ipynb",
+            [*cells, code("text = 'hi'", "step:echo", f"component:{url}")],
+        )
+        status, inspected = server.call("GET", "inspect?path=urlbad.ipynb")
+        # not an outline hiding step b and its problem: the problem, as without the URL
+        assert status == 422, inspected
+        assert [(p["cell"], p["message"]) for p in inspected["problems"]] == [
+            (2, "retries must be a whole number, not 'x'")
+        ], inspected
+        assert all(p["fix"] for p in inspected["problems"]), inspected
+        status, d = server.call("GET", "steps/b?path=urlbad.ipynb")
+        assert (status, d) == (422, inspected)
+        # the step that can be read is still shown
+        status, d = server.call("GET", "steps/a?path=urlbad.ipynb")
+        assert status == 200 and d["step"] == "a", d
+        assert host.requests == []  # still never fetched on inspect
+    # the same notebook without the URL: the same answer
+    make_notebook(server.root / "plainbad.ipynb", cells)
+    assert server.call("GET", "inspect?path=plainbad.ipynb") == (422, inspected)
+
+
+def test_compile_to_the_root_says_it_names_a_folder(server: Server) -> None:
+    status, data = server.call("POST", "compile", {"path": "demo.ipynb", "output": "/"})
+    assert status == 400, data
+    assert data["message"] == "output '/' is a folder; name a file in it"
