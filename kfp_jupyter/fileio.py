@@ -38,9 +38,14 @@ def _replacing(path: Path) -> Iterator[Path]:
     if _special(path):
         yield path
         return
+    link = os.path.islink(path)
     path = Path(os.path.realpath(path))
-    if os.path.exists(path) and not os.access(path, os.W_OK):  # renaming over it would succeed
+    if os.path.exists(path) and (
+        not os.access(path, os.W_OK) or not os.stat(path).st_mode & stat.S_IWUSR
+    ):  # renaming over it would succeed (and root may write any file)
         raise PermissionError(errno.EACCES, "the file is read-only", str(path))
+    if link and not path.parent.is_dir():  # as `cp`: a link into a missing folder makes none
+        raise FileNotFoundError(errno.ENOENT, "the link's target folder does not exist", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     # the name cut short: a name near the file system's limit (255 bytes) must still have room
     # for the suffix; os.urandom, not secrets, which costs an import of hmac on every start

@@ -107,7 +107,8 @@ def _imported_by_call(node: ast.Call) -> str | None:
     if not isinstance(first, ast.Constant) or not isinstance(first.value, str):
         return None
     module = first.value.strip()
-    return module if module and not module.startswith(".") else None
+    named = module and all(part.isidentifier() for part in module.split("."))
+    return module if named else None  # a relative name (".sub") is its package's
 
 
 @functools.lru_cache(maxsize=4096)

@@ -7,6 +7,7 @@ Notebook-level volumes are mounted in every step that runs a container (not in r
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -143,6 +144,8 @@ def _mounts(
     out: list[Mount] = []
     for ref in refs:
         first = by_volume.setdefault(ref.volume, ref)
+        if first is not ref and _same_path(first.path, ref.path):
+            continue  # mounted there already (`/data` and `/data/` are one folder)
         if first.path != ref.path and first.claim == ref.claim:  # a claim and a new volume:
             problems.append(  # told as such by _Definitions
                 Problem(
@@ -170,6 +173,11 @@ def _mounts(
             by_path[ref.path] = ref.volume
             out.append(m)
     return tuple(out)
+
+
+def _same_path(a: str, b: str) -> bool:
+    """Whether two mount paths name one folder (`/data` and `/data/`)."""
+    return posixpath.normpath(a) == posixpath.normpath(b)
 
 
 def _distinct_variables(

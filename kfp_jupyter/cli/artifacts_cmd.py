@@ -251,9 +251,13 @@ def _to_stdout(sources: list[Path]) -> None:
             f"file name ending in {' or '.join(s.suffix for s in sources)} for one of them, or "
             "a folder (ending in '/') for all"
         )
-    with sources[0].open("rb") as f:
-        shutil.copyfileobj(f, sys.stdout.buffer)
-    sys.stdout.buffer.flush()
+    try:
+        with sources[0].open("rb") as f:
+            shutil.copyfileobj(f, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+    except BrokenPipeError:  # the reader had enough (`| head`): as cat, stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush
+        sys.exit(0)
 
 
 def _copy(source: Path, target: Path) -> None:

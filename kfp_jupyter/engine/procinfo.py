@@ -11,6 +11,7 @@ interrupted. The start time guards against a recycled pid passing for the dead r
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -63,6 +64,24 @@ class RunnerId:
         return pid_alive(self.pid, self.token)
 
 
+#: the lock files this process holds: a child it forks closes its copies (below)
+_HELD: set[IO[bytes]] = set()
+
+
+def _close_held_in_child() -> None:
+    """An flock belongs to the open file, which a forked child shares: a child that outlives a
+    runner killed with -9 (a kernel's or the Jupyter server's fork) would keep the run looking
+    alive. Closing the child's copy leaves the parent's lock as it is."""
+    for file in list(_HELD):
+        with contextlib.suppress(OSError):
+            file.close()
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_held_in_child)
+
+
 class RunnerLock:
     """The lock a runner holds on its run's lock file until `release` (or until it dies: the
     system releases the lock of a process that is gone)."""
@@ -70,11 +89,13 @@ class RunnerLock:
     def __init__(self, file: IO[bytes], path: Path) -> None:
         self._file = file
         self._path = path
+        _HELD.add(file)
 
     def release(self) -> None:
         """Let go, and remove the file while still holding it: a run that ended leaves no file
         of its runner behind (its state says it ended; a reader who opened the file first
         finds it let go)."""
+        _HELD.discard(self._file)
         self._path.unlink(missing_ok=True)
         self._file.close()
 
