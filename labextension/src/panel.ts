@@ -128,7 +128,13 @@ export class PipelinePanel extends Widget {
     this.known = new Set();
     this.listed = false;
     this.stale = true;
-    this.settings = panel ? this.settingsKey() : "";
+    // the cells' settings as the notebook opened: only a change from these is saved (a key
+    // taken before the cells are read would make the opening itself a change, and its save
+    // would race the user's own Ctrl+S: JupyterLab then asks "overwrite or revert?")
+    this.settings = "";
+    void panel?.context.ready.then(() => {
+      if (this.notebook === panel) this.settings = this.settingsKey();
+    });
     panel?.model?.contentChanged.connect(this.onContent, this);
     this.render();
     this.refreshIfVisible();
@@ -401,6 +407,7 @@ export class PipelinePanel extends Widget {
 
   /** A cell's role changed (the editor, the tag editor, typing, undo): save, then refresh. */
   private onContent(): void {
+    if (!this.notebook?.context.isReady) return; // still opening: nobody changed anything
     const key = this.settingsKey();
     if (key === this.settings) return; // typing in a cell's body changes no step
     this.settings = key;
