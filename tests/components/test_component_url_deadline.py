@@ -33,14 +33,11 @@ HEADS = {
 }
 
 
-class DrippingHost:
-    """Answers every request with `HEADS[mode]`, then one more byte every 0.2 s until
-    DRIP_FOR seconds have passed or the host stops; then it hangs up."""
+class Host:
+    """An HTTP host on 127.0.0.1 that answers each connection with `answer` (its own thread)."""
 
-    def __init__(self, mode: str) -> None:
-        self.head = HEADS[mode]
+    def __init__(self) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0))
-        self.stopping = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
 
     @property
@@ -51,9 +48,22 @@ class DrippingHost:
         with contextlib.suppress(OSError):
             while True:
                 conn, _ = self.sock.accept()
-                threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+                threading.Thread(target=self.answer, args=(conn,), daemon=True).start()
 
-    def _drip(self, conn: socket.socket) -> None:
+    def answer(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+
+class DrippingHost(Host):
+    """Answers every request with `HEADS[mode]`, then one more byte every 0.2 s until
+    DRIP_FOR seconds have passed or the host stops; then it hangs up."""
+
+    def __init__(self, mode: str) -> None:
+        self.head = HEADS[mode]
+        self.stopping = threading.Event()
+        super().__init__()
+
+    def answer(self, conn: socket.socket) -> None:
         with conn, contextlib.suppress(OSError):
             conn.recv(65536)
             conn.sendall(self.head)
@@ -111,30 +121,24 @@ def test_an_answer_shorter_than_its_length_is_one_clear_error() -> None:
     )
 
 
-class RefusingHost:
+class RefusingHost(Host):
     """Answers every request with 503 at once and counts the connections (each counted before
     its answer is sent, so a fetch that got its answer has been counted)."""
 
     def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
         self.connections = 0
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.counting = threading.Lock()
+        super().__init__()
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/c.yaml"
-
-    def _accept(self) -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                conn, _ = self.sock.accept()
-                with conn:
-                    conn.recv(65536)
-                    self.connections += 1
-                    conn.sendall(
-                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
-                        b"Connection: close\r\n\r\n"
-                    )
+    def answer(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            conn.recv(65536)
+            with self.counting:
+                self.connections += 1
+            conn.sendall(
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                b"Connection: close\r\n\r\n"
+            )
 
 
 def test_a_url_that_fails_is_fetched_once_per_load_and_told_for_each_step(
