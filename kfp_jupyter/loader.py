@@ -18,6 +18,12 @@ if TYPE_CHECKING:
     from .model import Pipeline
 
 
+def runs_whole(nb: NotebookFile) -> bool:
+    """Whether every command runs `nb` whole as one step: a plain notebook (no step
+    annotations), unless it composes others by Kale's references."""
+    return is_plain(nb) and not composes(nb)
+
+
 def pipeline_from_notebook(nb: NotebookFile, *, pin_packages: bool | None = None) -> Pipeline:
     """`pin_packages`, when given, overrides the notebook's own setting (`pin_packages` in its
     metadata; default on); None leaves it to the notebook."""
@@ -28,7 +34,7 @@ def pipeline_from_notebook(nb: NotebookFile, *, pin_packages: bool | None = None
         settings = dataclasses.replace(settings, pin_packages=pin_packages)
     problems += p
     warnings += w
-    if not problems and is_plain(nb) and not composes(nb):
+    if not problems and runs_whole(nb):
         # no step annotations at all: the whole notebook is the pipeline's one step
         plain = plain_pipeline(nb, settings, problems, warnings)
         if problems or plain is None:

@@ -274,10 +274,9 @@ def cancel_cmd(run_id: str, timeout: float | None, as_json: bool, **options: Any
     kfp-jupyter cancel 5f0c7c4e-28f1-4b5e-a1d3-9a0b6c2d7e11 --target prod
     kfp-jupyter cancel demo-pipeline-x7k2p --engine argo --namespace argo
     """
-    from ..cluster import attach
 
     _check_timeout(timeout, wait=True)
-    from ..cluster import RejectedError
+    from ..cluster import RejectedError, attach
 
     with _cluster_errors():
         handle = attach(run_id, **api_keywords(ATTACH_OPTIONS, options))

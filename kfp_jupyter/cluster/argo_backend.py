@@ -361,6 +361,10 @@ def _exit_code(node: dict[str, Any]) -> int | None:
         return None
 
 
+#: the phases of a Workflow that failed (or was stopped)
+_FAILED_PHASES = ("Failed", "Error")
+
+
 def workflow_snapshot(
     obj: dict[str, Any], steps: dict[str, str], metrics: set[str], cancelled: bool = False
 ) -> RunSnapshot:
@@ -398,7 +402,7 @@ def workflow_snapshot(
     message = status.get("message") or None
     if phase == "Succeeded":
         state = states.SUCCEEDED
-    elif phase in ("Failed", "Error"):
+    elif phase in _FAILED_PHASES:
         stopped = "stopped with strategy" in str(message or "").lower()
         state = states.CANCELLED if (cancelled or stopped) else states.FAILED
     else:
@@ -563,7 +567,7 @@ class ArgoFollower:
     def cancel(self) -> None:
         # a workflow seen ended already failed (or succeeded) on its own: not cancelled by us
         phase = str(((self.last or {}).get("status") or {}).get("phase") or "")
-        self.cancelled = phase not in ("Succeeded", "Failed", "Error")
+        self.cancelled = phase != "Succeeded" and phase not in _FAILED_PHASES
         call(
             self.conn,
             "stopping the workflow",

@@ -128,7 +128,6 @@ class History(HistoryDatabase):
     """A connection to a store's history database (thread-safe: calls are serialised)."""
 
     def __init__(self, path: Path, migrations: Sequence[Migration] = MIGRATIONS) -> None:
-        #: the runs a new history could not index again from their records, and why
         fresh = not path.exists()
         super().__init__(path, migrations)
         if not fresh:

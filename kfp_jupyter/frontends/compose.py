@@ -50,14 +50,13 @@ def _step_names(paths: Sequence[Path], parameters: set[str]) -> list[str]:
     """The steps' names, after the notebooks' file names; a name a parameter of the pipeline
     could have (`lr.ipynb` with a parameter `lr`) gets `-notebook`, as a plain notebook's step
     does, since a step and a parameter of one name cannot be told apart in the programs."""
-    taken: set[str] = set()
+    taken = set(parameters)  # unique_step_name adds each name it gives
     names = []
     for p in paths:
         name = suggest_step_name(p.stem)
         if function_name(name) in parameters:
             name = name[: 63 - len("-notebook")].rstrip("-_") + "-notebook"
-        names.append(unique_step_name(name, taken | parameters))
-        taken.add(names[-1])
+        names.append(unique_step_name(name, taken))
     return names
 
 

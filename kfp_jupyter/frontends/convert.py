@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from ..errors import NotebookError, Problem
 from ..fileio import same_file, write_atomically
+from ..loader import runs_whole
 from ..notebook.annotations import Annotation, annotate, kale_reference, magic_line_index
 from ..notebook.magic_lines import format_magic_line
 from ..notebook.magics_loader import LOAD_MAGICS, empty_body, loads_magics, magics_loader
@@ -38,7 +39,7 @@ from ..notebook.reader import (
 )
 from ..notebook.roles import ROLE_TAGS, Role
 from ..notebook.tags import is_our_tag, role_tags, settings_to_tags
-from .convert_readback import Found, Move, Reading, differences, is_plain_notebook, read_original
+from .convert_readback import Found, Move, Reading, differences, read_original
 
 Style = Literal["tags", "magics"]
 
@@ -328,7 +329,7 @@ def convert(src: Path, style: str, dst: Path | None) -> Converted:
     text = read_text(src)
     nb = notebook_json(text, src)
     original = from_nbformat(nb, src)
-    plain = is_plain_notebook(original)
+    plain = runs_whole(original)
     if plain and target == "magics":
         return Converted(text, 0, plain=True)
     before = read_original(original)

@@ -10,10 +10,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..analysis.notebookstep import is_plain
 from ..errors import NotebookError, Problem
-from ..loader import pipeline_from_notebook
-from ..notebook.kale_compose import annotate_notebook, composes
+from ..loader import pipeline_from_notebook, runs_whole
+from ..notebook.kale_compose import annotate_notebook
 from ..notebook.reader import NotebookFile, parse_notebook_text
 from ..notebook.roles import Role
 from ..notebook.step_settings import StepSettings, show_setting
@@ -146,16 +145,11 @@ def _read(nb: NotebookFile) -> tuple[Reading, list[Problem]]:
     return Reading(cells, spliced, warnings, annotations), problems
 
 
-def is_plain_notebook(nb: NotebookFile) -> bool:
-    """A notebook that every command runs whole as one step (as the loader decides)."""
-    return is_plain(nb) and not composes(nb)
-
-
 def _shape(nb: NotebookFile) -> tuple[object, ...]:
     """What must not change of the pipeline: its steps, their order, the parameters and the
     metrics (a plain notebook's step is named after its file, which may change)."""
     pipeline = pipeline_from_notebook(nb)
-    plain = is_plain_notebook(nb)
+    plain = runs_whole(nb)
     steps = tuple(("" if plain else s.name, tuple(s.after), s.kind) for s in pipeline.steps)
     params = tuple((p.name, p.type, repr(p.default)) for p in pipeline.parameters)
     return plain, steps, params, tuple(pipeline.metrics)

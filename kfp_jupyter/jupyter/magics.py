@@ -259,7 +259,7 @@ class KfpMagics(Magics):
         if args.run and not on_cluster:
             w.attach(args.run, store=store)
         elif args.run:
-            w.attach(args.run, engine=args.engine, **api_keywords(CONNECTION_OPTIONS, vars(args)))
+            w.attach(args.run, engine=args.engine, **given)
         return w
 
     def _kfp_inputs(self, args: argparse.Namespace) -> None:

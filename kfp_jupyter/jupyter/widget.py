@@ -24,6 +24,7 @@ import traitlets
 
 from ..cluster.submitted import record
 from ..errors import KfpJupyterError, install_extra
+from ..fileio import same_file
 from ..model import Pipeline
 from . import settings
 from .details import step_details
@@ -278,7 +279,7 @@ class PipelineWidget(anywidget.AnyWidget):
     def _mismatch(self, run_id: str, notebook: str | None, steps: list[str] | None) -> str:
         """What makes the run's states not those of the steps drawn (the notebook as it is now):
         the run was of another notebook, or steps were renamed or removed since; "" if none."""
-        if notebook and self._path is not None and not _same_file(notebook, self._path):
+        if notebook and self._path is not None and not same_file(Path(notebook), Path(self._path)):
             return (
                 f"run {run_id} was of notebook {notebook}, not of {self._path}: its states are "
                 "drawn on this notebook's steps of the same names"
@@ -486,10 +487,6 @@ def _run_of(handle: Any) -> tuple[str | None, list[str] | None]:
     except Exception:  # a run of the history being written: leave the drawing unexplained
         return None, None
     return summary.get("notebook"), [str(t["name"]) for t in summary.get("tasks") or []]
-
-
-def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
-    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def _runner_of(history: Any, run_id: str) -> str:

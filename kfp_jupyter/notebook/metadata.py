@@ -169,11 +169,12 @@ def _packages(value: object, problems: list[Problem]) -> tuple[str, ...]:
 
 def _requirements(reqs: tuple[str, ...], problems: list[Problem]) -> tuple[str, ...]:
     """`reqs` without a version given without its package, each told as a problem."""
-    for bare in filter(None, map(bare_version, reqs)):
+    said = {r: bare_version(r) for r in reqs}
+    for bare in filter(None, said.values()):
         problems.append(
             Problem(f"notebook metadata 'kfp_jupyter.packages': {bare}", fix=_PACKAGES_EXAMPLE)
         )
-    return tuple(r for r in reqs if not bare_version(r))
+    return tuple(r for r, bare in said.items() if not bare)
 
 
 def _flag(ours: dict[str, Any], key: str, default: bool, problems: list[Problem]) -> bool:

@@ -112,11 +112,9 @@ def apply_defaults(defaults: StepSettings, own: StepSettings) -> StepSettings:
         limits=tuple(sorted({**dict(defaults.limits), **dict(own.limits)}.items())),
         annotations=tuple(sorted({**dict(defaults.annotations), **dict(own.annotations)}.items())),
         labels=tuple(sorted({**dict(defaults.labels), **dict(own.labels)}.items())),
-        secrets=unique_secrets(
-            (
-                *(d for d in defaults.secrets if d[2] not in {o[2] for o in own.secrets}),
-                *own.secrets,
-            )
+        # the step's own secret for a variable wins, as its own limits and labels do
+        secrets=tuple(
+            {**{d[2]: d for d in defaults.secrets}, **{o[2]: o for o in own.secrets}}.values()
         ),
         cache=own.cache if own.cache is not None else defaults.cache,
         retries=own.retries if own.retries is not None else defaults.retries,

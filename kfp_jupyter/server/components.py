@@ -233,14 +233,15 @@ class Sketch:
         }
 
 
-def sketch(notebook: Path, refs: list[Reference]) -> Sketch:
+def sketch(notebook: Path | NotebookFile, refs: list[Reference]) -> Sketch:
     """The notebook's steps, parameters and metrics as its cells say them; steps a Kale
     reference splices in are listed too. Reads no component and fetches nothing."""
     from ..analysis.blocks import group_blocks
     from ..notebook.kale_compose import annotate_notebook
     from ..notebook.reader import read_notebook
 
-    annotations, problems, _, where = annotate_notebook(read_notebook(notebook))
+    nb = read_notebook(notebook) if isinstance(notebook, Path) else notebook
+    annotations, problems, _, where = annotate_notebook(nb)
     sources = _component_cells(refs, where)
     grouped: list[Problem] = []
     blocks = group_blocks(annotations, grouped, [])
@@ -300,7 +301,7 @@ def outline(notebook: Path, refs: list[Reference], root: Path) -> dict[str, obje
 
     nb = read_notebook(notebook)
     settings, problems, _ = read_settings(nb.metadata, nb.path)
-    sketched = sketch(notebook, refs)
+    sketched = sketch(nb, refs)  # the file read once
     if sketched.unread:
         raise NotebookError(problems + sketched.problems)
     urls = sorted({r.source for r in refs if r.is_url})
